@@ -1,0 +1,3 @@
+from aethercrown.cli import app
+
+app(prog_name="aethercrown")

@@ -1,0 +1,101 @@
+"""The FastAPI application factory. The engine is made here, never at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from aethercrown import __version__
+from aethercrown.core.auth import AdminPrincipal
+from aethercrown.core.errors import install_error_handlers
+from aethercrown.core.idempotency import IdempotencyMiddleware
+from aethercrown.core.logging import configure_logging
+from aethercrown.core.metrics import HttpMetrics, PeriodicFlusher, TenantRequestCounter
+from aethercrown.core.middleware import RequestContextMiddleware
+from aethercrown.core.ratelimit import RateLimiter
+from aethercrown.db import migrate
+from aethercrown.db.engine import make_engine, make_session_factory
+from aethercrown.security.api import router as security_router
+from aethercrown.settings import Settings, get_settings
+from aethercrown.tenants.api import router as tenants_router
+from aethercrown.tenants.api import tiers_router
+
+ROUTERS = (tenants_router, tiers_router, security_router)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    engine = make_engine(settings.database_url)
+    counter = TenantRequestCounter()
+    metrics = HttpMetrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        flusher = PeriodicFlusher(counter, engine, settings.usage_flush_seconds)
+        flusher.start()
+        try:
+            yield
+        finally:
+            flusher.stop()
+            engine.dispose()
+
+    app = FastAPI(
+        title="AetherCrown",
+        version=__version__,
+        description="Growth and revenue operations on autopilot for SaaS businesses.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = make_session_factory(engine)
+    app.state.rate_limiter = RateLimiter(settings.redis_url)
+    app.state.request_counter = counter
+    app.state.http_metrics = metrics
+
+    install_error_handlers(app)
+    # Added last = outermost: the context middleware sees every request, idempotent replays too.
+    app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(
+        RequestContextMiddleware,
+        metrics=metrics,
+        counter=counter,
+        max_body_bytes=settings.max_body_bytes,
+    )
+    for router in ROUTERS:
+        app.include_router(router)
+
+    @app.get("/livez", tags=["operations"], include_in_schema=True)
+    def livez() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"])
+    def readyz(request: Request) -> JSONResponse:
+        checks: dict[str, str] = {}
+        ready = True
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as exc:  # the point of the probe is to report, not raise
+            checks["database"] = f"error: {type(exc).__name__}"
+            ready = False
+        if ready:
+            current = migrate.is_current(engine)
+            checks["migrations"] = "current" if current else "pending"
+            ready = ready and current
+        return JSONResponse(
+            {"status": "ready" if ready else "not ready", "checks": checks},
+            status_code=200 if ready else 503,
+        )
+
+    @app.get("/metrics", tags=["operations"])
+    def prometheus_metrics(principal: AdminPrincipal) -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,90 @@
+"""The ``aethercrown`` command. Sub-commands live in their domains and are registered here."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
+from sqlalchemy.orm import Session
+
+from aethercrown.settings import Settings, get_settings
+
+app = typer.Typer(
+    help="AetherCrown: growth and revenue operations on autopilot.", no_args_is_help=True
+)
+
+
+@contextmanager
+def unit_of_work(settings: Settings | None = None) -> Iterator[Session]:
+    """A committed-on-success session for one CLI command."""
+    from aethercrown.db.engine import make_engine, make_session_factory, transaction
+
+    settings = settings or get_settings()
+    engine = make_engine(settings.database_url)
+    try:
+        with transaction(make_session_factory(engine)) as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
+def fail(message: str, code: int = 1) -> None:
+    typer.echo(message, err=True)
+    raise typer.Exit(code)
+
+
+@app.command()
+def migrate() -> None:
+    """Apply pending database migrations."""
+    from aethercrown.db import migrate as migrations
+
+    migrations.upgrade(get_settings().database_url)
+    typer.echo("migrations applied", err=True)
+
+
+@app.command()
+def serve(
+    host: str | None = typer.Option(None, help="Bind address (default AETHERCROWN_HOST)"),
+    port: int | None = typer.Option(None, help="Port (default AETHERCROWN_PORT)"),
+    no_migrate: bool = typer.Option(False, "--no-migrate", help="Do not apply migrations"),
+    workers: int = typer.Option(1, min=1, help="uvicorn worker processes"),
+) -> None:
+    """Start the API (and the dashboard), applying migrations first."""
+    import uvicorn
+
+    from aethercrown.db import migrate as migrations
+    from aethercrown.tenants.service import ensure_bootstrap_admin
+
+    settings = get_settings()
+    if not no_migrate:
+        migrations.upgrade(settings.database_url)
+    with unit_of_work(settings) as session:
+        secret = ensure_bootstrap_admin(session, settings.bootstrap_admin_key)
+    if secret:
+        typer.echo("", err=True)
+        typer.echo("  Admin key (shown once; keep it safe):", err=True)
+        typer.echo(f"  {secret}", err=True)
+        typer.echo("", err=True)
+        print(secret, file=sys.stdout, flush=True)
+    uvicorn.run(
+        "aethercrown.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+    )
+
+
+def _register_subcommands() -> None:
+    from aethercrown.security.cli import app as keys_app
+    from aethercrown.tenants.cli import app as tenants_app
+
+    app.add_typer(tenants_app, name="tenants", help="Provision and scale tenants.")
+    app.add_typer(keys_app, name="keys", help="Create, rotate and list API keys.")
+
+
+_register_subcommands()

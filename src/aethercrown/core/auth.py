@@ -1,0 +1,202 @@
+"""Bearer-key authentication, scopes and the typed dependencies routes declare.
+
+Scopes nest: ``admin`` (the operator) may do anything; ``tenant:write`` implies ``tenant:read``,
+which implies ``investor``. An operator key acting on tenant data names the tenant in the
+``X-Tenant`` header (its id or slug).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import Depends, Request, Response
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from aethercrown.core.errors import ProblemError
+from aethercrown.core.ratelimit import RateLimiter
+from aethercrown.db.base import utcnow
+from aethercrown.db.session import DbSession
+from aethercrown.security.models import ApiKey
+from aethercrown.tenants.models import Tenant, Tier
+
+SCOPES = ("admin", "tenant:write", "tenant:read", "investor")
+_IMPLIED: dict[str, frozenset[str]] = {
+    "admin": frozenset(SCOPES),
+    "tenant:write": frozenset({"tenant:write", "tenant:read", "investor"}),
+    "tenant:read": frozenset({"tenant:read", "investor"}),
+    "investor": frozenset({"investor"}),
+}
+KEY_PREFIXES = {"admin": "aca_", "api_key": "ack_", "webhook_secret": "whsec_", "external": "acx_"}
+# last_used_at is written at most this often per key, so reads don't each cost a write.
+LAST_USED_RESOLUTION = timedelta(seconds=60)
+ADMIN_REQUESTS_PER_MINUTE = 100_000
+
+
+def generate_secret(kind: str) -> str:
+    """A type prefix plus 256 random bits (URL-safe base64)."""
+    return KEY_PREFIXES[kind] + secrets.token_urlsafe(32)
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def display_prefix(secret: str) -> str:
+    return secret[:12]
+
+
+def effective_scopes(scopes: list[str] | tuple[str, ...] | frozenset[str]) -> frozenset[str]:
+    out: set[str] = set()
+    for scope in scopes:
+        out |= _IMPLIED.get(scope, frozenset())
+    return frozenset(out)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    key_id: uuid.UUID
+    scopes: frozenset[str]
+    # The tenant the request acts for: the key's own, or the X-Tenant an operator named.
+    tenant_id: uuid.UUID | None
+    is_operator: bool
+
+    @property
+    def actor(self) -> str:
+        return f"key:{self.key_id}"
+
+    def has(self, scope: str) -> bool:
+        return scope in self.scopes
+
+
+@dataclass(frozen=True, slots=True)
+class TenantPrincipal(Principal):
+    tenant_id: uuid.UUID
+
+
+def _unauthorized(detail: str) -> ProblemError:
+    return ProblemError(
+        401, "unauthorized", "Unauthorized", detail, headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+def _bearer(request: Request) -> str:
+    header = request.headers.get("authorization")
+    if not header:
+        raise _unauthorized("Missing Authorization: Bearer <key> header")
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise _unauthorized("Authorization header must be 'Bearer <key>'")
+    return token
+
+
+def authenticate(request: Request, response: Response, session: DbSession) -> Principal:
+    token = _bearer(request)
+    row = session.execute(
+        select(ApiKey, Tier.requests_per_minute)
+        .outerjoin(Tenant, Tenant.id == ApiKey.tenant_id)
+        .outerjoin(Tier, Tier.slug == Tenant.tier_slug)
+        .where(ApiKey.key_hash == hash_secret(token))
+    ).first()
+    if row is None:
+        raise _unauthorized("Unknown API key")
+    key, per_minute = row
+    now = utcnow()
+    if key.kind != "api_key":
+        raise _unauthorized("This secret is not an API key")
+    if key.revoked_at is not None and key.revoked_at <= now:
+        raise _unauthorized("API key revoked")
+    if key.expires_at is not None and key.expires_at <= now:
+        raise _unauthorized("API key expired")
+
+    is_operator = key.tenant_id is None
+    limiter: RateLimiter = request.app.state.rate_limiter
+    verdict = limiter.hit(str(key.id), per_minute or ADMIN_REQUESTS_PER_MINUTE)
+    if key.tenant_id is not None:
+        request.state.tenant_id = key.tenant_id
+    headers = verdict.headers()
+    if not verdict.allowed:
+        request.state.rate_limited = True
+        raise ProblemError(
+            429,
+            "rate-limited",
+            "Too many requests",
+            f"Rate limit of {verdict.limit} requests per minute exceeded; "
+            f"retry after {verdict.retry_after} s",
+            headers={**headers, "Retry-After": str(verdict.retry_after)},
+        )
+    response.headers.update(headers)
+
+    if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
+        session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
+
+    return Principal(
+        key_id=key.id,
+        scopes=effective_scopes(key.scopes),
+        tenant_id=key.tenant_id,
+        is_operator=is_operator,
+    )
+
+
+Authenticated = Annotated[Principal, Depends(authenticate)]
+
+
+def _resolve_operator_tenant(request: Request, session: Session) -> uuid.UUID:
+    named = request.headers.get("x-tenant")
+    if not named:
+        raise ProblemError(
+            400,
+            "tenant-required",
+            "Tenant required",
+            "Operator keys act on tenant data only for the tenant named in the X-Tenant header",
+        )
+    try:
+        tenant_id: uuid.UUID | None = uuid.UUID(named)
+    except ValueError:
+        tenant_id = session.scalar(select(Tenant.id).where(Tenant.slug == named))
+    if tenant_id is None or session.get(Tenant, tenant_id) is None:
+        raise ProblemError(404, "not-found", "Not found", f"Tenant {named} was not found")
+    request.state.tenant_id = tenant_id
+    return tenant_id
+
+
+def require_scope(scope: str):  # type: ignore[no-untyped-def]
+    """A dependency that admits principals holding ``scope`` and acting for one tenant."""
+
+    def dependency(
+        request: Request, principal: Authenticated, session: DbSession
+    ) -> TenantPrincipal:
+        if not principal.has(scope):
+            raise ProblemError(
+                403, "forbidden", "Forbidden", f"This action needs the '{scope}' scope"
+            )
+        tenant_id = principal.tenant_id
+        if tenant_id is None:
+            tenant_id = _resolve_operator_tenant(request, session)
+        return TenantPrincipal(
+            key_id=principal.key_id,
+            scopes=principal.scopes,
+            tenant_id=tenant_id,
+            is_operator=principal.is_operator,
+        )
+
+    dependency.__name__ = f"require_{scope.replace(':', '_')}"
+    return dependency
+
+
+def require_admin(principal: Authenticated) -> Principal:
+    if not principal.is_operator:
+        raise ProblemError(403, "forbidden", "Forbidden", "This action needs the 'admin' scope")
+    return principal
+
+
+AdminPrincipal = Annotated[Principal, Depends(require_admin)]
+TenantWriter = Annotated[TenantPrincipal, Depends(require_scope("tenant:write"))]
+TenantReader = Annotated[TenantPrincipal, Depends(require_scope("tenant:read"))]
+InvestorReader = Annotated[TenantPrincipal, Depends(require_scope("investor"))]

@@ -1,0 +1,227 @@
+"""``Idempotency-Key`` on POSTs, with Stripe's semantics.
+
+The first request with a key is recorded (in progress) before it runs; its response is stored
+before it is sent. A retry with the same key and the same body replays that response; the same
+key with another body, or while the first is still running, is a 409. Responses that did not do
+the work (5xx, 401, 403, 429) are not kept, so the client may retry them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+from typing import Any
+
+import anyio
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from aethercrown.core.auth import hash_secret
+from aethercrown.core.errors import problem_response
+from aethercrown.core.models import IdempotencyRecord
+from aethercrown.db.base import utcnow
+from aethercrown.security.models import ApiKey
+
+RETENTION = timedelta(hours=24)
+MAX_KEY_LENGTH = 255
+_NOT_KEPT = {401, 403, 429}
+_REPLAYED_HEADERS = {"content-type", "content-length", "location"}
+
+
+class IdempotencyMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        raw_key = headers.get(b"idempotency-key")
+        if raw_key is None:
+            await self.app(scope, receive, send)
+            return
+        key = raw_key.decode("latin-1").strip()
+        if not key or len(key) > MAX_KEY_LENGTH:
+            response = problem_response(
+                400,
+                "invalid-idempotency-key",
+                "Invalid Idempotency-Key",
+                f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters",
+                instance=scope["path"],
+            )
+            await response(scope, receive, send)
+            return
+
+        body = await _read_body(receive)
+        factory: sessionmaker[Session] = scope["app"].state.session_factory
+        owner = await anyio.to_thread.run_sync(_owner_of, factory, headers.get(b"authorization"))
+        if owner is None:  # not authenticated: let auth answer 401, keep nothing
+            await self.app(scope, _replay_receive(body), send)
+            return
+        fingerprint = hashlib.sha256(
+            b"\n".join([scope["path"].encode(), scope.get("query_string", b""), body])
+        ).hexdigest()
+
+        claim = await anyio.to_thread.run_sync(_claim, factory, owner, key, fingerprint)
+        if isinstance(claim, IdempotencyRecord):
+            await _answer_existing(claim, fingerprint, scope, receive, send)
+            return
+
+        captured: dict[str, Any] = {"status": 500, "headers": [], "body": []}
+
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                captured["status"] = message["status"]
+                captured["headers"] = list(message.get("headers", []))
+            elif message["type"] == "http.response.body":
+                captured["body"].append(message.get("body", b""))
+
+        try:
+            await self.app(scope, _replay_receive(body), capture)
+        except BaseException:
+            await anyio.to_thread.run_sync(_release, factory, claim)
+            raise
+        status = captured["status"]
+        content = b"".join(captured["body"])
+        if status >= 500 or status in _NOT_KEPT:
+            await anyio.to_thread.run_sync(_release, factory, claim)
+        else:
+            kept = {
+                k.decode("latin-1"): v.decode("latin-1")
+                for k, v in captured["headers"]
+                if k.decode("latin-1").lower() in _REPLAYED_HEADERS
+            }
+            await anyio.to_thread.run_sync(_complete, factory, claim, status, content, kept)
+        await send(
+            {"type": "http.response.start", "status": status, "headers": captured["headers"]}
+        )
+        await send({"type": "http.response.body", "body": content})
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay_receive(body: bytes) -> Receive:
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return {"type": "http.disconnect"}
+
+    return receive
+
+
+def _owner_of(factory: sessionmaker[Session], authorization: bytes | None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, token = authorization.decode("latin-1").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    with factory() as session:
+        row = session.execute(
+            select(ApiKey.id, ApiKey.tenant_id).where(ApiKey.key_hash == hash_secret(token.strip()))
+        ).first()
+    if row is None:
+        return None
+    return str(row.tenant_id) if row.tenant_id is not None else "operator"
+
+
+def _claim(
+    factory: sessionmaker[Session], owner: str, key: str, fingerprint: str
+) -> int | IdempotencyRecord:
+    with factory() as session:
+        existing = session.scalar(
+            select(IdempotencyRecord).where(
+                IdempotencyRecord.scope == owner, IdempotencyRecord.key == key
+            )
+        )
+        if existing is not None and existing.created_at < utcnow() - RETENTION:
+            session.delete(existing)
+            session.commit()
+            existing = None
+        if existing is not None:
+            return existing
+        record = IdempotencyRecord(scope=owner, key=key, fingerprint=fingerprint)
+        session.add(record)
+        try:
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+            raced = session.scalar(
+                select(IdempotencyRecord).where(
+                    IdempotencyRecord.scope == owner, IdempotencyRecord.key == key
+                )
+            )
+            assert raced is not None
+            return raced
+        return record.id
+
+
+def _release(factory: sessionmaker[Session], record_id: int) -> None:
+    with factory() as session:
+        session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == record_id))
+        session.commit()
+
+
+def _complete(
+    factory: sessionmaker[Session],
+    record_id: int,
+    status: int,
+    body: bytes,
+    headers: dict[str, str],
+) -> None:
+    with factory() as session:
+        record = session.get(IdempotencyRecord, record_id)
+        if record is not None:
+            record.status_code = status
+            record.response_body = body
+            record.response_headers = headers
+            session.commit()
+
+
+async def _answer_existing(
+    record: IdempotencyRecord, fingerprint: str, scope: Scope, receive: Receive, send: Send
+) -> None:
+    if record.fingerprint != fingerprint:
+        response = problem_response(
+            409,
+            "idempotency-key-reused",
+            "Idempotency-Key reused",
+            "This Idempotency-Key was already used with a different request body",
+            instance=scope["path"],
+        )
+    elif record.status_code is None:
+        response = problem_response(
+            409,
+            "idempotency-request-in-progress",
+            "Request in progress",
+            "A request with this Idempotency-Key is still being processed; retry shortly",
+            instance=scope["path"],
+            headers={"Retry-After": "1"},
+        )
+    else:
+        headers = {**(record.response_headers or {}), "Idempotent-Replayed": "true"}
+        start = {
+            "type": "http.response.start",
+            "status": record.status_code,
+            "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        }
+        await send(start)
+        await send({"type": "http.response.body", "body": record.response_body or b""})
+        return
+    await response(scope, receive, send)

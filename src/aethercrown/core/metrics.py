@@ -1,0 +1,109 @@
+"""Prometheus metrics and the per-tenant request counters behind tenant metrics.
+
+Tenant request counts are summed in memory and flushed to the database every few seconds with
+an additive upsert, so a request costs no extra write; several processes add up correctly.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections import Counter
+from datetime import date
+
+from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import Counter as PromCounter
+from sqlalchemy import Engine
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from aethercrown.core.models import TenantRequestCount
+
+log = logging.getLogger("aethercrown.metrics")
+
+
+class HttpMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = PromCounter(
+            "aethercrown_http_requests_total",
+            "HTTP requests by route template, method and status",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "aethercrown_http_request_duration_seconds",
+            "HTTP request latency by route template",
+            ["route", "method"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        self.requests.labels(route, method, str(status)).inc()
+        self.latency.labels(route, method).observe(seconds)
+
+
+class TenantRequestCounter:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: Counter[tuple[uuid.UUID, date, int]] = Counter()
+
+    def add(self, tenant_id: uuid.UUID, day: date, status: int) -> None:
+        with self._lock:
+            self._pending[(tenant_id, day, status)] += 1
+
+    def flush(self, engine: Engine) -> int:
+        with self._lock:
+            pending, self._pending = self._pending, Counter()
+        if not pending:
+            return 0
+        rows = [
+            {"tenant_id": t, "day": d, "status": s, "count": n} for (t, d, s), n in pending.items()
+        ]
+        insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+        stmt = insert(TenantRequestCount)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["tenant_id", "day", "status"],
+            set_={"count": TenantRequestCount.count + stmt.excluded.count},
+        )
+        try:
+            with engine.begin() as conn:
+                conn.execute(stmt, rows)
+        except Exception:
+            # Put the counts back so the next flush retries them (e.g. the tenant row was being
+            # created in another transaction, or the database blipped).
+            with self._lock:
+                self._pending.update(pending)
+            raise
+        return len(rows)
+
+
+class PeriodicFlusher:
+    """A daemon thread that flushes the tenant counters until stopped."""
+
+    def __init__(self, counter: TenantRequestCounter, engine: Engine, every: float) -> None:
+        self._counter = counter
+        self._engine = engine
+        self._every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="request-count-flusher", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._every):
+            self._flush()
+
+    def _flush(self) -> None:
+        try:
+            self._counter.flush(self._engine)
+        except Exception:  # the counts were put back; the next tick retries them
+            log.warning("request count flush failed", exc_info=True)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._flush()

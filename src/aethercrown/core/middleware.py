@@ -1,0 +1,115 @@
+"""Pure ASGI middleware (cheaper than BaseHTTPMiddleware): request ids, access logs,
+Prometheus metrics, per-tenant request counts, and the request body size limit."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from datetime import UTC, datetime
+
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from aethercrown.core.errors import problem_response
+from aethercrown.core.logging import request_id_var
+from aethercrown.core.metrics import HttpMetrics, TenantRequestCounter
+
+log = logging.getLogger("aethercrown.access")
+
+
+class BodyTooLarge(HTTPException):
+    """An HTTPException so FastAPI's body parsing re-raises it as is (not as a 400)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"The request body exceeds {limit} bytes")
+
+
+class RequestContextMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        metrics: HttpMetrics,
+        counter: TenantRequestCounter,
+        max_body_bytes: int,
+    ) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.counter = counter
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        # Shared with request.state, so the tenant that auth resolves is visible here afterwards
+        # (without it, a routed copy of the scope would get its own state dict).
+        state = scope.setdefault("state", {})
+        headers = dict(scope["headers"])
+        request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:100] or uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status_holder = [500]
+
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            await self._too_large(scope, receive, send, request_id)
+            request_id_var.reset(token)
+            return
+
+        received = 0
+        limit = self.max_body_bytes
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder[0] = message["status"]
+                raw = list(message.get("headers", []))
+                raw.append((b"x-request-id", request_id.encode("latin-1")))
+                message = {**message, "headers": raw}
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, send_wrapper)
+        except BodyTooLarge:
+            await self._too_large(scope, receive, send, request_id)
+            status_holder[0] = 413
+        finally:
+            elapsed = time.perf_counter() - started
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            status = status_holder[0]
+            self.metrics.observe(template, scope["method"], status, elapsed)
+            tenant_id = state.get("tenant_id")
+            if tenant_id is not None:
+                self.counter.add(tenant_id, datetime.now(UTC).date(), status)
+            log.info(
+                "request",
+                extra={
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "route": template,
+                    "status": status,
+                    "ms": round(elapsed * 1000, 2),
+                },
+            )
+            request_id_var.reset(token)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send, rid: str) -> None:
+        response = problem_response(
+            413,
+            "payload-too-large",
+            "Payload too large",
+            f"The request body exceeds {self.max_body_bytes} bytes",
+            instance=scope["path"],
+            headers={"x-request-id": rid},
+        )
+        await response(scope, receive, send)

@@ -1,0 +1,96 @@
+"""Cross-domain tables: the audit log, the decision ledger, idempotency records, request counts."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from aethercrown.core.tenancy import TenantScoped
+from aethercrown.db.base import Base, BigIntPK, UUIDPrimaryKey, utcnow
+
+
+class AuditEvent(UUIDPrimaryKey, Base):
+    """Who did what to which thing. Tenant-less rows are operator actions on the installation."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_tenant_created", "tenant_id", "created_at"),)
+
+    tenant_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), nullable=True
+    )
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(100))
+    target_type: Mapped[str] = mapped_column(String(50))
+    target_id: Mapped[str] = mapped_column(String(100), index=True)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Decision(TenantScoped, UUIDPrimaryKey, Base):
+    """One automated decision with what went in, what came out, and later what really happened."""
+
+    __tablename__ = "decisions"
+    __table_args__ = (
+        Index("ix_decisions_tenant_kind_created", "tenant_id", "kind", "created_at"),
+        Index("ix_decisions_tenant_subject", "tenant_id", "subject_type", "subject_id"),
+    )
+
+    kind: Mapped[str] = mapped_column(String(50))
+    subject_type: Mapped[str] = mapped_column(String(50))
+    subject_id: Mapped[str] = mapped_column(String(200))
+    inputs_digest: Mapped[str] = mapped_column(String(64))
+    output: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The decision's headline prediction (a churn probability, an expected return), so accuracy
+    # can be measured against outcome_value with one query.
+    predicted_value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    model: Mapped[str] = mapped_column(String(100))
+    model_version: Mapped[str] = mapped_column(String(50))
+    actor: Mapped[str] = mapped_column(String(100), default="automation")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    outcome: Mapped[dict[str, Any] | None] = mapped_column(nullable=True)
+    outcome_value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    outcome_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class IdempotencyRecord(Base):
+    """The first response to an ``Idempotency-Key``; replayed for the same key and body."""
+
+    __tablename__ = "idempotency_records"
+    __table_args__ = (UniqueConstraint("scope", "key"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    scope: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    # NULL while the first request is still being processed.
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    response_body: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    response_headers: Mapped[dict[str, Any] | None] = mapped_column(nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class TenantRequestCount(Base):
+    """Requests a tenant made per UTC day and response status (429 = rate-limit rejections)."""
+
+    __tablename__ = "tenant_request_counts"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    status: Mapped[int] = mapped_column(Integer, primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -1,0 +1,70 @@
+"""The one place where queries are scoped to a tenant.
+
+Every tenant-owned table mixes in ``TenantScoped``; every repository over such a table extends
+``TenantRepository``, whose ``select()`` already carries the tenant filter. Nothing else filters
+``tenant_id`` by hand, so a forgotten filter cannot leak another tenant's rows.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import ForeignKey, Select, delete, func, select, update
+from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
+from sqlalchemy.sql.dml import Delete, Update
+
+from aethercrown.core.errors import NotFound
+
+
+class TenantScoped:
+    @declared_attr
+    def tenant_id(cls) -> Mapped[uuid.UUID]:
+        return mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+
+
+M = TypeVar("M", bound=TenantScoped)
+
+
+class TenantRepository(Generic[M]):
+    model: type[M]
+    # Human name used in 404 answers.
+    noun: str = "Resource"
+
+    def __init__(self, session: Session, tenant_id: uuid.UUID) -> None:
+        self.session = session
+        self.tenant_id = tenant_id
+
+    def select(self, *columns: Any) -> Select[Any]:
+        stmt = select(*columns) if columns else select(self.model)
+        return stmt.where(self.model.tenant_id == self.tenant_id)
+
+    def update(self) -> Update:
+        return update(self.model).where(self.model.tenant_id == self.tenant_id)
+
+    def delete(self) -> Delete:
+        return delete(self.model).where(self.model.tenant_id == self.tenant_id)
+
+    def get(self, ident: Any) -> M | None:
+        obj = self.session.get(self.model, ident)
+        if obj is None or obj.tenant_id != self.tenant_id:
+            return None
+        return obj
+
+    def get_or_404(self, ident: Any) -> M:
+        obj = self.get(ident)
+        if obj is None:
+            raise NotFound(self.noun, ident)
+        return obj
+
+    def add(self, obj: M) -> M:
+        obj.tenant_id = self.tenant_id
+        self.session.add(obj)
+        return obj
+
+    def count(self) -> int:
+        return int(self.session.scalar(self.select(func.count())) or 0)
+
+    def all(self, stmt: Select[Any] | None = None) -> Sequence[M]:
+        return self.session.scalars(stmt if stmt is not None else self.select()).all()

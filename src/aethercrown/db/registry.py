@@ -1,0 +1,22 @@
+"""Imports every domain's tables so that Alembic and the tests see the whole schema.
+
+A new domain with tables adds its ``models`` module here.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from aethercrown.db.base import Base
+
+MODEL_MODULES = (
+    "aethercrown.core.models",
+    "aethercrown.tenants.models",
+    "aethercrown.security.models",
+    "aethercrown.data.models",
+)
+
+for _module in MODEL_MODULES:
+    importlib.import_module(_module)
+
+metadata = Base.metadata

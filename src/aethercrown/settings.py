@@ -1,0 +1,53 @@
+"""Runtime settings, read from the environment with the prefix ``AETHERCROWN_``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATA_DIR = Path(".aethercrown")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AETHERCROWN_", extra="ignore")
+
+    database_url: str = Field(
+        default=f"sqlite:///{DEFAULT_DATA_DIR / 'aethercrown.db'}",
+        description="SQLAlchemy URL; SQLite file by default, postgresql+psycopg:// at scale.",
+    )
+    redis_url: str | None = Field(default=None, description="Redis for shared rate limits.")
+    bootstrap_admin_key: str | None = Field(default=None, min_length=32)
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    data_dir: Path = DEFAULT_DATA_DIR
+    # Secret used to encrypt stored secrets (webhook signing secrets). Generated into data_dir
+    # on first use when unset; every process of one installation must share it.
+    secret_key: str | None = None
+    max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    max_batch_rows: int = Field(default=10_000, ge=1)
+    log_level: str = "INFO"
+    log_json: bool = True
+    # Seconds between flushes of per-tenant request counters to the database.
+    usage_flush_seconds: float = Field(default=5.0, gt=0)
+    run_automation: bool = True
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_postgres_driver(cls, value: str) -> str:
+        # Accept the usual postgres:// and postgresql:// forms; always drive them with psycopg 3.
+        for prefix in ("postgres://", "postgresql://"):
+            if value.startswith(prefix):
+                return "postgresql+psycopg://" + value[len(prefix) :]
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,45 @@
+"""``aethercrown tenants …``"""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from sqlalchemy import select
+
+from aethercrown.cli import unit_of_work
+from aethercrown.tenants import schemas, service
+from aethercrown.tenants.models import Tenant
+
+app = typer.Typer(no_args_is_help=True)
+
+
+@app.command("create")
+def create(
+    name: str = typer.Argument(..., help="Display name"),
+    slug: str = typer.Option(..., help="URL-safe unique slug"),
+    tier: str = typer.Option("starter", help="starter | professional | enterprise"),
+) -> None:
+    """Create a tenant; prints its tenant admin key alone on stdout."""
+    body = schemas.TenantCreate(name=name, slug=slug, tier=tier)
+    with unit_of_work() as session:
+        tenant, issued = service.create_tenant(session, body, actor="cli")
+        typer.echo(f"created tenant {tenant.slug} ({tenant.id}) on {tenant.tier_slug}", err=True)
+    typer.echo(issued.secret)
+
+
+@app.command("list")
+def list_tenants() -> None:
+    """List tenants as JSON lines."""
+    with unit_of_work() as session:
+        for tenant in session.scalars(select(Tenant).order_by(Tenant.id)):
+            typer.echo(schemas.TenantOut.model_validate(tenant).model_dump_json())
+
+
+@app.command("scale")
+def scale(slug: str, tier: str = typer.Option(..., help="The new tier")) -> None:
+    """Move a tenant to another tier; quotas change at once."""
+    with unit_of_work() as session:
+        tenant = service.resolve_tenant_ref(session, slug)
+        service.scale_tenant(session, tenant.id, tier, actor="cli")
+        typer.echo(json.dumps({"tenant": tenant.slug, "tier": tier}))

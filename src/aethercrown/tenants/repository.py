@@ -1,0 +1,97 @@
+"""Queries over tiers, tenants and what a tenant has stored."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from aethercrown.core.models import TenantRequestCount
+from aethercrown.core.tenancy import TenantScoped
+from aethercrown.db.base import Base, utcnow
+from aethercrown.security.models import ApiKey
+from aethercrown.tenants.models import Tenant, Tier
+
+
+class TierRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, slug: str) -> Tier | None:
+        return self.session.get(Tier, slug)
+
+    def all(self) -> Sequence[Tier]:
+        return self.session.scalars(select(Tier).order_by(Tier.rank)).all()
+
+
+class TenantRepository:
+    """Tenants themselves (operator scope): the one repository that is not tenant-scoped."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, tenant_id: uuid.UUID) -> Tenant | None:
+        return self.session.get(Tenant, tenant_id)
+
+    def by_slug(self, slug: str) -> Tenant | None:
+        return self.session.scalar(select(Tenant).where(Tenant.slug == slug))
+
+    def list_statement(self, *, tier: str | None, status: str | None, q: str | None) -> Select[Any]:
+        stmt = select(Tenant)
+        if tier:
+            stmt = stmt.where(Tenant.tier_slug == tier)
+        if status:
+            stmt = stmt.where(Tenant.status == status)
+        if q:
+            pattern = f"%{q.lower()}%"
+            stmt = stmt.where(func.lower(Tenant.name).like(pattern) | Tenant.slug.like(pattern))
+        return stmt
+
+
+class TenantUsageRepository:
+    def __init__(self, session: Session, tenant_id: uuid.UUID) -> None:
+        self.session = session
+        self.tenant_id = tenant_id
+
+    def requests_by_day(self, since: date) -> Sequence[TenantRequestCount]:
+        return self.session.scalars(
+            select(TenantRequestCount)
+            .where(TenantRequestCount.tenant_id == self.tenant_id, TenantRequestCount.day >= since)
+            .order_by(TenantRequestCount.day, TenantRequestCount.status)
+        ).all()
+
+    def stored_rows(self) -> dict[str, int]:
+        """Rows per domain over every tenant-scoped table."""
+        per_domain: dict[str, int] = {}
+        for mapper in Base.registry.mappers:
+            cls = mapper.class_
+            if not issubclass(cls, TenantScoped):
+                continue
+            domain = cls.__module__.split(".")[1]
+            n = self.session.scalar(
+                select(func.count()).select_from(cls).where(cls.tenant_id == self.tenant_id)
+            )
+            per_domain[domain] = per_domain.get(domain, 0) + int(n or 0)
+        return dict(sorted(per_domain.items()))
+
+    def seats(self) -> int:
+        now = utcnow()
+        return int(
+            self.session.scalar(
+                select(func.count())
+                .select_from(ApiKey)
+                .where(
+                    ApiKey.tenant_id == self.tenant_id,
+                    ApiKey.kind == "api_key",
+                    ApiKey.revoked_at.is_(None),
+                    (ApiKey.expires_at.is_(None)) | (ApiKey.expires_at > now),
+                    # A key inside its rotation grace period is the same seat as its successor.
+                    ApiKey.rotated_to_id.is_(None),
+                )
+            )
+            or 0
+        )

@@ -1,0 +1,198 @@
+"""Test fixtures: every database test runs on SQLite, and also on PostgreSQL when
+AETHERCROWN_TEST_DATABASE_URL is set. The schema is built once per backend by the real
+migrations; every test then starts from empty tables (tiers restored)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, MetaData, create_engine, insert, select, text
+from sqlalchemy.engine import make_url
+
+from aethercrown.app import create_app
+from aethercrown.db import migrate
+from aethercrown.db.engine import make_engine, make_session_factory, transaction
+from aethercrown.db.registry import metadata
+from aethercrown.settings import Settings
+from aethercrown.tenants.service import ensure_bootstrap_admin
+
+PG_URL = os.environ.get("AETHERCROWN_TEST_DATABASE_URL")
+REDIS_URL = os.environ.get("AETHERCROWN_REDIS_URL")
+BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+
+
+def normalise_pg(url: str) -> str:
+    return Settings(database_url=url).database_url
+
+
+def reset_postgres(url: str) -> None:
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def _schemas(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Backend name -> URL of a freshly migrated database (built lazily on first use)."""
+    return {}
+
+
+def _database_url(backend: str, schemas: dict[str, str], tmp: Path) -> str:
+    if backend not in schemas:
+        if backend == "sqlite":
+            url = f"sqlite:///{tmp / 'test.db'}"
+        else:
+            assert PG_URL is not None
+            url = normalise_pg(PG_URL)
+            reset_postgres(url)
+        migrate.upgrade(url)
+        schemas[backend] = url
+    return schemas[backend]
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(
+    request: pytest.FixtureRequest,
+    _schemas: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> str:
+    return _database_url(request.param, _schemas, tmp_path_factory.mktemp(request.param))
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    eng = make_engine(database_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def _tier_snapshot(engine: Engine) -> list[dict[str, Any]]:
+    tiers = metadata.tables["tiers"]
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(select(tiers))]
+
+
+def _truncate(engine: Engine, tier_rows: list[dict[str, Any]]) -> None:
+    with engine.begin() as conn:
+        for table in reversed(metadata.sorted_tables):
+            conn.execute(table.delete())
+        conn.execute(insert(metadata.tables["tiers"]), tier_rows)
+
+
+@pytest.fixture
+def db(engine: Engine, _tier_snapshot: list[dict[str, Any]]) -> Iterator[Engine]:
+    """A database with empty tables (default tiers only), emptied again after the test."""
+    _truncate(engine, _tier_snapshot)
+    yield engine
+    _truncate(engine, _tier_snapshot)
+
+
+@pytest.fixture
+def settings(db: Engine, tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=db.url.render_as_string(hide_password=False),
+        redis_url=None,
+        data_dir=tmp_path / "data",
+        log_level="WARNING",
+        usage_flush_seconds=3600,
+        run_automation=False,
+    )
+
+
+@pytest.fixture
+def session_factory(db: Engine):  # type: ignore[no-untyped-def]
+    return make_session_factory(db)
+
+
+@pytest.fixture
+def app(settings: Settings):  # type: ignore[no-untyped-def]
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    with TestClient(app) as c:
+        yield c
+
+
+@pytest.fixture
+def admin_key(session_factory) -> str:  # type: ignore[no-untyped-def]
+    with transaction(session_factory) as session:
+        secret = ensure_bootstrap_admin(session, None)
+    assert secret
+    return secret
+
+
+def bearer(key: str, **extra: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}", **extra}
+
+
+@dataclass
+class TenantHandle:
+    id: str
+    slug: str
+    key: str
+
+    @property
+    def uid(self) -> uuid.UUID:
+        return uuid.UUID(self.id)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return bearer(self.key)
+
+
+def create_tenant(
+    client: TestClient, admin_key: str, slug: str | None = None, tier: str = "starter"
+) -> TenantHandle:
+    slug = slug or f"t-{uuid.uuid4().hex[:10]}"
+    response = client.post(
+        "/api/v1/tenants/create",
+        json={"name": slug.title(), "slug": slug, "tier": tier},
+        headers=bearer(admin_key),
+    )
+    assert response.status_code == 201, response.text
+    body = response.json()
+    return TenantHandle(id=body["id"], slug=slug, key=body["api_key"])
+
+
+@pytest.fixture
+def tenant(client: TestClient, admin_key: str) -> TenantHandle:
+    return create_tenant(client, admin_key, "acme", tier="professional")
+
+
+@pytest.fixture
+def other_tenant(client: TestClient, admin_key: str) -> TenantHandle:
+    return create_tenant(client, admin_key, "globex", tier="starter")
+
+
+def fresh_database(name: str, tmp_path: Path) -> Iterator[str]:
+    """An empty database of each backend for migration tests (yields URLs)."""
+    yield f"sqlite:///{tmp_path / (name + '.db')}"
+    if PG_URL:
+        base = make_url(normalise_pg(PG_URL))
+        db_name = f"{base.database}_{name}"
+        admin = create_engine(base, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{db_name}"'))
+        admin.dispose()
+        yield base.set(database=db_name).render_as_string(hide_password=False)
+
+
+def table_names(url: str) -> set[str]:
+    eng = create_engine(url)
+    meta = MetaData()
+    meta.reflect(eng)
+    eng.dispose()
+    return set(meta.tables)

@@ -1,0 +1,53 @@
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from aethercrown.app import create_app
+from aethercrown.settings import Settings
+from tests.conftest import TenantHandle, bearer
+
+
+def test_liveness_and_readiness_are_open(client: TestClient) -> None:
+    assert client.get("/livez").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"database": "ok", "migrations": "current"}
+
+
+def test_readiness_fails_with_pending_migrations(tmp_path: Path) -> None:
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'empty.db'}", data_dir=tmp_path, log_level="WARNING"
+    )
+    with TestClient(create_app(settings)) as c:
+        response = c.get("/readyz")
+    assert response.status_code == 503 and response.json()["checks"]["migrations"] == "pending"
+
+
+def test_prometheus_metrics_need_admin_and_use_route_templates(
+    client: TestClient, admin_key: str, tenant: TenantHandle
+) -> None:
+    client.get(f"/api/v1/tenants/{tenant.id}", headers=tenant.headers)
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", headers=tenant.headers).status_code == 403
+    text = client.get("/metrics", headers=bearer(admin_key)).text
+    assert 'route="/api/v1/tenants/{tenant_id}"' in text
+    assert "aethercrown_http_request_duration_seconds_bucket" in text
+    assert tenant.id not in text
+
+
+def test_every_response_carries_a_request_id(client: TestClient) -> None:
+    assert len(client.get("/livez").headers["x-request-id"]) == 32
+    assert client.get("/livez", headers={"X-Request-ID": "abc"}).headers["x-request-id"] == "abc"
+
+
+def test_every_route_except_open_ones_needs_a_key(client: TestClient) -> None:
+    open_paths = {"/livez", "/readyz"}
+    checked = 0
+    for path, operations in client.app.openapi()["paths"].items():  # type: ignore[attr-defined]
+        if path in open_paths:
+            continue
+        for method in operations:
+            url = path.replace("{", "").replace("}", "")
+            assert client.request(method, url).status_code == 401, (method, path)
+            checked += 1
+    assert checked >= 15
