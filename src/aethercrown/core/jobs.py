@@ -1,0 +1,46 @@
+"""The contract between domains and the automation runner.
+
+A domain that has periodic work lists it in its ``jobs.py`` as ``JOBS: list[JobSpec]`` and is
+named in ``JOB_MODULES`` below; the runner (``aethercrown.automation``) claims each job once per
+period across every runner process and calls it inside a unit of work.
+"""
+
+from __future__ import annotations
+
+import importlib
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+# A job function gets the session of its unit of work (never commit inside), the tenant it
+# runs for (None for installation-wide jobs), and the start of the period it was claimed for.
+# It returns a JSON-able summary of what it decided, kept in the run history.
+JobFunction = Callable[[Session, uuid.UUID | None, datetime], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    name: str
+    interval_seconds: int
+    run: JobFunction
+    per_tenant: bool = True
+    description: str = ""
+
+
+# Domains with periodic work; each module exposes JOBS.
+JOB_MODULES: tuple[str, ...] = ()
+
+
+def all_jobs() -> list[JobSpec]:
+    jobs: list[JobSpec] = []
+    for module in JOB_MODULES:
+        jobs.extend(importlib.import_module(module).JOBS)
+    names = [j.name for j in jobs]
+    duplicates = {n for n in names if names.count(n) > 1}
+    if duplicates:
+        raise RuntimeError(f"duplicate job names: {sorted(duplicates)}")
+    return jobs
