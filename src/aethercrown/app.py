@@ -66,12 +66,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metrics=metrics,
         counter=counter,
         max_body_bytes=settings.max_body_bytes,
+        max_in_flight=engine.pool.size() + engine.pool._max_overflow,  # type: ignore[attr-defined]
     )
     for router in ROUTERS:
         app.include_router(router)
 
-    @app.get("/livez", tags=["operations"], include_in_schema=True)
-    def livez() -> dict[str, str]:
+    @app.get("/livez", tags=["operations"])
+    async def livez() -> dict[str, str]:
         return {"status": "ok"}
 
     @app.get("/readyz", tags=["operations"])
