@@ -141,3 +141,30 @@ def sample_rows() -> dict[str, list[dict[str, Any]]]:
 @pytest.fixture
 def rows() -> dict[str, list[dict[str, Any]]]:
     return sample_rows()
+
+
+def typed(kind: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows as the contract reads them (types parsed, defaults filled), for comparing sources
+    that spell the same values differently (JSON input, CSV cells, API output)."""
+    from aethercrown.data.kinds import KINDS
+
+    spec = KINDS[kind]
+    out = []
+    for row in rows:
+        present = {k: v for k, v in row.items() if k in spec.fields and v not in ("", None)}
+        clean = spec.row_adapter.validate_python(present)
+        out.append({f: clean.get(f, spec.defaults.get(f)) for f in spec.fields})
+    return out
+
+
+def stored_row(client: Any, tenant: Any, kind: str) -> dict[str, Any]:
+    """The first stored row of ``kind`` for a tenant, loading the sample company if needed
+    (used by tests/test_isolation.py to make a victim tenant's resources)."""
+    from aethercrown.data.kinds import KINDS
+
+    rows = sample_rows()
+    for name in KINDS:
+        response = client.post(f"/api/v1/data/{name}", json=rows[name], headers=tenant.headers)
+        assert response.status_code == 200, response.text
+    page = client.get(f"/api/v1/data/{kind}", params={"limit": 1}, headers=tenant.headers)
+    return dict(page.json()["items"][0])

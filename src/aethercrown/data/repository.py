@@ -20,7 +20,7 @@ from aethercrown.data.models import (
     Subscription,
     SupportTicket,
 )
-from aethercrown.db.base import utcnow
+from aethercrown.db.base import new_id, utcnow
 
 # Keys per IN (...) list: far below SQLite's 32,766 bound variables and PostgreSQL's 65,535.
 IN_CHUNK = 5_000
@@ -77,8 +77,15 @@ class RowRepository(TenantRepository[Any]):
             set_={c: stmt.excluded[c] for c in updated if c not in self.spec.key},
         )
         now = utcnow()
+        # UUIDv7s made in one millisecond are not ordered among themselves; sorting a batch's
+        # fresh ids keeps the stored (id) order equal to the batch order. Updated rows keep theirs.
+        fresh_ids: Iterator[Any] = iter(
+            sorted(new_id() for _ in rows) if self.spec.id_type is uuid.UUID else ()
+        )
         for row in rows:
             row["tenant_id"] = self.tenant_id
+            if self.spec.id_type is uuid.UUID:
+                row["id"] = next(fresh_ids)
             if has_timestamps:
                 row["created_at"] = now
                 row["updated_at"] = now

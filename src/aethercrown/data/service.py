@@ -118,14 +118,24 @@ def _resolve_references(
     session: Session,
     tenant_id: uuid.UUID,
     spec: KindSpec,
+    raw_rows: Sequence[Any],
     clean: list[dict[str, Any] | None],
     errors: list[dict[str, Any]],
 ) -> None:
     """Replace customer/subscription external ids by ids: one query per referenced table."""
     if not spec.has_customer:
         return
-    refs = {row["customer"] for row in clean if row is not None}
+    # Rows that failed the schema still get their customer checked, so one answer lists it all.
+    unchecked = {
+        i: raw["customer"]
+        for i, (raw, row) in enumerate(zip(raw_rows, clean, strict=True))
+        if row is None and isinstance(raw, Mapping) and isinstance(raw.get("customer"), str)
+    }
+    refs = {row["customer"] for row in clean if row is not None} | set(unchecked.values())
     customers = CustomerRepository(session, tenant_id).ids_by_external(refs)
+    for i, ref in unchecked.items():
+        if ref not in customers:
+            errors.append(field_error([i, "customer"], "unknown customer external_id"))
     subscriptions: dict[str, tuple[uuid.UUID, uuid.UUID]] = {}
     if spec.name == "payments":
         sub_refs = {r["subscription"] for r in clean if r is not None and r["subscription"]}
@@ -204,7 +214,7 @@ def ingest_rows(
             )
         else:
             first_at[key] = i
-    _resolve_references(session, tenant_id, spec, clean, errors)
+    _resolve_references(session, tenant_id, spec, rows, clean, errors)
     if errors:
         _raise_invalid(errors, len(rows))
 
