@@ -23,10 +23,11 @@ from aethercrown.db import migrate
 from aethercrown.db.engine import make_engine, make_session_factory
 from aethercrown.security.api import router as security_router
 from aethercrown.settings import Settings, get_settings
+from aethercrown.simulate.api import router as simulate_router
 from aethercrown.tenants.api import router as tenants_router
 from aethercrown.tenants.api import tiers_router
 
-ROUTERS = (tenants_router, tiers_router, security_router, data_router)
+ROUTERS = (tenants_router, tiers_router, security_router, data_router, simulate_router)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

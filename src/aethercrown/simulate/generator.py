@@ -434,7 +434,7 @@ def generate(config: SimConfig) -> SimulatedCompany:
         1 + ACT_YEARLY_AMPLITUDE * np.cos(2 * np.pi * (day_of_year - ACT_YEARLY_PEAK_DOY) / 365.25)
     )
     rate = (
-        0.2
+        0.17
         * config.activity_scale
         * users[:, None] ** 0.8
         * np.exp(0.6 * health)
