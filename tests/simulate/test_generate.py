@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
 import pytest
@@ -204,6 +205,21 @@ def test_acquisitions_come_from_the_channels(company: SimulatedCompany) -> None:
         assert conv[spends >= q3].mean() > conv[spends <= q1].mean()
 
 
+def test_expected_series_matches_observed_conversions(company: SimulatedCompany) -> None:
+    truth = company.truth
+    for channel in truth.channels:
+        rows = [m for m in company.rows["marketing"] if m["channel"] == channel]
+        days = [m["day"] for m in rows]
+        expected = truth.expected_series(channel, days, [m["spend"] for m in rows])
+        observed = np.array([m["conversions"] for m in rows])
+        # Poisson-like counts around the true daily rate: totals agree within 5 sd.
+        assert abs(observed.sum() - expected.sum()) < 5 * np.sqrt(expected.sum()) + 2, channel
+    as_of = truth.start + timedelta(days=90)
+    features = truth.features_as_of(as_of)
+    assert set(features) == set(truth.churn_probabilities(as_of, 30))
+    assert set(next(iter(features.values()))) == set(truth.hazard["coefficients"])
+
+
 def test_optimal_allocation_beats_any_other_split(company: SimulatedCompany) -> None:
     truth = company.truth
     budget = 250_000.0
@@ -249,8 +265,8 @@ def test_experiments_show_their_true_effects(company: SimulatedCompany) -> None:
     assert not truth["homepage_hero_aa"]["has_real_effect"]
 
 
-def _mrr_from_rows(subscriptions: list[dict], instant: datetime) -> float:
-    total = 0.0
+def _mrr_from_rows(subscriptions: list[dict], instant: datetime) -> int:
+    total = 0
     for s in subscriptions:
         if ts(s["started_at"]) > instant:
             continue
@@ -258,8 +274,13 @@ def _mrr_from_rows(subscriptions: list[dict], instant: datetime) -> float:
             continue
         if "trial_end" in s and ts(s["trial_end"]) > instant:
             continue
-        net = s["amount"] * s["quantity"] * (1 - s["discount_percent"] / 100) - s["discount_amount"]
-        total += net / (12 if s["interval"] == "year" else 1)
+        # Written out independently of the generator: Decimal, half-up per subscription.
+        net = (
+            Decimal(s["amount"] * s["quantity"]) * (100 - Decimal(str(s["discount_percent"]))) / 100
+            - s["discount_amount"]
+        )
+        net = max(net, Decimal(0)) / (12 if s["interval"] == "year" else 1)
+        total += int(net.quantize(Decimal(1), rounding=ROUND_HALF_UP))
     return total
 
 
@@ -272,8 +293,8 @@ def test_true_mrr_is_the_sum_over_active_generated_subscriptions(
     for month, mrr in truth.mrr_by_month.items():
         year, mon = map(int, month.split("-"))
         instant = datetime(year + mon // 12, mon % 12 + 1, 1, tzinfo=UTC)
-        assert abs(mrr - _mrr_from_rows(subs, instant)) < 0.01, month
-        assert abs(truth.mrr_at(instant) - _mrr_from_rows(subs, instant)) < 1e-6
+        assert mrr == _mrr_from_rows(subs, instant), month
+        assert truth.mrr_at(instant) == mrr
     values = list(truth.mrr_by_month.values())
     assert values[-1] > values[0] > 0
 

@@ -1087,22 +1087,20 @@ def _value_per_conversion() -> list[float]:
     return values
 
 
-def _mrr_by_month(subs: list[dict[str, Any]], start: date, months: int) -> dict[str, float]:
+def _mrr_by_month(subs: list[dict[str, Any]], start: date, months: int) -> dict[str, int]:
     """MRR at the end of each month of the window (the first instant of the next month)."""
     from datetime import UTC, datetime
 
     starts = np.array([_epoch(s["started_at"]) for s in subs], dtype=np.int64)
     ends = np.array([_epoch(s["ended_at"]) if s.get("ended_at") else 1 << 62 for s in subs])
     trials = np.array([_epoch(s["trial_end"]) if s.get("trial_end") else 0 for s in subs])
-    # Twelve times MRR is a whole number of minor units (prices and discounts are whole), so
-    # the sum is exact; the month's MRR is that over 12, to the hundredth of a minor unit.
-    twelfths = np.array([round(monthly_value(s) * 12) for s in subs], dtype=np.int64)
-    out: dict[str, float] = {}
+    values = np.array([monthly_value(s) for s in subs], dtype=np.int64)
+    out: dict[str, int] = {}
     for m in range(months):
         month = add_months(start.replace(day=1), m)
         instant = int(datetime.combine(add_months(month, 1), datetime.min.time(), UTC).timestamp())
         active = (starts <= instant) & (instant < ends) & (trials <= instant)
-        out[f"{month.year:04d}-{month.month:02d}"] = round(int(twelfths[active].sum()) / 12, 2)
+        out[f"{month.year:04d}-{month.month:02d}"] = int(values[active].sum())
     return out
 
 

@@ -111,9 +111,12 @@ class RowTable(Sequence[dict[str, Any]]):
         values = [self.columns[n].render(index) for n in names]
         rows = [dict(zip(names, vals, strict=True)) for vals in zip(*values, strict=True)]
         if self._drop_none:
-            for row in rows:
-                for key in [k for k, v in row.items() if v is None]:
-                    del row[key]
+            # Only columns holding a None in this batch need the per-row pass.
+            sparse = [n for n, vals in zip(names, values, strict=True) if None in vals]
+            for name in sparse:
+                for row in rows:
+                    if row[name] is None:
+                        del row[name]
         return rows
 
     def fingerprint(self) -> str:

@@ -10,20 +10,38 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from aethercrown.simulate.curves import Curve, optimal_allocation
+from aethercrown.simulate.curves import Curve, adstock, optimal_allocation
 
 MONTHS_PER_INTERVAL = {"month": 1, "year": 12}
 
 
-def monthly_value(sub: dict[str, Any]) -> float:
-    """A subscription's MRR contribution: net of discounts, annual plans spread over 12 months."""
-    gross = sub["amount"] * sub.get("quantity", 1) * (1.0 - sub.get("discount_percent", 0.0) / 100)
-    return (gross - sub.get("discount_amount", 0)) / MONTHS_PER_INTERVAL[sub["interval"]]
+def monthly_value(sub: dict[str, Any]) -> int:
+    """A subscription's MRR in minor units, defined as analytics defines it: amount × quantity,
+    less discount_percent percent, less discount_amount (per interval), floored at zero, annual
+    plans spread over 12 months, rounded half-up to a whole minor unit per subscription."""
+    gross = Decimal(sub["amount"]) * Decimal(sub.get("quantity", 1))
+    net = gross * (Decimal(100) - Decimal(str(sub.get("discount_percent", 0.0)))) / Decimal(100)
+    net = max(net - Decimal(sub.get("discount_amount", 0)), Decimal(0))
+    net /= Decimal(MONTHS_PER_INTERVAL[sub["interval"]])
+    return int(net.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+DEFINITIONS = {
+    "mrr": "mrr_by_month[M] is read at the first instant of the month after M: the sum of "
+    "monthly_value over subscriptions with started_at < t ≤ ended_at (or no end) and no trial "
+    "running (trial_end < t); monthly_value is amount × quantity less discount_percent percent "
+    "less discount_amount, floored at 0, /12 for annual plans, rounded half-up per subscription "
+    "(no generated timestamp falls on a month boundary, so < and ≤ agree)",
+    "churn": "a customer churns on decided_at (the hazard's event); a monthly plan ends then, an "
+    "annual plan at its next anniversary (ended_at; renewal lost), the customer dormant meanwhile",
+    "churn_probability": "P(decided_at in [as_of, as_of + H days) | alive at as_of)",
+}
 
 
 def _parse(ts: str | None) -> datetime | None:
@@ -45,7 +63,7 @@ class Truth:
     acquisition_seasonality: dict[str, Any]
     activity_seasonality: dict[str, Any]
     experiments: list[dict[str, Any]]
-    mrr_by_month: dict[str, float]  # minor units, at each month's end
+    mrr_by_month: dict[str, int]  # minor units, at each month's end
     renewals: list[dict[str, Any]]
     plan_changes: list[dict[str, Any]]
     plans: dict[str, dict[str, Any]]
@@ -53,6 +71,7 @@ class Truth:
     subscriptions: list[dict[str, Any]]
     customers: list[str]
     signup_day: list[int]  # day index (from origin) of each customer's signup
+    definitions: dict[str, str] = field(default_factory=lambda: dict(DEFINITIONS))
     # Large arrays, present in a generated company only (customers × days).
     daily_hazard: NDArray[np.float64] | None = field(default=None, repr=False)
     features: dict[str, NDArray[np.float32]] | None = field(default=None, repr=False)
@@ -123,7 +142,42 @@ class Truth:
             for i in np.flatnonzero(alive).tolist()
         }
 
+    def features_as_of(self, as_of: date | datetime) -> dict[str, dict[str, float]]:
+        """The hazard's true features of every customer alive at ``as_of`` (from data before it)."""
+        if self.features is None:
+            raise RuntimeError("this truth has no feature matrix; regenerate it")
+        d = self._day(as_of)
+        alive = np.flatnonzero(self.alive_mask(as_of)).tolist()
+        return {
+            self.customers[i]: {name: float(m[i, d]) for name, m in self.features.items()}
+            for i in alive
+        }
+
     # ---- marketing ---------------------------------------------------------------------
+    def seasonality(self, days: Any) -> NDArray[np.float64]:
+        """The acquisition seasonality multiplier of each date (mean 1 over a year)."""
+        season = self.acquisition_seasonality
+        stamps = np.asarray(days, dtype="datetime64[D]")
+        weekday = (stamps.astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday
+        doy = (stamps - stamps.astype("datetime64[Y]")).astype(np.int64)
+        weekly = np.asarray(season["weekly_monday_first"])[weekday]
+        yearly = 1 + season["yearly_amplitude"] * np.cos(
+            2 * np.pi * (doy - season["yearly_peak_day_of_year"]) / 365.25
+        )
+        return np.asarray(weekly * yearly, dtype=np.float64)
+
+    def expected_series(
+        self, channel: str, days: Any, spend: Any, metric: str = "customers"
+    ) -> NDArray[np.float64]:
+        """Expected daily response to a spend series over consecutive ``days``: the curve of the
+        adstocked spend (carryover from the series' first day) times the day's seasonality."""
+        curve = self.curve(channel)
+        response = curve.response(adstock(np.asarray(spend, dtype=np.float64), curve.carryover))
+        response = response * self.seasonality(days)
+        if metric == "revenue":
+            return response * self.channels[channel]["revenue_per_conversion"]
+        return response
+
     def curve(self, channel: str) -> Curve:
         if channel not in self.channels:
             raise KeyError(f"unknown channel {channel!r}")
@@ -155,10 +209,10 @@ class Truth:
         )
 
     # ---- revenue -----------------------------------------------------------------------
-    def mrr_at(self, when: datetime) -> float:
+    def mrr_at(self, when: datetime) -> int:
         """True MRR (minor units) at an instant: subscriptions with started_at ≤ t < ended_at,
         out of trial (trial_end ≤ t), each net of discounts, annual ones spread over 12 months."""
-        total = 0.0
+        total = 0
         for sub in self.subscriptions:
             started, ended = _parse(sub["started_at"]), _parse(sub.get("ended_at"))
             trial_end = _parse(sub.get("trial_end"))
@@ -193,6 +247,7 @@ class Truth:
             "subscriptions": self.subscriptions,
             "customers": self.customers,
             "signup_day": self.signup_day,
+            "definitions": self.definitions,
         }
 
     @classmethod
