@@ -65,14 +65,20 @@ def run_unit(case: dict[str, Any]) -> dict[str, Any]:
     engine = case["engine"]
     if engine == "bayesian":
         test: Any = EffectBayesianABTest(
-            a, b, EffectBayesianConfig(difference_type=diff, alpha=case["alpha"], inverse=case.get("inverse", False))
+            a,
+            b,
+            EffectBayesianConfig(
+                difference_type=diff, alpha=case["alpha"], inverse=case.get("inverse", False)
+            ),
         )
     elif engine == "sequential":
         test = SequentialTwoSidedTTest(
             a,
             b,
             SequentialConfig(
-                difference_type=diff, alpha=case["alpha"], sequential_tuning_parameter=case["tuning"]
+                difference_type=diff,
+                alpha=case["alpha"],
+                sequential_tuning_parameter=case["tuning"],
             ),
         )
     else:
@@ -97,7 +103,9 @@ def run_unit(case: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def run_pipeline(cases: list[dict[str, Any]], engine: str, alpha: float, tuning: float) -> dict[str, Any]:
+def run_pipeline(
+    cases: list[dict[str, Any]], engine: str, alpha: float, tuning: float
+) -> dict[str, Any]:
     from gbstats.gbstats import process_experiment_results
 
     payloads = []

@@ -11,7 +11,9 @@ from typing import Any
 
 import numpy as np
 
-GBSTATS_PYTHON = Path(os.environ.get("AETHERCROWN_GBSTATS_VENV", "/work/gbstats-venv")) / "bin/python"
+GBSTATS_PYTHON = (
+    Path(os.environ.get("AETHERCROWN_GBSTATS_VENV", "/work/gbstats-venv")) / "bin/python"
+)
 RUNNER = Path(__file__).resolve().parents[2] / "benchmarks" / "gbstats_reference.py"
 
 

@@ -132,7 +132,11 @@ def test_srm_agrees_with_gbstats() -> None:
 
     from tests.experiments.gbstats_cases import GBSTATS_PYTHON
 
-    splits = [([5000, 5100], [0.5, 0.5]), ([1000, 2000, 3100], [0.2, 0.3, 0.5]), ([10, 0], [0.5, 0.5])]
+    splits = [
+        ([5000, 5100], [0.5, 0.5]),
+        ([1000, 2000, 3100], [0.2, 0.3, 0.5]),
+        ([10, 0], [0.5, 0.5]),
+    ]
     script = (
         "import json,sys\nfrom gbstats.utils import check_srm\n"
         "print(json.dumps([float(check_srm(u, w)) for u, w in json.load(sys.stdin)]))"

@@ -171,7 +171,9 @@ def analyse(
         result.risk, result.risk_control = risk_variant, risk_control
     elif engine == "frequentist":
         dof = frequentist.welch_dof(a, b)
-        p, low, high = frequentist.t_test(point, safe_var, np.where(bad, 2.0, dof), alpha, alternative)
+        p, low, high = frequentist.t_test(
+            point, safe_var, np.where(bad, 2.0, dof), alpha, alternative
+        )
         result.p_value, result.ci_low, result.ci_high = p, low, high
     else:
         n_total = a.n + b.n
@@ -184,7 +186,16 @@ def analyse(
 
 def _blank(result: BatchResult, bad: NDArray[np.bool_]) -> None:
     """Comparisons without a result carry NaN, never a number that looks like one."""
-    for name in ("effect", "stddev", "ci_low", "ci_high", "p_value", "chance_to_win", "risk", "risk_control"):
+    for name in (
+        "effect",
+        "stddev",
+        "ci_low",
+        "ci_high",
+        "p_value",
+        "chance_to_win",
+        "risk",
+        "risk_control",
+    ):
         value = getattr(result, name)
         if value is not None:
             setattr(result, name, np.where(bad, np.nan, value))

@@ -25,10 +25,7 @@ def posterior(
     """(posterior mean, posterior standard deviation) of the effect."""
     with np.errstate(divide="ignore", invalid="ignore"):
         precision = 1.0 / variance + (1.0 / prior_variance if proper else 0.0)
-        if proper:
-            mean = (point / variance + prior_mean / prior_variance) / precision
-        else:
-            mean = point
+        mean = (point / variance + prior_mean / prior_variance) / precision if proper else point
         return mean, np.sqrt(1.0 / precision)
 
 

@@ -53,7 +53,9 @@ def moments(
     n: Array, total: Array, sum_squares: Array, binomial: NDArray[np.bool_] | bool
 ) -> Moments:
     mean = mean_of(n, total)
-    variance = np.where(binomial, proportion_variance(n, total), sample_variance(n, total, sum_squares))
+    variance = np.where(
+        binomial, proportion_variance(n, total), sample_variance(n, total, sum_squares)
+    )
     return Moments(n=n, mean=mean, variance=variance, unadjusted_mean=mean)
 
 

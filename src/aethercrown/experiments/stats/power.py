@@ -22,8 +22,7 @@ def _per_unit_variance(
     treated_mean = baseline_mean * (1.0 + mde)
     treated_variance = treated_mean * (1.0 - treated_mean) if binomial else baseline_variance
     return (
-        treated_variance / baseline_mean**2
-        + baseline_variance * treated_mean**2 / baseline_mean**4
+        treated_variance / baseline_mean**2 + baseline_variance * treated_mean**2 / baseline_mean**4
     )
 
 
@@ -58,7 +57,9 @@ def achieved_power(
     """Probability of detecting a true relative change of ``mde`` with ``n_per_variant`` per arm."""
     if n_per_variant <= 0:
         return 0.0
-    sd = math.sqrt(_per_unit_variance(baseline_mean, baseline_variance, mde, binomial) / n_per_variant)
+    sd = math.sqrt(
+        _per_unit_variance(baseline_mean, baseline_variance, mde, binomial) / n_per_variant
+    )
     z = _z_alpha(alpha, alternative)
     shift = abs(mde) / sd
     result = float(special.ndtr(shift - z))
@@ -80,7 +81,9 @@ def minimum_detectable_effect(
     low, high = 1e-9, 1.0
     # The detectable effect can exceed 100% with few units; widen until it is bracketed.
     while (
-        achieved_power(baseline_mean, baseline_variance, high, n_per_variant, alpha, alternative, binomial)
+        achieved_power(
+            baseline_mean, baseline_variance, high, n_per_variant, alpha, alternative, binomial
+        )
         < power
         and high < 1e6
     ):

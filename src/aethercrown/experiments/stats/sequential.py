@@ -25,9 +25,9 @@ def half_width(
     r2 = np.square(rho(alpha, tuning))
     per_unit = variance * n_total
     with np.errstate(divide="ignore", invalid="ignore"):
-        inner = (
-            2.0 * (n_total * r2 + 1.0) * np.log(np.sqrt(n_total * r2 + 1.0) / alpha)
-        ) / (np.square(n_total) * r2)
+        inner = (2.0 * (n_total * r2 + 1.0) * np.log(np.sqrt(n_total * r2 + 1.0) / alpha)) / (
+            np.square(n_total) * r2
+        )
     return np.sqrt(per_unit) * np.sqrt(inner)
 
 

@@ -25,7 +25,9 @@ def srm_p_value(counts: Array | Sequence[float], weights: Array | Sequence[float
     share = w / w.sum(axis=1, keepdims=True)
     expected = share * total
     with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(w > 0, np.square(observed - expected) / np.where(w > 0, expected, 1.0), 0.0)
+        terms = np.where(
+            w > 0, np.square(observed - expected) / np.where(w > 0, expected, 1.0), 0.0
+        )
     statistic = terms.sum(axis=1)
     p = special.chdtrc(observed.shape[1] - 1, statistic)
     return np.where(total[:, 0] > 0, p, 1.0)
