@@ -118,7 +118,8 @@ def main() -> None:
     batch = to_batch(experiments)
     comparisons = batch.n.shape[0]
     print(
-        f"{args.experiments} experiments × 2 variants × {len(METRICS)} metrics = {comparisons} comparisons"
+        f"{args.experiments} experiments × 2 variants × {len(METRICS)} metrics"
+        f" = {comparisons} comparisons"
     )
     have_gbstats = gbstats_available()
     if not have_gbstats:
