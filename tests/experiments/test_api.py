@@ -19,7 +19,7 @@ def test_real_lift_is_a_winner_and_the_verdict_is_ledgered_once(
     client: TestClient, tenant: TenantHandle, session_factory
 ) -> None:  # type: ignore[no-untyped-def]
     exp = create_experiment(client, tenant)
-    events, n, conv = simulate(exp, 4000, [0.10, 0.16], revenue=[30.0, 30.0])
+    events, n, conv = simulate(exp, 2500, [0.10, 0.18], revenue=[30.0, 30.0])
     send(client, tenant, exp["id"], events)
     body = client.get(f"{BASE}/{exp['id']}/results", headers=tenant.headers).json()
     assert body["verdict"] == "winner" and body["winner"] == "treatment"
@@ -193,7 +193,7 @@ def test_cuped_uses_the_pre_period_covariate_and_narrows_the_interval(
     )
     rng = np.random.default_rng(5)
     events = []
-    for i in range(600):
+    for i in range(250):
         user = f"c{i}"
         pre = float(rng.gamma(2.0, 20.0))
         client.post(

@@ -73,9 +73,12 @@ def insert_ignoring_duplicates(
         return 0
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(model).values(rows).on_conflict_do_nothing(index_elements=unique)
-    result = session.execute(stmt)
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    # RETURNING counts the rows really inserted on both backends (rowcount is unreliable for
+    # a multi-row INSERT … ON CONFLICT through some drivers).
+    stmt = (
+        insert(model).values(rows).on_conflict_do_nothing(index_elements=unique).returning(model.id)
+    )
+    return len(session.execute(stmt).all())
 
 
 @dataclass(frozen=True)
