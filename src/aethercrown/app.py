@@ -21,12 +21,21 @@ from aethercrown.core.ratelimit import RateLimiter
 from aethercrown.data.api import router as data_router
 from aethercrown.db import migrate
 from aethercrown.db.engine import make_engine, make_session_factory
+from aethercrown.experiments.api import router as experiments_router
+from aethercrown.experiments.api import stateless_router as experiments_stateless_router
 from aethercrown.security.api import router as security_router
 from aethercrown.settings import Settings, get_settings
 from aethercrown.tenants.api import router as tenants_router
 from aethercrown.tenants.api import tiers_router
 
-ROUTERS = (tenants_router, tiers_router, security_router, data_router)
+ROUTERS = (
+    tenants_router,
+    tiers_router,
+    security_router,
+    data_router,
+    experiments_router,
+    experiments_stateless_router,
+)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -15,6 +15,7 @@ MODEL_MODULES = (
     "aethercrown.tenants.models",
     "aethercrown.security.models",
     "aethercrown.data.models",
+    "aethercrown.experiments.models",
 )
 
 for _module in MODEL_MODULES:
