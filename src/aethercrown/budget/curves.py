@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import least_squares
+from scipy.stats import f as f_distribution
 
 FloatArray = NDArray[np.float64]
 
@@ -40,6 +41,8 @@ MIN_SPEND_CV = 0.05
 MIN_DISTINCT_SPEND = 4
 # ... and must explain at least this share of the return's variance.
 MIN_R2 = 0.1
+# ... and beat "spend has no effect" in an F-test at this level (strict: several fits are tried).
+MAX_P_VALUE = 0.01
 # Carry-over rates tried when the history is a gap-free daily or weekly series long enough.
 ADSTOCK_GRID = (0.0, 0.3, 0.5, 0.7)
 MIN_POINTS_FOR_ADSTOCK = 28
@@ -281,6 +284,13 @@ def fit_channel(
             f"(R² {r2:.3f} < {MIN_R2})"
         )
         return fit
+    p_value = _f_test(r2, n, len(params) + (1 if rate else 0))
+    if p_value > MAX_P_VALUE:
+        fit.fallback_reason = (
+            f"the curve's fit (R² {r2:.3f}) is not distinguishable from spend having no effect "
+            f"(F-test p = {p_value:.3f} > {MAX_P_VALUE})"
+        )
+        return fit
     x = adstock(spend, rate)
     fitted = _model(family, params, x)
     positive = returns > 0
@@ -293,6 +303,14 @@ def fit_channel(
     fit.quality = FitQuality(r2=r2, mape=mape, points=n, aic=aic)
     fit.replicates = _bootstrap(family, rate, params, x, returns, fitted, bootstrap, seed)
     return fit
+
+
+def _f_test(r2: float, n: int, params: int) -> float:
+    """p-value of the curve against a constant return (spend has no effect)."""
+    if n <= params or r2 >= 1.0:
+        return 0.0 if r2 >= 1.0 else 1.0
+    statistic = (r2 / (params - 1)) / ((1.0 - r2) / (n - params))
+    return float(f_distribution.sf(statistic, params - 1, n - params))
 
 
 def _bootstrap(
