@@ -1,4 +1,4 @@
-"""POST /api/v1/optimization/budget/optimize, the allocation ledger and the CLI, on both backends."""
+"""The budget optimize endpoint, the allocation ledger and the CLI, on both backends."""
 
 from __future__ import annotations
 
@@ -134,7 +134,7 @@ def test_bad_input_is_named(
     base = {"total_budget": 1000, "historical_data": history[:200], "bootstrap": 0}
     assert "total_budget" in _errors(post(client, tenant, {**base, "total_budget": 0}))
     assert "total_budget" in _errors(post(client, tenant, {**base, "total_budget": -5}))
-    negative = [dict(history[0], spend=-1.0)] + history[1:200]
+    negative = [dict(history[0], spend=-1.0), *history[1:200]]
     assert "historical_data.0.spend" in _errors(
         post(client, tenant, {**base, "historical_data": negative})
     )
@@ -167,10 +167,10 @@ def store(session_factory: Any, tenant: TenantHandle, first: date, days: int, se
                         tenant_id=tenant.uid,
                         channel=name,
                         day=first + timedelta(days=i),
-                        spend=int(round(spend[i] * 100)),
+                        spend=round(spend[i] * 100),
                         currency="USD",
                         conversions=int(ret[i] // 10),
-                        attributed_revenue=int(round(ret[i] * 100)),
+                        attributed_revenue=round(ret[i] * 100),
                     )
                 )
 
@@ -224,7 +224,9 @@ def test_daily_job_records_and_closes_the_loop(
     assert closed["realised_return"] == actual and closed["outcome_at"] is not None
     assert closed["predicted_return"] == pytest.approx(summary["expected_return"])
     with session_factory() as session:
-        decision = session.scalars(select(Decision).where(Decision.id == uuid.UUID(closed["id"]))).one()
+        decision = session.scalars(
+            select(Decision).where(Decision.id == uuid.UUID(closed["id"]))
+        ).one()
         assert decision.outcome["predicted_at_actual_spend"] > 0
     other = client.get("/api/v1/optimization/budget/allocations", headers=other_tenant.headers)
     assert other.json()["items"] == []

@@ -109,8 +109,11 @@ def test_s_shaped_trap_that_a_single_gradient_start_misses() -> None:
 
 def test_fixed_channels_and_tight_bounds_are_respected() -> None:
     curves = CurveArrays.of(
-        [ResponseCurve("hill", 500.0, 50.0, 1.0), ResponseCurve("exponential", 400.0, 60.0)]
-        + [ResponseCurve("hill", 800.0, 90.0, 2.5)]
+        [
+            ResponseCurve("hill", 500.0, 50.0, 1.0),
+            ResponseCurve("exponential", 400.0, 60.0),
+            ResponseCurve("hill", 800.0, 90.0, 2.5),
+        ]
     )
     lo = np.array([30.0, 0.0, 10.0])
     hi = np.array([30.0, 50.0, 400.0])
