@@ -18,6 +18,7 @@ from aethercrown.cli import app as cli_app
 from aethercrown.core.jobs import all_jobs
 from aethercrown.core.models import Decision
 from aethercrown.data.models import MarketingSpend
+from aethercrown.data.service import ingest_rows
 from aethercrown.db.engine import transaction
 from aethercrown.settings import Settings, get_settings
 from tests.budget.conftest import START, TRUTH, rows, simulate
@@ -158,21 +159,24 @@ def test_bad_input_is_named(
 
 
 def store(session_factory: Any, tenant: TenantHandle, first: date, days: int, seed: int) -> None:
+    """Marketing rows in minor units, written through the shared ingestion service."""
     series = simulate(SMALL, days=days, seed=seed)
+    batch = [
+        {
+            "channel": name,
+            "day": (first + timedelta(days=i)).isoformat(),
+            "spend": round(spend[i] * 100),
+            "currency": "USD",
+            "impressions": 0,
+            "clicks": 0,
+            "conversions": int(ret[i] // 10),
+            "attributed_revenue": round(ret[i] * 100),
+        }
+        for name, (spend, ret) in series.items()
+        for i in range(days)
+    ]
     with transaction(session_factory) as session:
-        for name, (spend, ret) in series.items():
-            for i in range(days):
-                session.add(
-                    MarketingSpend(
-                        tenant_id=tenant.uid,
-                        channel=name,
-                        day=first + timedelta(days=i),
-                        spend=round(spend[i] * 100),
-                        currency="USD",
-                        conversions=int(ret[i] // 10),
-                        attributed_revenue=round(ret[i] * 100),
-                    )
-                )
+        ingest_rows(session, tenant.uid, "marketing", batch)
 
 
 def test_stored_data_in_minor_units_is_isolated_per_tenant(

@@ -32,7 +32,7 @@ class JobSpec:
 
 
 # Domains with periodic work; each module exposes JOBS.
-JOB_MODULES: tuple[str, ...] = ("aethercrown.budget.jobs",)
+JOB_MODULES: tuple[str, ...] = ("aethercrown.core.webhooks", "aethercrown.budget.jobs")
 
 
 def all_jobs() -> list[JobSpec]:
