@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from aethercrown import __version__
+from aethercrown.budget.api import router as budget_router
 from aethercrown.core.auth import AdminPrincipal
 from aethercrown.core.errors import install_error_handlers
 from aethercrown.core.idempotency import IdempotencyMiddleware
@@ -35,6 +36,7 @@ ROUTERS = (
     data_router,
     experiments_router,
     experiments_stateless_router,
+    budget_router,
 )
 
 

@@ -35,6 +35,7 @@ class JobSpec:
 JOB_MODULES: tuple[str, ...] = (
     "aethercrown.core.webhooks",
     "aethercrown.experiments.jobs",
+    "aethercrown.budget.jobs",
 )
 
 
