@@ -14,6 +14,9 @@ MODEL_MODULES = (
     "aethercrown.tenants.models",
     "aethercrown.security.models",
     "aethercrown.data.models",
+    "aethercrown.tasks.models",
+    "aethercrown.automation.models",
+    "aethercrown.health.models",
 )
 
 for _module in MODEL_MODULES:

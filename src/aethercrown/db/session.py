@@ -9,6 +9,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from aethercrown.db.engine import write_transaction
+
 
 def get_session(request: Request) -> Iterator[Session]:
     session: Session = request.app.state.session_factory()
@@ -24,3 +26,19 @@ def get_session(request: Request) -> Iterator[Session]:
 
 # scope="function": the commit runs when the endpoint returns, before the response goes out.
 DbSession = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def get_write_session(request: Request, session: DbSession) -> Iterator[Session]:
+    """A unit of work holding the write lock from its first statement, for routes that read
+    then write under concurrency (claims, quota checks): BEGIN IMMEDIATE on SQLite, an ordinary
+    transaction (with the route's row locks) on PostgreSQL.
+
+    The request session, which authentication used, is committed first: on SQLite it may hold
+    the write lock after recording a key's last use, and BEGIN IMMEDIATE would wait on it.
+    """
+    session.commit()
+    with write_transaction(request.app.state.session_factory) as writer:
+        yield writer
+
+
+WriteSession = Annotated[Session, Depends(get_write_session, scope="function")]
