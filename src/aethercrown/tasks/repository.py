@@ -67,7 +67,7 @@ class TaskRepository(TenantRepository[Task]):
         stmt = (
             self.select()
             .where(Task.status == QUEUED, Task.blocked_by == 0, Task.available_at <= now)
-            .order_by(score.desc(), Task.id)
+            .order_by(score.desc(), Task.enqueued_ts, Task.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )

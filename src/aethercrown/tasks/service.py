@@ -316,7 +316,8 @@ def requeue_expired(session: Session, tenant_id: uuid.UUID, now: datetime) -> in
             attempt.outcome = "expired"
             attempt.ended_at = now
             attempt.error = message
-        _retry_or_fail(task, message, now, retry=True)
+        # The backoff counts from when the lease ended, not from when the sweep noticed.
+        _retry_or_fail(task, message, task.lease_expires_at or now, retry=True)
     return len(expired)
 
 
