@@ -28,6 +28,8 @@ class Task(TenantScoped, UUIDPrimaryKey, Base):
         Index("ix_tasks_claim", "tenant_id", "status", "blocked_by"),
         # Expired-lease sweep.
         Index("ix_tasks_lease", "tenant_id", "status", "lease_expires_at"),
+        # A worker's running tasks (its free capacity, lease renewal).
+        Index("ix_tasks_worker_status", "worker_id", "status"),
     )
 
     # The client's id for the task, unique within the tenant; the API addresses tasks by it.

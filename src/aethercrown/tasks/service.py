@@ -35,6 +35,7 @@ from aethercrown.tenants.models import Tenant
 # A worker that has not sent a heartbeat (or asked for work) for this long is stale: it no longer
 # counts against the tier's AI agent quota and gets no new tasks until it heartbeats again.
 WORKER_STALE_SECONDS = 90
+HEARTBEAT_RESOLUTION = timedelta(seconds=5)
 # Percentiles are computed over at most this many recent attempts.
 PERCENTILE_SAMPLE = 10_000
 MODEL_VERSION = "1"
@@ -350,9 +351,11 @@ def assign(
     if worker.status != "active" or worker.last_heartbeat_at < _fresh_since(now):
         workers.lock_tenant()
         _check_worker_quota(session, tenant_id, workers.count_live(_fresh_since(now)))
-    # Asking for work is a sign of life.
-    worker.status = "active"
-    worker.last_heartbeat_at = now
+    # Asking for work is a sign of life; recorded at most every HEARTBEAT_RESOLUTION, so that
+    # a busy worker's claims do not each rewrite its row.
+    if worker.status != "active" or now - worker.last_heartbeat_at >= HEARTBEAT_RESOLUTION:
+        worker.status = "active"
+        worker.last_heartbeat_at = now
     requeue_expired(session, tenant_id, now)
 
     repo = TaskRepository(session, tenant_id)

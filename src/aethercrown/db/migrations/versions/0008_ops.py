@@ -167,6 +167,7 @@ def upgrade() -> None:
             "ix_tasks_lease", ["tenant_id", "status", "lease_expires_at"], unique=False
         )
         batch_op.create_index(batch_op.f("ix_tasks_tenant_id"), ["tenant_id"], unique=False)
+        batch_op.create_index("ix_tasks_worker_status", ["worker_id", "status"], unique=False)
 
     op.create_table(
         "task_attempts",
@@ -259,6 +260,7 @@ def downgrade() -> None:
 
     op.drop_table("task_attempts")
     with op.batch_alter_table("tasks", schema=None) as batch_op:
+        batch_op.drop_index("ix_tasks_worker_status")
         batch_op.drop_index(batch_op.f("ix_tasks_tenant_id"))
         batch_op.drop_index("ix_tasks_lease")
         batch_op.drop_index("ix_tasks_claim")
