@@ -16,6 +16,10 @@ MODEL_MODULES = (
     "aethercrown.security.models",
     "aethercrown.data.models",
     "aethercrown.simulate.models",
+    "aethercrown.experiments.models",
+    "aethercrown.tasks.models",
+    "aethercrown.automation.models",
+    "aethercrown.health.models",
 )
 
 for _module in MODEL_MODULES:

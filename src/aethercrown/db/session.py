@@ -18,6 +18,8 @@ from starlette.concurrency import run_in_threadpool
 
 WROTE = "aethercrown_wrote"
 
+from aethercrown.db.engine import write_transaction
+
 
 @event.listens_for(Session, "after_flush")
 def _mark_flush(session: Session, _context: Any) -> None:
@@ -53,3 +55,19 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
 
 # scope="function": the commit runs when the endpoint returns, before the response goes out.
 DbSession = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def get_write_session(request: Request, session: DbSession) -> Iterator[Session]:
+    """A unit of work holding the write lock from its first statement, for routes that read
+    then write under concurrency (claims, quota checks): BEGIN IMMEDIATE on SQLite, an ordinary
+    transaction (with the route's row locks) on PostgreSQL.
+
+    The request session, which authentication used, is committed first: on SQLite it may hold
+    the write lock after recording a key's last use, and BEGIN IMMEDIATE would wait on it.
+    """
+    session.commit()
+    with write_transaction(request.app.state.session_factory) as writer:
+        yield writer
+
+
+WriteSession = Annotated[Session, Depends(get_write_session, scope="function")]
