@@ -233,9 +233,13 @@ def test_batch_scoring_job_scores_every_active_customer(
     tenant: TenantHandle, loaded, company, session_factory
 ) -> None:  # type: ignore[no-untyped-def]
     from aethercrown.churn.jobs import JOBS
+    from aethercrown.core.webhooks import WebhookDelivery
+    from aethercrown.tenants.models import Tenant
 
     job = next(j for j in JOBS if j.name == "churn.score")
     assert job.interval_seconds == 12 * 3600
+    with transaction(session_factory) as session:
+        session.get_one(Tenant, tenant.uid).webhook_url = "https://hooks.example.test/churn"
     with transaction(session_factory) as session:
         summary = job.run(session, tenant.uid, datetime.now(UTC))
     active = sum(1 for s in company.subscriptions if s["ended_at"] is None)
@@ -245,6 +249,11 @@ def test_batch_scoring_job_scores_every_active_customer(
         held = [c for c in campaigns if c.holdout]
         assert all(c.actions == [] and c.discount_percent == 0 for c in held)
         assert len(campaigns) == summary["campaigns"]["created"] + summary["campaigns"]["held_out"]
+        deliveries = session.scalars(select(WebhookDelivery)).all()
+        sent = [c for c in campaigns if not c.holdout]
+        assert len(deliveries) == len(sent) and all(c.status == "queued" for c in sent)
+        assert {d.payload["campaign_id"] for d in deliveries} == {str(c.id) for c in sent}
+        assert all(d.event_type == "churn.campaign.created" and d.decision_id for d in deliveries)
         # A second run inside the cooldown creates nothing new.
         again = job.run(session, tenant.uid, datetime.now(UTC))
         assert again["campaigns"] == {"created": 0, "held_out": 0}

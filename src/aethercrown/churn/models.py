@@ -91,7 +91,8 @@ class RetentionCampaign(TenantScoped, UUIDPrimaryKey, Base):
     actions: Mapped[list[Any]] = mapped_column(default=list)
     discount_percent: Mapped[int] = mapped_column(Integer, default=0)
     holdout: Mapped[bool] = mapped_column(Boolean, default=False)
-    # planned -> sent (webhook queued) | held_out; outcome: churned | retained once known.
+    # planned (no endpoint) | queued (signed webhook queued) | held_out;
+    # outcome: churned | retained once known.
     status: Mapped[str] = mapped_column(String(12))
     model_version: Mapped[str] = mapped_column(String(50))
     decision_id: Mapped[uuid.UUID | None] = mapped_column(nullable=True)

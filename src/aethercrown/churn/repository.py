@@ -305,6 +305,14 @@ class CampaignRepository(TenantRepository[RetentionCampaign]):
             inserted.update(self.session.scalars(stmt))
         return inserted
 
+    def mark_queued(self, ids: Sequence[uuid.UUID]) -> None:
+        for start in range(0, len(ids), 2000):
+            self.session.execute(
+                self.update()
+                .where(RetentionCampaign.id.in_(list(ids[start : start + 2000])))
+                .values(status="queued")
+            )
+
     def by_ids(self, ids: Sequence[uuid.UUID]) -> Sequence[RetentionCampaign]:
         return self.session.scalars(self.select().where(RetentionCampaign.id.in_(list(ids)))).all()
 

@@ -34,6 +34,7 @@ from aethercrown.core.errors import InvalidInput, ProblemError, field_error
 from aethercrown.core.ledger import audit, record_decision, record_outcome
 from aethercrown.core.models import Decision
 from aethercrown.core.pagination import PageParams, paginate
+from aethercrown.core.webhooks import enqueue_webhook
 from aethercrown.db.base import new_id, utcnow
 
 DEFAULT_HORIZON_DAYS = 30
@@ -411,10 +412,22 @@ class Scored:
     factors: list[list[dict[str, Any]]]
 
 
-def score_matrix(predictor: M.ChurnPredictor, x: np.ndarray, top_k: int = 3) -> Scored:
+def score_matrix(
+    predictor: M.ChurnPredictor, x: np.ndarray, top_k: int = 3, explain_low_risk: bool = True
+) -> Scored:
+    """Probabilities, risk levels and TreeSHAP factors. TreeSHAP costs ~100x a prediction, so
+    batch scoring (``explain_low_risk=False``) explains only the customers it may act on."""
     p = predictor.predict(x)
-    factors = M.top_factors(predictor.contributions(x), predictor.features, x, top_k)
-    return Scored(p, [policy.risk_level(float(v)) for v in p], factors)
+    risk = [policy.risk_level(float(v)) for v in p]
+    rows = np.arange(len(p)) if explain_low_risk else np.flatnonzero(p >= 0.3)
+    factors: list[list[dict[str, Any]]] = [[] for _ in range(len(p))]
+    if len(rows):
+        explained = M.top_factors(
+            predictor.contributions(x[rows]), predictor.features, x[rows], top_k
+        )
+        for row, item in zip(rows, explained, strict=True):
+            factors[int(row)] = item
+    return Scored(p, risk, factors)
 
 
 def campaign_view(level: str) -> dict[str, Any] | None:
@@ -522,7 +535,7 @@ def score_all(
     for item in results.values():
         counts[item["risk_level"]] += 1
         status = (item.get("campaign") or {}).get("status")
-        if status == "planned":
+        if status in ("planned", "queued"):
             campaigns["created"] += 1
         elif status == "held_out":
             campaigns["held_out"] += 1
@@ -552,7 +565,7 @@ def _score_and_act(
     rows = np.flatnonzero(active) if only_active else np.arange(len(customers.ids))
     names = F.feature_names(keys)
     x = _select_columns(x_all[rows], names, model.predictor.features)
-    scored = score_matrix(model.predictor, x)
+    scored = score_matrix(model.predictor, x, explain_low_risk=not only_active)
     results: dict[int, dict[str, Any]] = {}
     score_rows = []
     decisions: list[Decision] = []
@@ -649,16 +662,17 @@ def _plan_campaigns(
             "status": "held_out" if held else "planned",
         }
     inserted = repo.insert_new(rows)
-    by_customer = {r["customer_id"]: r for r in rows}
+    external_ids = {item["customer_id"]: item["external_id"] for item in results.values()}
     for item in results.values():
         campaign = item.get("campaign")
         if campaign and "id" in campaign and campaign["id"] not in inserted:
             # A concurrent scorer created this customer's campaign for the cooldown first.
             item["campaign"] = {**campaign, "status": "cooldown"}
             campaign.pop("id", None)
+    campaign_decisions: list[tuple[dict[str, Any], Decision]] = []
     for row in rows:
         if row["id"] in inserted:
-            record_decision(
+            decision = record_decision(
                 session,
                 tenant_id=tenant_id,
                 kind="churn.campaign",
@@ -671,7 +685,32 @@ def _plan_campaigns(
                 model_version=model_version,
                 predicted_value=row["probability"],
             )  # fmt: skip
-    del by_customer
+            campaign_decisions.append((row, decision))
+    session.flush()
+    queued = []
+    for row, decision in campaign_decisions:
+        if row["holdout"]:
+            continue
+        delivery = enqueue_webhook(
+            session,
+            tenant_id,
+            "churn.campaign.created",
+            {"campaign_id": row["id"], "customer_id": row["customer_id"],
+             "external_id": external_ids.get(row["customer_id"]),
+             "risk_level": row["risk_level"], "churn_probability": row["probability"],
+             "actions": row["actions"], "discount_percent": row["discount_percent"],
+             "model_version": model_version},
+            decision_id=decision.id,
+        )  # fmt: skip
+        if delivery is None:
+            break  # no endpoint configured for this tenant
+        queued.append(row["id"])
+    if queued:
+        repo.mark_queued(queued)
+        for item in results.values():
+            campaign = item.get("campaign")
+            if campaign and campaign.get("id") in set(queued):
+                campaign["status"] = "queued"
 
 
 # ---------------------------------------------------------------- outcomes and uplift
