@@ -14,6 +14,7 @@ from aethercrown import __version__
 from aethercrown.automation.api import router as automation_router
 from aethercrown.automation.service import Runner, RunnerThread
 from aethercrown.budget.api import router as budget_router
+from aethercrown.churn.api import router as churn_router
 from aethercrown.core.auth import AdminPrincipal
 from aethercrown.core.errors import install_error_handlers
 from aethercrown.core.idempotency import IdempotencyMiddleware
@@ -47,6 +48,7 @@ ROUTERS = (
     automation_router,
     health_router,
     simulate_router,
+    churn_router,
 )
 
 

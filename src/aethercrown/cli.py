@@ -92,6 +92,7 @@ def serve(
 def _register_subcommands() -> None:
     from aethercrown.automation.cli import app as automate_app
     from aethercrown.budget.cli import app as budget_app
+    from aethercrown.churn.cli import app as churn_app
     from aethercrown.experiments.cli import app as experiments_app
     from aethercrown.security.cli import app as keys_app
     from aethercrown.simulate.cli import demo as demo_command
@@ -103,6 +104,7 @@ def _register_subcommands() -> None:
     app.add_typer(budget_app, name="budget", help="Optimise the marketing budget split.")
     app.add_typer(automate_app, name="automate", help="Run scheduled jobs; show run history.")
     app.command("demo")(demo_command)
+    app.add_typer(churn_app, name="churn", help="Train, score and evaluate churn models.")
 
 
 _register_subcommands()

@@ -20,6 +20,7 @@ MODEL_MODULES = (
     "aethercrown.tasks.models",
     "aethercrown.automation.models",
     "aethercrown.health.models",
+    "aethercrown.churn.models",
 )
 
 for _module in MODEL_MODULES:
