@@ -80,11 +80,14 @@ def serve(
 
 
 def _register_subcommands() -> None:
+    from aethercrown.data.cli import export_rows, import_rows
     from aethercrown.security.cli import app as keys_app
     from aethercrown.tenants.cli import app as tenants_app
 
     app.add_typer(tenants_app, name="tenants", help="Provision and scale tenants.")
     app.add_typer(keys_app, name="keys", help="Create, rotate and list API keys.")
+    app.command("import")(import_rows)
+    app.command("export")(export_rows)
 
 
 _register_subcommands()
