@@ -68,6 +68,9 @@ def serve(
         typer.echo(f"  {secret}", err=True)
         typer.echo("", err=True)
         print(secret, file=sys.stdout, flush=True)
+    # Shorter GIL switch interval: the event loop waits less behind worker threads (fewer
+    # latency spikes when quick requests share the process with threadpool work).
+    sys.setswitchinterval(0.001)
     uvicorn.run(
         "aethercrown.app:create_app",
         factory=True,
@@ -80,7 +83,10 @@ def serve(
 
 
 def _register_subcommands() -> None:
+    from aethercrown.automation.cli import app as automate_app
+    from aethercrown.budget.cli import app as budget_app
     from aethercrown.data.cli import export_rows, import_rows
+    from aethercrown.experiments.cli import app as experiments_app
     from aethercrown.security.cli import app as keys_app
     from aethercrown.tenants.cli import app as tenants_app
 
@@ -88,6 +94,9 @@ def _register_subcommands() -> None:
     app.add_typer(keys_app, name="keys", help="Create, rotate and list API keys.")
     app.command("import")(import_rows)
     app.command("export")(export_rows)
+    app.add_typer(experiments_app, name="experiments", help="A/B tests: analyse and list.")
+    app.add_typer(budget_app, name="budget", help="Optimise the marketing budget split.")
+    app.add_typer(automate_app, name="automate", help="Run scheduled jobs; show run history.")
 
 
 _register_subcommands()
