@@ -14,6 +14,9 @@ same database, in batches of ``--batch`` rows, one transaction per batch:
 - api: ``POST /api/v1/data/activity`` to a real ``aethercrown serve`` (uvicorn) on loopback, via
   httpx with keep-alive; bodies are serialised before the clock starts.
 - cli: ``aethercrown import --kind activity FILE.csv`` as a subprocess (process start included).
+
+The machine is shared, so the paths take turns over ``--rounds`` parts of the rows (see
+``measure``); each path's figure is the sum of its turns.
 """
 
 from __future__ import annotations
@@ -167,77 +170,136 @@ def stored(factory: Any, tenant_id: uuid.UUID) -> int:
         )
 
 
-def run_raw(factory: Any, rows: list[dict[str, Any]], batch: int) -> float:
-    tenant_id, _ = new_tenant(factory, "bench-raw")
-    with factory() as session:
-        ids = dict(
-            session.execute(
-                select(Customer.external_id, Customer.id).where(Customer.tenant_id == tenant_id)
-            ).all()
-        )
-    prepared = [
-        {
-            "tenant_id": tenant_id,
-            "external_id": r["external_id"],
-            "customer_id": ids[r["customer"]],
-            "user_id": r["user_id"],
-            "kind": r["kind"],
-            "occurred_at": datetime.fromisoformat(r["occurred_at"]),
-            "duration_seconds": r.get("duration_seconds"),
-            "feature": r.get("feature"),
-        }
-        for r in rows
-    ]
-    table = ActivityEvent.__table__
-    engine = factory.kw["bind"]
-    started = time.perf_counter()
-    for part in chunks(prepared, batch):
-        with engine.begin() as conn:
-            conn.execute(insert(table), part)
-    elapsed = time.perf_counter() - started
-    assert stored(factory, tenant_id) == len(rows)
-    return elapsed
+class RawPath:
+    """Core executemany of rows already in database form, one transaction per batch."""
+
+    def __init__(self, factory: Any) -> None:
+        self.factory = factory
+        self.tenant_id, _ = new_tenant(factory, "bench-raw")
+        with factory() as session:
+            self.ids = dict(
+                session.execute(
+                    select(Customer.external_id, Customer.id).where(
+                        Customer.tenant_id == self.tenant_id
+                    )
+                ).all()
+            )
+
+    def prepare(self, rows: list[dict[str, Any]], batch: int) -> list[list[dict[str, Any]]]:
+        prepared = [
+            {
+                "tenant_id": self.tenant_id,
+                "external_id": r["external_id"],
+                "customer_id": self.ids[r["customer"]],
+                "user_id": r["user_id"],
+                "kind": r["kind"],
+                "occurred_at": datetime.fromisoformat(r["occurred_at"]),
+                "duration_seconds": r.get("duration_seconds"),
+                "feature": r.get("feature"),
+            }
+            for r in rows
+        ]
+        return list(chunks(prepared, batch))
+
+    def run(self, batches: list[list[dict[str, Any]]]) -> float:
+        table = ActivityEvent.__table__
+        engine = self.factory.kw["bind"]
+        started = time.perf_counter()
+        for part in batches:
+            with engine.begin() as conn:
+                conn.execute(insert(table), part)
+        return time.perf_counter() - started
 
 
-def run_api(
-    factory: Any, url: str, rows: list[dict[str, Any]], batch: int, data_dir: Path
-) -> float:
-    tenant_id, key = new_tenant(factory, "bench-api")
-    bodies = [orjson.dumps(part) for part in chunks(rows, batch)]
-    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-    with server(url, data_dir) as base, httpx.Client(base_url=base, timeout=600) as client:
+class ApiPath:
+    """POST /api/v1/data/activity to a running server, bodies serialised beforehand."""
+
+    def __init__(self, factory: Any, base: str) -> None:
+        self.tenant_id, key = new_tenant(factory, "bench-api")
+        self.client = httpx.Client(base_url=base, timeout=600)
+        self.headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+
+    def prepare(self, rows: list[dict[str, Any]], batch: int) -> list[bytes]:
+        return [orjson.dumps(part) for part in chunks(rows, batch)]
+
+    def run(self, bodies: list[bytes]) -> float:
         started = time.perf_counter()
         for body in bodies:
-            response = client.post("/api/v1/data/activity", content=body, headers=headers)
+            response = self.client.post("/api/v1/data/activity", content=body, headers=self.headers)
             if response.status_code != 200:
                 raise RuntimeError(f"API answered {response.status_code}: {response.text[:500]}")
+        return time.perf_counter() - started
+
+
+class CliPath:
+    """``aethercrown import`` of a CSV file in a subprocess (process start included)."""
+
+    def __init__(self, factory: Any, url: str, workdir: Path, batch: int) -> None:
+        self.tenant_id, _ = new_tenant(factory, "bench-cli")
+        self.workdir = workdir
+        self.batch = batch
+        self.env = {
+            **os.environ,
+            "AETHERCROWN_DATABASE_URL": url,
+            "AETHERCROWN_DATA_DIR": str(workdir / "data"),
+        }
+        self.files = 0
+
+    def prepare(self, rows: list[dict[str, Any]], batch: int) -> Path:
+        self.files += 1
+        path = self.workdir / f"activity-{self.files}.csv"
+        with path.open("w", encoding="utf-8") as handle:
+            for chunk in formats.csv_chunks(KINDS["activity"].fields, rows, 10_000):
+                handle.write(chunk)
+        return path
+
+    def run(self, path: Path) -> float:
+        command = [
+            sys.executable, "-m", "aethercrown", "import", "--tenant", "bench-cli", "--kind",
+            "activity", str(path), "--batch-size", str(self.batch), "--no-progress",
+        ]  # fmt: skip
+        started = time.perf_counter()
+        subprocess.run(command, env=self.env, check=True, stdout=subprocess.DEVNULL)
         elapsed = time.perf_counter() - started
-    assert stored(factory, tenant_id) == len(rows)
-    return elapsed
+        path.unlink()
+        return elapsed
 
 
-def run_cli(
-    factory: Any, url: str, rows: list[dict[str, Any]], batch: int, workdir: Path
-) -> float:
-    tenant_id, _ = new_tenant(factory, "bench-cli")
-    path = workdir / "activity.csv"
-    with path.open("w", encoding="utf-8") as handle:
-        for chunk in formats.csv_chunks(KINDS["activity"].fields, rows, 10_000):
-            handle.write(chunk)
-    env = {
-        **os.environ,
-        "AETHERCROWN_DATABASE_URL": url,
-        "AETHERCROWN_DATA_DIR": str(workdir / "data"),
-    }
-    command = [
-        sys.executable, "-m", "aethercrown", "import", "--tenant", "bench-cli", "--kind",
-        "activity", str(path), "--batch-size", str(batch), "--no-progress",
-    ]  # fmt: skip
-    started = time.perf_counter()
-    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
-    elapsed = time.perf_counter() - started
-    assert stored(factory, tenant_id) == len(rows)
-    return elapsed
+def measure(
+    url: str, rows: list[dict[str, Any]], batch: int, rounds: int, workdir: Path
+) -> dict[str, float]:
+    """Seconds per path. The rows are split into ``rounds`` parts and the paths take turns on
+    each part (raw, api, cli, raw, …), so a change in the shared machine's load during the run
+    falls on every path alike instead of on whichever ran last."""
+    migrate.upgrade(url)
+    engine = make_engine(url)
+    factory = make_session_factory(engine)
+    seconds = {"raw executemany": 0.0, "api": 0.0, "cli import": 0.0}
+    part_size = -(-len(rows) // rounds)
+    try:
+        with server(url, workdir / "data") as base:
+            paths: dict[str, Any] = {
+                "raw executemany": RawPath(factory),
+                "api": ApiPath(factory, base),
+                "cli import": CliPath(factory, url, workdir, batch),
+            }
+            for start in range(0, len(rows), part_size):
+                part = rows[start : start + part_size]
+                for name, path in paths.items():
+                    prepared = path.prepare(part, batch)
+                    seconds[name] += path.run(prepared)
+                print(
+                    f"  {start + len(part):>10,} rows: "
+                    + "  ".join(f"{n} {s:.1f} s" for n, s in seconds.items()),
+                    flush=True,
+                )
+            paths["api"].client.close()
+            for name, path in paths.items():
+                count = stored(factory, path.tenant_id)
+                assert count == len(rows), f"{name} stored {count} of {len(rows)} rows"
+    finally:
+        engine.dispose()
+    return seconds
 
 
 def main() -> None:
@@ -251,6 +313,7 @@ def main() -> None:
             "AETHERCROWN_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
         ),
     )
+    parser.add_argument("--rounds", type=int, default=4, help="Turns the paths take")
     args = parser.parse_args()
     rows = activity_rows(args.rows)
     results: list[tuple[str, str, float]] = []
@@ -263,19 +326,9 @@ def main() -> None:
                 url = scratch_postgres(args.pg_url)
             else:
                 raise SystemExit(f"unknown backend {backend}")
-            migrate.upgrade(url)
-            engine = make_engine(url)
-            factory = make_session_factory(engine)
             print(f"{backend}: {args.rows:,} activity rows, batches of {args.batch:,}", flush=True)
-            for path, run in (
-                ("raw executemany", lambda: run_raw(factory, rows, args.batch)),
-                ("api", lambda: run_api(factory, url, rows, args.batch, workdir / "data")),
-                ("cli import", lambda: run_cli(factory, url, rows, args.batch, workdir)),
-            ):
-                seconds = run()
+            for path, seconds in measure(url, rows, args.batch, args.rounds, workdir).items():
                 results.append((backend, path, seconds))
-                print(f"  {path:<16} {seconds:8.1f} s  {args.rows / seconds:>10,.0f} rows/s")
-            engine.dispose()
 
     print()
     print(f"| backend | path | seconds | rows/s | vs raw |  ({args.rows:,} rows)")
