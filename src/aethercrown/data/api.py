@@ -17,7 +17,7 @@ from aethercrown.core.errors import InvalidInput, ProblemError, field_error
 from aethercrown.core.pagination import Page, Pagination
 from aethercrown.data import formats, service
 from aethercrown.data.kinds import KINDS, KindSpec
-from aethercrown.data.schemas import MAX_BIGINT, IngestResult
+from aethercrown.data.schemas import MAX_BIGINT, NO_NUL, IngestResult
 from aethercrown.db.session import DbSession, WriteSession
 
 router = APIRouter(prefix="/api/v1/data", tags=["data"])
@@ -137,7 +137,7 @@ def _add_kind_routes(spec: KindSpec) -> None:
     def get_by_external(
         principal: TenantReader,
         session: DbSession,
-        external_id: Annotated[str, Path(min_length=1, max_length=200)],
+        external_id: Annotated[str, Path(min_length=1, max_length=200, pattern=NO_NUL)],
     ) -> Any:
         row = service.get_row_by_external(session, principal.tenant_id, kind, external_id)
         return out.model_validate(row)
