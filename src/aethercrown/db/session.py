@@ -8,7 +8,7 @@ may wait on the disk). Whether it wrote is tracked by the listeners below.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -16,9 +16,9 @@ from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session
 from starlette.concurrency import run_in_threadpool
 
-WROTE = "aethercrown_wrote"
-
 from aethercrown.db.engine import write_transaction
+
+WROTE = "aethercrown_wrote"
 
 
 @event.listens_for(Session, "after_flush")
@@ -62,8 +62,8 @@ def get_write_session(request: Request, session: DbSession) -> Iterator[Session]
     then write under concurrency (claims, quota checks): BEGIN IMMEDIATE on SQLite, an ordinary
     transaction (with the route's row locks) on PostgreSQL.
 
-    The request session, which authentication used, is committed first: on SQLite it may hold
-    the write lock after recording a key's last use, and BEGIN IMMEDIATE would wait on it.
+    The request session, which authentication used, is ended first so that it holds no
+    transaction of its own while the writer waits for the lock.
     """
     session.commit()
     with write_transaction(request.app.state.session_factory) as writer:
