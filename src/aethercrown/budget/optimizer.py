@@ -174,22 +174,28 @@ def _hill_slope_root(
         start = (np.log(beta * k) + k * log_scale - target) / (k + 1.0)
     else:
         start = np.log(np.maximum(guess, TINY))
-    y = np.clip(start, a, b)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        # A root beyond an end of the bracket (e.g. below the smallest spend considered) is that
+        # end: close the bracket there instead of bisecting towards it.
+        g_a = c + km1 * a - 2.0 * np.log1p(np.exp(k * (a - log_scale)))
+        g_b = c + km1 * b - 2.0 * np.log1p(np.exp(k * (b - log_scale)))
+        b = np.where(g_a <= 0, a, b)
+        a = np.where(g_b >= 0, b, a)
+        y = np.clip(start, a, b)
         for _ in range(60):
             u = np.exp(k * (y - log_scale))
             g = c + km1 * y - 2.0 * np.log1p(u)
+            # Done where f'(x) matches λ to 1e-12 (relative) or the bracket has closed (a root
+            # at, or by rounding just beyond, an end of the bracket).
+            if bool(np.all((np.abs(g) < 1e-12) | (b - a < 1e-13 * np.maximum(1.0, np.abs(y))))):
+                break
             dg = km1 - 2.0 * k * u / (1.0 + u)  # d ln f'/d ln x, < 0 on the concave branch
             right = g > 0  # f' decreasing: the root lies to the right
             a = np.where(right, y, a)
             b = np.where(right, b, y)
             y_new = y - g / dg
             inside = (y_new >= a) & (y_new <= b)
-            y_new = np.where(inside, y_new, 0.5 * (a + b))
-            moved = float(np.max(np.abs(y_new - y)))
-            y = y_new
-            if moved < 1e-13:
-                break
+            y = np.where(inside, y_new, 0.5 * (a + b))
     return np.asarray(np.clip(np.exp(y), lo, hi))
 
 

@@ -1,0 +1,159 @@
+"""Budget optimiser benchmark: time to split a budget over 5, 50 and 500 channels on fixed curves,
+against a peer optimiser on the same curves in the same run.
+
+    .venv/bin/python benchmarks/budget.py [--peer-python /work/pymc-venv/bin/python]
+
+Curves: Hill β·x^k/(x^k+K^k) with β ~ U(50, 500), K ~ U(10, 100) and k ~ U(0.6, 3.0) (about
+three in four S-shaped), budget 40 per channel, each channel in [0, budget]; a second set is
+concave only (k ~ U(0.5, 1.0)). Ours: ``aethercrown.budget.optimizer.maximise`` (certified to a
+relative gap ≤ 1e-9). Peers: PyMC-Marketing's BudgetOptimizer (SLSQP, one start) run under the
+interpreter given by --peer-python (or $BUDGET_PEER_PYTHON, or /work/pymc-venv/bin/python) when
+it has pymc-marketing; and always SciPy SLSQP with 10 starts as a plain stand-in. The response
+gap is (ours − peer) / ours, each allocation's return evaluated on the same curves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.optimize import minimize
+
+from aethercrown.budget.optimizer import CurveArrays, maximise
+
+SIZES = (5, 50, 500)
+HERE = Path(__file__).resolve().parent
+
+
+def curves(n: int, concave: bool, seed: int) -> tuple[CurveArrays, float]:
+    rng = np.random.default_rng(seed)
+    beta = rng.uniform(50, 500, n)
+    scale = rng.uniform(10, 100, n)
+    shape = rng.uniform(0.5, 1.0, n) if concave else rng.uniform(0.6, 3.0, n)
+    return CurveArrays(np.ones(n, dtype=bool), beta, scale, shape), 40.0 * n
+
+
+def timed(fn: Any, repeats: int) -> tuple[float, Any]:
+    times, result = [], None
+    for _ in range(repeats):
+        started = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times), result
+
+
+def slsqp_multistart(c: CurveArrays, budget: float, starts: int, seed: int) -> np.ndarray:
+    n = len(c)
+    rng = np.random.default_rng(seed)
+    best_x, best_v = np.full(n, budget / n), -np.inf
+    candidates = [np.full(n, budget / n)] + [
+        rng.dirichlet(np.ones(n)) * budget for _ in range(starts - 1)
+    ]
+    for x0 in candidates:
+        result = minimize(
+            lambda x: -float(c.value(x).sum()),
+            x0,
+            jac=lambda x: -c.slope(np.maximum(x, 1e-12)),
+            bounds=[(0.0, budget)] * n,
+            constraints=[{"type": "eq", "fun": lambda x: x.sum() - budget}],
+            method="SLSQP",
+            options={"maxiter": 500, "ftol": 1e-12},
+        )
+        x = np.clip(result.x, 0, budget)
+        x *= budget / x.sum()
+        value = float(c.value(x).sum())
+        if value > best_v:
+            best_x, best_v = x, value
+    return best_x
+
+
+def peer_python(explicit: str | None) -> str | None:
+    for candidate in (explicit, os.environ.get("BUDGET_PEER_PYTHON"), "/work/pymc-venv/bin/python"):
+        if candidate and Path(candidate).exists():
+            probe = subprocess.run(
+                [candidate, "-c", "import pymc_marketing"], capture_output=True, check=False
+            )
+            if probe.returncode == 0:
+                return candidate
+    return None
+
+
+def run_peer(python: str, cases: list[tuple[CurveArrays, float]], repeats: int) -> dict[str, Any]:
+    request = {
+        "repeats": repeats,
+        "cases": [
+            {
+                "beta": c.beta.tolist(),
+                "scale": c.scale.tolist(),
+                "shape": c.shape.tolist(),
+                "budget": b,
+            }
+            for c, b in cases
+        ],
+    }
+    proc = subprocess.run(
+        [python, str(HERE / "budget_peer_pymc.py")],
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=3600,
+    )
+    return json.loads(proc.stdout)  # type: ignore[no-any-return]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--peer-python", default=None)
+    parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    python = peer_python(args.peer_python)
+    print(f"peer: {'PyMC-Marketing BudgetOptimizer via ' + python if python else 'not installed'}")
+    print(
+        f"{'curves':8} {'n':>4} {'ours ms':>9} {'nodes':>5} {'gap':>8} | "
+        f"{'slsqp×10 ms':>11} {'gap vs ours':>11} | {'pymc-m ms':>9} {'gap vs ours':>11}"
+    )
+    for concave in (False, True):
+        cases = [curves(n, concave, seed=n) for n in sizes]
+        peer = run_peer(python, cases, repeats=3) if python else None
+        for i, (n, (c, budget)) in enumerate(zip(sizes, cases, strict=True)):
+            lo, hi = np.zeros(n), np.full(n, budget)
+            repeats = 50 if n <= 50 else 5
+            maximise(c, lo, hi, budget)  # warm caches
+            seconds, ours = timed(
+                lambda c=c, lo=lo, hi=hi, b=budget: maximise(c, lo, hi, b), repeats
+            )
+            slsqp_seconds, slsqp_x = timed(
+                lambda c=c, b=budget: slsqp_multistart(c, b, 10, seed=1), 1 if n > 50 else 3
+            )
+            slsqp_gap = (ours.value - float(c.value(slsqp_x).sum())) / ours.value
+            peer_cols = f"{'-':>9} {'-':>11}"
+            if peer is not None:
+                result = peer["results"][i]
+                x = np.asarray(result["allocation"])
+                peer_gap = (ours.value - float(c.value(x).sum())) / ours.value
+                flag = "" if result["converged"] else " (SLSQP failed)"
+                peer_cols = f"{result['allocate_seconds'] * 1e3:9.1f} {peer_gap:11.2e}{flag}"
+            print(
+                f"{'concave' if concave else 'S-mixed':8} {n:4d} {seconds * 1e3:9.3f} "
+                f"{ours.nodes:5d} {ours.gap:8.1e} | {slsqp_seconds * 1e3:11.1f} "
+                f"{slsqp_gap:11.2e} | {peer_cols}"
+            )
+    if python:
+        print(
+            f"pymc-marketing {peer['version'] if peer else ''}: median of 3 allocate_budget "
+            "calls after building the optimiser (build time excluded)"
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
