@@ -167,6 +167,21 @@ def _model(family: str, params: FloatArray, x: FloatArray) -> FloatArray:
     return hill_or_exp_value(EXPONENTIAL, params[0], params[1], 1.0, x)
 
 
+def _jacobian(family: str, params: FloatArray, x: FloatArray) -> FloatArray:
+    x = np.maximum(x, 0.0)
+    if family == HILL:
+        beta, scale, shape = params
+        ratio = x / scale
+        u = np.power(ratio, shape)
+        common = beta / (1.0 + u) ** 2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_ratio = np.where(x > 0, np.log(np.where(x > 0, ratio, 1.0)), 0.0)
+        return np.column_stack([u / (1.0 + u), -common * shape * u / scale, common * u * log_ratio])
+    beta, scale = params
+    decay = np.exp(-x / scale)
+    return np.column_stack([-np.expm1(-x / scale), -beta * decay * x / scale**2])
+
+
 def _starts(family: str, x_scale: float, y_scale: float) -> list[list[float]]:
     if family == HILL:
         return [
@@ -200,6 +215,7 @@ def _least_squares(
             result = least_squares(
                 lambda p: _model(family, p, x) - y,
                 p0,
+                jac=lambda p: _jacobian(family, p, x),
                 bounds=(lower, upper),
                 x_scale="jac",
                 max_nfev=400,
