@@ -32,6 +32,8 @@ METHOD = (
 AS_GIVEN_RESOLUTION = 0.01
 MINOR_RESOLUTION = 1.0
 CURVE_POINTS = 12
+# Each channel costs a curve fit with bootstrap; bound the work one request can ask for.
+MAX_CHANNELS = 200
 
 
 @dataclass
@@ -174,6 +176,12 @@ def plan_from_history(
     history: History, body: schemas.OptimizeRequest, seed: int = 0
 ) -> schemas.OptimizeResult:
     _select_channels(history, body.channels)
+    if len(history.channels) > MAX_CHANNELS:
+        raise _invalid(
+            ["channels"],
+            f"{len(history.channels)} channels; at most {MAX_CHANNELS} can be fitted in one "
+            "request (choose them with `channels`)",
+        )
     horizon = body.horizon_days or history.period_days
     periods = horizon / history.period_days
     limits = _limits(body, {c.channel for c in history.channels}, periods)
