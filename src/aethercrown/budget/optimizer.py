@@ -425,17 +425,26 @@ def maximise(
         (-relaxed.upper_bound, counter, root, relaxed.x)
     ]
     nodes = 1
-    upper_bound = relaxed.upper_bound
+    # The highest bound of any node set aside (pruned, or solved exactly by its relaxation).
+    set_aside = best_value
+    exhausted = False
+
+    def close_enough(bound: float) -> bool:
+        return bound - best_value <= rel_tol * max(abs(best_value), TINY)
+
     while heap:
         neg_ub, _, env, x = heapq.heappop(heap)
-        upper_bound = -neg_ub
-        if upper_bound - best_value <= rel_tol * max(abs(best_value), TINY):
+        if close_enough(-neg_ub):
+            set_aside = max(set_aside, -neg_ub)  # and every node left has a lower bound
             break
         gaps = envelope_value(sub, env, x) - sub.value(x)
         i = int(np.argmax(gaps))
         if gaps[i] <= 0 or not (env.lo[i] < x[i] < env.hi[i]):
+            set_aside = max(set_aside, -neg_ub)
             continue
         if nodes >= max_nodes:
+            heapq.heappush(heap, (neg_ub, -1, env, x))
+            exhausted = True
             break
         for lo_i, hi_i in ((env.lo[i], x[i]), (x[i], env.hi[i])):
             child = _with_interval(sub, env, i, float(lo_i), float(hi_i))
@@ -444,17 +453,16 @@ def maximise(
             value = float(sub.value(solved.x).sum())
             if value > best_value:
                 best_value, best_x = value, solved.x
-            if solved.upper_bound - best_value > rel_tol * max(abs(best_value), TINY):
+            if close_enough(solved.upper_bound):
+                set_aside = max(set_aside, solved.upper_bound)
+            else:
                 counter += 1
                 heapq.heappush(heap, (-solved.upper_bound, counter, child, solved.x))
-    else:
-        upper_bound = best_value
-    if heap:
-        upper_bound = max(upper_bound, -heap[0][0]) if nodes >= max_nodes else upper_bound
+    upper_bound = max(set_aside, best_value)
+    if exhausted and heap:
+        upper_bound = max(upper_bound, -min(item[0] for item in heap))
     x_all[free] = best_x
-    return Allocation(
-        x_all, best_value + fixed_value, max(upper_bound, best_value) + fixed_value, nodes
-    )
+    return Allocation(x_all, best_value + fixed_value, upper_bound + fixed_value, nodes)
 
 
 def _with_interval(
