@@ -71,6 +71,7 @@ def _assemble(
                 [series[d][0] for d in days],
                 [series[d][1] for d in days],
                 consecutive,
+                days if period == 1 else None,
             )
         )
     return History(channels, period, money, currency, all_days[0], all_days[-1], rows)
@@ -252,7 +253,11 @@ def shape(
                 model=fit.curve.family if fit.curve else "roi_proportional_fallback",
                 fallback=fit.curve is None,
                 fallback_reason=fit.fallback_reason,
-                parameters=fit.curve.as_dict() if fit.curve else None,
+                parameters=(
+                    {**fit.curve.as_dict(), "seasonality_adjusted": fit.season_adjusted}
+                    if fit.curve
+                    else None
+                ),
                 fit=schemas.FitOut(
                     r2=fit.quality.r2 if fit.quality else None,
                     mape=fit.quality.mape if fit.quality else None,
