@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from aethercrown import __version__
+from aethercrown.analytics.api import router as dashboard_router
 from aethercrown.core.auth import AdminPrincipal
 from aethercrown.core.errors import install_error_handlers
 from aethercrown.core.idempotency import IdempotencyMiddleware
@@ -25,7 +26,7 @@ from aethercrown.settings import Settings, get_settings
 from aethercrown.tenants.api import router as tenants_router
 from aethercrown.tenants.api import tiers_router
 
-ROUTERS = (tenants_router, tiers_router, security_router)
+ROUTERS = (tenants_router, tiers_router, security_router, dashboard_router)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -14,6 +14,7 @@ MODEL_MODULES = (
     "aethercrown.tenants.models",
     "aethercrown.security.models",
     "aethercrown.data.models",
+    "aethercrown.analytics.models",
 )
 
 for _module in MODEL_MODULES:

@@ -1,0 +1,266 @@
+"""Every query the analytics views make. Tenant scoping comes from TenantRepository."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Date, Select, String, cast, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from aethercrown.analytics.metrics import SubscriptionRecord, segment_for_size
+from aethercrown.analytics.models import AnalyticsSnapshot
+from aethercrown.core.models import Decision
+from aethercrown.core.tenancy import TenantRepository
+from aethercrown.data.models import ActivityEvent, Customer, MarketingSpend, Subscription
+from aethercrown.db.base import utcnow
+
+
+def _day(session: Session, column: Any) -> ColumnElement[Any]:
+    """The UTC calendar day of a timestamp column, on either backend."""
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(func.timezone("UTC", column), Date)
+    return func.date(column)
+
+
+def _month(session: Session, column: Any) -> ColumnElement[Any]:
+    """'YYYY-MM' of a timestamp or date column (UTC), on either backend."""
+    if session.get_bind().dialect.name == "postgresql":
+        if isinstance(column.type, Date):
+            return func.to_char(column, "YYYY-MM")
+        return func.to_char(func.timezone("UTC", column), "YYYY-MM")
+    return cast(func.strftime("%Y-%m", column), String)
+
+
+class SubscriptionData(TenantRepository[Subscription]):
+    model = Subscription
+
+    def currencies(self) -> list[tuple[str, int]]:
+        rows = self.session.execute(
+            self.select(Subscription.currency, func.count())
+            .group_by(Subscription.currency)
+            .order_by(func.count().desc(), Subscription.currency)
+        ).all()
+        return [(str(c), int(n)) for c, n in rows]
+
+    def records(self, currency: str, plan: str | None) -> list[SubscriptionRecord]:
+        stmt = self.select(
+            Subscription.customer_id,
+            Subscription.plan,
+            Subscription.amount,
+            Subscription.interval,
+            Subscription.started_at,
+            Subscription.ended_at,
+            Subscription.quantity,
+            Subscription.discount_percent,
+            Subscription.discount_amount,
+            Subscription.trial_end,
+        ).where(Subscription.currency == currency)
+        if plan is not None:
+            stmt = stmt.where(Subscription.plan == plan)
+        return [
+            SubscriptionRecord(
+                customer=str(r[0]),
+                plan=r[1],
+                amount=int(r[2]),
+                interval=r[3],
+                started_at=r[4],
+                ended_at=r[5],
+                quantity=int(r[6] or 1),
+                discount_percent=float(r[7] or 0.0),
+                discount_amount=int(r[8] or 0),
+                trial_end=r[9],
+            )
+            for r in self.session.execute(stmt)
+        ]
+
+    def fingerprint(self) -> tuple[Any, ...]:
+        row = self.session.execute(
+            self.select(func.count(), func.max(Subscription.updated_at))
+        ).one()
+        return tuple(row)
+
+    def active_at(self, moment: datetime) -> int:
+        """Subscriptions alive at ``moment`` (trials included)."""
+        return int(
+            self.session.scalar(
+                self.select(func.count()).where(
+                    Subscription.started_at <= moment,
+                    (Subscription.ended_at.is_(None)) | (Subscription.ended_at > moment),
+                )
+            )
+            or 0
+        )
+
+
+class CustomerData(TenantRepository[Customer]):
+    model = Customer
+
+    def segments(self) -> dict[str, str]:
+        rows = self.session.execute(self.select(Customer.id, Customer.company_size))
+        return {str(cid): segment_for_size(size) for cid, size in rows}
+
+    def fingerprint(self) -> tuple[Any, ...]:
+        return tuple(
+            self.session.execute(self.select(func.count(), func.max(Customer.updated_at))).one()
+        )
+
+
+class ActivityData(TenantRepository[ActivityEvent]):
+    model = ActivityEvent
+
+    def _distinct_users(self, bucket: ColumnElement[Any], since: datetime | None) -> Select[Any]:
+        inner = self.select(
+            bucket.label("bucket"), ActivityEvent.customer_id, ActivityEvent.user_id
+        ).distinct()
+        if since is not None:
+            inner = inner.where(ActivityEvent.occurred_at >= since)
+        sub = inner.subquery()
+        return select(sub.c.bucket, func.count()).group_by(sub.c.bucket)
+
+    def daily_active_users(self, since: datetime | None = None) -> dict[date, int]:
+        rows = self.session.execute(
+            self._distinct_users(_day(self.session, ActivityEvent.occurred_at), since)
+        ).all()
+        return {_as_date(d): int(n) for d, n in rows}
+
+    def monthly_active_users(self, since: datetime | None = None) -> dict[str, int]:
+        rows = self.session.execute(
+            self._distinct_users(_month(self.session, ActivityEvent.occurred_at), since)
+        ).all()
+        return {str(m): int(n) for m, n in rows}
+
+    def active_users_since(self, since: datetime) -> int:
+        sub = (
+            self.select(ActivityEvent.customer_id, ActivityEvent.user_id)
+            .where(ActivityEvent.occurred_at >= since)
+            .distinct()
+            .subquery()
+        )
+        return int(self.session.scalar(select(func.count()).select_from(sub)) or 0)
+
+    def fingerprint(self) -> tuple[Any, ...]:
+        return tuple(
+            self.session.execute(self.select(func.count(), func.max(ActivityEvent.id))).one()
+        )
+
+
+class MarketingData(TenantRepository[MarketingSpend]):
+    model = MarketingSpend
+
+    def spend_by_month(self, currency: str) -> dict[str, int]:
+        month = _month(self.session, MarketingSpend.day)
+        rows = self.session.execute(
+            self.select(month, func.sum(MarketingSpend.spend))
+            .where(MarketingSpend.currency == currency)
+            .group_by(month)
+        ).all()
+        return {str(m): int(s or 0) for m, s in rows}
+
+    def fingerprint(self) -> tuple[Any, ...]:
+        return tuple(
+            self.session.execute(
+                self.select(
+                    func.count(), func.max(MarketingSpend.id), func.sum(MarketingSpend.spend)
+                )
+            ).one()
+        )
+
+
+class DecisionData(TenantRepository[Decision]):
+    model = Decision
+
+    def _period(self, stmt: Select[Any], start: datetime, end: datetime) -> Select[Any]:
+        return stmt.where(Decision.created_at >= start, Decision.created_at < end)
+
+    def counts_by_kind(self, start: datetime, end: datetime) -> list[tuple[str, int, int]]:
+        """(kind, decisions, decisions with a known outcome) in the period."""
+        stmt = self._period(
+            self.select(Decision.kind, func.count(), func.count(Decision.outcome_at)),
+            start,
+            end,
+        ).group_by(Decision.kind)
+        return [(str(k), int(n), int(o)) for k, n, o in self.session.execute(stmt)]
+
+    def scored(self, prefix: str, start: datetime, end: datetime) -> list[tuple[float, float]]:
+        """(predicted_value, outcome_value) of decisions whose kind starts with ``prefix`` and
+        whose outcome is known."""
+        stmt = self._period(
+            self.select(Decision.predicted_value, Decision.outcome_value).where(
+                Decision.kind.startswith(prefix, autoescape=True),
+                Decision.predicted_value.is_not(None),
+                Decision.outcome_value.is_not(None),
+            ),
+            start,
+            end,
+        )
+        return [(float(p), float(o)) for p, o in self.session.execute(stmt)]
+
+    def lifecycle(
+        self, prefix: str, start: datetime, end: datetime
+    ) -> list[tuple[datetime, datetime | None]]:
+        stmt = self._period(
+            self.select(Decision.created_at, Decision.outcome_at).where(
+                Decision.kind.startswith(prefix, autoescape=True)
+            ),
+            start,
+            end,
+        )
+        return [(c, o) for c, o in self.session.execute(stmt)]
+
+    def open_count(self, prefix: str) -> int:
+        """Decisions of this kind still waiting for their outcome (e.g. tasks still running)."""
+        return int(
+            self.session.scalar(
+                self.select(func.count()).where(
+                    Decision.kind.startswith(prefix, autoescape=True), Decision.outcome_at.is_(None)
+                )
+            )
+            or 0
+        )
+
+    def feed_statement(self, kind: str | None) -> Select[Any]:
+        stmt = self.select()
+        if kind is not None:
+            stmt = stmt.where(Decision.kind.startswith(kind, autoescape=True))
+        return stmt
+
+    def total(self) -> int:
+        return self.count()
+
+
+class SnapshotStore(TenantRepository[AnalyticsSnapshot]):
+    model = AnalyticsSnapshot
+
+    def find(self, view: str) -> AnalyticsSnapshot | None:
+        return self.session.scalars(self.select().where(AnalyticsSnapshot.view == view)).first()
+
+    def save(self, view: str, fingerprint: str, payload: dict[str, Any]) -> None:
+        """Insert or replace; a concurrent writer of the same view simply wins (it computed
+        the same figures from the same data)."""
+        existing = self.find(view)
+        if existing is not None:
+            existing.fingerprint = fingerprint
+            existing.payload = payload
+            existing.computed_at = utcnow()
+            self.session.flush()
+            return
+        try:
+            with self.session.begin_nested():
+                self.add(AnalyticsSnapshot(view=view, fingerprint=fingerprint, payload=payload))
+        except IntegrityError:
+            pass
+
+    def all_views(self) -> Sequence[AnalyticsSnapshot]:
+        return self.all()
+
+
+def _as_date(value: Any) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value))

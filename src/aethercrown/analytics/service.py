@@ -1,0 +1,423 @@
+"""Orchestration of the dashboard views: load the tenant's data, compute the monthly series (or
+reuse the stored snapshot of it), and cut the period asked for. Never commits."""
+
+from __future__ import annotations
+
+import importlib.util
+import statistics
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from aethercrown.analytics import forecast as fc
+from aethercrown.analytics import metrics
+from aethercrown.analytics.repository import (
+    ActivityData,
+    CustomerData,
+    DecisionData,
+    MarketingData,
+    SnapshotStore,
+    SubscriptionData,
+)
+from aethercrown.analytics.schemas import PeriodRequest
+from aethercrown.core.errors import InvalidInput, field_error
+from aethercrown.core.ledger import digest
+from aethercrown.db.base import utcnow
+from aethercrown.tenants.repository import TenantUsageRepository
+
+# A snapshot is reused while the data is unchanged, but the current month's figures also move
+# with the clock (a subscription scheduled to end passes its end), so snapshots expire.
+SNAPSHOT_MAX_AGE = timedelta(minutes=5)
+MAX_PERIOD_MONTHS = 240
+FORECAST_HORIZON = 6
+BACKTEST_HORIZON = 3
+DEFAULT_CURRENCY = "USD"
+# Decision kinds are matched by prefix, so "churn_prediction" and "churn.score" both count.
+CHURN_PREFIX, BUDGET_PREFIX, EXPERIMENT_PREFIX, TASK_PREFIX = (
+    "churn",
+    "budget",
+    "experiment",
+    "task",
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# Periods
+
+
+def resolve_period(body: PeriodRequest, now: datetime) -> tuple[str, str]:
+    end = body.end or metrics.month_of(now)
+    start = body.start or metrics.add_months(end, -11)
+    if end < start:
+        raise InvalidInput(
+            "The period ends before it starts",
+            [field_error(["end"], f"end {end} is before start {start}")],
+        )
+    if metrics.months_between(start, end) >= MAX_PERIOD_MONTHS:
+        raise InvalidInput(
+            "The period is too long",
+            [field_error(["end"], f"a period may span at most {MAX_PERIOD_MONTHS} months")],
+        )
+    return start, end
+
+
+def month_bounds(start: str, end: str) -> tuple[datetime, datetime]:
+    return metrics.month_start(start), metrics.month_start(metrics.add_months(end, 1))
+
+
+# ---------------------------------------------------------------------------------------------
+# The monthly series and its snapshot
+
+
+def reporting_currency(session: Session, tenant_id: uuid.UUID, asked: str | None) -> str:
+    if asked is not None:
+        return asked
+    currencies = SubscriptionData(session, tenant_id).currencies()
+    return currencies[0][0] if currencies else DEFAULT_CURRENCY
+
+
+def _fingerprint(session: Session, tenant_id: uuid.UUID, view: str, now: datetime) -> str:
+    return digest(
+        {
+            "view": view,
+            "month": metrics.month_of(now),
+            "subscriptions": SubscriptionData(session, tenant_id).fingerprint(),
+            "customers": CustomerData(session, tenant_id).fingerprint(),
+            "activity": ActivityData(session, tenant_id).fingerprint(),
+            "marketing": MarketingData(session, tenant_id).fingerprint(),
+        }
+    )
+
+
+def compute_view(
+    session: Session,
+    tenant_id: uuid.UUID,
+    currency: str,
+    plan: str | None,
+    segment: str | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """The full monthly series and forecasts for one view, computed from the stored rows."""
+    records = SubscriptionData(session, tenant_id).records(currency, plan)
+    segments = CustomerData(session, tenant_id).segments()
+    if segment is not None:
+        records = [r for r in records if segments.get(r.customer, "unknown") == segment]
+    activity = ActivityData(session, tenant_id)
+    inputs = metrics.RevenueInputs(
+        subscriptions=records,
+        segments=segments,
+        marketing_spend=MarketingData(session, tenant_id).spend_by_month(currency),
+        daily_active_users=activity.daily_active_users(),
+        monthly_active_users=activity.monthly_active_users(),
+    )
+    series = metrics.revenue_series(inputs, now)
+    return {
+        "currency": currency,
+        "as_of": now.isoformat(),
+        "series": series,
+        "forecasts": forecasts(series, now),
+    }
+
+
+def load_view(
+    session: Session,
+    tenant_id: uuid.UUID,
+    currency: str | None = None,
+    plan: str | None = None,
+    segment: str | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """The view's payload from its snapshot when the data is unchanged, else freshly computed
+    (and stored)."""
+    now = now or utcnow()
+    currency = reporting_currency(session, tenant_id, currency)
+    view = f"revenue:{currency}:{plan or '*'}:{segment or '*'}"
+    fingerprint = _fingerprint(session, tenant_id, view, now)
+    store = SnapshotStore(session, tenant_id)
+    snapshot = store.find(view)
+    if (
+        snapshot is not None
+        and snapshot.fingerprint == fingerprint
+        and now - snapshot.computed_at < SNAPSHOT_MAX_AGE
+    ):
+        return snapshot.payload
+    payload = compute_view(session, tenant_id, currency, plan, segment, now)
+    store.save(view, fingerprint, payload)
+    return payload
+
+
+def refresh_snapshots(session: Session, tenant_id: uuid.UUID, now: datetime) -> int:
+    """Recompute every stored view of the tenant (the periodic job), plus the default one."""
+    views = {snap.view for snap in SnapshotStore(session, tenant_id).all_views()}
+    default_currency = reporting_currency(session, tenant_id, None)
+    views.add(f"revenue:{default_currency}:*:*")
+    for view in sorted(views):
+        _, currency, plan, segment = view.split(":", 3)
+        payload = compute_view(
+            session,
+            tenant_id,
+            currency,
+            None if plan == "*" else plan,
+            None if segment == "*" else segment,
+            now,
+        )
+        store = SnapshotStore(session, tenant_id)
+        store.save(view, _fingerprint(session, tenant_id, view, now), payload)
+    return len(views)
+
+
+def forecasts(series: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
+    """MRR, paying customers and logo churn rate, forecast from the completed months, each with
+    its prediction interval and the rolling-origin 3-month-ahead backtest."""
+    current = metrics.month_of(now)
+    complete = [row for row in series if row["month"] < current]
+    out: dict[str, Any] = {}
+    for name, key in (
+        ("mrr", "mrr"),
+        ("customers", "customers"),
+        ("churn_rate", "logo_churn_rate"),
+    ):
+        rows = [row for row in complete if row[key] is not None]
+        if not rows:
+            continue
+        values = [float(row[key]) for row in rows]
+        predicted = fc.damped_trend(values, FORECAST_HORIZON)
+        tested = fc.backtest(values, BACKTEST_HORIZON)
+        last = rows[-1]["month"]
+        digits = 4 if key == "logo_churn_rate" else 0
+        out[name] = {
+            "months": [metrics.add_months(last, h) for h in range(1, FORECAST_HORIZON + 1)],
+            "mean": [round(v, digits) for v in predicted.mean],
+            "lower": [round(v, digits) for v in predicted.lower],
+            "upper": [round(v, digits) for v in predicted.upper],
+            "level": predicted.level,
+            "model": predicted.model,
+            "params": {k: round(v, 4) for k, v in predicted.params.items()},
+            "backtest": {
+                "horizon_months": tested.horizon,
+                "origins": tested.origins,
+                "mape": tested.mape,
+                "interval_coverage": tested.coverage,
+            },
+        }
+    return out
+
+
+def months_in(payload: dict[str, Any], start: str, end: str) -> list[dict[str, Any]]:
+    return [row for row in payload["series"] if start <= row["month"] <= end]
+
+
+# ---------------------------------------------------------------------------------------------
+# Views
+
+
+def revenue(session: Session, tenant_id: uuid.UUID, body: PeriodRequest) -> dict[str, Any]:
+    now = utcnow()
+    start, end = resolve_period(body, now)
+    payload = load_view(session, tenant_id, body.currency, body.plan, body.segment, now)
+    rows = months_in(payload, start, end)
+    return {
+        "currency": payload["currency"],
+        "start": start,
+        "end": end,
+        "as_of": payload["as_of"],
+        "months": rows,
+        "totals": period_totals(rows),
+    }
+
+
+def period_totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    totals: dict[str, Any] = {
+        name: sum(r[name] for r in rows) for name in (*metrics.MOVEMENTS, "net_new_mrr")
+    }
+    totals["new_customers"] = sum(r["new_customers"] for r in rows)
+    totals["churned_customers"] = sum(r["churned_customers"] for r in rows)
+    totals["marketing_spend"] = sum(r["marketing_spend"] for r in rows)
+    totals["ending_mrr"] = rows[-1]["mrr"] if rows else None
+    totals["ending_arr"] = rows[-1]["arr"] if rows else None
+    return totals
+
+
+def growth(session: Session, tenant_id: uuid.UUID, body: PeriodRequest) -> dict[str, Any]:
+    now = utcnow()
+    start, end = resolve_period(body, now)
+    payload = load_view(session, tenant_id, body.currency, body.plan, body.segment, now)
+    rows = months_in(payload, start, end)
+    keys = (
+        "month",
+        "mrr",
+        "customers",
+        "mrr_growth_rate",
+        "new_customers",
+        "churned_customers",
+        "reactivated_customers",
+        "trials_started",
+        "trials_ended",
+        "trials_converted",
+        "trial_conversion_rate",
+        "dau",
+        "mau",
+        "dau_mau",
+        "quick_ratio",
+    )
+    first, last = (rows[0], rows[-1]) if rows else (None, None)
+    periods = metrics.months_between(first["month"], last["month"]) if first and last else 0
+    return {
+        "currency": payload["currency"],
+        "start": start,
+        "end": end,
+        "months": [{k: row[k] for k in keys} for row in rows],
+        "mrr_cmgr": metrics.cmgr(first["mrr"], last["mrr"], periods) if first and last else None,
+        "customers_cmgr": (
+            metrics.cmgr(first["customers"], last["customers"], periods) if first and last else None
+        ),
+        "forecasts": payload["forecasts"],
+    }
+
+
+def ai_performance(session: Session, tenant_id: uuid.UUID, body: PeriodRequest) -> dict[str, Any]:
+    now = utcnow()
+    start, end = resolve_period(body, now)
+    since, until = month_bounds(start, end)
+    ledger = DecisionData(session, tenant_id)
+    kinds = sorted(ledger.counts_by_kind(since, until))
+    churn = ledger.scored(CHURN_PREFIX, since, until)
+    scores = [p for p, _ in churn]
+    labels = [1 if o >= 0.5 else 0 for _, o in churn]
+    budget = ledger.scored(BUDGET_PREFIX, since, until)
+    predicted_total = sum(p for p, _ in budget)
+    realised_total = sum(o for _, o in budget)
+    tasks = ledger.lifecycle(TASK_PREFIX, since, until)
+    finished = [(o - c).total_seconds() for c, o in tasks if o is not None]
+    weeks = max((until - since).days / 7, 1 / 7)
+    experiments = [k for k in kinds if k[0].startswith(EXPERIMENT_PREFIX)]
+    return {
+        "start": start,
+        "end": end,
+        "decisions": {
+            "total": sum(n for _, n, _ in kinds),
+            "with_outcome": sum(o for _, _, o in kinds),
+            "by_kind": [{"kind": k, "decisions": n, "with_outcome": o} for k, n, o in kinds],
+        },
+        "churn_model": {
+            "scored_with_outcome": len(churn),
+            "churned": sum(labels),
+            "auc": metrics.auc(scores, labels),
+            "calibration": metrics.calibration(scores, labels),
+        },
+        "budget": {
+            "decisions_with_outcome": len(budget),
+            "predicted_total": round(predicted_total, 2),
+            "realised_total": round(realised_total, 2),
+            "bias": metrics.rate(predicted_total - realised_total, realised_total),
+            "mape": metrics.mape([p for p, _ in budget], [o for _, o in budget]),
+        },
+        "experiments": {
+            "decided": sum(n for _, n, _ in experiments),
+            "with_outcome": sum(o for _, _, o in experiments),
+        },
+        "tasks": {
+            "assigned": len(tasks),
+            "completed": len(finished),
+            "running": ledger.open_count(TASK_PREFIX),
+            "completed_per_week": round(len(finished) / weeks, 2),
+            "median_seconds_to_complete": (
+                round(statistics.median(finished), 1) if finished else None
+            ),
+        },
+    }
+
+
+def health_domain_present() -> bool:
+    return importlib.util.find_spec("aethercrown.health") is not None
+
+
+def system_health(session: Session, tenant_id: uuid.UUID, body: PeriodRequest) -> dict[str, Any]:
+    now = utcnow()
+    start, end = resolve_period(body, now)
+    since, until = month_bounds(start, end)
+    rows = [
+        r
+        for r in TenantUsageRepository(session, tenant_id).requests_by_day(since.date())
+        if r.day < until.date()
+    ]
+    total = sum(r.count for r in rows)
+    server_errors = sum(r.count for r in rows if r.status >= 500)
+    client_errors = sum(r.count for r in rows if 400 <= r.status < 500)
+    rate_limited = sum(r.count for r in rows if r.status == 429)
+    by_day: dict[str, int] = {}
+    for r in rows:
+        by_day[r.day.isoformat()] = by_day.get(r.day.isoformat(), 0) + r.count
+    return {
+        "start": start,
+        "end": end,
+        # Health probes are another domain's samples; until they are stored there is nothing to
+        # report, and nothing is made up in their place.
+        "health_samples": {
+            "status": "no samples yet",
+            "samples": 0,
+            "uptime": None,
+        },
+        "api": {
+            "requests": total,
+            "server_errors": server_errors,
+            "client_errors": client_errors,
+            "rate_limited": rate_limited,
+            "server_error_rate": metrics.rate(server_errors, total),
+            "requests_by_day": [{"day": d, "requests": n} for d, n in sorted(by_day.items())],
+        },
+    }
+
+
+def executive_summary(
+    session: Session, tenant_id: uuid.UUID, body: PeriodRequest
+) -> dict[str, Any]:
+    now = utcnow()
+    start, end = resolve_period(body, now)
+    payload = load_view(session, tenant_id, body.currency, body.plan, body.segment, now)
+    rows = months_in(payload, start, end)
+    latest = rows[-1] if rows else None
+    headline_keys = (
+        "month",
+        "mrr",
+        "arr",
+        "customers",
+        "net_new_mrr",
+        "mrr_growth_rate",
+        "nrr",
+        "grr",
+        "nrr_12m",
+        "grr_12m",
+        "logo_churn_rate",
+        "revenue_churn_rate",
+        "arpa",
+        "ltv",
+        "quick_ratio",
+        "cac",
+        "cac_payback_months",
+        "trial_conversion_rate",
+        "dau_mau",
+    )
+    ai = ai_performance(session, tenant_id, body)
+    health = system_health(session, tenant_id, body)
+    return {
+        "currency": payload["currency"],
+        "start": start,
+        "end": end,
+        "as_of": payload["as_of"],
+        "latest": {k: latest[k] for k in headline_keys} if latest else None,
+        "period": period_totals(rows),
+        "forecast_mrr": payload["forecasts"].get("mrr"),
+        "ai": {
+            "decisions": ai["decisions"]["total"],
+            "churn_model_auc": ai["churn_model"]["auc"],
+            "tasks_running": ai["tasks"]["running"],
+            "experiments_decided": ai["experiments"]["decided"],
+        },
+        "health": {
+            "status": health["health_samples"]["status"],
+            "server_error_rate": health["api"]["server_error_rate"],
+        },
+    }
