@@ -3,11 +3,12 @@ define them. Nothing here touches the database.
 
 Definitions (all money in integer minor units):
 
-* A subscription's **MRR** is its recurring price net of discounts, per month:
-  ``amount × quantity``, less ``discount_percent`` percent, less ``discount_amount`` (per
-  interval), floored at zero; an annual plan is spread over 12 months. Rounded half-up to a whole minor unit per subscription, so
-  every total is an exact integer sum. One-off charges (payments) and metered usage are not
-  subscriptions and never enter MRR; an interval other than month or year contributes nothing.
+* A subscription's **MRR** is its recurring price net of discounts, per month: ``amount ×
+  quantity``, less ``discount_percent`` percent, less ``discount_amount`` (per interval), floored
+  at zero; an annual plan is spread over 12 months. Rounded half-up to a whole minor unit per
+  subscription, so every total is an exact integer sum. One-off charges (payments) and metered
+  usage are not subscriptions and never enter MRR; an interval other than month or year
+  contributes nothing.
 * A subscription counts in month M's MRR when it was alive at the **end of M**: started before the
   month's end instant and not ended before it (``ended_at >= end``), and either no trial or a trial
   that ended before that instant. A trial that never converts (cancelled before its trial end)
