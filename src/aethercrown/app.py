@@ -21,12 +21,13 @@ from aethercrown.core.middleware import RequestContextMiddleware
 from aethercrown.core.ratelimit import RateLimiter
 from aethercrown.db import migrate
 from aethercrown.db.engine import make_engine, make_session_factory
+from aethercrown.investor.api import router as investor_router
 from aethercrown.security.api import router as security_router
 from aethercrown.settings import Settings, get_settings
 from aethercrown.tenants.api import router as tenants_router
 from aethercrown.tenants.api import tiers_router
 
-ROUTERS = (tenants_router, tiers_router, security_router, dashboard_router)
+ROUTERS = (tenants_router, tiers_router, security_router, dashboard_router, investor_router)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

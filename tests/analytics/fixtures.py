@@ -16,9 +16,12 @@ d's trial (March) was cancelled at its trial end: it never counts. Marketing spe
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime
 
 from aethercrown.analytics.metrics import SubscriptionRecord
+from aethercrown.data.models import ActivityEvent, Customer, MarketingSpend, Subscription
+from aethercrown.db.engine import transaction
 
 
 def at(month: int, day: int) -> datetime:
@@ -115,3 +118,57 @@ EXPECTED = {
         "reactivation": 0,
     },
 }
+
+
+def load_company(session_factory, tenant_id: uuid.UUID) -> dict[str, uuid.UUID]:  # type: ignore[no-untyped-def]
+    ids: dict[str, uuid.UUID] = {}
+    with transaction(session_factory) as session:
+        for name, size in COMPANY_SIZE.items():
+            customer = Customer(
+                tenant_id=tenant_id,
+                external_id=f"cus_{name}",
+                name=f"Customer {name.upper()}",
+                email=f"{name}@example.com",
+                company_size=size,
+                signup_date=date(2026, 1, 1),
+            )
+            session.add(customer)
+            session.flush()
+            ids[name] = customer.id
+        for i, sub in enumerate(SUBSCRIPTIONS):
+            session.add(
+                Subscription(
+                    tenant_id=tenant_id,
+                    external_id=f"sub_{i}",
+                    customer_id=ids[sub.customer],
+                    plan=sub.plan,
+                    amount=sub.amount,
+                    currency="USD",
+                    interval=sub.interval,
+                    quantity=sub.quantity,
+                    started_at=sub.started_at,
+                    ended_at=sub.ended_at,
+                    discount_percent=sub.discount_percent,
+                    discount_amount=sub.discount_amount,
+                    trial_end=sub.trial_end,
+                )
+            )
+        for channel, day, spend in MARKETING:
+            session.add(
+                MarketingSpend(
+                    tenant_id=tenant_id, channel=channel, day=day, spend=spend, currency="USD"
+                )
+            )
+        for i, (customer, user, moment) in enumerate(ACTIVITY):
+            session.add(
+                ActivityEvent(
+                    tenant_id=tenant_id,
+                    external_id=f"act_{i}",
+                    customer_id=ids[customer],
+                    user_id=user,
+                    kind="session",
+                    occurred_at=moment,
+                    duration_seconds=60,
+                )
+            )
+    return ids
