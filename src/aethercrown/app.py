@@ -26,8 +26,16 @@ from aethercrown.security.api import router as security_router
 from aethercrown.settings import Settings, get_settings
 from aethercrown.tenants.api import router as tenants_router
 from aethercrown.tenants.api import tiers_router
+from aethercrown.web.api import router as web_router
 
-ROUTERS = (tenants_router, tiers_router, security_router, dashboard_router, investor_router)
+ROUTERS = (
+    tenants_router,
+    tiers_router,
+    security_router,
+    dashboard_router,
+    investor_router,
+    web_router,
+)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

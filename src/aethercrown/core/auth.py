@@ -97,7 +97,13 @@ def _bearer(request: Request) -> str:
 
 
 def authenticate(request: Request, response: Response, session: DbSession) -> Principal:
-    token = _bearer(request)
+    return authenticate_secret(request, response, session, _bearer(request))
+
+
+def authenticate_secret(
+    request: Request, response: Response, session: Session, token: str
+) -> Principal:
+    """Authenticate a key however it arrived (the Bearer header, or a dashboard page's cookie)."""
     row = session.execute(
         select(ApiKey, Tier.requests_per_minute)
         .outerjoin(Tenant, Tenant.id == ApiKey.tenant_id)
