@@ -32,7 +32,7 @@ class JobSpec:
 
 
 # Domains with periodic work; each module exposes JOBS.
-JOB_MODULES: tuple[str, ...] = ()
+JOB_MODULES: tuple[str, ...] = ("aethercrown.core.webhooks",)
 
 
 def all_jobs() -> list[JobSpec]:

@@ -11,6 +11,7 @@ from aethercrown.db.base import Base
 
 MODEL_MODULES = (
     "aethercrown.core.models",
+    "aethercrown.core.webhooks",
     "aethercrown.tenants.models",
     "aethercrown.security.models",
     "aethercrown.data.models",

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from aethercrown.analytics.schemas import MONTH_PATTERN
 from aethercrown.core.auth import TenantPrincipal, authenticate_secret
@@ -42,21 +43,21 @@ def _render(template: str, **context: Any) -> HTMLResponse:
     return HTMLResponse(_env.get_template(template).render(**context))
 
 
-def _page_principal(
+async def _page_principal(
     request: Request, response: Response, session: Session, scope: str
 ) -> TenantPrincipal | None:
     """The principal of the page's cookie key, or None (sign in again) if it is missing,
     invalid, lacks the scope, or is an operator key (pages show one tenant's figures)."""
-    return _principal_for(request, response, session, request.cookies.get(COOKIE), scope)
+    return await _principal_for(request, response, session, request.cookies.get(COOKIE), scope)
 
 
-def _principal_for(
+async def _principal_for(
     request: Request, response: Response, session: Session, secret: str | None, scope: str
 ) -> TenantPrincipal | None:
     if not secret or len(secret) > 200:
         return None
     try:
-        principal = authenticate_secret(request, response, session, secret)
+        principal = await authenticate_secret(request, response, session, secret)
     except ProblemError as exc:
         if exc.status == 429:
             raise
@@ -105,7 +106,7 @@ async def login(request: Request, session: DbSession) -> Response:
     if target not in PAGES:
         target = "/dashboard"
     redirect = RedirectResponse(target, status_code=303)
-    if _principal_for(request, Response(), session, secret, PAGES[target]) is None:
+    if await _principal_for(request, Response(), session, secret, PAGES[target]) is None:
         return RedirectResponse(f"/dashboard/login?next={target}&error=1", status_code=303)
     _set_cookie(redirect, request, secret)
     return redirect
@@ -119,16 +120,17 @@ def logout() -> RedirectResponse:
 
 
 @router.get("/dashboard")
-def executive_dashboard(request: Request, response: Response, session: DbSession) -> Response:
-    principal = _page_principal(request, response, session, "tenant:read")
+async def executive_dashboard(request: Request, response: Response, session: DbSession) -> Response:
+    principal = await _page_principal(request, response, session, "tenant:read")
     if principal is None:
         return _to_login("/dashboard")
-    page = service.executive_page(session, principal.tenant_id)
+    # The figures are computed synchronously (database and numpy): off the event loop.
+    page = await run_in_threadpool(service.executive_page, session, principal.tenant_id)
     return _render("executive.html.j2", signed_in=True, **page)
 
 
 @router.get("/investor")
-def investor_dashboard(
+async def investor_dashboard(
     request: Request,
     response: Response,
     session: DbSession,
@@ -139,30 +141,31 @@ def investor_dashboard(
         redirect = RedirectResponse("/investor", status_code=303)
         _set_cookie(redirect, request, key)
         return redirect
-    principal = _page_principal(request, response, session, "investor")
+    principal = await _page_principal(request, response, session, "investor")
     if principal is None:
         return _to_login("/investor")
-    page = service.investor_page(session, principal.tenant_id)
+    page = await run_in_threadpool(service.investor_page, session, principal.tenant_id)
     return _render("investor.html.j2", signed_in=True, **page)
 
 
 @router.get("/investor/report")
-def investor_report(
+async def investor_report(
     request: Request,
     response: Response,
     session: DbSession,
     month: Annotated[str | None, Query(pattern=MONTH_PATTERN)] = None,
     format: Annotated[str, Query(pattern="^(html|pdf)$")] = "html",
 ) -> Response:
-    principal = _page_principal(request, response, session, "investor")
+    principal = await _page_principal(request, response, session, "investor")
     if principal is None:
         return _to_login("/investor")
     if month is not None:
         investor.validate_month(month)
-    body = investor.monthly_report(session, principal.tenant_id, month)
+    body = await run_in_threadpool(investor.monthly_report, session, principal.tenant_id, month)
     if format == "pdf":
-        return Response(report.render_pdf(body), media_type="application/pdf")
-    return HTMLResponse(report.render_html(body))
+        pdf = await run_in_threadpool(report.render_pdf, body)
+        return Response(pdf, media_type="application/pdf")
+    return HTMLResponse(await run_in_threadpool(report.render_html, body))
 
 
 def _static(name: str, media_type: str) -> FileResponse:
