@@ -83,11 +83,13 @@ def serve(
 
 
 def _register_subcommands() -> None:
+    from aethercrown.analytics.cli import app as analytics_app
     from aethercrown.security.cli import app as keys_app
     from aethercrown.tenants.cli import app as tenants_app
 
     app.add_typer(tenants_app, name="tenants", help="Provision and scale tenants.")
     app.add_typer(keys_app, name="keys", help="Create, rotate and list API keys.")
+    app.add_typer(analytics_app, name="analytics", help="Revenue metrics, forecasts, reports.")
 
 
 _register_subcommands()

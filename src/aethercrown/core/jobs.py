@@ -32,7 +32,7 @@ class JobSpec:
 
 
 # Domains with periodic work; each module exposes JOBS.
-JOB_MODULES: tuple[str, ...] = ("aethercrown.core.webhooks",)
+JOB_MODULES: tuple[str, ...] = ("aethercrown.core.webhooks", "aethercrown.analytics.jobs")
 
 
 def all_jobs() -> list[JobSpec]:
