@@ -257,4 +257,4 @@ def test_ai_performance_is_measured_from_the_ledger(
     assert body["experiments"]["decided"] == 1
     tasks = body["tasks"]
     assert (tasks["assigned"], tasks["completed"], tasks["running"]) == (2, 1, 1)
-    assert tasks["median_seconds_to_complete"] == 90.0
+    assert tasks["mean_seconds_to_complete"] == 90.0

@@ -81,6 +81,6 @@ def test_snapshot_job_is_registered_and_refreshes(
     assert summary == {"views_refreshed": 1}
     with transaction(session_factory) as session:
         snapshot = session.scalars(select(AnalyticsSnapshot)).one()
-        assert snapshot.view == "revenue:USD:*:*"
+        assert snapshot.view == "revenue:*:*:*" and snapshot.payload["currency"] == "USD"
         june = next(r for r in snapshot.payload["series"] if r["month"] == "2026-06")
         assert june["mrr"] == 46733

@@ -132,3 +132,22 @@ def test_month_helpers_reject_malformed_months() -> None:
             metrics.parse_month(bad)
     assert metrics.add_months("2026-11", 3) == "2027-02"
     assert metrics.cmgr(100, 121, 2) == pytest.approx(0.1)
+
+
+def test_histogram_forms_agree_with_the_raw_forms() -> None:
+    import random
+
+    rng = random.Random(3)
+    scores = [round(rng.random(), 3) for _ in range(400)]
+    labels = [1 if rng.random() < s else 0 for s in scores]
+    bins: dict[tuple[float, int], list[float]] = {}
+    for s, y in zip(scores, labels, strict=True):
+        entry = bins.setdefault((s, y), [0, 0.0, 0.0])
+        entry[0] += 1
+        entry[1] += s
+        entry[2] += (s - y) ** 2
+    rows = [(s, y, int(v[0]), v[1], v[2]) for (s, y), v in bins.items()]
+    assert metrics.auc_from_histogram(
+        [(s, n if y else 0, 0 if y else n) for s, y, n, _, _ in rows]
+    ) == metrics.auc(scores, labels)
+    assert metrics.calibration_from_histogram(rows) == metrics.calibration(scores, labels)

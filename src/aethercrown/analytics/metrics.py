@@ -348,6 +348,66 @@ def calibration(scores: Sequence[float], labels: Sequence[int], bins: int = 10) 
     return {"bins": table, "brier": round(brier, 4), "ece": round(ece, 4), "n": len(s)}
 
 
+def auc_from_histogram(rows: Sequence[tuple[float, int, int]]) -> float | None:
+    """AUC from (score, positives, negatives) aggregated by score: each positive beats the
+    negatives scored below it and ties with those in its own bin (counted half). Equals
+    ``auc`` on the raw scores when the bins are the distinct scores."""
+    merged: dict[float, list[int]] = {}
+    for score, pos, neg in rows:
+        entry = merged.setdefault(score, [0, 0])
+        entry[0] += pos
+        entry[1] += neg
+    total_pos = sum(p for p, _ in merged.values())
+    total_neg = sum(n for _, n in merged.values())
+    if total_pos == 0 or total_neg == 0:
+        return None
+    below = 0
+    u = 0.0
+    for score in sorted(merged):
+        pos, neg = merged[score]
+        u += pos * (below + neg / 2)
+        below += neg
+    return round(u / (total_pos * total_neg), 4)
+
+
+def calibration_from_histogram(
+    rows: Sequence[tuple[float, int, int, float, float]], bins: int = 10
+) -> dict[str, Any]:
+    """``calibration`` from (score, label, count, Σ predicted, Σ squared error) rows, each row's
+    predictions placed in the equal-width bin of its score."""
+    n = sum(r[2] for r in rows)
+    if n == 0:
+        return {"bins": [], "brier": None, "ece": None, "n": 0}
+    count = [0] * bins
+    positives = [0] * bins
+    predicted = [0.0] * bins
+    squared = 0.0
+    for score, label, k, sum_p, sum_se in rows:
+        b = min(max(int(score * bins), 0), bins - 1)
+        count[b] += k
+        positives[b] += k if label else 0
+        predicted[b] += sum_p
+        squared += sum_se
+    table = []
+    ece = 0.0
+    for b in range(bins):
+        if count[b] == 0:
+            continue
+        mean_p = predicted[b] / count[b]
+        observed = positives[b] / count[b]
+        ece += count[b] / n * abs(mean_p - observed)
+        table.append(
+            {
+                "lower": b / bins,
+                "upper": (b + 1) / bins,
+                "count": count[b],
+                "mean_predicted": round(mean_p, 4),
+                "observed_rate": round(observed, 4),
+            }
+        )
+    return {"bins": table, "brier": round(squared / n, 4), "ece": round(ece, 4), "n": n}
+
+
 def mape(predicted: Sequence[float], actual: Sequence[float]) -> float | None:
     """Mean absolute percentage error over pairs with a non-zero actual, as a fraction."""
     pairs = [(p, a) for p, a in zip(predicted, actual, strict=True) if a != 0]

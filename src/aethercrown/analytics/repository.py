@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, Select, String, cast, func, select
+from sqlalchemy import Date, Select, String, case, cast, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -77,11 +77,11 @@ class SubscriptionData(TenantRepository[Subscription]):
             for r in self.session.execute(stmt)
         ]
 
-    def fingerprint(self) -> tuple[Any, ...]:
-        row = self.session.execute(
-            self.select(func.count(), func.max(Subscription.updated_at))
-        ).one()
-        return tuple(row)
+    def fingerprint_parts(self) -> list[Any]:
+        return [
+            self.select(func.count()).scalar_subquery(),
+            self.select(func.max(Subscription.updated_at)).scalar_subquery(),
+        ]
 
     def active_at(self, moment: datetime) -> int:
         """Subscriptions alive at ``moment`` (trials included)."""
@@ -103,10 +103,11 @@ class CustomerData(TenantRepository[Customer]):
         rows = self.session.execute(self.select(Customer.id, Customer.company_size))
         return {str(cid): segment_for_size(size) for cid, size in rows}
 
-    def fingerprint(self) -> tuple[Any, ...]:
-        return tuple(
-            self.session.execute(self.select(func.count(), func.max(Customer.updated_at))).one()
-        )
+    def fingerprint_parts(self) -> list[Any]:
+        return [
+            self.select(func.count()).scalar_subquery(),
+            self.select(func.max(Customer.updated_at)).scalar_subquery(),
+        ]
 
 
 class ActivityData(TenantRepository[ActivityEvent]):
@@ -142,10 +143,11 @@ class ActivityData(TenantRepository[ActivityEvent]):
         )
         return int(self.session.scalar(select(func.count()).select_from(sub)) or 0)
 
-    def fingerprint(self) -> tuple[Any, ...]:
-        return tuple(
-            self.session.execute(self.select(func.count(), func.max(ActivityEvent.id))).one()
-        )
+    def fingerprint_parts(self) -> list[Any]:
+        return [
+            self.select(func.count()).scalar_subquery(),
+            self.select(func.max(ActivityEvent.id)).scalar_subquery(),
+        ]
 
 
 class MarketingData(TenantRepository[MarketingSpend]):
@@ -160,14 +162,24 @@ class MarketingData(TenantRepository[MarketingSpend]):
         ).all()
         return {str(m): int(s or 0) for m, s in rows}
 
-    def fingerprint(self) -> tuple[Any, ...]:
-        return tuple(
-            self.session.execute(
-                self.select(
-                    func.count(), func.max(MarketingSpend.id), func.sum(MarketingSpend.spend)
-                )
-            ).one()
-        )
+    def fingerprint_parts(self) -> list[Any]:
+        return [
+            self.select(func.count()).scalar_subquery(),
+            self.select(func.max(MarketingSpend.id)).scalar_subquery(),
+            self.select(func.sum(MarketingSpend.spend)).scalar_subquery(),
+        ]
+
+
+def data_fingerprint(session: Session, tenant_id: Any) -> tuple[Any, ...]:
+    """Row counts and last changes of every table the monthly series is computed from, in one
+    round trip (each part an indexed aggregate carrying its repository's tenant filter)."""
+    parts = [
+        *SubscriptionData(session, tenant_id).fingerprint_parts(),
+        *CustomerData(session, tenant_id).fingerprint_parts(),
+        *ActivityData(session, tenant_id).fingerprint_parts(),
+        *MarketingData(session, tenant_id).fingerprint_parts(),
+    ]
+    return tuple(session.execute(select(*parts)).one())
 
 
 class DecisionData(TenantRepository[Decision]):
@@ -185,11 +197,58 @@ class DecisionData(TenantRepository[Decision]):
         ).group_by(Decision.kind)
         return [(str(k), int(n), int(o)) for k, n, o in self.session.execute(stmt)]
 
-    def scored(self, prefix: str, start: datetime, end: datetime) -> list[tuple[float, float]]:
-        """(predicted_value, outcome_value) of decisions whose kind starts with ``prefix`` and
-        whose outcome is known."""
+    def _label(self) -> ColumnElement[Any]:
+        return case((Decision.outcome_value >= 0.5, 1), else_=0)
+
+    def score_histogram(
+        self, prefix: str, start: datetime, end: datetime, resolution: int
+    ) -> list[tuple[int, int, int, float, float]]:
+        """Decisions with a prediction and a known outcome, grouped by the prediction rounded to
+        1/resolution and by the outcome label (outcome_value ≥ 0.5): rows of (bin, label,
+        count, sum of predictions, sum of squared errors). Aggregated in SQL, so the ledger's
+        size does not reach Python."""
+        label = self._label()
+        bucket = func.round(Decision.predicted_value * resolution)
         stmt = self._period(
-            self.select(Decision.predicted_value, Decision.outcome_value).where(
+            self.select(
+                bucket,
+                label,
+                func.count(),
+                func.sum(Decision.predicted_value),
+                func.sum((Decision.predicted_value - label) * (Decision.predicted_value - label)),
+            ).where(
+                Decision.kind.startswith(prefix, autoescape=True),
+                Decision.predicted_value.is_not(None),
+                Decision.outcome_value.is_not(None),
+            ),
+            start,
+            end,
+        ).group_by(bucket, label)
+        return [
+            (int(b), int(lab), int(n), float(sp), float(se))
+            for b, lab, n, sp, se in self.session.execute(stmt)
+        ]
+
+    def prediction_totals(self, prefix: str, start: datetime, end: datetime) -> dict[str, Any]:
+        """Count, Σ predicted, Σ realised and Σ |predicted − realised| / |realised| (over
+        non-zero realised values) of decisions with both a prediction and an outcome."""
+        nonzero = Decision.outcome_value != 0
+        ape = case(
+            (
+                nonzero,
+                func.abs(Decision.predicted_value - Decision.outcome_value)
+                / func.abs(Decision.outcome_value),
+            ),
+            else_=None,
+        )
+        stmt = self._period(
+            self.select(
+                func.count(),
+                func.sum(Decision.predicted_value),
+                func.sum(Decision.outcome_value),
+                func.sum(ape),
+                func.count(ape),
+            ).where(
                 Decision.kind.startswith(prefix, autoescape=True),
                 Decision.predicted_value.is_not(None),
                 Decision.outcome_value.is_not(None),
@@ -197,19 +256,37 @@ class DecisionData(TenantRepository[Decision]):
             start,
             end,
         )
-        return [(float(p), float(o)) for p, o in self.session.execute(stmt)]
+        n, predicted, realised, ape_sum, ape_n = self.session.execute(stmt).one()
+        return {
+            "count": int(n or 0),
+            "predicted": float(predicted or 0.0),
+            "realised": float(realised or 0.0),
+            "ape_sum": float(ape_sum or 0.0),
+            "ape_count": int(ape_n or 0),
+        }
 
-    def lifecycle(
-        self, prefix: str, start: datetime, end: datetime
-    ) -> list[tuple[datetime, datetime | None]]:
+    def completion(self, prefix: str, start: datetime, end: datetime) -> dict[str, Any]:
+        """Decisions made in the period, how many have an outcome, and the mean seconds from
+        decision to outcome."""
+        if self.session.get_bind().dialect.name == "postgresql":
+            seconds: Any = func.extract("epoch", Decision.outcome_at - Decision.created_at)
+        else:
+            seconds = (
+                func.julianday(Decision.outcome_at) - func.julianday(Decision.created_at)
+            ) * 86400.0
         stmt = self._period(
-            self.select(Decision.created_at, Decision.outcome_at).where(
+            self.select(func.count(), func.count(Decision.outcome_at), func.avg(seconds)).where(
                 Decision.kind.startswith(prefix, autoescape=True)
             ),
             start,
             end,
         )
-        return [(c, o) for c, o in self.session.execute(stmt)]
+        total, done, mean = self.session.execute(stmt).one()
+        return {
+            "total": int(total or 0),
+            "completed": int(done or 0),
+            "mean_seconds": None if mean is None else float(mean),
+        }
 
     def open_count(self, prefix: str) -> int:
         """Decisions of this kind still waiting for their outcome (e.g. tasks still running)."""

@@ -4,7 +4,6 @@ reuse the stored snapshot of it), and cut the period asked for. Never commits.""
 from __future__ import annotations
 
 import importlib.util
-import statistics
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,6 +19,7 @@ from aethercrown.analytics.repository import (
     MarketingData,
     SnapshotStore,
     SubscriptionData,
+    data_fingerprint,
 )
 from aethercrown.analytics.schemas import PeriodRequest
 from aethercrown.core.errors import InvalidInput, field_error
@@ -35,12 +35,12 @@ FORECAST_HORIZON = 6
 BACKTEST_HORIZON = 3
 DEFAULT_CURRENCY = "USD"
 # Decision kinds are matched by prefix, so "churn_prediction" and "churn.score" both count.
-CHURN_PREFIX, BUDGET_PREFIX, EXPERIMENT_PREFIX, TASK_PREFIX = (
-    "churn",
-    "budget",
-    "experiment",
-    "task",
-)
+CHURN_PREFIX = "churn"
+BUDGET_PREFIX = "budget"
+EXPERIMENT_PREFIX = "experiment"
+TASK_PREFIX = "task"
+# Churn scores are aggregated in SQL by their value rounded to 1/SCORE_RESOLUTION.
+SCORE_RESOLUTION = 1000
 
 
 # ---------------------------------------------------------------------------------------------
@@ -80,14 +80,7 @@ def reporting_currency(session: Session, tenant_id: uuid.UUID, asked: str | None
 
 def _fingerprint(session: Session, tenant_id: uuid.UUID, view: str, now: datetime) -> str:
     return digest(
-        {
-            "view": view,
-            "month": metrics.month_of(now),
-            "subscriptions": SubscriptionData(session, tenant_id).fingerprint(),
-            "customers": CustomerData(session, tenant_id).fingerprint(),
-            "activity": ActivityData(session, tenant_id).fingerprint(),
-            "marketing": MarketingData(session, tenant_id).fingerprint(),
-        }
+        {"view": view, "month": metrics.month_of(now), "data": data_fingerprint(session, tenant_id)}
     )
 
 
@@ -132,8 +125,9 @@ def load_view(
     """The view's payload from its snapshot when the data is unchanged, else freshly computed
     (and stored)."""
     now = now or utcnow()
-    currency = reporting_currency(session, tenant_id, currency)
-    view = f"revenue:{currency}:{plan or '*'}:{segment or '*'}"
+    # Without an asked currency the view is the default one; which currency that is (the most
+    # used) is decided when it is computed, from the same data the fingerprint covers.
+    view = f"revenue:{currency or '*'}:{plan or '*'}:{segment or '*'}"
     fingerprint = _fingerprint(session, tenant_id, view, now)
     store = SnapshotStore(session, tenant_id)
     snapshot = store.find(view)
@@ -143,7 +137,9 @@ def load_view(
         and now - snapshot.computed_at < SNAPSHOT_MAX_AGE
     ):
         return snapshot.payload
-    payload = compute_view(session, tenant_id, currency, plan, segment, now)
+    payload = compute_view(
+        session, tenant_id, reporting_currency(session, tenant_id, currency), plan, segment, now
+    )
     store.save(view, fingerprint, payload)
     return payload
 
@@ -151,14 +147,13 @@ def load_view(
 def refresh_snapshots(session: Session, tenant_id: uuid.UUID, now: datetime) -> int:
     """Recompute every stored view of the tenant (the periodic job), plus the default one."""
     views = {snap.view for snap in SnapshotStore(session, tenant_id).all_views()}
-    default_currency = reporting_currency(session, tenant_id, None)
-    views.add(f"revenue:{default_currency}:*:*")
+    views.add("revenue:*:*:*")
     for view in sorted(views):
         _, currency, plan, segment = view.split(":", 3)
         payload = compute_view(
             session,
             tenant_id,
-            currency,
+            reporting_currency(session, tenant_id, None if currency == "*" else currency),
             None if plan == "*" else plan,
             None if segment == "*" else segment,
             now,
@@ -283,14 +278,10 @@ def ai_performance(session: Session, tenant_id: uuid.UUID, body: PeriodRequest) 
     since, until = month_bounds(start, end)
     ledger = DecisionData(session, tenant_id)
     kinds = sorted(ledger.counts_by_kind(since, until))
-    churn = ledger.scored(CHURN_PREFIX, since, until)
-    scores = [p for p, _ in churn]
-    labels = [1 if o >= 0.5 else 0 for _, o in churn]
-    budget = ledger.scored(BUDGET_PREFIX, since, until)
-    predicted_total = sum(p for p, _ in budget)
-    realised_total = sum(o for _, o in budget)
-    tasks = ledger.lifecycle(TASK_PREFIX, since, until)
-    finished = [(o - c).total_seconds() for c, o in tasks if o is not None]
+    histogram = ledger.score_histogram(CHURN_PREFIX, since, until, SCORE_RESOLUTION)
+    scores = [(b / SCORE_RESOLUTION, label, n, sp, se) for b, label, n, sp, se in histogram]
+    budget = ledger.prediction_totals(BUDGET_PREFIX, since, until)
+    tasks = ledger.completion(TASK_PREFIX, since, until)
     weeks = max((until - since).days / 7, 1 / 7)
     experiments = [k for k in kinds if k[0].startswith(EXPERIMENT_PREFIX)]
     return {
@@ -302,29 +293,32 @@ def ai_performance(session: Session, tenant_id: uuid.UUID, body: PeriodRequest) 
             "by_kind": [{"kind": k, "decisions": n, "with_outcome": o} for k, n, o in kinds],
         },
         "churn_model": {
-            "scored_with_outcome": len(churn),
-            "churned": sum(labels),
-            "auc": metrics.auc(scores, labels),
-            "calibration": metrics.calibration(scores, labels),
+            "scored_with_outcome": sum(r[2] for r in scores),
+            "churned": sum(r[2] for r in scores if r[1]),
+            "auc": metrics.auc_from_histogram(
+                [(score, n if label else 0, 0 if label else n) for score, label, n, _, _ in scores]
+            ),
+            "calibration": metrics.calibration_from_histogram(scores),
+            "score_resolution": 1 / SCORE_RESOLUTION,
         },
         "budget": {
-            "decisions_with_outcome": len(budget),
-            "predicted_total": round(predicted_total, 2),
-            "realised_total": round(realised_total, 2),
-            "bias": metrics.rate(predicted_total - realised_total, realised_total),
-            "mape": metrics.mape([p for p, _ in budget], [o for _, o in budget]),
+            "decisions_with_outcome": budget["count"],
+            "predicted_total": round(budget["predicted"], 2),
+            "realised_total": round(budget["realised"], 2),
+            "bias": metrics.rate(budget["predicted"] - budget["realised"], budget["realised"]),
+            "mape": metrics.rate(budget["ape_sum"], budget["ape_count"]),
         },
         "experiments": {
             "decided": sum(n for _, n, _ in experiments),
             "with_outcome": sum(o for _, _, o in experiments),
         },
         "tasks": {
-            "assigned": len(tasks),
-            "completed": len(finished),
+            "assigned": tasks["total"],
+            "completed": tasks["completed"],
             "running": ledger.open_count(TASK_PREFIX),
-            "completed_per_week": round(len(finished) / weeks, 2),
-            "median_seconds_to_complete": (
-                round(statistics.median(finished), 1) if finished else None
+            "completed_per_week": round(tasks["completed"] / weeks, 2),
+            "mean_seconds_to_complete": (
+                None if tasks["mean_seconds"] is None else round(tasks["mean_seconds"], 1)
             ),
         },
     }
