@@ -6,11 +6,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, UniqueConstraint
+from sqlalchemy import Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from aethercrown.core.tenancy import TenantScoped
+from aethercrown.data.models import ActivityEvent, Customer, Subscription
 from aethercrown.db.base import Base, BigIntPK, utcnow
+
+# Indexes the analytics reads need on the business-data tables (created by this domain's
+# migration): the freshness check reads max(updated_at) per tenant from an index instead of the
+# table, and time windows over activity (active users in the last 30 days) range-scan by time.
+Index("ix_subscriptions_tenant_updated", Subscription.tenant_id, Subscription.updated_at)
+Index("ix_customers_tenant_updated", Customer.tenant_id, Customer.updated_at)
+Index("ix_activity_events_tenant_time", ActivityEvent.tenant_id, ActivityEvent.occurred_at)
 
 
 class AnalyticsSnapshot(TenantScoped, Base):

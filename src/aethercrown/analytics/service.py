@@ -31,6 +31,7 @@ from aethercrown.tenants.repository import TenantUsageRepository
 # with the clock (a subscription scheduled to end passes its end), so snapshots expire.
 SNAPSHOT_MAX_AGE = timedelta(minutes=5)
 MAX_PERIOD_MONTHS = 240
+ACTIVE_USER_WINDOW = timedelta(days=30)
 FORECAST_HORIZON = 6
 BACKTEST_HORIZON = 3
 DEFAULT_CURRENCY = "USD"
@@ -40,7 +41,7 @@ BUDGET_PREFIX = "budget"
 EXPERIMENT_PREFIX = "experiment"
 TASK_PREFIX = "task"
 # Churn scores are aggregated in SQL by their value rounded to 1/SCORE_RESOLUTION.
-SCORE_RESOLUTION = 1000
+SCORE_RESOLUTION = 200
 
 
 # ---------------------------------------------------------------------------------------------
@@ -109,6 +110,7 @@ def compute_view(
     return {
         "currency": currency,
         "as_of": now.isoformat(),
+        "active_users_30d": activity.active_users_since(now - ACTIVE_USER_WINDOW),
         "series": series,
         "forecasts": forecasts(series, now),
     }

@@ -3,11 +3,12 @@ except the public metrics a tenant opted into."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
+from aethercrown.analytics.api import json_response
 from aethercrown.analytics.schemas import MONTH_PATTERN
 from aethercrown.core.auth import InvestorReader, TenantWriter
 from aethercrown.core.pagination import Pagination
@@ -19,8 +20,8 @@ router = APIRouter(prefix="/api/v1/investor", tags=["investor"])
 
 
 @router.get("/dashboard/live", response_model=InvestorView)
-def live_dashboard(principal: InvestorReader, session: DbSession) -> dict[str, Any]:
-    return service.live(session, principal.tenant_id)
+def live_dashboard(principal: InvestorReader, session: DbSession) -> Response:
+    return json_response(service.live(session, principal.tenant_id))
 
 
 @router.get("/activity-feed", response_model=FeedPage)
@@ -40,8 +41,8 @@ def kpis(
     principal: InvestorReader,
     session: DbSession,
     months: Annotated[int, Query(ge=1, le=120, description="Trailing months")] = 12,
-) -> dict[str, Any]:
-    return service.kpis(session, principal.tenant_id, months)
+) -> Response:
+    return json_response(service.kpis(session, principal.tenant_id, months))
 
 
 @router.get(
@@ -69,15 +70,15 @@ def monthly_report(
             media_type="application/pdf",
             headers={"Content-Disposition": f'inline; filename="{filename}"'},
         )
-    return JSONResponse(body)
+    return json_response(body)
 
 
 @router.get("/metrics/public", response_model=InvestorView)
 def public_metrics(
     session: DbSession,
     tenant: Annotated[str, Query(min_length=1, max_length=63, description="The tenant's slug")],
-) -> dict[str, Any]:
-    return service.public_metrics(session, tenant)
+) -> Response:
+    return json_response(service.public_metrics(session, tenant))
 
 
 @router.get("/metrics/public/settings", response_model=PublicMetricsSettings)

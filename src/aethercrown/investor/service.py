@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import uuid
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -13,7 +12,7 @@ from sqlalchemy.orm import Session
 from aethercrown.analytics import forecast as fc
 from aethercrown.analytics import metrics
 from aethercrown.analytics import service as analytics
-from aethercrown.analytics.repository import ActivityData, DecisionData
+from aethercrown.analytics.repository import DecisionData
 from aethercrown.core.errors import InvalidInput, NotFound, field_error
 from aethercrown.core.ledger import audit
 from aethercrown.core.models import Decision
@@ -23,7 +22,6 @@ from aethercrown.investor import report as rendering
 from aethercrown.investor.schemas import FeedItem, FeedPage, PublicMetricsSettings
 from aethercrown.tenants.repository import TenantRepository
 
-ACTIVE_USER_WINDOW = timedelta(days=30)
 # Milestones are crossings of these levels (MRR in major currency units, customers in units).
 MRR_MILESTONES = (1_000, 10_000, 50_000, 100_000, 500_000, 1_000_000, 5_000_000, 10_000_000)
 CUSTOMER_MILESTONES = (10, 100, 500, 1_000, 5_000, 10_000, 50_000, 100_000)
@@ -67,9 +65,8 @@ def live(session: Session, tenant_id: uuid.UUID) -> dict[str, Any]:
         "arr": current["arr"] if current else 0,
         "customers": current["customers"] if current else 0,
         "mrr_growth_rate": current["mrr_growth_rate"] if current else None,
-        "active_users_30d": ActivityData(session, tenant_id).active_users_since(
-            now - ACTIVE_USER_WINDOW
-        ),
+        # Distinct users in the 30 days before the snapshot's time (at most minutes old).
+        "active_users_30d": payload["active_users_30d"],
         "ai_tasks_running": DecisionData(session, tenant_id).open_count(analytics.TASK_PREFIX),
         "uptime": {"status": "no samples yet", "value": None},
     }

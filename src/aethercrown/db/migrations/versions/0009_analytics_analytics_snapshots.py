@@ -50,9 +50,17 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_analytics_snapshots_tenant_id"), ["tenant_id"], unique=False
         )
+    op.create_index("ix_subscriptions_tenant_updated", "subscriptions", ["tenant_id", "updated_at"])
+    op.create_index("ix_customers_tenant_updated", "customers", ["tenant_id", "updated_at"])
+    op.create_index(
+        "ix_activity_events_tenant_time", "activity_events", ["tenant_id", "occurred_at"]
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_activity_events_tenant_time", table_name="activity_events")
+    op.drop_index("ix_customers_tenant_updated", table_name="customers")
+    op.drop_index("ix_subscriptions_tenant_updated", table_name="subscriptions")
     with op.batch_alter_table("analytics_snapshots", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_analytics_snapshots_tenant_id"))
 
