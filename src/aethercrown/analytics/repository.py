@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Date, Select, String, case, cast, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 from sqlalchemy.sql.elements import ColumnElement
 
 from aethercrown.analytics.metrics import SubscriptionRecord, segment_for_size
@@ -82,18 +82,6 @@ class SubscriptionData(TenantRepository[Subscription]):
             self.select(func.count()).scalar_subquery(),
             self.select(func.max(Subscription.updated_at)).scalar_subquery(),
         ]
-
-    def active_at(self, moment: datetime) -> int:
-        """Subscriptions alive at ``moment`` (trials included)."""
-        return int(
-            self.session.scalar(
-                self.select(func.count()).where(
-                    Subscription.started_at <= moment,
-                    (Subscription.ended_at.is_(None)) | (Subscription.ended_at > moment),
-                )
-            )
-            or 0
-        )
 
 
 class CustomerData(TenantRepository[Customer]):
@@ -188,12 +176,59 @@ class DecisionData(TenantRepository[Decision]):
 
     def counts_by_kind(self, start: datetime, end: datetime) -> list[tuple[str, int, int]]:
         """(kind, decisions, decisions with a known outcome) in the period."""
+        return [(k["kind"], k["decisions"], k["with_outcome"]) for k in self.by_kind(start, end)]
+
+    def by_kind(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """Per decision kind in the period, in one pass over the ledger: decisions, with an
+        outcome, and over those with both a prediction and an outcome: their count, Σ predicted,
+        Σ realised, Σ |predicted − realised| / |realised| (non-zero realised) and its count; and
+        the mean seconds from decision to outcome."""
+        both = Decision.predicted_value.is_not(None) & Decision.outcome_value.is_not(None)
+        ape = case(
+            (
+                both & (Decision.outcome_value != 0),
+                func.abs(Decision.predicted_value - Decision.outcome_value)
+                / func.abs(Decision.outcome_value),
+            ),
+            else_=None,
+        )
+        if self.session.get_bind().dialect.name == "postgresql":
+            seconds: Any = func.extract("epoch", Decision.outcome_at - Decision.created_at)
+        else:
+            seconds = (
+                func.julianday(Decision.outcome_at) - func.julianday(Decision.created_at)
+            ) * 86400.0
         stmt = self._period(
-            self.select(Decision.kind, func.count(), func.count(Decision.outcome_at)),
+            self.select(
+                Decision.kind,
+                func.count(),
+                func.count(Decision.outcome_at),
+                func.sum(case((both, 1), else_=0)),
+                func.sum(case((both, Decision.predicted_value), else_=None)),
+                func.sum(case((both, Decision.outcome_value), else_=None)),
+                func.sum(ape),
+                func.count(ape),
+                func.avg(seconds),
+            ),
             start,
             end,
         ).group_by(Decision.kind)
-        return [(str(k), int(n), int(o)) for k, n, o in self.session.execute(stmt)]
+        return [
+            {
+                "kind": str(kind),
+                "decisions": int(n),
+                "with_outcome": int(done),
+                "scored": int(scored or 0),
+                "predicted": float(predicted or 0.0),
+                "realised": float(realised or 0.0),
+                "ape_sum": float(ape_sum or 0.0),
+                "ape_count": int(ape_n or 0),
+                "mean_seconds": None if mean is None else float(mean),
+            }
+            for kind, n, done, scored, predicted, realised, ape_sum, ape_n, mean in (
+                self.session.execute(stmt)
+            )
+        ]
 
     def _label(self) -> ColumnElement[Any]:
         return case((Decision.outcome_value >= 0.5, 1), else_=0)
@@ -227,65 +262,6 @@ class DecisionData(TenantRepository[Decision]):
             for b, lab, n, sp, se in self.session.execute(stmt)
         ]
 
-    def prediction_totals(self, prefix: str, start: datetime, end: datetime) -> dict[str, Any]:
-        """Count, Σ predicted, Σ realised and Σ |predicted − realised| / |realised| (over
-        non-zero realised values) of decisions with both a prediction and an outcome."""
-        nonzero = Decision.outcome_value != 0
-        ape = case(
-            (
-                nonzero,
-                func.abs(Decision.predicted_value - Decision.outcome_value)
-                / func.abs(Decision.outcome_value),
-            ),
-            else_=None,
-        )
-        stmt = self._period(
-            self.select(
-                func.count(),
-                func.sum(Decision.predicted_value),
-                func.sum(Decision.outcome_value),
-                func.sum(ape),
-                func.count(ape),
-            ).where(
-                Decision.kind.startswith(prefix, autoescape=True),
-                Decision.predicted_value.is_not(None),
-                Decision.outcome_value.is_not(None),
-            ),
-            start,
-            end,
-        )
-        n, predicted, realised, ape_sum, ape_n = self.session.execute(stmt).one()
-        return {
-            "count": int(n or 0),
-            "predicted": float(predicted or 0.0),
-            "realised": float(realised or 0.0),
-            "ape_sum": float(ape_sum or 0.0),
-            "ape_count": int(ape_n or 0),
-        }
-
-    def completion(self, prefix: str, start: datetime, end: datetime) -> dict[str, Any]:
-        """Decisions made in the period, how many have an outcome, and the mean seconds from
-        decision to outcome."""
-        if self.session.get_bind().dialect.name == "postgresql":
-            seconds: Any = func.extract("epoch", Decision.outcome_at - Decision.created_at)
-        else:
-            seconds = (
-                func.julianday(Decision.outcome_at) - func.julianday(Decision.created_at)
-            ) * 86400.0
-        stmt = self._period(
-            self.select(func.count(), func.count(Decision.outcome_at), func.avg(seconds)).where(
-                Decision.kind.startswith(prefix, autoescape=True)
-            ),
-            start,
-            end,
-        )
-        total, done, mean = self.session.execute(stmt).one()
-        return {
-            "total": int(total or 0),
-            "completed": int(done or 0),
-            "mean_seconds": None if mean is None else float(mean),
-        }
-
     def open_count(self, prefix: str) -> int:
         """Decisions of this kind still waiting for their outcome (e.g. tasks still running)."""
         return int(
@@ -298,13 +274,21 @@ class DecisionData(TenantRepository[Decision]):
         )
 
     def feed_statement(self, kind: str | None) -> Select[Any]:
-        stmt = self.select()
+        # Only what the sanitised feed shows: inputs, outputs and outcomes are never loaded.
+        stmt = self.select().options(
+            load_only(
+                Decision.id,
+                Decision.kind,
+                Decision.subject_type,
+                Decision.model,
+                Decision.model_version,
+                Decision.created_at,
+                Decision.outcome_at,
+            )
+        )
         if kind is not None:
             stmt = stmt.where(Decision.kind.startswith(kind, autoescape=True))
         return stmt
-
-    def total(self) -> int:
-        return self.count()
 
 
 class SnapshotStore(TenantRepository[AnalyticsSnapshot]):

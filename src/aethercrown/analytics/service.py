@@ -3,7 +3,6 @@ reuse the stored snapshot of it), and cut the period asked for. Never commits.""
 
 from __future__ import annotations
 
-import importlib.util
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -279,11 +278,12 @@ def ai_performance(session: Session, tenant_id: uuid.UUID, body: PeriodRequest) 
     start, end = resolve_period(body, now)
     since, until = month_bounds(start, end)
     ledger = DecisionData(session, tenant_id)
-    kinds = sorted(ledger.counts_by_kind(since, until))
+    by_kind = sorted(ledger.by_kind(since, until), key=lambda k: k["kind"])
     histogram = ledger.score_histogram(CHURN_PREFIX, since, until, SCORE_RESOLUTION)
     scores = [(b / SCORE_RESOLUTION, label, n, sp, se) for b, label, n, sp, se in histogram]
-    budget = ledger.prediction_totals(BUDGET_PREFIX, since, until)
-    tasks = ledger.completion(TASK_PREFIX, since, until)
+    budget = _combine([k for k in by_kind if k["kind"].startswith(BUDGET_PREFIX)])
+    tasks = _combine([k for k in by_kind if k["kind"].startswith(TASK_PREFIX)])
+    kinds = [(k["kind"], k["decisions"], k["with_outcome"]) for k in by_kind]
     weeks = max((until - since).days / 7, 1 / 7)
     experiments = [k for k in kinds if k[0].startswith(EXPERIMENT_PREFIX)]
     return {
@@ -304,7 +304,7 @@ def ai_performance(session: Session, tenant_id: uuid.UUID, body: PeriodRequest) 
             "score_resolution": 1 / SCORE_RESOLUTION,
         },
         "budget": {
-            "decisions_with_outcome": budget["count"],
+            "decisions_with_outcome": budget["scored"],
             "predicted_total": round(budget["predicted"], 2),
             "realised_total": round(budget["realised"], 2),
             "bias": metrics.rate(budget["predicted"] - budget["realised"], budget["realised"]),
@@ -315,10 +315,10 @@ def ai_performance(session: Session, tenant_id: uuid.UUID, body: PeriodRequest) 
             "with_outcome": sum(o for _, _, o in experiments),
         },
         "tasks": {
-            "assigned": tasks["total"],
-            "completed": tasks["completed"],
+            "assigned": tasks["decisions"],
+            "completed": tasks["with_outcome"],
             "running": ledger.open_count(TASK_PREFIX),
-            "completed_per_week": round(tasks["completed"] / weeks, 2),
+            "completed_per_week": round(tasks["with_outcome"] / weeks, 2),
             "mean_seconds_to_complete": (
                 None if tasks["mean_seconds"] is None else round(tasks["mean_seconds"], 1)
             ),
@@ -326,8 +326,24 @@ def ai_performance(session: Session, tenant_id: uuid.UUID, body: PeriodRequest) 
     }
 
 
-def health_domain_present() -> bool:
-    return importlib.util.find_spec("aethercrown.health") is not None
+def _combine(kinds: list[dict[str, Any]]) -> dict[str, Any]:
+    """The per-kind ledger sums of several kinds (one prefix) added up."""
+    total: dict[str, Any] = {
+        name: sum(k[name] for k in kinds)
+        for name in (
+            "decisions",
+            "with_outcome",
+            "scored",
+            "predicted",
+            "realised",
+            "ape_sum",
+            "ape_count",
+        )
+    }
+    timed = [(k["mean_seconds"], k["with_outcome"]) for k in kinds if k["mean_seconds"] is not None]
+    weight = sum(n for _, n in timed)
+    total["mean_seconds"] = sum(m * n for m, n in timed) / weight if weight else None
+    return total
 
 
 def system_health(session: Session, tenant_id: uuid.UUID, body: PeriodRequest) -> dict[str, Any]:
