@@ -84,11 +84,17 @@ def serve(
 
 def _register_subcommands() -> None:
     from aethercrown.analytics.cli import app as analytics_app
+    from aethercrown.automation.cli import app as automate_app
+    from aethercrown.budget.cli import app as budget_app
+    from aethercrown.experiments.cli import app as experiments_app
     from aethercrown.security.cli import app as keys_app
     from aethercrown.tenants.cli import app as tenants_app
 
     app.add_typer(tenants_app, name="tenants", help="Provision and scale tenants.")
     app.add_typer(keys_app, name="keys", help="Create, rotate and list API keys.")
+    app.add_typer(experiments_app, name="experiments", help="A/B tests: analyse and list.")
+    app.add_typer(budget_app, name="budget", help="Optimise the marketing budget split.")
+    app.add_typer(automate_app, name="automate", help="Run scheduled jobs; show run history.")
     app.add_typer(analytics_app, name="analytics", help="Revenue metrics, forecasts, reports.")
 
 

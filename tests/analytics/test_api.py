@@ -11,6 +11,8 @@ from fastapi.testclient import TestClient
 from aethercrown.core.ledger import record_decision, record_outcome
 from aethercrown.db.base import utcnow
 from aethercrown.db.engine import transaction
+from aethercrown.health.models import HealthSample
+from aethercrown.tasks.models import Task
 from tests.analytics import fixtures as fx
 from tests.conftest import TenantHandle, create_tenant
 
@@ -235,6 +237,30 @@ def test_ai_performance_is_measured_from_the_ledger(
             model="scheduler",
             model_version="1",
         )
+        base = {"priority": 1, "estimated_seconds": 60.0, "static_score": 1.0, "enqueued_ts": 0.0}
+        session.add(Task(tenant_id=tenant.uid, key="a", type="t", status="running", **base))
+        session.add(
+            Task(
+                tenant_id=tenant.uid,
+                key="b",
+                type="t",
+                status="completed",
+                started_at=now,
+                finished_at=now + timedelta(seconds=90),
+                **base,
+            )
+        )
+        session.add(
+            Task(
+                tenant_id=tenant.uid,
+                key="c",
+                type="t",
+                status="failed",
+                started_at=now,
+                finished_at=now + timedelta(seconds=5),
+                **base,
+            )
+        )
     month = now.strftime("%Y-%m")
     body = client.post(
         "/api/v1/dashboard/metrics/ai-performance",
@@ -256,5 +282,37 @@ def test_ai_performance_is_measured_from_the_ledger(
     assert body["budget"]["mape"] == pytest.approx(round((0.25 + 20 / 220) / 2, 4))
     assert body["experiments"]["decided"] == 1
     tasks = body["tasks"]
-    assert (tasks["assigned"], tasks["completed"], tasks["running"]) == (2, 1, 1)
-    assert tasks["mean_seconds_to_complete"] == 90.0
+    # Assignments from the ledger; running/completed/failed and run time from the task queue.
+    assert (tasks["assigned"], tasks["running"], tasks["completed"], tasks["failed"]) == (
+        2,
+        1,
+        1,
+        1,
+    )
+    assert tasks["mean_run_seconds"] == 90.0
+
+
+def test_system_health_from_health_samples(
+    client: TestClient, tenant: TenantHandle, session_factory
+) -> None:  # type: ignore[no-untyped-def]
+    path = "/api/v1/dashboard/metrics/system-health"
+    empty = client.post(path, json={}, headers=tenant.headers).json()
+    assert empty["health_samples"]["status"] == "no samples yet"
+    now = utcnow()
+    with transaction(session_factory) as session:
+        for hours, status in ((4, "ok"), (3, "down"), (2, "ok"), (1, "degraded")):
+            session.add(
+                HealthSample(
+                    tenant_id=tenant.uid,
+                    component="api",
+                    status=status,
+                    latency_ms=10.0 * hours,
+                    source="job",
+                    checked_at=now - timedelta(hours=hours),
+                )
+            )
+    body = client.post(path, json={}, headers=tenant.headers).json()["health_samples"]
+    assert body["samples"] == 4 and body["uptime"] == 0.75  # one of four samples down
+    assert body["status"] == "degraded"
+    [api] = body["components"]
+    assert api["component"] == "api" and api["incidents"] == 2

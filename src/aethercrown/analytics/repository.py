@@ -17,6 +17,7 @@ from aethercrown.core.models import Decision
 from aethercrown.core.tenancy import TenantRepository
 from aethercrown.data.models import ActivityEvent, Customer, MarketingSpend, Subscription
 from aethercrown.db.base import utcnow
+from aethercrown.tasks.models import COMPLETED, FAILED, RUNNING, Task
 
 
 def _day(session: Session, column: Any) -> ColumnElement[Any]:
@@ -262,17 +263,6 @@ class DecisionData(TenantRepository[Decision]):
             for b, lab, n, sp, se in self.session.execute(stmt)
         ]
 
-    def open_count(self, prefix: str) -> int:
-        """Decisions of this kind still waiting for their outcome (e.g. tasks still running)."""
-        return int(
-            self.session.scalar(
-                self.select(func.count()).where(
-                    Decision.kind.startswith(prefix, autoescape=True), Decision.outcome_at.is_(None)
-                )
-            )
-            or 0
-        )
-
     def feed_statement(self, kind: str | None) -> Select[Any]:
         # Only what the sanitised feed shows: inputs, outputs and outcomes are never loaded.
         stmt = self.select().options(
@@ -289,6 +279,35 @@ class DecisionData(TenantRepository[Decision]):
         if kind is not None:
             stmt = stmt.where(Decision.kind.startswith(kind, autoescape=True))
         return stmt
+
+
+class TaskData(TenantRepository[Task]):
+    """The AI task queue (tasks domain): what is running now and what finished in a period."""
+
+    model = Task
+
+    def running(self) -> int:
+        return int(
+            self.session.scalar(self.select(func.count()).where(Task.status == RUNNING)) or 0
+        )
+
+    def finished(self, start: datetime, end: datetime) -> dict[str, Any]:
+        if self.session.get_bind().dialect.name == "postgresql":
+            seconds: Any = func.extract("epoch", Task.finished_at - Task.started_at)
+        else:
+            seconds = (func.julianday(Task.finished_at) - func.julianday(Task.started_at)) * 86400.0
+        done = Task.status == COMPLETED
+        stmt = self.select(
+            func.sum(case((done, 1), else_=0)),
+            func.sum(case((Task.status == FAILED, 1), else_=0)),
+            func.avg(case((done, seconds), else_=None)),
+        ).where(Task.finished_at >= start, Task.finished_at < end)
+        completed, failed, mean = self.session.execute(stmt).one()
+        return {
+            "completed": int(completed or 0),
+            "failed": int(failed or 0),
+            "mean_run_seconds": None if mean is None else round(float(mean), 1),
+        }
 
 
 class SnapshotStore(TenantRepository[AnalyticsSnapshot]):

@@ -3,6 +3,7 @@ reuse the stored snapshot of it), and cut the period asked for. Never commits.""
 
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,12 +19,15 @@ from aethercrown.analytics.repository import (
     MarketingData,
     SnapshotStore,
     SubscriptionData,
+    TaskData,
     data_fingerprint,
 )
 from aethercrown.analytics.schemas import PeriodRequest
 from aethercrown.core.errors import InvalidInput, field_error
 from aethercrown.core.ledger import digest
 from aethercrown.db.base import utcnow
+from aethercrown.health.service import health_trends
+from aethercrown.health.trends import worst
 from aethercrown.tenants.repository import TenantUsageRepository
 
 # A snapshot is reused while the data is unchanged, but the current month's figures also move
@@ -31,6 +35,8 @@ from aethercrown.tenants.repository import TenantUsageRepository
 SNAPSHOT_MAX_AGE = timedelta(minutes=5)
 MAX_PERIOD_MONTHS = 240
 ACTIVE_USER_WINDOW = timedelta(days=30)
+# Health is summarised over at most this much of a period (hourly samples per component).
+HEALTH_WINDOW = timedelta(days=30)
 FORECAST_HORIZON = 6
 BACKTEST_HORIZON = 3
 DEFAULT_CURRENCY = "USD"
@@ -110,6 +116,7 @@ def compute_view(
         "currency": currency,
         "as_of": now.isoformat(),
         "active_users_30d": activity.active_users_since(now - ACTIVE_USER_WINDOW),
+        "health_30d": health_summary(session, tenant_id, now - HEALTH_WINDOW, now),
         "series": series,
         "forecasts": forecasts(series, now),
     }
@@ -285,6 +292,8 @@ def ai_performance(session: Session, tenant_id: uuid.UUID, body: PeriodRequest) 
     tasks = _combine([k for k in by_kind if k["kind"].startswith(TASK_PREFIX)])
     kinds = [(k["kind"], k["decisions"], k["with_outcome"]) for k in by_kind]
     weeks = max((until - since).days / 7, 1 / 7)
+    queue = TaskData(session, tenant_id)
+    finished = queue.finished(since, until)
     experiments = [k for k in kinds if k[0].startswith(EXPERIMENT_PREFIX)]
     return {
         "start": start,
@@ -315,13 +324,11 @@ def ai_performance(session: Session, tenant_id: uuid.UUID, body: PeriodRequest) 
             "with_outcome": sum(o for _, _, o in experiments),
         },
         "tasks": {
+            # Assignments are the scheduler's ledger decisions; the rest is the task queue.
             "assigned": tasks["decisions"],
-            "completed": tasks["with_outcome"],
-            "running": ledger.open_count(TASK_PREFIX),
-            "completed_per_week": round(tasks["with_outcome"] / weeks, 2),
-            "mean_seconds_to_complete": (
-                None if tasks["mean_seconds"] is None else round(tasks["mean_seconds"], 1)
-            ),
+            "running": queue.running(),
+            **finished,
+            "completed_per_week": round(finished["completed"] / weeks, 2),
         },
     }
 
@@ -346,6 +353,41 @@ def _combine(kinds: list[dict[str, Any]]) -> dict[str, Any]:
     return total
 
 
+def health_summary(
+    session: Session, tenant_id: uuid.UUID, since: datetime, until: datetime
+) -> dict[str, Any]:
+    """Uptime over the health samples in [since, until] (at most the last HEALTH_WINDOW of it):
+    the share of samples, over all components, that were not "down"; per component its
+    uptime, p95 latency, last status and incidents. Without samples: "no samples yet"."""
+    since = max(since, until - HEALTH_WINDOW)
+    hours = math.ceil((until - since).total_seconds() / 3600)
+    if hours <= 0:
+        return {"status": "no samples yet", "samples": 0, "uptime": None, "components": []}
+    found = health_trends(session, tenant_id, hours, now=until)
+    samples = sum(c.samples for c in found.components)
+    if samples == 0:
+        return {"status": "no samples yet", "samples": 0, "uptime": None, "components": []}
+    up = sum((c.uptime_percent or 0.0) * c.samples / 100 for c in found.components)
+    return {
+        "status": worst([c.last_status or "ok" for c in found.components]),
+        "samples": samples,
+        "uptime": round(up / samples, 6),
+        "since": found.since.isoformat(),
+        "until": found.until.isoformat(),
+        "components": [
+            {
+                "component": c.component,
+                "samples": c.samples,
+                "uptime_percent": c.uptime_percent,
+                "latency_p95_ms": c.latency_p95_ms,
+                "last_status": c.last_status,
+                "incidents": len(c.incidents),
+            }
+            for c in found.components
+        ],
+    }
+
+
 def system_health(session: Session, tenant_id: uuid.UUID, body: PeriodRequest) -> dict[str, Any]:
     now = utcnow()
     start, end = resolve_period(body, now)
@@ -365,13 +407,8 @@ def system_health(session: Session, tenant_id: uuid.UUID, body: PeriodRequest) -
     return {
         "start": start,
         "end": end,
-        # Health probes are another domain's samples; until they are stored there is nothing to
-        # report, and nothing is made up in their place.
-        "health_samples": {
-            "status": "no samples yet",
-            "samples": 0,
-            "uptime": None,
-        },
+        # Uptime and latency from the health domain's samples (its API checks and hourly job).
+        "health_samples": health_summary(session, tenant_id, since, min(until, now)),
         "api": {
             "requests": total,
             "server_errors": server_errors,

@@ -15,6 +15,10 @@ MODEL_MODULES = (
     "aethercrown.tenants.models",
     "aethercrown.security.models",
     "aethercrown.data.models",
+    "aethercrown.experiments.models",
+    "aethercrown.tasks.models",
+    "aethercrown.automation.models",
+    "aethercrown.health.models",
     "aethercrown.analytics.models",
 )
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from aethercrown.analytics import forecast as fc
 from aethercrown.analytics import metrics
 from aethercrown.analytics import service as analytics
-from aethercrown.analytics.repository import DecisionData
+from aethercrown.analytics.repository import DecisionData, TaskData
 from aethercrown.core.errors import InvalidInput, NotFound, field_error
 from aethercrown.core.ledger import audit
 from aethercrown.core.models import Decision
@@ -67,8 +67,13 @@ def live(session: Session, tenant_id: uuid.UUID) -> dict[str, Any]:
         "mrr_growth_rate": current["mrr_growth_rate"] if current else None,
         # Distinct users in the 30 days before the snapshot's time (at most minutes old).
         "active_users_30d": payload["active_users_30d"],
-        "ai_tasks_running": DecisionData(session, tenant_id).open_count(analytics.TASK_PREFIX),
-        "uptime": {"status": "no samples yet", "value": None},
+        "ai_tasks_running": TaskData(session, tenant_id).running(),
+        # From the health samples of the 30 days before the snapshot's time.
+        "uptime": {
+            "status": payload["health_30d"]["status"],
+            "value": payload["health_30d"]["uptime"],
+            "samples": payload["health_30d"]["samples"],
+        },
     }
 
 
