@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ from aethercrown.data.models import ActivityEvent, Customer, MarketingSpend, Sub
 from aethercrown.db import migrate
 from aethercrown.db.base import new_id, utcnow
 from aethercrown.db.engine import make_engine, make_session_factory, transaction
+from aethercrown.health.models import HealthSample
 from aethercrown.settings import Settings
 from aethercrown.tenants.schemas import TenantCreate
 from aethercrown.tenants.service import create_tenant
@@ -246,6 +247,31 @@ def ledger(session_factory: Any, tenant_id: uuid.UUID, n: int, seed: int = 11) -
                 record_outcome(t, {}, 1.0, at=utcnow() + timedelta(seconds=rng.randint(5, 900)))
 
 
+def health(url: str, tenant_id: uuid.UUID, now: datetime, seed: int = 5) -> int:
+    """Hourly samples of five components over the last 30 days (1 % down, 3 % degraded)."""
+    rng = random.Random(seed)
+    rows = []
+    for hour in range(30 * 24):
+        for component in ("api", "database", "jobs", "workers", "disk"):
+            u = rng.random()
+            rows.append(
+                {
+                    "tenant_id": tenant_id,
+                    "component": component,
+                    "status": "down" if u < 0.01 else "degraded" if u < 0.04 else "ok",
+                    "latency_ms": rng.uniform(1, 40),
+                    "detail": {},
+                    "source": "job",
+                    "checked_at": now - timedelta(hours=hour),
+                }
+            )
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(insert(HealthSample.__table__), rows)
+    engine.dispose()
+    return len(rows)
+
+
 def timed(
     client: TestClient,
     method: str,
@@ -269,7 +295,7 @@ def timed(
 
 def p99(samples: list[float]) -> float:
     ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
 
 
 def main() -> None:
@@ -308,11 +334,13 @@ def main() -> None:
     t1 = time.perf_counter()
     load(url, rows)
     ledger(factory, tenant_id, 2000)
+    samples = health(url, tenant_id, now)
     t2 = time.perf_counter()
     print(
         f"database: {url.split('://')[0]}; customers {len(rows['customers'])}, "
         f"subscriptions {len(rows['subscriptions'])}, activity {len(rows['activity'])}, "
-        f"marketing days×channels {len(rows['marketing'])}; generated in {t1 - t0:.1f} s, "
+        f"marketing days×channels {len(rows['marketing'])}, health samples {samples}; "
+        f"generated in {t1 - t0:.1f} s, "
         f"loaded in {t2 - t1:.1f} s"
     )
 

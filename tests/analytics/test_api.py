@@ -296,7 +296,8 @@ def test_system_health_from_health_samples(
     client: TestClient, tenant: TenantHandle, session_factory
 ) -> None:  # type: ignore[no-untyped-def]
     path = "/api/v1/dashboard/metrics/system-health"
-    empty = client.post(path, json={}, headers=tenant.headers).json()
+    month = utcnow().strftime("%Y-%m")
+    empty = client.post(path, json={"start": month}, headers=tenant.headers).json()
     assert empty["health_samples"]["status"] == "no samples yet"
     now = utcnow()
     with transaction(session_factory) as session:

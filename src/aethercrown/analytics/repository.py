@@ -335,6 +335,14 @@ class SnapshotStore(TenantRepository[AnalyticsSnapshot]):
     def all_views(self) -> Sequence[AnalyticsSnapshot]:
         return self.all()
 
+    def prune(self, prefix: str, computed_before: datetime) -> None:
+        self.session.execute(
+            self.delete().where(
+                AnalyticsSnapshot.view.startswith(prefix, autoescape=True),
+                AnalyticsSnapshot.computed_at < computed_before,
+            )
+        )
+
 
 def _as_date(value: Any) -> date:
     if isinstance(value, datetime):
