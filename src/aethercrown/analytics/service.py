@@ -158,6 +158,7 @@ def refresh_snapshots(session: Session, tenant_id: uuid.UUID, now: datetime) -> 
     store = SnapshotStore(session, tenant_id)
     # Clock-based entries (health summaries of a period) are dropped once expired.
     store.prune("health:", now - SNAPSHOT_MAX_AGE)
+    store.prune("ai:", now - SNAPSHOT_MAX_AGE)
     views = {snap.view for snap in store.all_views() if snap.view.startswith("revenue:")}
     views.add("revenue:*:*:*")
     for view in sorted(views):
@@ -285,8 +286,24 @@ def growth(session: Session, tenant_id: uuid.UUID, body: PeriodRequest) -> dict[
 
 
 def ai_performance(session: Session, tenant_id: uuid.UUID, body: PeriodRequest) -> dict[str, Any]:
+    """Cached per period while no decision or task is added (and for at most five minutes, so
+    outcomes recorded on existing decisions show within that)."""
     now = utcnow()
     start, end = resolve_period(body, now)
+    fingerprint = digest(
+        [DecisionData(session, tenant_id).count(), TaskData(session, tenant_id).count()]
+    )
+    return cached(
+        session,
+        tenant_id,
+        f"ai:{start}:{end}",
+        now,
+        lambda: _ai_performance(session, tenant_id, start, end),
+        fingerprint,
+    )
+
+
+def _ai_performance(session: Session, tenant_id: uuid.UUID, start: str, end: str) -> dict[str, Any]:
     since, until = month_bounds(start, end)
     ledger = DecisionData(session, tenant_id)
     by_kind = sorted(ledger.by_kind(since, until), key=lambda k: k["kind"])
@@ -363,15 +380,20 @@ def cached(
     view: str,
     now: datetime,
     compute: Callable[[], dict[str, Any]],
+    fingerprint: str = "time",
 ) -> dict[str, Any]:
-    """A figure that depends on the clock rather than on the business data: reused for
-    SNAPSHOT_MAX_AGE, then recomputed."""
+    """A figure reused while its ``fingerprint`` is unchanged, for at most SNAPSHOT_MAX_AGE
+    (what the fingerprint cannot see — the clock, an outcome recorded later — shows after that)."""
     store = SnapshotStore(session, tenant_id)
     snapshot = store.find(view)
-    if snapshot is not None and now - snapshot.computed_at < SNAPSHOT_MAX_AGE:
+    if (
+        snapshot is not None
+        and snapshot.fingerprint == fingerprint
+        and now - snapshot.computed_at < SNAPSHOT_MAX_AGE
+    ):
         return snapshot.payload
     payload = compute()
-    store.save(view, "time", payload)
+    store.save(view, fingerprint, payload)
     return payload
 
 
