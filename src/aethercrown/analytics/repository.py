@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Date, Select, String, case, cast, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, load_only
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -317,19 +317,19 @@ class SnapshotStore(TenantRepository[AnalyticsSnapshot]):
         return self.session.scalars(self.select().where(AnalyticsSnapshot.view == view)).first()
 
     def save(self, view: str, fingerprint: str, payload: dict[str, Any]) -> None:
-        """Insert or replace; a concurrent writer of the same view simply wins (it computed
-        the same figures from the same data)."""
-        existing = self.find(view)
-        if existing is not None:
-            existing.fingerprint = fingerprint
-            existing.payload = payload
-            existing.computed_at = utcnow()
-            self.session.flush()
-            return
+        """Insert or replace, best effort: a snapshot is a cache, so a concurrent writer of the
+        same view (it computed the same figures) or a busy SQLite writer lock only means this
+        request's figures are not kept; the answer is already computed."""
         try:
             with self.session.begin_nested():
-                self.add(AnalyticsSnapshot(view=view, fingerprint=fingerprint, payload=payload))
-        except IntegrityError:
+                existing = self.find(view)
+                if existing is not None:
+                    existing.fingerprint = fingerprint
+                    existing.payload = payload
+                    existing.computed_at = utcnow()
+                else:
+                    self.add(AnalyticsSnapshot(view=view, fingerprint=fingerprint, payload=payload))
+        except (IntegrityError, OperationalError):
             pass
 
     def all_views(self) -> Sequence[AnalyticsSnapshot]:
