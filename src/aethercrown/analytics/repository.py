@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, Select, String, case, cast, func, select
+from sqlalchemy import Date, Engine, Select, String, case, cast, func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, load_only
 from sqlalchemy.sql.elements import ColumnElement
@@ -17,6 +17,7 @@ from aethercrown.core.models import Decision
 from aethercrown.core.tenancy import TenantRepository
 from aethercrown.data.models import ActivityEvent, Customer, MarketingSpend, Subscription
 from aethercrown.db.base import utcnow
+from aethercrown.db.engine import make_session_factory, write_transaction
 from aethercrown.tasks.models import COMPLETED, FAILED, RUNNING, Task
 
 
@@ -318,19 +319,35 @@ class SnapshotStore(TenantRepository[AnalyticsSnapshot]):
 
     def save(self, view: str, fingerprint: str, payload: dict[str, Any]) -> None:
         """Insert or replace, best effort: a snapshot is a cache, so a concurrent writer of the
-        same view (it computed the same figures) or a busy SQLite writer lock only means this
-        request's figures are not kept; the answer is already computed."""
+        same view (it computed the same figures) or a busy writer lock only means this request's
+        figures are not kept; the answer is already computed.
+
+        On SQLite the request's read transaction cannot take the write lock while another
+        writer holds it (an upgrade fails at once instead of waiting), so the snapshot is
+        written in its own short BEGIN IMMEDIATE transaction, which waits its turn."""
+        bind = self.session.get_bind()
+        if bind.dialect.name == "sqlite" and isinstance(bind, Engine):
+            try:
+                with write_transaction(make_session_factory(bind)) as own:
+                    SnapshotStore(own, self.tenant_id).upsert(view, fingerprint, payload)
+            except (IntegrityError, OperationalError):
+                pass
+            return
         try:
             with self.session.begin_nested():
-                existing = self.find(view)
-                if existing is not None:
-                    existing.fingerprint = fingerprint
-                    existing.payload = payload
-                    existing.computed_at = utcnow()
-                else:
-                    self.add(AnalyticsSnapshot(view=view, fingerprint=fingerprint, payload=payload))
+                self.upsert(view, fingerprint, payload)
         except (IntegrityError, OperationalError):
             pass
+
+    def upsert(self, view: str, fingerprint: str, payload: dict[str, Any]) -> None:
+        existing = self.find(view)
+        if existing is not None:
+            existing.fingerprint = fingerprint
+            existing.payload = payload
+            existing.computed_at = utcnow()
+        else:
+            self.add(AnalyticsSnapshot(view=view, fingerprint=fingerprint, payload=payload))
+        self.session.flush()
 
     def all_views(self) -> Sequence[AnalyticsSnapshot]:
         return self.all()

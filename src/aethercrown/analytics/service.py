@@ -172,7 +172,8 @@ def refresh_snapshots(session: Session, tenant_id: uuid.UUID, now: datetime) -> 
             now,
         )
         store = SnapshotStore(session, tenant_id)
-        store.save(view, _fingerprint(session, tenant_id, view, now), payload)
+        # The job's own unit of work writes the snapshot (it is the point of the job).
+        store.upsert(view, _fingerprint(session, tenant_id, view, now), payload)
     return len(views)
 
 
