@@ -188,8 +188,8 @@ def independent_mrr(subscriptions: list[dict[str, Any]], instant: datetime) -> i
     every paying subscription's monthly net price."""
     total = 0
     for s in subscriptions:
-        alive = s["started_at"] < instant and (s["ended_at"] is None or s["ended_at"] >= instant)
-        paying = s["trial_end"] is None or s["trial_end"] < instant
+        alive = s["started_at"] <= instant and (s["ended_at"] is None or s["ended_at"] > instant)
+        paying = s["trial_end"] is None or s["trial_end"] <= instant
         if alive and paying:
             net = s["amount"] * s["quantity"] * (100 - s["discount_percent"]) / 100
             net = max(net - s["discount_amount"], 0)

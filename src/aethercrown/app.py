@@ -15,6 +15,7 @@ from aethercrown.analytics.api import router as dashboard_router
 from aethercrown.automation.api import router as automation_router
 from aethercrown.automation.service import Runner, RunnerThread
 from aethercrown.budget.api import router as budget_router
+from aethercrown.churn.api import router as churn_router
 from aethercrown.core.auth import AdminPrincipal
 from aethercrown.core.errors import install_error_handlers
 from aethercrown.core.idempotency import IdempotencyMiddleware
@@ -32,6 +33,7 @@ from aethercrown.health.api import router as health_router
 from aethercrown.investor.api import router as investor_router
 from aethercrown.security.api import router as security_router
 from aethercrown.settings import Settings, get_settings
+from aethercrown.simulate.api import router as simulate_router
 from aethercrown.tasks.api import router as tasks_router
 from aethercrown.tenants.api import router as tenants_router
 from aethercrown.tenants.api import tiers_router
@@ -48,6 +50,8 @@ ROUTERS = (
     tasks_router,
     automation_router,
     health_router,
+    simulate_router,
+    churn_router,
     dashboard_router,
     investor_router,
     web_router,

@@ -30,7 +30,7 @@ def at(month: int, day: int) -> datetime:
 
 SUBSCRIPTIONS: list[SubscriptionRecord] = [
     SubscriptionRecord("a", "pro", 10000, "month", at(1, 10)),
-    SubscriptionRecord("a", "addon", 5000, "month", at(3, 1), ended_at=at(5, 20)),
+    SubscriptionRecord("a", "addon", 5000, "month", at(3, 2), ended_at=at(5, 20)),
     SubscriptionRecord(
         "b",
         "starter",
@@ -50,7 +50,7 @@ SUBSCRIPTIONS: list[SubscriptionRecord] = [
         "d", "starter", 2900, "month", at(3, 1), ended_at=at(3, 31), trial_end=at(3, 31)
     ),
     SubscriptionRecord("e", "starter", 2900, "month", at(2, 5), trial_end=at(3, 5)),
-    SubscriptionRecord("f", "pro", 10000, "year", at(6, 1)),
+    SubscriptionRecord("f", "pro", 10000, "year", at(6, 2)),
 ]
 COMPANY_SIZE = {"a": 10, "b": 200, "c": 5000, "d": 10, "e": None, "f": 10}
 MARKETING = [("search", date(2026, 3, 4), 15000), ("social", date(2026, 3, 20), 5000)]

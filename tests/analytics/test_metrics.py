@@ -186,8 +186,8 @@ def test_mrr_equals_the_sum_over_alive_subscriptions_on_random_books() -> None:
         expected = 0
         paying = set()
         for s in subs:
-            alive = s.started_at < instant and (s.ended_at is None or s.ended_at >= instant)
-            if alive and (s.trial_end is None or s.trial_end < instant):
+            alive = s.started_at <= instant and (s.ended_at is None or s.ended_at > instant)
+            if alive and (s.trial_end is None or s.trial_end <= instant):
                 net = max(
                     s.amount * s.quantity * (100 - s.discount_percent) / 100 - s.discount_amount, 0
                 )

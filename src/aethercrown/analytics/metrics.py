@@ -9,10 +9,10 @@ Definitions (all money in integer minor units):
   subscription, so every total is an exact integer sum. One-off charges (payments) and metered
   usage are not subscriptions and never enter MRR; an interval other than month or year
   contributes nothing.
-* A subscription counts in month M's MRR when it was alive at the **end of M**: started before the
-  month's end instant and not ended before it (``ended_at >= end``), and either no trial or a trial
-  that ended before that instant. A trial that never converts (cancelled before its trial end)
-  therefore never contributes. The current month's end instant is "now".
+* A subscription counts in month M's MRR when it is alive at the **end of M**, the first instant
+  of the next month, over its half-open life ``[started_at, ended_at)``, and its trial (if any)
+  has ended by then (``trial_end <= end``). A trial that never converts (cancelled at or before
+  its trial end) therefore never contributes. The current month's end instant is "now".
 * **Movements** are computed per customer between consecutive month ends, so a plan switch inside
   one month is an expansion or contraction, never churn plus new: *new* (0 → >0, first time ever),
   *reactivation* (0 → >0, had MRR before), *expansion* / *contraction* (>0 → more / less),
@@ -213,7 +213,7 @@ def build_matrix(
     plan_customers = np.zeros((len(months), len(plans)), dtype=np.int64)
     for i, month in enumerate(months):
         instant = month_end_instant(month, as_of).timestamp()
-        paying = (start < instant) & (end >= instant) & (trial < instant) & (value > 0)
+        paying = (start <= instant) & (end > instant) & (trial <= instant) & (value > 0)
         mrr[i] = np.rint(np.bincount(cidx[paying], weights=value[paying], minlength=len(customers)))
         plan_mrr[i] = np.rint(
             np.bincount(pidx[paying], weights=value[paying], minlength=len(plans))
