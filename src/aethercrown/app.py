@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from aethercrown import __version__
+from aethercrown.analytics.api import router as dashboard_router
 from aethercrown.automation.api import router as automation_router
 from aethercrown.automation.service import Runner, RunnerThread
 from aethercrown.budget.api import router as budget_router
@@ -29,12 +30,14 @@ from aethercrown.db.engine import make_engine, make_session_factory
 from aethercrown.experiments.api import router as experiments_router
 from aethercrown.experiments.api import stateless_router as experiments_stateless_router
 from aethercrown.health.api import router as health_router
+from aethercrown.investor.api import router as investor_router
 from aethercrown.security.api import router as security_router
 from aethercrown.settings import Settings, get_settings
 from aethercrown.simulate.api import router as simulate_router
 from aethercrown.tasks.api import router as tasks_router
 from aethercrown.tenants.api import router as tenants_router
 from aethercrown.tenants.api import tiers_router
+from aethercrown.web.api import router as web_router
 
 ROUTERS = (
     tenants_router,
@@ -49,6 +52,9 @@ ROUTERS = (
     health_router,
     simulate_router,
     churn_router,
+    dashboard_router,
+    investor_router,
+    web_router,
 )
 
 

@@ -90,6 +90,7 @@ def serve(
 
 
 def _register_subcommands() -> None:
+    from aethercrown.analytics.cli import app as analytics_app
     from aethercrown.automation.cli import app as automate_app
     from aethercrown.budget.cli import app as budget_app
     from aethercrown.churn.cli import app as churn_app
@@ -108,6 +109,7 @@ def _register_subcommands() -> None:
     app.add_typer(automate_app, name="automate", help="Run scheduled jobs; show run history.")
     app.command("demo")(demo_command)
     app.add_typer(churn_app, name="churn", help="Train, score and evaluate churn models.")
+    app.add_typer(analytics_app, name="analytics", help="Revenue metrics, forecasts, reports.")
 
 
 _register_subcommands()

@@ -44,6 +44,7 @@ JOB_MODULES: tuple[str, ...] = (
     "aethercrown.tasks.jobs",
     "aethercrown.security.jobs",
     "aethercrown.churn.jobs",
+    "aethercrown.analytics.jobs",
 )
 
 

@@ -21,6 +21,7 @@ MODEL_MODULES = (
     "aethercrown.automation.models",
     "aethercrown.health.models",
     "aethercrown.churn.models",
+    "aethercrown.analytics.models",
 )
 
 for _module in MODEL_MODULES:
