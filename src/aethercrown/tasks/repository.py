@@ -62,16 +62,35 @@ class TaskRepository(TenantRepository[Task]):
         PostgreSQL: FOR UPDATE SKIP LOCKED, so concurrent claimers take different rows without
         waiting. SQLite ignores the clause; there the caller holds the single write lock
         (BEGIN IMMEDIATE), so no other claimer runs between this read and the update.
+
+        The age term is at most AGE_CAP, so no task whose static score is more than AGE_CAP
+        below the ``limit``-th best static score can make the top ``limit``: the ordered scan
+        is confined to that band (an index range) instead of sorting the whole queue. If rows
+        in the band are locked by other claimers, the rest of the queue is tried.
         """
+        eligible = (Task.status == QUEUED, Task.blocked_by == 0, Task.available_at <= now)
+        floor = self.session.scalar(
+            self.select(Task.static_score)
+            .where(*eligible)
+            .order_by(Task.static_score.desc())
+            .offset(limit - 1)
+            .limit(1)
+        )
         score = Task.static_score + age_score_sql(now_ts)
         stmt = (
             self.select()
-            .where(Task.status == QUEUED, Task.blocked_by == 0, Task.available_at <= now)
+            .where(*eligible)
             .order_by(score.desc(), Task.enqueued_ts, Task.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-        return list(self.session.scalars(stmt))
+        if floor is None:  # fewer eligible tasks than asked for: take them all
+            return list(self.session.scalars(stmt))
+        got = list(self.session.scalars(stmt.where(Task.static_score >= floor - scoring.AGE_CAP)))
+        if len(got) < limit:
+            rest = stmt.where(Task.static_score < floor - scoring.AGE_CAP).limit(limit - len(got))
+            got.extend(self.session.scalars(rest))
+        return got
 
     def expired_leases(self, now: datetime) -> list[Task]:
         stmt = (
