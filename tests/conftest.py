@@ -23,6 +23,9 @@ from aethercrown.db.registry import metadata
 from aethercrown.settings import Settings
 from aethercrown.tenants.service import ensure_bootstrap_admin
 
+# Jobs resolve the installation's SecretBox from the environment; give tests a fixed one.
+os.environ.setdefault("AETHERCROWN_SECRET_KEY", "test-secret-key-for-the-suite-only-0123456789")
+
 PG_URL = os.environ.get("AETHERCROWN_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("AETHERCROWN_REDIS_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from fastapi.testclient import TestClient
 
 from tests.conftest import TenantHandle
+from tests.data.conftest import stored_row
 
 # How to obtain an id, owned by the *victim* tenant, for each path parameter name.
 ResourceMaker = Callable[[TestClient, TenantHandle], str]
@@ -19,6 +20,16 @@ def _victim_key_id(client: TestClient, victim: TenantHandle) -> str:
     response = client.post(
         "/api/v1/operational/security/keys/register",
         json={"name": "victim", "kind": "webhook_secret", "security_level": "high"},
+        headers=victim.headers,
+    )
+    assert response.status_code == 201
+    return str(response.json()["id"])
+
+
+def _victim_experiment_id(client: TestClient, victim: TenantHandle) -> str:
+    response = client.post(
+        "/api/v1/content/ab-test/create",
+        json={"name": "victim", "variants": [{"key": "a"}, {"key": "b"}]},
         headers=victim.headers,
     )
     assert response.status_code == 201
@@ -50,6 +61,16 @@ def _victim_worker_id(client: TestClient, victim: TenantHandle) -> str:
 RESOURCES: dict[str, ResourceMaker] = {
     "tenant_id": lambda client, victim: victim.id,
     "key_id": _victim_key_id,
+    "customer_id": lambda client, victim: str(stored_row(client, victim, "customers")["id"]),
+    "subscription_id": lambda c, v: str(stored_row(c, v, "subscriptions")["id"]),
+    "activity_id": lambda client, victim: str(stored_row(client, victim, "activity")["id"]),
+    "ticket_id": lambda client, victim: str(stored_row(client, victim, "tickets")["id"]),
+    "payment_id": lambda client, victim: str(stored_row(client, victim, "payments")["id"]),
+    "marketing_id": lambda client, victim: str(stored_row(client, victim, "marketing")["id"]),
+    "external_id": lambda client, victim: str(
+        stored_row(client, victim, "customers")["external_id"]
+    ),
+    "experiment_id": _victim_experiment_id,
     "task_id": _victim_task_id,
     "worker_id": _victim_worker_id,
 }

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from aethercrown import __version__
 from aethercrown.automation.api import router as automation_router
 from aethercrown.automation.service import Runner, RunnerThread
+from aethercrown.budget.api import router as budget_router
 from aethercrown.core.auth import AdminPrincipal
 from aethercrown.core.errors import install_error_handlers
 from aethercrown.core.idempotency import IdempotencyMiddleware
@@ -21,8 +22,11 @@ from aethercrown.core.logging import configure_logging
 from aethercrown.core.metrics import HttpMetrics, PeriodicFlusher, TenantRequestCounter
 from aethercrown.core.middleware import RequestContextMiddleware
 from aethercrown.core.ratelimit import RateLimiter
+from aethercrown.data.api import router as data_router
 from aethercrown.db import migrate
 from aethercrown.db.engine import make_engine, make_session_factory
+from aethercrown.experiments.api import router as experiments_router
+from aethercrown.experiments.api import stateless_router as experiments_stateless_router
 from aethercrown.health.api import router as health_router
 from aethercrown.security.api import router as security_router
 from aethercrown.settings import Settings, get_settings
@@ -34,6 +38,10 @@ ROUTERS = (
     tenants_router,
     tiers_router,
     security_router,
+    data_router,
+    experiments_router,
+    experiments_stateless_router,
+    budget_router,
     tasks_router,
     automation_router,
     health_router,
@@ -92,12 +100,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metrics=metrics,
         counter=counter,
         max_body_bytes=settings.max_body_bytes,
+        max_in_flight=engine.pool.size() + engine.pool._max_overflow,  # type: ignore[attr-defined]
     )
     for router in ROUTERS:
         app.include_router(router)
 
-    @app.get("/livez", tags=["operations"], include_in_schema=True)
-    def livez() -> dict[str, str]:
+    @app.get("/livez", tags=["operations"])
+    async def livez() -> dict[str, str]:
         return {"status": "ok"}
 
     @app.get("/readyz", tags=["operations"])

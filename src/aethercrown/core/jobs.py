@@ -37,6 +37,9 @@ class JobSpec:
 
 # Domains with periodic work; each module exposes JOBS.
 JOB_MODULES: tuple[str, ...] = (
+    "aethercrown.core.webhooks",
+    "aethercrown.experiments.jobs",
+    "aethercrown.budget.jobs",
     "aethercrown.health.jobs",
     "aethercrown.tasks.jobs",
     "aethercrown.security.jobs",

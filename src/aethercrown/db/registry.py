@@ -11,9 +11,11 @@ from aethercrown.db.base import Base
 
 MODEL_MODULES = (
     "aethercrown.core.models",
+    "aethercrown.core.webhooks",
     "aethercrown.tenants.models",
     "aethercrown.security.models",
     "aethercrown.data.models",
+    "aethercrown.experiments.models",
     "aethercrown.tasks.models",
     "aethercrown.automation.models",
     "aethercrown.health.models",

@@ -1,0 +1,235 @@
+"""Outbound webhooks: an outbox in the database, signed delivery with retries, a delivery log.
+
+Any domain calls ``enqueue_webhook`` inside its unit of work, so an event is stored exactly when
+the decision that caused it is. The ``webhook_delivery`` job sends what is due. Each request is
+signed Stripe-style::
+
+    AetherCrown-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>
+
+with one ``v1`` per live signing secret, so a receiver keeps verifying through a rotation's grace
+period. The secret is the tenant's ``webhook_secret`` key (provisioned on first use; readable with
+``GET /api/v1/operational/security/keys/{id}/secret``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import time
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+import orjson
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, or_, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from aethercrown.core.crypto import SecretBox, secret_box
+from aethercrown.core.jobs import JobSpec
+from aethercrown.core.tenancy import TenantScoped
+from aethercrown.db.base import Base, UUIDPrimaryKey, utcnow
+from aethercrown.settings import get_settings
+
+log = logging.getLogger("aethercrown.webhooks")
+
+SIGNATURE_HEADER = "AetherCrown-Signature"
+MAX_ATTEMPTS = 8
+BASE_BACKOFF_SECONDS = 30
+MAX_BACKOFF_SECONDS = 6 * 3600
+TIMEOUT_SECONDS = 5.0
+# A receiver should reject signatures older than this (replay protection).
+TOLERANCE_SECONDS = 300
+
+
+class WebhookDelivery(TenantScoped, UUIDPrimaryKey, Base):
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),)
+
+    event_type: Mapped[str] = mapped_column(String(100))
+    payload: Mapped[dict[str, Any]] = mapped_column()
+    url: Mapped[str] = mapped_column(String(2000))
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|delivered|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decision_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("decisions.id", ondelete="SET NULL"), nullable=True
+    )
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return mac.hexdigest()
+
+
+def signature_header(secrets: list[str], timestamp: int, body: bytes) -> str:
+    return ",".join([f"t={timestamp}", *(f"v1={sign(s, timestamp, body)}" for s in secrets)])
+
+
+def verify(header: str, secret: str, body: bytes, now: float | None = None) -> bool:
+    """What a receiver does: a matching v1 signature with a fresh timestamp."""
+    parts = [p.split("=", 1) for p in header.split(",") if "=" in p]
+    stamps = [v for k, v in parts if k == "t"]
+    if not stamps or not stamps[0].isdigit():
+        return False
+    timestamp = int(stamps[0])
+    if abs((now if now is not None else time.time()) - timestamp) > TOLERANCE_SECONDS:
+        return False
+    expected = sign(secret, timestamp, body)
+    return any(k == "v1" and hmac.compare_digest(v, expected) for k, v in parts)
+
+
+def enqueue_webhook(
+    session: Session,
+    tenant_id: uuid.UUID,
+    event_type: str,
+    payload: dict[str, Any],
+    decision_id: uuid.UUID | None = None,
+) -> WebhookDelivery | None:
+    """Store an event for the tenant's endpoint. None when the tenant has no webhook URL."""
+    from aethercrown.tenants.models import Tenant
+
+    tenant = session.get(Tenant, tenant_id)
+    if tenant is None or not tenant.webhook_url:
+        return None
+    delivery = WebhookDelivery(
+        tenant_id=tenant_id,
+        event_type=event_type,
+        payload=orjson.loads(orjson.dumps(payload, default=str)),
+        url=tenant.webhook_url,
+        decision_id=decision_id,
+    )
+    session.add(delivery)
+    return delivery
+
+
+def signing_secrets(session: Session, tenant_id: uuid.UUID, box: SecretBox) -> list[str]:
+    """The tenant's live webhook secrets, newest first; provisions one if there is none."""
+    from aethercrown.security.models import ApiKey
+    from aethercrown.security.service import issue_key
+
+    now = utcnow()
+    keys = session.scalars(
+        select(ApiKey)
+        .where(
+            ApiKey.tenant_id == tenant_id,
+            ApiKey.kind == "webhook_secret",
+            ApiKey.revoked_at.is_(None),
+            or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > now),
+        )
+        .order_by(ApiKey.created_at.desc())
+    ).all()
+    if not keys:
+        issued = issue_key(
+            session,
+            tenant_id=tenant_id,
+            name="webhook signing secret",
+            scopes=[],
+            kind="webhook_secret",
+            security_level="high",
+            box=box,
+            actor="webhooks",
+        )
+        return [issued.secret or ""]
+    return [box.open(k.encrypted_secret) for k in keys if k.encrypted_secret is not None]
+
+
+def backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(BASE_BACKOFF_SECONDS * 2 ** (attempts - 1), MAX_BACKOFF_SECONDS))
+
+
+def deliver_due(
+    session: Session,
+    now: datetime | None = None,
+    *,
+    limit: int = 100,
+    client: httpx.Client | None = None,
+    box: SecretBox | None = None,
+) -> dict[str, int]:
+    """Send every delivery that is due; record each attempt. Returns counts by outcome."""
+    now = now or utcnow()
+    box = box or secret_box(get_settings())
+    stmt = (
+        select(WebhookDelivery)
+        .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
+        .order_by(WebhookDelivery.next_attempt_at)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        # Several runners may deliver at once; each row goes to one of them.
+        stmt = stmt.with_for_update(skip_locked=True)
+    due = session.scalars(stmt).all()
+    counts = {"delivered": 0, "retrying": 0, "failed": 0}
+    own_client = client is None
+    http = client or httpx.Client(timeout=TIMEOUT_SECONDS)
+    try:
+        for delivery in due:
+            outcome = _attempt(session, delivery, http, box, now)
+            counts[outcome] += 1
+    finally:
+        if own_client:
+            http.close()
+    return counts
+
+
+def _attempt(
+    session: Session, delivery: WebhookDelivery, http: httpx.Client, box: SecretBox, now: datetime
+) -> str:
+    body = orjson.dumps(
+        {
+            "id": str(delivery.id),
+            "type": delivery.event_type,
+            "created": int(delivery.created_at.timestamp()),
+            "data": delivery.payload,
+        }
+    )
+    secrets = signing_secrets(session, delivery.tenant_id, box)
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "AetherCrown-Webhooks/1",
+        SIGNATURE_HEADER: signature_header(secrets, int(time.time()), body),
+        "AetherCrown-Event": delivery.event_type,
+        "AetherCrown-Delivery": str(delivery.id),
+    }
+    delivery.attempts += 1
+    try:
+        response = http.post(delivery.url, content=body, headers=headers)
+        delivery.last_status_code = response.status_code
+        ok = 200 <= response.status_code < 300
+        delivery.last_error = None if ok else response.text[:500]
+    except httpx.HTTPError as exc:
+        ok = False
+        delivery.last_status_code = None
+        delivery.last_error = f"{type(exc).__name__}: {exc}"[:500]
+    if ok:
+        delivery.status = "delivered"
+        delivery.delivered_at = now
+        return "delivered"
+    if delivery.attempts >= MAX_ATTEMPTS:
+        delivery.status = "failed"
+        log.warning("webhook gave up", extra={"delivery": str(delivery.id)})
+        return "failed"
+    delivery.next_attempt_at = now + backoff(delivery.attempts)
+    return "retrying"
+
+
+def _delivery_job(
+    session: Session, tenant_id: uuid.UUID | None, period_start: datetime
+) -> dict[str, Any]:
+    return deliver_due(session)
+
+
+JOBS = [
+    JobSpec(
+        name="webhook_delivery",
+        interval_seconds=60,
+        run=_delivery_job,
+        per_tenant=False,
+        description="Send due outbound webhooks, with retries and backoff",
+    )
+]
