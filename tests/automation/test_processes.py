@@ -18,6 +18,7 @@ from aethercrown.automation import periods
 from aethercrown.automation.models import INSTALLATION, AutomationRun
 from aethercrown.core.jobs import all_jobs
 from aethercrown.health.models import HealthSample
+from aethercrown.tenants.models import Tier
 from tests.conftest import create_tenant
 
 RUNNERS = 3
@@ -33,8 +34,8 @@ def test_three_runner_processes_run_each_job_exactly_once_per_period(
     tmp_path: Path,
 ) -> None:
     tenants = [
-        create_tenant(client, admin_key, "proc-a", tier="starter"),
-        create_tenant(client, admin_key, "proc-b", tier="enterprise"),
+        (create_tenant(client, admin_key, "proc-a", tier="starter"), "starter"),
+        (create_tenant(client, admin_key, "proc-b", tier="enterprise"), "enterprise"),
     ]
     env = {
         **os.environ,
@@ -67,13 +68,23 @@ def test_three_runner_processes_run_each_job_exactly_once_per_period(
         for proc, (_, err) in zip(procs, outputs, strict=True):
             assert proc.returncode == 0, err
 
+    with session_factory() as session:
+        tier_min = dict(
+            session.execute(select(Tier.slug, Tier.automation_min_interval_seconds)).all()
+        )
     expected: set[tuple[str, str, datetime]] = set()
     for job in all_jobs():
-        scopes = [t.id for t in tenants] if job.per_tenant else [INSTALLATION]
-        for scope in scopes:
+        scopes = (
+            [
+                (t.id, periods.effective_interval(job.interval_seconds, tier_min[tier]))
+                for t, tier in tenants
+            ]
+            if job.per_tenant
+            else [(INSTALLATION, job.interval_seconds)]
+        )
+        for scope, interval in scopes:
             for now in TICKS:
-                # The seed's jobs are hourly or slower, so no tier lengthens them here.
-                expected.add((job.name, scope, periods.period_start(now, job.interval_seconds)))
+                expected.add((job.name, scope, periods.period_start(now, interval)))
 
     with session_factory() as session:
         stored = list(session.scalars(select(AutomationRun)))

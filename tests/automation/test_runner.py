@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 from aethercrown.app import create_app
+from aethercrown.automation import periods
 from aethercrown.automation.models import INSTALLATION, AutomationRun
 from aethercrown.automation.service import Runner
 from aethercrown.cli import app as cli_app
@@ -215,7 +217,15 @@ def test_cli_once_and_runs(db: Engine, tmp_path: Path, monkeypatch: pytest.Monke
     ran = [line for line in once.stdout.splitlines() if line.startswith("{")]
     assert len(ran) == len(all_jobs())  # one tenant: every job once
     again = runner.invoke(cli_app, ["automate", "--once", "--now", "2030-01-01T00:40:00Z"])
-    assert again.exit_code == 0 and again.stdout.strip() == ""
+    assert again.exit_code == 0
+    # Ten minutes later only jobs with a new period run again (a starter tenant: hourly at most).
+    first, second = T0 + timedelta(minutes=30), T0 + timedelta(minutes=40)
+    due_again = set()
+    for job in all_jobs():
+        interval = periods.effective_interval(job.interval_seconds, 3600 if job.per_tenant else 0)
+        if periods.period_start(first, interval) != periods.period_start(second, interval):
+            due_again.add(job.name)
+    assert {json.loads(line)["job"] for line in again.stdout.splitlines()} == due_again
     history = runner.invoke(cli_app, ["automate", "runs", "--tenant", "cli-t"])
     assert history.exit_code == 0
     lines = history.stdout.strip().splitlines()

@@ -8,17 +8,19 @@ may wait on the disk). Whether it wrote is tracked by the listeners below.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import ORMExecuteState, Session
 from starlette.concurrency import run_in_threadpool
 
-WROTE = "aethercrown_wrote"
-
+from aethercrown.core.errors import ProblemError
 from aethercrown.db.engine import write_transaction
+
+WROTE = "aethercrown_wrote"
 
 
 @event.listens_for(Session, "after_flush")
@@ -62,12 +64,25 @@ def get_write_session(request: Request, session: DbSession) -> Iterator[Session]
     then write under concurrency (claims, quota checks): BEGIN IMMEDIATE on SQLite, an ordinary
     transaction (with the route's row locks) on PostgreSQL.
 
-    The request session, which authentication used, is committed first: on SQLite it may hold
-    the write lock after recording a key's last use, and BEGIN IMMEDIATE would wait on it.
+    The request session, which authentication used, is ended first: on SQLite a write it
+    holds would make BEGIN IMMEDIATE wait on this very request.
     """
     session.commit()
-    with write_transaction(request.app.state.session_factory) as writer:
-        yield writer
+    try:
+        with write_transaction(request.app.state.session_factory) as writer:
+            yield writer
+    except OperationalError as exc:
+        # SQLite's single writer was busy past busy_timeout (many writers on one file): the
+        # client may retry; anything else is a real error.
+        if "database is locked" not in str(exc.orig):
+            raise
+        raise ProblemError(
+            503,
+            "database-busy",
+            "Database busy",
+            "The database's single writer stayed busy; retry shortly",
+            headers={"Retry-After": "1"},
+        ) from exc
 
 
 WriteSession = Annotated[Session, Depends(get_write_session, scope="function")]
