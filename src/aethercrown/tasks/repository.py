@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, literal, select
+from sqlalchemy import case, func, insert, literal, select
 
 from aethercrown.core.tenancy import TenantRepository
 from aethercrown.tasks import scoring
@@ -92,6 +92,34 @@ class TaskRepository(TenantRepository[Task]):
             got.extend(self.session.scalars(rest))
         return got
 
+    def mark_claimed(
+        self,
+        tasks: Sequence[Task],
+        worker_id: uuid.UUID,
+        lease_seconds: int,
+        lease_end: datetime,
+        now: datetime,
+    ) -> None:
+        """Lease the (already locked) tasks to the worker in one statement."""
+        if not tasks:
+            return
+        self.session.execute(
+            self.update()
+            .where(Task.id.in_([t.id for t in tasks]))
+            .values(
+                status=RUNNING,
+                worker_id=worker_id,
+                attempts=Task.attempts + 1,
+                lease_seconds=lease_seconds,
+                lease_expires_at=lease_end,
+                started_at=func.coalesce(Task.started_at, literal(now, Task.started_at.type)),
+            )
+            .execution_options(synchronize_session=False)
+        )
+        # The loaded objects are stale now: reload them if anything reads them again.
+        for task in tasks:
+            self.session.expire(task)
+
     def expired_leases(self, now: datetime) -> list[Task]:
         stmt = (
             self.select()
@@ -168,6 +196,10 @@ class DependencyRepository(TenantRepository[TaskDependency]):
 class AttemptRepository(TenantRepository[TaskAttempt]):
     model = TaskAttempt
     noun = "Attempt"
+
+    def insert_many(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            self.session.execute(insert(TaskAttempt), rows)
 
     def current(self, task_id: uuid.UUID, attempt: int) -> TaskAttempt | None:
         return self.session.scalar(
