@@ -69,13 +69,16 @@ class TaskRepository(TenantRepository[Task]):
         in the band are locked by other claimers, the rest of the queue is tried.
         """
         eligible = (Task.status == QUEUED, Task.blocked_by == 0, Task.available_at <= now)
-        floor = self.session.scalar(
+        # The limit-th best static score; with fewer eligible tasks, no floor at all.
+        kth = (
             self.select(Task.static_score)
             .where(*eligible)
             .order_by(Task.static_score.desc())
             .offset(limit - 1)
             .limit(1)
+            .scalar_subquery()
         )
+        floor = func.coalesce(kth, literal(-1e18)) - scoring.AGE_CAP
         score = Task.static_score + age_score_sql(now_ts)
         stmt = (
             self.select()
@@ -84,11 +87,10 @@ class TaskRepository(TenantRepository[Task]):
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-        if floor is None:  # fewer eligible tasks than asked for: take them all
-            return list(self.session.scalars(stmt))
-        got = list(self.session.scalars(stmt.where(Task.static_score >= floor - scoring.AGE_CAP)))
+        got = list(self.session.scalars(stmt.where(Task.static_score >= floor)))
         if len(got) < limit:
-            rest = stmt.where(Task.static_score < floor - scoring.AGE_CAP).limit(limit - len(got))
+            # Rows of the band were locked by other claimers (or the queue is short).
+            rest = stmt.where(Task.static_score < floor).limit(limit - len(got))
             got.extend(self.session.scalars(rest))
         return got
 
