@@ -64,8 +64,8 @@ def get_write_session(request: Request, session: DbSession) -> Iterator[Session]
     then write under concurrency (claims, quota checks): BEGIN IMMEDIATE on SQLite, an ordinary
     transaction (with the route's row locks) on PostgreSQL.
 
-    The request session, which authentication used, is ended first: on SQLite a write it
-    holds would make BEGIN IMMEDIATE wait on this very request.
+    The request session, which authentication used, is ended first so that it holds no
+    transaction of its own while the writer waits for the lock.
     """
     session.commit()
     try:

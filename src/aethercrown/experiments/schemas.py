@@ -191,10 +191,11 @@ class ExperimentResults(BaseModel):
 
 
 class AnalyzeVariant(Strict):
+    # Bounds keep every intermediate (sum², n⁴ in the delta method) finite in float64.
     name: str = Field(min_length=1, max_length=200)
-    n: FiniteFloat
-    sum: FiniteFloat
-    sum_squares: FiniteFloat | None = None
+    n: FiniteFloat = Field(le=1e12)
+    sum: FiniteFloat = Field(ge=-1e18, le=1e18)
+    sum_squares: FiniteFloat | None = Field(None, le=1e36)
 
 
 class AnalyzeIn(Strict):

@@ -30,7 +30,8 @@ def posterior(
 
 
 def chance_to_win(mean: Array, sd: Array, inverse: bool | Array = False) -> Array:
-    p_positive = special.ndtr(mean / sd)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p_positive = special.ndtr(mean / sd)
     return np.where(inverse, 1.0 - p_positive, p_positive)
 
 
@@ -42,9 +43,10 @@ def credible_interval(mean: Array, sd: Array, alpha: float | Array) -> tuple[Arr
 def risk(mean: Array, sd: Array, inverse: bool | Array = False) -> tuple[Array, Array]:
     """(risk of keeping control, risk of shipping the variant): the expected effect lost by each
     choice, i.e. E[max(effect, 0)] and E[max(-effect, 0)] (swapped when lower is better)."""
-    z = mean / sd
-    density = _INV_SQRT_2PI * np.exp(-0.5 * np.square(z))
-    # E[max(X, 0)] for X ~ N(mean, sd²) = mean·Φ(z) + sd·φ(z); E[max(-X, 0)] = that − mean.
-    gain = mean * special.ndtr(z) + sd * density
-    loss = gain - mean
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = mean / sd
+        density = _INV_SQRT_2PI * np.exp(-0.5 * np.square(z))
+        # E[max(X, 0)] for X ~ N(mean, sd²) = mean·Φ(z) + sd·φ(z); E[max(-X, 0)] = that − mean.
+        gain = mean * special.ndtr(z) + sd * density
+        loss = gain - mean
     return np.where(inverse, loss, gain), np.where(inverse, gain, loss)
