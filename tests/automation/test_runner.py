@@ -23,6 +23,7 @@ from aethercrown.automation.models import INSTALLATION, AutomationRun
 from aethercrown.automation.service import Runner
 from aethercrown.cli import app as cli_app
 from aethercrown.core.jobs import JobSpec, all_jobs
+from aethercrown.db.base import utcnow
 from aethercrown.db.engine import transaction
 from aethercrown.settings import Settings
 from tests.conftest import TenantHandle, bearer
@@ -121,6 +122,7 @@ def test_a_run_whose_runner_died_is_abandoned_and_retried(
     runner = Runner(
         session_factory, [JobSpec("job", 3600, calls.job("job"))], run_timeout=timedelta(minutes=10)
     )
+    started = utcnow() - timedelta(minutes=5)  # run times are wall time, whatever tick() is given
     with transaction(session_factory) as session:
         session.add(
             AutomationRun(
@@ -132,11 +134,12 @@ def test_a_run_whose_runner_died_is_abandoned_and_retried(
                 attempt=1,
                 status="running",
                 runner="dead-host:1",
-                started_at=T0,
+                started_at=started,
             )
         )
-    assert runner.tick(T0 + timedelta(minutes=5)) == []  # may still be working
-    result = runner.tick(T0 + timedelta(minutes=11))
+    assert runner.tick(T0) == []  # running for 5 min: may still be working
+    runner.wall = lambda: started + timedelta(minutes=11)
+    result = runner.tick(T0)
     assert [(r.attempt, r.status) for r in result] == [(2, "succeeded")]
     first = runs(session_factory)[0]
     assert first.status == "abandoned" and "dead-host:1" in (first.error or "")
@@ -249,3 +252,31 @@ def test_serve_runs_the_runner_in_process(settings: Settings, tenant: TenantHand
             time.sleep(0.05)
     names = {r.job for r in runs(factory)}
     assert names == {j.name for j in all_jobs()}
+
+
+def test_a_run_that_finishes_while_another_runner_gives_up_on_it_is_not_rerun(
+    session_factory: sessionmaker[Session], tenant: TenantHandle
+) -> None:
+    """The race: runner B read the run as running for too long; before B marks it abandoned,
+    its own runner commits success. B must not start attempt 2."""
+    runner = Runner(session_factory, [], run_timeout=timedelta(minutes=10))
+    with transaction(session_factory) as session:
+        run = AutomationRun(
+            job="job",
+            scope=tenant.id,
+            tenant_id=tenant.uid,
+            period_start=T0,
+            interval_seconds=3600,
+            attempt=1,
+            status="running",
+            runner="slow-host:1",
+            started_at=utcnow() - timedelta(hours=2),
+        )
+        session.add(run)
+    seen_running = runs(session_factory)[0]
+    with transaction(session_factory) as session:
+        stored = session.get(AutomationRun, seen_running.id)
+        assert stored is not None
+        stored.status = "succeeded"
+    assert runner._next_attempt(seen_running) is None
+    assert [r.status for r in runs(session_factory)] == ["succeeded"]
