@@ -20,12 +20,14 @@ from aethercrown.core.middleware import RequestContextMiddleware
 from aethercrown.core.ratelimit import RateLimiter
 from aethercrown.db import migrate
 from aethercrown.db.engine import make_engine, make_session_factory
+from aethercrown.metering.api import router as usage_router
+from aethercrown.pricing.api import router as revenue_router
 from aethercrown.security.api import router as security_router
 from aethercrown.settings import Settings, get_settings
 from aethercrown.tenants.api import router as tenants_router
 from aethercrown.tenants.api import tiers_router
 
-ROUTERS = (tenants_router, tiers_router, security_router)
+ROUTERS = (tenants_router, tiers_router, security_router, usage_router, revenue_router)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

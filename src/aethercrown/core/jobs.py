@@ -32,7 +32,10 @@ class JobSpec:
 
 
 # Domains with periodic work; each module exposes JOBS.
-JOB_MODULES: tuple[str, ...] = ("aethercrown.core.webhooks",)
+JOB_MODULES: tuple[str, ...] = (
+    "aethercrown.core.webhooks",
+    "aethercrown.metering.jobs",
+)
 
 
 def all_jobs() -> list[JobSpec]:
