@@ -10,6 +10,7 @@ from collections.abc import Callable
 from fastapi.testclient import TestClient
 
 from tests.conftest import TenantHandle
+from tests.data.conftest import stored_row
 
 # How to obtain an id, owned by the *victim* tenant, for each path parameter name.
 ResourceMaker = Callable[[TestClient, TenantHandle], str]
@@ -28,6 +29,15 @@ def _victim_key_id(client: TestClient, victim: TenantHandle) -> str:
 RESOURCES: dict[str, ResourceMaker] = {
     "tenant_id": lambda client, victim: victim.id,
     "key_id": _victim_key_id,
+    "customer_id": lambda client, victim: str(stored_row(client, victim, "customers")["id"]),
+    "subscription_id": lambda c, v: str(stored_row(c, v, "subscriptions")["id"]),
+    "activity_id": lambda client, victim: str(stored_row(client, victim, "activity")["id"]),
+    "ticket_id": lambda client, victim: str(stored_row(client, victim, "tickets")["id"]),
+    "payment_id": lambda client, victim: str(stored_row(client, victim, "payments")["id"]),
+    "marketing_id": lambda client, victim: str(stored_row(client, victim, "marketing")["id"]),
+    "external_id": lambda client, victim: str(
+        stored_row(client, victim, "customers")["external_id"]
+    ),
 }
 # Parameters that are not tenant-owned identifiers.
 NOT_OWNED = {"slug"}

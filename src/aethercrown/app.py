@@ -18,6 +18,7 @@ from aethercrown.core.logging import configure_logging
 from aethercrown.core.metrics import HttpMetrics, PeriodicFlusher, TenantRequestCounter
 from aethercrown.core.middleware import RequestContextMiddleware
 from aethercrown.core.ratelimit import RateLimiter
+from aethercrown.data.api import router as data_router
 from aethercrown.db import migrate
 from aethercrown.db.engine import make_engine, make_session_factory
 from aethercrown.metering.api import router as usage_router
@@ -27,7 +28,14 @@ from aethercrown.settings import Settings, get_settings
 from aethercrown.tenants.api import router as tenants_router
 from aethercrown.tenants.api import tiers_router
 
-ROUTERS = (tenants_router, tiers_router, security_router, usage_router, revenue_router)
+ROUTERS = (
+    tenants_router,
+    tiers_router,
+    security_router,
+    data_router,
+    usage_router,
+    revenue_router,
+)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -68,12 +76,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metrics=metrics,
         counter=counter,
         max_body_bytes=settings.max_body_bytes,
+        max_in_flight=engine.pool.size() + engine.pool._max_overflow,  # type: ignore[attr-defined]
     )
     for router in ROUTERS:
         app.include_router(router)
 
-    @app.get("/livez", tags=["operations"], include_in_schema=True)
-    def livez() -> dict[str, str]:
+    @app.get("/livez", tags=["operations"])
+    async def livez() -> dict[str, str]:
         return {"status": "ok"}
 
     @app.get("/readyz", tags=["operations"])

@@ -68,6 +68,9 @@ def serve(
         typer.echo(f"  {secret}", err=True)
         typer.echo("", err=True)
         print(secret, file=sys.stdout, flush=True)
+    # Shorter GIL switch interval: the event loop waits less behind worker threads (fewer
+    # latency spikes when quick requests share the process with threadpool work).
+    sys.setswitchinterval(0.001)
     uvicorn.run(
         "aethercrown.app:create_app",
         factory=True,

@@ -56,6 +56,7 @@ def test_key_is_stored_only_as_hash_and_last_use_is_kept(
     client: TestClient, tenant: TenantHandle, session_factory
 ) -> None:  # type: ignore[no-untyped-def]
     assert _me(client, tenant, tenant.key) == 200
+    client.app.state.request_counter.flush(client.app.state.engine)  # type: ignore[attr-defined]
     with session_factory() as s:
         keys = s.query(ApiKey).filter(ApiKey.tenant_id == tenant.uid).all()
     assert len(keys) == 1

@@ -1,3 +1,4 @@
+import asyncio
 import os
 import uuid
 from pathlib import Path
@@ -43,10 +44,13 @@ def test_limits_are_per_key(client: TestClient, admin_key: str, tenant: TenantHa
 @requires_redis
 def test_redis_limiter_counts_across_instances() -> None:
     namespace = f"test-{uuid.uuid4().hex}"
-    one, two = RateLimiter(REDIS_URL, namespace), RateLimiter(REDIS_URL, namespace)
-    assert one.backend == "redis" and one.check()
-    verdicts = [(one if i % 2 else two).hit("key", 4).allowed for i in range(6)]
-    assert verdicts == [True, True, True, True, False, False]
+
+    async def scenario() -> list[bool]:
+        one, two = RateLimiter(REDIS_URL, namespace), RateLimiter(REDIS_URL, namespace)
+        assert one.backend == "redis" and await one.check()
+        return [(await (one if i % 2 else two).hit("key", 4)).allowed for i in range(6)]
+
+    assert asyncio.run(scenario()) == [True, True, True, True, False, False]
 
 
 @requires_redis

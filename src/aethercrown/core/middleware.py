@@ -3,6 +3,7 @@ Prometheus metrics, per-tenant request counts, and the request body size limit."
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -32,8 +33,13 @@ class RequestContextMiddleware:
         metrics: HttpMetrics,
         counter: TenantRequestCounter,
         max_body_bytes: int,
+        max_in_flight: int,
     ) -> None:
         self.app = app
+        # Requests touch the database on the event loop (auth, session close), so more requests
+        # in flight than pooled connections could block the loop on a checkout while the
+        # connections' owners wait for the loop. Excess requests wait here, without blocking.
+        self.in_flight = asyncio.Semaphore(max_in_flight)
         self.metrics = metrics
         self.counter = counter
         self.max_body_bytes = max_body_bytes
@@ -78,7 +84,8 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, send_wrapper)
+            async with self.in_flight:
+                await self.app(scope, limited_receive, send_wrapper)
         except BodyTooLarge:
             await self._too_large(scope, receive, send, request_id)
             status_holder[0] = 413

@@ -1,7 +1,9 @@
 """Per-key request rate limits with the ``limits`` library.
 
 Memory storage by default (one process); Redis when ``AETHERCROWN_REDIS_URL`` is set, so the
-limit holds across every API process of the installation.
+limit holds across every API process of the installation. The asyncio flavour of ``limits`` is
+used: it checks on the event loop with no thread hop, and its memory storage expires windows with
+an asyncio task instead of the synchronous storage's timer thread.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ import time
 from dataclasses import dataclass
 
 from limits import RateLimitItemPerMinute
-from limits.storage import MemoryStorage, Storage, storage_from_string
-from limits.strategies import SlidingWindowCounterRateLimiter
+from limits.aio.storage import MemoryStorage, Storage
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.storage import storage_from_string
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +41,8 @@ class RateLimiter:
     def __init__(self, redis_url: str | None = None, namespace: str = "aethercrown") -> None:
         self.storage: Storage
         if redis_url:
-            storage = storage_from_string(redis_url, key_prefix=namespace)
+            uri = "async+" + redis_url if not redis_url.startswith("async+") else redis_url
+            storage = storage_from_string(uri, key_prefix=namespace, implementation="redispy")
             assert isinstance(storage, Storage)
             self.storage = storage
         else:
@@ -50,14 +54,14 @@ class RateLimiter:
     def backend(self) -> str:
         return "redis" if not isinstance(self.storage, MemoryStorage) else "memory"
 
-    def hit(self, identifier: str, per_minute: int) -> Verdict:
+    async def hit(self, identifier: str, per_minute: int) -> Verdict:
         item = self._items.get(per_minute)
         if item is None:
             item = self._items[per_minute] = RateLimitItemPerMinute(per_minute)
-        allowed = self._strategy.hit(item, identifier)
-        stats = self._strategy.get_window_stats(item, identifier)
+        allowed = await self._strategy.hit(item, identifier)
+        stats = await self._strategy.get_window_stats(item, identifier)
         reset = max(0, math.ceil(stats.reset_time - time.time()))
         return Verdict(allowed, per_minute, max(0, stats.remaining), reset)
 
-    def check(self) -> bool:
-        return bool(self.storage.check())
+    async def check(self) -> bool:
+        return bool(await self.storage.check())

@@ -1,24 +1,53 @@
 """The request-scoped database session: one unit of work per request, committed before the
-response is sent, so anything acknowledged is durable."""
+response is sent, so anything acknowledged is durable.
+
+The session is opened and closed on the event loop: a request that only read ends with a cheap
+in-loop rollback, and only a request that wrote pays a worker-thread hop for its COMMIT (which
+may wait on the disk). Whether it wrote is tracked by the listeners below.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Annotated
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy.orm import Session
+from sqlalchemy import event
+from sqlalchemy.orm import ORMExecuteState, Session
+from starlette.concurrency import run_in_threadpool
+
+WROTE = "aethercrown_wrote"
 
 
-def get_session(request: Request) -> Iterator[Session]:
+@event.listens_for(Session, "after_flush")
+def _mark_flush(session: Session, _context: Any) -> None:
+    session.info[WROTE] = True
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _mark_dml(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        state.session.info[WROTE] = True
+
+
+def _finish(session: Session) -> None:
+    try:
+        if session.info.get(WROTE) or session.new or session.dirty or session.deleted:
+            session.commit()
+    finally:
+        session.close()
+
+
+async def get_session(request: Request) -> AsyncIterator[Session]:
     session: Session = request.app.state.session_factory()
     try:
         yield session
-        session.commit()
     except BaseException:
-        session.rollback()
+        session.close()  # rolls back
         raise
-    finally:
+    if session.info.get(WROTE) or session.new or session.dirty or session.deleted:
+        await run_in_threadpool(_finish, session)
+    else:
         session.close()
 
 

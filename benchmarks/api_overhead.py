@@ -1,0 +1,149 @@
+"""Authenticated GET /api/v1/tenants/{id} against a bare FastAPI endpoint, served the same way.
+
+Both run under uvicorn (one process, same flags) on loopback and are loaded by wrk with 50
+connections in the same run; prints req/s and p99 for each and the ratio.
+
+    apt-get install wrk   # once
+    .venv/bin/python benchmarks/api_overhead.py [--seconds 10] [--database-url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            sys.exit(f"server exited with {proc.returncode}")
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    sys.exit(f"{url} did not come up")
+
+
+def wrk(url: str, seconds: int, headers: dict[str, str]) -> tuple[float, float]:
+    args = ["wrk", "-t2", "-c50", f"-d{seconds}s", "--latency", url]
+    for k, v in headers.items():
+        args[1:1] = ["-H", f"{k}: {v}"]
+    out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    assert p99 is not None, out
+    value, unit = float(p99.group(1)), p99.group(2)
+    p99_ms = value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if non2xx:
+        sys.exit(f"{non2xx.group(1)} non-2xx responses from {url}; the figures would be wrong")
+    return rps, p99_ms
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is needed: apt-get install wrk")
+
+    tmp = Path(tempfile.mkdtemp(prefix="aethercrown-bench-"))
+    url = args.database_url or f"sqlite:///{tmp / 'bench.db'}"
+    admin = "aca_bench_" + os.urandom(24).hex()
+    env = {
+        **os.environ,
+        "AETHERCROWN_DATABASE_URL": url,
+        "AETHERCROWN_BOOTSTRAP_ADMIN_KEY": admin,
+        "AETHERCROWN_DATA_DIR": str(tmp),
+        "AETHERCROWN_RUN_AUTOMATION": "false",
+    }
+    python = sys.executable
+    app_port, bare_port = free_port(), free_port()
+    app_proc = subprocess.Popen(
+        [python, "-m", "aethercrown", "serve", "--port", str(app_port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    bare_proc = subprocess.Popen(
+        [
+            python,
+            "-m",
+            "uvicorn",
+            "bare_app:app",
+            "--port",
+            str(bare_port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        cwd=ROOT / "benchmarks",
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{app_port}"
+        wait_ready(f"{base}/livez", app_proc)
+        wait_ready(f"http://127.0.0.1:{bare_port}/bare/x", bare_proc)
+        h = {"Authorization": f"Bearer {admin}"}
+        # Lift the tier's rate limit so the benchmark measures work, not 429s.
+        httpx.patch(
+            f"{base}/api/v1/platform/tiers/enterprise",
+            json={"requests_per_minute": 10_000_000},
+            headers=h,
+        ).raise_for_status()
+        tenant = httpx.post(
+            f"{base}/api/v1/tenants/create",
+            json={"name": "Bench", "slug": "bench", "tier": "enterprise"},
+            headers=h,
+        ).json()
+        auth = {"Authorization": f"Bearer {tenant['api_key']}"}
+        target = f"{base}/api/v1/tenants/{tenant['id']}"
+        assert httpx.get(target, headers=auth).status_code == 200
+        wrk(target, 2, auth)  # warm-up
+        wrk(f"http://127.0.0.1:{bare_port}/bare/x", 2, {})
+        bare_rps, bare_p99 = wrk(
+            f"http://127.0.0.1:{bare_port}/bare/{tenant['id']}", args.seconds, {}
+        )
+        app_rps, app_p99 = wrk(target, args.seconds, auth)
+    finally:
+        for proc in (app_proc, bare_proc):
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    backend = url.split(":", 1)[0]
+    print(f"database: {backend}; wrk -t2 -c50 -d{args.seconds}s; uvicorn, 1 process each")
+    print(f"{'endpoint':<44}{'req/s':>10}{'p99 ms':>10}")
+    print(f"{'bare FastAPI GET /bare/{id}':<44}{bare_rps:>10.0f}{bare_p99:>10.2f}")
+    print(f"{'authenticated GET /api/v1/tenants/{id}':<44}{app_rps:>10.0f}{app_p99:>10.2f}")
+    print(
+        f"throughput ratio: {app_rps / bare_rps:.1%} of bare (goal >= 50%); "
+        + f"p99 {app_p99:.2f} ms (goal <= 10)"
+    )
+
+
+if __name__ == "__main__":
+    main()

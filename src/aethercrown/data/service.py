@@ -1,0 +1,364 @@
+"""Business-data orchestration: validated, idempotent bulk writes and the reads over them.
+
+``ingest_rows`` is the one writer: the API, the CLI importer and the demo simulator all call it.
+It never commits; the caller's unit of work does.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from aethercrown.core.errors import InvalidInput, NotFound, ProblemError, field_error
+from aethercrown.core.pagination import PageParams, paginate
+from aethercrown.data.kinds import KindSpec, get_kind
+from aethercrown.data.models import Customer, Subscription
+from aethercrown.data.repository import (
+    CustomerRepository,
+    RowRepository,
+    SubscriptionRepository,
+    repository_for,
+)
+from aethercrown.data.schemas import IngestResult
+from aethercrown.settings import get_settings
+from aethercrown.tenants.models import Tenant
+from aethercrown.tenants.repository import TenantUsageRepository
+
+# Bad rows listed in a 422's detail line (the errors list itself names every one).
+DETAIL_INDEXES = 20
+
+
+class BatchTooLarge(ProblemError):
+    def __init__(self, received: int, limit: int) -> None:
+        super().__init__(
+            413,
+            "batch-too-large",
+            "Batch too large",
+            f"A batch holds at most {limit} rows (max_batch_rows); this one has {received}",
+            limit=limit,
+            received=received,
+        )
+
+
+class QuotaExceeded(ProblemError):
+    def __init__(self, stored: int, adding: int, limit: int, tier: str) -> None:
+        super().__init__(
+            403,
+            "quota-exceeded",
+            "Quota exceeded",
+            f"Storing {adding} new rows would bring the tenant to {stored + adding} rows; "
+            f"the {tier} tier allows {limit}. Nothing was written.",
+            stored_rows=stored,
+            new_rows=adding,
+            max_stored_rows=limit,
+            tier=tier,
+        )
+
+
+def _pydantic_errors(index: int, exc: ValidationError) -> list[dict[str, Any]]:
+    out = []
+    for err in exc.errors(include_url=False, include_input=False):
+        loc = [index, *err["loc"]]
+        out.append(field_error(loc, err["msg"], err["type"]))
+    return out
+
+
+def _validate(
+    spec: KindSpec, rows: Sequence[Mapping[str, Any]]
+) -> tuple[list[dict[str, Any] | None], list[dict[str, Any]]]:
+    """Rows as clean dicts (None where a row is bad) and every error, each naming index and field.
+
+    The whole batch goes through one TypeAdapter call; only when that fails is each row
+    validated alone, to find the good rows whose cross-field rules still need checking.
+    """
+    try:
+        return list(spec.adapter.validate_python(rows)), []
+    except ValidationError:
+        pass
+    clean: list[dict[str, Any] | None] = []
+    errors: list[dict[str, Any]] = []
+    for i, row in enumerate(rows):
+        try:
+            clean.append(spec.row_adapter.validate_python(row))
+        except ValidationError as exc:
+            clean.append(None)
+            errors.extend(_pydantic_errors(i, exc))
+    return clean, errors
+
+
+def _cross_field_errors(kind: str, i: int, row: dict[str, Any]) -> list[dict[str, Any]]:
+    errors = []
+    if kind == "subscriptions":
+        if row["ended_at"] is not None and row["ended_at"] < row["started_at"]:
+            errors.append(field_error([i, "ended_at"], "must not be before started_at"))
+        if row["trial_end"] is not None and row["trial_end"] < row["started_at"]:
+            errors.append(field_error([i, "trial_end"], "must not be before started_at"))
+    elif kind == "tickets":
+        if row["closed_at"] is not None and row["closed_at"] < row["opened_at"]:
+            errors.append(field_error([i, "closed_at"], "must not be before opened_at"))
+    elif kind == "activity":
+        is_session = row["kind"] == "session"
+        if is_session and row["duration_seconds"] is None:
+            errors.append(field_error([i, "duration_seconds"], "is required for sessions"))
+        if not is_session and row["duration_seconds"] is not None:
+            errors.append(field_error([i, "duration_seconds"], "only sessions have a duration"))
+        is_feature = row["kind"] == "feature"
+        if is_feature and row["feature"] is None:
+            errors.append(field_error([i, "feature"], "is required for feature events"))
+        if not is_feature and row["feature"] is not None:
+            errors.append(field_error([i, "feature"], "only feature events name a feature"))
+    return errors
+
+
+def _resolve_references(
+    session: Session,
+    tenant_id: uuid.UUID,
+    spec: KindSpec,
+    raw_rows: Sequence[Any],
+    clean: list[dict[str, Any] | None],
+    errors: list[dict[str, Any]],
+) -> None:
+    """Replace customer/subscription external ids by ids: one query per referenced table."""
+    if not spec.has_customer:
+        return
+    # Rows that failed the schema still get their customer checked, so one answer lists it all.
+    unchecked = {
+        i: raw["customer"]
+        for i, (raw, row) in enumerate(zip(raw_rows, clean, strict=True))
+        if row is None and isinstance(raw, Mapping) and isinstance(raw.get("customer"), str)
+    }
+    refs = {row["customer"] for row in clean if row is not None} | set(unchecked.values())
+    customers = CustomerRepository(session, tenant_id).ids_by_external(refs)
+    for i, ref in unchecked.items():
+        if ref not in customers:
+            errors.append(field_error([i, "customer"], "unknown customer external_id"))
+    subscriptions: dict[str, tuple[uuid.UUID, uuid.UUID]] = {}
+    if spec.name == "payments":
+        sub_refs = {r["subscription"] for r in clean if r is not None and r["subscription"]}
+        if sub_refs:
+            subscriptions = SubscriptionRepository(session, tenant_id).refs_by_external(sub_refs)
+    for i, row in enumerate(clean):
+        if row is None:
+            continue
+        customer_id = customers.get(row.pop("customer"))
+        if customer_id is None:
+            errors.append(field_error([i, "customer"], "unknown customer external_id"))
+        row["customer_id"] = customer_id
+        if spec.name == "payments":
+            ref = row.pop("subscription")
+            row["subscription_id"] = None
+            if ref is not None:
+                found = subscriptions.get(ref)
+                if found is None:
+                    errors.append(
+                        field_error([i, "subscription"], "unknown subscription external_id")
+                    )
+                elif customer_id is not None and found[1] != customer_id:
+                    errors.append(field_error([i, "subscription"], "belongs to another customer"))
+                else:
+                    row["subscription_id"] = found[0]
+
+
+def _check_quota(session: Session, tenant_id: uuid.UUID, adding: int) -> None:
+    tenant = session.get(Tenant, tenant_id)
+    if tenant is None:
+        raise NotFound("Tenant", tenant_id)
+    limit = tenant.tier.max_stored_rows
+    stored = sum(TenantUsageRepository(session, tenant_id).stored_rows().values())
+    if stored + adding > limit:
+        raise QuotaExceeded(stored, adding, limit, tenant.tier_slug)
+
+
+def ingest_rows(
+    session: Session,
+    tenant_id: uuid.UUID,
+    kind: str,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    max_rows: int | None = None,
+) -> IngestResult:
+    """Validate and upsert one batch of ``kind`` rows for a tenant, all or nothing.
+
+    Raises InvalidInput (422) naming every bad row's index and field, BatchTooLarge (413) above
+    ``max_rows`` (default: settings.max_batch_rows) and QuotaExceeded (403) when the new rows
+    would pass the tier's stored-row quota. Nothing is written when it raises.
+    """
+    spec = get_kind(kind)
+    limit = max_rows if max_rows is not None else get_settings().max_batch_rows
+    if not isinstance(rows, list):
+        rows = list(rows)
+    if len(rows) > limit:
+        raise BatchTooLarge(len(rows), limit)
+    if not rows:
+        return IngestResult(kind=kind, received=0, inserted=0, updated=0, unchanged=0)
+
+    clean, errors = _validate(spec, rows)
+    key_fields = spec.key
+    first_at: dict[tuple[Any, ...], int] = {}
+    defaults = spec.defaults
+    for i, row in enumerate(clean):
+        if row is None:
+            continue
+        for name, default in defaults.items():
+            if row.get(name) is None:
+                row[name] = default
+        errors.extend(_cross_field_errors(kind, i, row))
+        key = tuple(row[k] for k in key_fields)
+        if key in first_at:
+            errors.append(
+                field_error([i, key_fields[-1]], f"duplicates row {first_at[key]} of this batch")
+            )
+        else:
+            first_at[key] = i
+    _resolve_references(session, tenant_id, spec, rows, clean, errors)
+    if errors:
+        _raise_invalid(errors, len(rows))
+
+    good: list[dict[str, Any]] = [row for row in clean if row is not None]
+    repo = repository_for(session, tenant_id, kind)
+    columns = repo.data_columns()
+    stored = repo.existing(list(first_at))
+    to_write: list[dict[str, Any]] = []
+    inserted = updated = 0
+    for row in good:
+        before = stored.get(tuple(row[k] for k in key_fields))
+        if before is None:
+            inserted += 1
+            to_write.append(row)
+        elif before != tuple(row[c] for c in columns):
+            updated += 1
+            to_write.append(row)
+    if inserted:
+        _check_quota(session, tenant_id, inserted)
+    repo.upsert(to_write)
+    return IngestResult(
+        kind=kind,
+        received=len(rows),
+        inserted=inserted,
+        updated=updated,
+        unchanged=len(good) - inserted - updated,
+    )
+
+
+def _raise_invalid(errors: list[dict[str, Any]], received: int) -> None:
+    errors.sort(key=lambda e: e["loc"][0] if e["loc"] else -1)
+    bad = sorted({e["loc"][0] for e in errors if e["loc"] and isinstance(e["loc"][0], int)})
+    shown = ", ".join(str(i) for i in bad[:DETAIL_INDEXES])
+    more = f" and {len(bad) - DETAIL_INDEXES} more" if len(bad) > DETAIL_INDEXES else ""
+    exc = InvalidInput(
+        f"{len(bad)} of {received} rows are invalid (rows {shown}{more}); nothing was written",
+        errors,
+    )
+    exc.extra["bad_rows"] = bad
+    raise exc
+
+
+# ---- reads ----
+
+
+def _customer_filter_id(session: Session, tenant_id: uuid.UUID, filters: Mapping[str, Any]) -> Any:
+    ext = filters.get("customer")
+    if ext is None:
+        return None
+    return CustomerRepository(session, tenant_id).ids_by_external([ext]).get(ext)
+
+
+def _with_references(
+    session: Session, tenant_id: uuid.UUID, spec: KindSpec, objs: Sequence[Any]
+) -> list[dict[str, Any]]:
+    """Rows as dicts with the contract's reference fields (external ids): two queries at most."""
+    columns = [c.name for c in spec.model.__table__.columns if c.name != "tenant_id"]
+    out = [{c: getattr(obj, c) for c in columns} for obj in objs]
+    if spec.has_customer:
+        names = CustomerRepository(session, tenant_id).external_by_ids(
+            r["customer_id"] for r in out
+        )
+        for r in out:
+            r["customer"] = names.get(r["customer_id"])
+    if spec.name == "payments":
+        subs = SubscriptionRepository(session, tenant_id).external_by_ids(
+            r["subscription_id"] for r in out if r["subscription_id"] is not None
+        )
+        for r in out:
+            r["subscription"] = subs.get(r["subscription_id"]) if r["subscription_id"] else None
+    return out
+
+
+def list_rows(
+    session: Session,
+    tenant_id: uuid.UUID,
+    kind: str,
+    filters: Mapping[str, Any],
+    page: PageParams,
+) -> tuple[list[dict[str, Any]], str | None]:
+    spec = get_kind(kind)
+    repo = repository_for(session, tenant_id, kind)
+    stmt = repo.list_statement(filters, _customer_filter_id(session, tenant_id, filters))
+    objs, cursor = paginate(session, stmt, spec.model.id, page, parse=spec.id_type)  # type: ignore[attr-defined]
+    return _with_references(session, tenant_id, spec, objs), cursor
+
+
+def get_row(session: Session, tenant_id: uuid.UUID, kind: str, ident: Any) -> dict[str, Any]:
+    spec = get_kind(kind)
+    obj = repository_for(session, tenant_id, kind).get_or_404(ident)
+    return _with_references(session, tenant_id, spec, [obj])[0]
+
+
+def get_row_by_external(
+    session: Session, tenant_id: uuid.UUID, kind: str, external_id: str
+) -> dict[str, Any]:
+    spec = get_kind(kind)
+    repo = repository_for(session, tenant_id, kind)
+    obj = repo.by_external(external_id)
+    if obj is None:
+        raise NotFound(repo.noun, external_id)
+    return _with_references(session, tenant_id, spec, [obj])[0]
+
+
+def iter_export_rows(
+    session: Session,
+    tenant_id: uuid.UUID,
+    kind: str,
+    filters: Mapping[str, Any],
+    batch: int = 2_000,
+) -> Iterator[dict[str, Any]]:
+    """Every matching row in id order as a contract dict (the fields an import takes back)."""
+    spec = get_kind(kind)
+    repo: RowRepository = repository_for(session, tenant_id, kind)
+    stmt = repo.list_statement(filters, _customer_filter_id(session, tenant_id, filters))
+    model: Any = spec.model
+    extra: list[Any] = []
+    if spec.has_customer:
+        stmt = stmt.join(Customer, Customer.id == model.customer_id)
+        extra.append(Customer.external_id.label("customer__ext"))
+    if spec.name == "payments":
+        stmt = stmt.outerjoin(Subscription, Subscription.id == model.subscription_id)
+        extra.append(Subscription.external_id.label("subscription__ext"))
+    stmt = stmt.add_columns(*extra).order_by(model.id).execution_options(yield_per=batch)
+    for result_row in session.execute(stmt):
+        obj = result_row[0]
+        out = {}
+        for name in spec.fields:
+            if name == "customer":
+                out[name] = result_row[1]
+            elif name == "subscription":
+                out[name] = result_row[2]
+            else:
+                out[name] = getattr(obj, name)
+        yield out
+
+
+__all__ = [
+    "BatchTooLarge",
+    "IngestResult",
+    "QuotaExceeded",
+    "get_row",
+    "get_row_by_external",
+    "ingest_rows",
+    "iter_export_rows",
+    "list_rows",
+]
