@@ -38,6 +38,7 @@ RESOURCES: dict[str, ResourceMaker] = {
     "external_id": lambda client, victim: str(
         stored_row(client, victim, "customers")["external_id"]
     ),
+    "customer": lambda client, victim: str(stored_row(client, victim, "customers")["external_id"]),
 }
 # Parameters that are not tenant-owned identifiers.
 NOT_OWNED = {"slug"}

@@ -185,6 +185,7 @@ def predict_for_customer(
     history = histories_for(session, tenant_id, customer.id)
     features = renewal_model.features_at(history, now)
     probability, contributions = renewal_model.predict(model.params, features)
+    probability = round(probability, 6)
     drivers = sorted(
         (
             schemas.Driver(
@@ -207,14 +208,14 @@ def predict_for_customer(
         inputs=dict(zip(renewal_model.FEATURES, features, strict=True)),
         output={"probability": probability, "next_renewal_date": renewal_date.isoformat()},
         model="metering.renewal",
-        model_version=f"{model.version}@{model.id}",
+        model_version=f"{model.version}:{model.trained_at:%Y%m%dT%H%M%S}",
         predicted_value=probability,
         actor=actor,
     )
     session.flush()
     return schemas.RenewalOut(
         customer=external_id,
-        probability=round(probability, 6),
+        probability=probability,
         next_renewal_date=renewal_date,
         plan=sub.plan,
         drivers=drivers,
