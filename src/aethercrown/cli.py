@@ -83,11 +83,13 @@ def serve(
 
 
 def _register_subcommands() -> None:
+    from aethercrown.metering.cli import app as usage_app
     from aethercrown.security.cli import app as keys_app
     from aethercrown.tenants.cli import app as tenants_app
 
     app.add_typer(tenants_app, name="tenants", help="Provision and scale tenants.")
     app.add_typer(keys_app, name="keys", help="Create, rotate and list API keys.")
+    app.add_typer(usage_app, name="usage", help="Import usage events and print usage reports.")
 
 
 _register_subcommands()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query
@@ -14,6 +12,7 @@ from aethercrown.core.errors import InvalidInput, field_error
 from aethercrown.core.pagination import Page, Pagination
 from aethercrown.db.session import DbSession
 from aethercrown.metering import renewal, schemas, service
+from aethercrown.metering.service import parse_period
 
 router = APIRouter(prefix="/api/v1/enterprise/usage", tags=["usage"])
 
@@ -112,15 +111,6 @@ def analyze_upsell(
     return service.analyse_upsell(session, principal.tenant_id, customers)
 
 
-def _period(value: str | None) -> date | None:
-    if value is None:
-        return None
-    match = re.fullmatch(r"(\d{4})-(\d{2})", value)
-    if not match or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) < 2000:
-        raise InvalidInput("period must be YYYY-MM", [field_error(["period"], "expected YYYY-MM")])
-    return date(int(match.group(1)), int(match.group(2)), 1)
-
-
 @router.get("/{customer}/report", response_model=schemas.UsageReport)
 def usage_report(
     principal: TenantReader,
@@ -130,7 +120,7 @@ def usage_report(
 ) -> schemas.UsageReport:
     """Usage per metric over the billing period (calendar month, UTC): % of capacity, daily
     series, growth against the same days of the previous period, projection to period end."""
-    return service.usage_report(session, principal.tenant_id, customer, _period(period))
+    return service.usage_report(session, principal.tenant_id, customer, parse_period(period))
 
 
 @router.post("/{customer}/trigger-upsell", response_model=schemas.CampaignOut)

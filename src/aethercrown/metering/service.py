@@ -3,6 +3,7 @@ Never commits: the request or job boundary does."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -497,6 +498,16 @@ class CustomerUsage:
 
     def to_date(self) -> dict[str, float]:
         return {m: s.report.usage for m, s in self.metrics.items()}
+
+
+def parse_period(value: str | None) -> date | None:
+    """A billing period named YYYY-MM, as its first day."""
+    if value is None:
+        return None
+    match = re.fullmatch(r"(\d{4})-(\d{2})", value)
+    if not match or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) < 2000:
+        raise InvalidInput("period must be YYYY-MM", [field_error(["period"], "expected YYYY-MM")])
+    return date(int(match.group(1)), int(match.group(2)), 1)
 
 
 def resolve_customer(session: Session, tenant_id: uuid.UUID, external_id: str) -> Customer:
