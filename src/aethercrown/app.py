@@ -18,6 +18,7 @@ from aethercrown.core.logging import configure_logging
 from aethercrown.core.metrics import HttpMetrics, PeriodicFlusher, TenantRequestCounter
 from aethercrown.core.middleware import RequestContextMiddleware
 from aethercrown.core.ratelimit import RateLimiter
+from aethercrown.core.webhooks_api import router as webhooks_router
 from aethercrown.data.api import router as data_router
 from aethercrown.db import migrate
 from aethercrown.db.engine import make_engine, make_session_factory
@@ -35,6 +36,7 @@ ROUTERS = (
     data_router,
     usage_router,
     revenue_router,
+    webhooks_router,
 )
 
 

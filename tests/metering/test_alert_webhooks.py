@@ -75,3 +75,33 @@ def test_each_crossing_fires_once_and_arrives_as_a_signed_webhook(
     with session_factory() as s:
         statuses = {d.status for d in s.scalars(select(WebhookDelivery))}
     assert statuses == {"delivered"}
+
+
+def test_delivery_log_lists_the_tenants_deliveries_only(
+    client: TestClient,
+    tenant: TenantHandle,
+    other_tenant: TenantHandle,
+    customers,
+    receiver: Receiver,  # type: ignore[no-untyped-def]
+) -> None:
+    customers(tenant.uid, "c-1")
+    client.patch(
+        f"/api/v1/tenants/{tenant.id}", json={"webhook_url": receiver.url}, headers=tenant.headers
+    )
+    calls(client, tenant, "a", 9_600)
+    url = "/api/v1/webhooks/deliveries"
+    items = client.get(url, headers=tenant.headers).json()["items"]
+    assert sorted(d["event_type"] for d in items) == ["usage.alert.critical", "usage.alert.warning"]
+    assert all(d["status"] == "pending" and d["attempts"] == 0 for d in items)
+    page = client.get(url, params={"limit": 1}, headers=tenant.headers).json()
+    assert len(page["items"]) == 1 and page["next_cursor"]
+    rest = client.get(
+        url, params={"limit": 1, "cursor": page["next_cursor"]}, headers=tenant.headers
+    ).json()
+    assert rest["items"][0]["id"] != page["items"][0]["id"]
+    filtered = client.get(
+        url, params={"event_type": "usage.alert.critical"}, headers=tenant.headers
+    )
+    assert len(filtered.json()["items"]) == 1
+    assert client.get(url, headers=other_tenant.headers).json()["items"] == []
+    assert client.get(url, params={"status": "lost"}, headers=tenant.headers).status_code == 422
