@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Query
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from pydantic import ValidationError
+from sqlalchemy.orm import Session
 
 from aethercrown.core.auth import TenantReader, TenantWriter
 from aethercrown.core.errors import InvalidInput, field_error
 from aethercrown.core.pagination import Page, Pagination
+from aethercrown.db.engine import write_transaction
 from aethercrown.db.session import DbSession
 from aethercrown.metering import renewal, schemas, service
 from aethercrown.metering.service import parse_period
 
 router = APIRouter(prefix="/api/v1/enterprise/usage", tags=["usage"])
+
+
+def _write_session(request: Request) -> Iterator[Session]:
+    """A unit of work that takes SQLite's write lock up front (BEGIN IMMEDIATE), so concurrent
+    ingest requests queue on the lock instead of failing when a read snapshot goes stale; an
+    ordinary transaction on PostgreSQL. Committed before the response is sent."""
+    with write_transaction(request.app.state.session_factory) as session:
+        yield session
+
+
+WriteSession = Annotated[Session, Depends(_write_session, scope="function")]
 
 CustomerRef = Annotated[str, Path(min_length=1, max_length=200, description="External id")]
 _TRACK_SCHEMA = {
@@ -43,7 +57,7 @@ def _invalid(exc: ValidationError, prefix: list[str | int]) -> InvalidInput:
 @router.post("/track", response_model=schemas.TrackOut, openapi_extra=_TRACK_SCHEMA)
 def track(
     principal: TenantWriter,
-    session: DbSession,
+    session: WriteSession,
     payload: Annotated[dict[str, Any], Body(description="An event, or {events: [...]}")],
 ) -> schemas.TrackOut:
     """Record one usage event or a batch of up to 10,000. Ids already recorded come back as

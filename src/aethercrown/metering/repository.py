@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, case, func, or_, tuple_
+import orjson
+from sqlalchemy import ColumnElement, Table, and_, func, or_, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from aethercrown.core.tenancy import TenantRepository
 from aethercrown.data.models import ActivityEvent, Customer, Payment, Subscription, SupportTicket
+from aethercrown.db.session import WROTE
 from aethercrown.metering.models import (
     Meter,
     MeteringSettings,
@@ -199,18 +201,28 @@ class UsageRepository(TenantRepository[UsageEvent]):
         return found
 
     def insert_events(self, rows: Sequence[dict[str, Any]]) -> set[str]:
-        """Insert events, skipping ids already stored; returns the ids actually inserted."""
+        """Insert events, skipping ids already stored; returns the ids actually inserted.
+
+        The hot path of ingestion, so it talks to the driver: on PostgreSQL one
+        INSERT … SELECT FROM unnest(arrays) … ON CONFLICT DO NOTHING RETURNING (exact under
+        concurrency: a conflicting concurrent insert waits, then is skipped); on SQLite a lookup
+        of the ids then a plain executemany, inside a transaction that another writer cannot
+        interleave with (a stale snapshot fails the INSERT rather than double counting)."""
         if not rows:
             return set()
-        table: Table = UsageEvent.__table__  # type: ignore[assignment]
-        stmt = (
-            _insert(self.session, table)
-            .on_conflict_do_nothing(index_elements=["tenant_id", "event_id"])
-            .returning(table.c.event_id)
-        )
+        conn = self.session.connection()
         inserted: set[str] = set()
-        for chunk in _chunks(list(rows)):
-            inserted.update(self.session.scalars(stmt, list(chunk)).all())
+        if self.dialect == "postgresql":
+            for chunk in _chunks(list(rows)):
+                result = conn.exec_driver_sql(_PG_INSERT_EVENTS, _pg_event_arrays(chunk))
+                inserted.update(r[0] for r in result)
+        else:
+            existing = self.existing_event_ids([r["event_id"] for r in rows])
+            fresh = [r for r in rows if r["event_id"] not in existing]
+            if fresh:
+                conn.exec_driver_sql(_SQLITE_INSERT_EVENTS, _sqlite_events(fresh))
+            inserted = {r["event_id"] for r in fresh}
+        self.session.info[WROTE] = True
         return inserted
 
     def insert_unique_values(self, rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
@@ -231,29 +243,17 @@ class UsageRepository(TenantRepository[UsageEvent]):
         return out
 
     def upsert_daily(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Add a batch's per-day aggregates to the rollups in one statement."""
+        """Add a batch's per-day aggregates to the rollups in one additive upsert."""
         if not rows:
             return
-        table: Table = UsageDaily.__table__  # type: ignore[assignment]
-        stmt = _insert(self.session, table)
-        ex = stmt.excluded
-        c = table.c
-        bigger: Any = func.greatest if self.dialect == "postgresql" else func.max
-        newer = ex.latest_at >= c.latest_at
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["tenant_id", "customer_id", "metric", "day"],
-            set_={
-                "event_count": c.event_count + ex.event_count,
-                "value_sum": c.value_sum + ex.value_sum,
-                "value_max": bigger(c.value_max, ex.value_max),
-                "latest_value": case((newer, ex.latest_value), else_=c.latest_value),
-                "latest_at": bigger(c.latest_at, ex.latest_at),
-                "unique_count": c.unique_count + ex.unique_count,
-            },
-        )
         # Sorted, so concurrent batches lock rollup rows in one order and cannot deadlock.
         ordered = sorted(rows, key=lambda r: (str(r["customer_id"]), r["metric"], r["day"]))
-        self.session.execute(stmt, ordered)
+        conn = self.session.connection()
+        if self.dialect == "postgresql":
+            conn.exec_driver_sql(_PG_UPSERT_DAILY, _pg_daily_arrays(ordered))
+        else:
+            conn.exec_driver_sql(_SQLITE_UPSERT_DAILY, [_sqlite_daily(r) for r in ordered])
+        self.session.info[WROTE] = True
 
 
 class DailyRepository(TenantRepository[UsageDaily]):
@@ -300,6 +300,34 @@ class DailyRepository(TenantRepository[UsageDaily]):
                         unique_count=int(row.unique_count),
                     )
                 )
+        return out
+
+    def period_sums(
+        self, customer_ids: Sequence[uuid.UUID], metrics: Sequence[str], start: date, end: date
+    ) -> dict[tuple[uuid.UUID, str], tuple[int, float, float]]:
+        """(event count, sum, max) per customer and metric over [start, end), aggregated in
+        the database so a batch's alert check reads one row per pair."""
+        t = UsageDaily
+        out: dict[tuple[uuid.UUID, str], tuple[int, float, float]] = {}
+        for chunk in _chunks(list(customer_ids), 1_000):
+            stmt = (
+                self.select(
+                    t.customer_id,
+                    t.metric,
+                    func.sum(t.event_count),
+                    func.sum(t.value_sum),
+                    func.max(t.value_max),
+                )
+                .where(
+                    t.customer_id.in_(list(chunk)),
+                    t.metric.in_(list(metrics)),
+                    t.day >= start,
+                    t.day < end,
+                )
+                .group_by(t.customer_id, t.metric)
+            )
+            for cid, metric, n, total, peak in self.session.execute(stmt):
+                out[(cid, metric)] = (int(n), float(total), float(peak))
         return out
 
     def customers_with_usage(self, start: date, end: date) -> list[uuid.UUID]:
@@ -349,6 +377,21 @@ class AlertRepository(TenantRepository[UsageAlert]):
         )
         return list(self.session.scalars(stmt, list(rows)).all())
 
+    def fired(
+        self, customer_ids: Sequence[uuid.UUID], period_start: date
+    ) -> set[tuple[uuid.UUID, str, str]]:
+        """(customer, metric, level) of the alerts already fired in a period."""
+        out: set[tuple[uuid.UUID, str, str]] = set()
+        t = UsageAlert
+        for chunk in _chunks(list(customer_ids)):
+            rows = self.session.execute(
+                self.select(t.customer_id, t.metric, t.level).where(
+                    t.customer_id.in_(list(chunk)), t.period_start == period_start
+                )
+            )
+            out.update((c, m, lv) for c, m, lv in rows)
+        return out
+
     def by_ids(self, ids: Sequence[uuid.UUID]) -> Sequence[UsageAlert]:
         return self.all(self.select().where(UsageAlert.id.in_(list(ids))))
 
@@ -373,3 +416,117 @@ class RenewalModelRepository(TenantRepository[RenewalModel]):
 
     def latest(self) -> RenewalModel | None:
         return self.session.scalar(self.select().order_by(RenewalModel.trained_at.desc()).limit(1))
+
+
+# --- driver-level statements of the ingestion hot path ---------------------------------------
+
+_EVENT_COLUMNS = (
+    "tenant_id, event_id, customer_id, metric, value, occurred_at, properties, received_at"
+)
+_PG_INSERT_EVENTS = f"""
+INSERT INTO usage_events ({_EVENT_COLUMNS})
+SELECT %(tenant)s, e.event_id, e.customer_id, e.metric, e.value, e.occurred_at,
+       e.properties::jsonb, %(received)s
+FROM unnest(%(ids)s::text[], %(customers)s::uuid[], %(metrics)s::text[], %(values)s::float8[],
+            %(times)s::timestamptz[], %(props)s::text[])
+     AS e(event_id, customer_id, metric, value, occurred_at, properties)
+ON CONFLICT (tenant_id, event_id) DO NOTHING
+RETURNING event_id
+"""
+_SQLITE_INSERT_EVENTS = (
+    f"INSERT INTO usage_events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+_DAILY_COLUMNS = (
+    "tenant_id, customer_id, metric, day, event_count, value_sum, value_max, latest_value,"
+    " latest_at, unique_count"
+)
+_DAILY_CONFLICT = """
+ON CONFLICT (tenant_id, customer_id, metric, day) DO UPDATE SET
+  event_count = usage_daily.event_count + excluded.event_count,
+  value_sum = usage_daily.value_sum + excluded.value_sum,
+  value_max = {bigger}(usage_daily.value_max, excluded.value_max),
+  latest_value = CASE WHEN excluded.latest_at >= usage_daily.latest_at
+                      THEN excluded.latest_value ELSE usage_daily.latest_value END,
+  latest_at = {bigger}(usage_daily.latest_at, excluded.latest_at),
+  unique_count = usage_daily.unique_count + excluded.unique_count
+"""
+_PG_UPSERT_DAILY = f"""
+INSERT INTO usage_daily ({_DAILY_COLUMNS})
+SELECT %(tenant)s, d.* FROM unnest(%(customers)s::uuid[], %(metrics)s::text[], %(days)s::date[],
+       %(counts)s::int8[], %(sums)s::float8[], %(maxes)s::float8[], %(latest)s::float8[],
+       %(latest_at)s::timestamptz[], %(uniques)s::int8[])
+     AS d(customer_id, metric, day, event_count, value_sum, value_max, latest_value, latest_at,
+          unique_count)
+{_DAILY_CONFLICT.format(bigger="GREATEST")}
+"""
+_SQLITE_UPSERT_DAILY = f"""
+INSERT INTO usage_daily ({_DAILY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+{_DAILY_CONFLICT.format(bigger="max")}
+"""
+
+
+def _sqlite_time(moment: datetime) -> str:
+    # The text form SQLAlchemy's SQLite DateTime stores (naive UTC, always with microseconds),
+    # so rows written here read back exactly like ORM-written ones.
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _sqlite_events(rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    tenant, received = rows[0]["tenant_id"].hex, _sqlite_time(rows[0]["received_at"])
+    return [
+        (
+            tenant,
+            r["event_id"],
+            r["customer_id"].hex,
+            r["metric"],
+            float(r["value"]),
+            _sqlite_time(r["occurred_at"]),
+            orjson.dumps(r["properties"]).decode(),
+            received,
+        )
+        for r in rows
+    ]
+
+
+def _pg_event_arrays(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "tenant": rows[0]["tenant_id"],
+        "received": rows[0]["received_at"],
+        "ids": [r["event_id"] for r in rows],
+        "customers": [r["customer_id"] for r in rows],
+        "metrics": [r["metric"] for r in rows],
+        "values": [float(r["value"]) for r in rows],
+        "times": [r["occurred_at"] for r in rows],
+        "props": [orjson.dumps(r["properties"]).decode() for r in rows],
+    }
+
+
+def _sqlite_daily(r: dict[str, Any]) -> tuple[Any, ...]:
+    return (
+        r["tenant_id"].hex,
+        r["customer_id"].hex,
+        r["metric"],
+        r["day"].isoformat(),
+        r["event_count"],
+        float(r["value_sum"]),
+        float(r["value_max"]),
+        float(r["latest_value"]),
+        _sqlite_time(r["latest_at"]),
+        r["unique_count"],
+    )
+
+
+def _pg_daily_arrays(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "tenant": rows[0]["tenant_id"],
+        "customers": [r["customer_id"] for r in rows],
+        "metrics": [r["metric"] for r in rows],
+        "days": [r["day"] for r in rows],
+        "counts": [r["event_count"] for r in rows],
+        "sums": [float(r["value_sum"]) for r in rows],
+        "maxes": [float(r["value_max"]) for r in rows],
+        "latest": [float(r["latest_value"]) for r in rows],
+        "latest_at": [r["latest_at"] for r in rows],
+        "uniques": [r["unique_count"] for r in rows],
+    }

@@ -329,18 +329,36 @@ def period_totals(
     start: date,
     end: date,
 ) -> dict[tuple[uuid.UUID, str], float]:
+    """Each (customer, metric)'s aggregate over [start, end)."""
     if not pairs:
         return {}
-    wanted = set(pairs)
-    customer_ids = sorted({c for c, _ in pairs}, key=str)
-    metrics = sorted({m for _, m in pairs})
-    daily = DailyRepository(session, tenant_id).daily(customer_ids, start, end, metrics)
-    unique_pairs = [p for p in pairs if meters[p[1]].aggregation == "unique"]
-    distinct = UniqueValueRepository(session, tenant_id).distinct_values(unique_pairs, start, end)
-    return {
-        pair: stats.combine(meters[pair[1]].aggregation, daily.get(pair, []), distinct.get(pair))
-        for pair in wanted
-    }
+    daily = DailyRepository(session, tenant_id)
+    by_kind: dict[str, list[tuple[uuid.UUID, str]]] = {}
+    for pair in pairs:
+        by_kind.setdefault(meters[pair[1]].aggregation, []).append(pair)
+    out: dict[tuple[uuid.UUID, str], float] = {}
+    simple = by_kind.get("count", []) + by_kind.get("sum", []) + by_kind.get("max", [])
+    if simple:
+        sums = daily.period_sums(
+            sorted({c for c, _ in simple}, key=str), sorted({m for _, m in simple}), start, end
+        )
+        index = {"count": 0, "sum": 1, "max": 2}
+        for pair in simple:
+            figures = sums.get(pair)
+            out[pair] = float(figures[index[meters[pair[1]].aggregation]]) if figures else 0.0
+    latest = by_kind.get("latest", [])
+    if latest:
+        rows = daily.daily(
+            sorted({c for c, _ in latest}, key=str), start, end, sorted({m for _, m in latest})
+        )
+        for pair in latest:
+            out[pair] = stats.combine("latest", rows.get(pair, []))
+    unique = by_kind.get("unique", [])
+    if unique:
+        distinct = UniqueValueRepository(session, tenant_id).distinct_values(unique, start, end)
+        for pair in unique:
+            out[pair] = float(distinct.get(pair, 0))
+    return out
 
 
 def evaluate_alerts(
@@ -388,6 +406,10 @@ def evaluate_alerts(
     if not rows:
         return []
     alerts = AlertRepository(session, tenant_id)
+    # Most crossings of a busy period have fired already: skip those before writing. The
+    # insert still ignores conflicts, so a concurrent batch cannot fire one twice.
+    fired_before = alerts.fired(sorted({r["customer_id"] for r in rows}, key=str), start)
+    rows = [r for r in rows if (r["customer_id"], r["metric"], r["level"]) not in fired_before]
     new_ids = set(alerts.insert_new(rows))
     if not new_ids:
         return []
