@@ -66,24 +66,29 @@ def next_renewal(sub: Subscription, now: datetime) -> date:
         k += 1
 
 
-def histories(session: Session, tenant_id: uuid.UUID) -> dict[uuid.UUID, renewal_model.History]:
+def histories(
+    session: Session, tenant_id: uuid.UUID, customer_id: uuid.UUID | None = None
+) -> dict[uuid.UUID, renewal_model.History]:
+    """Every customer's dated signals (or one customer's), loaded in a few grouped queries."""
     activity: dict[uuid.UUID, list[tuple[date, int]]] = defaultdict(list)
-    for cid, day, n in ActivityRepository(session, tenant_id).active_days():
+    for cid, day, n in ActivityRepository(session, tenant_id).active_days(None, customer_id):
         activity[cid].append((day, n))
     usage: dict[uuid.UUID, list[tuple[date, int]]] = defaultdict(list)
-    for cid, day, n in DailyRepository(session, tenant_id).usage_events_by_day():
+    for cid, day, n in DailyRepository(session, tenant_id).usage_events_by_day(customer_id):
         usage[cid].append((day, n))
     tickets: dict[uuid.UUID, list[datetime]] = defaultdict(list)
-    for cid, at in TicketRepository(session, tenant_id).opened():
+    for cid, at in TicketRepository(session, tenant_id).opened(customer_id):
         tickets[cid].append(at)
     failed: dict[uuid.UUID, list[datetime]] = defaultdict(list)
-    for cid, at in PaymentRepository(session, tenant_id).failed():
+    for cid, at in PaymentRepository(session, tenant_id).failed(customer_id):
         failed[cid].append(at)
+    customers = CustomerRepository(session, tenant_id)
+    rows = customers.all_rows() if customer_id is None else [customers.get_or_404(customer_id)]
     return {
         c.id: renewal_model.History.build(
             c.signup_date, activity[c.id], usage[c.id], tickets[c.id], failed[c.id]
         )
-        for c in CustomerRepository(session, tenant_id).all_rows()
+        for c in rows
     }
 
 
@@ -182,7 +187,7 @@ def predict_for_customer(
         )
     sub = live[-1]
     model = current_model(session, tenant_id, now)
-    history = histories_for(session, tenant_id, customer.id)
+    history = histories(session, tenant_id, customer.id)[customer.id]
     features = renewal_model.features_at(history, now)
     probability, contributions = renewal_model.predict(model.params, features)
     probability = round(probability, 6)
@@ -224,14 +229,6 @@ def predict_for_customer(
         model_metrics=dict(model.metrics),
         decision_id=decision.id,
     )
-
-
-def histories_for(
-    session: Session, tenant_id: uuid.UUID, customer_id: uuid.UUID
-) -> renewal_model.History:
-    # One customer's history; the whole-tenant loader is cheap enough at API scale and keeps
-    # one code path for training and scoring.
-    return histories(session, tenant_id)[customer_id]
 
 
 def retrain_job(

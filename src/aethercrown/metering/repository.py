@@ -116,11 +116,15 @@ def as_date(value: Any) -> date:
 class ActivityRepository(TenantRepository[ActivityEvent]):
     model = ActivityEvent
 
-    def active_days(self, since: datetime | None = None) -> list[tuple[uuid.UUID, date, int]]:
+    def active_days(
+        self, since: datetime | None = None, customer_id: uuid.UUID | None = None
+    ) -> list[tuple[uuid.UUID, date, int]]:
         day = day_of(self.session, ActivityEvent.occurred_at)
         stmt = self.select(ActivityEvent.customer_id, day, func.count())
         if since is not None:
             stmt = stmt.where(ActivityEvent.occurred_at >= since)
+        if customer_id is not None:
+            stmt = stmt.where(ActivityEvent.customer_id == customer_id)
         rows = self.session.execute(stmt.group_by(ActivityEvent.customer_id, day))
         return [(cid, as_date(d), int(n)) for cid, d, n in rows]
 
@@ -147,18 +151,24 @@ class ActivityRepository(TenantRepository[ActivityEvent]):
 class TicketRepository(TenantRepository[SupportTicket]):
     model = SupportTicket
 
-    def opened(self) -> list[tuple[uuid.UUID, datetime]]:
-        rows = self.session.execute(self.select(SupportTicket.customer_id, SupportTicket.opened_at))
+    def opened(self, customer_id: uuid.UUID | None = None) -> list[tuple[uuid.UUID, datetime]]:
+        stmt = self.select(SupportTicket.customer_id, SupportTicket.opened_at)
+        if customer_id is not None:
+            stmt = stmt.where(SupportTicket.customer_id == customer_id)
+        rows = self.session.execute(stmt)
         return [(c, t) for c, t in rows]
 
 
 class PaymentRepository(TenantRepository[Payment]):
     model = Payment
 
-    def failed(self) -> list[tuple[uuid.UUID, datetime]]:
-        rows = self.session.execute(
-            self.select(Payment.customer_id, Payment.occurred_at).where(Payment.status == "failed")
+    def failed(self, customer_id: uuid.UUID | None = None) -> list[tuple[uuid.UUID, datetime]]:
+        stmt = self.select(Payment.customer_id, Payment.occurred_at).where(
+            Payment.status == "failed"
         )
+        if customer_id is not None:
+            stmt = stmt.where(Payment.customer_id == customer_id)
+        rows = self.session.execute(stmt)
         return [(c, t) for c, t in rows]
 
 
@@ -335,11 +345,15 @@ class DailyRepository(TenantRepository[UsageDaily]):
         stmt = self.select(t.customer_id).where(t.day >= start, t.day < end).distinct()
         return [r[0] for r in self.session.execute(stmt)]
 
-    def usage_events_by_day(self) -> list[tuple[uuid.UUID, date, int]]:
+    def usage_events_by_day(
+        self, customer_id: uuid.UUID | None = None
+    ) -> list[tuple[uuid.UUID, date, int]]:
         t = UsageDaily
         stmt = self.select(t.customer_id, t.day, func.sum(t.event_count)).group_by(
             t.customer_id, t.day
         )
+        if customer_id is not None:
+            stmt = stmt.where(t.customer_id == customer_id)
         return [(c, as_date(d), int(n)) for c, d, n in self.session.execute(stmt)]
 
 
