@@ -26,6 +26,38 @@ def _victim_key_id(client: TestClient, victim: TenantHandle) -> str:
     return str(response.json()["id"])
 
 
+def _victim_experiment_id(client: TestClient, victim: TenantHandle) -> str:
+    response = client.post(
+        "/api/v1/content/ab-test/create",
+        json={"name": "victim", "variants": [{"key": "a"}, {"key": "b"}]},
+        headers=victim.headers,
+    )
+    assert response.status_code == 201
+    return str(response.json()["id"])
+
+
+def _victim_task_id(client: TestClient, victim: TenantHandle) -> str:
+    response = client.post(
+        "/api/v1/optimization/tasks/schedule",
+        json={
+            "tasks": [{"id": "victim-task", "type": "t", "priority": 1, "estimated_duration": 1}]
+        },
+        headers=victim.headers,
+    )
+    assert response.status_code == 201
+    return "victim-task"
+
+
+def _victim_worker_id(client: TestClient, victim: TenantHandle) -> str:
+    response = client.post(
+        "/api/v1/optimization/tasks/workers/register",
+        json={"name": "victim-worker"},
+        headers=victim.headers,
+    )
+    assert response.status_code == 201
+    return str(response.json()["id"])
+
+
 RESOURCES: dict[str, ResourceMaker] = {
     "tenant_id": lambda client, victim: victim.id,
     "key_id": _victim_key_id,
@@ -38,6 +70,9 @@ RESOURCES: dict[str, ResourceMaker] = {
     "external_id": lambda client, victim: str(
         stored_row(client, victim, "customers")["external_id"]
     ),
+    "experiment_id": _victim_experiment_id,
+    "task_id": _victim_task_id,
+    "worker_id": _victim_worker_id,
     "customer": lambda client, victim: str(stored_row(client, victim, "customers")["external_id"]),
 }
 # Parameters that are not tenant-owned identifiers.

@@ -11,9 +11,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from aethercrown import __version__
+from aethercrown.automation.api import router as automation_router
+from aethercrown.automation.service import Runner, RunnerThread
+from aethercrown.budget.api import router as budget_router
 from aethercrown.core.auth import AdminPrincipal
 from aethercrown.core.errors import install_error_handlers
 from aethercrown.core.idempotency import IdempotencyMiddleware
+from aethercrown.core.jobs import all_jobs
 from aethercrown.core.logging import configure_logging
 from aethercrown.core.metrics import HttpMetrics, PeriodicFlusher, TenantRequestCounter
 from aethercrown.core.middleware import RequestContextMiddleware
@@ -22,10 +26,14 @@ from aethercrown.core.webhooks_api import router as webhooks_router
 from aethercrown.data.api import router as data_router
 from aethercrown.db import migrate
 from aethercrown.db.engine import make_engine, make_session_factory
+from aethercrown.experiments.api import router as experiments_router
+from aethercrown.experiments.api import stateless_router as experiments_stateless_router
+from aethercrown.health.api import router as health_router
 from aethercrown.metering.api import router as usage_router
 from aethercrown.pricing.api import router as revenue_router
 from aethercrown.security.api import router as security_router
 from aethercrown.settings import Settings, get_settings
+from aethercrown.tasks.api import router as tasks_router
 from aethercrown.tenants.api import router as tenants_router
 from aethercrown.tenants.api import tiers_router
 
@@ -34,10 +42,27 @@ ROUTERS = (
     tiers_router,
     security_router,
     data_router,
+    experiments_router,
+    experiments_stateless_router,
+    budget_router,
+    tasks_router,
+    automation_router,
+    health_router,
     usage_router,
     revenue_router,
     webhooks_router,
 )
+
+
+def _automation_thread(app: FastAPI, settings: Settings) -> RunnerThread | None:
+    """The one-machine set-up runs the automation runner in-process (settings.run_automation);
+    more runners elsewhere are safe, since each run is claimed once in the database."""
+    if not settings.run_automation:
+        return None
+    runner = Runner(app.state.session_factory, all_jobs(), settings=settings)
+    thread = RunnerThread(runner, settings.automation_tick_seconds)
+    thread.start()
+    return thread
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -51,9 +76,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         flusher = PeriodicFlusher(counter, engine, settings.usage_flush_seconds)
         flusher.start()
+        automation = _automation_thread(app, settings)
         try:
             yield
         finally:
+            if automation is not None:
+                automation.stop()
             flusher.stop()
             engine.dispose()
 

@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     # Seconds between flushes of per-tenant request counters to the database.
     usage_flush_seconds: float = Field(default=5.0, gt=0)
     run_automation: bool = True
+    # Seconds between the in-process automation runner's ticks (`aethercrown serve`).
+    automation_tick_seconds: float = Field(default=30.0, gt=0)
 
     @field_validator("database_url")
     @classmethod

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import importlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
+
+from aethercrown.settings import Settings, get_settings
 
 # A job function gets the session of its unit of work (never commit inside), the tenant it
 # runs for (None for installation-wide jobs), and the start of the period it was claimed for.
@@ -34,6 +38,11 @@ class JobSpec:
 # Domains with periodic work; each module exposes JOBS.
 JOB_MODULES: tuple[str, ...] = (
     "aethercrown.core.webhooks",
+    "aethercrown.experiments.jobs",
+    "aethercrown.budget.jobs",
+    "aethercrown.health.jobs",
+    "aethercrown.tasks.jobs",
+    "aethercrown.security.jobs",
     "aethercrown.metering.jobs",
 )
 
@@ -47,3 +56,22 @@ def all_jobs() -> list[JobSpec]:
     if duplicates:
         raise RuntimeError(f"duplicate job names: {sorted(duplicates)}")
     return jobs
+
+
+# The settings of the runner that calls a job (its data_dir, secret key, Redis URL…), so jobs
+# need not read the environment themselves; set by the runner around each call.
+_JOB_SETTINGS: ContextVar[Settings | None] = ContextVar("job_settings", default=None)
+
+
+def job_settings() -> Settings:
+    """The settings a job runs under: the runner's, else the environment's."""
+    return _JOB_SETTINGS.get() or get_settings()
+
+
+@contextmanager
+def job_settings_scope(settings: Settings | None) -> Iterator[None]:
+    token = _JOB_SETTINGS.set(settings)
+    try:
+        yield
+    finally:
+        _JOB_SETTINGS.reset(token)

@@ -94,8 +94,9 @@ def _add_kind_routes(spec: KindSpec) -> None:
     page_model: Any = Page[out]  # type: ignore[valid-type]
 
     def ingest(
-        request: Request, rows: BodyRows, principal: TenantWriter, session: DbSession
+        request: Request, principal: TenantWriter, rows: BodyRows, session: DbSession
     ) -> IngestResult:
+        # The principal comes before the body: an unauthenticated request gets 401, not 422.
         limit = request.app.state.settings.max_batch_rows
         return service.ingest_rows(session, principal.tenant_id, kind, rows, max_rows=limit)
 

@@ -17,6 +17,10 @@ MODEL_MODULES = (
     "aethercrown.tenants.models",
     "aethercrown.security.models",
     "aethercrown.data.models",
+    "aethercrown.experiments.models",
+    "aethercrown.tasks.models",
+    "aethercrown.automation.models",
+    "aethercrown.health.models",
 )
 
 for _module in MODEL_MODULES:

@@ -8,13 +8,15 @@ may wait on the disk). Whether it wrote is tracked by the listeners below.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session
 from starlette.concurrency import run_in_threadpool
+
+from aethercrown.db.engine import write_transaction
 
 WROTE = "aethercrown_wrote"
 
@@ -53,3 +55,19 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
 
 # scope="function": the commit runs when the endpoint returns, before the response goes out.
 DbSession = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def get_write_session(request: Request, session: DbSession) -> Iterator[Session]:
+    """A unit of work holding the write lock from its first statement, for routes that read
+    then write under concurrency (claims, quota checks): BEGIN IMMEDIATE on SQLite, an ordinary
+    transaction (with the route's row locks) on PostgreSQL.
+
+    The request session, which authentication used, is ended first so that it holds no
+    transaction of its own while the writer waits for the lock.
+    """
+    session.commit()
+    with write_transaction(request.app.state.session_factory) as writer:
+        yield writer
+
+
+WriteSession = Annotated[Session, Depends(get_write_session, scope="function")]

@@ -318,14 +318,15 @@ def auto_rotate(
     actor: str,
     box: SecretBox,
     dry_run: bool = False,
+    kinds: frozenset[str] | None = None,
 ) -> schemas.AutoRotateResult:
-    """Rotate every key that is due now. External keys are only reported: their new secret
-    comes from the third party, so a person must rotate them with it."""
+    """Rotate every key that is due now (of ``kinds``, when given). External keys are only
+    reported: their new secret comes from the third party, so a person must rotate them with it."""
     due = due_keys(repo, within_days=0)
     rotated: list[schemas.RotatedKey] = []
     if not dry_run:
         for entry in due:
-            if entry.kind == "external":
+            if entry.kind == "external" or (kinds is not None and entry.kind not in kinds):
                 continue
             old, issued = rotate(
                 session,

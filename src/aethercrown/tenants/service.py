@@ -14,6 +14,7 @@ from aethercrown.core.ledger import audit
 from aethercrown.db.base import utcnow
 from aethercrown.security.repository import KeyRepository
 from aethercrown.security.service import IssuedKey, issue_key
+from aethercrown.tasks.service import live_worker_count
 from aethercrown.tenants import schemas
 from aethercrown.tenants.models import Tenant, Tier
 from aethercrown.tenants.repository import TenantRepository, TenantUsageRepository, TierRepository
@@ -174,6 +175,8 @@ def tenant_metrics(session: Session, tenant: Tenant, window_days: int) -> schema
     quotas = [
         _quota("stored_rows", stored_total, tier.max_stored_rows),
         _quota("seats", seats, tier.max_seats),
+        # Live task-scheduler workers against the tier's AI agent quota.
+        _quota("ai_agents", live_worker_count(session, tenant.id), tier.max_ai_agents),
         # Requests against the per-minute quota: the busiest day's average rate, and the share
         # of requests the limiter turned away says how often the burst quota was hit.
         _quota(

@@ -1,0 +1,33 @@
+"""Periodic work of the budget optimizer: the daily allocation, closed out when results arrive."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from aethercrown.budget import service
+from aethercrown.core.jobs import JobSpec
+
+
+def daily_allocation(
+    session: Session, tenant_id: uuid.UUID | None, period_start: datetime
+) -> dict[str, Any]:
+    assert tenant_id is not None
+    return service.record_daily_allocation(session, tenant_id, period_start)
+
+
+JOBS: list[JobSpec] = [
+    JobSpec(
+        name="budget.daily_allocation",
+        interval_seconds=86_400,
+        run=daily_allocation,
+        per_tenant=True,
+        description=(
+            "Records realised return for past allocations whose day has data, then re-splits "
+            "the current daily spend optimally for the day and writes it to the decision ledger"
+        ),
+    )
+]

@@ -1,0 +1,52 @@
+"""Queries of the budget optimizer: the tenant's marketing rows and its allocation decisions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Select, func
+
+from aethercrown.core.models import Decision
+from aethercrown.core.tenancy import TenantRepository
+from aethercrown.data.models import MarketingSpend
+
+DECISION_KIND = "budget_allocation"
+
+
+class MarketingRepository(TenantRepository[MarketingSpend]):
+    model = MarketingSpend
+    noun = "Marketing row"
+
+    def latest_day(self) -> date | None:
+        day: date | None = self.session.scalar(self.select(func.max(MarketingSpend.day)))
+        return day
+
+    def between(self, first: date, last: date) -> Sequence[MarketingSpend]:
+        stmt = (
+            self.select()
+            .where(MarketingSpend.day >= first, MarketingSpend.day <= last)
+            .order_by(MarketingSpend.day, MarketingSpend.channel)
+        )
+        return self.all(stmt)
+
+    def has_rows_after(self, day: date) -> bool:
+        stmt = self.select(func.count()).where(MarketingSpend.day > day)
+        return bool(self.session.scalar(stmt))
+
+
+class DecisionRepository(TenantRepository[Decision]):
+    model = Decision
+    noun = "Allocation"
+
+    def allocations(self) -> Select[Any]:
+        return self.select().where(Decision.kind == DECISION_KIND)
+
+    def open_allocations(self) -> Sequence[Decision]:
+        stmt = self.allocations().where(Decision.outcome_at.is_(None)).order_by(Decision.id)
+        return self.all(stmt)
+
+    def for_period(self, subject_id: str) -> Decision | None:
+        stmt = self.allocations().where(Decision.subject_id == subject_id).limit(1)
+        return self.session.scalars(stmt).first()

@@ -1,0 +1,478 @@
+"""Budget optimisation: gathers the history (request rows or stored data), runs the planner, shapes
+the answer, and keeps the automated allocations in the decision ledger. Never commits."""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+import uuid
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from aethercrown.budget import planner, schemas
+from aethercrown.budget.curves import ResponseCurve
+from aethercrown.budget.repository import DECISION_KIND, DecisionRepository, MarketingRepository
+from aethercrown.core.errors import InvalidInput, field_error
+from aethercrown.core.ledger import record_decision, record_outcome
+from aethercrown.core.models import Decision
+
+MODEL = "aethercrown.budget.envelope-bnb"
+MODEL_VERSION = "1"
+METHOD = (
+    "fitted Hill/exponential response curves with geometric carry-over; concave-envelope "
+    "relaxation solved by marginal-return equalisation, branch and bound on S-shaped channels"
+)
+# Decimal places the allocations are rounded to (minor units: whole units).
+AS_GIVEN_RESOLUTION = 0.01
+MINOR_RESOLUTION = 1.0
+CURVE_POINTS = 12
+
+
+@dataclass
+class History:
+    channels: list[planner.ChannelHistory]
+    period_days: int
+    money: str  # as_given | minor
+    currency: str | None
+    first: date
+    last: date
+    rows: int
+
+
+def _invalid(loc: Sequence[str | int], message: str) -> InvalidInput:
+    return InvalidInput(message, [field_error(list(loc), message)])
+
+
+def _assemble(
+    points: Mapping[str, Mapping[date, tuple[float, float]]],
+    money: str,
+    currency: str | None,
+    rows: int,
+) -> History:
+    all_days = sorted({d for series in points.values() for d in series})
+    gaps = [(b - a).days for a, b in itertools.pairwise(all_days)]
+    period = max(1, round(statistics.median(gaps))) if gaps else 1
+    channels = []
+    for name in sorted(points):
+        series = points[name]
+        days = sorted(series)
+        consecutive = all((b - a).days == period for a, b in itertools.pairwise(days))
+        channels.append(
+            planner.ChannelHistory(
+                name,
+                [series[d][0] for d in days],
+                [series[d][1] for d in days],
+                consecutive,
+            )
+        )
+    return History(channels, period, money, currency, all_days[0], all_days[-1], rows)
+
+
+def history_from_rows(rows: Sequence[schemas.HistoryRow], objective: str) -> History:
+    if not rows:
+        raise _invalid(["historical_data"], "historical_data has no rows")
+    points: dict[str, dict[date, tuple[float, float]]] = defaultdict(dict)
+    for i, row in enumerate(rows):
+        value = row.revenue if objective == "revenue" else row.conversions
+        if value is None:
+            raise _invalid(
+                ["historical_data", i, objective],
+                f"row {i} ({row.channel}, {row.date}) has no {objective}; the objective is "
+                f"{objective}",
+            )
+        spend, ret = points[row.channel].get(row.date, (0.0, 0.0))
+        points[row.channel][row.date] = (spend + row.spend, ret + value)
+    return _assemble(points, "as_given", None, len(rows))
+
+
+def history_from_store(
+    session: Session, tenant_id: uuid.UUID, window_days: int, end: date | None, objective: str
+) -> History:
+    repo = MarketingRepository(session, tenant_id)
+    last = end or repo.latest_day()
+    if last is None:
+        raise _invalid(
+            ["historical_data"],
+            "no historical_data given and the tenant has no stored marketing data",
+        )
+    first = last - timedelta(days=window_days - 1)
+    stored = repo.between(first, last)
+    if not stored:
+        raise _invalid(
+            ["window_days"], f"the tenant has no marketing data between {first} and {last}"
+        )
+    currencies = sorted({r.currency for r in stored})
+    if len(currencies) > 1:
+        raise _invalid(
+            ["window_days"],
+            f"the window mixes currencies {', '.join(currencies)}; amounts cannot be compared",
+        )
+    points: dict[str, dict[date, tuple[float, float]]] = defaultdict(dict)
+    for r in stored:
+        ret = r.attributed_revenue if objective == "revenue" else r.conversions
+        points[r.channel][r.day] = (float(r.spend), float(ret))
+    return _assemble(points, "minor", currencies[0], len(stored))
+
+
+def _select_channels(history: History, wanted: list[str] | None) -> None:
+    if wanted is None:
+        return
+    known = {c.channel for c in history.channels}
+    for i, name in enumerate(wanted):
+        if name not in known:
+            raise _invalid(["channels", i], f"channel {name!r} has no rows in the data")
+    history.channels = [c for c in history.channels if c.channel in set(wanted)]
+
+
+def _limits(body: schemas.OptimizeRequest, names: set[str], periods: float) -> planner.Limits:
+    for name in body.channel_limits:
+        if name not in names:
+            raise _invalid(["channel_limits", name], f"channel {name!r} has no rows in the data")
+    for name in body.fixed:
+        if name not in names:
+            raise _invalid(["fixed", name], f"fixed channel {name!r} has no rows in the data")
+    for name, amount in body.fixed.items():
+        limit = body.channel_limits.get(name)
+        if limit and (
+            (limit.min_amount is not None and amount < limit.min_amount)
+            or (limit.max_amount is not None and amount > limit.max_amount)
+        ):
+            raise _invalid(["fixed", name], f"fixed amount of {name} is outside its limits")
+    limits = body.channel_limits
+    return planner.Limits(
+        min_share=body.min_share,
+        channel_min_share={n: v.min_share for n, v in limits.items() if v.min_share is not None},
+        min_amount={
+            n: v.min_amount / periods for n, v in limits.items() if v.min_amount is not None
+        },
+        max_amount={
+            n: v.max_amount / periods for n, v in limits.items() if v.max_amount is not None
+        },
+        fixed={n: v / periods for n, v in body.fixed.items()},
+    )
+
+
+def optimize(
+    session: Session, tenant_id: uuid.UUID, body: schemas.OptimizeRequest
+) -> schemas.OptimizeResult:
+    if body.historical_data is not None:
+        history = history_from_rows(body.historical_data, body.objective)
+    else:
+        history = history_from_store(
+            session, tenant_id, body.window_days, body.end_date, body.objective
+        )
+    return plan_from_history(history, body)
+
+
+def plan_from_history(
+    history: History, body: schemas.OptimizeRequest, seed: int = 0
+) -> schemas.OptimizeResult:
+    _select_channels(history, body.channels)
+    horizon = body.horizon_days or history.period_days
+    periods = horizon / history.period_days
+    limits = _limits(body, {c.channel for c in history.channels}, periods)
+    fits = planner.fit_all(history.channels, body.bootstrap, seed)
+    cap = body.total_budget / periods if body.total_budget is not None else None
+    try:
+        if body.target_marginal_roi is not None:
+            plan = planner.at_target_margin(
+                fits, body.target_marginal_roi, limits, cap=cap, interval=body.interval
+            )
+        elif body.target_roas is not None:
+            plan = planner.at_target_roas(
+                fits, body.target_roas, limits, cap=cap, interval=body.interval
+            )
+        else:
+            assert cap is not None
+            plan = planner.optimise(fits, cap, limits, interval=body.interval)
+    except planner.PlanError as exc:
+        raise _invalid(exc.field.split("."), exc.message) from exc
+    return shape(plan, history, limits, periods, horizon, body.interval)
+
+
+def _round_split(values: np.ndarray, total: float, resolution: float) -> list[float]:
+    """Largest-remainder rounding to ``resolution`` that keeps the rounded total."""
+    units = values / resolution
+    floors = np.floor(units + 1e-9)
+    target = round(total / resolution)
+    short = target - int(floors.sum())
+    order = np.argsort(-(units - floors))
+    for i in order[: max(short, 0)]:
+        floors[i] += 1
+    return [round(float(v) * resolution, 10) for v in floors]
+
+
+def shape(
+    plan: planner.Plan,
+    history: History,
+    limits: planner.Limits,
+    periods: float,
+    horizon: int,
+    interval: float,
+) -> schemas.OptimizeResult:
+    resolution = MINOR_RESOLUTION if history.money == "minor" else AS_GIVEN_RESOLUTION
+    fmt = "{:,.0f}" if history.money == "minor" else "{:,.2f}"
+    total = plan.budget * periods
+
+    def split(x: np.ndarray) -> dict[str, float]:
+        return dict(zip(plan.channels, _round_split(x * periods, total, resolution), strict=True))
+
+    allocations = split(plan.allocation)
+    recs = planner.recommend(plan, limits, fmt=fmt)
+    expected = plan.expected * periods
+
+    def comparison(x: np.ndarray, value: float) -> schemas.SplitComparison:
+        value *= periods
+        return schemas.SplitComparison(
+            allocations=split(x),
+            expected_return=value,
+            uplift=expected - value,
+            uplift_percent=(expected - value) / value * 100 if value > 0 else None,
+        )
+
+    channels = []
+    for i, fit in enumerate(plan.fits):
+        channels.append(
+            schemas.ChannelOut(
+                channel=fit.channel,
+                model=fit.curve.family if fit.curve else "roi_proportional_fallback",
+                fallback=fit.curve is None,
+                fallback_reason=fit.fallback_reason,
+                parameters=fit.curve.as_dict() if fit.curve else None,
+                fit=schemas.FitOut(
+                    r2=fit.quality.r2 if fit.quality else None,
+                    mape=fit.quality.mape if fit.quality else None,
+                    points=fit.points,
+                ),
+                historical_roi=fit.roi,
+                current_spend_per_period=fit.mean_spend,
+                marginal_roi=float(plan.marginal[i]),
+                curve=_curve_points(fit, float(plan.allocation[i])),
+            )
+        )
+    return schemas.OptimizeResult(
+        allocations=allocations,
+        recommendations=[
+            schemas.Recommendation(
+                channel=r.channel,
+                action=r.action,
+                reason=r.reason,
+                current_amount=r.current_amount * periods,
+                recommended_amount=allocations[r.channel],
+                change=allocations[r.channel] - r.current_amount * periods,
+                marginal_roi_current=r.marginal_roi_current,
+                marginal_roi_recommended=r.marginal_roi_recommended,
+                expected_return_change=r.expected_change * periods,
+            )
+            for r in recs
+        ],
+        total_budget=sum(allocations.values()),
+        expected_return=schemas.ExpectedReturn(
+            value=expected,
+            low=plan.expected_low * periods,
+            high=plan.expected_high * periods,
+            interval=interval,
+            roas=plan.expected / plan.budget if plan.budget > 0 else None,
+        ),
+        marginal_roi={c: float(m) for c, m in zip(plan.channels, plan.marginal, strict=True)},
+        comparison={
+            "current_split": comparison(plan.current, plan.current_expected),
+            "proportional_rule": comparison(plan.proportional, plan.proportional_expected),
+        },
+        channels=channels,
+        scenario=plan.scenario,
+        units=schemas.Units(
+            money=history.money,
+            currency=history.currency,
+            period_days=history.period_days,
+            horizon_days=horizon,
+            periods=periods,
+            note=(
+                "allocations, expected return and comparisons cover horizon_days; curve points "
+                "and current_spend_per_period are per period of the history; " + schemas.MONEY_UNITS
+            ),
+        ),
+        optimizer=schemas.OptimizerOut(
+            method=METHOD,
+            upper_bound=plan.upper_bound * periods,
+            relative_gap=max(plan.upper_bound - plan.expected, 0.0)
+            / max(abs(plan.upper_bound), 1e-300),
+            nodes=plan.nodes,
+        ),
+        data_window={
+            "first": history.first.isoformat(),
+            "last": history.last.isoformat(),
+            "rows": history.rows,
+        },
+    )
+
+
+def _curve_points(fit: Any, chosen: float) -> list[schemas.CurvePoint]:
+    if fit.curve is None:
+        return []
+    top = max(2.0 * chosen, max(fit.spend_series, default=0.0), 1e-9)
+    out = []
+    for x in np.linspace(0.0, top, CURVE_POINTS):
+        value = fit.curve.at(float(x))
+        reps = [r.at(float(x)) for r in fit.replicates] or [value]
+        low, high = np.percentile(reps, [5, 95])
+        out.append(
+            schemas.CurvePoint(
+                spend=float(x),
+                response=value,
+                low=min(float(low), value),
+                high=max(float(high), value),
+            )
+        )
+    return out
+
+
+# ---- closing the loop: the daily allocation and its realised outcome ---------------------------
+
+
+def record_daily_allocation(
+    session: Session, tenant_id: uuid.UUID, period_start: datetime, window_days: int = 90
+) -> dict[str, Any]:
+    """Close out earlier allocations whose day now has data, then allocate ``period_start``'s
+    day: the current daily spend level re-split optimally from the window before it."""
+    closed = close_out(session, tenant_id)
+    day = period_start.date()
+    decisions = DecisionRepository(session, tenant_id)
+    if decisions.for_period(day.isoformat()) is not None:
+        return {"closed": closed, "skipped": f"an allocation for {day} exists"}
+    try:
+        history = history_from_store(
+            session, tenant_id, window_days, day - timedelta(days=1), "revenue"
+        )
+    except InvalidInput as exc:
+        return {"closed": closed, "skipped": exc.detail}
+    if history.period_days != 1:
+        return {"closed": closed, "skipped": "stored marketing data is not daily"}
+    budget = sum(statistics.fmean(c.spend) for c in history.channels)
+    if budget <= 0:
+        return {"closed": closed, "skipped": "no spend in the window"}
+    body = schemas.OptimizeRequest(total_budget=budget, horizon_days=1)
+    try:
+        result = plan_from_history(history, body)
+    except InvalidInput as exc:
+        return {"closed": closed, "skipped": exc.detail}
+    output = {
+        "period_start": day.isoformat(),
+        "period_end": day.isoformat(),
+        "allocations": result.allocations,
+        "total_budget": result.total_budget,
+        "expected_return": result.expected_return.model_dump(),
+        "currency": history.currency,
+        "units": "minor",
+        "curves": {
+            c.channel: c.parameters if c.parameters else {"roi": c.historical_roi}
+            for c in result.channels
+        },
+    }
+    decision = record_decision(
+        session,
+        tenant_id=tenant_id,
+        kind=DECISION_KIND,
+        subject_type="marketing_budget",
+        subject_id=day.isoformat(),
+        inputs={
+            "window": [history.first.isoformat(), history.last.isoformat()],
+            "series": {c.channel: [c.spend, c.returns] for c in history.channels},
+        },
+        output=output,
+        model=MODEL,
+        model_version=MODEL_VERSION,
+        predicted_value=result.expected_return.value,
+    )
+    session.flush()
+    return {
+        "closed": closed,
+        "decision_id": str(decision.id),
+        "period": day.isoformat(),
+        "allocations": result.allocations,
+        "expected_return": result.expected_return.value,
+    }
+
+
+def _response_at(curve: Mapping[str, Any], spend: float) -> float:
+    if "family" in curve:
+        c = ResponseCurve(
+            str(curve["family"]),
+            float(curve["beta"]),
+            float(curve["scale"]),
+            float(curve["shape"]),
+            float(curve.get("adstock", 0.0)),
+        )
+        return c.at(spend)
+    return float(curve.get("roi", 0.0)) * spend
+
+
+def close_out(session: Session, tenant_id: uuid.UUID) -> int:
+    """Record realised return next to the prediction for every open allocation whose days have
+    data for each allocated channel (or data after them: the period is over)."""
+    marketing = MarketingRepository(session, tenant_id)
+    closed = 0
+    for decision in DecisionRepository(session, tenant_id).open_allocations():
+        first = date.fromisoformat(decision.output["period_start"])
+        last = date.fromisoformat(decision.output["period_end"])
+        rows = marketing.between(first, last)
+        channels = set(decision.output.get("allocations", {}))
+        seen = {r.channel for r in rows}
+        if not rows or not (channels <= seen or marketing.has_rows_after(last)):
+            continue
+        spend: dict[str, float] = defaultdict(float)
+        revenue: dict[str, float] = defaultdict(float)
+        for r in rows:
+            spend[r.channel] += r.spend
+            revenue[r.channel] += r.attributed_revenue
+        curves = decision.output.get("curves", {})
+        days = (last - first).days + 1
+        at_actual = sum(
+            _response_at(curves[c], spend[c] / days) * days for c in curves if c in spend
+        )
+        realised = float(sum(revenue.values()))
+        record_outcome(
+            decision,
+            {
+                "realised_return": realised,
+                "realised_spend": float(sum(spend.values())),
+                "realised_by_channel": {
+                    c: {"spend": spend[c], "return": revenue[c]} for c in sorted(spend)
+                },
+                "predicted_return": decision.predicted_value,
+                "predicted_at_actual_spend": at_actual,
+            },
+            outcome_value=realised,
+        )
+        closed += 1
+    return closed
+
+
+def allocation_record(decision: Decision) -> schemas.AllocationRecord:
+    out = decision.output or {}
+    outcome = decision.outcome or {}
+
+    def day(key: str) -> date | None:
+        return date.fromisoformat(out[key]) if key in out else None
+
+    return schemas.AllocationRecord(
+        id=decision.id,
+        created_at=decision.created_at,
+        period_start=day("period_start"),
+        period_end=day("period_end"),
+        allocations=out.get("allocations", {}),
+        total_budget=out.get("total_budget"),
+        predicted_return=decision.predicted_value,
+        realised_return=decision.outcome_value,
+        realised_spend=outcome.get("realised_spend"),
+        outcome_at=decision.outcome_at,
+        model=decision.model,
+        model_version=decision.model_version,
+        actor=decision.actor,
+    )

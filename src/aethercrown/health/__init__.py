@@ -1,0 +1,1 @@
+"""Health checks of the installation and their trends."""

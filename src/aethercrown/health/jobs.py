@@ -1,0 +1,37 @@
+"""The hourly installation health check (the seed's "health checks" job)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from aethercrown.core.jobs import JobSpec, job_settings
+from aethercrown.db.base import utcnow
+from aethercrown.health import service
+
+
+def hourly_health_check(
+    session: Session, tenant_id: uuid.UUID | None, period_start: datetime
+) -> dict[str, Any]:
+    report = service.run_checks(
+        session, job_settings(), None, "job", now=max(utcnow(), period_start)
+    )
+    return {
+        "status": report.status,
+        "components": {c.component: c.status for c in report.components},
+        "duration_ms": report.duration_ms,
+    }
+
+
+JOBS = [
+    JobSpec(
+        name="health_checks",
+        interval_seconds=3600,
+        run=hourly_health_check,
+        per_tenant=False,
+        description="Measure every component of the installation and store the samples",
+    )
+]

@@ -1,0 +1,1 @@
+"""The AI task scheduler: tasks with dependencies, workers with leases, and queue metrics."""

@@ -1,0 +1,101 @@
+"""Three runner processes on one database over several periods: every job ran exactly once per
+period (and scope), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from aethercrown.automation import periods
+from aethercrown.automation.models import INSTALLATION, AutomationRun
+from aethercrown.core.jobs import all_jobs
+from aethercrown.health.models import HealthSample
+from tests.conftest import create_tenant
+
+RUNNERS = 3
+# Six-hour steps from 00:30: five ticks cover five hourly periods and two daily ones.
+TICKS = [datetime(2030, 1, 1, 0, 30, tzinfo=UTC) + timedelta(hours=6 * k) for k in range(5)]
+
+
+def test_three_runner_processes_run_each_job_exactly_once_per_period(
+    client: TestClient,
+    admin_key: str,
+    db: Engine,
+    session_factory: sessionmaker[Session],
+    tmp_path: Path,
+) -> None:
+    tenants = [
+        create_tenant(client, admin_key, "proc-a", tier="starter"),
+        create_tenant(client, admin_key, "proc-b", tier="enterprise"),
+    ]
+    env = {
+        **os.environ,
+        "AETHERCROWN_DATABASE_URL": db.url.render_as_string(hide_password=False),
+        "AETHERCROWN_DATA_DIR": str(tmp_path),
+        "AETHERCROWN_SECRET_KEY": "process-test-secret",
+        "AETHERCROWN_LOG_LEVEL": "WARNING",
+    }
+    env.pop("AETHERCROWN_REDIS_URL", None)
+    for now in TICKS:
+        procs = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "aethercrown",
+                    "automate",
+                    "--once",
+                    "--now",
+                    now.isoformat(),
+                ],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(RUNNERS)
+        ]
+        outputs = [p.communicate(timeout=120) for p in procs]
+        for proc, (_, err) in zip(procs, outputs, strict=True):
+            assert proc.returncode == 0, err
+
+    expected: set[tuple[str, str, datetime]] = set()
+    for job in all_jobs():
+        scopes = [t.id for t in tenants] if job.per_tenant else [INSTALLATION]
+        for scope in scopes:
+            for now in TICKS:
+                # The seed's jobs are hourly or slower, so no tier lengthens them here.
+                expected.add((job.name, scope, periods.period_start(now, job.interval_seconds)))
+
+    with session_factory() as session:
+        stored = list(session.scalars(select(AutomationRun)))
+        samples_per_period = dict(
+            session.execute(
+                select(HealthSample.checked_at, func.count())
+                .where(HealthSample.source == "job")
+                .group_by(HealthSample.checked_at)
+            ).all()
+        )
+    keys = Counter((r.job, r.scope, r.period_start) for r in stored)
+    assert set(keys) == expected
+    assert set(keys.values()) == {1}, [k for k, n in keys.items() if n > 1]
+    assert {r.status for r in stored} == {"succeeded"}, [r.error for r in stored if r.error]
+    assert {r.attempt for r in stored} == {1}
+    # Hourly jobs ran in 5 periods, daily ones in 2.
+    per_job = Counter(r.job for r in stored)
+    assert per_job["health_checks"] == 5
+    assert per_job["task_scheduling"] == 5 * len(tenants)
+    assert per_job["key_rotation"] == 2 * len(tenants)
+    # The work itself happened once per period: one set of health samples per hourly period.
+    assert len(samples_per_period) == 5
+    assert len(set(samples_per_period.values())) == 1
+    # More than one process did some of the work.
+    assert len({r.runner for r in stored}) > 1
