@@ -1,4 +1,3 @@
-
 """The runner in-process: claims, retries, abandoned runs, tier intervals, history API and CLI."""
 
 from __future__ import annotations

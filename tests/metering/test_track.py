@@ -165,3 +165,49 @@ def test_meters_list_builtins_and_reject_clashes(client: TestClient, tenant: Ten
         ({"name": "gpu_hours", "aggregation": "sum"}, 409),
     ):
         assert client.post(url, json=body, headers=tenant.headers).status_code == status, body
+
+
+def test_concurrent_identical_batches_count_each_event_once(
+    tenant: TenantHandle,
+    customers,
+    session_factory,  # type: ignore[no-untyped-def]
+) -> None:
+    import threading
+
+    from aethercrown.db.engine import write_transaction
+    from aethercrown.metering import service
+    from tests.metering.conftest import event
+
+    customers(tenant.uid, "c-1", "c-2")
+    now = datetime(2026, 3, 20, 12, tzinfo=UTC)
+    events = [
+        event(f"e{i}", f"c-{1 + i % 2}", "api_calls", 1, now - timedelta(minutes=i))
+        for i in range(2_000)
+    ]
+    accepted: list[int] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(3)
+
+    def send(batch: list) -> None:  # type: ignore[type-arg]
+        barrier.wait()
+        try:
+            with write_transaction(session_factory) as s:
+                accepted.append(service.track(s, tenant.uid, batch, now=now).accepted)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    # three overlapping senders: all events, all events reversed, the first half
+    threads = [
+        threading.Thread(target=send, args=(b,))
+        for b in (events, list(reversed(events)), events[:1_000])
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert sum(accepted) == 2_000
+    with session_factory() as s:
+        assert s.scalar(select(func.count()).select_from(UsageEvent)) == 2_000
+        assert s.scalar(select(func.sum(UsageDaily.event_count))) == 2_000
+        assert s.scalar(select(func.sum(UsageDaily.value_sum))) == 2_000

@@ -223,7 +223,10 @@ class UsageRepository(TenantRepository[UsageEvent]):
         conn = self.session.connection()
         inserted: set[str] = set()
         if self.dialect == "postgresql":
-            for chunk in _chunks(list(rows)):
+            # In id order, so two batches sharing ids take the index locks in one order and
+            # the second waits for the first instead of deadlocking with it.
+            ordered = sorted(rows, key=lambda r: r["event_id"])
+            for chunk in _chunks(ordered):
                 result = conn.exec_driver_sql(_PG_INSERT_EVENTS, _pg_event_arrays(chunk))
                 inserted.update(r[0] for r in result)
         else:

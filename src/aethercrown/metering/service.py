@@ -282,7 +282,11 @@ def _fold_into_rollups(
         distinct = {
             (u["customer_id"], u["metric"], u["day"], u["value_key"]): u for u in unique_rows
         }
-        for cid, metric, day in usage.insert_unique_values(list(distinct.values())):
+        ordered = sorted(
+            distinct.values(),
+            key=lambda u: (str(u["customer_id"]), u["metric"], u["day"], u["value_key"]),
+        )
+        for cid, metric, day in usage.insert_unique_values(ordered):
             agg[(cid, metric, stats_day(day))]["unique_count"] += 1
     usage.upsert_daily(list(agg.values()))
     period_start, _ = stats.period_bounds(now)
