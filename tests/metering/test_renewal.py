@@ -232,3 +232,38 @@ def test_too_little_history_is_a_clear_409(
     )
     assert response.status_code == 409
     assert response.json()["type"].endswith("insufficient-history")
+
+
+def test_scores_are_joined_with_the_renewal_that_followed(
+    company: Truth,
+    client: TestClient,
+    tenant: TenantHandle,
+    session_factory,  # type: ignore[no-untyped-def]
+) -> None:
+    with session_factory() as s:
+        live = s.scalars(
+            select(Customer.external_id)
+            .join(Subscription, Subscription.customer_id == Customer.id)
+            .where(Subscription.ended_at.is_(None))
+            .limit(1)
+        ).one()
+    body = client.get(
+        f"/api/v1/enterprise/usage/{live}/renewal-probability", headers=tenant.headers
+    ).json()
+    due = date.fromisoformat(body["next_renewal_date"])
+    with transaction(session_factory) as s:
+        assert renewal.record_renewal_outcomes(s, tenant.uid) == 0  # not due yet
+    # the subscription is still live three days after the date: it renewed
+    later = datetime.combine(due, datetime.min.time()).replace(tzinfo=utcnow().tzinfo)
+    with transaction(session_factory) as s:
+        assert renewal.record_renewal_outcomes(s, tenant.uid, later + timedelta(days=3)) == 1
+    with session_factory() as s:
+        decision = s.get(Decision, uuid.UUID(body["decision_id"]))
+        assert decision is not None
+        assert decision.outcome_value == 1.0 and decision.outcome == {
+            "renewed": True,
+            "checked_at": decision.outcome["checked_at"],  # type: ignore[index]
+        }
+    with transaction(session_factory) as s:
+        summary = renewal.retrain_job(s, tenant.uid, utcnow())
+    assert summary["trained"] is True and summary["samples"] > 300

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from aethercrown.core.errors import ProblemError
-from aethercrown.core.ledger import record_decision
+from aethercrown.core.ledger import record_decision, record_outcome
 from aethercrown.data.models import Subscription
 from aethercrown.db.base import utcnow
 from aethercrown.metering import renewal_model, schemas
@@ -22,6 +22,7 @@ from aethercrown.metering.repository import (
     ActivityRepository,
     CustomerRepository,
     DailyRepository,
+    DecisionRepository,
     PaymentRepository,
     RenewalModelRepository,
     SubscriptionRepository,
@@ -231,12 +232,50 @@ def predict_for_customer(
     )
 
 
+def record_renewal_outcomes(
+    session: Session, tenant_id: uuid.UUID, now: datetime | None = None
+) -> int:
+    """Join each renewal score whose renewal date has passed with what happened: renewed (1)
+    when a subscription of the customer was live just after that date, lapsed (0) otherwise."""
+    now = now or utcnow()
+    subs_by_customer: dict[str, list[Subscription]] = defaultdict(list)
+    customers = CustomerRepository(session, tenant_id).external_ids(
+        [s.customer_id for s in SubscriptionRepository(session, tenant_id).all_rows()]
+    )
+    for sub in SubscriptionRepository(session, tenant_id).all_rows():
+        subs_by_customer[customers[sub.customer_id]].append(sub)
+    joined = 0
+    for decision in DecisionRepository(session, tenant_id).open_renewal_scores():
+        due = date.fromisoformat(decision.output["next_renewal_date"])
+        moment = datetime.combine(due, datetime.min.time(), tzinfo=now.tzinfo) + CONTINUATION_GAP
+        if moment > now:
+            continue
+        renewed = any(
+            s.started_at <= moment and (s.ended_at is None or s.ended_at > moment)
+            for s in subs_by_customer.get(decision.subject_id, [])
+        )
+        record_outcome(
+            decision,
+            {"renewed": renewed, "checked_at": moment.isoformat()},
+            1.0 if renewed else 0.0,
+            at=now,
+        )
+        joined += 1
+    return joined
+
+
 def retrain_job(
     session: Session, tenant_id: uuid.UUID | None, period_start: datetime
 ) -> dict[str, Any]:
     assert tenant_id is not None
+    joined = record_renewal_outcomes(session, tenant_id)
     try:
         model = train_model(session, tenant_id)
     except ProblemError as exc:
-        return {"trained": False, "reason": exc.detail}
-    return {"trained": True, "model_id": str(model.id), **model.metrics}
+        return {"trained": False, "reason": exc.detail, "outcomes_recorded": joined}
+    return {
+        "trained": True,
+        "model_id": str(model.id),
+        "outcomes_recorded": joined,
+        **model.metrics,
+    }

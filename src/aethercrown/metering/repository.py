@@ -13,6 +13,7 @@ from sqlalchemy import ColumnElement, Table, and_, func, or_, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from aethercrown.core.models import Decision
 from aethercrown.core.tenancy import TenantRepository
 from aethercrown.data.models import ActivityEvent, Customer, Payment, Subscription, SupportTicket
 from aethercrown.db.session import WROTE
@@ -424,6 +425,17 @@ class CampaignRepository(TenantRepository[UpsellCampaign]):
                     UpsellCampaign.customer_id == customer_id,
                     UpsellCampaign.period_start == period_start,
                 )
+            )
+        )
+
+
+class DecisionRepository(TenantRepository[Decision]):
+    model = Decision
+
+    def open_renewal_scores(self) -> Sequence[Decision]:
+        return self.all(
+            self.select().where(
+                Decision.kind == "renewal_probability", Decision.outcome_at.is_(None)
             )
         )
 
