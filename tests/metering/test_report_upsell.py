@@ -166,13 +166,14 @@ def test_report_and_upsell_over_http(
     base = "/api/v1/enterprise/usage"
     response = client.post(
         f"{base}/track",
-        json={"id": "x", "customer": "c-9", "metric": "api_calls", "value": 9600},
+        # over capacity already, so the projection exceeds it at any moment of the month
+        json={"id": "x", "customer": "c-9", "metric": "api_calls", "value": 12_000},
         headers=tenant.headers,
     )
     assert response.status_code == 200 and len(response.json()["alerts"]) == 2
     body = client.get(f"{base}/c-9/report", headers=tenant.headers).json()
     calls = {m["metric"]: m for m in body["metrics"]}["api_calls"]
-    assert calls["usage"] == 9600 and calls["percent_of_capacity"] == 96
+    assert calls["usage"] == 12_000 and calls["percent_of_capacity"] == 120
     assert client.get(f"{base}/nobody/report", headers=tenant.headers).status_code == 404
     bad = client.get(f"{base}/c-9/report", params={"period": "2026-13"}, headers=tenant.headers)
     assert bad.status_code == 422
