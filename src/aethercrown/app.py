@@ -14,6 +14,7 @@ from aethercrown import __version__
 from aethercrown.automation.api import router as automation_router
 from aethercrown.automation.service import Runner, RunnerThread
 from aethercrown.budget.api import router as budget_router
+from aethercrown.churn.api import router as churn_router
 from aethercrown.core.auth import AdminPrincipal
 from aethercrown.core.errors import install_error_handlers
 from aethercrown.core.idempotency import IdempotencyMiddleware
@@ -33,6 +34,7 @@ from aethercrown.metering.api import router as usage_router
 from aethercrown.pricing.api import router as revenue_router
 from aethercrown.security.api import router as security_router
 from aethercrown.settings import Settings, get_settings
+from aethercrown.simulate.api import router as simulate_router
 from aethercrown.tasks.api import router as tasks_router
 from aethercrown.tenants.api import router as tenants_router
 from aethercrown.tenants.api import tiers_router
@@ -48,6 +50,8 @@ ROUTERS = (
     tasks_router,
     automation_router,
     health_router,
+    simulate_router,
+    churn_router,
     usage_router,
     revenue_router,
     webhooks_router,

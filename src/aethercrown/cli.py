@@ -50,6 +50,9 @@ def serve(
     port: int | None = typer.Option(None, help="Port (default AETHERCROWN_PORT)"),
     no_migrate: bool = typer.Option(False, "--no-migrate", help="Do not apply migrations"),
     workers: int = typer.Option(1, min=1, help="uvicorn worker processes"),
+    demo: bool = typer.Option(
+        False, "--demo/--no-demo", help="Load the demo company into tenant 'demo' if it is missing"
+    ),
 ) -> None:
     """Start the API (and the dashboard), applying migrations first."""
     import uvicorn
@@ -68,6 +71,10 @@ def serve(
         typer.echo(f"  {secret}", err=True)
         typer.echo("", err=True)
         print(secret, file=sys.stdout, flush=True)
+    if demo:
+        from aethercrown.simulate.cli import load_demo_once
+
+        load_demo_once(settings)
     # Shorter GIL switch interval: the event loop waits less behind worker threads (fewer
     # latency spikes when quick requests share the process with threadpool work).
     sys.setswitchinterval(0.001)
@@ -85,9 +92,11 @@ def serve(
 def _register_subcommands() -> None:
     from aethercrown.automation.cli import app as automate_app
     from aethercrown.budget.cli import app as budget_app
+    from aethercrown.churn.cli import app as churn_app
     from aethercrown.experiments.cli import app as experiments_app
     from aethercrown.metering.cli import app as usage_app
     from aethercrown.security.cli import app as keys_app
+    from aethercrown.simulate.cli import demo as demo_command
     from aethercrown.tenants.cli import app as tenants_app
 
     app.add_typer(tenants_app, name="tenants", help="Provision and scale tenants.")
@@ -95,6 +104,8 @@ def _register_subcommands() -> None:
     app.add_typer(experiments_app, name="experiments", help="A/B tests: analyse and list.")
     app.add_typer(budget_app, name="budget", help="Optimise the marketing budget split.")
     app.add_typer(automate_app, name="automate", help="Run scheduled jobs; show run history.")
+    app.command("demo")(demo_command)
+    app.add_typer(churn_app, name="churn", help="Train, score and evaluate churn models.")
     app.add_typer(usage_app, name="usage", help="Import usage events and print usage reports.")
 
 

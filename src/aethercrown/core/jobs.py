@@ -43,6 +43,7 @@ JOB_MODULES: tuple[str, ...] = (
     "aethercrown.health.jobs",
     "aethercrown.tasks.jobs",
     "aethercrown.security.jobs",
+    "aethercrown.churn.jobs",
     "aethercrown.metering.jobs",
 )
 

@@ -17,10 +17,12 @@ MODEL_MODULES = (
     "aethercrown.tenants.models",
     "aethercrown.security.models",
     "aethercrown.data.models",
+    "aethercrown.simulate.models",
     "aethercrown.experiments.models",
     "aethercrown.tasks.models",
     "aethercrown.automation.models",
     "aethercrown.health.models",
+    "aethercrown.churn.models",
 )
 
 for _module in MODEL_MODULES:

@@ -1,0 +1,54 @@
+"""Periodic churn work: score every customer every 12 hours; retrain weekly, promoting a new
+model only when it is not worse on the holdout."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from aethercrown.churn import service
+from aethercrown.core.jobs import JobSpec
+
+
+def score_customers(
+    session: Session, tenant_id: uuid.UUID | None, period_start: datetime
+) -> dict[str, Any]:
+    assert tenant_id is not None
+    return service.score_all(session, tenant_id, actor="automation:churn.score")
+
+
+def retrain(
+    session: Session, tenant_id: uuid.UUID | None, period_start: datetime
+) -> dict[str, Any]:
+    assert tenant_id is not None
+    try:
+        outcome = service.train(session, tenant_id, actor="automation:churn.retrain")
+    except service.InsufficientHistory as exc:
+        return {"trained": False, "reason": exc.detail, **exc.extra}
+    return {
+        "trained": True,
+        "models": [
+            {"feature_set": m.feature_set, "version": m.version, "roc_auc": m.roc_auc,
+             "promoted": m.promoted}
+            for m in outcome.models
+        ],
+    }  # fmt: skip
+
+
+JOBS: list[JobSpec] = [
+    JobSpec(
+        name="churn.score",
+        interval_seconds=12 * 3600,
+        run=score_customers,
+        description="Score every active customer, plan retention campaigns, join back outcomes",
+    ),
+    JobSpec(
+        name="churn.retrain",
+        interval_seconds=7 * 24 * 3600,
+        run=retrain,
+        description="Retrain churn models; promote only if not worse on the holdout",
+    ),
+]

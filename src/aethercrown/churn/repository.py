@@ -1,0 +1,445 @@
+"""Every churn query: set-based aggregates over the business data, the registry, scores and
+campaigns. Aggregates are computed for all customers at once, never per customer."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import and_, case, func, insert, or_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from aethercrown.churn.features import QUARTER_DAYS, RECENT_DAYS, FloatArray
+from aethercrown.churn.models import ChurnModel, ChurnScore, RetentionCampaign
+from aethercrown.core.tenancy import TenantRepository
+from aethercrown.data.models import ActivityEvent, Customer, Payment, Subscription, SupportTicket
+
+
+@dataclass
+class CustomerTable:
+    ids: list[uuid.UUID]
+    external_ids: list[str]
+    signup: FloatArray  # epoch seconds at midnight UTC of the signup date
+    company_size: FloatArray
+    annual_revenue: FloatArray
+    attributes: list[dict[str, Any]]
+
+    def index(self) -> dict[uuid.UUID, int]:
+        return {cid: i for i, cid in enumerate(self.ids)}
+
+
+@dataclass
+class SubscriptionTable:
+    """Every subscription as parallel arrays (customer index, times in epoch seconds)."""
+
+    customer: np.ndarray
+    started: FloatArray
+    ended: FloatArray  # +inf while open
+    mrr_minor: FloatArray
+
+
+@dataclass
+class EventAggregates:
+    """Aggregates of activity, tickets and payments at one as-of moment, by customer index."""
+
+    last_activity: FloatArray  # epoch seconds, NaN if none
+    sessions_recent: FloatArray
+    sessions_prior: FloatArray
+    session_seconds_recent: FloatArray
+    features_recent: FloatArray
+    features_prior: FloatArray
+    tickets_quarter: FloatArray
+    open_tickets: FloatArray
+    satisfaction_quarter: FloatArray
+    failed_payments_quarter: FloatArray
+
+
+def _epoch(value: datetime | date | None) -> float:
+    if value is None:
+        return float("nan")
+    if isinstance(value, datetime):
+        return value.timestamp()
+    return (value - date(1970, 1, 1)).days * 86400.0
+
+
+class CustomerRepository(TenantRepository[Customer]):
+    model = Customer
+    noun = "Customer"
+
+    def table(self, customer_ids: Sequence[uuid.UUID] | None = None) -> CustomerTable:
+        stmt = self.select(
+            Customer.id,
+            Customer.external_id,
+            Customer.signup_date,
+            Customer.company_size,
+            Customer.annual_revenue,
+            Customer.attributes,
+        ).order_by(Customer.id)
+        if customer_ids is not None:
+            stmt = stmt.where(Customer.id.in_(list(customer_ids)))
+        rows = self.session.execute(stmt).all()
+        return CustomerTable(
+            ids=[r[0] for r in rows],
+            external_ids=[r[1] for r in rows],
+            signup=np.array([_epoch(r[2]) for r in rows], dtype=np.float64),
+            company_size=np.array(
+                [np.nan if r[3] is None else r[3] for r in rows], dtype=np.float64
+            ),
+            annual_revenue=np.array(
+                [np.nan if r[4] is None else r[4] for r in rows], dtype=np.float64
+            ),
+            attributes=[r[5] or {} for r in rows],
+        )
+
+    def existing(self, customer_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        return set(
+            self.session.scalars(self.select(Customer.id).where(Customer.id.in_(customer_ids)))
+        )
+
+
+class SubscriptionRepository(TenantRepository[Subscription]):
+    model = Subscription
+
+    def table(self, index: dict[uuid.UUID, int]) -> SubscriptionTable:
+        rows = self.session.execute(
+            self.select(
+                Subscription.customer_id,
+                Subscription.started_at,
+                Subscription.ended_at,
+                Subscription.amount,
+                Subscription.quantity,
+                Subscription.interval,
+                Subscription.discount_percent,
+                Subscription.discount_amount,
+            )
+        ).all()
+        keep = [r for r in rows if r[0] in index]
+        amount = np.array([r[3] * r[4] for r in keep], dtype=np.float64)
+        percent = np.array([r[6] or 0.0 for r in keep], dtype=np.float64)
+        off = np.array([r[7] or 0 for r in keep], dtype=np.float64)
+        per_interval = np.maximum(amount * (1 - percent / 100.0) - off, 0.0)
+        months = np.array([12.0 if r[5] == "year" else 1.0 for r in keep])
+        return SubscriptionTable(
+            customer=np.array([index[r[0]] for r in keep], dtype=np.int64),
+            started=np.array([r[1].timestamp() for r in keep], dtype=np.float64),
+            ended=np.array(
+                [np.inf if r[2] is None else r[2].timestamp() for r in keep], dtype=np.float64
+            ),
+            mrr_minor=per_interval / months,
+        )
+
+    def data_span(self) -> tuple[datetime | None, datetime | None]:
+        row = self.session.execute(
+            self.select(func.min(Subscription.started_at), func.max(Subscription.started_at))
+        ).one()
+        return row[0], row[1]
+
+
+class ActivityRepository(TenantRepository[ActivityEvent]):
+    model = ActivityEvent
+
+    def latest(self) -> datetime | None:
+        return self.session.scalar(self.select(func.max(ActivityEvent.occurred_at)))
+
+
+class EventAggregateQueries:
+    """The three set-based aggregate queries (activity, tickets, payments) at one moment."""
+
+    def __init__(self, session: Any, tenant_id: uuid.UUID) -> None:
+        self.activity = ActivityRepository(session, tenant_id)
+        self.tickets = _TicketRepository(session, tenant_id)
+        self.payments = _PaymentRepository(session, tenant_id)
+        self.session = session
+
+    def at(self, as_of: datetime, index: dict[uuid.UUID, int]) -> EventAggregates:
+        n = len(index)
+        recent = as_of - timedelta(days=RECENT_DAYS)
+        prior = as_of - timedelta(days=2 * RECENT_DAYS)
+        quarter = as_of - timedelta(days=QUARTER_DAYS)
+        e = ActivityEvent
+        is_session = e.kind == "session"
+        in_recent = e.occurred_at > recent
+        in_prior = and_(e.occurred_at > prior, e.occurred_at <= recent)
+        activity = self.session.execute(
+            self.activity.select(
+                e.customer_id,
+                func.max(case((e.kind.in_(("login", "session")), e.occurred_at))),
+                func.sum(case((and_(is_session, in_recent), 1), else_=0)),
+                func.sum(case((and_(is_session, in_prior), 1), else_=0)),
+                func.sum(case((and_(is_session, in_recent), e.duration_seconds), else_=0)),
+                func.count(func.distinct(case((and_(e.kind == "feature", in_recent), e.feature)))),
+                func.count(func.distinct(case((and_(e.kind == "feature", in_prior), e.feature)))),
+            )
+            .where(e.occurred_at <= as_of)
+            .group_by(e.customer_id)
+        ).all()
+        t = SupportTicket
+        closed_by_then = and_(t.closed_at.is_not(None), t.closed_at <= as_of)
+        tickets = self.session.execute(
+            self.tickets.select(
+                t.customer_id,
+                func.sum(case((t.opened_at > quarter, 1), else_=0)),
+                func.sum(case((or_(t.closed_at.is_(None), t.closed_at > as_of), 1), else_=0)),
+                func.avg(case((and_(t.opened_at > quarter, closed_by_then), t.satisfaction))),
+            )
+            .where(t.opened_at <= as_of)
+            .group_by(t.customer_id)
+        ).all()
+        p = Payment
+        payments = self.session.execute(
+            self.payments.select(p.customer_id, func.count())
+            .where(p.occurred_at <= as_of, p.occurred_at > quarter, p.status == "failed")
+            .group_by(p.customer_id)
+        ).all()
+
+        def column(rows: Sequence[Any], pos: int, fill: float) -> FloatArray:
+            out = np.full(n, fill, dtype=np.float64)
+            for row in rows:
+                i = index.get(row[0])
+                if i is not None and row[pos] is not None:
+                    out[i] = float(row[pos])
+            return out
+
+        last = np.full(n, np.nan, dtype=np.float64)
+        for row in activity:
+            i = index.get(row[0])
+            if i is not None and row[1] is not None:
+                last[i] = row[1].timestamp()
+        return EventAggregates(
+            last_activity=last,
+            sessions_recent=column(activity, 2, 0.0),
+            sessions_prior=column(activity, 3, 0.0),
+            session_seconds_recent=column(activity, 4, 0.0),
+            features_recent=column(activity, 5, 0.0),
+            features_prior=column(activity, 6, 0.0),
+            tickets_quarter=column(tickets, 1, 0.0),
+            open_tickets=column(tickets, 2, 0.0),
+            satisfaction_quarter=column(tickets, 3, np.nan),
+            failed_payments_quarter=column(payments, 1, 0.0),
+        )
+
+
+class _TicketRepository(TenantRepository[SupportTicket]):
+    model = SupportTicket
+
+
+class _PaymentRepository(TenantRepository[Payment]):
+    model = Payment
+
+
+class ModelRepository(TenantRepository[ChurnModel]):
+    model = ChurnModel
+    noun = "Churn model"
+
+    def promoted(self, feature_set: str) -> ChurnModel | None:
+        return self.session.scalar(
+            self.select()
+            .where(ChurnModel.feature_set == feature_set, ChurnModel.promoted.is_(True))
+            .order_by(ChurnModel.version.desc())
+            .limit(1)
+        )
+
+    def next_version(self, feature_set: str) -> int:
+        current = self.session.scalar(
+            self.select(func.max(ChurnModel.version)).where(ChurnModel.feature_set == feature_set)
+        )
+        return int(current or 0) + 1
+
+    def demote_all(self, feature_set: str) -> None:
+        self.session.execute(
+            self.update()
+            .where(ChurnModel.feature_set == feature_set, ChurnModel.promoted.is_(True))
+            .values(promoted=False)
+        )
+
+
+class ScoreRepository(TenantRepository[ChurnScore]):
+    model = ChurnScore
+
+    def insert_many(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            for row in rows:
+                row["tenant_id"] = self.tenant_id
+            self.session.execute(insert(ChurnScore), rows)
+
+
+class CampaignRepository(TenantRepository[RetentionCampaign]):
+    model = RetentionCampaign
+    noun = "Campaign"
+
+    def recent_customers(self, since: datetime) -> set[uuid.UUID]:
+        """Customers who already had a campaign (or a holdout record) since ``since``."""
+        return set(
+            self.session.scalars(
+                self.select(RetentionCampaign.customer_id).where(
+                    RetentionCampaign.created_at > since
+                )
+            )
+        )
+
+    def insert_new(self, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
+        """Insert campaigns, skipping any (customer, cooldown bucket) that already has one, even
+        one a concurrent scorer just wrote; returns the ids actually inserted."""
+        if not rows:
+            return set()
+        for row in rows:
+            row["tenant_id"] = self.tenant_id
+        dialect = self.session.get_bind().dialect.name
+        builder = pg_insert if dialect == "postgresql" else sqlite_insert
+        inserted: set[uuid.UUID] = set()
+        chunk = 2000
+        for start in range(0, len(rows), chunk):
+            stmt = (
+                builder(RetentionCampaign)
+                .values(rows[start : start + chunk])
+                .on_conflict_do_nothing(
+                    index_elements=["tenant_id", "customer_id", "cooldown_bucket"]
+                )
+                .returning(RetentionCampaign.id)
+            )
+            inserted.update(self.session.scalars(stmt))
+        return inserted
+
+    def mark_queued(self, ids: Sequence[uuid.UUID]) -> None:
+        for start in range(0, len(ids), 2000):
+            self.session.execute(
+                self.update()
+                .where(RetentionCampaign.id.in_(list(ids[start : start + 2000])))
+                .values(status="queued")
+            )
+
+    def by_ids(self, ids: Sequence[uuid.UUID]) -> Sequence[RetentionCampaign]:
+        return self.session.scalars(self.select().where(RetentionCampaign.id.in_(list(ids)))).all()
+
+    def awaiting_outcome(self, created_before: datetime) -> Sequence[RetentionCampaign]:
+        return self.session.scalars(
+            self.select().where(
+                RetentionCampaign.outcome.is_(None), RetentionCampaign.created_at <= created_before
+            )
+        ).all()
+
+    def outcome_counts(self) -> list[tuple[str, bool, str, int]]:
+        rows = self.session.execute(
+            self.select(
+                RetentionCampaign.risk_level,
+                RetentionCampaign.holdout,
+                RetentionCampaign.outcome,
+                func.count(),
+            )
+            .where(RetentionCampaign.outcome.is_not(None))
+            .group_by(
+                RetentionCampaign.risk_level, RetentionCampaign.holdout, RetentionCampaign.outcome
+            )
+        ).all()
+        return [(r[0], bool(r[1]), r[2], int(r[3])) for r in rows]
+
+
+def load_company_rows(session: Any, tenant_id: uuid.UUID, company: Any) -> dict[str, uuid.UUID]:
+    """Bulk-write a generated company (rows in the business-data contract) for one tenant;
+    returns external_id -> customer id. Used for the simulator prior, tests and benchmarks."""
+    from aethercrown.db.base import new_id, utcnow
+
+    now = utcnow()
+    ids: dict[str, uuid.UUID] = {}
+    customer_rows = []
+    for row in company.customers:
+        cid = new_id()
+        ids[row["external_id"]] = cid
+        customer_rows.append(
+            {
+                "id": cid,
+                "tenant_id": tenant_id,
+                "external_id": row["external_id"],
+                "name": row["name"],
+                "company_size": row.get("company_size"),
+                "currency": row.get("currency", "USD"),
+                "signup_date": date.fromisoformat(row["signup_date"]),
+                "attributes": row.get("attributes", {}),
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+    sub_ids: dict[str, uuid.UUID] = {}
+    sub_rows = []
+    for row in company.subscriptions:
+        sid = new_id()
+        sub_ids[row["external_id"]] = sid
+        sub_rows.append(
+            {
+                "id": sid,
+                "tenant_id": tenant_id,
+                "external_id": row["external_id"],
+                "customer_id": ids[row["customer"]],
+                "plan": row["plan"],
+                "amount": row["amount"],
+                "currency": row["currency"],
+                "interval": row["interval"],
+                "quantity": row.get("quantity", 1),
+                "started_at": row["started_at"],
+                "ended_at": row.get("ended_at"),
+                "discount_percent": row.get("discount_percent", 0.0),
+                "discount_amount": row.get("discount_amount", 0),
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+    activity_rows = [
+        {
+            "tenant_id": tenant_id,
+            "external_id": row["external_id"],
+            "customer_id": ids[row["customer"]],
+            "user_id": row["user_id"],
+            "kind": row["kind"],
+            "occurred_at": row["occurred_at"],
+            "duration_seconds": row.get("duration_seconds"),
+            "feature": row.get("feature"),
+        }
+        for row in company.activity
+    ]
+    ticket_rows = [
+        {
+            "id": new_id(),
+            "tenant_id": tenant_id,
+            "external_id": row["external_id"],
+            "customer_id": ids[row["customer"]],
+            "opened_at": row["opened_at"],
+            "closed_at": row.get("closed_at"),
+            "priority": row.get("priority", "normal"),
+            "satisfaction": row.get("satisfaction"),
+            "created_at": now,
+            "updated_at": now,
+        }
+        for row in company.tickets
+    ]
+    payment_rows = [
+        {
+            "id": new_id(),
+            "tenant_id": tenant_id,
+            "external_id": row["external_id"],
+            "customer_id": ids[row["customer"]],
+            "subscription_id": sub_ids.get(row.get("subscription") or ""),
+            "occurred_at": row["occurred_at"],
+            "status": row["status"],
+            "amount": row["amount"],
+            "currency": row.get("currency", "USD"),
+            "created_at": now,
+            "updated_at": now,
+        }
+        for row in company.payments
+    ]
+    for model, rows in (
+        (Customer, customer_rows),
+        (Subscription, sub_rows),
+        (ActivityEvent, activity_rows),
+        (SupportTicket, ticket_rows),
+        (Payment, payment_rows),
+    ):
+        for start in range(0, len(rows), 20000):
+            if rows[start : start + 20000]:
+                session.execute(insert(model), rows[start : start + 20000])
+    return ids

@@ -1,0 +1,206 @@
+"""Loading the demo company through the real ingestion service, on every backend."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from aethercrown.cli import app as cli_app
+from aethercrown.core.errors import Conflict
+from aethercrown.core.models import AuditEvent
+from aethercrown.data.models import (
+    ActivityEvent,
+    Customer,
+    MarketingSpend,
+    Payment,
+    Subscription,
+    SupportTicket,
+)
+from aethercrown.db.engine import transaction
+from aethercrown.settings import Settings
+from aethercrown.simulate import SimConfig, generate
+from aethercrown.simulate.models import SimulatedTruth
+from aethercrown.simulate.service import load_demo
+from aethercrown.simulate.truth import monthly_value
+from aethercrown.tenants.models import Tenant
+from tests.conftest import TenantHandle, bearer
+
+SMALL = SimConfig(customers=100, months=6, seed=3)
+TABLES = {
+    "customers": Customer,
+    "subscriptions": Subscription,
+    "activity": ActivityEvent,
+    "tickets": SupportTicket,
+    "payments": Payment,
+    "marketing": MarketingSpend,
+}
+
+
+def stored_counts(session_factory) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    with session_factory() as session:
+        return {
+            kind: int(session.scalar(select(func.count()).select_from(model)) or 0)
+            for kind, model in TABLES.items()
+        }
+
+
+def test_load_writes_every_kind_and_the_truth_and_reloads_idempotently(
+    session_factory,  # type: ignore[no-untyped-def]
+) -> None:
+    result = load_demo(session_factory, "sim-demo", SMALL)
+    assert result.created_tenant and result.api_key and not result.skipped
+    company = generate(SMALL)
+    expected = {kind: len(company.rows[kind]) for kind in TABLES}
+    assert stored_counts(session_factory) == expected
+    assert {k: v["inserted"] for k, v in result.counts.items()} == expected
+    assert result.not_ingested["usage"] == len(company.rows["usage"])
+
+    with session_factory() as session:
+        tenant = session.scalars(select(Tenant).where(Tenant.slug == "sim-demo")).one()
+        assert tenant.tier_slug == "enterprise"
+        truth_row = session.scalars(select(SimulatedTruth)).one()
+        assert truth_row.tenant_id == tenant.id and truth_row.seed == 3
+        assert truth_row.config == SMALL.to_dict()
+        assert truth_row.truth["churn"] == company.truth.to_dict()["churn"]
+        # The stored subscriptions give back the truth's MRR at the end of the window.
+        instant = datetime.combine(company.truth.end, datetime.min.time(), UTC)
+        mrr = 0
+        for sub in session.scalars(select(Subscription)):
+            active = sub.started_at <= instant and (sub.ended_at is None or instant < sub.ended_at)
+            if active and (sub.trial_end is None or sub.trial_end <= instant):
+                mrr += monthly_value(
+                    {
+                        "amount": sub.amount,
+                        "quantity": sub.quantity,
+                        "discount_percent": sub.discount_percent,
+                        "discount_amount": sub.discount_amount,
+                        "interval": sub.interval,
+                    }
+                )
+        last_month = sorted(company.truth.mrr_by_month)[-1]
+        assert mrr == company.truth.mrr_by_month[last_month]
+        churned = {c["customer"] for c in company.truth.churn if c["ended_within_window"]}
+        ended = set(
+            session.scalars(
+                select(Customer.external_id)
+                .join(Subscription, Subscription.customer_id == Customer.id)
+                .where(Subscription.ended_at.is_not(None))
+            )
+        )
+        assert churned <= ended
+
+    again = load_demo(session_factory, "sim-demo", SMALL)
+    assert again.skipped and not again.created_tenant and again.api_key is None
+    assert again.summary["customers"] == 100
+    forced = load_demo(session_factory, "sim-demo", SMALL, force=True)
+    assert not forced.skipped
+    assert all(c["inserted"] == 0 and c["updated"] == 0 for c in forced.counts.values())
+    assert {k: v["unchanged"] for k, v in forced.counts.items()} == expected
+    assert stored_counts(session_factory) == expected
+    with pytest.raises(Conflict):
+        load_demo(session_factory, "sim-demo", SimConfig(customers=100, months=6, seed=4))
+    with session_factory() as session:
+        actions = set(session.scalars(select(AuditEvent.action)))
+        assert {"simulate.demo_loaded", "simulate.demo_reloaded"} <= actions
+        assert session.scalar(select(func.count()).select_from(SimulatedTruth)) == 1
+
+
+def test_truth_api(
+    client: TestClient,
+    tenant: TenantHandle,
+    other_tenant: TenantHandle,
+    session_factory,  # type: ignore[no-untyped-def]
+) -> None:
+    assert client.get("/api/v1/simulate/truth", headers=tenant.headers).status_code == 404
+    assert client.get("/api/v1/simulate/truth").status_code == 401
+    with transaction(session_factory) as session:
+        result = load_demo(session, tenant.slug, SMALL)  # an existing tenant: no new key
+    assert not result.created_tenant and result.api_key is None
+
+    response = client.get("/api/v1/simulate/truth", headers=tenant.headers)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    truth = generate(SMALL).truth
+    assert body["seed"] == 3 and body["tenant_id"] == tenant.id
+    assert body["truth"]["hazard"]["coefficients"] == truth.hazard["coefficients"]
+    assert body["truth"]["mrr_by_month"] == truth.mrr_by_month
+    assert set(body["truth"]["channels"]) == set(truth.channels)
+    assert body["row_counts"]["not_ingested"]["usage"]["rows"] > 0
+    # Another tenant's key sees nothing of it.
+    assert client.get("/api/v1/simulate/truth", headers=other_tenant.headers).status_code == 404
+
+    as_of = "2025-08-01"
+    response = client.get(
+        "/api/v1/simulate/truth/churn-probabilities",
+        params={"as_of": as_of, "horizon_days": 30},
+        headers=tenant.headers,
+    )
+    assert response.status_code == 200, response.text
+    oracle = response.json()
+    expected = truth.churn_probabilities(datetime(2025, 8, 1, tzinfo=UTC), 30)
+    labels = truth.churned_within(datetime(2025, 8, 1, tzinfo=UTC), 30)
+    assert {i["customer"]: i["probability"] for i in oracle["items"]} == pytest.approx(expected)
+    assert oracle["churned"] == sum(labels.values())
+    for params, field in (
+        ({"as_of": "2030-01-01"}, "as_of"),
+        ({"as_of": "2025-08-01", "horizon_days": 0}, "horizon_days"),
+        ({"as_of": "2025-08-01", "mode": "crystal"}, "mode"),
+        ({"as_of": "yesterday"}, "as_of"),
+    ):
+        bad = client.get(
+            "/api/v1/simulate/truth/churn-probabilities", params=params, headers=tenant.headers
+        )
+        assert bad.status_code == 422, (params, bad.text)
+        assert field in bad.text
+
+
+def test_demo_cli_creates_the_tenant_once(
+    settings: Settings,
+    monkeypatch,  # type: ignore[no-untyped-def]
+    session_factory,  # type: ignore[no-untyped-def]
+) -> None:
+    from aethercrown.settings import get_settings
+
+    monkeypatch.setenv("AETHERCROWN_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("AETHERCROWN_DATA_DIR", str(settings.data_dir))
+    get_settings.cache_clear()
+    runner = CliRunner()
+    args = ["demo", "--tenant", "cli-demo", "--customers", "60", "--months", "3", "--seed", "9"]
+    first = runner.invoke(cli_app, args)
+    assert first.exit_code == 0, first.output
+    key = first.stdout.strip().splitlines()[-1]
+    assert key.startswith("ack_")
+    counts = stored_counts(session_factory)
+    assert counts["customers"] == 60
+    second = runner.invoke(cli_app, args)
+    assert second.exit_code == 0, second.output
+    assert "ack_" not in second.stdout and "already holds" in second.output
+    assert stored_counts(session_factory) == counts
+    other_seed = runner.invoke(cli_app, [*args[:-1], "10"])
+    assert other_seed.exit_code == 1 and "already holds a simulated company" in other_seed.output
+    bad = runner.invoke(cli_app, ["demo", "--tenant", "x-demo", "--customers", "0"])
+    assert bad.exit_code == 2
+    with session_factory() as session:
+        customer_key = session.scalars(select(Tenant.slug)).all()
+        assert "x-demo" not in customer_key
+    get_settings.cache_clear()
+    assert bearer(key)["Authorization"].startswith("Bearer ack_")
+
+
+def test_serve_demo_loads_the_demo_tenant_on_the_first_start_only(
+    settings: Settings,
+    session_factory,  # type: ignore[no-untyped-def]
+) -> None:
+    from aethercrown.simulate.cli import load_demo_once
+
+    small = SimConfig(customers=40, months=2, seed=1)
+    assert load_demo_once(settings, small) is True
+    counts = stored_counts(session_factory)
+    assert counts["customers"] == 40
+    assert load_demo_once(settings, small) is False
+    assert load_demo_once(settings) is False  # the default config does not reload either
+    assert stored_counts(session_factory) == counts
