@@ -31,6 +31,8 @@ def _write_session(request: Request) -> Iterator[Session]:
 WriteSession = Annotated[Session, Depends(_write_session, scope="function")]
 
 CustomerRef = Annotated[str, Path(min_length=1, max_length=200, description="External id")]
+_EVENT_SCHEMA = schemas.UsageEventIn.model_json_schema()
+# Inline (no $refs), since neither model is otherwise in the document's components.
 _TRACK_SCHEMA = {
     "requestBody": {
         "required": True,
@@ -38,8 +40,21 @@ _TRACK_SCHEMA = {
             "application/json": {
                 "schema": {
                     "oneOf": [
-                        {"$ref": "#/components/schemas/UsageEventIn"},
-                        {"$ref": "#/components/schemas/UsageBatchIn"},
+                        _EVENT_SCHEMA,
+                        {
+                            "title": "UsageBatchIn",
+                            "type": "object",
+                            "properties": {
+                                "events": {
+                                    "type": "array",
+                                    "items": _EVENT_SCHEMA,
+                                    "minItems": 1,
+                                    "maxItems": schemas.MAX_BATCH,
+                                }
+                            },
+                            "required": ["events"],
+                            "additionalProperties": False,
+                        },
                     ]
                 }
             }
