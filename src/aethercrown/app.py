@@ -24,6 +24,7 @@ from aethercrown.core.logging import configure_logging
 from aethercrown.core.metrics import HttpMetrics, PeriodicFlusher, TenantRequestCounter
 from aethercrown.core.middleware import RequestContextMiddleware
 from aethercrown.core.ratelimit import RateLimiter
+from aethercrown.core.webhooks_api import router as webhooks_router
 from aethercrown.data.api import router as data_router
 from aethercrown.db import migrate
 from aethercrown.db.engine import make_engine, make_session_factory
@@ -31,6 +32,8 @@ from aethercrown.experiments.api import router as experiments_router
 from aethercrown.experiments.api import stateless_router as experiments_stateless_router
 from aethercrown.health.api import router as health_router
 from aethercrown.investor.api import router as investor_router
+from aethercrown.metering.api import router as usage_router
+from aethercrown.pricing.api import router as revenue_router
 from aethercrown.security.api import router as security_router
 from aethercrown.settings import Settings, get_settings
 from aethercrown.simulate.api import router as simulate_router
@@ -55,6 +58,9 @@ ROUTERS = (
     dashboard_router,
     investor_router,
     web_router,
+    usage_router,
+    revenue_router,
+    webhooks_router,
 )
 
 

@@ -96,6 +96,7 @@ def _register_subcommands() -> None:
     from aethercrown.churn.cli import app as churn_app
     from aethercrown.data.cli import export_rows, import_rows
     from aethercrown.experiments.cli import app as experiments_app
+    from aethercrown.metering.cli import app as usage_app
     from aethercrown.security.cli import app as keys_app
     from aethercrown.simulate.cli import demo as demo_command
     from aethercrown.tenants.cli import app as tenants_app
@@ -110,6 +111,7 @@ def _register_subcommands() -> None:
     app.command("demo")(demo_command)
     app.add_typer(churn_app, name="churn", help="Train, score and evaluate churn models.")
     app.add_typer(analytics_app, name="analytics", help="Revenue metrics, forecasts, reports.")
+    app.add_typer(usage_app, name="usage", help="Import usage events and print usage reports.")
 
 
 _register_subcommands()

@@ -45,6 +45,7 @@ JOB_MODULES: tuple[str, ...] = (
     "aethercrown.security.jobs",
     "aethercrown.churn.jobs",
     "aethercrown.analytics.jobs",
+    "aethercrown.metering.jobs",
 )
 
 

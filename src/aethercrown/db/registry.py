@@ -12,6 +12,8 @@ from aethercrown.db.base import Base
 MODEL_MODULES = (
     "aethercrown.core.models",
     "aethercrown.core.webhooks",
+    "aethercrown.metering.models",
+    "aethercrown.pricing.models",
     "aethercrown.tenants.models",
     "aethercrown.security.models",
     "aethercrown.data.models",
