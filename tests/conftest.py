@@ -32,7 +32,20 @@ BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 
 
 def normalise_pg(url: str) -> str:
-    return Settings(database_url=url).database_url
+    """The psycopg URL; under pytest-xdist, a database of this worker's own (created once)."""
+    url = Settings(database_url=url).database_url
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return url
+    base = make_url(url)
+    name = f"{base.database}_{worker}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+        if exists.first() is None:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
 
 
 def reset_postgres(url: str) -> None:

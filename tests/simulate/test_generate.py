@@ -62,7 +62,13 @@ def test_same_seed_same_company_bit_for_bit() -> None:
 
 
 def test_bad_config_is_refused() -> None:
-    for bad in ({"customers": 0}, {"months": 1}, {"seed": -1}, {"target_monthly_churn": 0.9}):
+    for bad in (
+        {"customers": 0},
+        {"months": 1},
+        {"seed": -1},
+        {"target_monthly_churn": 0.9},
+        {"currency": "usd"},
+    ):
         with pytest.raises(ValueError):
             SimConfig(**bad)  # type: ignore[arg-type]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Any
 
@@ -27,7 +27,6 @@ class SimConfig:
     # Visitors a day in each experiment.
     experiment_daily_visitors: int = 500
     currency: str = "USD"
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not 1 <= self.customers <= 200_000:
@@ -44,6 +43,8 @@ class SimConfig:
             raise ValueError("activity_scale must be in (0, 10]")
         if not 10 <= self.experiment_daily_visitors <= 100_000:
             raise ValueError("experiment_daily_visitors must be between 10 and 100000")
+        if not (len(self.currency) == 3 and self.currency.isascii() and self.currency.isupper()):
+            raise ValueError("currency must be an ISO 4217 code such as USD")
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

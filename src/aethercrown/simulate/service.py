@@ -36,7 +36,8 @@ GENERATOR_VERSION = "1"
 # truth.
 NOT_INGESTED = {
     "usage": "metered usage events: the metering domain's ingestion is not available yet",
-    "experiment_assignments": "experiment exposures: the experiments domain has no ingestion yet",
+    "experiment_assignments": "experiment exposures: the experiments domain assigns users by "
+    "its own hash and has no import of outside assignments",
 }
 
 LOAD_BATCH_ROWS = 50_000
