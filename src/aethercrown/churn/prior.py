@@ -31,7 +31,7 @@ from aethercrown.simulate import SimConfig, SimulatedCompany, generate
 from aethercrown.simulate.truth import Truth
 
 # The shipped prior: a larger company than the default demo, so every slice has enough churn.
-PRIOR_CONFIG = SimConfig(customers=5000, months=14, seed=7)
+PRIOR_CONFIG = SimConfig(customers=3000, months=14, seed=7)
 
 
 @dataclass
