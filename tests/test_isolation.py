@@ -73,6 +73,7 @@ RESOURCES: dict[str, ResourceMaker] = {
     "experiment_id": _victim_experiment_id,
     "task_id": _victim_task_id,
     "worker_id": _victim_worker_id,
+    "customer": lambda client, victim: str(stored_row(client, victim, "customers")["external_id"]),
 }
 # Parameters that are not tenant-owned identifiers.
 NOT_OWNED = {"slug"}

@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from aethercrown import __version__
+from aethercrown.analytics.api import router as dashboard_router
 from aethercrown.automation.api import router as automation_router
 from aethercrown.automation.service import Runner, RunnerThread
 from aethercrown.budget.api import router as budget_router
@@ -23,18 +24,23 @@ from aethercrown.core.logging import configure_logging
 from aethercrown.core.metrics import HttpMetrics, PeriodicFlusher, TenantRequestCounter
 from aethercrown.core.middleware import RequestContextMiddleware
 from aethercrown.core.ratelimit import RateLimiter
+from aethercrown.core.webhooks_api import router as webhooks_router
 from aethercrown.data.api import router as data_router
 from aethercrown.db import migrate
 from aethercrown.db.engine import make_engine, make_session_factory
 from aethercrown.experiments.api import router as experiments_router
 from aethercrown.experiments.api import stateless_router as experiments_stateless_router
 from aethercrown.health.api import router as health_router
+from aethercrown.investor.api import router as investor_router
+from aethercrown.metering.api import router as usage_router
+from aethercrown.pricing.api import router as revenue_router
 from aethercrown.security.api import router as security_router
 from aethercrown.settings import Settings, get_settings
 from aethercrown.simulate.api import router as simulate_router
 from aethercrown.tasks.api import router as tasks_router
 from aethercrown.tenants.api import router as tenants_router
 from aethercrown.tenants.api import tiers_router
+from aethercrown.web.api import router as web_router
 
 ROUTERS = (
     tenants_router,
@@ -49,6 +55,12 @@ ROUTERS = (
     health_router,
     simulate_router,
     churn_router,
+    dashboard_router,
+    investor_router,
+    web_router,
+    usage_router,
+    revenue_router,
+    webhooks_router,
 )
 
 

@@ -90,21 +90,28 @@ def serve(
 
 
 def _register_subcommands() -> None:
+    from aethercrown.analytics.cli import app as analytics_app
     from aethercrown.automation.cli import app as automate_app
     from aethercrown.budget.cli import app as budget_app
     from aethercrown.churn.cli import app as churn_app
+    from aethercrown.data.cli import export_rows, import_rows
     from aethercrown.experiments.cli import app as experiments_app
+    from aethercrown.metering.cli import app as usage_app
     from aethercrown.security.cli import app as keys_app
     from aethercrown.simulate.cli import demo as demo_command
     from aethercrown.tenants.cli import app as tenants_app
 
     app.add_typer(tenants_app, name="tenants", help="Provision and scale tenants.")
     app.add_typer(keys_app, name="keys", help="Create, rotate and list API keys.")
+    app.command("import")(import_rows)
+    app.command("export")(export_rows)
     app.add_typer(experiments_app, name="experiments", help="A/B tests: analyse and list.")
     app.add_typer(budget_app, name="budget", help="Optimise the marketing budget split.")
     app.add_typer(automate_app, name="automate", help="Run scheduled jobs; show run history.")
     app.command("demo")(demo_command)
     app.add_typer(churn_app, name="churn", help="Train, score and evaluate churn models.")
+    app.add_typer(analytics_app, name="analytics", help="Revenue metrics, forecasts, reports.")
+    app.add_typer(usage_app, name="usage", help="Import usage events and print usage reports.")
 
 
 _register_subcommands()

@@ -18,10 +18,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 from aethercrown.app import create_app
+from aethercrown.automation import periods
 from aethercrown.automation.models import INSTALLATION, AutomationRun
 from aethercrown.automation.service import Runner
 from aethercrown.cli import app as cli_app
 from aethercrown.core.jobs import JobSpec, all_jobs
+from aethercrown.db.base import utcnow
 from aethercrown.db.engine import transaction
 from aethercrown.settings import Settings
 from tests.conftest import TenantHandle, bearer
@@ -120,6 +122,7 @@ def test_a_run_whose_runner_died_is_abandoned_and_retried(
     runner = Runner(
         session_factory, [JobSpec("job", 3600, calls.job("job"))], run_timeout=timedelta(minutes=10)
     )
+    started = utcnow() - timedelta(minutes=5)  # run times are wall time, whatever tick() is given
     with transaction(session_factory) as session:
         session.add(
             AutomationRun(
@@ -131,11 +134,12 @@ def test_a_run_whose_runner_died_is_abandoned_and_retried(
                 attempt=1,
                 status="running",
                 runner="dead-host:1",
-                started_at=T0,
+                started_at=started,
             )
         )
-    assert runner.tick(T0 + timedelta(minutes=5)) == []  # may still be working
-    result = runner.tick(T0 + timedelta(minutes=11))
+    assert runner.tick(T0) == []  # running for 5 min: may still be working
+    runner.wall = lambda: started + timedelta(minutes=11)
+    result = runner.tick(T0)
     assert [(r.attempt, r.status) for r in result] == [(2, "succeeded")]
     first = runs(session_factory)[0]
     assert first.status == "abandoned" and "dead-host:1" in (first.error or "")
@@ -217,10 +221,14 @@ def test_cli_once_and_runs(db: Engine, tmp_path: Path, monkeypatch: pytest.Monke
     assert len(ran) == len(all_jobs())  # one tenant: every job once
     again = runner.invoke(cli_app, ["automate", "--once", "--now", "2030-01-01T00:40:00Z"])
     assert again.exit_code == 0
-    # Ten minutes later only installation-wide jobs with a shorter period run again (tenant jobs
-    # are held to the starter tier's hourly minimum).
-    rerun = {json.loads(line)["job"] for line in again.stdout.splitlines() if line.startswith("{")}
-    assert rerun == {j.name for j in all_jobs() if not j.per_tenant and j.interval_seconds <= 600}
+    # Ten minutes later only jobs with a new period run again (a starter tenant: hourly at most).
+    first, second = T0 + timedelta(minutes=30), T0 + timedelta(minutes=40)
+    due_again = set()
+    for job in all_jobs():
+        interval = periods.effective_interval(job.interval_seconds, 3600 if job.per_tenant else 0)
+        if periods.period_start(first, interval) != periods.period_start(second, interval):
+            due_again.add(job.name)
+    assert {json.loads(line)["job"] for line in again.stdout.splitlines()} == due_again
     history = runner.invoke(cli_app, ["automate", "runs", "--tenant", "cli-t"])
     assert history.exit_code == 0
     lines = history.stdout.strip().splitlines()
@@ -244,3 +252,31 @@ def test_serve_runs_the_runner_in_process(settings: Settings, tenant: TenantHand
             time.sleep(0.05)
     names = {r.job for r in runs(factory)}
     assert names == {j.name for j in all_jobs()}
+
+
+def test_a_run_that_finishes_while_another_runner_gives_up_on_it_is_not_rerun(
+    session_factory: sessionmaker[Session], tenant: TenantHandle
+) -> None:
+    """The race: runner B read the run as running for too long; before B marks it abandoned,
+    its own runner commits success. B must not start attempt 2."""
+    runner = Runner(session_factory, [], run_timeout=timedelta(minutes=10))
+    with transaction(session_factory) as session:
+        run = AutomationRun(
+            job="job",
+            scope=tenant.id,
+            tenant_id=tenant.uid,
+            period_start=T0,
+            interval_seconds=3600,
+            attempt=1,
+            status="running",
+            runner="slow-host:1",
+            started_at=utcnow() - timedelta(hours=2),
+        )
+        session.add(run)
+    seen_running = runs(session_factory)[0]
+    with transaction(session_factory) as session:
+        stored = session.get(AutomationRun, seen_running.id)
+        assert stored is not None
+        stored.status = "succeeded"
+    assert runner._next_attempt(seen_running) is None
+    assert [r.status for r in runs(session_factory)] == ["succeeded"]

@@ -154,6 +154,10 @@ def test_bad_input_is_named(
     )
     assert "total_budget" in _errors(response)
     assert "total_budget" in _errors(post(client, tenant, {"historical_data": history[:50]}))
+    many = [
+        {"channel": f"c{i}", "date": "2026-01-01", "spend": 1.0, "revenue": 2.0} for i in range(201)
+    ]
+    assert "at most 200" in _errors(post(client, tenant, {**base, "historical_data": many}))
     # No history given and nothing stored.
     assert "historical_data" in _errors(post(client, tenant, {"total_budget": 100}))
 

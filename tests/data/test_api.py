@@ -230,6 +230,9 @@ def test_lists_filter_and_paginate_in_a_stable_order(
         ("/customers/not-a-uuid", 422),
         ("/customers/0190a0f4-0000-7000-8000-000000000000", 404),
         ("/customers/by-external/ghost", 404),
+        ("/customers/by-external/a%00b", 422),
+        ("/activity?customer=a%00b", 422),
+        ("/marketing?channel=%00", 422),
         ("/invoices", 404),
     ],
 )

@@ -224,6 +224,24 @@ def test_one_bad_batch_writes_nothing_and_names_every_bad_row(
         ),
         ("customers", {"external_id": "x", "signup_date": "2025-01-01"}, "name"),
         (
+            "customers",
+            {"external_id": "x", "name": "A\x00B", "signup_date": "2025-01-01"},
+            "name",
+        ),
+        (
+            "customers",
+            {
+                "external_id": "x",
+                "name": "A",
+                "signup_date": "2025-01-01",
+                "attributes": {"k\x00": 1},
+            },
+            "attributes",
+        ),
+        ("marketing", {"channel": "a", "day": "2025-01-01", "spend": True}, "spend"),
+        ("marketing", {"channel": "a", "day": "2025-01-01", "spend": [1]}, "spend"),
+        ("marketing", {"channel": "a", "day": "2025-01-01", "spend": 2**63}, "spend"),
+        (
             "subscriptions",
             {
                 "external_id": "s",

@@ -143,3 +143,38 @@ def test_incident_still_open_at_the_last_sample() -> None:
 def test_health_needs_a_key(client: TestClient) -> None:
     assert client.get(f"{BASE}/check").status_code == 401
     assert client.get(f"{BASE}/trends").status_code == 401
+
+
+def test_webhook_failures_show_in_the_tenants_and_the_operators_check(
+    client: TestClient,
+    admin_key: str,
+    tenant: TenantHandle,
+    other_tenant: TenantHandle,
+    session_factory: sessionmaker[Session],
+) -> None:
+    from aethercrown.core.webhooks import WebhookDelivery
+
+    def delivery(tenant_id: object, status: str, attempts: int) -> WebhookDelivery:
+        return WebhookDelivery(
+            tenant_id=tenant_id,
+            event_type="test",
+            payload={},
+            url="http://127.0.0.1:9/hook",
+            status=status,
+            attempts=attempts,
+        )
+
+    with transaction(session_factory) as session:
+        session.add(delivery(tenant.uid, "delivered", 1))
+        session.add(delivery(tenant.uid, "pending", 2))  # failed once, retrying
+        session.add(delivery(other_tenant.uid, "failed", 8))  # gave up
+
+    def webhooks(headers: dict[str, str]) -> dict[str, object]:
+        report = client.get(f"{BASE}/check", headers=headers).json()
+        return next(c for c in report["components"] if c["component"] == "webhooks")
+
+    mine = webhooks(tenant.headers)
+    assert mine["status"] == "degraded"
+    assert mine["detail"] == {"total": 2, "failed": 0, "retrying": 1, "delivered": 1}
+    everyone = webhooks(bearer(admin_key))
+    assert everyone["status"] == "down" and everyone["detail"]["failed"] == 1  # type: ignore[index]

@@ -204,3 +204,36 @@ def test_serve_demo_loads_the_demo_tenant_on_the_first_start_only(
     assert load_demo_once(settings, small) is False
     assert load_demo_once(settings) is False  # the default config does not reload either
     assert stored_counts(session_factory) == counts
+
+
+def test_load_creates_the_simulated_experiments_with_results(
+    client: TestClient,
+    tenant: TenantHandle,
+    session_factory,  # type: ignore[no-untyped-def]
+) -> None:
+    with transaction(session_factory) as session:
+        result = load_demo(session, tenant.slug, SMALL)
+    company = generate(SMALL)
+    truth = {e["key"]: e for e in company.truth.experiments}
+    assert set(result.experiments) == set(truth)
+    rows = company.rows["experiment_assignments"]
+    visitors = {key: sum(1 for r in rows if r["experiment"] == key) for key in truth}
+    for key, loaded in result.experiments.items():
+        assert loaded["created"] and loaded["users"] == visitors[key]
+    listed = client.get("/api/v1/content/ab-test", headers=tenant.headers).json()["items"]
+    assert len(listed) == 3 and all(e["status"] == "stopped" for e in listed)
+    for key, loaded in result.experiments.items():
+        body = client.get(
+            f"/api/v1/content/ab-test/{loaded['experiment_id']}/results", headers=tenant.headers
+        ).json()
+        primary = body["metrics"][0]
+        assert sum(v["users"] for v in primary["variants"]) == visitors[key]
+        assert sum(v["impressions"] for v in primary["variants"]) == visitors[key]
+        if key == "homepage_hero_aa":
+            assert body["verdict"] != "winner"  # an A/A test has no winner
+    # A forced reload leaves the experiments as they are.
+    with transaction(session_factory) as session:
+        again = load_demo(session, tenant.slug, SMALL, force=True)
+    assert all(not e["created"] for e in again.experiments.values())
+    listed = client.get("/api/v1/content/ab-test", headers=tenant.headers).json()["items"]
+    assert len(listed) == 3

@@ -252,3 +252,34 @@ def test_housekeeping_marks_silent_workers_stale_and_frees_their_quota(
     with session_factory() as session:
         assert service.live_worker_count(session, tenant.uid, later) == 0
         assert service.list_workers(session, tenant.uid, later)[0].status == "stale"
+
+
+def test_claims_take_the_best_scores_exactly_as_a_full_ranking_would(
+    session_factory: sessionmaker[Session], tenant: TenantHandle
+) -> None:
+    """The claim query prunes by static score; the result must equal ranking every task."""
+    import random
+
+    rng = random.Random(7)
+    expected: dict[str, float] = {}
+    for batch in range(6):
+        at = T0 + timedelta(minutes=25 * batch)
+        items = []
+        for i in range(25):
+            key = f"b{batch}-{i}"
+            priority, duration = rng.randint(1, 4), rng.uniform(1, 1790)  # no ties
+            items.append(task(key, priority=priority, duration=duration))
+            expected[key] = (priority, duration, at)  # type: ignore[assignment]
+        add_tasks(session_factory, tenant.uid, at, *items)
+    now = T0 + timedelta(minutes=160)
+
+    def score(key: str) -> float:
+        priority, duration, at = expected[key]  # type: ignore[misc]
+        return service.scoring.terms(priority, duration, 0, (now - at).total_seconds()).total
+
+    ranking = sorted(expected, key=score, reverse=True)
+    w = add_worker(session_factory, tenant.uid, "w", T0, capacity=150)
+    got: list[str] = []
+    for size in (1, 7, 30, 100):
+        got.extend(claim(session_factory, tenant.uid, w, now, max_tasks=size))
+    assert got == ranking[: len(got)] and len(got) == 138

@@ -16,9 +16,7 @@ from aethercrown.settings import get_settings
 app = typer.Typer(no_args_is_help=False)
 
 
-def _parse_now(value: str | None) -> datetime | None:
-    if value is None:
-        return None
+def _parse_now(value: str) -> datetime:
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:
@@ -31,8 +29,10 @@ def automate(
     ctx: typer.Context,
     once: bool = typer.Option(False, "--once", help="Run one tick and exit"),
     tick: float = typer.Option(30.0, min=0.05, help="Seconds between ticks (continuous mode)"),
-    now: str | None = typer.Option(
-        None, help="Pretend it is this UTC time (ISO-8601; with --once, for replays and tests)"
+    now: list[str] | None = typer.Option(
+        None,
+        help="With --once: pretend it is this UTC time (ISO-8601); repeat for a tick at each "
+        "(replays and tests)",
     ),
 ) -> None:
     """Run every registered job that is due, once per period, alongside any other runners."""
@@ -47,7 +47,9 @@ def automate(
     runner = Runner(make_session_factory(engine), all_jobs(), settings=settings)
     try:
         if once:
-            for result in runner.tick(_parse_now(now)):
+            moments = [_parse_now(value) for value in now] if now else [None]
+            results = [r for moment in moments for r in runner.tick(moment)]
+            for result in results:
                 typer.echo(
                     json.dumps(
                         {

@@ -78,7 +78,11 @@ class Runner:
     runner_id: str = field(default_factory=default_runner_id)
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     run_timeout: timedelta = DEFAULT_RUN_TIMEOUT
+    # What time it is for choosing periods (tests and replays pass their own moments to tick).
     clock: Callable[[], datetime] = utcnow
+    # Wall time for the history and for judging how long a run has been running: always real,
+    # even when tick() is given another moment.
+    wall: Callable[[], datetime] = utcnow
 
     def targets(self, now: datetime) -> list[Target]:
         with write_transaction(self.session_factory) as session:
@@ -108,36 +112,39 @@ class Runner:
         results = []
         for target in targets:
             attempt = self._next_attempt(
-                latest.get((target.job.name, target.scope, target.period_start)), now
+                latest.get((target.job.name, target.scope, target.period_start))
             )
             if attempt is None:
                 continue
-            result = self._claim_and_run(target, attempt, now)
+            result = self._claim_and_run(target, attempt)
             if result is not None:
                 results.append(result)
         return results
 
-    def _next_attempt(self, previous: AutomationRun | None, now: datetime) -> int | None:
+    def _next_attempt(self, previous: AutomationRun | None) -> int | None:
         if previous is None:
             return 1
         if previous.status == "succeeded":
             return None
         if previous.status == "running":
-            if previous.started_at > now - self.run_timeout:
+            wall = self.wall()
+            if previous.started_at > wall - self.run_timeout:
                 return None  # another runner is on it
             with write_transaction(self.session_factory) as session:
-                RunnerRepository(session).finish(
+                given_up = RunnerRepository(session).finish(
                     previous.id,
                     status="abandoned",
-                    ended_at=now,
+                    ended_at=wall,
                     error=f"no result after {self.run_timeout}; runner {previous.runner} "
                     "presumed dead",
                 )
+            if not given_up:
+                return None  # it finished meanwhile (or another runner gave up on it first)
         if previous.attempt >= self.max_attempts:
             return None
         return previous.attempt + 1
 
-    def _claim_and_run(self, target: Target, attempt: int, now: datetime) -> RunResult | None:
+    def _claim_and_run(self, target: Target, attempt: int) -> RunResult | None:
         with write_transaction(self.session_factory) as session:
             run_id = RunnerRepository(session).claim(
                 {
@@ -149,7 +156,7 @@ class Runner:
                     "attempt": attempt,
                     "status": "running",
                     "runner": self.runner_id[:200],
-                    "started_at": now,
+                    "started_at": self.wall(),
                 }
             )
         if run_id is None:
@@ -162,7 +169,7 @@ class Runner:
             ):
                 summary = target.job.run(session, target.tenant_id, target.period_start)
                 done = RunnerRepository(session).finish(
-                    run_id, status="succeeded", ended_at=self.clock(), summary=_jsonable(summary)
+                    run_id, status="succeeded", ended_at=self.wall(), summary=_jsonable(summary)
                 )
                 if not done:
                     raise RuntimeError("run was declared abandoned while it ran; rolled back")
@@ -177,7 +184,7 @@ class Runner:
             trace = traceback.format_exc()[-8000:]
             with write_transaction(self.session_factory) as session:
                 RunnerRepository(session).finish(
-                    run_id, status="failed", ended_at=self.clock(), error=f"{error}\n{trace}"
+                    run_id, status="failed", ended_at=self.wall(), error=f"{error}\n{trace}"
                 )
         return RunResult(
             run_id=run_id,

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.optimize import least_squares
+from scipy.optimize import least_squares, minimize_scalar
 from scipy.stats import f as f_distribution
 
 FloatArray = NDArray[np.float64]
@@ -44,7 +44,11 @@ MIN_R2 = 0.1
 # ... and beat "spend has no effect" in an F-test at this level (strict: several fits are tried).
 MAX_P_VALUE = 0.01
 # Carry-over rates tried when the history is a gap-free daily or weekly series long enough.
-ADSTOCK_GRID = (0.0, 0.3, 0.5, 0.7)
+ADSTOCK_GRID = (0.0, 0.3, 0.5, 0.7, 0.85)
+MAX_ADSTOCK = 0.95
+# Day-of-week / yearly factors are fitted on gap-free daily series at least this long.
+MIN_POINTS_FOR_SEASONALITY = 56
+SEASONAL_ROUNDS = 2
 MIN_POINTS_FOR_ADSTOCK = 28
 HILL_SHAPE_BOUNDS = (0.5, 6.0)
 
@@ -148,6 +152,7 @@ class ChannelFit:
     # Bootstrap replicates of the curve (same family and carry-over), for intervals.
     replicates: list[ResponseCurve] = field(default_factory=list)
     fallback_reason: str | None = None
+    season_adjusted: bool = False
     # The history itself (per period), kept for the fallback's ROI interval.
     spend_series: list[float] = field(default_factory=list)
     return_series: list[float] = field(default_factory=list)
@@ -165,6 +170,21 @@ def _model(family: str, params: FloatArray, x: FloatArray) -> FloatArray:
     if family == HILL:
         return hill_or_exp_value(HILL, params[0], params[1], params[2], x)
     return hill_or_exp_value(EXPONENTIAL, params[0], params[1], 1.0, x)
+
+
+def _jacobian(family: str, params: FloatArray, x: FloatArray) -> FloatArray:
+    x = np.maximum(x, 0.0)
+    if family == HILL:
+        beta, scale, shape = params
+        ratio = x / scale
+        u = np.power(ratio, shape)
+        common = beta / (1.0 + u) ** 2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_ratio = np.where(x > 0, np.log(np.where(x > 0, ratio, 1.0)), 0.0)
+        return np.column_stack([u / (1.0 + u), -common * shape * u / scale, common * u * log_ratio])
+    beta, scale = params
+    decay = np.exp(-x / scale)
+    return np.column_stack([-np.expm1(-x / scale), -beta * decay * x / scale**2])
 
 
 def _starts(family: str, x_scale: float, y_scale: float) -> list[list[float]]:
@@ -200,6 +220,7 @@ def _least_squares(
             result = least_squares(
                 lambda p: _model(family, p, x) - y,
                 p0,
+                jac=lambda p: _jacobian(family, p, x),
                 bounds=(lower, upper),
                 x_scale="jac",
                 max_nfev=400,
@@ -226,10 +247,13 @@ def fit_channel(
     consecutive: bool,
     bootstrap: int = 40,
     seed: int = 0,
+    calendar: tuple[FloatArray, FloatArray] | None = None,
 ) -> ChannelFit:
     """Fit one channel's curve from per-period spend and return (same order, oldest first).
 
-    ``consecutive`` says the periods form a gap-free series, so that carry-over can be fitted."""
+    ``consecutive`` says the periods form a gap-free series, so that carry-over can be fitted;
+    ``calendar`` (weekday 0–6 and day of year of each period, daily data) lets day-of-week and
+    yearly seasonality be separated from the spend's effect."""
     spend = np.asarray(spend, dtype=float)
     returns = np.asarray(returns, dtype=float)
     n = len(spend)
@@ -261,22 +285,31 @@ def fit_channel(
     x_scale = float(np.median(spend[spend > 0])) if np.any(spend > 0) else 1.0
     y_scale = max(float(np.mean(returns)), 1e-9)
     tss = float(np.sum((returns - returns.mean()) ** 2))
-    best: tuple[float, str, float, FloatArray, float] | None = None  # aic, family, rate, p, rss
-    for rate in rates:
-        x = adstock(spend, rate)
-        for family in FAMILIES:
-            found = _least_squares(family, x, returns, _starts(family, x_scale, y_scale))
-            if found is None:
-                continue
-            params, rss = found
-            k = len(params) + (1 if rate else 0)
-            aic = n * math.log(max(rss, 1e-300) / n) + 2 * k
-            if best is None or aic < best[0]:
-                best = (aic, family, rate, params, rss)
-    if best is None:
+    found = _search(spend, returns, rates, x_scale, y_scale)
+    if found is None:
         fit.fallback_reason = "no curve could be fitted to this history"
         return fit
-    aic, family, rate, params, rss = best
+    family, rate, params, rss = found
+    season = np.ones(n)
+    if calendar is not None and consecutive and n >= MIN_POINTS_FOR_SEASONALITY:
+        # Alternate: calendar factors from the returns relative to the curve, then the curve
+        # on the returns with the calendar divided out (the curve is at average seasonality).
+        # Kept only if it explains the returns better than the curve alone.
+        s_family, s_rate, s_params, s_season = family, rate, params, season
+        for _ in range(SEASONAL_ROUNDS):
+            s_season = _seasonality(
+                returns, _model(s_family, s_params, adstock(spend, s_rate)), calendar
+            )
+            refit = _search(
+                spend, returns / s_season, rates, x_scale, y_scale, (s_family, s_rate, s_params)
+            )
+            if refit is not None:
+                s_family, s_rate, s_params, _ = refit
+        seasonal_fit = _model(s_family, s_params, adstock(spend, s_rate)) * s_season
+        if float(np.sum((returns - seasonal_fit) ** 2)) < rss:
+            family, rate, params, season = s_family, s_rate, s_params, s_season
+            fit.season_adjusted = True
+    rss = float(np.sum((returns - _model(family, params, adstock(spend, rate)) * season) ** 2))
     r2 = 1.0 - rss / tss if tss > 0 else 0.0
     if r2 < MIN_R2:
         fit.fallback_reason = (
@@ -292,17 +325,106 @@ def fit_channel(
         )
         return fit
     x = adstock(spend, rate)
-    fitted = _model(family, params, x)
+    curve_only = _model(family, params, x)
+    fitted = curve_only * season
     positive = returns > 0
     mape = (
         float(np.mean(np.abs(returns[positive] - fitted[positive]) / returns[positive]))
         if positive.any()
         else None
     )
+    aic = n * math.log(max(rss, 1e-300) / n) + 2 * (len(params) + (1 if rate else 0))
     fit.curve = _curve(family, params, rate)
     fit.quality = FitQuality(r2=r2, mape=mape, points=n, aic=aic)
-    fit.replicates = _bootstrap(family, rate, params, x, returns, fitted, bootstrap, seed)
+    fit.replicates = _bootstrap(
+        family, rate, params, x, returns / season, curve_only, bootstrap, seed
+    )
     return fit
+
+
+def _search(
+    spend: FloatArray,
+    target: FloatArray,
+    rates: tuple[float, ...],
+    x_scale: float,
+    y_scale: float,
+    warm: tuple[str, float, FloatArray] | None = None,
+) -> tuple[str, float, FloatArray, float] | None:
+    """The best (family, carry-over rate, parameters, RSS) by AIC over the grid — or, given a
+    warm start, that family refitted from its parameters — with the rate then refined."""
+    n = len(spend)
+    best: tuple[float, str, float, FloatArray, float] | None = None  # aic, family, rate, p, rss
+    candidates = (
+        [(rate, family, _starts(family, x_scale, y_scale)) for rate in rates for family in FAMILIES]
+        if warm is None
+        else [(warm[1], warm[0], [list(warm[2])])]
+    )
+    for rate, family, starts in candidates:
+        found = _least_squares(family, adstock(spend, rate), target, starts)
+        if found is None:
+            continue
+        params, rss = found
+        aic = n * math.log(max(rss, 1e-300) / n) + 2 * (len(params) + (1 if rate else 0))
+        if best is None or aic < best[0]:
+            best = (aic, family, rate, params, rss)
+    if best is None:
+        return None
+    _, family, rate, params, rss = best
+    if len(rates) > 1:
+        # The grid only brackets the carry-over rate: refine it around the winner, starting
+        # each refit from the winner's parameters.
+        refined = _refine_adstock(family, rate, params, spend, target)
+        if refined is not None and refined[2] < rss:
+            rate, params, rss = refined
+    return family, rate, params, rss
+
+
+def _seasonality(
+    returns: FloatArray, fitted: FloatArray, calendar: tuple[FloatArray, FloatArray]
+) -> FloatArray:
+    """Multiplicative calendar factors: day of week (and a yearly cycle over ≥ 300 days), by
+    least squares on log(return / curve), normalised to a geometric mean of one."""
+    weekday, day_of_year = calendar
+    # Where the curve predicts next to nothing the ratio says nothing about the calendar.
+    floor = 0.05 * float(np.median(fitted[fitted > 0])) if np.any(fitted > 0) else 0.0
+    ok = (returns > 0) & (fitted > floor)
+    if ok.sum() < MIN_POINTS_FOR_SEASONALITY:
+        return np.ones(len(returns))
+    columns = [(weekday == d).astype(float) for d in range(7)]
+    yearly = len(returns) >= 300
+    if yearly:
+        angle = 2 * np.pi * day_of_year / 365.25
+        columns += [np.cos(angle), np.sin(angle)]
+    design = np.column_stack(columns)
+    coef, *_ = np.linalg.lstsq(design[ok], np.log(returns[ok] / fitted[ok]), rcond=None)
+    weekly = coef[:7] - coef[:7].mean()
+    log_factor = weekly[weekday.astype(int)]
+    if yearly:
+        log_factor = log_factor + coef[7] * np.cos(angle) + coef[8] * np.sin(angle)
+    return np.asarray(np.exp(np.clip(log_factor, -1.0, 1.0)))
+
+
+def _refine_adstock(
+    family: str, rate: float, params: FloatArray, spend: FloatArray, returns: FloatArray
+) -> tuple[float, FloatArray, float] | None:
+    fitted: dict[float, tuple[FloatArray, float]] = {}
+
+    def rss_at(r: float) -> float:
+        found = _least_squares(family, adstock(spend, r), returns, [list(params)])
+        if found is None:
+            return math.inf
+        fitted[r] = found
+        return found[1]
+
+    low, high = max(0.0, rate - 0.15), min(MAX_ADSTOCK, rate + 0.15)
+    result = minimize_scalar(
+        rss_at, bounds=(low, high), method="bounded", options={"xatol": 0.005, "maxiter": 20}
+    )
+    best_rate = float(result.x)
+    if best_rate not in fitted:
+        return None
+    best_params, best_rss = fitted[best_rate]
+    return best_rate, best_params, best_rss
 
 
 def _f_test(r2: float, n: int, params: int) -> float:

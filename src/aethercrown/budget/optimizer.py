@@ -174,22 +174,28 @@ def _hill_slope_root(
         start = (np.log(beta * k) + k * log_scale - target) / (k + 1.0)
     else:
         start = np.log(np.maximum(guess, TINY))
-    y = np.clip(start, a, b)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        # A root beyond an end of the bracket (e.g. below the smallest spend considered) is that
+        # end: close the bracket there instead of bisecting towards it.
+        g_a = c + km1 * a - 2.0 * np.log1p(np.exp(k * (a - log_scale)))
+        g_b = c + km1 * b - 2.0 * np.log1p(np.exp(k * (b - log_scale)))
+        b = np.where(g_a <= 0, a, b)
+        a = np.where(g_b >= 0, b, a)
+        y = np.clip(start, a, b)
         for _ in range(60):
             u = np.exp(k * (y - log_scale))
             g = c + km1 * y - 2.0 * np.log1p(u)
+            # Done where f'(x) matches λ to 1e-12 (relative) or the bracket has closed (a root
+            # at, or by rounding just beyond, an end of the bracket).
+            if bool(np.all((np.abs(g) < 1e-12) | (b - a < 1e-13 * np.maximum(1.0, np.abs(y))))):
+                break
             dg = km1 - 2.0 * k * u / (1.0 + u)  # d ln f'/d ln x, < 0 on the concave branch
             right = g > 0  # f' decreasing: the root lies to the right
             a = np.where(right, y, a)
             b = np.where(right, b, y)
             y_new = y - g / dg
             inside = (y_new >= a) & (y_new <= b)
-            y_new = np.where(inside, y_new, 0.5 * (a + b))
-            moved = float(np.max(np.abs(y_new - y)))
-            y = y_new
-            if moved < 1e-13:
-                break
+            y = np.where(inside, y_new, 0.5 * (a + b))
     return np.asarray(np.clip(np.exp(y), lo, hi))
 
 
@@ -419,17 +425,26 @@ def maximise(
         (-relaxed.upper_bound, counter, root, relaxed.x)
     ]
     nodes = 1
-    upper_bound = relaxed.upper_bound
+    # The highest bound of any node set aside (pruned, or solved exactly by its relaxation).
+    set_aside = best_value
+    exhausted = False
+
+    def close_enough(bound: float) -> bool:
+        return bound - best_value <= rel_tol * max(abs(best_value), TINY)
+
     while heap:
         neg_ub, _, env, x = heapq.heappop(heap)
-        upper_bound = -neg_ub
-        if upper_bound - best_value <= rel_tol * max(abs(best_value), TINY):
+        if close_enough(-neg_ub):
+            set_aside = max(set_aside, -neg_ub)  # and every node left has a lower bound
             break
         gaps = envelope_value(sub, env, x) - sub.value(x)
         i = int(np.argmax(gaps))
         if gaps[i] <= 0 or not (env.lo[i] < x[i] < env.hi[i]):
+            set_aside = max(set_aside, -neg_ub)
             continue
         if nodes >= max_nodes:
+            heapq.heappush(heap, (neg_ub, -1, env, x))
+            exhausted = True
             break
         for lo_i, hi_i in ((env.lo[i], x[i]), (x[i], env.hi[i])):
             child = _with_interval(sub, env, i, float(lo_i), float(hi_i))
@@ -438,17 +453,16 @@ def maximise(
             value = float(sub.value(solved.x).sum())
             if value > best_value:
                 best_value, best_x = value, solved.x
-            if solved.upper_bound - best_value > rel_tol * max(abs(best_value), TINY):
+            if close_enough(solved.upper_bound):
+                set_aside = max(set_aside, solved.upper_bound)
+            else:
                 counter += 1
                 heapq.heappush(heap, (-solved.upper_bound, counter, child, solved.x))
-    else:
-        upper_bound = best_value
-    if heap:
-        upper_bound = max(upper_bound, -heap[0][0]) if nodes >= max_nodes else upper_bound
+    upper_bound = max(set_aside, best_value)
+    if exhausted and heap:
+        upper_bound = max(upper_bound, -min(item[0] for item in heap))
     x_all[free] = best_x
-    return Allocation(
-        x_all, best_value + fixed_value, max(upper_bound, best_value) + fixed_value, nodes
-    )
+    return Allocation(x_all, best_value + fixed_value, upper_bound + fixed_value, nodes)
 
 
 def _with_interval(

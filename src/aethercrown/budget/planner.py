@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -44,6 +45,7 @@ class ChannelHistory:
     spend: Sequence[float]  # per period, oldest first
     returns: Sequence[float]
     consecutive: bool  # the periods form a gap-free series
+    days: Sequence[date] | None = None  # the periods' dates, for daily data (seasonality)
 
 
 @dataclass(frozen=True)
@@ -86,9 +88,16 @@ def fit_all(histories: Sequence[ChannelHistory], bootstrap: int, seed: int = 0) 
             consecutive=h.consecutive,
             bootstrap=bootstrap,
             seed=seed + i,
+            calendar=_calendar(h.days) if h.days is not None else None,
         )
         for i, h in enumerate(histories)
     ]
+
+
+def _calendar(days: Sequence[date]) -> tuple[FloatArray, FloatArray]:
+    weekday = np.array([d.weekday() for d in days], dtype=float)
+    day_of_year = np.array([d.timetuple().tm_yday - 1 for d in days], dtype=float)
+    return weekday, day_of_year
 
 
 def response(fit: ChannelFit, amount: float) -> float:

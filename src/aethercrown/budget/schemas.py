@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -80,7 +80,7 @@ class OptimizeRequest(Strict):
     )
     min_share: float = Field(default=0.05, ge=0, le=1, description="Minimum share per channel")
     channel_limits: dict[str, ChannelLimit] = Field(default_factory=dict, max_length=500)
-    fixed: dict[str, float] = Field(
+    fixed: dict[str, Annotated[float, Field(ge=0, le=1e15)]] = Field(
         default_factory=dict,
         max_length=500,
         description="Channels held at a fixed amount (per horizon like total_budget). "
@@ -108,9 +108,6 @@ class OptimizeRequest(Strict):
             and self.target_marginal_roi is None
         ):
             raise ValueError("total_budget is required unless a target scenario is chosen")
-        for name, amount in self.fixed.items():
-            if not 0 <= amount <= 1e15:
-                raise ValueError(f"fixed.{name} must be between 0 and 1e15")
         return self
 
 

@@ -32,6 +32,8 @@ METHOD = (
 AS_GIVEN_RESOLUTION = 0.01
 MINOR_RESOLUTION = 1.0
 CURVE_POINTS = 12
+# Each channel costs a curve fit with bootstrap; bound the work one request can ask for.
+MAX_CHANNELS = 200
 
 
 @dataclass
@@ -69,6 +71,7 @@ def _assemble(
                 [series[d][0] for d in days],
                 [series[d][1] for d in days],
                 consecutive,
+                days if period == 1 else None,
             )
         )
     return History(channels, period, money, currency, all_days[0], all_days[-1], rows)
@@ -174,6 +177,12 @@ def plan_from_history(
     history: History, body: schemas.OptimizeRequest, seed: int = 0
 ) -> schemas.OptimizeResult:
     _select_channels(history, body.channels)
+    if len(history.channels) > MAX_CHANNELS:
+        raise _invalid(
+            ["channels"],
+            f"{len(history.channels)} channels; at most {MAX_CHANNELS} can be fitted in one "
+            "request (choose them with `channels`)",
+        )
     horizon = body.horizon_days or history.period_days
     periods = horizon / history.period_days
     limits = _limits(body, {c.channel for c in history.channels}, periods)
@@ -244,7 +253,11 @@ def shape(
                 model=fit.curve.family if fit.curve else "roi_proportional_fallback",
                 fallback=fit.curve is None,
                 fallback_reason=fit.fallback_reason,
-                parameters=fit.curve.as_dict() if fit.curve else None,
+                parameters=(
+                    {**fit.curve.as_dict(), "seasonality_adjusted": fit.season_adjusted}
+                    if fit.curve
+                    else None
+                ),
                 fit=schemas.FitOut(
                     r2=fit.quality.r2 if fit.quality else None,
                     mape=fit.quality.mape if fit.quality else None,

@@ -117,7 +117,13 @@ _KEY_LOOKUP = (
 
 async def authenticate(request: Request, response: Response, session: DbSession) -> Principal:
     """Runs on the event loop: one indexed lookup by key hash is cheaper than a thread hop."""
-    token = _bearer(request)
+    return await authenticate_secret(request, response, session, _bearer(request))
+
+
+async def authenticate_secret(
+    request: Request, response: Response, session: Session, token: str
+) -> Principal:
+    """Authenticate a key however it arrived (the Bearer header, or a dashboard page's cookie)."""
     key = session.connection().execute(_KEY_LOOKUP, {"key_hash": hash_secret(token)}).first()
     if key is None:
         raise _unauthorized("Unknown API key")

@@ -44,6 +44,8 @@ JOB_MODULES: tuple[str, ...] = (
     "aethercrown.tasks.jobs",
     "aethercrown.security.jobs",
     "aethercrown.churn.jobs",
+    "aethercrown.analytics.jobs",
+    "aethercrown.metering.jobs",
 )
 
 

@@ -17,8 +17,8 @@ from aethercrown.core.errors import InvalidInput, ProblemError, field_error
 from aethercrown.core.pagination import Page, Pagination
 from aethercrown.data import formats, service
 from aethercrown.data.kinds import KINDS, KindSpec
-from aethercrown.data.schemas import MAX_BIGINT, IngestResult
-from aethercrown.db.session import DbSession
+from aethercrown.data.schemas import MAX_BIGINT, NO_NUL, IngestResult
+from aethercrown.db.session import DbSession, WriteSession
 
 router = APIRouter(prefix="/api/v1/data", tags=["data"])
 
@@ -94,9 +94,11 @@ def _add_kind_routes(spec: KindSpec) -> None:
     page_model: Any = Page[out]  # type: ignore[valid-type]
 
     def ingest(
-        request: Request, principal: TenantWriter, rows: BodyRows, session: DbSession
+        request: Request, principal: TenantWriter, rows: BodyRows, session: WriteSession
     ) -> IngestResult:
         # The principal comes before the body: an unauthenticated request gets 401, not 422.
+        # WriteSession: on SQLite the batch reads (references, stored rows, the quota count) and
+        # writes under one BEGIN IMMEDIATE, so a concurrent writer cannot invalidate the reads.
         limit = request.app.state.settings.max_batch_rows
         return service.ingest_rows(session, principal.tenant_id, kind, rows, max_rows=limit)
 
@@ -135,7 +137,7 @@ def _add_kind_routes(spec: KindSpec) -> None:
     def get_by_external(
         principal: TenantReader,
         session: DbSession,
-        external_id: Annotated[str, Path(min_length=1, max_length=200)],
+        external_id: Annotated[str, Path(min_length=1, max_length=200, pattern=NO_NUL)],
     ) -> Any:
         row = service.get_row_by_external(session, principal.tenant_id, kind, external_id)
         return out.model_validate(row)

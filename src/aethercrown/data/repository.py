@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, false
+import orjson
+from sqlalchemy import ColumnElement, Select, String, any_, bindparam, false, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -33,6 +34,18 @@ def chunked(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
+def in_strings(session: Session, column: Any, values: Collection[str]) -> ColumnElement[bool]:
+    """``column IN values`` with the whole list as one bound parameter.
+
+    Rendering thousands of expanding bind parameters costs more than the lookup itself, so the
+    list travels as one array (PostgreSQL ``= ANY``) or one JSON text (SQLite ``json_each``).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(String)))
+    listed = func.json_each(bindparam(None, orjson.dumps(list(values)).decode(), type_=String))
+    return column.in_(select(listed.table_valued("value").c.value))
+
+
 class RowRepository(TenantRepository[Any]):
     spec: KindSpec
 
@@ -43,21 +56,27 @@ class RowRepository(TenantRepository[Any]):
         skip = {"id", "tenant_id", "created_at", "updated_at"}
         return [c.name for c in self.model.__table__.columns if c.name not in skip]
 
-    def existing(self, keys: Sequence[tuple[Any, ...]]) -> dict[tuple[Any, ...], tuple[Any, ...]]:
-        """Stored ``data_columns`` values per upsert key (keys not stored are left out)."""
+    def existing(self, keys: Collection[Any]) -> dict[Any, tuple[Any, ...]]:
+        """Stored ``data_columns`` values per upsert key (keys not stored are left out).
+
+        A key is the bare value for a one-column key, else a tuple, as ``itemgetter`` makes them.
+        """
         columns = self.data_columns()
         table = self.model.__table__
-        key_cols = [table.c[k] for k in self.spec.key]
-        found: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        single = len(self.spec.key) == 1
+        positions = [columns.index(k) for k in self.spec.key]
         wanted = set(keys)
-        for chunk in chunked(sorted({k[0] for k in keys}, key=str), IN_CHUNK):
-            stmt = self.select(*[table.c[c] for c in columns]).where(key_cols[0].in_(chunk))
-            for row in self.session.execute(stmt):
-                values = tuple(row)
-                key = tuple(values[columns.index(k)] for k in self.spec.key)
-                # Composite keys (channel, day) are narrowed by their first part only above.
-                if key in wanted:
-                    found[key] = values
+        first = wanted if single else {k[0] for k in wanted}
+        stmt = self.select(*[table.c[c] for c in columns]).where(
+            in_strings(self.session, table.c[self.spec.key[0]], first)
+        )
+        found: dict[Any, tuple[Any, ...]] = {}
+        for row in self.session.execute(stmt):
+            values = tuple(row)
+            key = values[positions[0]] if single else tuple(values[p] for p in positions)
+            # Composite keys (channel, day) are narrowed by their first part only above.
+            if key in wanted:
+                found[key] = values
         return found
 
     def upsert(self, rows: Sequence[dict[str, Any]]) -> None:
@@ -122,13 +141,10 @@ class CustomerRepository(RowRepository):
     spec = KINDS["customers"]
 
     def ids_by_external(self, external_ids: Iterable[str]) -> dict[str, uuid.UUID]:
-        out: dict[str, uuid.UUID] = {}
-        for chunk in chunked(sorted(set(external_ids)), IN_CHUNK):
-            stmt = self.select(Customer.external_id, Customer.id).where(
-                Customer.external_id.in_(chunk)
-            )
-            out.update({ext: ident for ext, ident in self.session.execute(stmt)})
-        return out
+        stmt = self.select(Customer.external_id, Customer.id).where(
+            in_strings(self.session, Customer.external_id, set(external_ids))
+        )
+        return {ext: ident for ext, ident in self.session.execute(stmt)}
 
     def external_by_ids(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
         out: dict[uuid.UUID, str] = {}
@@ -147,13 +163,10 @@ class SubscriptionRepository(RowRepository):
         self, external_ids: Iterable[str]
     ) -> dict[str, tuple[uuid.UUID, uuid.UUID]]:
         """external_id -> (subscription id, customer id)."""
-        out: dict[str, tuple[uuid.UUID, uuid.UUID]] = {}
-        for chunk in chunked(sorted(set(external_ids)), IN_CHUNK):
-            stmt = self.select(
-                Subscription.external_id, Subscription.id, Subscription.customer_id
-            ).where(Subscription.external_id.in_(chunk))
-            out.update({ext: (ident, cust) for ext, ident, cust in self.session.execute(stmt)})
-        return out
+        stmt = self.select(
+            Subscription.external_id, Subscription.id, Subscription.customer_id
+        ).where(in_strings(self.session, Subscription.external_id, set(external_ids)))
+        return {ext: (ident, cust) for ext, ident, cust in self.session.execute(stmt)}
 
     def external_by_ids(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
         out: dict[uuid.UUID, str] = {}

@@ -10,6 +10,7 @@ import uuid
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal, NotRequired
 
+import orjson
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -39,16 +40,41 @@ def _upper(value: Any) -> Any:
     return value.upper() if isinstance(value, str) else value
 
 
+# PostgreSQL text cannot hold NUL, so no string may (on either backend: the same rows must load).
+NO_NUL = r"^[^\x00]*$"
+
+
+def _text(min_length: int, max_length: int) -> Any:
+    return StringConstraints(min_length=min_length, max_length=max_length, pattern=NO_NUL)
+
+
+def _no_nul_json(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    if value is not None and b"\\u0000" in orjson.dumps(value):
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+def _not_bool(value: Any) -> Any:
+    # Lax mode would read true as 1; a boolean where a number belongs is a wrong type.
+    if isinstance(value, bool):
+        raise ValueError("Input should be a valid integer, not a boolean")
+    return value
+
+
+NotBool = BeforeValidator(_not_bool)
 UtcTime = Annotated[datetime, AfterValidator(_as_utc)]
-ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=300)]
-Label = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+ExternalId = Annotated[str, _text(1, 200)]
+Name = Annotated[str, _text(1, 300)]
+Label = Annotated[str, _text(1, 100)]
 Currency = Annotated[str, BeforeValidator(_upper), StringConstraints(pattern=r"^[A-Z]{3}$")]
 Country = Annotated[str, BeforeValidator(_upper), StringConstraints(pattern=r"^[A-Z]{2}$")]
-Email = Annotated[str, StringConstraints(max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
-MinorUnits = Annotated[int, Field(ge=0, le=MAX_BIGINT)]
-Count = Annotated[int, Field(ge=0, le=MAX_BIGINT)]
-SmallCount = Annotated[int, Field(ge=0, le=MAX_INT)]
+Email = Annotated[
+    str, StringConstraints(max_length=320, pattern=r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$")
+]
+Attributes = Annotated[dict[str, Any], AfterValidator(_no_nul_json)]
+MinorUnits = Annotated[int, NotBool, Field(ge=0, le=MAX_BIGINT)]
+Count = Annotated[int, NotBool, Field(ge=0, le=MAX_BIGINT)]
+SmallCount = Annotated[int, NotBool, Field(ge=0, le=MAX_INT)]
 
 Interval = Literal["month", "year"]
 ActivityKind = Literal["session", "login", "feature"]
@@ -66,7 +92,7 @@ class CustomerRow(TypedDict):
     currency: NotRequired[Currency]
     country: NotRequired[Country | None]
     signup_date: date
-    attributes: NotRequired[dict[str, Any] | None]
+    attributes: NotRequired[Attributes | None]
 
 
 @with_config(ROW_CONFIG)
@@ -77,10 +103,10 @@ class SubscriptionRow(TypedDict):
     amount: MinorUnits
     currency: NotRequired[Currency]
     interval: Interval
-    quantity: NotRequired[Annotated[int, Field(ge=1, le=MAX_INT)]]
+    quantity: NotRequired[Annotated[int, NotBool, Field(ge=1, le=MAX_INT)]]
     started_at: UtcTime
     ended_at: NotRequired[UtcTime | None]
-    discount_percent: NotRequired[Annotated[float, Field(ge=0, le=100)] | None]
+    discount_percent: NotRequired[Annotated[float, NotBool, Field(ge=0, le=100)] | None]
     discount_amount: NotRequired[MinorUnits | None]
     trial_end: NotRequired[UtcTime | None]
 
@@ -93,7 +119,7 @@ class ActivityRow(TypedDict):
     kind: ActivityKind
     occurred_at: UtcTime
     duration_seconds: NotRequired[SmallCount | None]
-    feature: NotRequired[Annotated[str, StringConstraints(min_length=1, max_length=200)] | None]
+    feature: NotRequired[Annotated[str, _text(1, 200)] | None]
 
 
 @with_config(ROW_CONFIG)
@@ -103,8 +129,8 @@ class TicketRow(TypedDict):
     opened_at: UtcTime
     closed_at: NotRequired[UtcTime | None]
     priority: NotRequired[Priority]
-    satisfaction: NotRequired[Annotated[int, Field(ge=1, le=5)] | None]
-    subject: NotRequired[Annotated[str, StringConstraints(max_length=500)] | None]
+    satisfaction: NotRequired[Annotated[int, NotBool, Field(ge=1, le=5)] | None]
+    subject: NotRequired[Annotated[str, _text(0, 500)] | None]
 
 
 @with_config(ROW_CONFIG)
@@ -116,7 +142,7 @@ class PaymentRow(TypedDict):
     status: PaymentStatus
     amount: MinorUnits
     currency: NotRequired[Currency]
-    reason: NotRequired[Annotated[str, StringConstraints(max_length=200)] | None]
+    reason: NotRequired[Annotated[str, _text(0, 200)] | None]
 
 
 @with_config(ROW_CONFIG)
@@ -238,7 +264,7 @@ class MarketingOut(_Out):
 
 # ---- list filters (query parameters) ----
 
-Query100 = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Query100 = Annotated[str, _text(1, 200)]
 
 
 class _TimeFilters(BaseModel):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 from pydantic import ValidationError
@@ -90,27 +91,59 @@ def _validate(
     return clean, errors
 
 
-def _cross_field_errors(kind: str, i: int, row: dict[str, Any]) -> list[dict[str, Any]]:
+def _cross_field_errors(kind: str, clean: list[dict[str, Any] | None]) -> list[dict[str, Any]]:
+    """Rules between fields of one row (one loop per kind: this runs on every row of a batch)."""
     errors = []
     if kind == "subscriptions":
-        if row["ended_at"] is not None and row["ended_at"] < row["started_at"]:
-            errors.append(field_error([i, "ended_at"], "must not be before started_at"))
-        if row["trial_end"] is not None and row["trial_end"] < row["started_at"]:
-            errors.append(field_error([i, "trial_end"], "must not be before started_at"))
+        for i, row in enumerate(clean):
+            if row is None:
+                continue
+            if row["ended_at"] is not None and row["ended_at"] < row["started_at"]:
+                errors.append(field_error([i, "ended_at"], "must not be before started_at"))
+            if row["trial_end"] is not None and row["trial_end"] < row["started_at"]:
+                errors.append(field_error([i, "trial_end"], "must not be before started_at"))
     elif kind == "tickets":
-        if row["closed_at"] is not None and row["closed_at"] < row["opened_at"]:
-            errors.append(field_error([i, "closed_at"], "must not be before opened_at"))
+        for i, row in enumerate(clean):
+            closed = row["closed_at"] if row is not None else None
+            if row is not None and closed is not None and closed < row["opened_at"]:
+                errors.append(field_error([i, "closed_at"], "must not be before opened_at"))
     elif kind == "activity":
-        is_session = row["kind"] == "session"
-        if is_session and row["duration_seconds"] is None:
-            errors.append(field_error([i, "duration_seconds"], "is required for sessions"))
-        if not is_session and row["duration_seconds"] is not None:
-            errors.append(field_error([i, "duration_seconds"], "only sessions have a duration"))
-        is_feature = row["kind"] == "feature"
-        if is_feature and row["feature"] is None:
-            errors.append(field_error([i, "feature"], "is required for feature events"))
-        if not is_feature and row["feature"] is not None:
-            errors.append(field_error([i, "feature"], "only feature events name a feature"))
+        for i, row in enumerate(clean):
+            if row is None:
+                continue
+            event = row["kind"]
+            # Fast path: the common, valid shapes.
+            if event == "session":
+                if row["duration_seconds"] is not None and row["feature"] is None:
+                    continue
+            elif event == "feature":
+                if row["feature"] is not None and row["duration_seconds"] is None:
+                    continue
+            elif row["duration_seconds"] is None and row["feature"] is None:
+                continue
+            if event == "session" and row["duration_seconds"] is None:
+                errors.append(field_error([i, "duration_seconds"], "is required for sessions"))
+            if event != "session" and row["duration_seconds"] is not None:
+                errors.append(field_error([i, "duration_seconds"], "only sessions have a duration"))
+            if event == "feature" and row["feature"] is None:
+                errors.append(field_error([i, "feature"], "is required for feature events"))
+            if event != "feature" and row["feature"] is not None:
+                errors.append(field_error([i, "feature"], "only feature events name a feature"))
+    return errors
+
+
+def _duplicate_errors(
+    keys: list[Any], clean: list[dict[str, Any] | None], field: str
+) -> list[dict[str, Any]]:
+    errors = []
+    first_at: dict[Any, int] = {}
+    for i, (key, row) in enumerate(zip(keys, clean, strict=True)):
+        if row is None:
+            continue
+        if key in first_at:
+            errors.append(field_error([i, field], f"duplicates row {first_at[key]} of this batch"))
+        else:
+            first_at[key] = i
     return errors
 
 
@@ -197,41 +230,37 @@ def ingest_rows(
         return IngestResult(kind=kind, received=0, inserted=0, updated=0, unchanged=0)
 
     clean, errors = _validate(spec, rows)
-    key_fields = spec.key
-    first_at: dict[tuple[Any, ...], int] = {}
-    defaults = spec.defaults
-    for i, row in enumerate(clean):
-        if row is None:
-            continue
-        for name, default in defaults.items():
-            if row.get(name) is None:
+    for name, default in spec.defaults.items():
+        for row in clean:
+            if row is not None and row.get(name) is None:
                 row[name] = default
-        errors.extend(_cross_field_errors(kind, i, row))
-        key = tuple(row[k] for k in key_fields)
-        if key in first_at:
-            errors.append(
-                field_error([i, key_fields[-1]], f"duplicates row {first_at[key]} of this batch")
-            )
-        else:
-            first_at[key] = i
+    errors.extend(_cross_field_errors(kind, clean))
+    # A single-column key is the bare value, a composite one a tuple (as repo.existing keys).
+    key_of = itemgetter(*spec.key)
+    keys = [key_of(row) if row is not None else None for row in clean]
+    if len(set(keys)) < len(keys):
+        errors.extend(_duplicate_errors(keys, clean, spec.key[-1]))
     _resolve_references(session, tenant_id, spec, rows, clean, errors)
     if errors:
         _raise_invalid(errors, len(rows))
 
-    good: list[dict[str, Any]] = [row for row in clean if row is not None]
+    good: list[dict[str, Any]] = clean  # type: ignore[assignment]  # no None left
     repo = repository_for(session, tenant_id, kind)
-    columns = repo.data_columns()
-    stored = repo.existing(list(first_at))
-    to_write: list[dict[str, Any]] = []
-    inserted = updated = 0
-    for row in good:
-        before = stored.get(tuple(row[k] for k in key_fields))
-        if before is None:
-            inserted += 1
-            to_write.append(row)
-        elif before != tuple(row[c] for c in columns):
-            updated += 1
-            to_write.append(row)
+    stored = repo.existing(keys)
+    if stored:
+        values_of = itemgetter(*repo.data_columns())
+        to_write = []
+        inserted = updated = 0
+        for key, row in zip(keys, good, strict=True):
+            before = stored.get(key)
+            if before is None:
+                inserted += 1
+                to_write.append(row)
+            elif before != values_of(row):
+                updated += 1
+                to_write.append(row)
+    else:
+        to_write, inserted, updated = good, len(good), 0
     if inserted:
         _check_quota(session, tenant_id, inserted)
     repo.upsert(to_write)

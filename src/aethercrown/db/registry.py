@@ -12,6 +12,8 @@ from aethercrown.db.base import Base
 MODEL_MODULES = (
     "aethercrown.core.models",
     "aethercrown.core.webhooks",
+    "aethercrown.metering.models",
+    "aethercrown.pricing.models",
     "aethercrown.tenants.models",
     "aethercrown.security.models",
     "aethercrown.data.models",
@@ -21,6 +23,7 @@ MODEL_MODULES = (
     "aethercrown.automation.models",
     "aethercrown.health.models",
     "aethercrown.churn.models",
+    "aethercrown.analytics.models",
 )
 
 for _module in MODEL_MODULES:

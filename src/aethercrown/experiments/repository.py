@@ -74,11 +74,12 @@ def insert_ignoring_duplicates(
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     # RETURNING counts the rows really inserted on both backends (rowcount is unreliable for
-    # a multi-row INSERT … ON CONFLICT through some drivers).
-    stmt = (
-        insert(model).values(rows).on_conflict_do_nothing(index_elements=unique).returning(model.id)
-    )
-    return len(session.execute(stmt).all())
+    # a multi-row INSERT … ON CONFLICT through some drivers). Executed as an executemany on the
+    # table, SQLAlchemy renders the statement once and batches the rows ("insertmanyvalues"),
+    # several times faster than compiling one VALUES clause per row.
+    table = model.__table__
+    stmt = insert(table).on_conflict_do_nothing(index_elements=unique).returning(table.c.id)
+    return len(session.execute(stmt, rows).all())
 
 
 @dataclass(frozen=True)

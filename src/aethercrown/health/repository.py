@@ -11,11 +11,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from aethercrown.automation.models import AutomationRun
 from aethercrown.core.tenancy import TenantRepository
+from aethercrown.core.webhooks import WebhookDelivery
 from aethercrown.health.models import HealthSample
 from aethercrown.tasks.models import RUNNING, Task, TaskWorker
 from aethercrown.tenants.models import Tenant, Tier
@@ -94,6 +95,29 @@ class LeaseHealthRepository(_Scoped):
             )
             or 0
         )
+
+
+class WebhookHealthRepository(_Scoped):
+    model = WebhookDelivery
+
+    def outcomes_since(self, since: datetime) -> dict[str, int]:
+        """Deliveries created since ``since``: gave up (failed), still retrying after a failed
+        attempt, delivered, and in total."""
+        retrying = (WebhookDelivery.status == "pending") & (WebhookDelivery.attempts > 0)
+        row = self.session.execute(
+            self.select(
+                func.count(),
+                func.count(case((WebhookDelivery.status == "failed", 1))),
+                func.count(case((retrying, 1))),
+                func.count(case((WebhookDelivery.status == "delivered", 1))),
+            ).where(WebhookDelivery.created_at >= since)
+        ).one()
+        return {
+            "total": int(row[0] or 0),
+            "failed": int(row[1] or 0),
+            "retrying": int(row[2] or 0),
+            "delivered": int(row[3] or 0),
+        }
 
 
 class RunHealthRepository(_Scoped):

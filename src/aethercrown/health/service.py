@@ -37,6 +37,7 @@ from aethercrown.health.repository import (
     LeaseHealthRepository,
     RunHealthRepository,
     SampleRepository,
+    WebhookHealthRepository,
     WorkerHealthRepository,
     tenants_with_tiers,
 )
@@ -247,6 +248,20 @@ def check_workers(
     )
 
 
+def check_webhooks(
+    session: Session, tenant_id: uuid.UUID | None, now: datetime
+) -> schemas.ComponentCheck:
+    """Outbound webhook deliveries of the last 24 h: any that gave up make the component
+    "down" for the receivers concerned, any still retrying after a failure "degraded"."""
+    counts = WebhookHealthRepository(session, tenant_id).outcomes_since(now - timedelta(hours=24))
+    status = "ok"
+    if counts["failed"]:
+        status = "down"
+    elif counts["retrying"]:
+        status = "degraded"
+    return schemas.ComponentCheck(component="webhooks", status=status, detail=counts)
+
+
 def run_checks(
     session: Session,
     settings: Settings,
@@ -268,6 +283,7 @@ def run_checks(
         components.append(check_llm(str(llm_base_url)))
     components.extend(check_jobs(session, tenant_id, all_jobs(), now))
     components.append(check_workers(session, tenant_id, now))
+    components.append(check_webhooks(session, tenant_id, now))
     SampleRepository(session, tenant_id).add_all(
         [
             HealthSample(

@@ -101,6 +101,9 @@ def print_summary(result: LoadResult, console: Console) -> None:
         written = result.counts.get(kind)
         if result.skipped:
             table.add_row(kind, f"{count:,}", "0", "0", "already loaded")
+        elif kind == "experiment_assignments" and result.experiments:
+            created = sum(1 for e in result.experiments.values() if e["created"])
+            table.add_row(kind, f"{count:,}", "—", "—", f"{created} experiments created")
         elif written is None:
             table.add_row(kind, f"{count:,}", "—", "—", "not ingested")
         else:

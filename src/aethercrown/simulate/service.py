@@ -36,8 +36,6 @@ GENERATOR_VERSION = "1"
 # truth.
 NOT_INGESTED = {
     "usage": "metered usage events: the metering domain's ingestion is not available yet",
-    "experiment_assignments": "experiment exposures: the experiments domain assigns users by "
-    "its own hash and has no import of outside assignments",
 }
 
 LOAD_BATCH_ROWS = 50_000
@@ -56,6 +54,8 @@ class LoadResult:
     skipped: bool  # the same company was already loaded: nothing written
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     not_ingested: dict[str, int] = field(default_factory=dict)
+    # {experiment key: {experiment_id, created, events, users}}
+    experiments: dict[str, dict[str, Any]] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
     generate_seconds: float = 0.0
     load_seconds: float = 0.0
@@ -138,6 +138,7 @@ def _load(
         if progress is not None and not len(table):
             progress(kind, 0, 0)
         result.counts[kind] = totals
+    result.experiments = _load_experiments(session, tenant.id, company, actor)
     result.not_ingested = {kind: len(company.rows[kind]) for kind in NOT_INGESTED}
     result.load_seconds = time.perf_counter() - began
 
@@ -145,6 +146,7 @@ def _load(
     row_counts = {
         "ingested": result.counts,
         "generated": company.counts(),
+        "experiments": result.experiments,
         "not_ingested": {
             k: {"rows": result.not_ingested[k], "why": v} for k, v in NOT_INGESTED.items()
         },
@@ -176,6 +178,22 @@ def _load(
     )
     result.summary = _summary_from_truth(truth_json, row_counts)
     return result
+
+
+def _load_experiments(
+    session: Session, tenant_id: uuid.UUID, company: SimulatedCompany, actor: str
+) -> dict[str, dict[str, Any]]:
+    """The simulated experiments, created in the tenant with their tracked events (through the
+    experiments engine's own service), so the demo shows tests with results."""
+    from aethercrown.simulate.experiments import load_experiments
+
+    return load_experiments(
+        session,
+        tenant_id,
+        company.rows["experiment_assignments"],
+        company.truth.experiments,
+        actor,
+    )
 
 
 def _ensure_tenant(session: Session, slug: str, actor: str) -> tuple[Tenant, str | None]:

@@ -25,7 +25,7 @@ class Task(TenantScoped, UUIDPrimaryKey, Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "key"),
         # The claim query: a tenant's queued, unblocked tasks.
-        Index("ix_tasks_claim", "tenant_id", "status", "blocked_by"),
+        Index("ix_tasks_claim", "tenant_id", "status", "blocked_by", "static_score"),
         # Expired-lease sweep.
         Index("ix_tasks_lease", "tenant_id", "status", "lease_expires_at"),
         # A worker's running tasks (its free capacity, lease renewal).

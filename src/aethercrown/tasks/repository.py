@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, literal, select
+from sqlalchemy import case, func, insert, literal, select
 
 from aethercrown.core.tenancy import TenantRepository
 from aethercrown.tasks import scoring
@@ -62,16 +62,65 @@ class TaskRepository(TenantRepository[Task]):
         PostgreSQL: FOR UPDATE SKIP LOCKED, so concurrent claimers take different rows without
         waiting. SQLite ignores the clause; there the caller holds the single write lock
         (BEGIN IMMEDIATE), so no other claimer runs between this read and the update.
+
+        The age term is at most AGE_CAP, so no task whose static score is more than AGE_CAP
+        below the ``limit``-th best static score can make the top ``limit``: the ordered scan
+        is confined to that band (an index range) instead of sorting the whole queue. If rows
+        in the band are locked by other claimers, the rest of the queue is tried.
         """
+        eligible = (Task.status == QUEUED, Task.blocked_by == 0, Task.available_at <= now)
+        # The limit-th best static score; with fewer eligible tasks, no floor at all.
+        kth = (
+            self.select(Task.static_score)
+            .where(*eligible)
+            .order_by(Task.static_score.desc())
+            .offset(limit - 1)
+            .limit(1)
+            .scalar_subquery()
+        )
+        floor = func.coalesce(kth, literal(-1e18)) - scoring.AGE_CAP
         score = Task.static_score + age_score_sql(now_ts)
         stmt = (
             self.select()
-            .where(Task.status == QUEUED, Task.blocked_by == 0, Task.available_at <= now)
+            .where(*eligible)
             .order_by(score.desc(), Task.enqueued_ts, Task.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-        return list(self.session.scalars(stmt))
+        got = list(self.session.scalars(stmt.where(Task.static_score >= floor)))
+        if len(got) < limit:
+            # Rows of the band were locked by other claimers (or the queue is short).
+            rest = stmt.where(Task.static_score < floor).limit(limit - len(got))
+            got.extend(self.session.scalars(rest))
+        return got
+
+    def mark_claimed(
+        self,
+        tasks: Sequence[Task],
+        worker_id: uuid.UUID,
+        lease_seconds: int,
+        lease_end: datetime,
+        now: datetime,
+    ) -> None:
+        """Lease the (already locked) tasks to the worker in one statement."""
+        if not tasks:
+            return
+        self.session.execute(
+            self.update()
+            .where(Task.id.in_([t.id for t in tasks]))
+            .values(
+                status=RUNNING,
+                worker_id=worker_id,
+                attempts=Task.attempts + 1,
+                lease_seconds=lease_seconds,
+                lease_expires_at=lease_end,
+                started_at=func.coalesce(Task.started_at, literal(now, Task.started_at.type)),
+            )
+            .execution_options(synchronize_session=False)
+        )
+        # The loaded objects are stale now: reload them if anything reads them again.
+        for task in tasks:
+            self.session.expire(task)
 
     def expired_leases(self, now: datetime) -> list[Task]:
         stmt = (
@@ -149,6 +198,10 @@ class DependencyRepository(TenantRepository[TaskDependency]):
 class AttemptRepository(TenantRepository[TaskAttempt]):
     model = TaskAttempt
     noun = "Attempt"
+
+    def insert_many(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            self.session.execute(insert(TaskAttempt), rows)
 
     def current(self, task_id: uuid.UUID, attempt: int) -> TaskAttempt | None:
         return self.session.scalar(

@@ -20,7 +20,6 @@ from aethercrown.tasks.models import (
     QUEUED,
     RUNNING,
     Task,
-    TaskAttempt,
     TaskDependency,
     TaskWorker,
 )
@@ -366,32 +365,30 @@ def assign(
 
     tasks = repo.claimable(now, _ts(now), wanted)
     lease_end = now + timedelta(seconds=body.lease_seconds)
-    attempts = AttemptRepository(session, tenant_id)
     assigned: list[schemas.Assignment] = []
+    attempt_rows: list[dict[str, Any]] = []
     for task in tasks:
         out = task_out(task, now)
-        task.status = RUNNING
-        task.worker_id = worker.id
-        task.attempts += 1
-        task.lease_seconds = body.lease_seconds
-        task.lease_expires_at = lease_end
-        task.started_at = task.started_at or now
+        attempt = task.attempts + 1
         ready = task.ready_at or task.created_at
-        attempts.add(
-            TaskAttempt(
-                task_id=task.id,
-                worker_id=worker.id,
-                attempt=task.attempts,
-                score=out.score.total,
-                claimed_at=now,
-                wait_seconds=max(0.0, (now - ready).total_seconds()),
-            )
+        attempt_rows.append(
+            {
+                "tenant_id": tenant_id,
+                "task_id": task.id,
+                "worker_id": worker.id,
+                "attempt": attempt,
+                "score": out.score.total,
+                "claimed_at": now,
+                "wait_seconds": max(0.0, (now - ready).total_seconds()),
+                "outcome": RUNNING,
+            }
         )
-        out.status, out.worker_id, out.attempts = RUNNING, worker.id, task.attempts
-        out.lease_expires_at, out.started_at = lease_end, task.started_at
-        assigned.append(
-            schemas.Assignment(task=out, attempt=task.attempts, lease_expires_at=lease_end)
-        )
+        out.status, out.worker_id, out.attempts = RUNNING, worker.id, attempt
+        out.lease_expires_at, out.started_at = lease_end, task.started_at or now
+        assigned.append(schemas.Assignment(task=out, attempt=attempt, lease_expires_at=lease_end))
+    # One UPDATE and one INSERT for the whole batch (the loaded rows were only read).
+    repo.mark_claimed(tasks, worker.id, body.lease_seconds, lease_end, now)
+    AttemptRepository(session, tenant_id).insert_many(attempt_rows)
     if assigned:
         # One ledger entry per assignment round: which tasks went to which worker, and why.
         record_decision(

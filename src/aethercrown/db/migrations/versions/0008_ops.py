@@ -162,7 +162,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("tenant_id", "key", name=op.f("uq_tasks_tenant_id_key")),
     )
     with op.batch_alter_table("tasks", schema=None) as batch_op:
-        batch_op.create_index("ix_tasks_claim", ["tenant_id", "status", "blocked_by"], unique=False)
+        batch_op.create_index(
+            "ix_tasks_claim", ["tenant_id", "status", "blocked_by", "static_score"], unique=False
+        )
         batch_op.create_index(
             "ix_tasks_lease", ["tenant_id", "status", "lease_expires_at"], unique=False
         )

@@ -1,0 +1,1 @@
+"""Revenue analytics, the executive dashboard and forecasts, computed from stored data."""

@@ -1,0 +1,369 @@
+"""Every query the analytics views make. Tenant scoping comes from TenantRepository."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Date, Engine, Select, String, case, cast, func, select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session, load_only
+from sqlalchemy.sql.elements import ColumnElement
+
+from aethercrown.analytics.metrics import SubscriptionRecord, segment_for_size
+from aethercrown.analytics.models import AnalyticsSnapshot
+from aethercrown.core.models import Decision
+from aethercrown.core.tenancy import TenantRepository
+from aethercrown.data.models import ActivityEvent, Customer, MarketingSpend, Subscription
+from aethercrown.db.base import utcnow
+from aethercrown.db.engine import make_session_factory, write_transaction
+from aethercrown.tasks.models import COMPLETED, FAILED, RUNNING, Task
+
+
+def _day(session: Session, column: Any) -> ColumnElement[Any]:
+    """The UTC calendar day of a timestamp column, on either backend."""
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(func.timezone("UTC", column), Date)
+    return func.date(column)
+
+
+def _month(session: Session, column: Any) -> ColumnElement[Any]:
+    """'YYYY-MM' of a timestamp or date column (UTC), on either backend."""
+    if session.get_bind().dialect.name == "postgresql":
+        if isinstance(column.type, Date):
+            return func.to_char(column, "YYYY-MM")
+        return func.to_char(func.timezone("UTC", column), "YYYY-MM")
+    return cast(func.strftime("%Y-%m", column), String)
+
+
+class SubscriptionData(TenantRepository[Subscription]):
+    model = Subscription
+
+    def currencies(self) -> list[tuple[str, int]]:
+        rows = self.session.execute(
+            self.select(Subscription.currency, func.count())
+            .group_by(Subscription.currency)
+            .order_by(func.count().desc(), Subscription.currency)
+        ).all()
+        return [(str(c), int(n)) for c, n in rows]
+
+    def records(self, currency: str, plan: str | None) -> list[SubscriptionRecord]:
+        stmt = self.select(
+            Subscription.customer_id,
+            Subscription.plan,
+            Subscription.amount,
+            Subscription.interval,
+            Subscription.started_at,
+            Subscription.ended_at,
+            Subscription.quantity,
+            Subscription.discount_percent,
+            Subscription.discount_amount,
+            Subscription.trial_end,
+        ).where(Subscription.currency == currency)
+        if plan is not None:
+            stmt = stmt.where(Subscription.plan == plan)
+        return [
+            SubscriptionRecord(
+                customer=str(r[0]),
+                plan=r[1],
+                amount=int(r[2]),
+                interval=r[3],
+                started_at=r[4],
+                ended_at=r[5],
+                quantity=int(r[6] or 1),
+                discount_percent=float(r[7] or 0.0),
+                discount_amount=int(r[8] or 0),
+                trial_end=r[9],
+            )
+            for r in self.session.execute(stmt)
+        ]
+
+    def fingerprint_parts(self) -> list[Any]:
+        return [
+            self.select(func.count()).scalar_subquery(),
+            self.select(func.max(Subscription.updated_at)).scalar_subquery(),
+        ]
+
+
+class CustomerData(TenantRepository[Customer]):
+    model = Customer
+
+    def segments(self) -> dict[str, str]:
+        rows = self.session.execute(self.select(Customer.id, Customer.company_size))
+        return {str(cid): segment_for_size(size) for cid, size in rows}
+
+    def fingerprint_parts(self) -> list[Any]:
+        # A deleted customer takes its subscriptions with it (that count changes); an edited
+        # one (a new company size moves its segment) bumps updated_at.
+        return [self.select(func.max(Customer.updated_at)).scalar_subquery()]
+
+
+class ActivityData(TenantRepository[ActivityEvent]):
+    model = ActivityEvent
+
+    def _distinct_users(self, bucket: ColumnElement[Any], since: datetime | None) -> Select[Any]:
+        inner = self.select(
+            bucket.label("bucket"), ActivityEvent.customer_id, ActivityEvent.user_id
+        ).distinct()
+        if since is not None:
+            inner = inner.where(ActivityEvent.occurred_at >= since)
+        sub = inner.subquery()
+        return select(sub.c.bucket, func.count()).group_by(sub.c.bucket)
+
+    def daily_active_users(self, since: datetime | None = None) -> dict[date, int]:
+        rows = self.session.execute(
+            self._distinct_users(_day(self.session, ActivityEvent.occurred_at), since)
+        ).all()
+        return {_as_date(d): int(n) for d, n in rows}
+
+    def monthly_active_users(self, since: datetime | None = None) -> dict[str, int]:
+        rows = self.session.execute(
+            self._distinct_users(_month(self.session, ActivityEvent.occurred_at), since)
+        ).all()
+        return {str(m): int(n) for m, n in rows}
+
+    def active_users_since(self, since: datetime) -> int:
+        sub = (
+            self.select(ActivityEvent.customer_id, ActivityEvent.user_id)
+            .where(ActivityEvent.occurred_at >= since)
+            .distinct()
+            .subquery()
+        )
+        return int(self.session.scalar(select(func.count()).select_from(sub)) or 0)
+
+    def fingerprint_parts(self) -> list[Any]:
+        # Events are appended, not edited: the newest id says whether any arrived (a count
+        # would read the whole index). Deleting a customer's events shows in the customers part.
+        return [self.select(func.max(ActivityEvent.id)).scalar_subquery()]
+
+
+class MarketingData(TenantRepository[MarketingSpend]):
+    model = MarketingSpend
+
+    def spend_by_month(self, currency: str) -> dict[str, int]:
+        month = _month(self.session, MarketingSpend.day)
+        rows = self.session.execute(
+            self.select(month, func.sum(MarketingSpend.spend))
+            .where(MarketingSpend.currency == currency)
+            .group_by(month)
+        ).all()
+        return {str(m): int(s or 0) for m, s in rows}
+
+    def fingerprint_parts(self) -> list[Any]:
+        return [
+            self.select(func.count()).scalar_subquery(),
+            self.select(func.max(MarketingSpend.id)).scalar_subquery(),
+            self.select(func.sum(MarketingSpend.spend)).scalar_subquery(),
+        ]
+
+
+def data_fingerprint(session: Session, tenant_id: Any) -> tuple[Any, ...]:
+    """Row counts and last changes of every table the monthly series is computed from, in one
+    round trip (each part an indexed aggregate carrying its repository's tenant filter)."""
+    parts = [
+        *SubscriptionData(session, tenant_id).fingerprint_parts(),
+        *CustomerData(session, tenant_id).fingerprint_parts(),
+        *ActivityData(session, tenant_id).fingerprint_parts(),
+        *MarketingData(session, tenant_id).fingerprint_parts(),
+    ]
+    return tuple(session.execute(select(*parts)).one())
+
+
+class DecisionData(TenantRepository[Decision]):
+    model = Decision
+
+    def _period(self, stmt: Select[Any], start: datetime, end: datetime) -> Select[Any]:
+        return stmt.where(Decision.created_at >= start, Decision.created_at < end)
+
+    def counts_by_kind(self, start: datetime, end: datetime) -> list[tuple[str, int, int]]:
+        """(kind, decisions, decisions with a known outcome) in the period."""
+        return [(k["kind"], k["decisions"], k["with_outcome"]) for k in self.by_kind(start, end)]
+
+    def by_kind(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """Per decision kind in the period, in one pass over the ledger: decisions, with an
+        outcome, and over those with both a prediction and an outcome: their count, Σ predicted,
+        Σ realised, Σ |predicted − realised| / |realised| (non-zero realised) and its count; and
+        the mean seconds from decision to outcome."""
+        both = Decision.predicted_value.is_not(None) & Decision.outcome_value.is_not(None)
+        ape = case(
+            (
+                both & (Decision.outcome_value != 0),
+                func.abs(Decision.predicted_value - Decision.outcome_value)
+                / func.abs(Decision.outcome_value),
+            ),
+            else_=None,
+        )
+        if self.session.get_bind().dialect.name == "postgresql":
+            seconds: Any = func.extract("epoch", Decision.outcome_at - Decision.created_at)
+        else:
+            seconds = (
+                func.julianday(Decision.outcome_at) - func.julianday(Decision.created_at)
+            ) * 86400.0
+        stmt = self._period(
+            self.select(
+                Decision.kind,
+                func.count(),
+                func.count(Decision.outcome_at),
+                func.sum(case((both, 1), else_=0)),
+                func.sum(case((both, Decision.predicted_value), else_=None)),
+                func.sum(case((both, Decision.outcome_value), else_=None)),
+                func.sum(ape),
+                func.count(ape),
+                func.avg(seconds),
+            ),
+            start,
+            end,
+        ).group_by(Decision.kind)
+        return [
+            {
+                "kind": str(kind),
+                "decisions": int(n),
+                "with_outcome": int(done),
+                "scored": int(scored or 0),
+                "predicted": float(predicted or 0.0),
+                "realised": float(realised or 0.0),
+                "ape_sum": float(ape_sum or 0.0),
+                "ape_count": int(ape_n or 0),
+                "mean_seconds": None if mean is None else float(mean),
+            }
+            for kind, n, done, scored, predicted, realised, ape_sum, ape_n, mean in (
+                self.session.execute(stmt)
+            )
+        ]
+
+    def _label(self) -> ColumnElement[Any]:
+        return case((Decision.outcome_value >= 0.5, 1), else_=0)
+
+    def score_histogram(
+        self, prefix: str, start: datetime, end: datetime, resolution: int
+    ) -> list[tuple[int, int, int, float, float]]:
+        """Decisions with a prediction and a known outcome, grouped by the prediction rounded to
+        1/resolution and by the outcome label (outcome_value ≥ 0.5): rows of (bin, label,
+        count, sum of predictions, sum of squared errors). Aggregated in SQL, so the ledger's
+        size does not reach Python."""
+        label = self._label()
+        bucket = func.round(Decision.predicted_value * resolution)
+        stmt = self._period(
+            self.select(
+                bucket,
+                label,
+                func.count(),
+                func.sum(Decision.predicted_value),
+                func.sum((Decision.predicted_value - label) * (Decision.predicted_value - label)),
+            ).where(
+                Decision.kind.startswith(prefix, autoescape=True),
+                Decision.predicted_value.is_not(None),
+                Decision.outcome_value.is_not(None),
+            ),
+            start,
+            end,
+        ).group_by(bucket, label)
+        return [
+            (int(b), int(lab), int(n), float(sp), float(se))
+            for b, lab, n, sp, se in self.session.execute(stmt)
+        ]
+
+    def feed_statement(self, kind: str | None) -> Select[Any]:
+        # Only what the sanitised feed shows: inputs, outputs and outcomes are never loaded.
+        stmt = self.select().options(
+            load_only(
+                Decision.id,
+                Decision.kind,
+                Decision.subject_type,
+                Decision.model,
+                Decision.model_version,
+                Decision.created_at,
+                Decision.outcome_at,
+            )
+        )
+        if kind is not None:
+            stmt = stmt.where(Decision.kind.startswith(kind, autoescape=True))
+        return stmt
+
+
+class TaskData(TenantRepository[Task]):
+    """The AI task queue (tasks domain): what is running now and what finished in a period."""
+
+    model = Task
+
+    def running(self) -> int:
+        return int(
+            self.session.scalar(self.select(func.count()).where(Task.status == RUNNING)) or 0
+        )
+
+    def finished(self, start: datetime, end: datetime) -> dict[str, Any]:
+        if self.session.get_bind().dialect.name == "postgresql":
+            seconds: Any = func.extract("epoch", Task.finished_at - Task.started_at)
+        else:
+            seconds = (func.julianday(Task.finished_at) - func.julianday(Task.started_at)) * 86400.0
+        done = Task.status == COMPLETED
+        stmt = self.select(
+            func.sum(case((done, 1), else_=0)),
+            func.sum(case((Task.status == FAILED, 1), else_=0)),
+            func.avg(case((done, seconds), else_=None)),
+        ).where(Task.finished_at >= start, Task.finished_at < end)
+        completed, failed, mean = self.session.execute(stmt).one()
+        return {
+            "completed": int(completed or 0),
+            "failed": int(failed or 0),
+            "mean_run_seconds": None if mean is None else round(float(mean), 1),
+        }
+
+
+class SnapshotStore(TenantRepository[AnalyticsSnapshot]):
+    model = AnalyticsSnapshot
+
+    def find(self, view: str) -> AnalyticsSnapshot | None:
+        return self.session.scalars(self.select().where(AnalyticsSnapshot.view == view)).first()
+
+    def save(self, view: str, fingerprint: str, payload: dict[str, Any]) -> None:
+        """Insert or replace, best effort: a snapshot is a cache, so a concurrent writer of the
+        same view (it computed the same figures) or a busy writer lock only means this request's
+        figures are not kept; the answer is already computed.
+
+        On SQLite the request's read transaction cannot take the write lock while another
+        writer holds it (an upgrade fails at once instead of waiting), so the snapshot is
+        written in its own short BEGIN IMMEDIATE transaction, which waits its turn."""
+        bind = self.session.get_bind()
+        if bind.dialect.name == "sqlite" and isinstance(bind, Engine):
+            try:
+                with write_transaction(make_session_factory(bind)) as own:
+                    SnapshotStore(own, self.tenant_id).upsert(view, fingerprint, payload)
+            except (IntegrityError, OperationalError):
+                pass
+            return
+        try:
+            with self.session.begin_nested():
+                self.upsert(view, fingerprint, payload)
+        except (IntegrityError, OperationalError):
+            pass
+
+    def upsert(self, view: str, fingerprint: str, payload: dict[str, Any]) -> None:
+        existing = self.find(view)
+        if existing is not None:
+            existing.fingerprint = fingerprint
+            existing.payload = payload
+            existing.computed_at = utcnow()
+        else:
+            self.add(AnalyticsSnapshot(view=view, fingerprint=fingerprint, payload=payload))
+        self.session.flush()
+
+    def all_views(self) -> Sequence[AnalyticsSnapshot]:
+        return self.all()
+
+    def prune(self, prefix: str, computed_before: datetime) -> None:
+        self.session.execute(
+            self.delete().where(
+                AnalyticsSnapshot.view.startswith(prefix, autoescape=True),
+                AnalyticsSnapshot.computed_at < computed_before,
+            )
+        )
+
+
+def _as_date(value: Any) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value))

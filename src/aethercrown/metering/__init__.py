@@ -1,0 +1,1 @@
+"""Usage metering: events, meters, rollups, quotas, alerts, upsell triggers and renewal odds."""

@@ -1,0 +1,168 @@
+"""``/api/v1/enterprise/usage``: usage events, meters, reports, alerts, upsell, renewal odds."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from aethercrown.core.auth import TenantReader, TenantWriter
+from aethercrown.core.errors import InvalidInput, field_error
+from aethercrown.core.pagination import Page, Pagination
+from aethercrown.db.engine import write_transaction
+from aethercrown.db.session import DbSession
+from aethercrown.metering import renewal, schemas, service
+from aethercrown.metering.service import parse_period
+
+router = APIRouter(prefix="/api/v1/enterprise/usage", tags=["usage"])
+
+
+def _write_session(request: Request) -> Iterator[Session]:
+    """A unit of work that takes SQLite's write lock up front (BEGIN IMMEDIATE), so concurrent
+    ingest requests queue on the lock instead of failing when a read snapshot goes stale; an
+    ordinary transaction on PostgreSQL. Committed before the response is sent."""
+    with write_transaction(request.app.state.session_factory) as session:
+        yield session
+
+
+WriteSession = Annotated[Session, Depends(_write_session, scope="function")]
+
+CustomerRef = Annotated[str, Path(min_length=1, max_length=200, description="External id")]
+_EVENT_SCHEMA = schemas.UsageEventIn.model_json_schema()
+# Inline (no $refs), since neither model is otherwise in the document's components.
+_TRACK_SCHEMA = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        _EVENT_SCHEMA,
+                        {
+                            "title": "UsageBatchIn",
+                            "type": "object",
+                            "properties": {
+                                "events": {
+                                    "type": "array",
+                                    "items": _EVENT_SCHEMA,
+                                    "minItems": 1,
+                                    "maxItems": schemas.MAX_BATCH,
+                                }
+                            },
+                            "required": ["events"],
+                            "additionalProperties": False,
+                        },
+                    ]
+                }
+            }
+        },
+    }
+}
+
+
+def _invalid(exc: ValidationError, prefix: list[str | int]) -> InvalidInput:
+    errors = [field_error([*prefix, *e["loc"]], e["msg"], e["type"]) for e in exc.errors()[:1000]]
+    fields = ", ".join(e["field"] for e in errors[:10])
+    return InvalidInput(f"The request is not valid: {fields}", errors)
+
+
+@router.post("/track", response_model=schemas.TrackOut, openapi_extra=_TRACK_SCHEMA)
+def track(
+    principal: TenantWriter,
+    session: WriteSession,
+    payload: Annotated[dict[str, Any], Body(description="An event, or {events: [...]}")],
+) -> schemas.TrackOut:
+    """Record one usage event or a batch of up to 10,000. Ids already recorded come back as
+    ``duplicates`` (still 200). Nothing is written when any event is invalid."""
+    if "events" in payload:
+        try:
+            batch = schemas.UsageBatchIn.model_validate(payload)
+        except ValidationError as exc:
+            raise _invalid(exc, []) from exc
+        return service.track(session, principal.tenant_id, batch.events, batch=True)
+    try:
+        event = schemas.UsageEventIn.model_validate(payload)
+    except ValidationError as exc:
+        raise _invalid(exc, []) from exc
+    return service.track(session, principal.tenant_id, [event], batch=False)
+
+
+@router.get("/meters", response_model=list[schemas.MeterOut])
+def list_meters(principal: TenantReader, session: DbSession) -> list[schemas.MeterOut]:
+    """Built-in meters and the tenant's own."""
+    return service.list_meters(session, principal.tenant_id)
+
+
+@router.post("/meters", response_model=schemas.MeterOut, status_code=201)
+def create_meter(
+    principal: TenantWriter, session: DbSession, body: schemas.MeterIn
+) -> schemas.MeterOut:
+    return service.create_meter(session, principal.tenant_id, body, principal.actor)
+
+
+@router.get("/settings", response_model=schemas.SettingsOut)
+def get_settings(principal: TenantReader, session: DbSession) -> Any:
+    return service.current_settings(session, principal.tenant_id)
+
+
+@router.patch("/settings", response_model=schemas.SettingsOut)
+def patch_settings(principal: TenantWriter, session: DbSession, body: schemas.SettingsIn) -> Any:
+    """Alert thresholds and upsell trigger parameters, in basis points of capacity."""
+    return service.update_settings(session, principal.tenant_id, body, principal.actor)
+
+
+@router.get("/alerts", response_model=Page[schemas.AlertOut])
+def list_alerts(
+    principal: TenantReader,
+    session: DbSession,
+    page: Pagination,
+    customer: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    level: Annotated[str | None, Query(pattern="^(warning|critical)$")] = None,
+) -> Page[schemas.AlertOut]:
+    """Fired alerts, newest first."""
+    items, cursor = service.list_alerts(
+        session, principal.tenant_id, customer, level, page.limit, page.cursor
+    )
+    return Page(items=items, next_cursor=cursor)
+
+
+@router.post("/analyze-upsell", response_model=schemas.UpsellAnalysis)
+def analyze_upsell(
+    principal: TenantReader,
+    session: DbSession,
+    body: schemas.UpsellRequest | None = None,
+) -> schemas.UpsellAnalysis:
+    """Customers meeting an upsell trigger this period, why, and the plan to offer."""
+    customers = body.customers if body is not None else None
+    return service.analyse_upsell(session, principal.tenant_id, customers)
+
+
+@router.get("/{customer}/report", response_model=schemas.UsageReport)
+def usage_report(
+    principal: TenantReader,
+    session: DbSession,
+    customer: CustomerRef,
+    period: Annotated[str | None, Query(max_length=7, description="YYYY-MM")] = None,
+) -> schemas.UsageReport:
+    """Usage per metric over the billing period (calendar month, UTC): % of capacity, daily
+    series, growth against the same days of the previous period, projection to period end."""
+    return service.usage_report(session, principal.tenant_id, customer, parse_period(period))
+
+
+@router.post("/{customer}/trigger-upsell", response_model=schemas.CampaignOut)
+def trigger_upsell(
+    principal: TenantWriter, session: DbSession, customer: CustomerRef
+) -> schemas.CampaignOut:
+    """Open this period's upsell campaign (once; a repeat returns it with created=false)."""
+    return service.trigger_upsell(session, principal.tenant_id, customer, principal.actor)
+
+
+@router.get("/{customer}/renewal-probability", response_model=schemas.RenewalOut)
+def renewal_probability(
+    principal: TenantReader, session: DbSession, customer: CustomerRef
+) -> schemas.RenewalOut:
+    """The calibrated probability that the customer renews at its next renewal date."""
+    return renewal.predict_for_customer(session, principal.tenant_id, customer, principal.actor)

@@ -1,0 +1,561 @@
+"""Every metering query: events, rollups, meters, alerts, campaigns, renewal models, and the
+business rows (customers, subscriptions, activity, tickets, payments) metering reads."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import ColumnElement, Table, and_, func, or_, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from aethercrown.core.models import Decision
+from aethercrown.core.tenancy import TenantRepository
+from aethercrown.data.models import ActivityEvent, Customer, Payment, Subscription, SupportTicket
+from aethercrown.db.session import WROTE
+from aethercrown.metering.models import (
+    Meter,
+    MeteringSettings,
+    RenewalModel,
+    UpsellCampaign,
+    UsageAlert,
+    UsageDaily,
+    UsageEvent,
+    UsageUniqueValue,
+)
+from aethercrown.metering.stats import DayRollup
+
+LOOKUP_CHUNK = 5_000
+
+
+def _insert(session: Session, table: Any) -> Any:
+    module: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return module.insert(table)
+
+
+def _chunks(items: Sequence[Any], size: int = LOOKUP_CHUNK) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+class CustomerRepository(TenantRepository[Customer]):
+    model = Customer
+    noun = "Customer"
+
+    def by_external_id(self, external_id: str) -> Customer | None:
+        return self.session.scalar(self.select().where(Customer.external_id == external_id))
+
+    def ids_by_external_id(self, external_ids: Sequence[str]) -> dict[str, uuid.UUID]:
+        out: dict[str, uuid.UUID] = {}
+        for chunk in _chunks(list(external_ids)):
+            rows = self.session.execute(
+                self.select(Customer.external_id, Customer.id).where(
+                    Customer.external_id.in_(chunk)
+                )
+            )
+            out.update({ext: cid for ext, cid in rows})
+        return out
+
+    def external_ids(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+        out: dict[uuid.UUID, str] = {}
+        for chunk in _chunks(list(ids)):
+            rows = self.session.execute(
+                self.select(Customer.id, Customer.external_id).where(Customer.id.in_(chunk))
+            )
+            out.update({cid: ext for cid, ext in rows})
+        return out
+
+    def all_rows(self) -> Sequence[Customer]:
+        return self.all(self.select().order_by(Customer.id))
+
+
+class SubscriptionRepository(TenantRepository[Subscription]):
+    model = Subscription
+
+    def active_plans(self, customer_ids: Sequence[uuid.UUID], at: datetime) -> dict[uuid.UUID, str]:
+        """Each customer's plan at ``at``: its most recently started live subscription."""
+        out: dict[uuid.UUID, str] = {}
+        for chunk in _chunks(list(customer_ids)):
+            rows = self.session.execute(
+                self.select(Subscription.customer_id, Subscription.plan)
+                .where(
+                    Subscription.customer_id.in_(chunk),
+                    Subscription.started_at <= at,
+                    or_(Subscription.ended_at.is_(None), Subscription.ended_at > at),
+                )
+                .order_by(Subscription.started_at)
+            )
+            out.update({cid: plan for cid, plan in rows})
+        return out
+
+    def all_rows(self) -> Sequence[Subscription]:
+        return self.all(self.select().order_by(Subscription.started_at))
+
+    def for_customer(self, customer_id: uuid.UUID) -> Sequence[Subscription]:
+        return self.all(
+            self.select()
+            .where(Subscription.customer_id == customer_id)
+            .order_by(Subscription.started_at)
+        )
+
+
+def day_of(session: Session, column: Any) -> ColumnElement[Any]:
+    """The UTC calendar day of a timestamp column, on both backends."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.date(func.timezone("UTC", column))
+    return func.date(column)
+
+
+def as_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+class ActivityRepository(TenantRepository[ActivityEvent]):
+    model = ActivityEvent
+
+    def active_days(
+        self, since: datetime | None = None, customer_id: uuid.UUID | None = None
+    ) -> list[tuple[uuid.UUID, date, int]]:
+        day = day_of(self.session, ActivityEvent.occurred_at)
+        stmt = self.select(ActivityEvent.customer_id, day, func.count())
+        if since is not None:
+            stmt = stmt.where(ActivityEvent.occurred_at >= since)
+        if customer_id is not None:
+            stmt = stmt.where(ActivityEvent.customer_id == customer_id)
+        rows = self.session.execute(stmt.group_by(ActivityEvent.customer_id, day))
+        return [(cid, as_date(d), int(n)) for cid, d, n in rows]
+
+    def customer_features_used(
+        self, since: datetime, customer_id: uuid.UUID | None = None
+    ) -> set[str]:
+        stmt = self.select(ActivityEvent.feature).where(
+            ActivityEvent.kind == "feature",
+            ActivityEvent.feature.is_not(None),
+            ActivityEvent.occurred_at >= since,
+        )
+        if customer_id is not None:
+            stmt = stmt.where(ActivityEvent.customer_id == customer_id)
+        return {f for f in self.session.scalars(stmt.distinct()) if f}
+
+    def customer_active_days(self, customer_id: uuid.UUID, since: datetime) -> int:
+        day = day_of(self.session, ActivityEvent.occurred_at)
+        stmt = self.select(func.count(func.distinct(day))).where(
+            ActivityEvent.customer_id == customer_id, ActivityEvent.occurred_at >= since
+        )
+        return int(self.session.scalar(stmt) or 0)
+
+
+class TicketRepository(TenantRepository[SupportTicket]):
+    model = SupportTicket
+
+    def opened(self, customer_id: uuid.UUID | None = None) -> list[tuple[uuid.UUID, datetime]]:
+        stmt = self.select(SupportTicket.customer_id, SupportTicket.opened_at)
+        if customer_id is not None:
+            stmt = stmt.where(SupportTicket.customer_id == customer_id)
+        rows = self.session.execute(stmt)
+        return [(c, t) for c, t in rows]
+
+
+class PaymentRepository(TenantRepository[Payment]):
+    model = Payment
+
+    def failed(self, customer_id: uuid.UUID | None = None) -> list[tuple[uuid.UUID, datetime]]:
+        stmt = self.select(Payment.customer_id, Payment.occurred_at).where(
+            Payment.status == "failed"
+        )
+        if customer_id is not None:
+            stmt = stmt.where(Payment.customer_id == customer_id)
+        rows = self.session.execute(stmt)
+        return [(c, t) for c, t in rows]
+
+
+class MeterRepository(TenantRepository[Meter]):
+    model = Meter
+    noun = "Meter"
+
+    def list(self) -> Sequence[Meter]:
+        return self.all(self.select().order_by(Meter.name))
+
+    def by_name(self, name: str) -> Meter | None:
+        return self.session.scalar(self.select().where(Meter.name == name))
+
+
+class SettingsRepository(TenantRepository[MeteringSettings]):
+    model = MeteringSettings
+
+    def current(self) -> MeteringSettings | None:
+        return self.session.scalar(self.select())
+
+
+class UsageRepository(TenantRepository[UsageEvent]):
+    """Events and their rollups. Writes use INSERT … ON CONFLICT so that a retried or
+    concurrent batch counts each event once."""
+
+    model = UsageEvent
+
+    @property
+    def dialect(self) -> str:
+        return self.session.get_bind().dialect.name
+
+    def existing_event_ids(self, event_ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for chunk in _chunks(list(event_ids)):
+            found.update(
+                self.session.scalars(
+                    self.select(UsageEvent.event_id).where(UsageEvent.event_id.in_(chunk))
+                )
+            )
+        return found
+
+    def insert_events(self, rows: Sequence[dict[str, Any]]) -> set[str]:
+        """Insert events, skipping ids already stored; returns the ids actually inserted.
+
+        The hot path of ingestion, so it talks to the driver: on PostgreSQL one
+        INSERT … SELECT FROM unnest(arrays) … ON CONFLICT DO NOTHING RETURNING (exact under
+        concurrency: a conflicting concurrent insert waits, then is skipped); on SQLite a lookup
+        of the ids then a plain executemany, inside a transaction that another writer cannot
+        interleave with (a stale snapshot fails the INSERT rather than double counting)."""
+        if not rows:
+            return set()
+        conn = self.session.connection()
+        inserted: set[str] = set()
+        if self.dialect == "postgresql":
+            # In id order, so two batches sharing ids take the index locks in one order and
+            # the second waits for the first instead of deadlocking with it.
+            ordered = sorted(rows, key=lambda r: r["event_id"])
+            for chunk in _chunks(ordered):
+                result = conn.exec_driver_sql(_PG_INSERT_EVENTS, _pg_event_arrays(chunk))
+                inserted.update(r[0] for r in result)
+        else:
+            existing = self.existing_event_ids([r["event_id"] for r in rows])
+            fresh = [r for r in rows if r["event_id"] not in existing]
+            if fresh:
+                conn.exec_driver_sql(_SQLITE_INSERT_EVENTS, _sqlite_events(fresh))
+            inserted = {r["event_id"] for r in fresh}
+        self.session.info[WROTE] = True
+        return inserted
+
+    def insert_unique_values(self, rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        """Insert distinct values; returns (customer_id, metric, day) of each new one."""
+        if not rows:
+            return []
+        table: Table = UsageUniqueValue.__table__  # type: ignore[assignment]
+        stmt = (
+            _insert(self.session, table)
+            .on_conflict_do_nothing(
+                index_elements=["tenant_id", "customer_id", "metric", "day", "value_key"]
+            )
+            .returning(table.c.customer_id, table.c.metric, table.c.day)
+        )
+        out: list[tuple[Any, ...]] = []
+        for chunk in _chunks(list(rows)):
+            out.extend(tuple(r) for r in self.session.execute(stmt, list(chunk)).all())
+        return out
+
+    def upsert_daily(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Add a batch's per-day aggregates to the rollups in one additive upsert."""
+        if not rows:
+            return
+        # Sorted, so concurrent batches lock rollup rows in one order and cannot deadlock.
+        ordered = sorted(rows, key=lambda r: (str(r["customer_id"]), r["metric"], r["day"]))
+        conn = self.session.connection()
+        if self.dialect == "postgresql":
+            conn.exec_driver_sql(_PG_UPSERT_DAILY, _pg_daily_arrays(ordered))
+        else:
+            conn.exec_driver_sql(_SQLITE_UPSERT_DAILY, [_sqlite_daily(r) for r in ordered])
+        self.session.info[WROTE] = True
+
+
+class DailyRepository(TenantRepository[UsageDaily]):
+    """The per-day rollups."""
+
+    model = UsageDaily
+
+    def daily(
+        self,
+        customer_ids: Sequence[uuid.UUID],
+        start: date,
+        end: date,
+        metrics: Sequence[str] | None = None,
+    ) -> dict[tuple[uuid.UUID, str], list[DayRollup]]:
+        t = UsageDaily
+        out: dict[tuple[uuid.UUID, str], list[DayRollup]] = {}
+        for chunk in _chunks(list(customer_ids), 1_000):
+            stmt = (
+                self.select(
+                    t.customer_id,
+                    t.metric,
+                    t.day,
+                    t.event_count,
+                    t.value_sum,
+                    t.value_max,
+                    t.latest_value,
+                    t.latest_at,
+                    t.unique_count,
+                )
+                .where(t.customer_id.in_(list(chunk)), t.day >= start, t.day < end)
+                .order_by(t.day)
+            )
+            if metrics is not None:
+                stmt = stmt.where(t.metric.in_(list(metrics)))
+            for row in self.session.execute(stmt):
+                out.setdefault((row.customer_id, row.metric), []).append(
+                    DayRollup(
+                        day=as_date(row.day),
+                        event_count=int(row.event_count),
+                        value_sum=float(row.value_sum),
+                        value_max=float(row.value_max),
+                        latest_value=float(row.latest_value),
+                        latest_at=row.latest_at,
+                        unique_count=int(row.unique_count),
+                    )
+                )
+        return out
+
+    def period_sums(
+        self, customer_ids: Sequence[uuid.UUID], metrics: Sequence[str], start: date, end: date
+    ) -> dict[tuple[uuid.UUID, str], tuple[int, float, float]]:
+        """(event count, sum, max) per customer and metric over [start, end), aggregated in
+        the database so a batch's alert check reads one row per pair."""
+        t = UsageDaily
+        out: dict[tuple[uuid.UUID, str], tuple[int, float, float]] = {}
+        for chunk in _chunks(list(customer_ids), 1_000):
+            stmt = (
+                self.select(
+                    t.customer_id,
+                    t.metric,
+                    func.sum(t.event_count),
+                    func.sum(t.value_sum),
+                    func.max(t.value_max),
+                )
+                .where(
+                    t.customer_id.in_(list(chunk)),
+                    t.metric.in_(list(metrics)),
+                    t.day >= start,
+                    t.day < end,
+                )
+                .group_by(t.customer_id, t.metric)
+            )
+            for cid, metric, n, total, peak in self.session.execute(stmt):
+                out[(cid, metric)] = (int(n), float(total), float(peak))
+        return out
+
+    def customers_with_usage(self, start: date, end: date) -> list[uuid.UUID]:
+        t = UsageDaily
+        stmt = self.select(t.customer_id).where(t.day >= start, t.day < end).distinct()
+        return [r[0] for r in self.session.execute(stmt)]
+
+    def usage_events_by_day(
+        self, customer_id: uuid.UUID | None = None
+    ) -> list[tuple[uuid.UUID, date, int]]:
+        t = UsageDaily
+        stmt = self.select(t.customer_id, t.day, func.sum(t.event_count)).group_by(
+            t.customer_id, t.day
+        )
+        if customer_id is not None:
+            stmt = stmt.where(t.customer_id == customer_id)
+        return [(c, as_date(d), int(n)) for c, d, n in self.session.execute(stmt)]
+
+
+class UniqueValueRepository(TenantRepository[UsageUniqueValue]):
+    model = UsageUniqueValue
+
+    def distinct_values(
+        self, pairs: Sequence[tuple[uuid.UUID, str]], start: date, end: date
+    ) -> dict[tuple[uuid.UUID, str], int]:
+        if not pairs:
+            return {}
+        t = UsageUniqueValue
+        rows = self.session.execute(
+            self.select(t.customer_id, t.metric, func.count(func.distinct(t.value_key)))
+            .where(tuple_(t.customer_id, t.metric).in_(list(pairs)), t.day >= start, t.day < end)
+            .group_by(t.customer_id, t.metric)
+        )
+        return {(cid, metric): int(n) for cid, metric, n in rows}
+
+
+class AlertRepository(TenantRepository[UsageAlert]):
+    model = UsageAlert
+    noun = "Alert"
+
+    def insert_new(self, rows: Sequence[dict[str, Any]]) -> list[uuid.UUID]:
+        if not rows:
+            return []
+        table: Table = UsageAlert.__table__  # type: ignore[assignment]
+        stmt = (
+            _insert(self.session, table)
+            .on_conflict_do_nothing(
+                index_elements=["tenant_id", "customer_id", "metric", "period_start", "level"]
+            )
+            .returning(table.c.id)
+        )
+        return list(self.session.scalars(stmt, list(rows)).all())
+
+    def fired(
+        self, customer_ids: Sequence[uuid.UUID], period_start: date
+    ) -> set[tuple[uuid.UUID, str, str]]:
+        """(customer, metric, level) of the alerts already fired in a period."""
+        out: set[tuple[uuid.UUID, str, str]] = set()
+        t = UsageAlert
+        for chunk in _chunks(list(customer_ids)):
+            rows = self.session.execute(
+                self.select(t.customer_id, t.metric, t.level).where(
+                    t.customer_id.in_(list(chunk)), t.period_start == period_start
+                )
+            )
+            out.update((c, m, lv) for c, m, lv in rows)
+        return out
+
+    def by_ids(self, ids: Sequence[uuid.UUID]) -> Sequence[UsageAlert]:
+        return self.all(self.select().where(UsageAlert.id.in_(list(ids))))
+
+
+class CampaignRepository(TenantRepository[UpsellCampaign]):
+    model = UpsellCampaign
+    noun = "Upsell campaign"
+
+    def for_period(self, customer_id: uuid.UUID, period_start: date) -> UpsellCampaign | None:
+        return self.session.scalar(
+            self.select().where(
+                and_(
+                    UpsellCampaign.customer_id == customer_id,
+                    UpsellCampaign.period_start == period_start,
+                )
+            )
+        )
+
+
+class DecisionRepository(TenantRepository[Decision]):
+    model = Decision
+
+    def open_renewal_scores(self) -> Sequence[Decision]:
+        return self.all(
+            self.select().where(
+                Decision.kind == "renewal_probability", Decision.outcome_at.is_(None)
+            )
+        )
+
+
+class RenewalModelRepository(TenantRepository[RenewalModel]):
+    model = RenewalModel
+
+    def latest(self) -> RenewalModel | None:
+        return self.session.scalar(self.select().order_by(RenewalModel.trained_at.desc()).limit(1))
+
+
+# --- driver-level statements of the ingestion hot path ---------------------------------------
+
+_EVENT_COLUMNS = (
+    "tenant_id, event_id, customer_id, metric, value, occurred_at, properties, received_at"
+)
+_PG_INSERT_EVENTS = f"""
+INSERT INTO usage_events ({_EVENT_COLUMNS})
+SELECT %(tenant)s, e.event_id, e.customer_id, e.metric, e.value, e.occurred_at,
+       e.properties::jsonb, %(received)s
+FROM unnest(%(ids)s::text[], %(customers)s::uuid[], %(metrics)s::text[], %(values)s::float8[],
+            %(times)s::timestamptz[], %(props)s::text[])
+     AS e(event_id, customer_id, metric, value, occurred_at, properties)
+ON CONFLICT (tenant_id, event_id) DO NOTHING
+RETURNING event_id
+"""
+_SQLITE_INSERT_EVENTS = (
+    f"INSERT INTO usage_events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+_DAILY_COLUMNS = (
+    "tenant_id, customer_id, metric, day, event_count, value_sum, value_max, latest_value,"
+    " latest_at, unique_count"
+)
+_DAILY_CONFLICT = """
+ON CONFLICT (tenant_id, customer_id, metric, day) DO UPDATE SET
+  event_count = usage_daily.event_count + excluded.event_count,
+  value_sum = usage_daily.value_sum + excluded.value_sum,
+  value_max = {bigger}(usage_daily.value_max, excluded.value_max),
+  latest_value = CASE WHEN excluded.latest_at >= usage_daily.latest_at
+                      THEN excluded.latest_value ELSE usage_daily.latest_value END,
+  latest_at = {bigger}(usage_daily.latest_at, excluded.latest_at),
+  unique_count = usage_daily.unique_count + excluded.unique_count
+"""
+_PG_UPSERT_DAILY = f"""
+INSERT INTO usage_daily ({_DAILY_COLUMNS})
+SELECT %(tenant)s, d.* FROM unnest(%(customers)s::uuid[], %(metrics)s::text[], %(days)s::date[],
+       %(counts)s::int8[], %(sums)s::float8[], %(maxes)s::float8[], %(latest)s::float8[],
+       %(latest_at)s::timestamptz[], %(uniques)s::int8[])
+     AS d(customer_id, metric, day, event_count, value_sum, value_max, latest_value, latest_at,
+          unique_count)
+{_DAILY_CONFLICT.format(bigger="GREATEST")}
+"""
+_SQLITE_UPSERT_DAILY = f"""
+INSERT INTO usage_daily ({_DAILY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+{_DAILY_CONFLICT.format(bigger="max")}
+"""
+
+
+def _sqlite_time(moment: datetime) -> str:
+    # The text form SQLAlchemy's SQLite DateTime stores (naive UTC, always with microseconds),
+    # so rows written here read back exactly like ORM-written ones.
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _sqlite_events(rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    tenant, received = rows[0]["tenant_id"].hex, _sqlite_time(rows[0]["received_at"])
+    return [
+        (
+            tenant,
+            r["event_id"],
+            r["customer_id"].hex,
+            r["metric"],
+            float(r["value"]),
+            _sqlite_time(r["occurred_at"]),
+            orjson.dumps(r["properties"]).decode(),
+            received,
+        )
+        for r in rows
+    ]
+
+
+def _pg_event_arrays(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "tenant": rows[0]["tenant_id"],
+        "received": rows[0]["received_at"],
+        "ids": [r["event_id"] for r in rows],
+        "customers": [r["customer_id"] for r in rows],
+        "metrics": [r["metric"] for r in rows],
+        "values": [float(r["value"]) for r in rows],
+        "times": [r["occurred_at"] for r in rows],
+        "props": [orjson.dumps(r["properties"]).decode() for r in rows],
+    }
+
+
+def _sqlite_daily(r: dict[str, Any]) -> tuple[Any, ...]:
+    return (
+        r["tenant_id"].hex,
+        r["customer_id"].hex,
+        r["metric"],
+        r["day"].isoformat(),
+        r["event_count"],
+        float(r["value_sum"]),
+        float(r["value_max"]),
+        float(r["latest_value"]),
+        _sqlite_time(r["latest_at"]),
+        r["unique_count"],
+    )
+
+
+def _pg_daily_arrays(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "tenant": rows[0]["tenant_id"],
+        "customers": [r["customer_id"] for r in rows],
+        "metrics": [r["metric"] for r in rows],
+        "days": [r["day"] for r in rows],
+        "counts": [r["event_count"] for r in rows],
+        "sums": [float(r["value_sum"]) for r in rows],
+        "maxes": [float(r["value_max"]) for r in rows],
+        "latest": [float(r["latest_value"]) for r in rows],
+        "latest_at": [r["latest_at"] for r in rows],
+        "uniques": [r["unique_count"] for r in rows],
+    }

@@ -1,0 +1,874 @@
+"""Metering orchestration: ingest events, keep rollups, report, alert, analyse upsell.
+Never commits: the request or job boundary does."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from aethercrown.core.errors import Conflict, InvalidInput, NotFound, field_error
+from aethercrown.core.ledger import audit, record_decision
+from aethercrown.core.webhooks import enqueue_webhook
+from aethercrown.data.models import Customer
+from aethercrown.db.base import new_id, utcnow
+from aethercrown.metering import schemas, stats
+from aethercrown.metering.models import Meter, MeteringSettings, UpsellCampaign, UsageAlert
+from aethercrown.metering.repository import (
+    AlertRepository,
+    CampaignRepository,
+    CustomerRepository,
+    DailyRepository,
+    MeterRepository,
+    SettingsRepository,
+    SubscriptionRepository,
+    UniqueValueRepository,
+    UsageRepository,
+)
+from aethercrown.pricing import formula
+from aethercrown.pricing.models import PricePlan
+from aethercrown.pricing.repository import PlanRepository
+
+# Metrics every tenant has; a tenant adds its own meters next to them.
+BUILTIN_METERS: dict[str, tuple[str, str]] = {
+    "api_calls": ("sum", "call"),
+    "storage_gb": ("max", "GB"),
+    "compute_units": ("sum", "unit"),
+    "seats": ("max", "seat"),
+}
+# Clocks drift: an event may be this far in the future of the server's clock.
+FUTURE_SKEW = timedelta(minutes=5)
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+BP = 10_000
+
+
+@dataclass(frozen=True)
+class MeterDef:
+    name: str
+    aggregation: str
+    unit: str
+    unique_property: str | None = None
+    description: str | None = None
+    builtin: bool = False
+
+
+def meter_catalog(session: Session, tenant_id: uuid.UUID) -> dict[str, MeterDef]:
+    out = {
+        name: MeterDef(name, agg, unit, builtin=True)
+        for name, (agg, unit) in BUILTIN_METERS.items()
+    }
+    for m in MeterRepository(session, tenant_id).list():
+        out[m.name] = MeterDef(m.name, m.aggregation, m.unit, m.unique_property, m.description)
+    return out
+
+
+def list_meters(session: Session, tenant_id: uuid.UUID) -> list[schemas.MeterOut]:
+    return [
+        schemas.MeterOut(**vars(m))
+        for m in sorted(meter_catalog(session, tenant_id).values(), key=lambda m: m.name)
+    ]
+
+
+def create_meter(
+    session: Session, tenant_id: uuid.UUID, body: schemas.MeterIn, actor: str
+) -> schemas.MeterOut:
+    repo = MeterRepository(session, tenant_id)
+    if body.name in BUILTIN_METERS or repo.by_name(body.name) is not None:
+        raise Conflict(f"A meter named {body.name} already exists", slug="meter-exists")
+    meter = repo.add(Meter(**body.model_dump()))
+    session.flush()
+    audit(
+        session,
+        tenant_id=tenant_id,
+        actor=actor,
+        action="meter.create",
+        target_type="meter",
+        target_id=meter.id,
+        details=body.model_dump(),
+    )
+    return schemas.MeterOut(**body.model_dump(), builtin=False)
+
+
+def current_settings(session: Session, tenant_id: uuid.UUID) -> MeteringSettings:
+    row = SettingsRepository(session, tenant_id).current()
+    if row is None:
+        # Not stored until changed: the defaults are the model's column defaults.
+        row = MeteringSettings(
+            tenant_id=tenant_id,
+            warning_bp=8000,
+            critical_bp=9500,
+            upsell_growth_bp=5000,
+            upsell_high_usage_bp=8500,
+            upsell_sustained_days=7,
+        )
+    return row
+
+
+def update_settings(
+    session: Session, tenant_id: uuid.UUID, body: schemas.SettingsIn, actor: str
+) -> MeteringSettings:
+    repo = SettingsRepository(session, tenant_id)
+    row = repo.current()
+    if row is None:
+        row = repo.add(current_settings(session, tenant_id))
+    for name, value in body.model_dump(exclude_none=True).items():
+        setattr(row, name, value)
+    if row.warning_bp >= row.critical_bp:
+        raise InvalidInput(
+            "The warning threshold must be below the critical one",
+            [field_error(["warning_bp"], "must be below critical_bp")],
+        )
+    audit(
+        session,
+        tenant_id=tenant_id,
+        actor=actor,
+        action="metering.settings",
+        target_type="metering_settings",
+        target_id=tenant_id,
+        details=body.model_dump(exclude_none=True),
+    )
+    session.flush()
+    return row
+
+
+# --- ingestion -------------------------------------------------------------------------------
+
+
+def _utc(ts: datetime) -> datetime:
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+def _value_key(meter: MeterDef, event: schemas.UsageEventIn) -> str:
+    if meter.unique_property:
+        return str(event.properties[meter.unique_property])[:200]
+    return repr(event.value)
+
+
+def track(
+    session: Session,
+    tenant_id: uuid.UUID,
+    events: Sequence[schemas.UsageEventIn],
+    *,
+    batch: bool = True,
+    now: datetime | None = None,
+) -> schemas.TrackOut:
+    """Record events once each and fold the new ones into the rollups, all or nothing."""
+    now = now or utcnow()
+    meters = meter_catalog(session, tenant_id)
+    customers = CustomerRepository(session, tenant_id).ids_by_external_id(
+        list({e.customer for e in events})
+    )
+    errors: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    batch_duplicates: list[str] = []
+    latest_allowed = now + FUTURE_SKEW
+
+    def loc(i: int, name: str) -> list[str | int]:
+        return ["events", i, name] if batch else [name]
+
+    for i, event in enumerate(events):
+        meter = meters.get(event.metric)
+        customer_id = customers.get(event.customer)
+        ts = _utc(event.timestamp) if event.timestamp is not None else now
+        if meter is None:
+            errors.append(field_error(loc(i, "metric"), f"unknown metric {event.metric!r}"))
+        if customer_id is None:
+            errors.append(field_error(loc(i, "customer"), f"unknown customer {event.customer!r}"))
+        if ts > latest_allowed:
+            errors.append(field_error(loc(i, "timestamp"), "is in the future"))
+        elif ts < EARLIEST:
+            errors.append(field_error(loc(i, "timestamp"), "is before 2000-01-01"))
+        if meter is not None and meter.aggregation in stats.CUMULATIVE and event.value < 0:
+            errors.append(field_error(loc(i, "value"), f"{meter.name} counts: must be ≥ 0"))
+        if (
+            meter is not None
+            and meter.unique_property
+            and meter.unique_property not in event.properties
+        ):
+            errors.append(
+                field_error(loc(i, "properties"), f"needs the property {meter.unique_property!r}")
+            )
+        if errors or customer_id is None:
+            continue
+        if event.id in seen:
+            batch_duplicates.append(event.id)
+            continue
+        seen.add(event.id)
+        rows.append(
+            {
+                "tenant_id": tenant_id,
+                "event_id": event.id,
+                "customer_id": customer_id,
+                "metric": event.metric,
+                "value": event.value,
+                "occurred_at": ts,
+                "properties": event.properties,
+                "received_at": now,
+                "_event": event,
+            }
+        )
+    if errors:
+        raise InvalidInput(
+            f"{len(errors)} problem(s) in the events; nothing was recorded", errors[:1000]
+        )
+
+    usage = UsageRepository(session, tenant_id)
+    inserted = usage.insert_events([{k: v for k, v in r.items() if k != "_event"} for r in rows])
+    new_rows = [r for r in rows if r["event_id"] in inserted]
+    duplicates = [r["event_id"] for r in rows if r["event_id"] not in inserted]
+    fired = _fold_into_rollups(session, tenant_id, usage, new_rows, meters, now)
+    return schemas.TrackOut(
+        received=len(events),
+        accepted=len(new_rows),
+        duplicates=duplicates + batch_duplicates,
+        alerts=fired,
+    )
+
+
+def _fold_into_rollups(
+    session: Session,
+    tenant_id: uuid.UUID,
+    usage: UsageRepository,
+    rows: Sequence[dict[str, Any]],
+    meters: Mapping[str, MeterDef],
+    now: datetime,
+) -> list[uuid.UUID]:
+    if not rows:
+        return []
+    agg: dict[tuple[uuid.UUID, str, date], dict[str, Any]] = {}
+    unique_rows: list[dict[str, Any]] = []
+    for r in rows:
+        day = r["occurred_at"].date()
+        key = (r["customer_id"], r["metric"], day)
+        value = float(r["value"])
+        a = agg.get(key)
+        if a is None:
+            agg[key] = {
+                "tenant_id": tenant_id,
+                "customer_id": r["customer_id"],
+                "metric": r["metric"],
+                "day": day,
+                "event_count": 1,
+                "value_sum": value,
+                "value_max": value,
+                "latest_value": value,
+                "latest_at": r["occurred_at"],
+                "unique_count": 0,
+            }
+        else:
+            a["event_count"] += 1
+            a["value_sum"] += value
+            a["value_max"] = max(a["value_max"], value)
+            if r["occurred_at"] >= a["latest_at"]:
+                a["latest_value"], a["latest_at"] = value, r["occurred_at"]
+        meter = meters[r["metric"]]
+        if meter.aggregation == "unique":
+            unique_rows.append(
+                {
+                    "tenant_id": tenant_id,
+                    "customer_id": r["customer_id"],
+                    "metric": r["metric"],
+                    "day": day,
+                    "value_key": _value_key(meter, r["_event"]),
+                }
+            )
+    if unique_rows:
+        distinct = {
+            (u["customer_id"], u["metric"], u["day"], u["value_key"]): u for u in unique_rows
+        }
+        ordered = sorted(
+            distinct.values(),
+            key=lambda u: (str(u["customer_id"]), u["metric"], u["day"], u["value_key"]),
+        )
+        for cid, metric, day in usage.insert_unique_values(ordered):
+            agg[(cid, metric, stats_day(day))]["unique_count"] += 1
+    usage.upsert_daily(list(agg.values()))
+    period_start, _ = stats.period_bounds(now)
+    touched = sorted({(k[0], k[1]) for k in agg if k[2] >= period_start}, key=str)
+    return evaluate_alerts(session, tenant_id, touched, meters, now)
+
+
+def stats_day(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+# --- plans and period totals ------------------------------------------------------------------
+
+
+def plan_for(plans: Sequence[PricePlan], subscription_plan: str | None) -> PricePlan | None:
+    """The tenant's plan a subscription's plan name refers to (slug or name, any case)."""
+    if subscription_plan is None:
+        return None
+    wanted = subscription_plan.strip().lower()
+    for plan in plans:
+        if plan.slug == wanted or plan.name.lower() == wanted:
+            return plan
+    return None
+
+
+def customer_plans(
+    session: Session, tenant_id: uuid.UUID, customer_ids: Sequence[uuid.UUID], at: datetime
+) -> tuple[Sequence[PricePlan], dict[uuid.UUID, PricePlan]]:
+    plans = PlanRepository(session, tenant_id).ensure()
+    named = SubscriptionRepository(session, tenant_id).active_plans(customer_ids, at)
+    out = {}
+    for cid, name in named.items():
+        plan = plan_for(plans, name)
+        if plan is not None:
+            out[cid] = plan
+    return plans, out
+
+
+def period_totals(
+    session: Session,
+    tenant_id: uuid.UUID,
+    pairs: Sequence[tuple[uuid.UUID, str]],
+    meters: Mapping[str, MeterDef],
+    start: date,
+    end: date,
+) -> dict[tuple[uuid.UUID, str], float]:
+    """Each (customer, metric)'s aggregate over [start, end)."""
+    if not pairs:
+        return {}
+    daily = DailyRepository(session, tenant_id)
+    by_kind: dict[str, list[tuple[uuid.UUID, str]]] = {}
+    for pair in pairs:
+        by_kind.setdefault(meters[pair[1]].aggregation, []).append(pair)
+    out: dict[tuple[uuid.UUID, str], float] = {}
+    simple = by_kind.get("count", []) + by_kind.get("sum", []) + by_kind.get("max", [])
+    if simple:
+        sums = daily.period_sums(
+            sorted({c for c, _ in simple}, key=str), sorted({m for _, m in simple}), start, end
+        )
+        index = {"count": 0, "sum": 1, "max": 2}
+        for pair in simple:
+            figures = sums.get(pair)
+            out[pair] = float(figures[index[meters[pair[1]].aggregation]]) if figures else 0.0
+    latest = by_kind.get("latest", [])
+    if latest:
+        rows = daily.daily(
+            sorted({c for c, _ in latest}, key=str), start, end, sorted({m for _, m in latest})
+        )
+        for pair in latest:
+            out[pair] = stats.combine("latest", rows.get(pair, []))
+    unique = by_kind.get("unique", [])
+    if unique:
+        distinct = UniqueValueRepository(session, tenant_id).distinct_values(unique, start, end)
+        for pair in unique:
+            out[pair] = float(distinct.get(pair, 0))
+    return out
+
+
+def evaluate_alerts(
+    session: Session,
+    tenant_id: uuid.UUID,
+    pairs: Sequence[tuple[uuid.UUID, str]],
+    meters: Mapping[str, MeterDef],
+    now: datetime,
+) -> list[uuid.UUID]:
+    """Fire each threshold crossed this period that has not fired yet; a webhook per alert."""
+    if not pairs:
+        return []
+    _, plan_of = customer_plans(session, tenant_id, sorted({c for c, _ in pairs}, key=str), now)
+    capped = [
+        (cid, metric)
+        for cid, metric in pairs
+        if cid in plan_of and float(plan_of[cid].capacities.get(metric, 0) or 0) > 0
+    ]
+    if not capped:
+        return []
+    settings = current_settings(session, tenant_id)
+    start, end = stats.period_bounds(now)
+    totals = period_totals(session, tenant_id, capped, meters, start, end)
+    rows: list[dict[str, Any]] = []
+    for (cid, metric), used in sorted(totals.items(), key=lambda kv: str(kv[0])):
+        plan = plan_of[cid]
+        capacity = float(plan.capacities[metric])
+        for level, bp in (("warning", settings.warning_bp), ("critical", settings.critical_bp)):
+            if used * BP >= capacity * bp:
+                rows.append(
+                    {
+                        "id": new_id(),
+                        "tenant_id": tenant_id,
+                        "customer_id": cid,
+                        "metric": metric,
+                        "period_start": start,
+                        "level": level,
+                        "threshold_bp": bp,
+                        "usage": used,
+                        "capacity": capacity,
+                        "plan": plan.slug,
+                        "fired_at": now,
+                    }
+                )
+    if not rows:
+        return []
+    alerts = AlertRepository(session, tenant_id)
+    # Most crossings of a busy period have fired already: skip those before writing. The
+    # insert still ignores conflicts, so a concurrent batch cannot fire one twice.
+    fired_before = alerts.fired(sorted({r["customer_id"] for r in rows}, key=str), start)
+    rows = [r for r in rows if (r["customer_id"], r["metric"], r["level"]) not in fired_before]
+    new_ids = set(alerts.insert_new(rows))
+    if not new_ids:
+        return []
+    external = CustomerRepository(session, tenant_id).external_ids(
+        [r["customer_id"] for r in rows if r["id"] in new_ids]
+    )
+    fired = []
+    for row in rows:
+        if row["id"] not in new_ids:
+            continue
+        payload = _alert_payload(row, external[row["customer_id"]])
+        delivery = enqueue_webhook(session, tenant_id, f"usage.alert.{row['level']}", payload)
+        if delivery is not None:
+            session.flush()
+            session.execute(
+                alerts.update()
+                .where(UsageAlert.id == row["id"])
+                .values(webhook_delivery_id=delivery.id)
+            )
+        fired.append(row["id"])
+    return fired
+
+
+def _alert_payload(row: Mapping[str, Any], customer: str) -> dict[str, Any]:
+    return {
+        "alert_id": str(row["id"]),
+        "customer": customer,
+        "metric": row["metric"],
+        "level": row["level"],
+        "threshold_percent": row["threshold_bp"] / 100,
+        "usage": row["usage"],
+        "capacity": row["capacity"],
+        "percent_of_capacity": round(row["usage"] / row["capacity"] * 100, 2),
+        "plan": row["plan"],
+        "period_start": row["period_start"].isoformat(),
+    }
+
+
+def list_alerts(
+    session: Session,
+    tenant_id: uuid.UUID,
+    customer: str | None,
+    level: str | None,
+    limit: int,
+    cursor: Any,
+) -> tuple[list[schemas.AlertOut], Any]:
+    from aethercrown.core.pagination import PageParams, paginate
+
+    repo = AlertRepository(session, tenant_id)
+    stmt = repo.select()
+    if customer is not None:
+        found = CustomerRepository(session, tenant_id).by_external_id(customer)
+        if found is None:
+            raise NotFound("Customer", customer)
+        stmt = stmt.where(UsageAlert.customer_id == found.id)
+    if level is not None:
+        stmt = stmt.where(UsageAlert.level == level)
+    rows, next_cursor = paginate(
+        session,
+        stmt,
+        UsageAlert.id,
+        PageParams(limit=limit, cursor=cursor),
+        parse=uuid.UUID,
+        descending=True,
+    )
+    external = CustomerRepository(session, tenant_id).external_ids([r.customer_id for r in rows])
+    items = [
+        schemas.AlertOut(
+            id=r.id,
+            customer=external.get(r.customer_id, ""),
+            metric=r.metric,
+            period_start=r.period_start,
+            level=r.level,
+            threshold_bp=r.threshold_bp,
+            usage=r.usage,
+            capacity=r.capacity,
+            plan=r.plan,
+            fired_at=r.fired_at,
+            webhook_delivery_id=r.webhook_delivery_id,
+        )
+        for r in rows
+    ]
+    return items, next_cursor
+
+
+# --- reports ---------------------------------------------------------------------------------
+
+
+@dataclass
+class MetricState:
+    report: schemas.MetricReport
+    # Each day's figure with gauges carried forward, from the previous period's start.
+    series: dict[date, float] = field(default_factory=dict)
+
+
+@dataclass
+class CustomerUsage:
+    customer_id: uuid.UUID
+    external_id: str
+    plan: PricePlan | None
+    period_start: date
+    period_end: date
+    as_of: datetime
+    metrics: dict[str, MetricState]
+
+    def projected(self) -> dict[str, float]:
+        return {m: s.report.projected for m, s in self.metrics.items()}
+
+    def to_date(self) -> dict[str, float]:
+        return {m: s.report.usage for m, s in self.metrics.items()}
+
+
+def parse_period(value: str | None) -> date | None:
+    """A billing period named YYYY-MM, as its first day."""
+    if value is None:
+        return None
+    match = re.fullmatch(r"(\d{4})-(\d{2})", value)
+    if not match or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) < 2000:
+        raise InvalidInput("period must be YYYY-MM", [field_error(["period"], "expected YYYY-MM")])
+    return date(int(match.group(1)), int(match.group(2)), 1)
+
+
+def resolve_customer(session: Session, tenant_id: uuid.UUID, external_id: str) -> Customer:
+    customer = CustomerRepository(session, tenant_id).by_external_id(external_id)
+    if customer is None:
+        raise NotFound("Customer", external_id)
+    return customer
+
+
+def _filled(
+    aggregation: str, rows: Sequence[stats.DayRollup], first: date, last: date
+) -> dict[date, float]:
+    by_day = {r.day: stats.daily_value(aggregation, r) for r in rows}
+    out: dict[date, float] = {}
+    carry = 0.0
+    day = first
+    while day <= last:
+        if day in by_day:
+            carry = by_day[day]
+            out[day] = carry
+        else:
+            out[day] = 0.0 if aggregation in stats.CUMULATIVE else carry
+        day += timedelta(days=1)
+    return out
+
+
+def customer_usage(
+    session: Session,
+    tenant_id: uuid.UUID,
+    customers: Sequence[tuple[uuid.UUID, str]],
+    now: datetime,
+    period_start: date | None = None,
+) -> list[CustomerUsage]:
+    """Per-metric usage, capacity, series, growth and projection for each customer."""
+    meters = meter_catalog(session, tenant_id)
+    start, end = stats.period_bounds(stats.day_start(period_start) if period_start else now)
+    as_of = min(now, stats.day_start(end))
+    if as_of < stats.day_start(start):
+        raise InvalidInput("The period is in the future", [field_error(["period"], "future")])
+    prev_start, prev_end = stats.previous_period(start)
+    last_day = (
+        (as_of - timedelta(microseconds=1)).date()
+        if as_of == stats.day_start(end)
+        else as_of.date()
+    )
+    span_days = (last_day - start).days + 1
+    prev_span_end = min(prev_end, prev_start + timedelta(days=span_days))
+    ids = [c for c, _ in customers]
+    daily = DailyRepository(session, tenant_id).daily(ids, prev_start, end)
+    _, plan_of = customer_plans(session, tenant_id, ids, as_of)
+    unique_pairs = [
+        (cid, name) for cid in ids for name, m in meters.items() if m.aggregation == "unique"
+    ]
+    uniques = UniqueValueRepository(session, tenant_id)
+    distinct_now = uniques.distinct_values(unique_pairs, start, end)
+    distinct_prev = uniques.distinct_values(unique_pairs, prev_start, prev_span_end)
+    out = []
+    for cid, external in customers:
+        plan = plan_of.get(cid)
+        names = {m for (c, m) in daily if c == cid and m in meters}
+        if plan is not None:
+            names |= {m for m in plan.capacities if m in meters}
+        states: dict[str, MetricState] = {}
+        for name in sorted(names):
+            meter = meters[name]
+            rows = daily.get((cid, name), [])
+            current = [r for r in rows if start <= r.day < end]
+            previous = [r for r in rows if prev_start <= r.day < prev_span_end]
+            used = stats.combine(meter.aggregation, current, distinct_now.get((cid, name), 0))
+            before = stats.combine(meter.aggregation, previous, distinct_prev.get((cid, name), 0))
+            series = _filled(
+                meter.aggregation, [r for r in rows if r.day <= last_day], prev_start, last_day
+            )
+            current_series = {d: v for d, v in series.items() if d >= start}
+            projected = (
+                stats.project(meter.aggregation, used, current_series, start, end, as_of)
+                if as_of < stats.day_start(end)
+                else used
+            )
+            capacity_raw = plan.capacities.get(name) if plan is not None else None
+            capacity = float(capacity_raw) if capacity_raw is not None else None
+            pct = used / capacity * 100 if capacity else None
+            report = schemas.MetricReport(
+                metric=name,
+                aggregation=meter.aggregation,
+                unit=meter.unit,
+                usage=used,
+                capacity=capacity,
+                percent_of_capacity=round(pct, 2) if pct is not None else None,
+                daily=[schemas.DayPoint(day=d, value=v) for d, v in current_series.items()],
+                previous_period_same_span=before,
+                growth_rate=stats.growth_rate(used, before),
+                projected=round(projected, 6),
+                projected_percent_of_capacity=(
+                    round(projected / capacity * 100, 2) if capacity else None
+                ),
+            )
+            states[name] = MetricState(report, series)
+        out.append(CustomerUsage(cid, external, plan, start, end, as_of, states))
+    return out
+
+
+def usage_report(
+    session: Session,
+    tenant_id: uuid.UUID,
+    external_id: str,
+    period: date | None = None,
+    now: datetime | None = None,
+) -> schemas.UsageReport:
+    customer = resolve_customer(session, tenant_id, external_id)
+    usage = customer_usage(
+        session, tenant_id, [(customer.id, customer.external_id)], now or utcnow(), period
+    )[0]
+    return schemas.UsageReport(
+        customer=external_id,
+        plan=usage.plan.slug if usage.plan else None,
+        period_start=usage.period_start,
+        period_end=usage.period_end,
+        as_of=usage.as_of,
+        metrics=[s.report for s in usage.metrics.values()],
+    )
+
+
+# --- upsell ----------------------------------------------------------------------------------
+
+
+def upsell_reasons(usage: CustomerUsage, settings: MeteringSettings) -> list[schemas.UpsellReason]:
+    reasons: list[schemas.UpsellReason] = []
+    growth_floor = settings.upsell_growth_bp / BP
+    high = settings.upsell_high_usage_bp / BP
+    n = settings.upsell_sustained_days
+    today = usage.as_of.date()
+    last_days = [today - timedelta(days=k) for k in range(n, 0, -1)]
+    for name, state in usage.metrics.items():
+        r = state.report
+        if r.growth_rate is not None and r.growth_rate > growth_floor and r.usage > 0:
+            reasons.append(
+                schemas.UpsellReason(
+                    trigger="growth",
+                    metric=name,
+                    value=round(r.growth_rate, 4),
+                    detail=f"{name} grew {r.growth_rate:.0%} against the same days of the previous "
+                    f"period (trigger: over {growth_floor:.0%})",
+                )
+            )
+        if not r.capacity:
+            continue
+        loads = stats.utilisation_by_day(r.aggregation, state.series, r.capacity, last_days)
+        if len(loads) == n and all(load > high for load in loads):
+            reasons.append(
+                schemas.UpsellReason(
+                    trigger="sustained_high_usage",
+                    metric=name,
+                    value=round(min(loads), 4),
+                    detail=f"{name} ran above {high:.0%} of capacity on each of the last {n} days "
+                    f"(lowest {min(loads):.0%})",
+                )
+            )
+        if r.projected > r.capacity:
+            reasons.append(
+                schemas.UpsellReason(
+                    trigger="projected_over_capacity",
+                    metric=name,
+                    value=round(r.projected / r.capacity, 4),
+                    detail=f"{name} is projected at {r.projected:g} by {usage.period_end}, "
+                    f"over the capacity of {r.capacity:g}",
+                )
+            )
+    return reasons
+
+
+def plan_dict(plan: PricePlan) -> dict[str, Any]:
+    return {
+        "slug": plan.slug,
+        "name": plan.name,
+        "rank": plan.rank,
+        "monthly_price": plan.monthly_price,
+        "currency": plan.currency,
+        "capacities": dict(plan.capacities),
+        "overage": dict(plan.overage),
+    }
+
+
+def upsell_candidate(
+    usage: CustomerUsage, plans: Sequence[PricePlan], settings: MeteringSettings
+) -> schemas.UpsellCandidate:
+    reasons = upsell_reasons(usage, settings)
+    projected = usage.projected()
+    current_rank = usage.plan.rank if usage.plan else -1
+    higher = [plan_dict(p) for p in plans if p.rank > current_rank]
+    recommended = formula.recommend(higher, projected)[0] if higher and reasons else None
+    currency = usage.plan.currency if usage.plan else (plans[0].currency if plans else "USD")
+    return schemas.UpsellCandidate(
+        customer=usage.external_id,
+        current_plan=usage.plan.slug if usage.plan else None,
+        reasons=reasons,
+        recommended_plan=recommended.slug if recommended else None,
+        recommended_price=recommended.base if recommended else None,
+        current_price=usage.plan.monthly_price if usage.plan else None,
+        currency=currency,
+        projected_usage={k: round(v, 6) for k, v in projected.items()},
+    )
+
+
+def analyse_upsell(
+    session: Session,
+    tenant_id: uuid.UUID,
+    external_ids: Sequence[str] | None,
+    now: datetime | None = None,
+) -> schemas.UpsellAnalysis:
+    now = now or utcnow()
+    start, end = stats.period_bounds(now)
+    repo = CustomerRepository(session, tenant_id)
+    if external_ids is None:
+        ids = DailyRepository(session, tenant_id).customers_with_usage(start, end)
+        pairs = sorted(repo.external_ids(ids).items(), key=lambda kv: kv[1])
+    else:
+        found = repo.ids_by_external_id(list(dict.fromkeys(external_ids)))
+        missing = [e for e in external_ids if e not in found]
+        if missing:
+            raise InvalidInput(
+                f"Unknown customers: {', '.join(missing[:10])}",
+                [
+                    field_error(["customers", external_ids.index(m)], "unknown customer")
+                    for m in missing[:100]
+                ],
+            )
+        pairs = [(cid, ext) for ext, cid in found.items()]
+    plans = PlanRepository(session, tenant_id).ensure()
+    settings = current_settings(session, tenant_id)
+    candidates = []
+    for chunk_start in range(0, len(pairs), 500):
+        for usage in customer_usage(
+            session, tenant_id, pairs[chunk_start : chunk_start + 500], now
+        ):
+            candidate = upsell_candidate(usage, plans, settings)
+            if candidate.reasons:
+                candidates.append(candidate)
+    return schemas.UpsellAnalysis(period_start=start, analysed=len(pairs), candidates=candidates)
+
+
+def trigger_upsell(
+    session: Session,
+    tenant_id: uuid.UUID,
+    external_id: str,
+    actor: str,
+    now: datetime | None = None,
+) -> schemas.CampaignOut:
+    """Open this period's upsell campaign for a customer, once; a repeat returns the first."""
+    now = now or utcnow()
+    customer = resolve_customer(session, tenant_id, external_id)
+    start, _ = stats.period_bounds(now)
+    campaigns = CampaignRepository(session, tenant_id)
+    existing = campaigns.for_period(customer.id, start)
+    if existing is not None:
+        return _campaign_out(existing, external_id, created=False)
+    usage = customer_usage(session, tenant_id, [(customer.id, external_id)], now)[0]
+    plans = PlanRepository(session, tenant_id).ensure()
+    candidate = upsell_candidate(usage, plans, current_settings(session, tenant_id))
+    if not candidate.reasons or candidate.recommended_plan is None:
+        raise Conflict(
+            f"No upsell trigger holds for {external_id} this period"
+            if not candidate.reasons
+            else f"{external_id} is already on the highest plan",
+            slug="no-upsell-trigger",
+        )
+    decision = record_decision(
+        session,
+        tenant_id=tenant_id,
+        kind="upsell_campaign",
+        subject_type="customer",
+        subject_id=external_id,
+        inputs=candidate.model_dump(mode="json"),
+        output={
+            "recommended_plan": candidate.recommended_plan,
+            "monthly_price": candidate.recommended_price,
+            "reasons": [r.trigger for r in candidate.reasons],
+        },
+        model="metering.upsell_triggers",
+        model_version="1",
+        actor=actor,
+    )
+    session.flush()
+    campaign = campaigns.add(
+        UpsellCampaign(
+            customer_id=customer.id,
+            period_start=start,
+            current_plan=candidate.current_plan,
+            recommended_plan=candidate.recommended_plan,
+            monthly_price=candidate.recommended_price or 0,
+            currency=candidate.currency,
+            reasons=[r.model_dump() for r in candidate.reasons],
+            decision_id=decision.id,
+            created_by=actor,
+        )
+    )
+    # A concurrent trigger for the same customer and period hits the unique constraint here
+    # and its request fails with 409 rather than opening a second campaign.
+    from sqlalchemy.exc import IntegrityError
+
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError as exc:
+        raise Conflict(
+            "An upsell campaign was opened concurrently", slug="campaign-exists"
+        ) from exc
+    enqueue_webhook(
+        session,
+        tenant_id,
+        "upsell.campaign.created",
+        {
+            "campaign_id": str(campaign.id),
+            "customer": external_id,
+            "recommended_plan": campaign.recommended_plan,
+            "monthly_price": campaign.monthly_price,
+            "currency": campaign.currency,
+            "reasons": campaign.reasons,
+        },
+        decision_id=decision.id,
+    )
+    return _campaign_out(campaign, external_id, created=True)
+
+
+def _campaign_out(c: UpsellCampaign, external_id: str, *, created: bool) -> schemas.CampaignOut:
+    return schemas.CampaignOut(
+        id=c.id,
+        customer=external_id,
+        period_start=c.period_start,
+        current_plan=c.current_plan,
+        recommended_plan=c.recommended_plan,
+        monthly_price=c.monthly_price,
+        currency=c.currency,
+        reasons=list(c.reasons),
+        status=c.status,
+        decision_id=c.decision_id,
+        created=created,
+    )

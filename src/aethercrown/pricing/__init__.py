@@ -1,0 +1,1 @@
+"""The tenant's own plans for its customers, pricing factor tables and quotes."""

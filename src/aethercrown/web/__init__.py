@@ -1,0 +1,1 @@
+"""Server-rendered executive and investor dashboard pages (Jinja2 + vendored uPlot)."""

@@ -1,0 +1,234 @@
+"""What the dashboard pages show: the same service calls as the JSON API, shaped into tiles and
+chart specifications for the vendored uPlot. Never commits."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from aethercrown.analytics import metrics
+from aethercrown.analytics import service as analytics
+from aethercrown.analytics.schemas import PeriodRequest
+from aethercrown.core.pagination import PageParams
+from aethercrown.investor import report
+from aethercrown.investor import service as investor
+from aethercrown.tenants.repository import TenantRepository
+
+FEED_SIZE = 15
+
+
+def _x(months: list[str]) -> list[int]:
+    return [int(metrics.month_start(m).timestamp()) for m in months]
+
+
+def _major(values: list[Any], currency: str) -> list[float | None]:
+    return [report.major(v, currency) for v in values]
+
+
+def tenant_name(session: Session, tenant_id: uuid.UUID) -> str:
+    tenant = TenantRepository(session).get(tenant_id)
+    return tenant.name if tenant else str(tenant_id)
+
+
+def mrr_chart(
+    rows: list[dict[str, Any]], forecast: dict[str, Any] | None, currency: str
+) -> dict[str, Any]:
+    """MRR by month, and the forecast with its interval continuing from the last actual."""
+    months = [r["month"] for r in rows]
+    actual = _major([r["mrr"] for r in rows], currency)
+    future = [m for m in (forecast or {}).get("months", []) if not months or m > months[-1]]
+    offset = len((forecast or {}).get("months", [])) - len(future)
+    pad: list[float | None] = [None] * len(future)
+    series = [{"label": "MRR", "values": actual + pad, "color": "#2563eb", "kind": "line"}]
+    if forecast and future:
+        lead: list[float | None] = [None] * max(len(actual) - 1, 0)
+        lead += actual[-1:]
+        for key, label, kind in (
+            ("mean", "Forecast", "dash"),
+            ("lower", f"{int(forecast['level'] * 100)}% low", "band"),
+            ("upper", f"{int(forecast['level'] * 100)}% high", "band"),
+        ):
+            values = _major(forecast[key][offset:], currency)
+            series.append(
+                {"label": label, "values": lead + values, "color": "#9333ea", "kind": kind}
+            )
+    return {
+        "id": "chart-mrr",
+        "title": f"MRR ({currency})",
+        "format": "money",
+        "currency": currency,
+        "x": _x(months + future),
+        "series": series,
+    }
+
+
+def executive_page(session: Session, tenant_id: uuid.UUID) -> dict[str, Any]:
+    period = PeriodRequest()
+    revenue = analytics.revenue(session, tenant_id, period)
+    growth = analytics.growth(session, tenant_id, period)
+    ai = analytics.ai_performance(session, tenant_id, period)
+    health = analytics.system_health(session, tenant_id, period)
+    rows = revenue["months"]
+    currency = revenue["currency"]
+    latest = rows[-1] if rows else None
+    months = [r["month"] for r in rows]
+    charts = [
+        mrr_chart(rows, growth["forecasts"].get("mrr"), currency),
+        {
+            "id": "chart-movements",
+            "title": f"MRR movements ({currency})",
+            "format": "money",
+            "currency": currency,
+            "x": _x(months),
+            "series": [
+                {
+                    "label": "New + expansion + reactivation",
+                    "values": _major(
+                        [r["new"] + r["expansion"] + r["reactivation"] for r in rows], currency
+                    ),
+                    "color": "#16a34a",
+                    "kind": "bars",
+                },
+                {
+                    "label": "Contraction + churn",
+                    "values": _major([-(r["contraction"] + r["churn"]) for r in rows], currency),
+                    "color": "#dc2626",
+                    "kind": "bars",
+                },
+                {
+                    "label": "Net new MRR",
+                    "values": _major([r["net_new_mrr"] for r in rows], currency),
+                    "color": "#0f172a",
+                    "kind": "line",
+                },
+            ],
+        },
+        {
+            "id": "chart-customers",
+            "title": "Paying customers",
+            "format": "count",
+            "currency": currency,
+            "x": _x(months),
+            "series": [
+                {
+                    "label": "Customers",
+                    "values": [r["customers"] for r in rows],
+                    "color": "#0891b2",
+                    "kind": "line",
+                },
+                {
+                    "label": "New",
+                    "values": [r["new_customers"] for r in rows],
+                    "color": "#16a34a",
+                    "kind": "line",
+                },
+                {
+                    "label": "Churned",
+                    "values": [r["churned_customers"] for r in rows],
+                    "color": "#dc2626",
+                    "kind": "line",
+                },
+            ],
+        },
+        {
+            "id": "chart-engagement",
+            "title": "Engagement and retention",
+            "format": "percent",
+            "currency": currency,
+            "x": _x(months),
+            "series": [
+                {
+                    "label": "DAU/MAU",
+                    "values": [r["dau_mau"] for r in rows],
+                    "color": "#ea580c",
+                    "kind": "line",
+                },
+                {
+                    "label": "NRR",
+                    "values": [r["nrr"] for r in rows],
+                    "color": "#2563eb",
+                    "kind": "line",
+                },
+                {
+                    "label": "Logo churn",
+                    "values": [r["logo_churn_rate"] for r in rows],
+                    "color": "#dc2626",
+                    "kind": "line",
+                },
+            ],
+        },
+    ]
+    tiles = [
+        ("MRR", report.money(latest["mrr"], currency) if latest else "–"),
+        ("ARR", report.money(latest["arr"], currency) if latest else "–"),
+        ("Paying customers", str(latest["customers"]) if latest else "–"),
+        ("MRR growth (month)", report.percent(latest["mrr_growth_rate"]) if latest else "–"),
+        ("NRR (12 months)", report.percent(latest["nrr_12m"]) if latest else "–"),
+        ("Logo churn (month)", report.percent(latest["logo_churn_rate"]) if latest else "–"),
+        ("ARPA", report.money(latest["arpa"], currency) if latest else "–"),
+        ("LTV", report.money(latest["ltv"], currency) if latest else "–"),
+        ("Quick ratio", report.number(latest["quick_ratio"]) if latest else "–"),
+        ("CAC", report.money(latest["cac"], currency) if latest else "–"),
+    ]
+    return {
+        "tenant": tenant_name(session, tenant_id),
+        "as_of": revenue["as_of"],
+        "currency": currency,
+        "tiles": tiles,
+        "charts": charts,
+        "ai": ai,
+        "health": health,
+    }
+
+
+def investor_page(session: Session, tenant_id: uuid.UUID) -> dict[str, Any]:
+    live = investor.live(session, tenant_id)
+    kpis = investor.kpis(session, tenant_id, 24)
+    feed = investor.activity_feed(session, tenant_id, PageParams(limit=FEED_SIZE), None)
+    currency = live["currency"]
+    rows = kpis["months"]
+    months = [r["month"] for r in rows]
+    charts = [
+        mrr_chart(rows, kpis["forecasts"].get("mrr"), currency),
+        {
+            "id": "chart-customers",
+            "title": "Paying customers",
+            "format": "count",
+            "currency": currency,
+            "x": _x(months),
+            "series": [
+                {
+                    "label": "Customers",
+                    "values": [r["customers"] for r in rows],
+                    "color": "#0891b2",
+                    "kind": "line",
+                }
+            ],
+        },
+    ]
+    latest = kpis["latest"]
+    tiles = [
+        ("MRR", report.money(live["mrr"], currency)),
+        ("ARR", report.money(live["arr"], currency)),
+        ("Paying customers", str(live["customers"])),
+        ("Active users (30 days)", str(live["active_users_30d"])),
+        ("AI tasks running", str(live["ai_tasks_running"])),
+        (
+            "Uptime",
+            live["uptime"]["status"]
+            if live["uptime"]["value"] is None
+            else report.percent(live["uptime"]["value"]),
+        ),
+        ("MRR growth (CMGR)", report.percent(kpis["mrr_cmgr"])),
+        ("NRR (12 months)", report.percent(latest["nrr_12m"]) if latest else "–"),
+    ]
+    return {
+        "tenant": tenant_name(session, tenant_id),
+        "as_of": live["as_of"],
+        "currency": currency,
+        "tiles": tiles,
+        "charts": charts,
+        "feed": feed.items,
+    }
