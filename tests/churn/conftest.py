@@ -1,26 +1,31 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 
-from aethercrown.churn import synthetic
 from aethercrown.churn.repository import load_company_rows
 from aethercrown.db.engine import transaction
+from aethercrown.simulate import SimConfig, SimulatedCompany, generate
+from aethercrown.simulate.generator import add_months
 from tests.conftest import TenantHandle
 
-BLOCKS = 10
+MONTHS = 9
 
 
-def recent_start(blocks: int = BLOCKS) -> datetime:
-    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    return today - timedelta(days=30 * blocks)
+def recent_config(months: int = MONTHS) -> SimConfig:
+    """A small demo company (the real simulator) whose window ends today, so "now" in the API
+    is the end of its history. Activity is scaled down to keep each load to a few seconds."""
+    today = datetime.now(UTC).date()
+    return SimConfig(
+        customers=600, months=months, seed=3, start=add_months(today, -months), activity_scale=0.5
+    )
 
 
 @pytest.fixture(scope="session")
-def company() -> synthetic.SyntheticCompany:
-    """A generated company whose last 30-day block ends today, with the true hazard."""
-    return synthetic.generate(customers=700, blocks=BLOCKS, seed=3, start=recent_start())
+def company() -> SimulatedCompany:
+    """The generated company with its truth (hazard matrix included)."""
+    return generate(recent_config())
 
 
 @pytest.fixture

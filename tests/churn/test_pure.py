@@ -28,6 +28,10 @@ def test_feature_matrix_from_hand_computed_aggregates() -> None:
         starts_quarter=np.array([2.0, 1.0]),
         company_size=np.array([50.0, nan]),
         annual_revenue_minor=np.array([nan, nan]),
+        sessions_fortnight=np.array([4.0, 0.0]),
+        sessions_fortnight_prior=np.array([1.0, 0.0]),
+        unhappy_tickets_quarter=np.array([1.0, 0.0]),
+        failed_payments_recent=np.array([0.0, 1.0]),
         attributes={"seats": np.array([3.0, nan])},
     )
     x = F.feature_matrix(agg, ["seats"])
@@ -42,10 +46,14 @@ def test_feature_matrix_from_hand_computed_aggregates() -> None:
     assert row["mrr_change_90d"] == pytest.approx(70 / 29)
     assert row["plan_changes_90d"] == 1.0
     assert row["attr:seats"] == 3.0
+    assert row["session_trend_14d"] == pytest.approx(np.log(5) - np.log(2))
+    assert row["unhappy_tickets"] == 1.0
     other = dict(zip(names, x[1], strict=True))
     assert other["days_since_last_login"] == 10.0  # never seen: tenure
     assert other["avg_session_duration"] == 0.0
     assert other["payment_issues"] == 2.0
+    assert other["payment_issues_30d"] == 1.0
+    assert other["session_trend_14d"] == 0.0
 
 
 def test_numeric_attribute_keys_need_a_majority_of_numbers() -> None:

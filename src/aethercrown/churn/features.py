@@ -17,6 +17,7 @@ import numpy.typing as npt
 FloatArray = npt.NDArray[np.float64]
 
 RECENT_DAYS = 30
+FORTNIGHT_DAYS = 14
 QUARTER_DAYS = 90
 
 # The seed's six behaviour fields, in the order the six-field model uses them.
@@ -41,6 +42,9 @@ BEHAVIOUR_FEATURES: tuple[str, ...] = (
     "plan_changes_90d",
     "company_size",
     "annual_revenue",
+    "session_trend_14d",
+    "unhappy_tickets",
+    "payment_issues_30d",
 )
 
 ATTRIBUTE_PREFIX = "attr:"
@@ -61,6 +65,9 @@ DESCRIPTIONS: dict[str, str] = {
     "mrr": "monthly recurring revenue after discounts, major units",
     "mrr_change_90d": "relative MRR change against 90 days earlier",
     "plan_changes_90d": "subscriptions started in the last 90 days after the first one",
+    "session_trend_14d": "log change in sessions, last 14 days against the 14 before",
+    "unhappy_tickets": "tickets opened in the last 90 days and rated 1 or 2 when closed",
+    "payment_issues_30d": "failed payments in the last 30 days",
 }
 
 
@@ -84,6 +91,10 @@ class Aggregates:
     starts_quarter: FloatArray
     company_size: FloatArray
     annual_revenue_minor: FloatArray
+    sessions_fortnight: FloatArray
+    sessions_fortnight_prior: FloatArray
+    unhappy_tickets_quarter: FloatArray
+    failed_payments_recent: FloatArray
     attributes: dict[str, FloatArray] = field(default_factory=dict)
 
 
@@ -128,6 +139,10 @@ def feature_matrix(agg: Aggregates, attribute_keys: Sequence[str]) -> FloatArray
         np.maximum(np.nan_to_num(agg.starts_quarter) - 1.0, 0.0),
         agg.company_size,
         agg.annual_revenue_minor / 100.0,
+        np.log1p(np.nan_to_num(agg.sessions_fortnight))
+        - np.log1p(np.nan_to_num(agg.sessions_fortnight_prior)),
+        np.nan_to_num(agg.unhappy_tickets_quarter),
+        np.nan_to_num(agg.failed_payments_recent),
     ]
     for key in attribute_keys:
         columns.append(agg.attributes.get(key, np.full(n, np.nan)))

@@ -53,10 +53,18 @@ class Calibration:
     a: float = 1.0
     b: float = 0.0
 
+    def __post_init__(self) -> None:
+        # Threshold arrays built once, not from the lists on every call.
+        self._x = np.asarray(self.x, dtype=np.float64)
+        self._y = np.asarray(self.y, dtype=np.float64)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "x": self.x, "y": self.y, "a": self.a, "b": self.b}
+
     def apply(self, raw_score: FloatArray) -> FloatArray:
         """Map raw log-odds to calibrated probabilities."""
         if self.kind == "isotonic":
-            return np.interp(raw_score, self.x, self.y)
+            return np.interp(raw_score, self._x, self._y)
         return _sigmoid(self.a * raw_score + self.b)
 
 
@@ -69,11 +77,19 @@ class ChurnPredictor:
     # Category code tables for categorical columns (evaluate on arbitrary CSVs).
     info: dict[str, Any] = field(default_factory=dict)
 
-    def raw_score(self, x: FloatArray) -> FloatArray:
-        return np.asarray(self.booster.predict(x, raw_score=True), dtype=np.float64)
+    def raw_score(self, x: FloatArray, num_threads: int = 0) -> FloatArray:
+        """Raw log-odds. LightGBM copies any non C-contiguous float64 input first, so pass it
+        contiguous; ``num_threads`` 0 lets LightGBM use every core (OpenMP's default)."""
+        return np.asarray(
+            self.booster.predict(
+                np.ascontiguousarray(x, dtype=np.float64), raw_score=True, num_threads=num_threads
+            ),
+            dtype=np.float64,
+        )
 
-    def predict(self, x: FloatArray) -> FloatArray:
-        return np.clip(self.calibration.apply(self.raw_score(x)), 0.0, 1.0)
+    def predict(self, x: FloatArray, num_threads: int = 0) -> FloatArray:
+        """Calibrated probabilities: raw scores through the vectorised calibration map."""
+        return np.clip(self.calibration.apply(self.raw_score(x, num_threads)), 0.0, 1.0)
 
     def contributions(self, x: FloatArray) -> FloatArray:
         """TreeSHAP contributions to the raw log-odds: (rows, features + 1 bias column)."""
@@ -86,7 +102,7 @@ class ChurnPredictor:
                 "features": self.features,
                 "categorical": self.categorical,
                 "booster": self.booster.model_to_string(),
-                "calibration": self.calibration.__dict__,
+                "calibration": self.calibration.to_dict(),
                 "info": self.info,
             }
         )

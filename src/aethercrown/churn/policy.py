@@ -5,8 +5,12 @@ from __future__ import annotations
 import hashlib
 import math
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+
+import numpy as np
+import numpy.typing as npt
 
 RISK_LEVELS = ("low", "medium", "high", "critical")
 
@@ -38,6 +42,15 @@ def risk_level(probability: float) -> str:
     if probability >= 0.3:
         return "medium"
     return "low"
+
+
+RISK_BOUNDS = (0.3, 0.5, 0.7)
+
+
+def risk_levels(probabilities: Sequence[float] | npt.NDArray[np.float64]) -> list[str]:
+    """``risk_level`` of many probabilities at once (vectorised for batch scoring)."""
+    index = np.digitize(np.asarray(probabilities, dtype=np.float64), RISK_BOUNDS)
+    return np.asarray(RISK_LEVELS, dtype=object)[index].tolist()
 
 
 def cooldown_bucket(at: datetime, cooldown_days: int) -> int:

@@ -1,107 +1,195 @@
-"""Train the simulator prior: the model a tenant gets before it has labelled history.
+"""Train the simulator prior (the model a tenant gets before it has labelled history) and
+measure a churn model against the demo simulator's truth.
 
-``python -m aethercrown.churn.prior`` generates the demo company, loads it into a scratch
-in-memory database through the same repository code tenants use, trains both feature sets the
-same way a tenant's models are trained, and writes the artifacts shipped beside this module.
+``python -m aethercrown.churn.prior [customers] [months] [seed]`` generates the demo company
+(``aethercrown.simulate``), writes its business-data rows into a scratch SQLite database,
+trains both feature sets exactly as a tenant's models are trained,
+prints their holdout quality against the simulator's oracle, and writes the artifacts shipped
+beside this module.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 import tempfile
+import time
+import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
-from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from aethercrown.churn import service, synthetic
+from aethercrown.churn import model as M
+from aethercrown.churn import service
 from aethercrown.churn.repository import load_company_rows
-from aethercrown.db.base import new_id
+from aethercrown.simulate import SimConfig, SimulatedCompany, generate
+from aethercrown.simulate.truth import Truth
+
+# The shipped prior: a larger company than the default demo, so every slice has enough churn.
+PRIOR_CONFIG = SimConfig(customers=3000, months=14, seed=7)
 
 
 @dataclass
-class PriorRun:
-    outcome: service.TrainOutcome
-    oracle_auc: float
-    metrics: dict[str, dict[str, float]]
+class TruthComparison:
+    """One model's holdout predictions next to the simulator's oracle, on the same rows.
+
+    Labels are the truth's (``churned_within``: the churn decision fell within the horizon),
+    rows are the holdout rows whose customer the truth has alive at the snapshot. The oracle
+    is the true hazard: ``path`` sums it over the horizon (it knows the future path of the
+    latent health), ``as_of`` freezes it at the snapshot (the best any model of as-of data can
+    know)."""
+
+    rows: int
+    churned: int
+    roc_auc: float
+    oracle_auc_as_of: float
+    oracle_auc_path: float
+    ece: float  # against the truth's labels
+    ece_stored_labels: float  # against the stored labels the model was calibrated on
+
+    def share_of_oracle(self, mode: str = "as_of") -> float:
+        oracle = self.oracle_auc_as_of if mode == "as_of" else self.oracle_auc_path
+        return self.roc_auc / oracle
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {
+            "rows": self.rows,
+            "churned": self.churned,
+            "roc_auc": round(self.roc_auc, 4),
+            "oracle_auc_as_of": round(self.oracle_auc_as_of, 4),
+            "oracle_auc_path": round(self.oracle_auc_path, 4),
+            "share_of_oracle_as_of": round(self.share_of_oracle("as_of"), 4),
+            "share_of_oracle_path": round(self.share_of_oracle("path"), 4),
+            "ece": round(self.ece, 4),
+            "ece_stored_labels": round(self.ece_stored_labels, 4),
+        }
 
 
 def scratch_session() -> Session:
+    from aethercrown.db import migrate
     from aethercrown.db.engine import make_engine, make_session_factory
-    from aethercrown.db.registry import metadata
 
     scratch = Path(tempfile.mkdtemp(prefix="aethercrown-prior-")) / "prior.db"
-    engine = make_engine(f"sqlite:///{scratch}")
-    metadata.create_all(engine)
-    return make_session_factory(engine)()
+    url = f"sqlite:///{scratch}"
+    migrate.upgrade(url)
+    return make_session_factory(make_engine(url))()
 
 
-def oracle_auc(outcome: service.TrainOutcome, company: synthetic.SyntheticCompany) -> float:
-    """ROC-AUC of the true hazard on the holdout rows (the best any model could do)."""
-    data, rows = outcome.data, outcome.split.holdout
-    truth = []
-    for r in rows:
-        moment = data.snapshots[data.snapshot[r]]
-        block = round((moment - company.start).total_seconds() / (30 * 86400))
-        truth.append(company.truth.get((data.customers.external_ids[data.customer[r]], block), 0.0))
-    return float(roc_auc_score(data.y[rows], np.array(truth)))
+def load_company(session: Session, company: SimulatedCompany, slug: str) -> uuid.UUID:
+    """A new tenant holding the generated company's business-data rows."""
+    from aethercrown.tenants.schemas import TenantCreate
+    from aethercrown.tenants.service import create_tenant
 
-
-def train_on_company(
-    session: Session, company: synthetic.SyntheticCompany, use_attributes: bool = False
-) -> PriorRun:
-    from aethercrown.tenants.models import Tenant, Tier
-
-    if session.get(Tier, "starter") is None:
-        session.execute(
-            insert(Tier),
-            [{"slug": "starter", "name": "Starter", "rank": 1, "monthly_price": 2900,
-              "requests_per_minute": 60, "max_stored_rows": 10**9, "max_seats": 5,
-              "max_ai_agents": 1, "automation_min_interval_seconds": 3600}],
-        )  # fmt: skip
-    tenant = Tenant(
-        id=new_id(), name="Prior", slug=f"prior-{new_id().hex[:8]}", tier_slug="starter"
+    tenant, _ = create_tenant(
+        session, TenantCreate(name=f"Churn prior {slug}", slug=slug, tier="enterprise"), "prior"
     )
-    session.add(tenant)
-    session.flush()
     load_company_rows(session, tenant.id, company)
     session.flush()
+    return tenant.id
+
+
+def window_end(truth: Truth) -> datetime:
+    """Midnight UTC at the end of the simulated window: snapshots fall on day boundaries,
+    so the stored labels' windows and the truth's day-indexed horizons coincide."""
+    return datetime.combine(truth.end, datetime.min.time(), tzinfo=UTC)
+
+
+def compare_with_truth(
+    outcome: service.TrainOutcome, truth: Truth, feature_set: str = "full"
+) -> TruthComparison:
+    data, rows = outcome.data, outcome.split.holdout
+    predicted = outcome.holdout_predictions[feature_set]
+    horizon = data.horizon_days
+    keep: list[int] = []
+    labels: list[float] = []
+    as_of_p: list[float] = []
+    path_p: list[float] = []
+    by_snapshot: dict[int, tuple[dict[str, float], dict[str, float], dict[str, bool]]] = {}
+    for position, r in enumerate(rows.tolist()):
+        k = int(data.snapshot[r])
+        if k not in by_snapshot:
+            day: date = data.snapshots[k].astimezone(UTC).date()
+            by_snapshot[k] = (
+                truth.churn_probabilities(day, horizon, mode="as_of"),
+                truth.churn_probabilities(day, horizon, mode="path"),
+                truth.churned_within(day, horizon),
+            )
+        frozen, path, churned = by_snapshot[k]
+        ext = data.customers.external_ids[int(data.customer[r])]
+        if ext in churned:
+            keep.append(position)
+            labels.append(float(churned[ext]))
+            as_of_p.append(frozen[ext])
+            path_p.append(path[ext])
+    y = np.array(labels, dtype=np.int64)
+    p = predicted[np.array(keep, dtype=np.int64)]
+    stored = data.y[rows]
+    return TruthComparison(
+        rows=len(keep),
+        churned=int(y.sum()),
+        roc_auc=float(roc_auc_score(y, p)),
+        oracle_auc_as_of=float(roc_auc_score(y, np.array(as_of_p))),
+        oracle_auc_path=float(roc_auc_score(y, np.array(path_p))),
+        ece=float(M.expected_calibration_error(y, p)),
+        ece_stored_labels=float(M.expected_calibration_error(stored, predicted)),
+    )
+
+
+def train_on_simulator(
+    session: Session, config: SimConfig, use_attributes: bool = True
+) -> tuple[service.TrainOutcome, dict[str, TruthComparison]]:
+    company = generate(config)
+    tenant_id = load_company(session, company, f"prior-{uuid.uuid4().hex[:8]}")
     outcome = service.train(
-        session, tenant.id, actor="prior", as_of=company.end, use_attributes=use_attributes
+        session,
+        tenant_id,
+        actor="prior",
+        as_of=window_end(company.truth),
+        use_attributes=use_attributes,
     )
-    return PriorRun(
-        outcome,
-        oracle_auc(outcome, company),
-        {m.feature_set: _metrics(m) for m in outcome.models},
-    )
+    comparisons = {
+        row.feature_set: compare_with_truth(outcome, company.truth, row.feature_set)
+        for row in outcome.models
+    }
+    return outcome, comparisons
 
 
-def _metrics(row: Any) -> dict[str, float]:
-    return {k: getattr(row, k) for k in ("roc_auc", "pr_auc", "brier", "ece", "top_decile_lift")}
+def registry_metrics(row: Any) -> dict[str, float]:
+    return {
+        k: round(float(getattr(row, k)), 4)
+        for k in ("roc_auc", "pr_auc", "brier", "ece", "top_decile_lift")
+    }
 
 
 def main(argv: list[str]) -> None:
-    customers = int(argv[0]) if argv else 6000
-    started = datetime.now()
-    company = synthetic.generate(customers=customers, blocks=14, seed=7)
-    print("generated", (datetime.now() - started).total_seconds(), len(company.activity))
-    session = scratch_session()
-    run = train_on_company(session, company)
-    here = Path(__file__).parent
-    for row in run.outcome.models:
-        (here / service.PRIOR_FILES[row.feature_set]).write_bytes(row.artifact)
-    print(
-        {
-            "oracle_auc": run.oracle_auc,
-            **run.metrics,
-            "seconds": (datetime.now() - started).total_seconds(),
-        }
+    defaults = PRIOR_CONFIG
+    config = SimConfig(
+        customers=int(argv[0]) if len(argv) > 0 else defaults.customers,
+        months=int(argv[1]) if len(argv) > 1 else defaults.months,
+        seed=int(argv[2]) if len(argv) > 2 else defaults.seed,
     )
+    started = time.perf_counter()
+    session = scratch_session()
+    outcome, comparisons = train_on_simulator(session, config)
+    here = Path(__file__).parent
+    report: dict[str, Any] = {"config": config.to_dict()}
+    for row in outcome.models:
+        if config == defaults:
+            (here / service.PRIOR_FILES[row.feature_set]).write_bytes(row.artifact)
+        report[row.feature_set] = {
+            "stored_labels": registry_metrics(row),
+            "against_truth": comparisons[row.feature_set].as_dict(),
+            "trees": row.training["trees"],
+            "calibration": row.training["calibration"],
+        }
+    report["written"] = config == defaults
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    print(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

@@ -7,14 +7,14 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
-from sqlalchemy import and_, case, func, insert, or_
+from sqlalchemy import Table, and_, case, func, or_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from aethercrown.churn.features import QUARTER_DAYS, RECENT_DAYS, FloatArray
+from aethercrown.churn.features import FORTNIGHT_DAYS, QUARTER_DAYS, RECENT_DAYS, FloatArray
 from aethercrown.churn.models import ChurnModel, ChurnScore, RetentionCampaign
 from aethercrown.core.tenancy import TenantRepository
 from aethercrown.data.models import ActivityEvent, Customer, Payment, Subscription, SupportTicket
@@ -57,6 +57,10 @@ class EventAggregates:
     open_tickets: FloatArray
     satisfaction_quarter: FloatArray
     failed_payments_quarter: FloatArray
+    sessions_fortnight: FloatArray
+    sessions_fortnight_prior: FloatArray
+    unhappy_tickets_quarter: FloatArray
+    failed_payments_recent: FloatArray
 
 
 def _epoch(value: datetime | date | None) -> float:
@@ -146,6 +150,9 @@ class ActivityRepository(TenantRepository[ActivityEvent]):
     def latest(self) -> datetime | None:
         return self.session.scalar(self.select(func.max(ActivityEvent.occurred_at)))
 
+    def earliest(self) -> datetime | None:
+        return self.session.scalar(self.select(func.min(ActivityEvent.occurred_at)))
+
 
 class EventAggregateQueries:
     """The three set-based aggregate queries (activity, tickets, payments) at one moment."""
@@ -161,6 +168,8 @@ class EventAggregateQueries:
         recent = as_of - timedelta(days=RECENT_DAYS)
         prior = as_of - timedelta(days=2 * RECENT_DAYS)
         quarter = as_of - timedelta(days=QUARTER_DAYS)
+        fortnight = as_of - timedelta(days=FORTNIGHT_DAYS)
+        fortnight_prior = as_of - timedelta(days=2 * FORTNIGHT_DAYS)
         e = ActivityEvent
         is_session = e.kind == "session"
         in_recent = e.occurred_at > recent
@@ -174,6 +183,20 @@ class EventAggregateQueries:
                 func.sum(case((and_(is_session, in_recent), e.duration_seconds), else_=0)),
                 func.count(func.distinct(case((and_(e.kind == "feature", in_recent), e.feature)))),
                 func.count(func.distinct(case((and_(e.kind == "feature", in_prior), e.feature)))),
+                func.sum(case((and_(is_session, e.occurred_at > fortnight), 1), else_=0)),
+                func.sum(
+                    case(
+                        (
+                            and_(
+                                is_session,
+                                e.occurred_at > fortnight_prior,
+                                e.occurred_at <= fortnight,
+                            ),
+                            1,
+                        ),
+                        else_=0,
+                    )
+                ),
             )
             .where(e.occurred_at <= as_of)
             .group_by(e.customer_id)
@@ -186,13 +209,21 @@ class EventAggregateQueries:
                 func.sum(case((t.opened_at > quarter, 1), else_=0)),
                 func.sum(case((or_(t.closed_at.is_(None), t.closed_at > as_of), 1), else_=0)),
                 func.avg(case((and_(t.opened_at > quarter, closed_by_then), t.satisfaction))),
+                func.sum(
+                    case(
+                        (and_(t.opened_at > quarter, closed_by_then, t.satisfaction <= 2), 1),
+                        else_=0,
+                    )
+                ),
             )
             .where(t.opened_at <= as_of)
             .group_by(t.customer_id)
         ).all()
         p = Payment
         payments = self.session.execute(
-            self.payments.select(p.customer_id, func.count())
+            self.payments.select(
+                p.customer_id, func.count(), func.sum(case((p.occurred_at > recent, 1), else_=0))
+            )
             .where(p.occurred_at <= as_of, p.occurred_at > quarter, p.status == "failed")
             .group_by(p.customer_id)
         ).all()
@@ -221,6 +252,10 @@ class EventAggregateQueries:
             open_tickets=column(tickets, 2, 0.0),
             satisfaction_quarter=column(tickets, 3, np.nan),
             failed_payments_quarter=column(payments, 1, 0.0),
+            sessions_fortnight=column(activity, 7, 0.0),
+            sessions_fortnight_prior=column(activity, 8, 0.0),
+            unhappy_tickets_quarter=column(tickets, 4, 0.0),
+            failed_payments_recent=column(payments, 2, 0.0),
         )
 
 
@@ -265,7 +300,10 @@ class ScoreRepository(TenantRepository[ChurnScore]):
         if rows:
             for row in rows:
                 row["tenant_id"] = self.tenant_id
-            self.session.execute(insert(ChurnScore), rows)
+            # Core executemany on the table: the ORM's bulk path builds per-row state first.
+            table = cast(Table, ChurnScore.__table__)
+            for start in range(0, len(rows), 10_000):
+                self.session.execute(table.insert(), rows[start : start + 10_000])
 
 
 class CampaignRepository(TenantRepository[RetentionCampaign]):
@@ -339,107 +377,82 @@ class CampaignRepository(TenantRepository[RetentionCampaign]):
         return [(r[0], bool(r[1]), r[2], int(r[3])) for r in rows]
 
 
+def _instant(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
 def load_company_rows(session: Any, tenant_id: uuid.UUID, company: Any) -> dict[str, uuid.UUID]:
-    """Bulk-write a generated company (rows in the business-data contract) for one tenant;
-    returns external_id -> customer id. Used for the simulator prior, tests and benchmarks."""
+    """Bulk-write a simulated company's business-data rows (``simulate.SimulatedCompany.rows``,
+    the row contract) for one tenant with Core inserts; returns external_id -> customer id.
+
+    The same rows ``data.service.ingest_rows`` would store, without its per-row validation (the
+    simulator's rows are valid by construction): for the simulator prior, tests and benchmarks,
+    where ingestion's validation would dominate the run time."""
     from aethercrown.db.base import new_id, utcnow
 
     now = utcnow()
     ids: dict[str, uuid.UUID] = {}
-    customer_rows = []
-    for row in company.customers:
-        cid = new_id()
-        ids[row["external_id"]] = cid
-        customer_rows.append(
-            {
-                "id": cid,
-                "tenant_id": tenant_id,
-                "external_id": row["external_id"],
-                "name": row["name"],
-                "company_size": row.get("company_size"),
-                "currency": row.get("currency", "USD"),
-                "signup_date": date.fromisoformat(row["signup_date"]),
-                "attributes": row.get("attributes", {}),
-                "created_at": now,
-                "updated_at": now,
-            }
-        )
     sub_ids: dict[str, uuid.UUID] = {}
-    sub_rows = []
-    for row in company.subscriptions:
-        sid = new_id()
-        sub_ids[row["external_id"]] = sid
-        sub_rows.append(
-            {
-                "id": sid,
-                "tenant_id": tenant_id,
-                "external_id": row["external_id"],
-                "customer_id": ids[row["customer"]],
-                "plan": row["plan"],
-                "amount": row["amount"],
-                "currency": row["currency"],
-                "interval": row["interval"],
-                "quantity": row.get("quantity", 1),
-                "started_at": row["started_at"],
-                "ended_at": row.get("ended_at"),
-                "discount_percent": row.get("discount_percent", 0.0),
-                "discount_amount": row.get("discount_amount", 0),
-                "created_at": now,
-                "updated_at": now,
-            }
-        )
-    activity_rows = [
-        {
-            "tenant_id": tenant_id,
-            "external_id": row["external_id"],
-            "customer_id": ids[row["customer"]],
-            "user_id": row["user_id"],
-            "kind": row["kind"],
-            "occurred_at": row["occurred_at"],
-            "duration_seconds": row.get("duration_seconds"),
-            "feature": row.get("feature"),
-        }
-        for row in company.activity
-    ]
-    ticket_rows = [
-        {
-            "id": new_id(),
-            "tenant_id": tenant_id,
-            "external_id": row["external_id"],
-            "customer_id": ids[row["customer"]],
-            "opened_at": row["opened_at"],
-            "closed_at": row.get("closed_at"),
-            "priority": row.get("priority", "normal"),
-            "satisfaction": row.get("satisfaction"),
-            "created_at": now,
-            "updated_at": now,
-        }
-        for row in company.tickets
-    ]
-    payment_rows = [
-        {
-            "id": new_id(),
-            "tenant_id": tenant_id,
-            "external_id": row["external_id"],
+    owned = {"tenant_id": tenant_id}
+    stamped = {"created_at": now, "updated_at": now}
+
+    def customer(row: dict[str, Any]) -> dict[str, Any]:
+        ids[row["external_id"]] = cid = new_id()
+        return {
+            "id": cid, **owned, **stamped, "external_id": row["external_id"], "name": row["name"],
+            "email": row.get("email"), "company_size": row.get("company_size"),
+            "annual_revenue": row.get("annual_revenue"), "currency": row.get("currency", "USD"),
+            "country": row.get("country"), "signup_date": date.fromisoformat(row["signup_date"]),
+            "attributes": row.get("attributes", {}),
+        }  # fmt: skip
+
+    def subscription(row: dict[str, Any]) -> dict[str, Any]:
+        sub_ids[row["external_id"]] = sid = new_id()
+        return {
+            "id": sid, **owned, **stamped, "external_id": row["external_id"],
+            "customer_id": ids[row["customer"]], "plan": row["plan"], "amount": row["amount"],
+            "currency": row.get("currency", "USD"), "interval": row["interval"],
+            "quantity": row.get("quantity", 1), "started_at": _instant(row["started_at"]),
+            "ended_at": _instant(row.get("ended_at")),
+            "discount_percent": row.get("discount_percent", 0.0),
+            "discount_amount": row.get("discount_amount", 0),
+            "trial_end": _instant(row.get("trial_end")),
+        }  # fmt: skip
+
+    def activity(row: dict[str, Any]) -> dict[str, Any]:
+        return {
+            **owned, "external_id": row["external_id"], "customer_id": ids[row["customer"]],
+            "user_id": row["user_id"], "kind": row["kind"],
+            "occurred_at": _instant(row["occurred_at"]),
+            "duration_seconds": row.get("duration_seconds"), "feature": row.get("feature"),
+        }  # fmt: skip
+
+    def ticket(row: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": new_id(), **owned, **stamped, "external_id": row["external_id"],
+            "customer_id": ids[row["customer"]], "opened_at": _instant(row["opened_at"]),
+            "closed_at": _instant(row.get("closed_at")), "priority": row.get("priority", "normal"),
+            "satisfaction": row.get("satisfaction"), "subject": row.get("subject"),
+        }  # fmt: skip
+
+    def payment(row: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": new_id(), **owned, **stamped, "external_id": row["external_id"],
             "customer_id": ids[row["customer"]],
             "subscription_id": sub_ids.get(row.get("subscription") or ""),
-            "occurred_at": row["occurred_at"],
-            "status": row["status"],
-            "amount": row["amount"],
-            "currency": row.get("currency", "USD"),
-            "created_at": now,
-            "updated_at": now,
-        }
-        for row in company.payments
-    ]
-    for model, rows in (
-        (Customer, customer_rows),
-        (Subscription, sub_rows),
-        (ActivityEvent, activity_rows),
-        (SupportTicket, ticket_rows),
-        (Payment, payment_rows),
+            "occurred_at": _instant(row["occurred_at"]), "status": row["status"],
+            "amount": row["amount"], "currency": row.get("currency", "USD"),
+            "reason": row.get("reason"),
+        }  # fmt: skip
+
+    for kind, model, convert in (
+        ("customers", Customer, customer),
+        ("subscriptions", Subscription, subscription),
+        ("activity", ActivityEvent, activity),
+        ("tickets", SupportTicket, ticket),
+        ("payments", Payment, payment),
     ):
-        for start in range(0, len(rows), 20000):
-            if rows[start : start + 20000]:
-                session.execute(insert(model), rows[start : start + 20000])
+        for rows in company.rows[kind].batches(20_000):
+            if rows:
+                session.execute(cast(Table, model.__table__).insert(), [convert(r) for r in rows])
     return ids

@@ -31,7 +31,13 @@ from aethercrown.churn.repository import (
     SubscriptionTable,
 )
 from aethercrown.core.errors import InvalidInput, ProblemError, field_error
-from aethercrown.core.ledger import audit, record_decision, record_outcome
+from aethercrown.core.ledger import (
+    DecisionInput,
+    audit,
+    record_decision,
+    record_decisions,
+    record_outcome,
+)
 from aethercrown.core.models import Decision
 from aethercrown.core.pagination import PageParams, paginate
 from aethercrown.core.webhooks import enqueue_webhook
@@ -109,6 +115,10 @@ def features_at(
         starts_quarter=starts,
         company_size=customers.company_size,
         annual_revenue_minor=customers.annual_revenue,
+        sessions_fortnight=events.sessions_fortnight,
+        sessions_fortnight_prior=events.sessions_fortnight_prior,
+        unhappy_tickets_quarter=events.unhappy_tickets_quarter,
+        failed_payments_recent=events.failed_payments_recent,
         attributes=F.attribute_columns(customers.attributes, attribute_keys),
     )
     return F.feature_matrix(agg, attribute_keys), active & (customers.signup <= at)
@@ -158,6 +168,12 @@ def build_dataset(
             np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), [], customers, horizon_days,
         )  # fmt: skip
     ends = churn_times(subs, len(customers.ids))
+    # Behaviour features need behaviour data: when subscriptions go back further than the
+    # activity does (history imported from billing only), snapshots before the activity
+    # starts would teach "no activity, no churn" — so the window opens with both.
+    first_activity = ActivityRepository(session, tenant_id).earliest()
+    if first_activity is not None:
+        first = max(first, first_activity)
     snapshots = snapshot_dates(first, as_of, horizon_days)
     xs, ys, snap_idx, cust_idx = [], [], [], []
     for k, moment in enumerate(snapshots):
@@ -418,7 +434,7 @@ def score_matrix(
     """Probabilities, risk levels and TreeSHAP factors. TreeSHAP costs ~100x a prediction, so
     batch scoring (``explain_low_risk=False``) explains only the customers it may act on."""
     p = predictor.predict(x)
-    risk = [policy.risk_level(float(v)) for v in p]
+    risk = policy.risk_levels(p)
     rows = np.arange(len(p)) if explain_low_risk else np.flatnonzero(p >= 0.3)
     factors: list[list[dict[str, Any]]] = [[] for _ in range(len(p))]
     if len(rows):
@@ -568,53 +584,61 @@ def _score_and_act(
     scored = score_matrix(model.predictor, x, explain_low_risk=not only_active)
     results: dict[int, dict[str, Any]] = {}
     score_rows = []
-    decisions: list[Decision] = []
-    for j, i in enumerate(rows):
+    decision_items: list[DecisionInput] = []
+    probabilities = scored.probability.tolist()
+    # Inputs are kept as a digest only; NaN (a missing value) becomes null so it is JSON.
+    inputs = np.where(np.isfinite(x), x, np.nan).tolist()
+    for j, i in enumerate(rows.tolist()):
+        probability = probabilities[j]
         item = {
             "customer_id": customers.ids[i],
             "external_id": customers.external_ids[i],
             "active": bool(active[i]),
-            "churn_probability": round(float(scored.probability[j]), 6),
+            "churn_probability": round(probability, 6),
             "risk_level": scored.risk[j],
             "top_factors": scored.factors[j],
         }
-        results[int(i)] = item
+        results[i] = item
         score_rows.append(
             {
                 "customer_id": customers.ids[i],
                 "scored_at": now,
-                "probability": float(scored.probability[j]),
+                "probability": probability,
                 "risk_level": scored.risk[j],
                 "model_source": model.source,
                 "model_version": model.version,
                 "factors": scored.factors[j],
             }
         )
-        decisions.append(
-            record_decision(
-                session,
-                tenant_id=tenant_id,
-                kind="churn.score",
-                subject_type="customer",
+        decision_items.append(
+            DecisionInput(
                 subject_id=customers.ids[i],
-                inputs=dict(zip(model.predictor.features, map(_json_number, x[j]), strict=True)),
+                inputs=dict(zip(model.predictor.features, map(_json_number, inputs[j]),
+                                strict=True)),
                 output={k: v for k, v in item.items() if k != "customer_id"},
-                model=f"churn-full-{model.source}",
-                model_version=model.version,
-                predicted_value=float(scored.probability[j]),
-                actor=actor,
+                predicted_value=probability,
             )
-        )
+        )  # fmt: skip
     ScoreRepository(session, tenant_id).insert_many(score_rows)
-    session.flush()
-    for j, i in enumerate(rows):
-        results[int(i)]["decision_id"] = decisions[j].id
+    # One ledger decision per customer score, so each predicted_value joins its own outcome.
+    decision_ids = record_decisions(
+        session,
+        tenant_id=tenant_id,
+        kind="churn.score",
+        subject_type="customer",
+        model=f"churn-full-{model.source}",
+        model_version=model.version,
+        items=decision_items,
+        actor=actor,
+    )
+    for i, decision_id in zip(rows.tolist(), decision_ids, strict=True):
+        results[i]["decision_id"] = decision_id
     _plan_campaigns(session, tenant_id, results, now, model.version)
     return results
 
 
 def _json_number(value: float) -> float | None:
-    return None if not np.isfinite(value) else float(value)
+    return None if value != value else value  # NaN → null
 
 
 def _plan_campaigns(
@@ -669,26 +693,32 @@ def _plan_campaigns(
             # A concurrent scorer created this customer's campaign for the cooldown first.
             item["campaign"] = {**campaign, "status": "cooldown"}
             campaign.pop("id", None)
-    campaign_decisions: list[tuple[dict[str, Any], Decision]] = []
-    for row in rows:
-        if row["id"] in inserted:
-            decision = record_decision(
-                session,
-                tenant_id=tenant_id,
-                kind="churn.campaign",
-                subject_type="customer",
+    created = [row for row in rows if row["id"] in inserted]
+    campaign_decision_ids = record_decisions(
+        session,
+        tenant_id=tenant_id,
+        kind="churn.campaign",
+        subject_type="customer",
+        model="churn-campaign-rules",
+        model_version=model_version,
+        items=[
+            DecisionInput(
                 subject_id=row["customer_id"],
                 inputs={"probability": row["probability"], "risk_level": row["risk_level"]},
-                output={"campaign_id": row["id"], "holdout": row["holdout"],
-                        "actions": row["actions"], "discount_percent": row["discount_percent"]},
-                model="churn-campaign-rules",
-                model_version=model_version,
+                output={
+                    "campaign_id": row["id"],
+                    "holdout": row["holdout"],
+                    "actions": row["actions"],
+                    "discount_percent": row["discount_percent"],
+                },
                 predicted_value=row["probability"],
-            )  # fmt: skip
-            campaign_decisions.append((row, decision))
-    session.flush()
+            )
+            for row in created
+        ],
+    )
+    campaign_decisions = list(zip(created, campaign_decision_ids, strict=True))
     queued = []
-    for row, decision in campaign_decisions:
+    for row, decision_id in campaign_decisions:
         if row["holdout"]:
             continue
         delivery = enqueue_webhook(
@@ -700,7 +730,7 @@ def _plan_campaigns(
              "risk_level": row["risk_level"], "churn_probability": row["probability"],
              "actions": row["actions"], "discount_percent": row["discount_percent"],
              "model_version": model_version},
-            decision_id=decision.id,
+            decision_id=decision_id,
         )  # fmt: skip
         if delivery is None:
             break  # no endpoint configured for this tenant
