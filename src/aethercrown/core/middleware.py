@@ -7,6 +7,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections import deque
 from datetime import UTC, datetime
 
 from starlette.exceptions import HTTPException
@@ -17,6 +18,45 @@ from aethercrown.core.logging import request_id_var
 from aethercrown.core.metrics import HttpMetrics, TenantRequestCounter
 
 log = logging.getLogger("aethercrown.access")
+
+
+class FairSemaphore:
+    """A first-come, first-served semaphore.
+
+    asyncio.Semaphore lets a newly arrived task take a permit ahead of tasks already waiting, so
+    under sustained load a few requests can wait for a second while newer ones pass them. Here a
+    released permit is handed to the oldest waiter directly.
+    """
+
+    def __init__(self, permits: int) -> None:
+        self._permits = permits
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    async def __aenter__(self) -> None:
+        if self._permits > 0 and not self._waiters:
+            self._permits -= 1
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self._release()  # the permit was handed over just as we were cancelled
+            else:
+                self._waiters.remove(waiter)
+            raise
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self._permits += 1
 
 
 class BodyTooLarge(HTTPException):
@@ -39,7 +79,7 @@ class RequestContextMiddleware:
         # Requests touch the database on the event loop (auth, session close), so more requests
         # in flight than pooled connections could block the loop on a checkout while the
         # connections' owners wait for the loop. Excess requests wait here, without blocking.
-        self.in_flight = asyncio.Semaphore(max_in_flight)
+        self.in_flight = FairSemaphore(max_in_flight)
         self.metrics = metrics
         self.counter = counter
         self.max_body_bytes = max_body_bytes
