@@ -103,5 +103,5 @@ def test_three_runner_processes_run_each_job_exactly_once_per_period(
     # The work itself happened once per period: one set of health samples per hourly period.
     assert len(samples_per_period) == 5
     assert len(set(samples_per_period.values())) == 1
-    # More than one process did some of the work.
-    assert len({r.runner for r in stored}) > 1
+    # Which process won each claim is a race (on an idle machine one may win them all);
+    # the property under test is that, whoever won, each period ran exactly once.
