@@ -2,9 +2,11 @@
 
 For each backend, in one run against the same freshly migrated database:
   raw        DBAPI executemany of the same rows into usage_events (batches of 1,000, a commit each)
-  service    metering.service.track in-process (validation, idempotent insert, rollups, alerts)
+  service    metering.service.track in-process (validation, idempotent insert), then the fold
+             of those events into the rollups (and the alert check) as its own figure
   http       POST /api/v1/enterprise/usage/track, batches of 1,000, to a real uvicorn on
-             loopback (the ``aethercrown serve`` command), from several client threads
+             loopback (the ``aethercrown serve`` command), from several client threads, with
+             the server's folder running alongside; then how long the folder took to catch up
 then loads one customer with 1,000,000 events and times its usage report, in-process and over
 HTTP (p50/p99 of sequential requests).
 
@@ -38,8 +40,13 @@ from sqlalchemy.engine import make_url
 
 from aethercrown.data.models import Customer, Subscription
 from aethercrown.db import migrate
-from aethercrown.db.engine import make_engine, make_session_factory, transaction
-from aethercrown.metering import schemas, service
+from aethercrown.db.engine import (
+    make_engine,
+    make_session_factory,
+    transaction,
+    write_transaction,
+)
+from aethercrown.metering import fold, schemas, service
 from aethercrown.settings import Settings
 from aethercrown.tenants.schemas import TenantCreate
 from aethercrown.tenants.service import create_tenant
@@ -176,7 +183,11 @@ def bench_raw(url: str, tenant_id: uuid.UUID, events: list[dict[str, Any]]) -> f
     return len(rows) / elapsed
 
 
-def bench_service(url: str, tenant_id: uuid.UUID, events: list[dict[str, Any]]) -> float:
+def bench_service(
+    url: str, tenant_id: uuid.UUID, events: list[dict[str, Any]]
+) -> tuple[float, float]:
+    """Ingestion through the service (validation, idempotent insert), then folding the same
+    events into the rollups (and checking alerts) as the API's folder does: events/s of each."""
     engine = make_engine(url)
     factory = make_session_factory(engine)
     started = time.perf_counter()
@@ -184,9 +195,29 @@ def bench_service(url: str, tenant_id: uuid.UUID, events: list[dict[str, Any]]) 
         batch = schemas.UsageBatchIn.model_validate({"events": events[i : i + BATCH]})
         with transaction(factory) as s:
             service.track(s, tenant_id, batch.events)
-    elapsed = time.perf_counter() - started
+    ingest = len(events) / (time.perf_counter() - started)
+    started = time.perf_counter()
+    folded = fold.catch_up(factory)
+    folding = folded.events / (time.perf_counter() - started)
     engine.dispose()
-    return len(events) / elapsed
+    return ingest, folding
+
+
+def fold_lag(url: str, timeout: float = 120) -> float:
+    """Seconds until the server's folder has folded every stored event."""
+    engine = make_engine(url)
+    started = time.perf_counter()
+    try:
+        while time.perf_counter() - started < timeout:
+            with engine.connect() as conn:
+                top = conn.execute(text("SELECT COALESCE(MAX(id), 0) FROM usage_events")).scalar()
+                done = conn.execute(text("SELECT last_event_id FROM usage_fold_cursor")).scalar()
+            if done == top:
+                return time.perf_counter() - started
+            time.sleep(0.01)
+        sys.exit("the folder did not catch up")
+    finally:
+        engine.dispose()
 
 
 @contextmanager
@@ -292,8 +323,9 @@ def load_big_customer(url: str, tenant_id: uuid.UUID, n: int, now: datetime) -> 
             )
             for j in range(i, min(n, i + step))
         ]
-        with transaction(factory) as s:
+        with write_transaction(factory) as s:  # the server's folder writes alongside
             service.track(s, tenant_id, events)
+    fold.catch_up(factory)
     engine.dispose()
 
 
@@ -354,7 +386,7 @@ def main() -> None:
             tenant_id, key, customers = seed(url)
             now = datetime.now(UTC)
             raw = bench_raw(url, tenant_id, make_events("raw", args.events, customers, rng, now))
-            inproc = bench_service(
+            inproc, folding = bench_service(
                 url, tenant_id, make_events("svc", args.events, customers, rng, now)
             )
             workers = 1 if backend == "sqlite" else args.workers
@@ -362,14 +394,17 @@ def main() -> None:
                 http = bench_http(
                     base, key, make_events("http", args.events, customers, rng, now), args.threads
                 )
+                lag = fold_lag(url)
                 print(f"[{backend}] ingest, {args.events:,} events in batches of {BATCH:,}")
                 print(f"  raw executemany     {raw:>10,.0f} events/s")
                 print(
                     f"  service in-process  {inproc:>10,.0f} events/s  ({inproc / raw:.0%} of raw)"
                 )
+                print(f"  fold into rollups   {folding:>10,.0f} events/s  (after ingestion)")
                 print(
                     f"  HTTP ({workers} worker(s), {args.threads} client threads) "
-                    f"{http:>8,.0f} events/s  ({http / raw:.0%} of raw)",
+                    f"{http:>8,.0f} events/s  ({http / raw:.0%} of raw); the server's folder, "
+                    f"running alongside, had folded everything {lag:.2f} s after the last batch",
                     flush=True,
                 )
                 if args.report_events:

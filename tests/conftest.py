@@ -122,6 +122,7 @@ def settings(db: Engine, tmp_path: Path) -> Settings:
         log_level="WARNING",
         usage_flush_seconds=3600,
         run_automation=False,
+        usage_fold_seconds=0,  # tests fold through reads, or start a folder themselves
     )
 
 

@@ -33,6 +33,7 @@ from aethercrown.experiments.api import stateless_router as experiments_stateles
 from aethercrown.health.api import router as health_router
 from aethercrown.investor.api import router as investor_router
 from aethercrown.metering.api import router as usage_router
+from aethercrown.metering.fold import UsageFolder
 from aethercrown.pricing.api import router as revenue_router
 from aethercrown.security.api import router as security_router
 from aethercrown.settings import Settings, get_settings
@@ -87,9 +88,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         flusher = PeriodicFlusher(counter, engine, settings.usage_flush_seconds)
         flusher.start()
         automation = _automation_thread(app, settings)
+        folder = None
+        if settings.usage_fold_seconds > 0:
+            folder = UsageFolder(app.state.session_factory, settings.usage_fold_seconds)
+            folder.start()
         try:
             yield
         finally:
+            if folder is not None:
+                folder.stop()
             if automation is not None:
                 automation.stop()
             flusher.stop()

@@ -17,14 +17,21 @@ app = typer.Typer(
 
 
 @contextmanager
-def unit_of_work(settings: Settings | None = None) -> Iterator[Session]:
-    """A committed-on-success session for one CLI command."""
-    from aethercrown.db.engine import make_engine, make_session_factory, transaction
+def unit_of_work(settings: Settings | None = None, *, write: bool = False) -> Iterator[Session]:
+    """A committed-on-success session for one CLI command; ``write`` takes the write lock up
+    front (BEGIN IMMEDIATE on SQLite), for commands that read then write beside a running API."""
+    from aethercrown.db.engine import (
+        make_engine,
+        make_session_factory,
+        transaction,
+        write_transaction,
+    )
 
     settings = settings or get_settings()
     engine = make_engine(settings.database_url)
+    unit = write_transaction if write else transaction
     try:
-        with transaction(make_session_factory(engine)) as session:
+        with unit(make_session_factory(engine)) as session:
             yield session
     finally:
         engine.dispose()

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     log_json: bool = True
     # Seconds between flushes of per-tenant request counters to the database.
     usage_flush_seconds: float = Field(default=5.0, gt=0)
+    usage_fold_seconds: float = Field(
+        default=0.5, ge=0, description="How often the API folds new usage events; 0: never."
+    )
     run_automation: bool = True
     # Seconds between the in-process automation runner's ticks (`aethercrown serve`).
     automation_tick_seconds: float = Field(default=30.0, gt=0)

@@ -55,3 +55,25 @@ def test_out_of_range_values_name_the_field(client: TestClient, admin_key: str, 
     )
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] in {"max_seats", "body"}
+
+
+def test_a_busy_sqlite_writer_is_a_503_to_retry(settings: Settings) -> None:
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    app = create_app(settings)
+
+    def busy() -> None:
+        raise OperationalError("INSERT …", {}, sqlite3.OperationalError("database is locked"))
+
+    def broken() -> None:
+        raise OperationalError("SELECT …", {}, sqlite3.OperationalError("disk I/O error"))
+
+    app.add_api_route("/test/busy", busy)
+    app.add_api_route("/test/broken", broken)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        response = c.get("/test/busy")
+        assert response.status_code == 503 and response.headers["retry-after"] == "1"
+        assert response.json()["type"] == "urn:aethercrown:problem:database-busy"
+        assert c.get("/test/broken").status_code == 500

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from aethercrown.data.models import Customer, Subscription
 from aethercrown.db.base import utcnow
-from aethercrown.db.engine import transaction
+from aethercrown.db.engine import transaction, write_transaction
 from aethercrown.metering import schemas, service
 
 
@@ -71,12 +71,16 @@ def event(
 
 @pytest.fixture
 def track(session_factory: sessionmaker[Session]) -> Iterator[Callable[..., schemas.TrackOut]]:
-    """track(tenant_id, events, now) through the service, in its own committed unit of work."""
+    """track(tenant_id, events, now) through the service, in its own committed unit of work,
+    then a fold at the same ``now`` (as the API's folder would do a moment later)."""
 
     def run(
         tenant_id: uuid.UUID, events: Sequence[schemas.UsageEventIn], now: datetime
     ) -> schemas.TrackOut:
         with transaction(session_factory) as s:
-            return service.track(s, tenant_id, events, now=now)
+            out = service.track(s, tenant_id, events, now=now)
+        with write_transaction(session_factory) as s:
+            service.fold_pending(s, now=now)
+        return out
 
     yield run

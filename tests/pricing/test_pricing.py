@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from aethercrown.core.models import Decision
 from aethercrown.data.models import ActivityEvent
-from aethercrown.db.engine import transaction
+from aethercrown.db.engine import transaction, write_transaction
 from aethercrown.metering import service as metering
 from aethercrown.pricing import schemas, service
 from tests.conftest import TenantHandle
@@ -205,6 +205,8 @@ def test_invoice_preview_base_plus_overage(
             ],
             now=NOW,
         )
+    with write_transaction(session_factory) as s:
+        metering.fold_pending(s, now=NOW)
     with session_factory() as s:
         preview = service.invoice_preview(s, tenant.uid, "c-1", now=NOW)
     lines = {o.metric: (o.packages, o.amount) for o in preview.overage}

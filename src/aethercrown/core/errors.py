@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -101,6 +102,22 @@ def problem_response(
     )
 
 
+def is_database_busy(exc: OperationalError) -> bool:
+    """SQLite's single writer stayed busy past busy_timeout, or a read snapshot went stale
+    before its transaction wrote: the client may simply retry."""
+    return "database is locked" in str(exc.orig)
+
+
+def database_busy() -> ProblemError:
+    return ProblemError(
+        503,
+        "database-busy",
+        "Database busy",
+        "The database's single writer stayed busy; retry shortly",
+        headers={"Retry-After": "1"},
+    )
+
+
 def _clean_validation_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
     cleaned = []
     for err in errors:
@@ -152,6 +169,12 @@ def install_error_handlers(app: FastAPI) -> None:
             headers=getattr(exc, "headers", None),
         )
 
+    async def on_database(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, OperationalError)
+        if is_database_busy(exc):
+            return await on_problem(request, database_busy())
+        return await on_unexpected(request, exc)
+
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", extra={"path": request.url.path})
         return problem_response(
@@ -165,4 +188,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(OperationalError, on_database)
     app.add_exception_handler(Exception, on_unexpected)

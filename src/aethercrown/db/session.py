@@ -17,7 +17,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import ORMExecuteState, Session
 from starlette.concurrency import run_in_threadpool
 
-from aethercrown.core.errors import ProblemError
+from aethercrown.core.errors import database_busy, is_database_busy
 from aethercrown.db.engine import write_transaction
 
 WROTE = "aethercrown_wrote"
@@ -72,17 +72,9 @@ def get_write_session(request: Request, session: DbSession) -> Iterator[Session]
         with write_transaction(request.app.state.session_factory) as writer:
             yield writer
     except OperationalError as exc:
-        # SQLite's single writer was busy past busy_timeout (many writers on one file): the
-        # client may retry; anything else is a real error.
-        if "database is locked" not in str(exc.orig):
+        if not is_database_busy(exc):
             raise
-        raise ProblemError(
-            503,
-            "database-busy",
-            "Database busy",
-            "The database's single writer stayed busy; retry shortly",
-            headers={"Retry-After": "1"},
-        ) from exc
+        raise database_busy() from exc
 
 
 WriteSession = Annotated[Session, Depends(get_write_session, scope="function")]

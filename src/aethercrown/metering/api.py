@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Request
+import orjson
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from aethercrown.core.auth import TenantReader, TenantWriter
 from aethercrown.core.errors import InvalidInput, field_error
@@ -15,6 +18,7 @@ from aethercrown.core.pagination import Page, Pagination
 from aethercrown.db.engine import write_transaction
 from aethercrown.db.session import DbSession
 from aethercrown.metering import renewal, schemas, service
+from aethercrown.metering.fold import FoldedUsage
 from aethercrown.metering.service import parse_period
 
 router = APIRouter(prefix="/api/v1/enterprise/usage", tags=["usage"])
@@ -70,24 +74,42 @@ def _invalid(exc: ValidationError, prefix: list[str | int]) -> InvalidInput:
 
 
 @router.post("/track", response_model=schemas.TrackOut, openapi_extra=_TRACK_SCHEMA)
-def track(
-    principal: TenantWriter,
-    session: WriteSession,
-    payload: Annotated[dict[str, Any], Body(description="An event, or {events: [...]}")],
+async def track(
+    request: Request, principal: TenantWriter, session: WriteSession
 ) -> schemas.TrackOut:
     """Record one usage event or a batch of up to 10,000. Ids already recorded come back as
-    ``duplicates`` (still 200). Nothing is written when any event is invalid."""
+    ``duplicates`` (still 200). Nothing is written when any event is invalid. Stored events
+    are durable when this answers; they reach the rollups and alerts a moment later, and any
+    report or alert list read after this answer counts them."""
+    body = await request.body()
+    # Parsed off the event loop, with orjson: a 10,000-event body is megabytes of JSON.
+    return await run_in_threadpool(_track, body, principal.tenant_id, session)
+
+
+def _track(body: bytes, tenant_id: uuid.UUID, session: Session) -> schemas.TrackOut:
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(
+            "The request body is not valid JSON",
+            [field_error(["body"], f"not valid JSON: {exc}", "json_invalid")],
+        ) from exc
+    if not isinstance(payload, dict):
+        raise InvalidInput(
+            "The request body must be an event or {events: [...]}",
+            [field_error(["body"], "must be a JSON object", "dict_type")],
+        )
     if "events" in payload:
         try:
             batch = schemas.UsageBatchIn.model_validate(payload)
         except ValidationError as exc:
             raise _invalid(exc, []) from exc
-        return service.track(session, principal.tenant_id, batch.events, batch=True)
+        return service.track(session, tenant_id, batch.events, batch=True)
     try:
         event = schemas.UsageEventIn.model_validate(payload)
     except ValidationError as exc:
         raise _invalid(exc, []) from exc
-    return service.track(session, principal.tenant_id, [event], batch=False)
+    return service.track(session, tenant_id, [event], batch=False)
 
 
 @router.get("/meters", response_model=list[schemas.MeterOut])
@@ -118,6 +140,7 @@ def patch_settings(principal: TenantWriter, session: DbSession, body: schemas.Se
 def list_alerts(
     principal: TenantReader,
     session: DbSession,
+    _folded: FoldedUsage,
     page: Pagination,
     customer: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     level: Annotated[str | None, Query(pattern="^(warning|critical)$")] = None,
@@ -133,6 +156,7 @@ def list_alerts(
 def analyze_upsell(
     principal: TenantReader,
     session: DbSession,
+    _folded: FoldedUsage,
     body: schemas.UpsellRequest | None = None,
 ) -> schemas.UpsellAnalysis:
     """Customers meeting an upsell trigger this period, why, and the plan to offer."""
@@ -144,6 +168,7 @@ def analyze_upsell(
 def usage_report(
     principal: TenantReader,
     session: DbSession,
+    _folded: FoldedUsage,
     customer: CustomerRef,
     period: Annotated[str | None, Query(max_length=7, description="YYYY-MM")] = None,
 ) -> schemas.UsageReport:
@@ -154,7 +179,7 @@ def usage_report(
 
 @router.post("/{customer}/trigger-upsell", response_model=schemas.CampaignOut)
 def trigger_upsell(
-    principal: TenantWriter, session: DbSession, customer: CustomerRef
+    principal: TenantWriter, _folded: FoldedUsage, session: DbSession, customer: CustomerRef
 ) -> schemas.CampaignOut:
     """Open this period's upsell campaign (once; a repeat returns it with created=false)."""
     return service.trigger_upsell(session, principal.tenant_id, customer, principal.actor)
@@ -162,7 +187,7 @@ def trigger_upsell(
 
 @router.get("/{customer}/renewal-probability", response_model=schemas.RenewalOut)
 def renewal_probability(
-    principal: TenantReader, session: DbSession, customer: CustomerRef
+    principal: TenantReader, _folded: FoldedUsage, session: DbSession, customer: CustomerRef
 ) -> schemas.RenewalOut:
     """The calibrated probability that the customer renews at its next renewal date."""
     return renewal.predict_for_customer(session, principal.tenant_id, customer, principal.actor)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 import orjson
@@ -11,7 +12,7 @@ from pydantic import ValidationError
 
 from aethercrown.cli import fail, unit_of_work
 from aethercrown.core.errors import ProblemError
-from aethercrown.metering import schemas, service
+from aethercrown.metering import fold, schemas, service
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -53,11 +54,11 @@ def import_events(
                 break
     if problems:
         fail("nothing imported:\n" + "\n".join(problems))
-    totals = {"received": 0, "accepted": 0, "duplicates": 0, "alerts": 0}
+    totals = {"received": 0, "accepted": 0, "duplicates": 0}
     for start in range(0, len(events), batch_size):
         batch = events[start : start + batch_size]
         try:
-            with unit_of_work() as session:
+            with unit_of_work(write=True) as session:
                 out = service.track(session, tenant_id, batch, batch=True)
         except ProblemError as exc:
             lines = [
@@ -71,9 +72,27 @@ def import_events(
         totals["received"] += out.received
         totals["accepted"] += out.accepted
         totals["duplicates"] += len(out.duplicates)
-        totals["alerts"] += len(out.alerts)
         typer.echo(f"{start + len(batch)}/{len(events)} events", err=True)
-    typer.echo(json.dumps(totals))
+    folded = _catch_up(tenant_id)
+    typer.echo(json.dumps({**totals, "alerts": folded.alerts}))
+
+
+def _catch_up(tenant_id: uuid.UUID | None) -> schemas.FoldOut:
+    from aethercrown.db.engine import make_engine, make_session_factory
+    from aethercrown.settings import get_settings
+
+    engine = make_engine(get_settings().database_url)
+    try:
+        return fold.catch_up(make_session_factory(engine), tenant_id)
+    finally:
+        engine.dispose()
+
+
+@app.command("fold")
+def fold_events() -> None:
+    """Fold every stored event into the rollups now and fire the alerts they cross (the API
+    does this continuously; useful after loading events with no API running)."""
+    typer.echo(_catch_up(None).model_dump_json())
 
 
 @app.command("report")
@@ -85,6 +104,7 @@ def report(
     """Print a customer's usage report as JSON."""
     try:
         tenant_id = _tenant_id(tenant)
+        _catch_up(tenant_id)
         with unit_of_work() as session:
             out = service.usage_report(session, tenant_id, customer, service.parse_period(period))
     except ProblemError as exc:

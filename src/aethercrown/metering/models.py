@@ -49,6 +49,8 @@ class UsageEvent(TenantScoped, Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "event_id"),
         Index("ix_usage_events_customer_metric_time", "customer_id", "metric", "occurred_at"),
+        # Ids only grow, never reused after a delete: the rollup folder's cursor relies on it.
+        {"sqlite_autoincrement": True},
     )
     tenant_id: Mapped[uuid.UUID] = _tenant_column()
 
@@ -62,9 +64,21 @@ class UsageEvent(TenantScoped, Base):
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class UsageFoldCursor(Base):
+    """How far the rollups have folded ``usage_events``: every event with an id at or below
+    ``last_event_id`` is counted in ``usage_daily`` (and ``usage_unique_values``), none above.
+    One row; the folder advances it in the transaction that updates the rollups."""
+
+    __tablename__ = "usage_fold_cursor"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    last_event_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    folded_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
 class UsageDaily(TenantScoped, Base):
-    """Per customer, metric and UTC day: every aggregation's running state, kept in step with
-    the events by an additive upsert in the inserting transaction."""
+    """Per customer, metric and UTC day: every aggregation's running state. The folder adds
+    events to it after they are stored (see metering.fold), exactly once each."""
 
     __tablename__ = "usage_daily"
     __table_args__ = (UniqueConstraint("tenant_id", "customer_id", "metric", "day"),)

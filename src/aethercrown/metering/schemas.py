@@ -32,7 +32,14 @@ class TrackOut(BaseModel):
     received: int
     accepted: int
     duplicates: list[str]
-    alerts: list[uuid.UUID] = Field(description="Alerts this batch fired")
+
+
+class FoldOut(BaseModel):
+    events: int = Field(description="Events added to the rollups by this fold")
+    tenants: int
+    alerts: int = Field(description="Alerts the folded events fired")
+    last_event_id: int = Field(description="The fold cursor after this fold")
+    caught_up: bool = Field(description="False when more events were waiting than one fold takes")
 
 
 class MeterIn(BaseModel):

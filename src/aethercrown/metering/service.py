@@ -24,6 +24,7 @@ from aethercrown.metering.repository import (
     CampaignRepository,
     CustomerRepository,
     DailyRepository,
+    FoldRepository,
     MeterRepository,
     SettingsRepository,
     SubscriptionRepository,
@@ -62,8 +63,10 @@ def meter_catalog(session: Session, tenant_id: uuid.UUID) -> dict[str, MeterDef]
         name: MeterDef(name, agg, unit, builtin=True)
         for name, (agg, unit) in BUILTIN_METERS.items()
     }
-    for m in MeterRepository(session, tenant_id).list():
-        out[m.name] = MeterDef(m.name, m.aggregation, m.unit, m.unique_property, m.description)
+    for name, aggregation, unit, unique_property, description in MeterRepository(
+        session, tenant_id
+    ).definitions():
+        out[name] = MeterDef(name, aggregation, unit, unique_property, description)
     return out
 
 
@@ -140,13 +143,16 @@ def update_settings(
 
 
 def _utc(ts: datetime) -> datetime:
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+    offset = ts.utcoffset()
+    if offset is None or not offset:  # naive (read as UTC) or already UTC: no conversion
+        return ts.replace(tzinfo=UTC)
+    return ts.astimezone(UTC)
 
 
-def _value_key(meter: MeterDef, event: schemas.UsageEventIn) -> str:
+def _value_key(meter: MeterDef, value: float, properties: Mapping[str, Any]) -> str:
     if meter.unique_property:
-        return str(event.properties[meter.unique_property])[:200]
-    return repr(event.value)
+        return str(properties[meter.unique_property])[:200]
+    return repr(value)
 
 
 def track(
@@ -157,7 +163,8 @@ def track(
     batch: bool = True,
     now: datetime | None = None,
 ) -> schemas.TrackOut:
-    """Record events once each and fold the new ones into the rollups, all or nothing."""
+    """Store events once each, all or nothing. Acknowledged events are durable; the folder
+    adds them to the rollups and checks alerts right after (see fold_pending)."""
     now = now or utcnow()
     meters = meter_catalog(session, tenant_id)
     customers = CustomerRepository(session, tenant_id).ids_by_external_id(
@@ -210,25 +217,73 @@ def track(
                 "occurred_at": ts,
                 "properties": event.properties,
                 "received_at": now,
-                "_event": event,
             }
         )
     if errors:
         raise InvalidInput(
             f"{len(errors)} problem(s) in the events; nothing was recorded", errors[:1000]
         )
-
-    usage = UsageRepository(session, tenant_id)
-    inserted = usage.insert_events([{k: v for k, v in r.items() if k != "_event"} for r in rows])
-    new_rows = [r for r in rows if r["event_id"] in inserted]
-    duplicates = [r["event_id"] for r in rows if r["event_id"] not in inserted]
-    fired = _fold_into_rollups(session, tenant_id, usage, new_rows, meters, now)
+    inserted = UsageRepository(session, tenant_id).insert_events(rows)
     return schemas.TrackOut(
         received=len(events),
-        accepted=len(new_rows),
-        duplicates=duplicates + batch_duplicates,
-        alerts=fired,
+        accepted=len(inserted),
+        duplicates=[r["event_id"] for r in rows if r["event_id"] not in inserted]
+        + batch_duplicates,
     )
+
+
+# --- folding stored events into the rollups -------------------------------------------------
+
+FOLD_CHUNK = 50_000
+
+
+def fold_pending(
+    session: Session, *, limit: int = FOLD_CHUNK, now: datetime | None = None
+) -> schemas.FoldOut:
+    """Add up to ``limit`` stored but unfolded events, oldest first, to their tenants' daily
+    rollups, fire the alerts they cross, and advance the fold cursor, all in the caller's
+    transaction: committed together, so each event counts exactly once.
+
+    Folding after the request is acknowledged, and many batches at a time, is what makes
+    ingestion fast: a rollup row touched by a thousand batches is written once per fold."""
+    now = now or utcnow()
+    folds = FoldRepository(session)
+    after = folds.lock_cursor()
+    bound = folds.safe_bound()
+    events = folds.pending(after, bound, limit) if bound > after else []
+    if not events:
+        return schemas.FoldOut(events=0, tenants=0, alerts=0, last_event_id=after, caught_up=True)
+    by_tenant: dict[uuid.UUID, list[dict[str, Any]]] = {}
+    for e in events:
+        by_tenant.setdefault(e.tenant_id, []).append(
+            {
+                "customer_id": e.customer_id,
+                "metric": e.metric,
+                "value": e.value,
+                "occurred_at": e.occurred_at,
+                "properties": e.properties,
+            }
+        )
+    fired = 0
+    for tenant_id, rows in by_tenant.items():
+        meters = meter_catalog(session, tenant_id)
+        known = [r for r in rows if r["metric"] in meters]
+        usage = UsageRepository(session, tenant_id)
+        fired += len(_fold_into_rollups(session, tenant_id, usage, known, meters, now))
+    last = int(events[-1].id)
+    folds.advance(last, now)
+    return schemas.FoldOut(
+        events=len(events),
+        tenants=len(by_tenant),
+        alerts=fired,
+        last_event_id=last,
+        caught_up=len(events) < limit,
+    )
+
+
+def has_unfolded(session: Session, tenant_id: uuid.UUID) -> bool:
+    folds = FoldRepository(session)
+    return folds.tenant_has_pending(tenant_id, folds.last_folded())
 
 
 def _fold_into_rollups(
@@ -275,7 +330,7 @@ def _fold_into_rollups(
                     "customer_id": r["customer_id"],
                     "metric": r["metric"],
                     "day": day,
-                    "value_key": _value_key(meter, r["_event"]),
+                    "value_key": _value_key(meter, r["value"], r["properties"]),
                 }
             )
     if unique_rows:

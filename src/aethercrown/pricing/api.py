@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path
 from aethercrown.core.auth import TenantReader, TenantWriter
 from aethercrown.db.session import DbSession
 from aethercrown.metering import schemas as metering_schemas
+from aethercrown.metering.fold import FoldedUsage
 from aethercrown.pricing import schemas, service
 
 router = APIRouter(prefix="/api/v1/revenue", tags=["revenue"])
@@ -35,7 +36,9 @@ def patch_tiers(principal: TenantWriter, session: DbSession, body: schemas.Tiers
 
 
 @router.post("/pricing/calculate", response_model=schemas.QuoteOut)
-def calculate(principal: TenantWriter, session: DbSession, body: schemas.QuoteRequest) -> Any:
+def calculate(
+    principal: TenantWriter, _folded: FoldedUsage, session: DbSession, body: schemas.QuoteRequest
+) -> Any:
     """base × usage multiplier × enterprise multiplier × (1 − engagement discount), line by
     line in integer minor units."""
     return service.calculate(session, principal.tenant_id, body, principal.actor)
@@ -43,7 +46,10 @@ def calculate(principal: TenantWriter, session: DbSession, body: schemas.QuoteRe
 
 @router.post("/pricing/recommend-tier", response_model=schemas.RecommendOut)
 def recommend_tier(
-    principal: TenantReader, session: DbSession, body: schemas.RecommendRequest
+    principal: TenantReader,
+    _folded: FoldedUsage,
+    session: DbSession,
+    body: schemas.RecommendRequest,
 ) -> Any:
     """The cheapest plan whose capacities cover the projected usage, with every plan's cost
     including overage."""
@@ -53,6 +59,7 @@ def recommend_tier(
 @router.post("/upsell/analyze", response_model=metering_schemas.UpsellAnalysis)
 def upsell_analyze(
     principal: TenantReader,
+    _folded: FoldedUsage,
     session: DbSession,
     body: metering_schemas.UpsellRequest | None = None,
 ) -> Any:
@@ -62,6 +69,8 @@ def upsell_analyze(
 
 
 @router.get("/invoices/{customer}/preview", response_model=schemas.InvoicePreviewOut)
-def invoice_preview(principal: TenantReader, session: DbSession, customer: CustomerRef) -> Any:
+def invoice_preview(
+    principal: TenantReader, _folded: FoldedUsage, session: DbSession, customer: CustomerRef
+) -> Any:
     """The current period's invoice: base plus overage to date and at the projection."""
     return service.invoice_preview(session, principal.tenant_id, customer)
