@@ -373,6 +373,7 @@ class DailyRepository(TenantRepository[UsageDaily]):
 # An arbitrary constant naming the PostgreSQL advisory lock between ingestion and the folder.
 INGEST_LOCK = 7_462_017_001
 FOLD_CURSOR = "usage"
+PENDING_WINDOW = 100_000
 
 
 class FoldRepository:
@@ -437,19 +438,29 @@ class FoldRepository:
         return list(self.session.execute(stmt).all())
 
     def tenant_has_pending(self, tenant_id: uuid.UUID, after: int) -> bool:
-        # Walks the primary key from the cursor: the unfolded tail is short.
-        stmt = (
-            select(UsageEvent.id)
-            .where(UsageEvent.id > after, UsageEvent.tenant_id == tenant_id)
-            .limit(1)
+        """Whether the tenant has events above ``after``. Reads walk the primary key from the
+        cursor — the subquery's ORDER BY id … LIMIT makes sure of it: filtered on tenant_id
+        alone, a planner may take the (tenant_id, event_id) index through every event the
+        tenant ever sent. A tail longer than the window counts as pending."""
+        if not self.has_pending(after):
+            return False
+        window = (
+            select(UsageEvent.tenant_id)
+            .where(UsageEvent.id > after)
+            .order_by(UsageEvent.id)
+            .limit(PENDING_WINDOW)
+            .subquery()
         )
-        return self.session.scalar(stmt) is not None
+        tenants = select(window.c.tenant_id).where(window.c.tenant_id == tenant_id).limit(1)
+        if self.session.scalar(tenants) is not None:
+            return True
+        seen = select(func.count()).select_from(window)
+        return int(self.session.scalar(seen) or 0) >= PENDING_WINDOW
 
     def has_pending(self, after: int) -> bool:
-        return (
-            self.session.scalar(select(UsageEvent.id).where(UsageEvent.id > after).limit(1))
-            is not None
-        )
+        # ORDER BY id: without it PostgreSQL may scan the whole table (seen: 88 ms at 1M rows).
+        stmt = select(UsageEvent.id).where(UsageEvent.id > after).order_by(UsageEvent.id).limit(1)
+        return self.session.scalar(stmt) is not None
 
     def advance(self, to: int, at: datetime) -> None:
         self.session.execute(
