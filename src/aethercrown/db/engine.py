@@ -47,8 +47,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
         return engine
+    # Sessions in UTC, as every stored time is: SQL date arithmetic then agrees with the
+    # application's days, and psycopg returns datetime.UTC itself, which needs no conversion.
+    connect_args = {"options": "-c timezone=UTC", **kwargs.pop("connect_args", {})}
     return create_engine(
         url,
+        connect_args=connect_args,
         pool_size=kwargs.pop("pool_size", 10),
         max_overflow=kwargs.pop("max_overflow", 20),
         pool_pre_ping=True,

@@ -269,8 +269,8 @@ class UsageRepository(TenantRepository[UsageEvent]):
         """Add a batch's per-day aggregates to the rollups in one additive upsert."""
         if not rows:
             return
-        # Sorted, so concurrent batches lock rollup rows in one order and cannot deadlock.
-        ordered = sorted(rows, key=lambda r: (str(r["customer_id"]), r["metric"], r["day"]))
+        # Sorted, so writers of the rollups lock rows in one order and cannot deadlock.
+        ordered = sorted(rows, key=lambda r: (r["customer_id"], r["metric"], r["day"]))
         conn = self.session.connection()
         if self.dialect == "postgresql":
             conn.exec_driver_sql(_PG_UPSERT_DAILY, _pg_daily_arrays(ordered))
@@ -430,12 +430,19 @@ class FoldRepository:
         """Events with after < id <= upto, oldest first, at most ``limit``."""
         t = UsageEvent
         stmt = (
-            select(t.id, t.tenant_id, t.customer_id, t.metric, t.value, t.occurred_at, t.properties)
+            select(t.id, t.tenant_id, t.customer_id, t.metric, t.value, t.occurred_at)
             .where(t.id > after, t.id <= upto)
             .order_by(t.id)
             .limit(limit)
         )
         return list(self.session.execute(stmt).all())
+
+    def properties(self, event_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        out: dict[int, dict[str, Any]] = {}
+        for chunk in _chunks(list(event_ids)):
+            stmt = select(UsageEvent.id, UsageEvent.properties).where(UsageEvent.id.in_(chunk))
+            out.update({i: p for i, p in self.session.execute(stmt)})
+        return out
 
     def tenant_has_pending(self, tenant_id: uuid.UUID, after: int) -> bool:
         """Whether the tenant has events above ``after``. Reads walk the primary key from the

@@ -253,23 +253,21 @@ def fold_pending(
     events = folds.pending(after, bound, limit) if bound > after else []
     if not events:
         return schemas.FoldOut(events=0, tenants=0, alerts=0, last_event_id=after, caught_up=True)
-    by_tenant: dict[uuid.UUID, list[dict[str, Any]]] = {}
+    by_tenant: dict[uuid.UUID, list[Any]] = {}
     for e in events:
-        by_tenant.setdefault(e.tenant_id, []).append(
-            {
-                "customer_id": e.customer_id,
-                "metric": e.metric,
-                "value": e.value,
-                "occurred_at": e.occurred_at,
-                "properties": e.properties,
-            }
-        )
+        rows = by_tenant.get(e.tenant_id)
+        if rows is None:
+            rows = by_tenant[e.tenant_id] = []
+        rows.append(e)
     fired = 0
     for tenant_id, rows in by_tenant.items():
         meters = meter_catalog(session, tenant_id)
-        known = [r for r in rows if r["metric"] in meters]
+        known = [r for r in rows if r.metric in meters]
+        # Properties only matter to unique meters counting a property: read just those.
+        keyed = {n for n, m in meters.items() if m.aggregation == "unique" and m.unique_property}
+        properties = folds.properties([r.id for r in known if r.metric in keyed]) if keyed else {}
         usage = UsageRepository(session, tenant_id)
-        fired += len(_fold_into_rollups(session, tenant_id, usage, known, meters, now))
+        fired += len(_fold_into_rollups(session, tenant_id, usage, known, properties, meters, now))
     last = int(events[-1].id)
     folds.advance(last, now)
     return schemas.FoldOut(
@@ -290,47 +288,52 @@ def _fold_into_rollups(
     session: Session,
     tenant_id: uuid.UUID,
     usage: UsageRepository,
-    rows: Sequence[dict[str, Any]],
+    rows: Sequence[Any],
+    properties: Mapping[int, Mapping[str, Any]],
     meters: Mapping[str, MeterDef],
     now: datetime,
 ) -> list[uuid.UUID]:
+    """Add events (rows with id, customer_id, metric, value, occurred_at) to the rollups and
+    check the alerts of every customer and metric they touched this period."""
     if not rows:
         return []
     agg: dict[tuple[uuid.UUID, str, date], dict[str, Any]] = {}
     unique_rows: list[dict[str, Any]] = []
     for r in rows:
-        day = r["occurred_at"].date()
-        key = (r["customer_id"], r["metric"], day)
-        value = float(r["value"])
+        occurred_at = r.occurred_at
+        day = occurred_at.date()
+        key = (r.customer_id, r.metric, day)
+        value = float(r.value)
         a = agg.get(key)
         if a is None:
             agg[key] = {
                 "tenant_id": tenant_id,
-                "customer_id": r["customer_id"],
-                "metric": r["metric"],
+                "customer_id": r.customer_id,
+                "metric": r.metric,
                 "day": day,
                 "event_count": 1,
                 "value_sum": value,
                 "value_max": value,
                 "latest_value": value,
-                "latest_at": r["occurred_at"],
+                "latest_at": occurred_at,
                 "unique_count": 0,
             }
         else:
             a["event_count"] += 1
             a["value_sum"] += value
-            a["value_max"] = max(a["value_max"], value)
-            if r["occurred_at"] >= a["latest_at"]:
-                a["latest_value"], a["latest_at"] = value, r["occurred_at"]
-        meter = meters[r["metric"]]
+            if value > a["value_max"]:
+                a["value_max"] = value
+            if occurred_at >= a["latest_at"]:
+                a["latest_value"], a["latest_at"] = value, occurred_at
+        meter = meters[r.metric]
         if meter.aggregation == "unique":
             unique_rows.append(
                 {
                     "tenant_id": tenant_id,
-                    "customer_id": r["customer_id"],
-                    "metric": r["metric"],
+                    "customer_id": r.customer_id,
+                    "metric": r.metric,
                     "day": day,
-                    "value_key": _value_key(meter, r["value"], r["properties"]),
+                    "value_key": _value_key(meter, value, properties.get(r.id, {})),
                 }
             )
     if unique_rows:
