@@ -265,19 +265,6 @@ class UsageRepository(TenantRepository[UsageEvent]):
             out.extend(tuple(r) for r in self.session.execute(stmt, list(chunk)).all())
         return out
 
-    def upsert_daily(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Add a batch's per-day aggregates to the rollups in one additive upsert."""
-        if not rows:
-            return
-        # Sorted, so writers of the rollups lock rows in one order and cannot deadlock.
-        ordered = sorted(rows, key=lambda r: (r["customer_id"], r["metric"], r["day"]))
-        conn = self.session.connection()
-        if self.dialect == "postgresql":
-            conn.exec_driver_sql(_PG_UPSERT_DAILY, _pg_daily_arrays(ordered))
-        else:
-            conn.exec_driver_sql(_SQLITE_UPSERT_DAILY, [_sqlite_daily(r) for r in ordered])
-        self.session.info[WROTE] = True
-
 
 class DailyRepository(TenantRepository[UsageDaily]):
     """The per-day rollups."""
@@ -426,23 +413,65 @@ class FoldRepository:
         finally:
             conn.exec_driver_sql(f"SELECT pg_advisory_unlock({INGEST_LOCK})")
 
-    def pending(self, after: int, upto: int, limit: int) -> list[Any]:
-        """Events with after < id <= upto, oldest first, at most ``limit``."""
+    def window_end(self, after: int, bound: int, limit: int) -> int:
+        """The id of the ``limit``-th event after ``after`` (``bound`` when fewer wait)."""
+        stmt = (
+            select(UsageEvent.id)
+            .where(UsageEvent.id > after, UsageEvent.id <= bound)
+            .order_by(UsageEvent.id)
+            .offset(limit - 1)
+            .limit(1)
+        )
+        end = self.session.scalar(stmt)
+        return bound if end is None else int(end)
+
+    def count_window(self, after: int, upto: int) -> int:
+        stmt = select(func.count()).where(UsageEvent.id > after, UsageEvent.id <= upto)
+        return int(self.session.scalar(stmt) or 0)
+
+    def fold_daily(self, after: int, upto: int) -> list[tuple[uuid.UUID, uuid.UUID, str, date]]:
+        """Add the events after < id <= upto to usage_daily in one statement, aggregated by
+        the database, and return the (tenant, customer, metric, day) rows it touched."""
+        conn = self.session.connection()
+        params = {"after": after, "upto": upto}
+        if self.dialect == "postgresql":
+            rows = conn.exec_driver_sql(_PG_FOLD_DAILY, params).all()
+            return [(t, c, m, d) for t, c, m, d in rows]
+        rows = conn.exec_driver_sql(_SQLITE_FOLD_DAILY, params).all()
+        return [(uuid.UUID(t), uuid.UUID(c), m, date.fromisoformat(d)) for t, c, m, d in rows]
+
+    def unique_meters(self) -> dict[tuple[uuid.UUID, str], str | None]:
+        """(tenant, meter) -> the property it counts (None: the value), every tenant's."""
+        stmt = select(Meter.tenant_id, Meter.name, Meter.unique_property).where(
+            Meter.aggregation == "unique"
+        )
+        return {(t, name): prop for t, name, prop in self.session.execute(stmt)}
+
+    def window_events(
+        self, after: int, upto: int, metrics: Sequence[tuple[uuid.UUID, str]]
+    ) -> list[Any]:
+        """The window's events of the given (tenant, metric) pairs, with their properties."""
         t = UsageEvent
         stmt = (
-            select(t.id, t.tenant_id, t.customer_id, t.metric, t.value, t.occurred_at)
-            .where(t.id > after, t.id <= upto)
+            select(t.tenant_id, t.customer_id, t.metric, t.value, t.occurred_at, t.properties)
+            .where(t.id > after, t.id <= upto, tuple_(t.tenant_id, t.metric).in_(list(metrics)))
             .order_by(t.id)
-            .limit(limit)
         )
-        return list(self.session.execute(stmt).all())
+        return list(self.session.execute(stmt))
 
-    def properties(self, event_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-        out: dict[int, dict[str, Any]] = {}
-        for chunk in _chunks(list(event_ids)):
-            stmt = select(UsageEvent.id, UsageEvent.properties).where(UsageEvent.id.in_(chunk))
-            out.update({i: p for i, p in self.session.execute(stmt)})
-        return out
+    def add_unique_counts(self, counts: dict[tuple[uuid.UUID, uuid.UUID, str, date], int]) -> None:
+        t = UsageDaily
+        for (tenant_id, customer_id, metric, day), n in sorted(counts.items(), key=str):
+            self.session.execute(
+                update(t)
+                .where(
+                    t.tenant_id == tenant_id,
+                    t.customer_id == customer_id,
+                    t.metric == metric,
+                    t.day == day,
+                )
+                .values(unique_count=t.unique_count + n)
+            )
 
     def tenant_has_pending(self, tenant_id: uuid.UUID, after: int) -> bool:
         """Whether the tenant has events above ``after``. Reads walk the primary key from the
@@ -588,29 +617,42 @@ _DAILY_COLUMNS = (
     "tenant_id, customer_id, metric, day, event_count, value_sum, value_max, latest_value,"
     " latest_at, unique_count"
 )
-_DAILY_CONFLICT = """
+# A window of events aggregated per tenant, customer, metric and UTC day: count, sum, max, and
+# the value of the newest event (the later id on a tie, as arrival order would have it),
+# added to the stored rollups. Distinct counts are the caller's (see fold_pending).
+_FOLD_DAILY = """
+INSERT INTO usage_daily ({columns})
+SELECT tenant_id, customer_id, metric, day, count(*), sum(value), max(value),
+       max(CASE WHEN newest = 1 THEN value END), max(occurred_at), 0
+FROM (
+    SELECT tenant_id, customer_id, metric, value, occurred_at, {day} AS day,
+           row_number() OVER (PARTITION BY tenant_id, customer_id, metric, {day}
+                              ORDER BY occurred_at DESC, id DESC) AS newest
+    FROM usage_events
+    WHERE id > {after} AND id <= {upto}
+) AS e
+WHERE true
+GROUP BY tenant_id, customer_id, metric, day
 ON CONFLICT (tenant_id, customer_id, metric, day) DO UPDATE SET
   event_count = usage_daily.event_count + excluded.event_count,
   value_sum = usage_daily.value_sum + excluded.value_sum,
   value_max = {bigger}(usage_daily.value_max, excluded.value_max),
   latest_value = CASE WHEN excluded.latest_at >= usage_daily.latest_at
                       THEN excluded.latest_value ELSE usage_daily.latest_value END,
-  latest_at = {bigger}(usage_daily.latest_at, excluded.latest_at),
-  unique_count = usage_daily.unique_count + excluded.unique_count
+  latest_at = {bigger}(usage_daily.latest_at, excluded.latest_at)
+RETURNING tenant_id, customer_id, metric, day
 """
-_PG_UPSERT_DAILY = f"""
-INSERT INTO usage_daily ({_DAILY_COLUMNS})
-SELECT %(tenant)b, d.* FROM unnest(%(customers)b::uuid[], %(metrics)b::text[], %(days)b::date[],
-       %(counts)b::int8[], %(sums)b::float8[], %(maxes)b::float8[], %(latest)b::float8[],
-       %(latest_at)b::timestamptz[], %(uniques)b::int8[])
-     AS d(customer_id, metric, day, event_count, value_sum, value_max, latest_value, latest_at,
-          unique_count)
-{_DAILY_CONFLICT.format(bigger="GREATEST")}
-"""
-_SQLITE_UPSERT_DAILY = f"""
-INSERT INTO usage_daily ({_DAILY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-{_DAILY_CONFLICT.format(bigger="max")}
-"""
+_PG_FOLD_DAILY = _FOLD_DAILY.format(
+    columns=_DAILY_COLUMNS,
+    day="(occurred_at AT TIME ZONE 'UTC')::date",
+    after="%(after)s",
+    upto="%(upto)s",
+    bigger="GREATEST",
+)
+# SQLite keeps times as naive UTC text, so date() is the UTC day, and max() orders them.
+_SQLITE_FOLD_DAILY = _FOLD_DAILY.format(
+    columns=_DAILY_COLUMNS, day="date(occurred_at)", after=":after", upto=":upto", bigger="max"
+)
 
 
 def _sqlite_time(moment: datetime) -> str:
@@ -646,34 +688,4 @@ def _pg_event_arrays(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "values": [float(r["value"]) for r in rows],
         "times": [r["occurred_at"] for r in rows],
         "props": [orjson.dumps(r["properties"]).decode() for r in rows],
-    }
-
-
-def _sqlite_daily(r: dict[str, Any]) -> tuple[Any, ...]:
-    return (
-        r["tenant_id"].hex,
-        r["customer_id"].hex,
-        r["metric"],
-        r["day"].isoformat(),
-        r["event_count"],
-        float(r["value_sum"]),
-        float(r["value_max"]),
-        float(r["latest_value"]),
-        _sqlite_time(r["latest_at"]),
-        r["unique_count"],
-    )
-
-
-def _pg_daily_arrays(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "tenant": rows[0]["tenant_id"],
-        "customers": [r["customer_id"] for r in rows],
-        "metrics": [r["metric"] for r in rows],
-        "days": [r["day"] for r in rows],
-        "counts": [r["event_count"] for r in rows],
-        "sums": [float(r["value_sum"]) for r in rows],
-        "maxes": [float(r["value_max"]) for r in rows],
-        "latest": [float(r["latest_value"]) for r in rows],
-        "latest_at": [r["latest_at"] for r in rows],
-        "uniques": [r["unique_count"] for r in rows],
     }

@@ -149,12 +149,6 @@ def _utc(ts: datetime) -> datetime:
     return ts.astimezone(UTC)
 
 
-def _value_key(meter: MeterDef, value: float, properties: Mapping[str, Any]) -> str:
-    if meter.unique_property:
-        return str(properties[meter.unique_property])[:200]
-    return repr(value)
-
-
 def track(
     session: Session,
     tenant_id: uuid.UUID,
@@ -244,38 +238,37 @@ def fold_pending(
     rollups, fire the alerts they cross, and advance the fold cursor, all in the caller's
     transaction: committed together, so each event counts exactly once.
 
-    Folding after the request is acknowledged, and many batches at a time, is what makes
-    ingestion fast: a rollup row touched by a thousand batches is written once per fold."""
+    Folding after the request is acknowledged, many batches at a time and aggregated by the
+    database in one statement, is what makes ingestion fast: the events never travel back to
+    Python, and a rollup row touched by many batches is written once per fold."""
     now = now or utcnow()
     folds = FoldRepository(session)
     after = folds.lock_cursor()
     bound = folds.safe_bound()
-    events = folds.pending(after, bound, limit) if bound > after else []
-    if not events:
+    if bound <= after:
         return schemas.FoldOut(events=0, tenants=0, alerts=0, last_event_id=after, caught_up=True)
-    by_tenant: dict[uuid.UUID, list[Any]] = {}
-    for e in events:
-        rows = by_tenant.get(e.tenant_id)
-        if rows is None:
-            rows = by_tenant[e.tenant_id] = []
-        rows.append(e)
+    upto = folds.window_end(after, bound, limit)
+    events = folds.count_window(after, upto)
+    touched = folds.fold_daily(after, upto)
+    _fold_distinct_values(session, folds, after, upto)
+    period_start, _ = stats.period_bounds(now)
+    by_tenant: dict[uuid.UUID, set[tuple[uuid.UUID, str]]] = {}
+    for tenant_id, customer_id, metric, day in touched:
+        pairs = by_tenant.setdefault(tenant_id, set())
+        if day >= period_start:
+            pairs.add((customer_id, metric))
     fired = 0
-    for tenant_id, rows in by_tenant.items():
-        meters = meter_catalog(session, tenant_id)
-        known = [r for r in rows if r.metric in meters]
-        # Properties only matter to unique meters counting a property: read just those.
-        keyed = {n for n, m in meters.items() if m.aggregation == "unique" and m.unique_property}
-        properties = folds.properties([r.id for r in known if r.metric in keyed]) if keyed else {}
-        usage = UsageRepository(session, tenant_id)
-        fired += len(_fold_into_rollups(session, tenant_id, usage, known, properties, meters, now))
-    last = int(events[-1].id)
-    folds.advance(last, now)
+    for tenant_id, pairs in sorted(by_tenant.items(), key=lambda kv: str(kv[0])):
+        if pairs:
+            meters = meter_catalog(session, tenant_id)
+            fired += len(evaluate_alerts(session, tenant_id, sorted(pairs, key=str), meters, now))
+    folds.advance(upto, now)
     return schemas.FoldOut(
-        events=len(events),
+        events=events,
         tenants=len(by_tenant),
         alerts=fired,
-        last_event_id=last,
-        caught_up=len(events) < limit,
+        last_event_id=upto,
+        caught_up=upto == bound,
     )
 
 
@@ -284,72 +277,33 @@ def has_unfolded(session: Session, tenant_id: uuid.UUID) -> bool:
     return folds.tenant_has_pending(tenant_id, folds.last_folded())
 
 
-def _fold_into_rollups(
-    session: Session,
-    tenant_id: uuid.UUID,
-    usage: UsageRepository,
-    rows: Sequence[Any],
-    properties: Mapping[int, Mapping[str, Any]],
-    meters: Mapping[str, MeterDef],
-    now: datetime,
-) -> list[uuid.UUID]:
-    """Add events (rows with id, customer_id, metric, value, occurred_at) to the rollups and
-    check the alerts of every customer and metric they touched this period."""
-    if not rows:
-        return []
-    agg: dict[tuple[uuid.UUID, str, date], dict[str, Any]] = {}
-    unique_rows: list[dict[str, Any]] = []
-    for r in rows:
-        occurred_at = r.occurred_at
-        day = occurred_at.date()
-        key = (r.customer_id, r.metric, day)
-        value = float(r.value)
-        a = agg.get(key)
-        if a is None:
-            agg[key] = {
-                "tenant_id": tenant_id,
-                "customer_id": r.customer_id,
-                "metric": r.metric,
-                "day": day,
-                "event_count": 1,
-                "value_sum": value,
-                "value_max": value,
-                "latest_value": value,
-                "latest_at": occurred_at,
-                "unique_count": 0,
-            }
-        else:
-            a["event_count"] += 1
-            a["value_sum"] += value
-            if value > a["value_max"]:
-                a["value_max"] = value
-            if occurred_at >= a["latest_at"]:
-                a["latest_value"], a["latest_at"] = value, occurred_at
-        meter = meters[r.metric]
-        if meter.aggregation == "unique":
-            unique_rows.append(
-                {
-                    "tenant_id": tenant_id,
-                    "customer_id": r.customer_id,
-                    "metric": r.metric,
-                    "day": day,
-                    "value_key": _value_key(meter, value, properties.get(r.id, {})),
-                }
-            )
-    if unique_rows:
-        distinct = {
-            (u["customer_id"], u["metric"], u["day"], u["value_key"]): u for u in unique_rows
+def _fold_distinct_values(session: Session, folds: FoldRepository, after: int, upto: int) -> None:
+    """Unique meters: record each (customer, metric, day)'s values not seen before, and add
+    how many there were to the rollup's distinct count."""
+    keyed = folds.unique_meters()
+    if not keyed:
+        return
+    values: dict[uuid.UUID, dict[tuple[uuid.UUID, str, date, str], dict[str, Any]]] = {}
+    for e in folds.window_events(after, upto, sorted(keyed, key=str)):
+        prop = keyed[(e.tenant_id, e.metric)]
+        if prop is not None and prop not in e.properties:
+            continue  # track refuses these; an event stored before its meter existed
+        key = str(e.properties[prop])[:200] if prop is not None else repr(float(e.value))
+        day = e.occurred_at.date()
+        values.setdefault(e.tenant_id, {})[(e.customer_id, e.metric, day, key)] = {
+            "tenant_id": e.tenant_id,
+            "customer_id": e.customer_id,
+            "metric": e.metric,
+            "day": day,
+            "value_key": key,
         }
-        ordered = sorted(
-            distinct.values(),
-            key=lambda u: (str(u["customer_id"]), u["metric"], u["day"], u["value_key"]),
-        )
-        for cid, metric, day in usage.insert_unique_values(ordered):
-            agg[(cid, metric, stats_day(day))]["unique_count"] += 1
-    usage.upsert_daily(list(agg.values()))
-    period_start, _ = stats.period_bounds(now)
-    touched = sorted({(k[0], k[1]) for k in agg if k[2] >= period_start}, key=str)
-    return evaluate_alerts(session, tenant_id, touched, meters, now)
+    added: dict[tuple[uuid.UUID, uuid.UUID, str, date], int] = {}
+    for tenant_id, rows in values.items():
+        ordered = [rows[k] for k in sorted(rows, key=str)]
+        for cid, metric, day in UsageRepository(session, tenant_id).insert_unique_values(ordered):
+            group = (tenant_id, cid, metric, stats_day(day))
+            added[group] = added.get(group, 0) + 1
+    folds.add_unique_counts(added)
 
 
 def stats_day(value: Any) -> date:
