@@ -86,13 +86,23 @@ def test_rollups_agree_with_the_raw_events_for_every_aggregation(
         events.append(event(f"s{i}", cust, "storage_gb", float((i * 7) % 23), at))
         events.append(event(f"u{i}", cust, "active_users", 1, at, user=f"user-{i % 11}"))
         events.append(event(f"p{i}", cust, "plan_seats", float(i % 5), at))
+    # a tie on time: the event that arrives later is the latest
+    tie = now  # the time of p0, the newest plan_seats event of c-1
+    events.append(event("p-tie", "c-1", "plan_seats", 42.0, tie))
     for start in range(0, len(events), 250):  # several batches: the upserts must add up
         track(tenant.uid, events[start : start + 250], now)
 
     expected: dict[tuple[str, str, str], list[float]] = defaultdict(list)
-    for e in events:
+    latest: dict[tuple[str, str, str], tuple[datetime, int, float]] = {}
+    users: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+    for order, e in enumerate(events):
         assert e.timestamp is not None
-        expected[(e.customer, e.metric, e.timestamp.date().isoformat())].append(e.value)
+        key = (e.customer, e.metric, e.timestamp.date().isoformat())
+        expected[key].append(e.value)
+        latest[key] = max(latest.get(key, (e.timestamp, -1, 0.0)), (e.timestamp, order, e.value))
+        if e.metric == "active_users":
+            users[key].add(e.properties["user"])
+    assert latest[("c-1", "plan_seats", tie.date().isoformat())][2] == 42.0
     with session_factory() as s:
         rows = s.execute(select(UsageDaily)).scalars().all()
         from aethercrown.data.models import Customer
@@ -105,6 +115,9 @@ def test_rollups_agree_with_the_raw_events_for_every_aggregation(
         assert r.event_count == len(values)
         assert math.isclose(r.value_sum, sum(values))
         assert r.value_max == max(values)
+        key = (ext[r.customer_id], r.metric, r.day.isoformat())
+        assert r.latest_value == latest[key][2] and r.latest_at == latest[key][0]
+        assert r.unique_count == len(users.get(key, ()))
     # unique values per (customer, day) of user ids
     seen = {
         (e.customer, e.timestamp.date(), e.properties["user"])  # type: ignore[union-attr]
