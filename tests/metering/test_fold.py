@@ -143,3 +143,21 @@ def test_event_ids_are_never_reused_after_a_delete(
         service.track(s, tenant.uid, [event("c", "c-1", "api_calls", 5, now)], now=now)
     catch_up(session_factory)
     assert rollup_totals(session_factory) == (2, 6, 2, 6)
+
+
+def test_the_automation_job_folds_what_is_pending(
+    tenant: TenantHandle,
+    customers,
+    session_factory,  # type: ignore[no-untyped-def]
+) -> None:
+    from aethercrown.core.jobs import all_jobs
+
+    customers(tenant.uid, "c-1")
+    now = datetime.now(UTC) - timedelta(minutes=1)
+    with transaction(session_factory) as s:
+        service.track(s, tenant.uid, [event("j", "c-1", "api_calls", 7, now)], now=now)
+    job = next(j for j in all_jobs() if j.name == "usage_fold")
+    assert not job.per_tenant
+    with write_transaction(session_factory) as s:
+        assert job.run(s, None, now)["events"] == 1
+    assert rollup_totals(session_factory) == (1, 7, 1, 7)
