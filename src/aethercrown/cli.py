@@ -19,10 +19,13 @@ app = typer.Typer(
 @contextmanager
 def unit_of_work(settings: Settings | None = None) -> Iterator[Session]:
     """A committed-on-success session for one CLI command."""
+    from aethercrown.core.keycache import publish_invalidations
     from aethercrown.db.engine import make_engine, make_session_factory, transaction
 
     settings = settings or get_settings()
     engine = make_engine(settings.database_url)
+    # Key, tenant and tier changes made here reach the API processes' key caches at once.
+    publish_invalidations(engine, settings.redis_url)
     try:
         with transaction(make_session_factory(engine)) as session:
             yield session

@@ -49,7 +49,7 @@ async def get_tenant(
     tenant_id: uuid.UUID, principal: Authenticated, session: DbSession
 ) -> schemas.TenantOut:
     # A primary-key read: cheaper on the event loop than a worker-thread hop.
-    return schemas.TenantOut.model_validate(service.visible_tenant(session, principal, tenant_id))
+    return schemas.TenantOut.model_validate(service.view_tenant(session, principal, tenant_id))
 
 
 @router.patch("/{tenant_id}", response_model=schemas.TenantOut)
