@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -118,6 +119,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             if listener is not None:
                 listener.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await listener
             if automation is not None:
                 automation.stop()
             flusher.stop()

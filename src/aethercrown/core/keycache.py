@@ -150,14 +150,11 @@ def _mark_bulk(state: ORMExecuteState) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
+    # The mark is not cleared on rollback (a savepoint's rollback would clear it for changes
+    # made outside the savepoint); a stale mark only costs one needless invalidation.
     if session.info.pop(_CHANGED, False):
         invalidate_local()
         _publish(session)
-
-
-@event.listens_for(Session, "after_rollback")
-def _after_rollback(session: Session) -> None:
-    session.info.pop(_CHANGED, None)
 
 
 async def listen_for_invalidations(redis_url: str, cache: KeyCache) -> None:
