@@ -117,10 +117,10 @@ _KEY_LOOKUP = (
 )
 
 
-async def authenticate(request: Request, response: Response, session: DbSession) -> Principal:
+async def authenticate(request: Request, response: Response) -> Principal:
     """Runs on the event loop: a cached key costs no query, an uncached one a single indexed
-    lookup, cheaper than a thread hop."""
-    return await authenticate_secret(request, response, session, _bearer(request))
+    lookup in a short session of its own (cheaper than a thread hop)."""
+    return await authenticate_secret(request, response, None, _bearer(request))
 
 
 def _load_key(session: Session, key_hash: str, cache: KeyCache) -> CachedKey | None:
@@ -144,12 +144,19 @@ def _load_key(session: Session, key_hash: str, cache: KeyCache) -> CachedKey | N
 
 
 async def authenticate_secret(
-    request: Request, response: Response, session: Session, token: str
+    request: Request, response: Response, session: Session | None, token: str
 ) -> Principal:
-    """Authenticate a key however it arrived (the Bearer header, or a dashboard page's cookie)."""
+    """Authenticate a key however it arrived (the Bearer header, or a dashboard page's cookie).
+    Without ``session``, a key missing from the cache is looked up in a session of its own."""
     key_hash = hash_secret(token)
     cache: KeyCache = request.app.state.key_cache
-    key = cache.get(key_hash) or _load_key(session, key_hash, cache)
+    key = cache.get(key_hash)
+    if key is None:
+        if session is not None:
+            key = _load_key(session, key_hash, cache)
+        else:
+            with request.app.state.session_factory() as own:
+                key = _load_key(own, key_hash, cache)
     if key is None:
         raise _unauthorized("Unknown API key")
     now = utcnow()
