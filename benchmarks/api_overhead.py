@@ -24,6 +24,8 @@ from pathlib import Path
 
 import httpx
 
+from aethercrown.serving import HTTP_PROTOCOL, LOOP
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -84,8 +86,11 @@ def start_servers(
             str(bare_port),
             "--workers",
             str(workers),
+            # The same loop and HTTP protocol as `aethercrown serve` (aethercrown.serving).
             "--loop",
-            "asyncio",  # as `aethercrown serve` runs
+            LOOP,
+            "--http",
+            HTTP_PROTOCOL,
             "--log-level",
             "warning",
             "--no-access-log",
