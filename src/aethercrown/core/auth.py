@@ -125,6 +125,8 @@ async def authenticate(request: Request, response: Response) -> Principal:
 
 def _load_key(session: Session, key_hash: str, cache: KeyCache) -> CachedKey | None:
     generation = cache.generation
+    # Taken before the query: the entry's lifetime counts from the oldest state it may hold.
+    loaded_at = time.monotonic()
     row = session.connection().execute(_KEY_LOOKUP, {"key_hash": key_hash}).first()
     if row is None:
         return None
@@ -137,7 +139,7 @@ def _load_key(session: Session, key_hash: str, cache: KeyCache) -> CachedKey | N
         revoked_at=row.revoked_at,
         per_minute=row.requests_per_minute,
         last_used_at=row.last_used_at,
-        loaded_at=time.monotonic(),
+        loaded_at=loaded_at,
     )
     cache.put(key_hash, key, generation)
     return key
