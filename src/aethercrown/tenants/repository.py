@@ -70,7 +70,7 @@ class TenantRepository:
 
     def view(self, tenant_id: uuid.UUID) -> dict[str, Any] | None:
         """The tenant with its tier's quotas as plain values, shaped like ``TenantOut``, read
-        without loading ORM objects. Sees the session's own pending changes once flushed."""
+        without loading ORM objects. Flushes first, so it sees the session's pending changes."""
         self.session.flush()
         row = self.session.connection().execute(_TENANT_VIEW, {"tenant_id": tenant_id}).first()
         if row is None:
