@@ -1,10 +1,12 @@
 """Authenticated GET /api/v1/tenants/{id} against a bare FastAPI endpoint, served the same way.
 
 Both run under uvicorn (one process, same flags) on loopback and are loaded by wrk with 50
-connections in the same run; prints req/s and p99 for each and the ratio.
+connections in the same run; prints req/s and p99 for each and the ratio. With ``--workers 2``
+both are then served again by two worker processes each (``aethercrown serve --workers 2``,
+``uvicorn --workers 2``) and measured the same way: extra rows, the one-process rows stay.
 
     apt-get install wrk   # once
-    .venv/bin/python benchmarks/api_overhead.py [--seconds 10] [--database-url URL]
+    .venv/bin/python benchmarks/api_overhead.py [--seconds 10] [--database-url URL] [--workers 2]
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import time
 from pathlib import Path
 
 import httpx
+
+from aethercrown.serving import HTTP_PROTOCOL, LOOP
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,10 +64,94 @@ def wrk(url: str, seconds: int, headers: dict[str, str]) -> tuple[float, float]:
     return rps, p99_ms
 
 
+def start_servers(
+    env: dict[str, str], workers: int
+) -> tuple[subprocess.Popen[bytes], int, subprocess.Popen[bytes], int]:
+    """`aethercrown serve` as a user runs it, and the bare app under the same uvicorn flags."""
+    python = sys.executable
+    app_port, bare_port = free_port(), free_port()
+    app_proc = subprocess.Popen(
+        [python, "-m", "aethercrown", "serve", "--port", str(app_port), "--workers", str(workers)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    bare_proc = subprocess.Popen(
+        [
+            python,
+            "-m",
+            "uvicorn",
+            "bare_app:app",
+            "--port",
+            str(bare_port),
+            "--workers",
+            str(workers),
+            # The same loop and HTTP protocol as `aethercrown serve` (aethercrown.serving).
+            "--loop",
+            LOOP,
+            "--http",
+            HTTP_PROTOCOL,
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        cwd=ROOT / "benchmarks",
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return app_proc, app_port, bare_proc, bare_port
+
+
+def stop(*procs: subprocess.Popen[bytes]) -> None:
+    for proc in procs:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def measure(
+    env: dict[str, str], admin: str, workers: int, seconds: int, tenant: dict[str, str] | None
+) -> tuple[dict[str, str], float, float, float, float]:
+    """Serve both apps with ``workers`` processes; the tenant is created on the first call."""
+    app_proc, app_port, bare_proc, bare_port = start_servers(env, workers)
+    try:
+        base = f"http://127.0.0.1:{app_port}"
+        wait_ready(f"{base}/livez", app_proc)
+        wait_ready(f"http://127.0.0.1:{bare_port}/bare/x", bare_proc)
+        h = {"Authorization": f"Bearer {admin}"}
+        if tenant is None:
+            # Lift the tier's rate limit so the benchmark measures work, not 429s.
+            httpx.patch(
+                f"{base}/api/v1/platform/tiers/enterprise",
+                json={"requests_per_minute": 10_000_000},
+                headers=h,
+            ).raise_for_status()
+            tenant = httpx.post(
+                f"{base}/api/v1/tenants/create",
+                json={"name": "Bench", "slug": "bench", "tier": "enterprise"},
+                headers=h,
+            ).json()
+        auth = {"Authorization": f"Bearer {tenant['api_key']}"}
+        target = f"{base}/api/v1/tenants/{tenant['id']}"
+        assert httpx.get(target, headers=auth).status_code == 200
+        wrk(target, 2, auth)  # warm-up
+        wrk(f"http://127.0.0.1:{bare_port}/bare/x", 2, {})
+        bare_rps, bare_p99 = wrk(f"http://127.0.0.1:{bare_port}/bare/{tenant['id']}", seconds, {})
+        app_rps, app_p99 = wrk(target, seconds, auth)
+    finally:
+        stop(app_proc, bare_proc)
+    return tenant, bare_rps, bare_p99, app_rps, app_p99
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="also measure both apps with this many processes"
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install wrk")
@@ -78,71 +166,27 @@ def main() -> None:
         "AETHERCROWN_DATA_DIR": str(tmp),
         "AETHERCROWN_RUN_AUTOMATION": "false",
     }
-    python = sys.executable
-    app_port, bare_port = free_port(), free_port()
-    app_proc = subprocess.Popen(
-        [python, "-m", "aethercrown", "serve", "--port", str(app_port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    bare_proc = subprocess.Popen(
-        [
-            python,
-            "-m",
-            "uvicorn",
-            "bare_app:app",
-            "--port",
-            str(bare_port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        cwd=ROOT / "benchmarks",
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        base = f"http://127.0.0.1:{app_port}"
-        wait_ready(f"{base}/livez", app_proc)
-        wait_ready(f"http://127.0.0.1:{bare_port}/bare/x", bare_proc)
-        h = {"Authorization": f"Bearer {admin}"}
-        # Lift the tier's rate limit so the benchmark measures work, not 429s.
-        httpx.patch(
-            f"{base}/api/v1/platform/tiers/enterprise",
-            json={"requests_per_minute": 10_000_000},
-            headers=h,
-        ).raise_for_status()
-        tenant = httpx.post(
-            f"{base}/api/v1/tenants/create",
-            json={"name": "Bench", "slug": "bench", "tier": "enterprise"},
-            headers=h,
-        ).json()
-        auth = {"Authorization": f"Bearer {tenant['api_key']}"}
-        target = f"{base}/api/v1/tenants/{tenant['id']}"
-        assert httpx.get(target, headers=auth).status_code == 200
-        wrk(target, 2, auth)  # warm-up
-        wrk(f"http://127.0.0.1:{bare_port}/bare/x", 2, {})
-        bare_rps, bare_p99 = wrk(
-            f"http://127.0.0.1:{bare_port}/bare/{tenant['id']}", args.seconds, {}
-        )
-        app_rps, app_p99 = wrk(target, args.seconds, auth)
-    finally:
-        for proc in (app_proc, bare_proc):
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    rows = []
+    tenant, *figures = measure(env, admin, 1, args.seconds, None)
+    rows.append((1, *figures))
+    if args.workers > 1:
+        _, *figures = measure(env, admin, args.workers, args.seconds, tenant)
+        rows.append((args.workers, *figures))
+
     backend = url.split(":", 1)[0]
-    print(f"database: {backend}; wrk -t2 -c50 -d{args.seconds}s; uvicorn, 1 process each")
-    print(f"{'endpoint':<44}{'req/s':>10}{'p99 ms':>10}")
-    print(f"{'bare FastAPI GET /bare/{id}':<44}{bare_rps:>10.0f}{bare_p99:>10.2f}")
-    print(f"{'authenticated GET /api/v1/tenants/{id}':<44}{app_rps:>10.0f}{app_p99:>10.2f}")
-    print(
-        f"throughput ratio: {app_rps / bare_rps:.1%} of bare (goal >= 50%); "
-        + f"p99 {app_p99:.2f} ms (goal <= 10)"
-    )
+    print(f"database: {backend}; wrk -t2 -c50 -d{args.seconds}s; uvicorn, same flags for both")
+    print(f"{'endpoint':<44}{'processes':>10}{'req/s':>10}{'p99 ms':>10}")
+    for workers, bare_rps, bare_p99, app_rps, app_p99 in rows:
+        print(f"{'bare FastAPI GET /bare/{id}':<44}{workers:>10}{bare_rps:>10.0f}{bare_p99:>10.2f}")
+        print(
+            f"{'authenticated GET /api/v1/tenants/{id}':<44}{workers:>10}"
+            f"{app_rps:>10.0f}{app_p99:>10.2f}"
+        )
+    for workers, bare_rps, _, app_rps, app_p99 in rows:
+        print(
+            f"{workers} process(es): {app_rps / bare_rps:.1%} of bare (goal >= 50%); "
+            + f"p99 {app_p99:.2f} ms (goal <= 10)"
+        )
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ app = typer.Typer(
 def unit_of_work(settings: Settings | None = None, *, write: bool = False) -> Iterator[Session]:
     """A committed-on-success session for one CLI command; ``write`` takes the write lock up
     front (BEGIN IMMEDIATE on SQLite), for commands that read then write beside a running API."""
+    from aethercrown.core.keycache import publish_invalidations
     from aethercrown.db.engine import (
         make_engine,
         make_session_factory,
@@ -29,6 +30,8 @@ def unit_of_work(settings: Settings | None = None, *, write: bool = False) -> It
 
     settings = settings or get_settings()
     engine = make_engine(settings.database_url)
+    # Key, tenant and tier changes made here reach the API processes' key caches at once.
+    publish_invalidations(engine, settings.redis_url)
     unit = write_transaction if write else transaction
     try:
         with unit(make_session_factory(engine)) as session:
@@ -64,6 +67,7 @@ def serve(
     """Start the API (and the dashboard), applying migrations first."""
     import uvicorn
 
+    from aethercrown import serving
     from aethercrown.db import migrate as migrations
     from aethercrown.tenants.service import ensure_bootstrap_admin
 
@@ -91,6 +95,10 @@ def serve(
         host=host or settings.host,
         port=port or settings.port,
         workers=workers,
+        # See aethercrown.serving: the asyncio loop (fairer than uvloop when saturated) and
+        # TCP_NODELAY on every connection (uvicorn's --workers socket would not get it).
+        loop=serving.LOOP,
+        http=serving.HTTP_PROTOCOL,
         log_level="warning",
         access_log=False,
     )

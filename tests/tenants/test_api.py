@@ -185,3 +185,28 @@ def test_operator_edits_tiers(client: TestClient, admin_key: str, tenant: Tenant
     )
     tiers = client.get("/api/v1/platform/tiers", headers=tenant.headers).json()
     assert [t["slug"] for t in tiers] == ["starter", "professional", "enterprise"]
+
+
+def test_read_answers_exactly_what_the_orm_routes_answer(
+    client: TestClient, admin_key: str, tenant: TenantHandle
+) -> None:
+    """The read is a Core query; it must say what the ORM-backed list and update say."""
+    url = f"/api/v1/tenants/{tenant.id}"
+    updated = client.patch(url, json={"name": "Acme Corp"}, headers=tenant.headers)
+    assert updated.status_code == 200
+    listed = client.get("/api/v1/tenants/", headers=bearer(admin_key)).json()["items"]
+    as_listed = next(t for t in listed if t["id"] == tenant.id)
+    # The update answers with the updated_at it had before its flush; the rest must agree.
+    patched = {k: v for k, v in updated.json().items() if k != "updated_at"}
+    for headers in (tenant.headers, bearer(admin_key)):
+        read = client.get(url, headers=headers)
+        assert read.status_code == 200
+        assert read.json() == as_listed
+        assert {k: v for k, v in read.json().items() if k != "updated_at"} == patched
+    assert (
+        client.get(
+            "/api/v1/tenants/00000000-0000-0000-0000-000000000000", headers=bearer(admin_key)
+        ).status_code
+        == 404
+    )
+    assert client.get("/api/v1/tenants/not-a-uuid", headers=bearer(admin_key)).status_code == 422

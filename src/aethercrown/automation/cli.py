@@ -40,10 +40,13 @@ def automate(
         return
     from aethercrown.automation.service import Runner
     from aethercrown.core.jobs import all_jobs
+    from aethercrown.core.keycache import publish_invalidations
     from aethercrown.db.engine import make_engine, make_session_factory
 
     settings = get_settings()
     engine = make_engine(settings.database_url)
+    # Automated key rotations reach the API processes' key caches at once.
+    publish_invalidations(engine, settings.redis_url)
     runner = Runner(make_session_factory(engine), all_jobs(), settings=settings)
     try:
         if once:

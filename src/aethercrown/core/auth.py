@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -19,6 +20,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from aethercrown.core.errors import ProblemError
+from aethercrown.core.keycache import CachedKey, KeyCache
 from aethercrown.core.ratelimit import RateLimiter
 from aethercrown.db.base import utcnow
 from aethercrown.db.session import DbSession
@@ -115,19 +117,50 @@ _KEY_LOOKUP = (
 )
 
 
-async def authenticate(request: Request, response: Response, session: DbSession) -> Principal:
-    """Runs on the event loop: one indexed lookup by key hash is cheaper than a thread hop."""
-    return await authenticate_secret(request, response, session, _bearer(request))
+async def authenticate(request: Request, response: Response) -> Principal:
+    """Runs on the event loop: a cached key costs no query, an uncached one a single indexed
+    lookup in a short session of its own (cheaper than a thread hop)."""
+    return await authenticate_secret(request, response, None, _bearer(request))
+
+
+def _load_key(session: Session, key_hash: str, cache: KeyCache) -> CachedKey | None:
+    generation = cache.generation
+    # Taken before the query: the entry's lifetime counts from the oldest state it may hold.
+    loaded_at = time.monotonic()
+    row = session.connection().execute(_KEY_LOOKUP, {"key_hash": key_hash}).first()
+    if row is None:
+        return None
+    key = CachedKey(
+        key_id=row.id,
+        tenant_id=row.tenant_id,
+        kind=row.kind,
+        scopes=effective_scopes(row.scopes),
+        expires_at=row.expires_at,
+        revoked_at=row.revoked_at,
+        per_minute=row.requests_per_minute,
+        last_used_at=row.last_used_at,
+        loaded_at=loaded_at,
+    )
+    cache.put(key_hash, key, generation)
+    return key
 
 
 async def authenticate_secret(
-    request: Request, response: Response, session: Session, token: str
+    request: Request, response: Response, session: Session | None, token: str
 ) -> Principal:
-    """Authenticate a key however it arrived (the Bearer header, or a dashboard page's cookie)."""
-    key = session.connection().execute(_KEY_LOOKUP, {"key_hash": hash_secret(token)}).first()
+    """Authenticate a key however it arrived (the Bearer header, or a dashboard page's cookie).
+    Without ``session``, a key missing from the cache is looked up in a session of its own."""
+    key_hash = hash_secret(token)
+    cache: KeyCache = request.app.state.key_cache
+    key = cache.get(key_hash)
+    if key is None:
+        if session is not None:
+            key = _load_key(session, key_hash, cache)
+        else:
+            with request.app.state.session_factory() as own:
+                key = _load_key(own, key_hash, cache)
     if key is None:
         raise _unauthorized("Unknown API key")
-    per_minute = key.requests_per_minute
     now = utcnow()
     if key.kind != "api_key":
         raise _unauthorized("This secret is not an API key")
@@ -136,9 +169,8 @@ async def authenticate_secret(
     if key.expires_at is not None and key.expires_at <= now:
         raise _unauthorized("API key expired")
 
-    is_operator = key.tenant_id is None
     limiter: RateLimiter = request.app.state.rate_limiter
-    verdict = await limiter.hit(str(key.id), per_minute or ADMIN_REQUESTS_PER_MINUTE)
+    verdict = await limiter.hit(str(key.key_id), key.per_minute or ADMIN_REQUESTS_PER_MINUTE)
     if key.tenant_id is not None:
         request.state.tenant_id = key.tenant_id
     headers = verdict.headers()
@@ -155,13 +187,14 @@ async def authenticate_secret(
     response.headers.update(headers)
 
     if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
-        request.app.state.request_counter.touch_key(key.id, now)
+        request.app.state.request_counter.touch_key(key.key_id, now)
+        key.last_used_at = now  # reported: the batched writer stores it
 
     return Principal(
-        key_id=key.id,
-        scopes=effective_scopes(key.scopes),
+        key_id=key.key_id,
+        scopes=key.scopes,
         tenant_id=key.tenant_id,
-        is_operator=is_operator,
+        is_operator=key.tenant_id is None,
     )
 
 

@@ -42,9 +42,20 @@ class HttpMetrics:
             registry=self.registry,
         )
 
+        # (route, method, status) -> the two labelled children: labels() builds and looks up
+        # its key under a lock on every call; route templates are few, so this stays small.
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
-        self.requests.labels(route, method, str(status)).inc()
-        self.latency.labels(route, method).observe(seconds)
+        children = self._children.get((route, method, status))
+        if children is None:
+            children = (
+                self.requests.labels(route, method, str(status)),
+                self.latency.labels(route, method),
+            )
+            self._children[(route, method, status)] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
 
 class TenantRequestCounter:

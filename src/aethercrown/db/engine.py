@@ -27,8 +27,10 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
 def _sqlite_on_begin(conn: Any) -> None:
     # BEGIN IMMEDIATE when the connection was marked as a writer (see write_session), so two
     # concurrent writers queue on busy_timeout rather than deadlock on a shared->reserved upgrade.
+    # Straight to the driver: exec_driver_sql would run SQLAlchemy's whole execution path
+    # (context, events, result) for a statement with no result, on every request.
     mode = conn.info.get("sqlite_begin", "DEFERRED")
-    conn.exec_driver_sql(f"BEGIN {mode}")
+    conn.connection.driver_connection.execute(f"BEGIN {mode}")
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from aethercrown.core.models import TenantRequestCount
@@ -28,6 +28,37 @@ class TierRepository:
         return self.session.scalars(select(Tier).order_by(Tier.rank)).all()
 
 
+_TIER_COLUMNS = (
+    Tier.slug,
+    Tier.name,
+    Tier.rank,
+    Tier.monthly_price,
+    Tier.currency,
+    Tier.requests_per_minute,
+    Tier.max_stored_rows,
+    Tier.max_seats,
+    Tier.max_ai_agents,
+    Tier.automation_min_interval_seconds,
+)
+# Built once: reading a tenant for display is a plain Core query (no ORM identity map or
+# instance state), several times cheaper per call than session.get on the hot read path.
+_TENANT_VIEW = (
+    select(
+        Tenant.id,
+        Tenant.name,
+        Tenant.slug,
+        Tenant.tier_slug,
+        Tenant.status,
+        Tenant.webhook_url,
+        Tenant.created_at,
+        Tenant.updated_at,
+        *(c.label(f"quota_{c.key}") for c in _TIER_COLUMNS),
+    )
+    .join(Tier, Tier.slug == Tenant.tier_slug)
+    .where(Tenant.id == bindparam("tenant_id"))
+)
+
+
 class TenantRepository:
     """Tenants themselves (operator scope): the one repository that is not tenant-scoped."""
 
@@ -36,6 +67,19 @@ class TenantRepository:
 
     def get(self, tenant_id: uuid.UUID) -> Tenant | None:
         return self.session.get(Tenant, tenant_id)
+
+    def view(self, tenant_id: uuid.UUID) -> dict[str, Any] | None:
+        """The tenant with its tier's quotas as plain values, shaped like ``TenantOut``, read
+        without loading ORM objects. Flushes first, so it sees the session's pending changes."""
+        self.session.flush()
+        row = self.session.connection().execute(_TENANT_VIEW, {"tenant_id": tenant_id}).first()
+        if row is None:
+            return None
+        values = row._asdict()
+        quotas = {c.key: values.pop(f"quota_{c.key}") for c in _TIER_COLUMNS}
+        values["tier"] = values.pop("tier_slug")
+        values["quotas"] = quotas
+        return values
 
     def by_slug(self, slug: str) -> Tenant | None:
         return self.session.scalar(select(Tenant).where(Tenant.slug == slug))

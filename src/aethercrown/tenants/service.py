@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -90,6 +91,16 @@ def visible_tenant(session: Session, principal: Principal, tenant_id: uuid.UUID)
     if tenant is None:
         raise NotFound("Tenant", tenant_id)
     return tenant
+
+
+def view_tenant(session: Session, principal: Principal, tenant_id: uuid.UUID) -> dict[str, Any]:
+    """What ``visible_tenant`` returns, as plain values for ``TenantOut`` (the read route)."""
+    if not principal.is_operator and principal.tenant_id != tenant_id:
+        raise NotFound("Tenant", tenant_id)
+    values = TenantRepository(session).view(tenant_id)
+    if values is None:
+        raise NotFound("Tenant", tenant_id)
+    return values
 
 
 def update_tenant(
