@@ -61,7 +61,17 @@ def test_aa_test_is_inconclusive_and_says_how_many_users_are_missing(
     client: TestClient, tenant: TenantHandle
 ) -> None:
     exp = create_experiment(client, tenant, mde=0.05)
-    events, n, _ = simulate(exp, 2000, [0.10, 0.10], seed=3)
+    # Exactly every 10th user of each arm converts: sampled conversions would make this A/A
+    # test "significant" 5% of the time, with the experiment's random bucketing seed.
+    events: list[dict[str, object]] = []
+    n = np.zeros(2)
+    for i in range(2000):
+        user = f"u-{i}"
+        arm = assign(exp["seed"], user, [0.5, 0.5])
+        n[arm] += 1
+        events.append({"event_id": f"imp-{user}", "user_id": user, "kind": "impression"})
+        if n[arm] % 10 == 0:
+            events.append({"event_id": f"cv-{user}", "user_id": user, "metric": "signup"})
     send(client, tenant, exp["id"], events)
     body = client.get(f"{BASE}/{exp['id']}/results", headers=tenant.headers).json()
     assert body["verdict"] == "inconclusive" and body["winner"] is None
