@@ -161,3 +161,30 @@ def test_the_automation_job_folds_what_is_pending(
     with write_transaction(session_factory) as s:
         assert job.run(s, None, now)["events"] == 1
     assert rollup_totals(session_factory) == (1, 7, 1, 7)
+
+
+def test_a_long_transaction_storing_events_does_not_hold_the_fold_forever(
+    tenant: TenantHandle,
+    customers,
+    session_factory,  # type: ignore[no-untyped-def]
+    monkeypatch,  # type: ignore[no-untyped-def]
+) -> None:
+    import pytest
+
+    from aethercrown.metering import repository
+
+    if session_factory.kw["bind"].dialect.name != "postgresql":
+        pytest.skip("SQLite serialises writers: a fold waits for the write lock instead")
+    monkeypatch.setattr(repository, "FOLD_LOCK_WAIT", "200ms")
+    customers(tenant.uid, "c-1")
+    now = datetime.now(UTC) - timedelta(minutes=1)
+    with transaction(session_factory) as s:
+        service.track(s, tenant.uid, [event("done", "c-1", "api_calls", 1, now)], now=now)
+    with session_factory() as long_load:  # stores events and stays open, like a demo load
+        service.track(long_load, tenant.uid, [event("open", "c-1", "api_calls", 5, now)], now=now)
+        started = time.monotonic()
+        out = catch_up(session_factory)
+        assert out.blocked and out.events == 0 and time.monotonic() - started < 3
+        long_load.commit()
+    assert catch_up(session_factory).events == 2
+    assert rollup_totals(session_factory) == (2, 6, 2, 6)

@@ -52,8 +52,10 @@ def catch_up(
             alerts=total.alerts + out.alerts,
             last_event_id=out.last_event_id,
             caught_up=out.caught_up,
+            blocked=out.blocked,
         )
-        if out.caught_up and tenant_id is None:
+        # Blocked: the rest waits on another transaction; reads answer with what is folded.
+        if out.blocked or (out.caught_up and tenant_id is None):
             break
     return total
 

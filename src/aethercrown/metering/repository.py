@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 from sqlalchemy import ColumnElement, Table, and_, func, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from aethercrown.core.models import Decision
@@ -361,6 +362,7 @@ class DailyRepository(TenantRepository[UsageDaily]):
 INGEST_LOCK = 7_462_017_001
 FOLD_CURSOR = "usage"
 PENDING_WINDOW = 100_000
+FOLD_LOCK_WAIT = "5s"
 
 
 class FoldRepository:
@@ -395,19 +397,33 @@ class FoldRepository:
         stmt = select(UsageFoldCursor.last_event_id).where(UsageFoldCursor.name == FOLD_CURSOR)
         return int(self.session.scalar(stmt) or 0)
 
-    def safe_bound(self) -> int:
-        """The highest id below which every event is committed (or rolled back for good).
+    def safe_bound(self) -> int | None:
+        """The highest id below which every event is committed (or rolled back for good), or
+        None when a long transaction that stored events is still open (see below).
 
         PostgreSQL hands out ids when rows are inserted, not when they commit, so a batch still
         in flight can hold a lower id than one already visible. Every ingesting transaction
         holds the advisory lock shared; taking it exclusively waits for those in flight, and
         new ones queue behind it, so the maximum id read under it has no gaps still to fill.
+        The wait is capped (FOLD_LOCK_WAIT): a transaction storing events for longer — a demo
+        load — would otherwise hold every other batch up behind the waiting fold.
         On SQLite writers are serialised and this transaction holds the write lock already."""
         top = select(func.coalesce(func.max(UsageEvent.id), 0))
         if self.dialect != "postgresql":
             return int(self.session.scalar(top) or 0)
         conn = self.session.connection()
-        conn.exec_driver_sql(f"SELECT pg_advisory_lock({INGEST_LOCK})")
+        # In a savepoint, so a timed-out wait does not abort the fold's transaction.
+        conn.exec_driver_sql("SAVEPOINT fold_bound")
+        try:
+            conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{FOLD_LOCK_WAIT}'")
+            conn.exec_driver_sql(f"SELECT pg_advisory_lock({INGEST_LOCK})")
+        except OperationalError as exc:
+            conn.exec_driver_sql("ROLLBACK TO SAVEPOINT fold_bound")
+            if getattr(exc.orig, "sqlstate", None) != "55P03":  # lock_not_available
+                raise
+            return None
+        conn.exec_driver_sql("RELEASE SAVEPOINT fold_bound")
+        conn.exec_driver_sql("SET LOCAL lock_timeout = 0")
         try:
             return int(self.session.scalar(top) or 0)
         finally:

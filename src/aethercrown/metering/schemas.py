@@ -40,6 +40,9 @@ class FoldOut(BaseModel):
     alerts: int = Field(description="Alerts the folded events fired")
     last_event_id: int = Field(description="The fold cursor after this fold")
     caught_up: bool = Field(description="False when more events were waiting than one fold takes")
+    blocked: bool = Field(
+        False, description="True when an open transaction still storing events held the fold up"
+    )
 
 
 class MeterIn(BaseModel):
