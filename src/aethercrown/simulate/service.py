@@ -31,12 +31,10 @@ from aethercrown.tenants.repository import TenantRepository
 from aethercrown.tenants.schemas import TenantCreate
 
 GENERATOR_VERSION = "1"
-# Generated but not written through ingestion: no domain on main ingests them yet. They stay in
-# the generated company (regenerate from the stored seed and config) and are summarised in the
-# truth.
-NOT_INGESTED = {
-    "usage": "metered usage events: the metering domain's ingestion is not available yet",
-}
+# Generated but not written through ingestion (with why). They stay in the generated company
+# (regenerate from the stored seed and config) and are summarised in the truth. Empty since
+# metering stores the usage events.
+NOT_INGESTED: dict[str, str] = {}
 
 LOAD_BATCH_ROWS = 50_000
 
@@ -138,6 +136,7 @@ def _load(
         if progress is not None and not len(table):
             progress(kind, 0, 0)
         result.counts[kind] = totals
+    result.counts["usage"] = _load_usage(session, tenant.id, company, actor, progress, batch)
     result.experiments = _load_experiments(session, tenant.id, company, actor)
     result.not_ingested = {kind: len(company.rows[kind]) for kind in NOT_INGESTED}
     result.load_seconds = time.perf_counter() - began
@@ -178,6 +177,40 @@ def _load(
     )
     result.summary = _summary_from_truth(truth_json, row_counts)
     return result
+
+
+def _load_usage(
+    session: Session,
+    tenant_id: uuid.UUID,
+    company: SimulatedCompany,
+    actor: str,
+    progress: Progress | None,
+    batch: int,
+) -> dict[str, int]:
+    """The metered usage events, stored through metering (its folder rolls them up), so the
+    demo's usage reports, alerts, upsell and renewal odds have history; and the tenant's plans
+    get the capacities the simulated customers were sized against."""
+    from aethercrown.metering.service import load_events
+    from aethercrown.pricing.schemas import PlanPatch, TiersPatch
+    from aethercrown.pricing.service import patch_tiers
+
+    capacities = company.truth.usage["capacities_per_month"]
+    plans = [
+        PlanPatch(slug=slug, capacities={m: caps[i] for m, caps in capacities.items()})
+        for i, slug in enumerate(company.truth.usage["plans_order"])
+    ]
+    patch_tiers(session, tenant_id, TiersPatch(plans=plans), actor)
+
+    table = company.rows["usage"]
+    totals = {"received": 0, "inserted": 0, "updated": 0, "unchanged": 0}
+    for rows in table.batches(batch):
+        inserted = load_events(session, tenant_id, rows)
+        totals["received"] += len(rows)
+        totals["inserted"] += inserted
+        totals["unchanged"] += len(rows) - inserted
+        if progress is not None:
+            progress("usage", totals["received"], len(table))
+    return totals
 
 
 def _load_experiments(
