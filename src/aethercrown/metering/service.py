@@ -143,6 +143,8 @@ def update_settings(
 
 
 def _utc(ts: datetime) -> datetime:
+    if ts.tzinfo is UTC:
+        return ts
     offset = ts.utcoffset()
     if offset is None or not offset:  # naive (read as UTC) or already UTC: no conversion
         return ts.replace(tzinfo=UTC)
