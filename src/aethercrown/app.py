@@ -25,8 +25,9 @@ from aethercrown.core.idempotency import IdempotencyMiddleware
 from aethercrown.core.jobs import all_jobs
 from aethercrown.core.keycache import KeyCache, listen_for_invalidations, publish_invalidations
 from aethercrown.core.logging import configure_logging
-from aethercrown.core.metrics import HttpMetrics, PeriodicFlusher, TenantRequestCounter
+from aethercrown.core.metrics import HttpMetrics, TenantRequestCounter
 from aethercrown.core.middleware import RequestContextMiddleware
+from aethercrown.core.periodic import PeriodicThread
 from aethercrown.core.ratelimit import RateLimiter
 from aethercrown.core.webhooks_api import router as webhooks_router
 from aethercrown.data.api import router as data_router
@@ -37,7 +38,7 @@ from aethercrown.experiments.api import stateless_router as experiments_stateles
 from aethercrown.health.api import router as health_router
 from aethercrown.investor.api import router as investor_router
 from aethercrown.metering.api import router as usage_router
-from aethercrown.metering.fold import UsageFolder
+from aethercrown.metering.fold import catch_up
 from aethercrown.pricing.api import router as revenue_router
 from aethercrown.security.api import router as security_router
 from aethercrown.settings import Settings, get_settings
@@ -106,12 +107,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        flusher = PeriodicFlusher(counter, engine, settings.usage_flush_seconds)
+        # Request counts put back on a failed flush; the final flush on stop keeps the last ones.
+        flusher = PeriodicThread(
+            "request-count-flusher",
+            settings.usage_flush_seconds,
+            lambda: counter.flush(engine),
+            final=True,
+        )
         flusher.start()
         automation = _automation_thread(app, settings)
         folder = None
         if settings.usage_fold_seconds > 0:
-            folder = UsageFolder(app.state.session_factory, settings.usage_fold_seconds)
+            # Several API processes may each run one: folds take turns on the cursor's lock.
+            factory = app.state.session_factory
+            folder = PeriodicThread(
+                "usage-folder", settings.usage_fold_seconds, lambda: catch_up(factory)
+            )
             folder.start()
         listener = (
             asyncio.create_task(listen_for_invalidations(settings.redis_url, key_cache))

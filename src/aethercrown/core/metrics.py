@@ -129,32 +129,3 @@ class TenantRequestCounter:
                 .values(last_used_at=bindparam("at")),
                 [{"key_id": k, "at": t} for k, t in last_used.items()],
             )
-
-
-class PeriodicFlusher:
-    """A daemon thread that flushes the tenant counters until stopped."""
-
-    def __init__(self, counter: TenantRequestCounter, engine: Engine, every: float) -> None:
-        self._counter = counter
-        self._engine = engine
-        self._every = every
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="request-count-flusher", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._every):
-            self._flush()
-
-    def _flush(self) -> None:
-        try:
-            self._counter.flush(self._engine)
-        except Exception:  # the counts were put back; the next tick retries them
-            log.warning("request count flush failed", exc_info=True)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self._flush()

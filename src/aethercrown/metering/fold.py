@@ -8,8 +8,6 @@ tenant still has pending, so a report always counts every acknowledged event; an
 
 from __future__ import annotations
 
-import logging
-import threading
 import uuid
 from typing import Annotated
 
@@ -21,8 +19,6 @@ from aethercrown.db.engine import transaction, write_transaction
 from aethercrown.db.session import DbSession
 from aethercrown.metering import schemas, service
 from aethercrown.metering.repository import FoldRepository
-
-log = logging.getLogger(__name__)
 
 
 def _pending(factory: sessionmaker[Session], tenant_id: uuid.UUID | None) -> bool:
@@ -70,28 +66,3 @@ def _fold_for_reader(request: Request, principal: TenantReader, session: DbSessi
 
 # For routes that read the rollups: every event acknowledged before the request is counted.
 FoldedUsage = Annotated[None, Depends(_fold_for_reader)]
-
-
-class UsageFolder:
-    """A daemon thread folding new events every ``every`` seconds until stopped. Several API
-    processes may each run one: folds take turns on the cursor's lock."""
-
-    def __init__(self, factory: sessionmaker[Session], every: float) -> None:
-        self._factory = factory
-        self._every = every
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="usage-folder", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._every):
-            try:
-                catch_up(self._factory)
-            except Exception:  # nothing is lost: the events stay unfolded until the next tick
-                log.warning("usage fold failed", exc_info=True)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
