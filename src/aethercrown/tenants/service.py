@@ -117,6 +117,7 @@ def update_tenant(
     for field, value in changes.items():
         setattr(tenant, field, value)
     if changes:
+        session.flush()  # so the answer carries the updated_at the save sets
         audit(
             session,
             tenant_id=tenant.id,
