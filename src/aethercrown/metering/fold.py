@@ -23,11 +23,10 @@ from aethercrown.metering.repository import FoldRepository
 
 def _pending(factory: sessionmaker[Session], tenant_id: uuid.UUID | None) -> bool:
     with transaction(factory) as session:
+        if tenant_id is not None:
+            return service.has_unfolded(session, tenant_id)
         folds = FoldRepository(session)
-        after = folds.last_folded()
-        if tenant_id is None:
-            return folds.has_pending(after)
-        return folds.tenant_has_pending(tenant_id, after)
+        return folds.has_pending(folds.last_folded())
 
 
 def catch_up(

@@ -151,6 +151,29 @@ def _utc(ts: datetime) -> datetime:
     return ts.astimezone(UTC)
 
 
+def _event_row(
+    tenant_id: uuid.UUID,
+    event_id: str,
+    customer_id: uuid.UUID,
+    metric: str,
+    value: float,
+    occurred_at: datetime,
+    properties: Mapping[str, Any],
+    received_at: datetime,
+) -> dict[str, Any]:
+    """A usage_events row as UsageRepository.insert_events takes it."""
+    return {
+        "tenant_id": tenant_id,
+        "event_id": event_id,
+        "customer_id": customer_id,
+        "metric": metric,
+        "value": value,
+        "occurred_at": occurred_at,
+        "properties": properties,
+        "received_at": received_at,
+    }
+
+
 def track(
     session: Session,
     tenant_id: uuid.UUID,
@@ -204,16 +227,16 @@ def track(
             continue
         seen.add(event.id)
         rows.append(
-            {
-                "tenant_id": tenant_id,
-                "event_id": event.id,
-                "customer_id": customer_id,
-                "metric": event.metric,
-                "value": event.value,
-                "occurred_at": ts,
-                "properties": event.properties,
-                "received_at": now,
-            }
+            _event_row(
+                tenant_id,
+                event.id,
+                customer_id,
+                event.metric,
+                event.value,
+                ts,
+                event.properties,
+                now,
+            )
         )
     if errors:
         raise InvalidInput(
@@ -242,17 +265,18 @@ def load_events(session: Session, tenant_id: uuid.UUID, events: Sequence[Mapping
         customer_id = customers.get(e["customer"])
         if customer_id is None or e["metric"] not in meters:
             raise InvalidInput(f"Event {e['id']!r} names an unknown customer or metric")
+        occurred_at = _utc(datetime.fromisoformat(e["timestamp"]))
         rows.append(
-            {
-                "tenant_id": tenant_id,
-                "event_id": e["id"],
-                "customer_id": customer_id,
-                "metric": e["metric"],
-                "value": float(e["value"]),
-                "occurred_at": _utc(datetime.fromisoformat(e["timestamp"])),
-                "properties": e.get("properties") or {},
-                "received_at": now,
-            }
+            _event_row(
+                tenant_id,
+                e["id"],
+                customer_id,
+                e["metric"],
+                float(e["value"]),
+                occurred_at,
+                e.get("properties") or {},
+                now,
+            )
         )
     return len(UsageRepository(session, tenant_id).insert_events(rows))
 
