@@ -1,6 +1,10 @@
 """Test fixtures: every database test runs on SQLite, and also on PostgreSQL when
 AETHERCROWN_TEST_DATABASE_URL is set. The schema is built once per backend by the real
-migrations; every test then starts from empty tables (tiers restored)."""
+migrations; every test then starts from empty tables (tiers restored).
+
+``AETHERCROWN_TEST_NOW=<ISO-8601 instant>`` runs the suite with the clock starting at that
+instant (and ticking): `make test-calendar` runs it at the calendar's edges. Servers and CLIs
+the tests start inherit the same clock through ``AETHERCROWN_CLOCK_SHIFT_SECONDS``."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +21,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, MetaData, create_engine, insert, select, text
 from sqlalchemy.engine import make_url
 
+from aethercrown import clock
 from aethercrown.app import create_app
 from aethercrown.db import migrate
 from aethercrown.db.engine import make_engine, make_session_factory, transaction
@@ -25,6 +31,19 @@ from aethercrown.tenants.service import ensure_bootstrap_admin
 
 # Jobs resolve the installation's SecretBox from the environment; give tests a fixed one.
 os.environ.setdefault("AETHERCROWN_SECRET_KEY", "test-secret-key-for-the-suite-only-0123456789")
+
+
+def _start_clock_at_test_now() -> None:
+    raw = os.environ.get("AETHERCROWN_TEST_NOW")
+    if not raw:
+        return
+    instant = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    shift = clock.shift_to(instant if instant.tzinfo else instant.replace(tzinfo=UTC))
+    os.environ[clock.SHIFT_ENV] = str(shift.total_seconds())
+    clock.reset()
+
+
+_start_clock_at_test_now()
 
 PG_URL = os.environ.get("AETHERCROWN_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("AETHERCROWN_REDIS_URL")

@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 from fastapi.testclient import TestClient
 
+from aethercrown.clock import utcnow
 from aethercrown.core.ledger import record_decision, record_outcome
-from aethercrown.db.base import utcnow
 from aethercrown.db.engine import transaction
 from aethercrown.health.models import HealthSample
 from aethercrown.tasks.models import Task

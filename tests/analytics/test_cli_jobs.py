@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 from aethercrown.analytics.jobs import JOBS
 from aethercrown.analytics.models import AnalyticsSnapshot
 from aethercrown.cli import app
+from aethercrown.clock import utcnow
 from aethercrown.core.jobs import all_jobs
-from aethercrown.db.base import utcnow
 from aethercrown.db.engine import transaction
 from aethercrown.settings import Settings
 from tests.conftest import TenantHandle

@@ -22,8 +22,8 @@ from aethercrown.automation import periods
 from aethercrown.automation.models import INSTALLATION, AutomationRun
 from aethercrown.automation.service import Runner
 from aethercrown.cli import app as cli_app
+from aethercrown.clock import utcnow
 from aethercrown.core.jobs import JobSpec, all_jobs
-from aethercrown.db.base import utcnow
 from aethercrown.db.engine import transaction
 from aethercrown.settings import Settings
 from tests.conftest import TenantHandle, bearer

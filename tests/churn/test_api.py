@@ -9,6 +9,7 @@ from aethercrown.churn import features as F
 from aethercrown.churn import service
 from aethercrown.churn.models import ChurnScore, RetentionCampaign
 from aethercrown.churn.repository import CustomerRepository, SubscriptionRepository
+from aethercrown.clock import utcnow
 from aethercrown.core.models import Decision
 from aethercrown.data.models import ActivityEvent, Customer, Payment, Subscription, SupportTicket
 from aethercrown.db.engine import transaction
@@ -202,9 +203,7 @@ def test_train_promote_predict_campaigns_once_and_uplift(
 
     # Outcomes join back once the horizon has passed; uplift is reported per bucket.
     with transaction(session_factory) as session:
-        resolved = service.resolve_outcomes(
-            session, tenant.uid, datetime.now(UTC) + timedelta(days=31)
-        )
+        resolved = service.resolve_outcomes(session, tenant.uid, utcnow() + timedelta(days=31))
     assert resolved == stored
     uplift = client.get(f"{BASE}/uplift", headers=tenant.headers).json()
     assert {b["risk_level"] for b in uplift["buckets"]} == {"critical", "high", "medium"}
@@ -227,8 +226,8 @@ def test_batch_scoring_job_scores_every_active_customer(
     with transaction(session_factory) as session:
         session.get_one(Tenant, tenant.uid).webhook_url = "https://hooks.example.test/churn"
     with transaction(session_factory) as session:
-        summary = job.run(session, tenant.uid, datetime.now(UTC))
-    now = datetime.now(UTC)
+        summary = job.run(session, tenant.uid, utcnow())
+    now = utcnow()
     active = {
         s["customer"]
         for s in company.rows["subscriptions"]
@@ -247,7 +246,7 @@ def test_batch_scoring_job_scores_every_active_customer(
         assert {d.payload["campaign_id"] for d in deliveries} == {str(c.id) for c in sent}
         assert all(d.event_type == "churn.campaign.created" and d.decision_id for d in deliveries)
         # A second run inside the cooldown creates nothing new.
-        again = job.run(session, tenant.uid, datetime.now(UTC))
+        again = job.run(session, tenant.uid, utcnow())
         assert again["campaigns"] == {"created": 0, "held_out": 0}
 
 
@@ -257,7 +256,7 @@ def test_campaign_insert_never_duplicates_within_a_cooldown(
     from aethercrown.churn.repository import CampaignRepository
 
     with transaction(session_factory) as session:
-        row_customer = Customer(external_id="c1", name="C1", signup_date=datetime.now(UTC).date())
+        row_customer = Customer(external_id="c1", name="C1", signup_date=utcnow().date())
         row_customer.tenant_id = tenant.uid
         session.add(row_customer)
         session.flush()
@@ -267,7 +266,7 @@ def test_campaign_insert_never_duplicates_within_a_cooldown(
         return {"id": uuid.uuid4(), "customer_id": customer, "cooldown_bucket": 5,
                 "risk_level": "high", "probability": 0.6, "actions": ["email"],
                 "discount_percent": 20, "holdout": False, "status": "planned",
-                "model_version": "t", "created_at": datetime.now(UTC)}  # fmt: skip
+                "model_version": "t", "created_at": utcnow()}  # fmt: skip
 
     with transaction(session_factory) as a, transaction(session_factory) as b:
         assert len(CampaignRepository(a, tenant.uid).insert_new([row()])) == 1

@@ -4,7 +4,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
-from aethercrown.db.base import utcnow
+from aethercrown.clock import utcnow
 from aethercrown.db.engine import transaction
 from aethercrown.security.models import ApiKey
 from tests.conftest import TenantHandle, bearer

@@ -13,6 +13,8 @@ import redis
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, update
 
+from aethercrown import clock
+from aethercrown.clock import utcnow
 from aethercrown.core import auth
 from aethercrown.core.keycache import (
     CHANNEL,
@@ -21,7 +23,6 @@ from aethercrown.core.keycache import (
     KeyCache,
     listen_for_invalidations,
 )
-from aethercrown.db.base import utcnow
 from aethercrown.db.engine import make_session_factory, transaction
 from aethercrown.security.models import ApiKey
 from aethercrown.security.repository import KeyRepository
@@ -114,9 +115,7 @@ def test_rotation_without_grace_kills_the_cached_old_key_at_once(
     assert _me(client, tenant, rotated.json()["key"]["secret"]) == 200
 
 
-def test_grace_end_is_exact_for_a_cached_key(
-    client: TestClient, tenant: TenantHandle, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_grace_end_is_exact_for_a_cached_key(client: TestClient, tenant: TenantHandle) -> None:
     created = client.post(
         f"{KEYS}/register",
         json={"name": "ci", "kind": "api_key", "security_level": "high"},
@@ -130,10 +129,9 @@ def test_grace_end_is_exact_for_a_cached_key(
     grace_end = rotated.json()["previous_expires_at"]
     assert grace_end is not None
     # The clock passes the grace end while the entry is still fresh in the cache.
-    later = utcnow() + timedelta(seconds=601)
-    monkeypatch.setattr(auth, "utcnow", lambda: later)
-    assert _cache(client).get(auth.hash_secret(created["secret"])) is not None
-    assert _me(client, tenant, created["secret"]) == 401
+    with clock.travel(utcnow() + timedelta(seconds=601)):
+        assert _cache(client).get(auth.hash_secret(created["secret"])) is not None
+        assert _me(client, tenant, created["secret"]) == 401
 
 
 def test_scaling_and_tier_changes_apply_to_the_rate_limit_at_once(

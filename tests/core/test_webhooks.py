@@ -8,9 +8,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from aethercrown.clock import utcnow
 from aethercrown.core import webhooks
 from aethercrown.core.webhooks import WebhookDelivery, deliver_due, enqueue_webhook, verify
-from aethercrown.db.base import utcnow
 from aethercrown.db.engine import transaction
 from tests.conftest import TenantHandle
 

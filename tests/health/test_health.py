@@ -10,8 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from aethercrown.automation.service import Runner
+from aethercrown.clock import utcnow
 from aethercrown.core.jobs import all_jobs
-from aethercrown.db.base import utcnow
 from aethercrown.db.engine import transaction
 from aethercrown.health import service, trends
 from aethercrown.health.models import HealthSample

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from aethercrown.clock import utcnow
 from aethercrown.data.models import Customer, Subscription
-from aethercrown.db.base import utcnow
 from aethercrown.db.engine import transaction, write_transaction
 from aethercrown.metering import schemas, service
 

@@ -4,8 +4,8 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from aethercrown.cli import app
+from aethercrown.clock import utcnow
 from aethercrown.db import migrate
-from aethercrown.db.base import utcnow
 from aethercrown.db.engine import make_engine, make_session_factory, transaction
 from tests.metering.conftest import add_customer
 

@@ -3,12 +3,13 @@ alongside, and always before a read of the rollups."""
 
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, func, select
 
 from aethercrown.app import create_app
+from aethercrown.clock import utcnow
 from aethercrown.data.models import Customer
 from aethercrown.db.engine import transaction, write_transaction
 from aethercrown.metering import service
@@ -38,7 +39,7 @@ def test_folding_while_batches_arrive_counts_every_event_once(
     session_factory,  # type: ignore[no-untyped-def]
 ) -> None:
     customers(tenant.uid, "c-1", "c-2", "c-3")
-    now = datetime.now(UTC) - timedelta(minutes=5)
+    now = utcnow() - timedelta(minutes=5)
     errors: list[BaseException] = []
     done = threading.Event()
 
@@ -134,7 +135,7 @@ def test_event_ids_are_never_reused_after_a_delete(
     track,  # type: ignore[no-untyped-def]
 ) -> None:
     customers(tenant.uid, "c-1", "c-2")
-    now = datetime.now(UTC) - timedelta(minutes=1)
+    now = utcnow() - timedelta(minutes=1)
     track(tenant.uid, [event("a", "c-1", "api_calls", 1, now)], now)
     track(tenant.uid, [event(f"b{i}", "c-2", "api_calls", 1, now) for i in range(3)], now)
     with transaction(session_factory) as s:  # the newest events go with their customer
@@ -153,7 +154,7 @@ def test_the_automation_job_folds_what_is_pending(
     from aethercrown.core.jobs import all_jobs
 
     customers(tenant.uid, "c-1")
-    now = datetime.now(UTC) - timedelta(minutes=1)
+    now = utcnow() - timedelta(minutes=1)
     with transaction(session_factory) as s:
         service.track(s, tenant.uid, [event("j", "c-1", "api_calls", 7, now)], now=now)
     job = next(j for j in all_jobs() if j.name == "usage_fold")
@@ -177,7 +178,7 @@ def test_a_long_transaction_storing_events_does_not_hold_the_fold_forever(
         pytest.skip("SQLite serialises writers: a fold waits for the write lock instead")
     monkeypatch.setattr(repository, "FOLD_LOCK_WAIT", "200ms")
     customers(tenant.uid, "c-1")
-    now = datetime.now(UTC) - timedelta(minutes=1)
+    now = utcnow() - timedelta(minutes=1)
     with transaction(session_factory) as s:
         service.track(s, tenant.uid, [event("done", "c-1", "api_calls", 1, now)], now=now)
     with session_factory() as long_load:  # stores events and stays open, like a demo load

@@ -21,9 +21,10 @@ from fastapi.testclient import TestClient
 from sklearn.metrics import roc_auc_score
 from sqlalchemy import insert, select
 
+from aethercrown.clock import utcnow
 from aethercrown.core.models import Decision
 from aethercrown.data.models import ActivityEvent, Customer, Payment, Subscription, SupportTicket
-from aethercrown.db.base import new_id, utcnow
+from aethercrown.db.base import new_id
 from aethercrown.db.engine import transaction
 from aethercrown.metering import renewal, renewal_model
 from tests.conftest import TenantHandle

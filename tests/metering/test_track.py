@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from aethercrown.db.base import utcnow
+from aethercrown.clock import utcnow
 from aethercrown.metering.fold import catch_up
 from aethercrown.metering.models import UsageDaily, UsageEvent, UsageUniqueValue
 from tests.conftest import TenantHandle

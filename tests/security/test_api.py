@@ -5,8 +5,8 @@ from datetime import timedelta
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
+from aethercrown.clock import utcnow
 from aethercrown.core.models import Decision
-from aethercrown.db.base import utcnow
 from aethercrown.db.engine import transaction
 from aethercrown.security.models import ApiKey
 from tests.conftest import TenantHandle, bearer

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from aethercrown.clock import utcnow
 from aethercrown.tasks import schemas, service
 from aethercrown.tasks.models import Task, TaskAttempt
 from tests.conftest import create_tenant
@@ -30,7 +31,7 @@ def test_sixteen_concurrent_claimers_never_claim_a_task_twice(
     client: TestClient, admin_key: str, session_factory: sessionmaker[Session]
 ) -> None:
     tenant = create_tenant(client, admin_key, "busy", tier="enterprise")  # 100 AI agents
-    now = service.utcnow()
+    now = utcnow()
     add_tasks(
         session_factory,
         tenant.uid,
@@ -49,9 +50,7 @@ def test_sixteen_concurrent_claimers_never_claim_a_task_twice(
         try:
             start.wait()
             while True:
-                got = claim(
-                    session_factory, tenant.uid, workers[index], service.utcnow(), max_tasks=3
-                )
+                got = claim(session_factory, tenant.uid, workers[index], utcnow(), max_tasks=3)
                 if not got:
                     return
                 claimed[index].extend(got)
@@ -80,7 +79,7 @@ def test_a_worker_killed_mid_task_gets_its_task_run_again_once(
     client: TestClient, admin_key: str, db: Engine, session_factory: sessionmaker[Session]
 ) -> None:
     tenant = create_tenant(client, admin_key, "crashy", tier="professional")
-    now = service.utcnow()
+    now = utcnow()
     add_tasks(session_factory, tenant.uid, now, task("fragile", max_attempts=3))
     doomed = add_worker(session_factory, tenant.uid, "doomed", now)
     survivor = add_worker(session_factory, tenant.uid, "survivor", now)

@@ -11,8 +11,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from aethercrown.analytics import service
+from aethercrown.clock import utcnow
 from aethercrown.core.jobs import JobSpec
-from aethercrown.db.base import utcnow
 
 
 def refresh_snapshots(

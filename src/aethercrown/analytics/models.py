@@ -9,9 +9,10 @@ from typing import Any
 from sqlalchemy import Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from aethercrown.clock import utcnow
 from aethercrown.core.tenancy import TenantScoped
 from aethercrown.data.models import ActivityEvent, Customer, Subscription
-from aethercrown.db.base import Base, BigIntPK, utcnow
+from aethercrown.db.base import Base, BigIntPK
 
 # Indexes the analytics reads need on the business-data tables (created by this domain's
 # migration): the freshness check reads max(updated_at) per tenant from an index instead of the

@@ -13,10 +13,10 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from aethercrown.analytics.metrics import SubscriptionRecord, segment_for_size
 from aethercrown.analytics.models import AnalyticsSnapshot
+from aethercrown.clock import utcnow
 from aethercrown.core.models import Decision
 from aethercrown.core.tenancy import TenantRepository
 from aethercrown.data.models import ActivityEvent, Customer, MarketingSpend, Subscription
-from aethercrown.db.base import utcnow
 from aethercrown.db.engine import make_session_factory, write_transaction
 from aethercrown.tasks.models import COMPLETED, FAILED, RUNNING, Task
 

@@ -24,9 +24,9 @@ from aethercrown.analytics.repository import (
     data_fingerprint,
 )
 from aethercrown.analytics.schemas import PeriodRequest
+from aethercrown.clock import utcnow
 from aethercrown.core.errors import InvalidInput, field_error
 from aethercrown.core.ledger import digest
-from aethercrown.db.base import utcnow
 from aethercrown.health.service import health_trends
 from aethercrown.health.trends import worst
 from aethercrown.tenants.repository import TenantUsageRepository

@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from aethercrown.db.base import Base, BigIntPK, utcnow
+from aethercrown.clock import utcnow
+from aethercrown.db.base import Base, BigIntPK
 
 # The scope of installation-wide jobs (a tenant job's scope is its tenant id): a string rather
 # than a NULL tenant, because NULLs never collide in a UNIQUE constraint.

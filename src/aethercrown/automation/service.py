@@ -30,8 +30,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from aethercrown.automation import periods
 from aethercrown.automation.models import INSTALLATION, AutomationRun
 from aethercrown.automation.repository import RunnerRepository
+from aethercrown.clock import utcnow
 from aethercrown.core.jobs import JobSpec, job_settings_scope
-from aethercrown.db.base import utcnow
 from aethercrown.db.engine import write_transaction
 from aethercrown.settings import Settings
 

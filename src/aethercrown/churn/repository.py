@@ -388,7 +388,8 @@ def load_company_rows(session: Any, tenant_id: uuid.UUID, company: Any) -> dict[
     The same rows ``data.service.ingest_rows`` would store, without its per-row validation (the
     simulator's rows are valid by construction): for the simulator prior, tests and benchmarks,
     where ingestion's validation would dominate the run time."""
-    from aethercrown.db.base import new_id, utcnow
+    from aethercrown.clock import utcnow
+    from aethercrown.db.base import new_id
 
     now = utcnow()
     ids: dict[str, uuid.UUID] = {}

@@ -30,6 +30,7 @@ from aethercrown.churn.repository import (
     SubscriptionRepository,
     SubscriptionTable,
 )
+from aethercrown.clock import utcnow
 from aethercrown.core.errors import InvalidInput, ProblemError, field_error
 from aethercrown.core.ledger import (
     DecisionInput,
@@ -41,7 +42,7 @@ from aethercrown.core.ledger import (
 from aethercrown.core.models import Decision
 from aethercrown.core.pagination import PageParams, paginate
 from aethercrown.core.webhooks import enqueue_webhook
-from aethercrown.db.base import new_id, utcnow
+from aethercrown.db.base import new_id
 
 DEFAULT_HORIZON_DAYS = 30
 DEFAULT_COOLDOWN_DAYS = 30

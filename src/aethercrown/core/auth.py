@@ -19,10 +19,10 @@ from fastapi import Depends, Request, Response
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from aethercrown.clock import utcnow
 from aethercrown.core.errors import ProblemError
 from aethercrown.core.keycache import CachedKey, KeyCache
 from aethercrown.core.ratelimit import RateLimiter
-from aethercrown.db.base import utcnow
 from aethercrown.db.session import DbSession
 from aethercrown.security.models import ApiKey
 from aethercrown.tenants.models import Tenant, Tier

@@ -18,10 +18,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from aethercrown.clock import utcnow
 from aethercrown.core.auth import hash_secret
 from aethercrown.core.errors import problem_response
 from aethercrown.core.models import IdempotencyRecord
-from aethercrown.db.base import utcnow
 from aethercrown.security.models import ApiKey
 
 RETENTION = timedelta(hours=24)

@@ -13,8 +13,9 @@ import orjson
 from sqlalchemy import Select, Table, select
 from sqlalchemy.orm import Session
 
+from aethercrown.clock import utcnow
 from aethercrown.core.models import AuditEvent, Decision
-from aethercrown.db.base import new_id, utcnow
+from aethercrown.db.base import new_id
 
 
 def digest(value: Any) -> str:

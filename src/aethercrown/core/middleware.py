@@ -8,11 +8,11 @@ import logging
 import time
 import uuid
 from collections import deque
-from datetime import UTC, datetime
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from aethercrown.clock import utcnow
 from aethercrown.core.errors import problem_response
 from aethercrown.core.logging import request_id_var
 from aethercrown.core.metrics import HttpMetrics, TenantRequestCounter
@@ -137,7 +137,7 @@ class RequestContextMiddleware:
             self.metrics.observe(template, scope["method"], status, elapsed)
             tenant_id = state.get("tenant_id")
             if tenant_id is not None:
-                self.counter.add(tenant_id, datetime.now(UTC).date(), status)
+                self.counter.add(tenant_id, utcnow().date(), status)
             log.info(
                 "request",
                 extra={

@@ -19,8 +19,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from aethercrown.clock import utcnow
 from aethercrown.core.tenancy import TenantScoped
-from aethercrown.db.base import Base, BigIntPK, UUIDPrimaryKey, utcnow
+from aethercrown.db.base import Base, BigIntPK, UUIDPrimaryKey
 
 
 class AuditEvent(UUIDPrimaryKey, Base):

@@ -60,6 +60,7 @@ class RateLimiter:
             item = self._items[per_minute] = RateLimitItemPerMinute(per_minute)
         allowed = await self._strategy.hit(item, identifier)
         stats = await self._strategy.get_window_stats(item, identifier)
+        # The limits library keeps its windows on the wall clock, so the reset is read on it too.
         reset = max(0, math.ceil(stats.reset_time - time.time()))
         return Verdict(allowed, per_minute, max(0, stats.remaining), reset)
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import time
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,10 +25,11 @@ import orjson
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, or_, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from aethercrown.clock import utcnow
 from aethercrown.core.crypto import SecretBox, secret_box
 from aethercrown.core.jobs import JobSpec
 from aethercrown.core.tenancy import TenantScoped
-from aethercrown.db.base import Base, UUIDPrimaryKey, utcnow
+from aethercrown.db.base import Base, UUIDPrimaryKey
 from aethercrown.settings import get_settings
 
 log = logging.getLogger("aethercrown.webhooks")
@@ -78,7 +78,7 @@ def verify(header: str, secret: str, body: bytes, now: float | None = None) -> b
     if not stamps or not stamps[0].isdigit():
         return False
     timestamp = int(stamps[0])
-    if abs((now if now is not None else time.time()) - timestamp) > TOLERANCE_SECONDS:
+    if abs((now if now is not None else utcnow().timestamp()) - timestamp) > TOLERANCE_SECONDS:
         return False
     expected = sign(secret, timestamp, body)
     return any(k == "v1" and hmac.compare_digest(v, expected) for k, v in parts)
@@ -192,7 +192,7 @@ def _attempt(
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "AetherCrown-Webhooks/1",
-        SIGNATURE_HEADER: signature_header(secrets, int(time.time()), body),
+        SIGNATURE_HEADER: signature_header(secrets, int(utcnow().timestamp()), body),
         "AetherCrown-Event": delivery.event_type,
         "AetherCrown-Delivery": str(delivery.id),
     }

@@ -11,6 +11,7 @@ from sqlalchemy import ColumnElement, Select, String, any_, bindparam, false, fu
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from aethercrown.clock import utcnow
 from aethercrown.core.tenancy import TenantRepository
 from aethercrown.data.kinds import KINDS, KindSpec
 from aethercrown.data.models import (
@@ -21,7 +22,7 @@ from aethercrown.data.models import (
     Subscription,
     SupportTicket,
 )
-from aethercrown.db.base import new_id, utcnow
+from aethercrown.db.base import new_id
 
 # Keys per IN (...) list: far below SQLite's 32,766 bound variables and PostgreSQL's 65,535.
 IN_CHUNK = 5_000

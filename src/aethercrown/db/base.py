@@ -13,6 +13,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from aethercrown.clock import utcnow
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -22,12 +24,10 @@ NAMING_CONVENTION = {
 }
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def new_id() -> uuid.UUID:
-    """A UUIDv7: time-ordered, so ids sort by creation and cursor pagination can use them alone."""
+    """A UUIDv7: time-ordered, so ids sort by creation and cursor pagination can use them alone.
+    Read off the wall clock, not ``utcnow``: ids order rows by when they were written, and a
+    replay that moves the clock through the past must not slip its rows before earlier ones."""
     ms = time.time_ns() // 1_000_000
     rand = int.from_bytes(os.urandom(10), "big")
     value = (ms & 0xFFFF_FFFF_FFFF) << 80

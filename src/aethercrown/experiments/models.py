@@ -9,8 +9,9 @@ from typing import Any
 from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from aethercrown.clock import utcnow
 from aethercrown.core.tenancy import TenantScoped
-from aethercrown.db.base import Base, BigIntPK, Timestamps, UUIDPrimaryKey, utcnow
+from aethercrown.db.base import Base, BigIntPK, Timestamps, UUIDPrimaryKey
 
 
 class Experiment(TenantScoped, UUIDPrimaryKey, Timestamps, Base):

@@ -12,9 +12,9 @@ from typing import Any, cast
 import numpy as np
 from sqlalchemy.orm import Session
 
+from aethercrown.clock import utcnow
 from aethercrown.core.errors import Conflict, InvalidInput, field_error
 from aethercrown.core.ledger import audit, record_decision
-from aethercrown.db.base import utcnow
 from aethercrown.experiments import schemas
 from aethercrown.experiments.models import (
     Experiment,

@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import Float, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from aethercrown.db.base import Base, BigIntPK, utcnow
+from aethercrown.clock import utcnow
+from aethercrown.db.base import Base, BigIntPK
 
 
 class HealthSample(Base):

@@ -28,9 +28,9 @@ from sqlalchemy.orm import Session
 
 from aethercrown.automation import periods
 from aethercrown.automation.models import INSTALLATION
+from aethercrown.clock import utcnow
 from aethercrown.core.jobs import JobSpec, all_jobs
 from aethercrown.db import migrate
-from aethercrown.db.base import utcnow
 from aethercrown.health import schemas, trends
 from aethercrown.health.models import HealthSample
 from aethercrown.health.repository import (

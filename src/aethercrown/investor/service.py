@@ -13,11 +13,11 @@ from aethercrown.analytics import forecast as fc
 from aethercrown.analytics import metrics
 from aethercrown.analytics import service as analytics
 from aethercrown.analytics.repository import DecisionData, TaskData
+from aethercrown.clock import utcnow
 from aethercrown.core.errors import InvalidInput, NotFound, field_error
 from aethercrown.core.ledger import audit
 from aethercrown.core.models import Decision
 from aethercrown.core.pagination import PageParams, paginate
-from aethercrown.db.base import utcnow
 from aethercrown.investor import report as rendering
 from aethercrown.investor.schemas import FeedItem, FeedPage, PublicMetricsSettings
 from aethercrown.tenants.repository import TenantRepository

@@ -18,8 +18,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from aethercrown.clock import utcnow
 from aethercrown.core.tenancy import TenantScoped
-from aethercrown.db.base import Base, BigIntPK, Timestamps, UUIDPrimaryKey, utcnow
+from aethercrown.db.base import Base, BigIntPK, Timestamps, UUIDPrimaryKey
 
 
 def _tenant_column() -> Mapped[uuid.UUID]:

@@ -12,10 +12,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from aethercrown.clock import utcnow
 from aethercrown.core.errors import ProblemError
 from aethercrown.core.ledger import record_decision, record_outcome
 from aethercrown.data.models import Subscription
-from aethercrown.db.base import utcnow
 from aethercrown.metering import renewal_model, schemas
 from aethercrown.metering.models import RenewalModel
 from aethercrown.metering.repository import (

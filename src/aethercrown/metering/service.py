@@ -12,11 +12,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from aethercrown.clock import utcnow
 from aethercrown.core.errors import Conflict, InvalidInput, NotFound, field_error
 from aethercrown.core.ledger import audit, record_decision
 from aethercrown.core.webhooks import enqueue_webhook
 from aethercrown.data.models import Customer
-from aethercrown.db.base import new_id, utcnow
+from aethercrown.db.base import new_id
 from aethercrown.metering import schemas, stats
 from aethercrown.metering.models import Meter, MeteringSettings, UpsellCampaign, UsageAlert
 from aethercrown.metering.repository import (

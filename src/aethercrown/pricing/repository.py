@@ -8,8 +8,9 @@ from typing import Any
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from aethercrown.clock import utcnow
 from aethercrown.core.tenancy import TenantRepository
-from aethercrown.db.base import new_id, utcnow
+from aethercrown.db.base import new_id
 from aethercrown.pricing.formula import DEFAULT_FACTORS, DEFAULT_OVERAGE, DEFAULT_PLANS
 from aethercrown.pricing.models import PricePlan, PricingFactors
 

@@ -9,9 +9,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from aethercrown.clock import utcnow
 from aethercrown.core.errors import InvalidInput, NotFound, field_error
 from aethercrown.core.ledger import audit, record_decision
-from aethercrown.db.base import utcnow
 from aethercrown.metering import service as metering
 from aethercrown.metering.repository import ActivityRepository
 from aethercrown.pricing import formula, schemas

@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from aethercrown.db.base import Base, UUIDPrimaryKey, utcnow
+from aethercrown.clock import utcnow
+from aethercrown.db.base import Base, UUIDPrimaryKey
 
 
 class ApiKey(UUIDPrimaryKey, Base):

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from aethercrown.clock import utcnow
 from aethercrown.core.auth import (
     Principal,
     display_prefix,
@@ -23,7 +24,7 @@ from aethercrown.core.crypto import SecretBox
 from aethercrown.core.errors import Conflict, InvalidInput, NotFound, ProblemError, field_error
 from aethercrown.core.ledger import audit, audit_trail, record_decision
 from aethercrown.core.models import AuditEvent
-from aethercrown.db.base import new_id, utcnow
+from aethercrown.db.base import new_id
 from aethercrown.security import schemas
 from aethercrown.security.models import ApiKey
 from aethercrown.security.repository import KeyRepository

@@ -14,10 +14,10 @@ from typing import Any
 import orjson
 from sqlalchemy.orm import Session, sessionmaker
 
+from aethercrown.clock import utcnow
 from aethercrown.core.errors import Conflict, InvalidInput, NotFound, field_error
 from aethercrown.core.ledger import audit
 from aethercrown.data.service import ingest_rows
-from aethercrown.db.base import utcnow
 from aethercrown.db.engine import transaction
 from aethercrown.settings import get_settings
 from aethercrown.simulate import schemas

@@ -7,9 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
 
+from aethercrown.clock import utcnow
 from aethercrown.core.auth import TenantReader, TenantWriter
 from aethercrown.core.pagination import Pagination, paginate
-from aethercrown.db.base import utcnow
 from aethercrown.db.session import DbSession, WriteSession
 from aethercrown.tasks import schemas, service
 from aethercrown.tasks.models import TASK_STATES, Task

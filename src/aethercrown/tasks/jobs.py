@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from aethercrown.clock import utcnow
 from aethercrown.core.jobs import JobSpec
-from aethercrown.db.base import utcnow
 from aethercrown.tasks import service
 
 

@@ -9,8 +9,9 @@ from typing import Any
 from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from aethercrown.clock import utcnow
 from aethercrown.core.tenancy import TenantScoped
-from aethercrown.db.base import Base, BigIntPK, UUIDPrimaryKey, utcnow
+from aethercrown.db.base import Base, BigIntPK, UUIDPrimaryKey
 
 # Task states. A queued task is claimable once blocked_by is 0 and available_at has passed.
 QUEUED = "queued"

@@ -10,9 +10,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from aethercrown.clock import utcnow
 from aethercrown.core.errors import Conflict, InvalidInput, NotFound, ProblemError, field_error
 from aethercrown.core.ledger import audit, record_decision
-from aethercrown.db.base import new_id, utcnow
+from aethercrown.db.base import new_id
 from aethercrown.tasks import graph, schemas, scoring, stats
 from aethercrown.tasks.models import (
     COMPLETED,

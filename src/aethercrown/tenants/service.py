@@ -9,10 +9,10 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from aethercrown.clock import utcnow
 from aethercrown.core.auth import Principal, hash_secret
 from aethercrown.core.errors import Conflict, InvalidInput, NotFound, ProblemError, field_error
 from aethercrown.core.ledger import audit
-from aethercrown.db.base import utcnow
 from aethercrown.security.repository import KeyRepository
 from aethercrown.security.service import IssuedKey, issue_key
 from aethercrown.tasks.service import live_worker_count
