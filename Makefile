@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format bench clean
+.PHONY: run test test-calendar lint format bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,16 @@ run: $(STAMP)
 # Two workers: much of the suite waits on databases and subprocesses, not the CPU.
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+
+# The suite again (SQLite) with the clock started at the calendar's edges: the first minute of a
+# month, mid-month, the last minute of a year and a leap day (see tests/conftest.py).
+CALENDAR_INSTANTS ?= 2026-12-01T00:00:00Z 2026-12-15T12:00:00Z 2026-12-31T23:59:00Z 2028-02-29T12:00:00Z
+test-calendar: $(STAMP)
+	@for instant in $(CALENDAR_INSTANTS); do \
+		echo "== the suite at $$instant"; \
+		env -u AETHERCROWN_TEST_DATABASE_URL AETHERCROWN_TEST_NOW=$$instant \
+			$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS) || exit 1; \
+	done
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -75,6 +75,15 @@ def reset_postgres(url: str) -> None:
     engine.dispose()
 
 
+@pytest.fixture
+def frozen_now() -> Iterator[datetime]:
+    """The clock stopped at the current instant for one test, which builds data "now" and reads
+    it back for "this month": at a calendar edge (AETHERCROWN_TEST_NOW) a ticking clock could
+    cross into the next month between the two."""
+    with clock.travel(clock.utcnow(), tick=False):
+        yield clock.utcnow()
+
+
 @pytest.fixture(scope="session")
 def _schemas(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Backend name -> URL of a freshly migrated database (built lazily on first use)."""

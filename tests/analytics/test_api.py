@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -158,9 +158,9 @@ def test_growth_and_summary(
 
 
 def test_ai_performance_is_measured_from_the_ledger(
-    client: TestClient, tenant: TenantHandle, session_factory
+    client: TestClient, tenant: TenantHandle, session_factory, frozen_now: datetime
 ) -> None:  # type: ignore[no-untyped-def]
-    now = utcnow()
+    now = frozen_now
     with transaction(session_factory) as session:
         # Churn scores against what really happened: one inversion in 2 × 2 pairs -> AUC 0.75.
         for i, (score, churned) in enumerate([(0.9, 1), (0.4, 1), (0.6, 0), (0.1, 0)]):
@@ -225,7 +225,7 @@ def test_ai_performance_is_measured_from_the_ledger(
             model="scheduler",
             model_version="1",
         )
-        record_outcome(done, {"status": "done"}, 1.0, at=now + timedelta(seconds=90))
+        record_outcome(done, {"status": "done"}, 1.0, at=now)
         record_decision(
             session,
             tenant_id=tenant.uid,
@@ -245,8 +245,8 @@ def test_ai_performance_is_measured_from_the_ledger(
                 key="b",
                 type="t",
                 status="completed",
-                started_at=now,
-                finished_at=now + timedelta(seconds=90),
+                started_at=now - timedelta(seconds=90),
+                finished_at=now,
                 **base,
             )
         )
@@ -256,8 +256,8 @@ def test_ai_performance_is_measured_from_the_ledger(
                 key="c",
                 type="t",
                 status="failed",
-                started_at=now,
-                finished_at=now + timedelta(seconds=5),
+                started_at=now - timedelta(seconds=5),
+                finished_at=now,
                 **base,
             )
         )

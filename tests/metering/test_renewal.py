@@ -36,7 +36,9 @@ def true_probability(e: float, f: float) -> float:
     return 1 / (1 + math.exp(-(-1 + 5 * e - 6 * f)))
 
 
-def build_company(session_factory, tenant_id: uuid.UUID, n: int = 160, seed: int = 7) -> Truth:  # type: ignore[no-untyped-def]
+# 400 customers: with 160 the held-out calibration check (mean predicted vs observed renewal rate
+# within 0.05) failed on some days of the year for sampling noise alone (~2 standard errors).
+def build_company(session_factory, tenant_id: uuid.UUID, n: int = 400, seed: int = 7) -> Truth:  # type: ignore[no-untyped-def]
     rng = random.Random(seed)
     now = utcnow().replace(microsecond=0)
     truth: Truth = {}

@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from aethercrown import clock
 from aethercrown.core.errors import ProblemError
 from aethercrown.core.models import Decision
 from aethercrown.db.engine import transaction
@@ -162,6 +163,14 @@ def test_report_and_upsell_over_http(
     tenant: TenantHandle,
     customers,  # type: ignore[no-untyped-def]
 ) -> None:
+    # Mid-period: 12,000 calls on the first hours of a month project far beyond any plan
+    # (the projection divides by the hours elapsed): a known defect, fixed with its own tests
+    # at a period's first minute (issue 15); this test is about the HTTP surface.
+    with clock.travel(NOW):
+        _report_and_upsell_over_http(client, tenant, customers)
+
+
+def _report_and_upsell_over_http(client: TestClient, tenant: TenantHandle, customers) -> None:  # type: ignore[no-untyped-def]
     customers(tenant.uid, "c-9")
     base = "/api/v1/enterprise/usage"
     response = client.post(
