@@ -4,6 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
+# gbstats, for the statistics agreement test, in a virtualenv of its own (it pins an old pandas).
+GBSTATS_VENV := $(VENV)/gbstats
+GBSTATS_STAMP := $(GBSTATS_VENV)/.installed-stamp
 
 .PHONY: run test test-calendar lint format bench clean
 
@@ -13,17 +16,22 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+$(GBSTATS_STAMP): tests/experiments/gbstats.lock
+	test -x $(GBSTATS_VENV)/bin/python || $(PYTHON) -m venv $(GBSTATS_VENV)
+	$(GBSTATS_VENV)/bin/python -m pip install --quiet --require-hashes -r tests/experiments/gbstats.lock
+	touch $(GBSTATS_STAMP)
+
 run: $(STAMP)
 	$(BIN)/aethercrown serve --demo
 
 # Two workers: much of the suite waits on databases and subprocesses, not the CPU.
-test: $(STAMP)
+test: $(STAMP) $(GBSTATS_STAMP)
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
 # The suite again (SQLite) with the clock started at the calendar's edges: the first minute of a
 # month, mid-month, the last minute of a year and a leap day (see tests/conftest.py).
 CALENDAR_INSTANTS ?= 2026-12-01T00:00:00Z 2026-12-15T12:00:00Z 2026-12-31T23:59:00Z 2028-02-29T12:00:00Z
-test-calendar: $(STAMP)
+test-calendar: $(STAMP) $(GBSTATS_STAMP)
 	@for instant in $(CALENDAR_INSTANTS); do \
 		echo "== the suite at $$instant"; \
 		env -u AETHERCROWN_TEST_DATABASE_URL AETHERCROWN_TEST_NOW=$$instant \

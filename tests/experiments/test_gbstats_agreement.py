@@ -1,7 +1,7 @@
 """Our engines against GrowthBook's gbstats on the same inputs, to 1e-6.
 
 gbstats pins an old pandas, so it lives in its own virtualenv (AETHERCROWN_GBSTATS_VENV, default
-/work/gbstats-venv) and runs in a subprocess; without it this module is skipped.
+.venv/gbstats, which `make test` creates) and runs in a subprocess.
 """
 
 from __future__ import annotations
@@ -14,9 +14,13 @@ import pytest
 
 from aethercrown.experiments.stats.analysis import MetricBatch, analyse
 from aethercrown.experiments.stats.srm import srm_p_value
-from tests.experiments.gbstats_cases import arm, gbstats_available, run_gbstats
+from tests.experiments.gbstats_cases import arm, gbstats_or_skip, run_gbstats
 
-pytestmark = pytest.mark.skipif(not gbstats_available(), reason="gbstats virtualenv not found")
+
+@pytest.fixture(autouse=True)
+def _gbstats() -> None:
+    gbstats_or_skip()
+
 
 TOLERANCE = 1e-6
 
