@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from matplotlib.figure import Figure
+
+from aethercrown.core.money import format_money, to_major
 
 TEMPLATES = Path(__file__).parent / "templates"
-# Currencies whose minor unit is the major unit (ISO 4217 exponent 0).
-ZERO_DECIMAL = frozenset({"JPY", "KRW", "VND", "CLP", "ISK", "UGX", "XAF", "XOF", "PYG", "HUF"})
 
 _env = Environment(
     loader=FileSystemLoader(str(TEMPLATES)),
@@ -24,17 +25,11 @@ _env = Environment(
 
 
 def major(amount: int | float | None, currency: str) -> float | None:
-    if amount is None:
-        return None
-    return float(amount) if currency in ZERO_DECIMAL else float(amount) / 100
+    return None if amount is None else to_major(amount, currency)
 
 
 def money(amount: int | float | None, currency: str) -> str:
-    value = major(amount, currency)
-    if value is None:
-        return "–"
-    digits = 0 if currency in ZERO_DECIMAL else 2
-    return f"{currency} {value:,.{digits}f}"
+    return "–" if amount is None else format_money(amount, currency)
 
 
 def percent(value: float | None) -> str:
@@ -56,12 +51,9 @@ def _figure_png(fig: Any) -> bytes:
 
 
 def charts(report: dict[str, Any]) -> dict[str, bytes]:
-    """PNG charts: MRR with its forecast band, and the monthly MRR movements."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """PNG charts: MRR with its forecast band, and the monthly MRR movements. Figures are made
+    with matplotlib's object API, not pyplot: pyplot's global figure state is not thread-safe,
+    and reports render in a thread pool."""
     currency = report["currency"]
     trend = report["trend"]
     out: dict[str, bytes] = {}
@@ -69,7 +61,8 @@ def charts(report: dict[str, Any]) -> dict[str, bytes]:
         return out
     months = [row["month"] for row in trend]
     mrr = [_plot_value(row["mrr"], currency) for row in trend]
-    fig, ax = plt.subplots(figsize=(7.2, 3.0))
+    fig = Figure(figsize=(7.2, 3.0))
+    ax = fig.subplots()
     ax.plot(months, mrr, marker="o", color="#2563eb", label="MRR")
     forecast = report.get("forecast") or {}
     if forecast.get("months"):
@@ -91,9 +84,9 @@ def charts(report: dict[str, Any]) -> dict[str, bytes]:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     out["mrr"] = _figure_png(fig)
-    plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(7.2, 3.0))
+    fig = Figure(figsize=(7.2, 3.0))
+    ax = fig.subplots()
     gains = {"new": "#16a34a", "expansion": "#22c55e", "reactivation": "#86efac"}
     losses = {"contraction": "#f97316", "churn": "#dc2626"}
     bottom = [0.0] * len(trend)
@@ -111,7 +104,6 @@ def charts(report: dict[str, Any]) -> dict[str, bytes]:
     ax.tick_params(axis="x", rotation=45, labelsize=7)
     ax.legend(fontsize=7, ncol=5)
     out["movements"] = _figure_png(fig)
-    plt.close(fig)
     return out
 
 

@@ -14,6 +14,7 @@ from aethercrown.analytics import metrics
 from aethercrown.analytics import service as analytics
 from aethercrown.analytics.repository import DecisionData, TaskData
 from aethercrown.clock import utcnow
+from aethercrown.core import money
 from aethercrown.core.errors import InvalidInput, NotFound, field_error
 from aethercrown.core.ledger import audit
 from aethercrown.core.models import Decision
@@ -314,7 +315,7 @@ def milestones(series: list[dict[str, Any]], currency: str) -> list[dict[str, An
     """The first month MRR and paying customers reached each milestone level."""
     out: list[dict[str, Any]] = []
     for level in MRR_MILESTONES:
-        threshold = level if currency in rendering.ZERO_DECIMAL else level * 100
+        threshold = money.from_major(level, currency)
         month = next((r["month"] for r in series if r["mrr"] >= threshold), None)
         if month is not None:
             out.append({"metric": "mrr", "level": threshold, "month": month})

@@ -13,6 +13,7 @@ from aethercrown.clock import utcnow
 from aethercrown.core.auth import Principal, hash_secret
 from aethercrown.core.errors import Conflict, InvalidInput, NotFound, ProblemError, field_error
 from aethercrown.core.ledger import audit
+from aethercrown.core.money import format_money
 from aethercrown.security.repository import KeyRepository
 from aethercrown.security.service import IssuedKey, issue_key
 from aethercrown.tasks.service import live_worker_count
@@ -264,7 +265,7 @@ def recommend_tier(
                 reason=(
                     f"usage fits the {below.name} tier with room to spare "
                     f"({stored} rows, {seats} seats); it costs "
-                    f"{(tier.monthly_price - below.monthly_price) / 100:.2f} {tier.currency} "
+                    f"{format_money(tier.monthly_price - below.monthly_price, tier.currency)} "
                     "less a month"
                 ),
             )
