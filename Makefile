@@ -8,13 +8,20 @@ PYTEST_ARGS ?=
 GBSTATS_VENV := $(VENV)/gbstats
 GBSTATS_STAMP := $(GBSTATS_VENV)/.installed-stamp
 
-.PHONY: run test test-calendar lint format bench clean
+.PHONY: run test test-calendar lint format lock bench clean
 
-$(STAMP): pyproject.toml
+# Installs exactly what requirements.lock pins (hashes checked), then the project itself.
+$(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+# Re-resolve the lock on purpose (after editing pyproject.toml's dependencies, or to upgrade).
+lock: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
+		--generate-hashes --quiet -o requirements.lock
 
 $(GBSTATS_STAMP): tests/experiments/gbstats.lock
 	test -x $(GBSTATS_VENV)/bin/python || $(PYTHON) -m venv $(GBSTATS_VENV)
