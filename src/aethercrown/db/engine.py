@@ -35,12 +35,22 @@ def _sqlite_on_begin(conn: Any) -> None:
     conn.connection.driver_connection.execute(f"BEGIN {mode}")
 
 
+def prepare_sqlite_directory(url: str) -> None:
+    """Create the directory of a SQLite database file. SQLite creates a missing file but not its
+    directory, so every way of opening the database (the engine here, the migrations' own engine)
+    calls this first: a fresh checkout has no ``.aethercrown/`` yet."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return
+    database = parsed.database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        database = parsed.database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        prepare_sqlite_directory(url)
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
