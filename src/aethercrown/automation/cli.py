@@ -39,12 +39,13 @@ def automate(
     if ctx.invoked_subcommand is not None:
         return
     from aethercrown.automation.service import Runner
+    from aethercrown.cli import open_database
     from aethercrown.core.jobs import all_jobs
     from aethercrown.core.keycache import publish_invalidations
-    from aethercrown.db.engine import make_engine, make_session_factory
+    from aethercrown.db.engine import make_session_factory
 
     settings = get_settings()
-    engine = make_engine(settings.database_url)
+    engine = open_database(settings)
     # Automated key rotations reach the API processes' key caches at once.
     publish_invalidations(engine, settings.redis_url)
     runner = Runner(make_session_factory(engine), all_jobs(), settings=settings)
