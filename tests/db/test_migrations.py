@@ -49,8 +49,7 @@ def test_processes_migrating_one_new_database_at_once_all_succeed(tmp_path: Path
     import sys
 
     script = (
-        "import sys; from aethercrown.db import migrate; "
-        "print(len(migrate.upgrade(sys.argv[1])))"
+        "import sys; from aethercrown.db import migrate; print(len(migrate.upgrade(sys.argv[1])))"
     )
     for url in fresh_database("concurrent", tmp_path):
         procs = [
