@@ -11,9 +11,9 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from aethercrown.core.money import major, money
+
 TEMPLATES = Path(__file__).parent / "templates"
-# Currencies whose minor unit is the major unit (ISO 4217 exponent 0).
-ZERO_DECIMAL = frozenset({"JPY", "KRW", "VND", "CLP", "ISK", "UGX", "XAF", "XOF", "PYG", "HUF"})
 
 _env = Environment(
     loader=FileSystemLoader(str(TEMPLATES)),
@@ -21,20 +21,6 @@ _env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-
-
-def major(amount: int | float | None, currency: str) -> float | None:
-    if amount is None:
-        return None
-    return float(amount) if currency in ZERO_DECIMAL else float(amount) / 100
-
-
-def money(amount: int | float | None, currency: str) -> str:
-    value = major(amount, currency)
-    if value is None:
-        return "–"
-    digits = 0 if currency in ZERO_DECIMAL else 2
-    return f"{currency} {value:,.{digits}f}"
 
 
 def percent(value: float | None) -> str:

@@ -16,6 +16,7 @@ from aethercrown.analytics.repository import DecisionData, TaskData
 from aethercrown.core.errors import InvalidInput, NotFound, field_error
 from aethercrown.core.ledger import audit
 from aethercrown.core.models import Decision
+from aethercrown.core.money import ZERO_DECIMAL, money
 from aethercrown.core.pagination import PageParams, paginate
 from aethercrown.db.base import utcnow
 from aethercrown.investor import report as rendering
@@ -214,14 +215,14 @@ def monthly_report(session: Session, tenant_id: uuid.UUID, month: str | None) ->
 
 def _highlights(row: dict[str, Any], previous: dict[str, Any] | None, currency: str) -> list[str]:
     out = [
-        f"MRR {rendering.money(row['mrr'], currency)} "
-        f"(ARR {rendering.money(row['arr'], currency)}) from {row['customers']} paying customers."
+        f"MRR {money(row['mrr'], currency)} "
+        f"(ARR {money(row['arr'], currency)}) from {row['customers']} paying customers."
     ]
     if previous is not None and row["mrr_growth_rate"] is not None:
         direction = "up" if row["mrr"] >= previous["mrr"] else "down"
         out.append(
             f"MRR {direction} {rendering.percent(abs(row['mrr_growth_rate']))} on "
-            f"{previous['month']}: net new {rendering.money(row['net_new_mrr'], currency)}."
+            f"{previous['month']}: net new {money(row['net_new_mrr'], currency)}."
         )
     out.append(
         f"{row['new_customers']} new, {row['reactivated_customers']} reactivated and "
@@ -314,7 +315,7 @@ def milestones(series: list[dict[str, Any]], currency: str) -> list[dict[str, An
     """The first month MRR and paying customers reached each milestone level."""
     out: list[dict[str, Any]] = []
     for level in MRR_MILESTONES:
-        threshold = level if currency in rendering.ZERO_DECIMAL else level * 100
+        threshold = level if currency in ZERO_DECIMAL else level * 100
         month = next((r["month"] for r in series if r["mrr"] >= threshold), None)
         if month is not None:
             out.append({"metric": "mrr", "level": threshold, "month": month})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -37,6 +38,12 @@ def resolve_tenant_ref(session: Session, ref: str) -> Tenant:
     if tenant is None:
         raise NotFound("Tenant", ref)
     return tenant
+
+
+def slugs_by_id(session: Session, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """Tenants' slugs, for showing people a tenant by name (ids not found are left out)."""
+    wanted = list(set(ids))
+    return TenantRepository(session).slugs(wanted) if wanted else {}
 
 
 def get_tier(session: Session, slug: str, field: str = "tier") -> Tier:
