@@ -184,6 +184,7 @@ def check(base: str, keys: dict[str, str]) -> str | None:
         return f"operator admin key looks wrong: {keys['operator admin key'][:8]}…"
     # The first summary computes and stores the tenant's monthly series while the in-process
     # automation runs its first tick on the same SQLite file: it can take tens of seconds.
+    asked = time.monotonic()
     status, body = http(
         "POST",
         f"{base}/api/v1/dashboard/executive/summary",
@@ -197,8 +198,8 @@ def check(base: str, keys: dict[str, str]) -> str | None:
     if not latest.get("customers"):
         return f"the demo tenant's summary shows no customers: {latest}"
     print(
-        f"demo tenant read: {latest['customers']} customers, MRR {latest.get('mrr')} "
-        f"(minor units) in {latest.get('month')}",
+        f"demo tenant read in {time.monotonic() - asked:.1f} s: {latest['customers']} customers, "
+        f"MRR {latest.get('mrr')} (minor units) in {latest.get('month')}",
         flush=True,
     )
     return None
