@@ -51,3 +51,24 @@ def running_server(env: dict[str, str], *args: str) -> Iterator[tuple[str, subpr
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+BANNER_TITLE = "AetherCrown is running"
+
+
+def read_banner(proc: subprocess.Popen[str]) -> dict[str, str]:
+    """The labelled lines `serve` prints on stdout once it answers, as {label: first word of the
+    value} (a key, or a URL); waits for them."""
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith(BANNER_TITLE):
+            break
+    else:
+        raise AssertionError("serve ended without printing its banner")
+    fields: dict[str, str] = {}
+    for line in proc.stdout:
+        if not line.strip():
+            return fields
+        label, _, value = line.strip().partition(":")
+        fields[label] = value.split()[0] if label != "keys" else value.strip()
+    return fields

@@ -149,6 +149,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="Growth and revenue operations on autopilot for SaaS businesses.",
         lifespan=lifespan,
+        # Served by aethercrown.web.api from vendored assets instead of FastAPI's CDN links.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = engine

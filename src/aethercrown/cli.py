@@ -5,8 +5,11 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import NoReturn
 
 import typer
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from aethercrown.settings import Settings, get_settings
@@ -15,21 +18,108 @@ app = typer.Typer(
     help="AetherCrown: growth and revenue operations on autopilot.", no_args_is_help=True
 )
 
+NOT_MIGRATED = "database not migrated: run `aethercrown migrate`"
+
+
+# `aethercrown --no-migrate …`, for the command being run. Read where a command opens the
+# database (open_database), not acted on in the callback: that runs before the sub-command's
+# own options are parsed, `--help` included.
+_NO_MIGRATE: ContextVar[bool] = ContextVar("no_migrate", default=False)
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    no_migrate: bool = typer.Option(
+        False,
+        "--no-migrate",
+        help="Never migrate the database; a command that finds it behind says what to run.",
+    ),
+) -> None:
+    token = _NO_MIGRATE.set(no_migrate)
+    ctx.call_on_close(lambda: _NO_MIGRATE.reset(token))
+
+
+def open_database(
+    settings: Settings | None = None, *, migrate: bool | None = None, verbose: bool = False
+) -> Engine:
+    """The engine of a command that needs the schema; every command opens the database here.
+
+    A new or outdated database is migrated first (``migrate``: default unless ``--no-migrate``
+    was given), so no command meets a missing table; otherwise, and for a database that cannot
+    be reached or that a newer AetherCrown migrated, the command stops with one line saying so.
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from aethercrown.db.engine import make_engine
+
+    settings = settings or get_settings()
+    if migrate is None:
+        migrate = not _NO_MIGRATE.get()
+    try:
+        engine = make_engine(settings.database_url)
+    except (SQLAlchemyError, OSError) as exc:
+        _unreachable(settings.database_url, exc)
+    try:
+        _ready_schema(engine, settings.database_url, migrate=migrate, verbose=verbose)
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine
+
+
+def _ready_schema(engine: Engine, url: str, *, migrate: bool, verbose: bool) -> None:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from aethercrown.db import migrate as migrations
+
+    try:
+        status = migrations.status(engine)
+    except (SQLAlchemyError, OSError) as exc:
+        _unreachable(url, exc)
+    if status == "unknown":
+        fail(
+            f"the database {_shown(url)} was migrated by a newer AetherCrown: "
+            "upgrade AetherCrown to use it"
+        )
+    if status == "current":
+        if verbose:
+            typer.echo("database current: no migration to apply", err=True)
+        return
+    if not migrate:
+        fail(NOT_MIGRATED)
+    applied = migrations.upgrade(url)
+    if verbose:
+        for step in applied:
+            typer.echo(f"applied {step.revision}: {step.doc}", err=True)
+    typer.echo(f"database migrated: {len(applied)} migration(s) applied", err=True)
+
+
+def _shown(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL is shown by its scheme only
+        return url.split(":", 1)[0] + ":…"
+
+
+def _unreachable(url: str, exc: BaseException) -> NoReturn:
+    # The driver's own message (connection refused, no such directory…) without the SQL and
+    # the traceback: this is a setting or a service to fix, not a bug.
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    fail(f"cannot open the database {_shown(url)}: {reason[0] if reason else type(exc).__name__}")
+
 
 @contextmanager
 def unit_of_work(settings: Settings | None = None, *, write: bool = False) -> Iterator[Session]:
     """A committed-on-success session for one CLI command; ``write`` takes the write lock up
     front (BEGIN IMMEDIATE on SQLite), for commands that read then write beside a running API."""
     from aethercrown.core.keycache import publish_invalidations
-    from aethercrown.db.engine import (
-        make_engine,
-        make_session_factory,
-        transaction,
-        write_transaction,
-    )
+    from aethercrown.db.engine import make_session_factory, transaction, write_transaction
 
     settings = settings or get_settings()
-    engine = make_engine(settings.database_url)
+    engine = open_database(settings)
     # Key, tenant and tier changes made here reach the API processes' key caches at once.
     publish_invalidations(engine, settings.redis_url)
     unit = write_transaction if write else transaction
@@ -40,18 +130,15 @@ def unit_of_work(settings: Settings | None = None, *, write: bool = False) -> It
         engine.dispose()
 
 
-def fail(message: str, code: int = 1) -> None:
+def fail(message: str, code: int = 1) -> NoReturn:
     typer.echo(message, err=True)
     raise typer.Exit(code)
 
 
 @app.command()
 def migrate() -> None:
-    """Apply pending database migrations."""
-    from aethercrown.db import migrate as migrations
-
-    migrations.upgrade(get_settings().database_url)
-    typer.echo("migrations applied", err=True)
+    """Apply pending database migrations; prints each one applied."""
+    open_database(migrate=True, verbose=True).dispose()
 
 
 @app.command()
@@ -64,36 +151,47 @@ def serve(
         False, "--demo/--no-demo", help="Load the demo company into tenant 'demo' if it is missing"
     ),
 ) -> None:
-    """Start the API (and the dashboard), applying migrations first."""
+    """Start the API (and the dashboard), applying migrations first. Once it answers, prints
+    where to go and the keys this start created (on stdout)."""
     import uvicorn
 
     from aethercrown import serving
-    from aethercrown.db import migrate as migrations
     from aethercrown.tenants.service import ensure_bootstrap_admin
 
     settings = get_settings()
-    if not no_migrate:
-        migrations.upgrade(settings.database_url)
+    host = host or settings.host
+    port = port or settings.port
+    # Before the minute a first start spends loading the demo, not after it.
+    busy = serving.cannot_listen(host, port)
+    if busy:
+        fail(f"cannot listen on {host}:{port} ({busy}): choose another with --port")
+    open_database(settings, migrate=not (no_migrate or _NO_MIGRATE.get())).dispose()
     with unit_of_work(settings) as session:
-        secret = ensure_bootstrap_admin(session, settings.bootstrap_admin_key)
-    if secret:
-        typer.echo("", err=True)
-        typer.echo("  Admin key (shown once; keep it safe):", err=True)
-        typer.echo(f"  {secret}", err=True)
-        typer.echo("", err=True)
-        print(secret, file=sys.stdout, flush=True)
+        admin_key = ensure_bootstrap_admin(session, settings.bootstrap_admin_key)
+    demo_key: str | None = None
     if demo:
         from aethercrown.simulate.cli import load_demo_once
 
-        load_demo_once(settings)
+        loaded = load_demo_once(settings)
+        demo_key = loaded.api_key if loaded else None
+    base = serving.base_url(host, port)
+    banner = startup_banner(
+        base,
+        admin_key=admin_key,
+        admin_key_given=settings.bootstrap_admin_key is not None,
+        demo_key=demo_key,
+    )
+    # Printed by this (the parent) process once the server answers, so it comes last and once,
+    # whatever the number of workers.
+    serving.when_ready(base, lambda: print(banner, file=sys.stdout, flush=True))
     # Shorter GIL switch interval: the event loop waits less behind worker threads (fewer
     # latency spikes when quick requests share the process with threadpool work).
     sys.setswitchinterval(0.001)
     uvicorn.run(
         "aethercrown.app:create_app",
         factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
+        host=host,
+        port=port,
         workers=workers,
         # See aethercrown.serving: the asyncio loop (fairer than uvloop when saturated) and
         # TCP_NODELAY on every connection (uvicorn's --workers socket would not get it).
@@ -101,6 +199,38 @@ def serve(
         http=serving.HTTP_PROTOCOL,
         log_level="warning",
         access_log=False,
+    )
+
+
+def startup_banner(
+    base: str, *, admin_key: str | None, admin_key_given: bool, demo_key: str | None
+) -> str:
+    """What `serve` prints last: where to go, and each key this start created, once, labelled
+    (``  label: value``; a key is the first word of its value)."""
+    lines = [
+        ("dashboard", f"{base}/dashboard"),
+        ("API docs", f"{base}/docs  (also {base}/redoc)"),
+    ]
+    if admin_key:
+        lines.append(("operator admin key", f"{admin_key}  (all tenants; shown once)"))
+    elif admin_key_given:
+        lines.append(("operator admin key", "the one in AETHERCROWN_BOOTSTRAP_ADMIN_KEY"))
+    if demo_key:
+        lines.append(
+            (
+                "demo tenant key",
+                f"{demo_key}  (tenant 'demo', tenant:write; signs in to the dashboard; shown once)",
+            )
+        )
+    if not admin_key and not demo_key:
+        lines.append(
+            ("keys", "shown once, on the first start; `aethercrown keys create --help` makes more")
+        )
+    width = max(len(label) for label, _ in lines) + 2
+    return "\n".join(
+        ["", "AetherCrown is running (Ctrl+C stops it)."]
+        + [f"  {label + ':':<{width}}{value}" for label, value in lines]
+        + [""]
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 import uuid
@@ -215,11 +216,14 @@ def test_cli_once_and_runs(db: Engine, tmp_path: Path, monkeypatch: pytest.Monke
     runner = CliRunner()
     created = runner.invoke(cli_app, ["tenants", "create", "Cli", "--slug", "cli-t"])
     assert created.exit_code == 0, created.output
-    once = runner.invoke(cli_app, ["automate", "--once", "--now", "2030-01-01T00:30:00Z"])
+    once = runner.invoke(cli_app, ["automate", "--once", "--json", "--now", "2030-01-01T00:30:00Z"])
     assert once.exit_code == 0, once.output
-    ran = [line for line in once.stdout.splitlines() if line.startswith("{")]
+    ran = [json.loads(line) for line in once.stdout.splitlines()]
     assert len(ran) == len(all_jobs())  # one tenant: every job once
-    again = runner.invoke(cli_app, ["automate", "--once", "--now", "2030-01-01T00:40:00Z"])
+    assert all(isinstance(run["summary"], dict) for run in ran)
+    again = runner.invoke(
+        cli_app, ["automate", "--once", "--json", "--now", "2030-01-01T00:40:00Z"]
+    )
     assert again.exit_code == 0
     # Ten minutes later only jobs with a new period run again (a starter tenant: hourly at most).
     first, second = T0 + timedelta(minutes=30), T0 + timedelta(minutes=40)
@@ -237,6 +241,95 @@ def test_cli_once_and_runs(db: Engine, tmp_path: Path, monkeypatch: pytest.Monke
     bad = runner.invoke(cli_app, ["automate", "--once", "--now", "yesterday"])
     assert bad.exit_code == 2
     get_settings.cache_clear()
+
+
+def test_cli_once_says_what_each_job_did_in_one_line(
+    db: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AETHERCROWN_DATABASE_URL", db.url.render_as_string(hide_password=False))
+    monkeypatch.setenv("AETHERCROWN_DATA_DIR", str(tmp_path))
+    from aethercrown.settings import get_settings
+
+    get_settings.cache_clear()
+    runner = CliRunner()
+    assert runner.invoke(cli_app, ["tenants", "create", "Lines", "--slug", "lines"]).exit_code == 0
+    once = runner.invoke(cli_app, ["automate", "--once", "--now", "2030-01-01T00:30:00Z"])
+    assert once.exit_code == 0, once.output
+    lines = once.stdout.splitlines()
+    jobs = {job.name: job for job in all_jobs()}
+    assert len(lines) == len(jobs)
+    for line in lines:
+        parsed = re.fullmatch(r"(\S+) (\S+) (\d{4}-\d\d-\d\d)( \d\d:\d\d)? succeeded: (.+)", line)
+        assert parsed, line
+        job, scope, day, clock, _ = parsed.groups()
+        assert scope == ("lines" if jobs[job].per_tenant else INSTALLATION), line
+        # Periods of whole days show the date alone; shorter ones their start time too.
+        interval = periods.effective_interval(
+            jobs[job].interval_seconds, 3600 if jobs[job].per_tenant else 0
+        )
+        expected = periods.period_start(T0 + timedelta(minutes=30), interval)
+        assert day == f"{expected:%Y-%m-%d}", line
+        assert clock == (None if interval % 86_400 == 0 else f" {expected:%H:%M}"), line
+    by_job = {line.split(" ", 1)[0]: line for line in lines}
+    assert by_job["key_rotation"].endswith("succeeded: no key due")
+    assert "no allocation: " in by_job["budget.daily_allocation"]
+    assert "not trained: " in by_job["churn.retrain"]
+    # Nothing new is due ten seconds later: nothing to say, and --quiet says nothing at all.
+    later = ["automate", "--once", "--now", "2030-01-01T00:30:10Z"]
+    assert runner.invoke(cli_app, later).stdout == "no job was due\n"
+    quiet = runner.invoke(cli_app, [*later, "--quiet"])
+    assert quiet.exit_code == 0 and quiet.output == ""
+    get_settings.cache_clear()
+
+
+def test_cli_once_quiet_still_shows_failed_runs(
+    db: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(session: Session, tenant_id: uuid.UUID | None, start: datetime) -> dict[str, Any]:
+        raise RuntimeError("the channel data is gone\nsecond line")
+
+    jobs = [
+        JobSpec("broken", 3600, broken, per_tenant=False),
+        JobSpec("plain", 3600, lambda *_: {"moved": 3, "rows": [1, 2]}, per_tenant=False),
+        JobSpec("told", 3600, lambda *_: {"n": 2}, per_tenant=False, headline=lambda s: "two"),
+    ]
+    monkeypatch.setattr("aethercrown.core.jobs.all_jobs", lambda: jobs)
+    monkeypatch.setenv("AETHERCROWN_DATABASE_URL", db.url.render_as_string(hide_password=False))
+    monkeypatch.setenv("AETHERCROWN_DATA_DIR", str(tmp_path))
+    from aethercrown.settings import get_settings
+
+    get_settings.cache_clear()
+    runner = CliRunner()
+    first = runner.invoke(cli_app, ["automate", "--once", "--now", "2030-01-01T00:30:00Z"])
+    assert first.stdout.splitlines() == [
+        "broken installation 2030-01-01 00:00 failed: RuntimeError: the channel data is gone",
+        "plain installation 2030-01-01 00:00 succeeded: moved 3",
+        "told installation 2030-01-01 00:00 succeeded: two",
+    ]
+    retry = runner.invoke(
+        cli_app, ["automate", "--once", "--quiet", "--now", "2030-01-01T00:31:00Z"]
+    )
+    assert retry.stdout == (
+        "broken installation 2030-01-01 00:00 failed (attempt 2): "
+        "RuntimeError: the channel data is gone\n"
+    )
+    get_settings.cache_clear()
+
+
+def test_every_job_says_what_it_decided() -> None:
+    from aethercrown.budget.jobs import allocation_headline
+
+    assert all(job.headline is not None for job in all_jobs())
+    summary = {
+        "closed": 2,
+        "allocations": {"seo": 50171.0, "referral": 60433.0, "events": 47821.0},
+        "expected_return": 278917.59,
+        "currency": "USD",
+    }
+    assert allocation_headline(summary) == (
+        "allocated USD 1,584.25 over 3 channels (most to referral, USD 604.33), expected return "
+        "USD 2,789.18; closed out 2 earlier allocations"
+    )
 
 
 def test_serve_runs_the_runner_in_process(settings: Settings, tenant: TenantHandle) -> None:

@@ -14,11 +14,12 @@ def test_exponents_follow_iso_4217(currency: str, digits: int) -> None:
 
 
 def test_conversions_and_formatting() -> None:
-    assert money.to_major(1999, "USD") == 19.99
-    assert money.to_major(1999, "JPY") == 1999.0
+    assert money.major(1999, "USD") == 19.99
+    assert money.major(1999, "JPY") == 1999.0
     assert money.from_major(12.345, "BHD") == 12345
-    assert money.format_money(123450, "USD") == "USD 1,234.50"
-    assert money.format_money(123450, "JPY") == "JPY 123,450"
-    assert money.format_money(1500, "HUF") == "HUF 15.00"
+    assert money.money(123450, "USD") == "USD 1,234.50"
+    assert money.money(123450, "JPY") == "JPY 123,450"
+    assert money.money(1500, "HUF") == "HUF 15.00"
+    assert money.major(None, "USD") is None and money.money(None, "USD") == "–"
     # A code the list does not know, or gold (no minor unit), counts in hundredths.
     assert money.exponent("ZZZ") == money.exponent("XAU") == 2

@@ -40,3 +40,31 @@ def test_models_match_migrations(tmp_path: Path) -> None:
             diff = compare_metadata(MigrationContext.configure(conn), metadata)
         engine.dispose()
         assert diff == [], diff
+
+
+def test_processes_migrating_one_new_database_at_once_all_succeed(tmp_path: Path) -> None:
+    """Every command migrates a database it finds behind, so several may start on a new one
+    together: they queue on a lock, the first applies everything, the others nothing."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys; from aethercrown.db import migrate; print(len(migrate.upgrade(sys.argv[1])))"
+    )
+    for url in fresh_database("concurrent", tmp_path):
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", script, url],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(3)
+        ]
+        results = [(p.communicate(timeout=120), p.returncode) for p in procs]
+        assert [code for _, code in results] == [0, 0, 0], [err for (_, err), _ in results]
+        applied = sorted(int(out) for (out, _), _ in results)
+        assert applied[:2] == [0, 0] and applied[2] >= 10
+        engine = create_engine(url)
+        assert migrate.is_current(engine)
+        engine.dispose()

@@ -200,11 +200,12 @@ def test_serve_demo_loads_the_demo_tenant_on_the_first_start_only(
     from aethercrown.simulate.cli import load_demo_once
 
     small = SimConfig(customers=40, months=2, seed=1)
-    assert load_demo_once(settings, small) is True
+    loaded = load_demo_once(settings, small)
+    assert loaded is not None and loaded.api_key and loaded.api_key.startswith("ack_")
     counts = stored_counts(session_factory)
     assert counts["customers"] == 40
-    assert load_demo_once(settings, small) is False
-    assert load_demo_once(settings) is False  # the default config does not reload either
+    assert load_demo_once(settings, small) is None
+    assert load_demo_once(settings) is None  # the default config does not reload either
     assert stored_counts(session_factory) == counts
 
 

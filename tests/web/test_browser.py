@@ -64,3 +64,40 @@ def test_dashboards_render_their_charts_in_chromium(
             browser.close()
     assert errors == []
     assert (shots / "executive.png").stat().st_size > 10_000
+
+
+def test_api_docs_render_in_chromium_with_nothing_from_outside(live_server: str) -> None:
+    """Swagger UI and Redoc draw the operations while every request off this machine is
+    refused, as on a machine without internet."""
+    chromium_or_skip()
+    from playwright.sync_api import Route, sync_playwright
+
+    outside: list[str] = []
+    errors: list[str] = []
+
+    def only_local(route: Route) -> None:
+        if route.request.url.startswith(live_server) or route.request.url.startswith("data:"):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.route("**/*", only_local)
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+            page.goto(f"{live_server}/docs")
+            page.wait_for_selector(".opblock-tag", timeout=30000)
+            assert page.locator(".opblock").count() >= 50
+            page.goto(f"{live_server}/redoc")
+            page.wait_for_selector("[data-section-id^='tag/']", timeout=30000)
+            assert "AetherCrown" in page.inner_text("body")
+        finally:
+            browser.close()
+    # The one thing the pages' Content-Security-Policy stops (see aethercrown.web.api).
+    blocked = [e for e in errors if "Content Security Policy" in e]
+    assert all("https://cdn.redoc.ly/redoc/logo-mini.svg" in e for e in blocked), blocked
+    assert outside == [] and [e for e in errors if e not in blocked] == []

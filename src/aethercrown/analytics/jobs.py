@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from aethercrown.analytics import service
 from aethercrown.clock import utcnow
-from aethercrown.core.jobs import JobSpec
+from aethercrown.core.jobs import JobSpec, count
 
 
 def refresh_snapshots(
@@ -23,6 +23,10 @@ def refresh_snapshots(
     return {"views_refreshed": views}
 
 
+def snapshots_headline(summary: dict[str, Any]) -> str:
+    return f"refreshed {count(summary.get('views_refreshed', 0), 'stored view')}"
+
+
 JOBS = [
     JobSpec(
         name="analytics_snapshots",
@@ -30,5 +34,6 @@ JOBS = [
         run=refresh_snapshots,
         per_tenant=True,
         description="Recompute the tenant's monthly revenue series, forecasts and backtests",
+        headline=snapshots_headline,
     )
 ]

@@ -5,13 +5,18 @@ from __future__ import annotations
 import json
 import signal
 import threading
-from datetime import UTC, datetime
-from typing import Any
+import uuid
+from datetime import UTC, datetime, time
+from typing import TYPE_CHECKING, Any
 
 import typer
 from sqlalchemy import select
 
+from aethercrown.automation.models import INSTALLATION
 from aethercrown.settings import get_settings
+
+if TYPE_CHECKING:
+    from aethercrown.automation.service import Runner, RunResult
 
 app = typer.Typer(no_args_is_help=False)
 
@@ -34,17 +39,26 @@ def automate(
         help="With --once: pretend it is this UTC time (ISO-8601); repeat for a tick at each "
         "(replays and tests)",
     ),
+    as_json: bool = typer.Option(
+        False, "--json", help="With --once: one JSON object per run, with the job's summary"
+    ),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="Print nothing but the runs that failed"
+    ),
 ) -> None:
-    """Run every registered job that is due, once per period, alongside any other runners."""
+    """Run every registered job that is due, once per period, alongside any other runners.
+    With --once, prints one line per run: job, tenant, period (UTC), outcome, and what it
+    decided."""
     if ctx.invoked_subcommand is not None:
         return
     from aethercrown.automation.service import Runner
+    from aethercrown.cli import open_database
     from aethercrown.core.jobs import all_jobs
     from aethercrown.core.keycache import publish_invalidations
-    from aethercrown.db.engine import make_engine, make_session_factory
+    from aethercrown.db.engine import make_session_factory
 
     settings = get_settings()
-    engine = make_engine(settings.database_url)
+    engine = open_database(settings)
     # Automated key rotations reach the API processes' key caches at once.
     publish_invalidations(engine, settings.redis_url)
     runner = Runner(make_session_factory(engine), all_jobs(), settings=settings)
@@ -52,20 +66,11 @@ def automate(
         if once:
             moments = [_parse_now(value) for value in now] if now else [None]
             results = [r for moment in moments for r in runner.tick(moment)]
-            for result in results:
-                typer.echo(
-                    json.dumps(
-                        {
-                            "run_id": result.run_id,
-                            "job": result.job,
-                            "scope": result.scope,
-                            "period_start": result.period_start.isoformat(),
-                            "attempt": result.attempt,
-                            "status": result.status,
-                            "error": result.error,
-                        }
-                    )
-                )
+            if as_json:
+                for result in results:
+                    typer.echo(json.dumps(_run_json(result)))
+                return
+            _print_runs(runner, results, quiet)
             return
         stop = threading.Event()
 
@@ -74,10 +79,51 @@ def automate(
 
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
-        typer.echo(f"automation runner {runner.runner_id} started (tick {tick} s)", err=True)
+        if not quiet:
+            typer.echo(f"automation runner {runner.runner_id} started (tick {tick} s)", err=True)
         runner.run_forever(stop, tick)
     finally:
         engine.dispose()
+
+
+def _run_json(result: RunResult) -> dict[str, Any]:
+    return {
+        "run_id": result.run_id,
+        "job": result.job,
+        "scope": result.scope,
+        "period_start": result.period_start.isoformat(),
+        "attempt": result.attempt,
+        "status": result.status,
+        "error": result.error,
+        "summary": result.summary,
+    }
+
+
+def _print_runs(runner: Runner, results: list[RunResult], quiet: bool) -> None:
+    """One line per run, e.g. "budget.daily_allocation demo 2026-12-02 succeeded: allocated
+    USD 2,620.00 over 7 channels…"; a tenant is shown by its slug."""
+    from aethercrown.tenants.service import slugs_by_id
+
+    shown = [r for r in results if not quiet or r.status != "succeeded"]
+    if not shown:
+        if not quiet:
+            typer.echo("no job was due")
+        return
+    tenant_ids = {uuid.UUID(r.scope) for r in shown if r.scope != INSTALLATION}
+    with runner.session_factory() as session:
+        slugs = {str(k): v for k, v in slugs_by_id(session, tenant_ids).items()}
+    jobs = {job.name: job for job in runner.jobs}
+    for result in shown:
+        scope = slugs.get(result.scope, result.scope)
+        start = result.period_start
+        daily = result.interval_seconds % 86_400 == 0 and start.time() == time.min
+        period = f"{start:%Y-%m-%d}" if daily else f"{start:%Y-%m-%d %H:%M}"
+        outcome = result.status + (f" (attempt {result.attempt})" if result.attempt > 1 else "")
+        if result.status == "succeeded":
+            what = jobs[result.job].describe(result.summary)
+        else:
+            what = (result.error or "no error recorded").splitlines()[0]
+        typer.echo(f"{result.job} {scope} {period} {outcome}: {what}")
 
 
 @app.command("runs")

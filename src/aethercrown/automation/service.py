@@ -64,6 +64,8 @@ class RunResult:
     attempt: int
     status: str
     error: str | None = None
+    summary: dict[str, Any] | None = None  # what the job returned, as stored in the history
+    interval_seconds: int = 0  # the period's length
 
 
 def default_runner_id() -> str:
@@ -162,20 +164,22 @@ class Runner:
         if run_id is None:
             return None  # another runner won this claim
         error: str | None = None
+        summary: dict[str, Any] | None = None
         try:
             with (
                 write_transaction(self.session_factory) as session,
                 job_settings_scope(self.settings),
             ):
-                summary = target.job.run(session, target.tenant_id, target.period_start)
+                summary = _jsonable(target.job.run(session, target.tenant_id, target.period_start))
                 done = RunnerRepository(session).finish(
-                    run_id, status="succeeded", ended_at=self.wall(), summary=_jsonable(summary)
+                    run_id, status="succeeded", ended_at=self.wall(), summary=summary
                 )
                 if not done:
                     raise RuntimeError("run was declared abandoned while it ran; rolled back")
             status = "succeeded"
         except Exception as exc:  # a job's failure is recorded and retried, never raised
             status = "failed"
+            summary = None
             error = f"{type(exc).__name__}: {exc}"[:2000]
             log.warning(
                 "automation job failed",
@@ -194,6 +198,8 @@ class Runner:
             attempt=attempt,
             status=status,
             error=error,
+            summary=summary,
+            interval_seconds=target.interval,
         )
 
     def run_forever(self, stop: threading.Event, tick_seconds: float) -> None:

@@ -410,6 +410,7 @@ def record_daily_allocation(
         "period": day.isoformat(),
         "allocations": result.allocations,
         "expected_return": result.expected_return.value,
+        "currency": history.currency,
     }
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from aethercrown.churn import service
-from aethercrown.core.jobs import JobSpec
+from aethercrown.core.jobs import JobSpec, count
 
 
 def score_customers(
@@ -38,17 +38,44 @@ def retrain(
     }  # fmt: skip
 
 
+def score_headline(summary: dict[str, Any]) -> str:
+    risk = summary.get("risk_summary", {})
+    levels = ", ".join(
+        f"{risk[level]:,} {level}" for level in ("critical", "high") if level in risk
+    )
+    campaigns = summary.get("campaigns", {})
+    return (
+        f"scored {count(summary.get('scored', 0), 'customer')} ({levels}); "
+        f"{count(campaigns.get('created', 0), 'retention campaign')} planned, "
+        f"{campaigns.get('held_out', 0):,} held out; "
+        f"{count(summary.get('outcomes_resolved', 0), 'outcome')} joined"
+    )
+
+
+def retrain_headline(summary: dict[str, Any]) -> str:
+    if not summary.get("trained"):
+        return f"not trained: {summary.get('reason', 'no reason given')}"
+    models = [
+        f"{m['feature_set']} v{m['version']} (ROC-AUC {m['roc_auc']:.3f}, "
+        f"{'promoted' if m['promoted'] else 'not promoted'})"
+        for m in summary.get("models", [])
+    ]
+    return "trained " + ", ".join(models)
+
+
 JOBS: list[JobSpec] = [
     JobSpec(
         name="churn.score",
         interval_seconds=12 * 3600,
         run=score_customers,
         description="Score every active customer, plan retention campaigns, join back outcomes",
+        headline=score_headline,
     ),
     JobSpec(
         name="churn.retrain",
         interval_seconds=7 * 24 * 3600,
         run=retrain,
         description="Retrain churn models; promote only if not worse on the holdout",
+        headline=retrain_headline,
     ),
 ]

@@ -24,6 +24,9 @@ from aethercrown.settings import Settings, get_settings
 # runs for (None for installation-wide jobs), and the start of the period it was claimed for.
 # It returns a JSON-able summary of what it decided, kept in the run history.
 JobFunction = Callable[[Session, uuid.UUID | None, datetime], dict[str, Any]]
+# The run's main decision in a few words, from its summary ("allocated USD 2,620.00 over 7
+# channels…"); `aethercrown automate --once` prints it. The domain that wrote the summary reads it.
+Headline = Callable[[dict[str, Any]], str]
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,21 @@ class JobSpec:
     run: JobFunction
     per_tenant: bool = True
     description: str = ""
+    headline: Headline | None = None
+
+    def describe(self, summary: dict[str, Any] | None) -> str:
+        """The headline of a run's summary; a job without one shows its summary's plain figures."""
+        if summary is None:
+            return "no summary"
+        if self.headline is not None:
+            return self.headline(summary)
+        plain = [f"{k} {v}" for k, v in summary.items() if isinstance(v, int | float | str)]
+        return ", ".join(plain) or "done"
+
+
+def count(n: int, noun: str) -> str:
+    """``count(1, "customer")`` → "1 customer"; ``count(2, …)`` → "2 customers"."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
 
 
 # Domains with periodic work; each module exposes JOBS.

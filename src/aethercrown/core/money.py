@@ -26,9 +26,9 @@ def exponent(currency: str) -> int:
     return DEFAULT_EXPONENT if value is None else int(value)
 
 
-def to_major(amount: int | float, currency: str) -> float:
-    """Minor units as a number of major units (1999 USD cents -> 19.99)."""
-    return float(amount) / 10 ** exponent(currency)
+def major(amount: int | float | None, currency: str) -> float | None:
+    """Minor units as a number of major units (1999 USD cents -> 19.99); None stays None."""
+    return None if amount is None else float(amount) / 10 ** exponent(currency)
 
 
 def from_major(amount: int | float, currency: str) -> int:
@@ -36,7 +36,10 @@ def from_major(amount: int | float, currency: str) -> int:
     return round(amount * 10 ** exponent(currency))
 
 
-def format_money(amount: int | float, currency: str) -> str:
-    """``USD 1,234.50``: the code and the amount with the currency's own decimals."""
+def money(amount: int | float | None, currency: str) -> str:
+    """``USD 1,234.50``: the code and the amount with the currency's own decimals ("–" for
+    none)."""
+    if amount is None:
+        return "–"
     digits = exponent(currency)
     return f"{currency} {float(amount) / 10**digits:,.{digits}f}"

@@ -224,6 +224,15 @@ def _delivery_job(
     return deliver_due(session)
 
 
+def _delivery_headline(summary: dict[str, Any]) -> str:
+    if not any(summary.values()):
+        return "no webhook due"
+    return (
+        f"{summary.get('delivered', 0):,} delivered, {summary.get('retrying', 0):,} to retry, "
+        f"{summary.get('failed', 0):,} given up"
+    )
+
+
 JOBS = [
     JobSpec(
         name="webhook_delivery",
@@ -231,5 +240,6 @@ JOBS = [
         run=_delivery_job,
         per_tenant=False,
         description="Send due outbound webhooks, with retries and backoff",
+        headline=_delivery_headline,
     )
 ]

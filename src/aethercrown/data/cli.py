@@ -138,7 +138,8 @@ def import_rows(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar"),
 ) -> None:
     """Import business data (idempotent upsert; a batch with any bad row writes nothing)."""
-    from aethercrown.db.engine import make_engine, make_session_factory, transaction
+    from aethercrown.cli import open_database
+    from aethercrown.db.engine import make_session_factory, transaction
     from aethercrown.tenants.service import resolve_tenant_ref
 
     spec = _spec(kind)
@@ -149,7 +150,7 @@ def import_rows(
             f"at most max_batch_rows = {settings.max_batch_rows}", param_hint="--batch-size"
         )
     err = Console(stderr=True)
-    engine = make_engine(settings.database_url)
+    engine = open_database(settings)
     factory = make_session_factory(engine)
     totals = {"received": 0, "inserted": 0, "updated": 0, "unchanged": 0, "batches": 0}
     try:
@@ -225,7 +226,8 @@ def export_rows(
     ),
 ) -> None:
     """Export business data as CSV (the columns an import takes back)."""
-    from aethercrown.db.engine import make_engine, make_session_factory
+    from aethercrown.cli import open_database
+    from aethercrown.db.engine import make_session_factory
     from aethercrown.tenants.service import resolve_tenant_ref
 
     spec = _spec(kind)
@@ -247,8 +249,7 @@ def export_rows(
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise typer.BadParameter(problems) from exc
 
-    settings = get_settings()
-    engine = make_engine(settings.database_url)
+    engine = open_database()
     factory = make_session_factory(engine)
     target: IO[str] = out.open("w", encoding="utf-8", newline="") if out is not None else sys.stdout
     written = 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -32,15 +33,31 @@ def _sqlite_on_begin(conn: Any) -> None:
     # Straight to the driver: exec_driver_sql would run SQLAlchemy's whole execution path
     # (context, events, result) for a statement with no result, on every request.
     mode = conn.info.get("sqlite_begin", "DEFERRED")
-    conn.connection.driver_connection.execute(f"BEGIN {mode}")
+    try:
+        conn.connection.driver_connection.execute(f"BEGIN {mode}")
+    except sqlite3.OperationalError as exc:
+        # Raised from the driver here, it would escape SQLAlchemy's wrapping, and everything
+        # that handles a busy database (the API's 503, a best-effort cache write) catches
+        # SQLAlchemy's OperationalError: a writer busy past busy_timeout became a 500.
+        raise OperationalError(f"BEGIN {mode}", None, exc) from exc
+
+
+def prepare_sqlite_directory(url: str) -> None:
+    """Create the directory of a SQLite database file. SQLite creates a missing file but not its
+    directory, so every way of opening the database (the engine here, the migrations' own engine)
+    calls this first: a fresh checkout has no ``.aethercrown/`` yet."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return
+    database = parsed.database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        database = parsed.database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        prepare_sqlite_directory(url)
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},

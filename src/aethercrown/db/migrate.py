@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any, Literal
 
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
+from alembic.runtime.migration import MigrationContext, MigrationInfo
+from alembic.script import Script, ScriptDirectory
 from sqlalchemy import Engine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -22,8 +24,27 @@ def alembic_config(url: str | None = None) -> Config:
     return config
 
 
-def upgrade(url: str, revision: str = "heads") -> None:
-    command.upgrade(alembic_config(url), revision)
+@dataclass(frozen=True)
+class Applied:
+    """One migration an upgrade applied."""
+
+    revision: str
+    doc: str
+
+
+def upgrade(url: str, revision: str = "heads") -> list[Applied]:
+    """Apply pending migrations; returns those applied, in order (none: it was current)."""
+    applied: list[Applied] = []
+
+    def collect(*, step: MigrationInfo, **_: Any) -> None:
+        script = step.up_revision
+        doc = script.doc if isinstance(script, Script) else ""
+        applied.append(Applied(", ".join(step.up_revision_ids), doc))
+
+    config = alembic_config(url)
+    config.attributes["on_version_apply"] = collect
+    command.upgrade(config, revision)
+    return applied
 
 
 def downgrade(url: str, revision: str = "base") -> None:
@@ -41,5 +62,21 @@ def applied_heads(engine: Engine) -> set[str]:
         return set(MigrationContext.configure(conn).get_current_heads())
 
 
+@cache
+def known_revisions() -> frozenset[str]:
+    """Every revision the shipped migration scripts know."""
+    scripts = ScriptDirectory.from_config(alembic_config())
+    return frozenset(script.revision for script in scripts.walk_revisions())
+
+
 def is_current(engine: Engine) -> bool:
     return applied_heads(engine) == expected_heads()
+
+
+def status(engine: Engine) -> Literal["current", "pending", "unknown"]:
+    """``current``; ``pending`` (new database, or migrations to apply); ``unknown``: the database
+    holds revisions these scripts do not know, i.e. a newer AetherCrown migrated it."""
+    applied = applied_heads(engine)
+    if applied == expected_heads():
+        return "current"
+    return "unknown" if applied - known_revisions() else "pending"

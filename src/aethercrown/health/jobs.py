@@ -26,6 +26,13 @@ def hourly_health_check(
     }
 
 
+def health_headline(summary: dict[str, Any]) -> str:
+    components: dict[str, str] = summary.get("components", {})
+    not_ok = [f"{name} {status}" for name, status in components.items() if status != "ok"]
+    detail = f": {', '.join(not_ok)}" if not_ok else f" ({len(components)} components)"
+    return f"status {summary.get('status')}{detail}, checked in {summary['duration_ms']:.0f} ms"
+
+
 JOBS = [
     JobSpec(
         name="health_checks",
@@ -33,5 +40,6 @@ JOBS = [
         run=hourly_health_check,
         per_tenant=False,
         description="Measure every component of the installation and store the samples",
+        headline=health_headline,
     )
 ]

@@ -12,7 +12,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from matplotlib.figure import Figure
 
-from aethercrown.core.money import format_money, to_major
+from aethercrown.core.money import major, money
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -22,14 +22,6 @@ _env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-
-
-def major(amount: int | float | None, currency: str) -> float | None:
-    return None if amount is None else to_major(amount, currency)
-
-
-def money(amount: int | float | None, currency: str) -> str:
-    return "–" if amount is None else format_money(amount, currency)
 
 
 def percent(value: float | None) -> str:

@@ -215,14 +215,14 @@ def monthly_report(session: Session, tenant_id: uuid.UUID, month: str | None) ->
 
 def _highlights(row: dict[str, Any], previous: dict[str, Any] | None, currency: str) -> list[str]:
     out = [
-        f"MRR {rendering.money(row['mrr'], currency)} "
-        f"(ARR {rendering.money(row['arr'], currency)}) from {row['customers']} paying customers."
+        f"MRR {money.money(row['mrr'], currency)} "
+        f"(ARR {money.money(row['arr'], currency)}) from {row['customers']} paying customers."
     ]
     if previous is not None and row["mrr_growth_rate"] is not None:
         direction = "up" if row["mrr"] >= previous["mrr"] else "down"
         out.append(
             f"MRR {direction} {rendering.percent(abs(row['mrr_growth_rate']))} on "
-            f"{previous['month']}: net new {rendering.money(row['net_new_mrr'], currency)}."
+            f"{previous['month']}: net new {money.money(row['net_new_mrr'], currency)}."
         )
     out.append(
         f"{row['new_customers']} new, {row['reactivated_customers']} reactivated and "

@@ -10,7 +10,7 @@ import orjson
 import typer
 from pydantic import ValidationError
 
-from aethercrown.cli import fail, unit_of_work
+from aethercrown.cli import fail, open_database, unit_of_work
 from aethercrown.core.errors import ProblemError
 from aethercrown.metering import fold, schemas, service
 
@@ -78,10 +78,9 @@ def import_events(
 
 
 def _catch_up(tenant_id: uuid.UUID | None) -> schemas.FoldOut:
-    from aethercrown.db.engine import make_engine, make_session_factory
-    from aethercrown.settings import get_settings
+    from aethercrown.db.engine import make_session_factory
 
-    engine = make_engine(get_settings().database_url)
+    engine = open_database()
     try:
         return fold.catch_up(make_session_factory(engine), tenant_id)
     finally:

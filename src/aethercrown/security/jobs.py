@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from aethercrown.core.crypto import secret_box
-from aethercrown.core.jobs import JobSpec, job_settings
+from aethercrown.core.jobs import JobSpec, count, job_settings
 from aethercrown.core.ledger import audit
 from aethercrown.security import service
 from aethercrown.security.repository import KeyRepository
@@ -71,11 +71,23 @@ def rotate_due_keys(
     }
 
 
+def rotation_headline(summary: dict[str, Any]) -> str:
+    rotated = len(summary.get("rotated_webhook_secrets", []))
+    waiting = len(summary.get("due_needing_a_person", []))
+    if not rotated and not waiting:
+        return "no key due"
+    return (
+        f"rotated {count(rotated, 'webhook secret')}; "
+        f"{count(waiting, 'due key')} left for a person to rotate"
+    )
+
+
 JOBS = [
     JobSpec(
         name="key_rotation",
         interval_seconds=24 * 3600,
         run=rotate_due_keys,
         description="Rotate due webhook secrets; report due API and external keys",
+        headline=rotation_headline,
     )
 ]

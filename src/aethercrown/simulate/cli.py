@@ -46,6 +46,7 @@ def demo(
         raise typer.Exit(1) from exc
     print_summary(result, Console(stderr=True))
     if result.api_key:
+        typer.echo("its admin key (tenant:write; shown once):", err=True)
         # Alone on stdout, like `tenants create`, so scripts can capture it.
         typer.echo(result.api_key)
 
@@ -53,10 +54,11 @@ def demo(
 def run_demo_load(
     settings: Settings, tenant: str, config: SimConfig, force: bool = False
 ) -> LoadResult:
-    from aethercrown.db.engine import make_engine, make_session_factory
+    from aethercrown.cli import open_database
+    from aethercrown.db.engine import make_session_factory
     from aethercrown.simulate.service import load_demo
 
-    engine = make_engine(settings.database_url)
+    engine = open_database(settings)
     console = Console(stderr=True)
     try:
         with Progress(
@@ -127,20 +129,21 @@ def print_summary(result: LoadResult, console: Console) -> None:
             f"({total:.1f} s in all)"
         )
     if result.created_tenant:
-        console.print(f"created tenant {result.tenant_slug} (enterprise); its admin key:")
+        console.print(f"created tenant {result.tenant_slug} (enterprise)")
 
 
 DEMO_TENANT = "demo"
 
 
-def load_demo_once(settings: Settings, config: SimConfig | None = None) -> bool:
+def load_demo_once(settings: Settings, config: SimConfig | None = None) -> LoadResult | None:
     """`serve --demo`: on the first start load the default demo company into tenant 'demo';
     any later start finds the tenant and skips (a tenant someone made by hand is left alone).
-    Returns whether it loaded."""
-    from aethercrown.db.engine import make_engine, make_session_factory
+    Returns what it loaded (with the new tenant's key, which the caller shows), or None."""
+    from aethercrown.cli import open_database
+    from aethercrown.db.engine import make_session_factory
     from aethercrown.simulate.service import tenant_by_slug
 
-    engine = make_engine(settings.database_url)
+    engine = open_database(settings)
     try:
         with make_session_factory(engine)() as session:
             present = tenant_by_slug(session, DEMO_TENANT) is not None
@@ -149,10 +152,8 @@ def load_demo_once(settings: Settings, config: SimConfig | None = None) -> bool:
     console = Console(stderr=True)
     if present:
         console.print(f"tenant '{DEMO_TENANT}' present: demo company not reloaded")
-        return False
+        return None
     console.print("first start: loading the demo company into tenant 'demo' (about a minute)")
     result = run_demo_load(settings, DEMO_TENANT, config or SimConfig())
     print_summary(result, console)
-    if result.api_key:
-        console.print(f"  {result.api_key}")
-    return True
+    return result

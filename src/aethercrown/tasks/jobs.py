@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from aethercrown.clock import utcnow
-from aethercrown.core.jobs import JobSpec
+from aethercrown.core.jobs import JobSpec, count
 from aethercrown.tasks import service
 
 
@@ -27,11 +27,22 @@ def task_housekeeping(
     return summary
 
 
+def housekeeping_headline(summary: dict[str, Any]) -> str:
+    bottlenecks = summary.get("bottlenecks") or []
+    return (
+        f"{count(summary.get('queue_length', 0), 'task')} queued; "
+        f"{count(summary.get('leases_expired', 0), 'expired lease')} requeued; "
+        f"{count(summary.get('workers_marked_stale', 0), 'worker')} marked stale"
+        + (f"; bottlenecks: {', '.join(bottlenecks)}" if bottlenecks else "")
+    )
+
+
 JOBS = [
     JobSpec(
         name="task_scheduling",
         interval_seconds=3600,
         run=task_housekeeping,
         description="Expire task leases, requeue or fail their tasks, mark silent workers stale",
+        headline=housekeeping_headline,
     )
 ]

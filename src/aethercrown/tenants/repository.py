@@ -82,6 +82,10 @@ class TenantRepository:
         values["quotas"] = quotas
         return values
 
+    def slugs(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+        rows = self.session.execute(select(Tenant.id, Tenant.slug).where(Tenant.id.in_(ids)))
+        return {row.id: row.slug for row in rows}
+
     def by_slug(self, slug: str) -> Tenant | None:
         return self.session.scalar(select(Tenant).where(Tenant.slug == slug))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -13,7 +14,7 @@ from aethercrown.clock import utcnow
 from aethercrown.core.auth import Principal, hash_secret
 from aethercrown.core.errors import Conflict, InvalidInput, NotFound, ProblemError, field_error
 from aethercrown.core.ledger import audit
-from aethercrown.core.money import format_money
+from aethercrown.core.money import money
 from aethercrown.security.repository import KeyRepository
 from aethercrown.security.service import IssuedKey, issue_key
 from aethercrown.tasks.service import live_worker_count
@@ -38,6 +39,12 @@ def resolve_tenant_ref(session: Session, ref: str) -> Tenant:
     if tenant is None:
         raise NotFound("Tenant", ref)
     return tenant
+
+
+def slugs_by_id(session: Session, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """Tenants' slugs, for showing people a tenant by name (ids not found are left out)."""
+    wanted = list(set(ids))
+    return TenantRepository(session).slugs(wanted) if wanted else {}
 
 
 def get_tier(session: Session, slug: str, field: str = "tier") -> Tier:
@@ -265,7 +272,7 @@ def recommend_tier(
                 reason=(
                     f"usage fits the {below.name} tier with room to spare "
                     f"({stored} rows, {seats} seats); it costs "
-                    f"{format_money(tier.monthly_price - below.monthly_price, tier.currency)} "
+                    f"{money(tier.monthly_price - below.monthly_price, tier.currency)} "
                     "less a month"
                 ),
             )

@@ -10,6 +10,11 @@ from typing import Annotated, Any
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.openapi.docs import (
+    get_redoc_html,
+    get_swagger_ui_html,
+    get_swagger_ui_oauth2_redirect_html,
+)
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.orm import Session
@@ -17,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from aethercrown.analytics.schemas import MONTH_PATTERN
 from aethercrown.core.auth import TenantPrincipal, authenticate_secret
-from aethercrown.core.errors import ProblemError
+from aethercrown.core.errors import NotFound, ProblemError
 from aethercrown.db.session import DbSession
 from aethercrown.investor import report
 from aethercrown.investor import service as investor
@@ -168,22 +173,87 @@ async def investor_report(
     return HTMLResponse(await run_in_threadpool(report.render_html, body))
 
 
-def _static(name: str, media_type: str) -> FileResponse:
+# Files under /web/static/ (anything else there is not served): the dashboard's script and
+# vendored uPlot, and the API docs pages' vendored Swagger UI and Redoc (see vendor/README.md).
+STATIC_FILES = {
+    "dashboard.js": "text/javascript",
+    "uPlot.iife.min.js": "text/javascript",
+    "uPlot.min.css": "text/css",
+    "vendor/swagger-ui/swagger-ui-bundle.js": "text/javascript",
+    "vendor/swagger-ui/swagger-ui.css": "text/css",
+    "vendor/swagger-ui/favicon-32x32.png": "image/png",
+    "vendor/redoc/redoc.standalone.js": "text/javascript",
+}
+
+
+@router.get("/web/static/{path:path}")
+def static_file(path: str) -> FileResponse:
+    media_type = STATIC_FILES.get(path)
+    if media_type is None:
+        raise NotFound("Static file", path)
     return FileResponse(
-        STATIC / name, media_type=media_type, headers={"Cache-Control": "public, max-age=3600"}
+        STATIC / path, media_type=media_type, headers={"Cache-Control": "public, max-age=3600"}
     )
 
 
-@router.get("/web/static/uPlot.iife.min.js")
-def uplot_js() -> FileResponse:
-    return _static("uPlot.iife.min.js", "text/javascript")
+@router.get("/")
+def front_page() -> RedirectResponse:
+    """The front door is the dashboard, which asks to sign in first."""
+    return RedirectResponse("/dashboard", status_code=307)
 
 
-@router.get("/web/static/uPlot.min.css")
-def uplot_css() -> FileResponse:
-    return _static("uPlot.min.css", "text/css")
+# The API docs pages, as FastAPI would serve them but with their assets from STATIC_FILES (the
+# app is made with docs_url=None, redoc_url=None): no page of the platform loads anything from
+# outside the machine. Their third-party code is held to that too: Redoc's sidebar asks for
+# Redocly's logo from cdn.redoc.ly, which this policy stops the browser from fetching (the
+# image then hides itself). Inline script and style: the pages' own set-up script, and the
+# styles both libraries inject; blob: workers: Redoc's search index.
+DOCS_OAUTH2_REDIRECT = "/docs/oauth2-redirect"
+DOCS_CSP = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self' 'unsafe-inline'",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data:",
+        "font-src 'self' data:",
+        "worker-src 'self' blob:",
+        "connect-src 'self'",
+    )
+)
 
 
-@router.get("/web/static/dashboard.js")
-def dashboard_js() -> FileResponse:
-    return _static("dashboard.js", "text/javascript")
+@router.get("/docs")
+def swagger_ui(request: Request) -> HTMLResponse:
+    root = request.scope.get("root_path", "").rstrip("/")
+    page = get_swagger_ui_html(
+        openapi_url=root + str(request.app.openapi_url),
+        title=f"{request.app.title} — API docs",
+        swagger_js_url=f"{root}/web/static/vendor/swagger-ui/swagger-ui-bundle.js",
+        swagger_css_url=f"{root}/web/static/vendor/swagger-ui/swagger-ui.css",
+        swagger_favicon_url=f"{root}/web/static/vendor/swagger-ui/favicon-32x32.png",
+        oauth2_redirect_url=root + DOCS_OAUTH2_REDIRECT,
+        # Swagger UI would otherwise send the spec to validator.swagger.io for a badge.
+        swagger_ui_parameters={"validatorUrl": None},
+    )
+    page.headers["Content-Security-Policy"] = DOCS_CSP
+    return page
+
+
+@router.get(DOCS_OAUTH2_REDIRECT)
+def swagger_ui_oauth2_redirect() -> HTMLResponse:
+    return get_swagger_ui_oauth2_redirect_html()
+
+
+@router.get("/redoc")
+def redoc(request: Request) -> HTMLResponse:
+    root = request.scope.get("root_path", "").rstrip("/")
+    page = get_redoc_html(
+        openapi_url=root + str(request.app.openapi_url),
+        title=f"{request.app.title} — API reference",
+        redoc_js_url=f"{root}/web/static/vendor/redoc/redoc.standalone.js",
+        redoc_favicon_url=f"{root}/web/static/vendor/swagger-ui/favicon-32x32.png",
+        # Its fonts come from Google; the page falls back to the system's sans-serif.
+        with_google_fonts=False,
+    )
+    page.headers["Content-Security-Policy"] = DOCS_CSP
+    return page

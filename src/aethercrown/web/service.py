@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from aethercrown.analytics import metrics
 from aethercrown.analytics import service as analytics
 from aethercrown.analytics.schemas import PeriodRequest
+from aethercrown.core.money import major, money
 from aethercrown.core.pagination import PageParams
 from aethercrown.investor import report
 from aethercrown.investor import service as investor
@@ -24,7 +25,7 @@ def _x(months: list[str]) -> list[int]:
 
 
 def _major(values: list[Any], currency: str) -> list[float | None]:
-    return [report.major(v, currency) for v in values]
+    return [major(v, currency) for v in values]
 
 
 def tenant_name(session: Session, tenant_id: uuid.UUID) -> str:
@@ -161,16 +162,16 @@ def executive_page(session: Session, tenant_id: uuid.UUID) -> dict[str, Any]:
         },
     ]
     tiles = [
-        ("MRR", report.money(latest["mrr"], currency) if latest else "–"),
-        ("ARR", report.money(latest["arr"], currency) if latest else "–"),
+        ("MRR", money(latest["mrr"], currency) if latest else "–"),
+        ("ARR", money(latest["arr"], currency) if latest else "–"),
         ("Paying customers", str(latest["customers"]) if latest else "–"),
         ("MRR growth (month)", report.percent(latest["mrr_growth_rate"]) if latest else "–"),
         ("NRR (12 months)", report.percent(latest["nrr_12m"]) if latest else "–"),
         ("Logo churn (month)", report.percent(latest["logo_churn_rate"]) if latest else "–"),
-        ("ARPA", report.money(latest["arpa"], currency) if latest else "–"),
-        ("LTV", report.money(latest["ltv"], currency) if latest else "–"),
+        ("ARPA", money(latest["arpa"], currency) if latest else "–"),
+        ("LTV", money(latest["ltv"], currency) if latest else "–"),
         ("Quick ratio", report.number(latest["quick_ratio"]) if latest else "–"),
-        ("CAC", report.money(latest["cac"], currency) if latest else "–"),
+        ("CAC", money(latest["cac"], currency) if latest else "–"),
     ]
     return {
         "tenant": tenant_name(session, tenant_id),
@@ -210,8 +211,8 @@ def investor_page(session: Session, tenant_id: uuid.UUID) -> dict[str, Any]:
     ]
     latest = kpis["latest"]
     tiles = [
-        ("MRR", report.money(live["mrr"], currency)),
-        ("ARR", report.money(live["arr"], currency)),
+        ("MRR", money(live["mrr"], currency)),
+        ("ARR", money(live["arr"], currency)),
         ("Paying customers", str(live["customers"])),
         ("Active users (30 days)", str(live["active_users_30d"])),
         ("AI tasks running", str(live["ai_tasks_running"])),
