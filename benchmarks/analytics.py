@@ -32,10 +32,11 @@ from sqlalchemy import insert
 
 from aethercrown.analytics import metrics
 from aethercrown.app import create_app
+from aethercrown.clock import utcnow
 from aethercrown.core.ledger import record_decision, record_outcome
 from aethercrown.data.models import ActivityEvent, Customer, MarketingSpend, Subscription
 from aethercrown.db import migrate
-from aethercrown.db.base import new_id, utcnow
+from aethercrown.db.base import new_id
 from aethercrown.db.engine import make_engine, make_session_factory, transaction
 from aethercrown.health.models import HealthSample
 from aethercrown.settings import Settings
