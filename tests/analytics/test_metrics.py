@@ -182,12 +182,17 @@ def test_mrr_equals_the_sum_over_alive_subscriptions_on_random_books() -> None:
     as_of = fx.at(12, 20)
     series = metrics.revenue_series(RevenueInputs(subscriptions=subs), as_of)
     for row in series:
-        instant = metrics.month_end_instant(row["month"], as_of)
+        boundary = metrics.month_start(metrics.add_months(row["month"], 1))
         expected = 0
         paying = set()
         for s in subs:
-            alive = s.started_at <= instant and (s.ended_at is None or s.ended_at > instant)
-            if alive and (s.trial_end is None or s.trial_end <= instant):
+            if boundary > as_of:  # the current month, read now
+                alive = s.started_at <= as_of and (s.ended_at is None or s.ended_at > as_of)
+                alive = alive and (s.trial_end is None or s.trial_end <= as_of)
+            else:  # alive at the month's last instant, just before the boundary
+                alive = s.started_at < boundary and (s.ended_at is None or s.ended_at >= boundary)
+                alive = alive and (s.trial_end is None or s.trial_end < boundary)
+            if alive:
                 net = max(
                     s.amount * s.quantity * (100 - s.discount_percent) / 100 - s.discount_amount, 0
                 )
