@@ -103,6 +103,10 @@ class MetricReport(BaseModel):
     previous_period_same_span: float
     growth_rate: float | None
     projected: float
+    projected_low: float = Field(
+        description="10th percentile of the projection (80 % interval); upsell acts on it"
+    )
+    projected_high: float = Field(description="90th percentile of the projection")
     projected_percent_of_capacity: float | None
 
 
@@ -153,6 +157,8 @@ class UpsellCandidate(BaseModel):
     current_price: int | None
     currency: str
     projected_usage: dict[str, float]
+    projected_usage_low: dict[str, float]
+    projected_usage_high: dict[str, float]
 
 
 class UpsellAnalysis(BaseModel):

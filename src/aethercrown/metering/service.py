@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from aethercrown.clock import utcnow
 from aethercrown.core.errors import Conflict, InvalidInput, NotFound, field_error
 from aethercrown.core.ledger import audit, record_decision
+from aethercrown.core.numbers import plain
 from aethercrown.core.webhooks import enqueue_webhook
 from aethercrown.data.models import Customer
 from aethercrown.db.base import new_id
@@ -594,6 +595,13 @@ class CustomerUsage:
     def projected(self) -> dict[str, float]:
         return {m: s.report.projected for m, s in self.metrics.items()}
 
+    def projected_low(self) -> dict[str, float]:
+        """The usage the customer will reach with 90 % confidence (the interval's low end)."""
+        return {m: s.report.projected_low for m, s in self.metrics.items()}
+
+    def projected_high(self) -> dict[str, float]:
+        return {m: s.report.projected_high for m, s in self.metrics.items()}
+
     def to_date(self) -> dict[str, float]:
         return {m: s.report.usage for m, s in self.metrics.items()}
 
@@ -680,11 +688,12 @@ def customer_usage(
                 meter.aggregation, [r for r in rows if r.day <= last_day], prev_start, last_day
             )
             current_series = {d: v for d, v in series.items() if d >= start}
-            projected = (
-                stats.project(meter.aggregation, used, current_series, start, end, as_of)
+            projection = (
+                stats.project(meter.aggregation, used, series, start, end, as_of)
                 if as_of < stats.day_start(end)
-                else used
+                else stats.Projection(used, used, used)
             )
+            projected = projection.point
             capacity_raw = plan.capacities.get(name) if plan is not None else None
             capacity = float(capacity_raw) if capacity_raw is not None else None
             pct = used / capacity * 100 if capacity else None
@@ -699,6 +708,8 @@ def customer_usage(
                 previous_period_same_span=before,
                 growth_rate=stats.growth_rate(used, before),
                 projected=round(projected, 6),
+                projected_low=round(projection.low, 6),
+                projected_high=round(projection.high, 6),
                 projected_percent_of_capacity=(
                     round(projected / capacity * 100, 2) if capacity else None
                 ),
@@ -764,14 +775,18 @@ def upsell_reasons(usage: CustomerUsage, settings: MeteringSettings) -> list[sch
                     f"(lowest {min(loads):.0%})",
                 )
             )
-        if r.projected > r.capacity:
+        # Only the interval's low end decides: early in a period the point can run far ahead
+        # of what is known, and an upsell offered on a guess costs the customer's trust.
+        if r.projected_low > r.capacity:
             reasons.append(
                 schemas.UpsellReason(
                     trigger="projected_over_capacity",
                     metric=name,
-                    value=round(r.projected / r.capacity, 4),
-                    detail=f"{name} is projected at {r.projected:g} by {usage.period_end}, "
-                    f"over the capacity of {r.capacity:g}",
+                    value=round(r.projected_low / r.capacity, 4),
+                    detail=f"{name} will reach at least {plain(r.projected_low)} by "
+                    f"{usage.period_end} (projected {plain(r.projected)}, 80 % interval "
+                    f"{plain(r.projected_low)}–{plain(r.projected_high)}), over the capacity "
+                    f"of {plain(r.capacity)}",
                 )
             )
     return reasons
@@ -794,9 +809,14 @@ def upsell_candidate(
 ) -> schemas.UpsellCandidate:
     reasons = upsell_reasons(usage, settings)
     projected = usage.projected()
+    at_least = usage.projected_low()
     current_rank = usage.plan.rank if usage.plan else -1
     higher = [plan_dict(p) for p in plans if p.rank > current_rank]
-    recommended = formula.recommend(higher, projected)[0] if higher and reasons else None
+    # A plan is recommended only when the usage is sure (the interval's low end) to outgrow
+    # the current one; growth and sustained load alone are signals, listed but not sold on.
+    # The plan is the cheapest that covers that sure usage, not the point (see stats.project).
+    over = any(r.trigger == "projected_over_capacity" for r in reasons)
+    recommended = formula.recommend(higher, at_least)[0] if higher and over else None
     currency = usage.plan.currency if usage.plan else (plans[0].currency if plans else "USD")
     return schemas.UpsellCandidate(
         customer=usage.external_id,
@@ -807,6 +827,8 @@ def upsell_candidate(
         current_price=usage.plan.monthly_price if usage.plan else None,
         currency=currency,
         projected_usage={k: round(v, 6) for k, v in projected.items()},
+        projected_usage_low={k: round(v, 6) for k, v in at_least.items()},
+        projected_usage_high={k: round(v, 6) for k, v in usage.projected_high().items()},
     )
 
 
@@ -869,7 +891,12 @@ def trigger_upsell(
         raise Conflict(
             f"No upsell trigger holds for {external_id} this period"
             if not candidate.reasons
-            else f"{external_id} is already on the highest plan",
+            else f"No plan to recommend to {external_id}: "
+            + (
+                "its projected usage is not yet sure to exceed its plan's capacity"
+                if not any(r.trigger == "projected_over_capacity" for r in candidate.reasons)
+                else "it is already on the highest plan"
+            ),
             slug="no-upsell-trigger",
         )
     decision = record_decision(
