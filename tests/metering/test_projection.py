@@ -138,6 +138,7 @@ def test_upsell_at_the_first_minute_with_and_without_history(
     for name in ("burst", "fresh"):
         c = found[name]
         assert "projected_over_capacity" in [r.trigger for r in c.reasons]
+        assert c.customer_name == name.title()  # lists name the customer, not only its id
         # already over Starter's 10,000: Professional covers what is sure; never Enterprise
         assert c.recommended_plan == "professional" and c.recommended_price == 9900
         assert c.projected_usage_low["api_calls"] >= 12_000

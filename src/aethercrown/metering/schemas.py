@@ -149,7 +149,8 @@ class UpsellReason(BaseModel):
 
 
 class UpsellCandidate(BaseModel):
-    customer: str
+    customer: str = Field(description="The customer's external id")
+    customer_name: str | None = None
     current_plan: str | None
     reasons: list[UpsellReason]
     recommended_plan: str | None

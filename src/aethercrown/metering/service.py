@@ -616,11 +616,54 @@ def parse_period(value: str | None) -> date | None:
     return date(int(match.group(1)), int(match.group(2)), 1)
 
 
-def resolve_customer(session: Session, tenant_id: uuid.UUID, external_id: str) -> Customer:
-    customer = CustomerRepository(session, tenant_id).by_external_id(external_id)
+# --- naming customers: the one place a customer reference is resolved --------------------------
+
+
+@dataclass(frozen=True)
+class CustomerRef:
+    id: uuid.UUID
+    external_id: str
+    name: str
+
+
+def resolve_customer(session: Session, tenant_id: uuid.UUID, ref: str) -> Customer:
+    """The customer named by ``ref``: its external id, or else its internal UUID; 404."""
+    repo = CustomerRepository(session, tenant_id)
+    customer = repo.by_external_id(ref)
     if customer is None:
-        raise NotFound("Customer", external_id)
+        found = repo.by_refs([ref]).get(ref)
+        customer = repo.get(found[0]) if found is not None else None
+    if customer is None:
+        raise NotFound("Customer", ref)
     return customer
+
+
+def resolve_customers(
+    session: Session, tenant_id: uuid.UUID, refs: Sequence[str], field: str = "customers"
+) -> list[CustomerRef]:
+    """Each ref (external id, or else internal UUID) in the order given, duplicates once;
+    422 naming every unknown one by its position in ``field``."""
+    found = CustomerRepository(session, tenant_id).by_refs(list(dict.fromkeys(refs)))
+    missing = [i for i, ref in enumerate(refs) if ref not in found]
+    if missing:
+        names = ", ".join(refs[i] for i in missing[:10])
+        raise InvalidInput(
+            f"Unknown customers: {names}",
+            [field_error([field, i], "unknown customer") for i in missing[:100]],
+        )
+    out: dict[uuid.UUID, CustomerRef] = {}
+    for ref in refs:
+        cid, external, name = found[ref]
+        out.setdefault(cid, CustomerRef(cid, external, name))
+    return list(out.values())
+
+
+def customer_names(
+    session: Session, tenant_id: uuid.UUID, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, CustomerRef]:
+    """How each customer is shown in a list: its external id and name."""
+    named = CustomerRepository(session, tenant_id).named(ids)
+    return {cid: CustomerRef(cid, ext, name) for cid, (ext, name) in named.items()}
 
 
 def _filled(
@@ -727,6 +770,7 @@ def usage_report(
     now: datetime | None = None,
 ) -> schemas.UsageReport:
     customer = resolve_customer(session, tenant_id, external_id)
+    external_id = customer.external_id  # a UUID ref is answered by its own id
     usage = customer_usage(
         session, tenant_id, [(customer.id, customer.external_id)], now or utcnow(), period
     )[0]
@@ -840,22 +884,13 @@ def analyse_upsell(
 ) -> schemas.UpsellAnalysis:
     now = now or utcnow()
     start, end = stats.period_bounds(now)
-    repo = CustomerRepository(session, tenant_id)
     if external_ids is None:
         ids = DailyRepository(session, tenant_id).customers_with_usage(start, end)
-        pairs = sorted(repo.external_ids(ids).items(), key=lambda kv: kv[1])
+        refs = sorted(customer_names(session, tenant_id, ids).values(), key=lambda r: r.external_id)
     else:
-        found = repo.ids_by_external_id(list(dict.fromkeys(external_ids)))
-        missing = [e for e in external_ids if e not in found]
-        if missing:
-            raise InvalidInput(
-                f"Unknown customers: {', '.join(missing[:10])}",
-                [
-                    field_error(["customers", external_ids.index(m)], "unknown customer")
-                    for m in missing[:100]
-                ],
-            )
-        pairs = [(cid, ext) for ext, cid in found.items()]
+        refs = resolve_customers(session, tenant_id, external_ids)
+    pairs = [(r.id, r.external_id) for r in refs]
+    name_of = {r.id: r.name for r in refs}
     plans = PlanRepository(session, tenant_id).ensure()
     settings = current_settings(session, tenant_id)
     candidates = []
@@ -865,6 +900,7 @@ def analyse_upsell(
         ):
             candidate = upsell_candidate(usage, plans, settings)
             if candidate.reasons:
+                candidate.customer_name = name_of.get(usage.customer_id)
                 candidates.append(candidate)
     return schemas.UpsellAnalysis(period_start=start, analysed=len(pairs), candidates=candidates)
 
@@ -879,6 +915,7 @@ def trigger_upsell(
     """Open this period's upsell campaign for a customer, once; a repeat returns the first."""
     now = now or utcnow()
     customer = resolve_customer(session, tenant_id, external_id)
+    external_id = customer.external_id  # a UUID ref is answered by its own id
     start, _ = stats.period_bounds(now)
     campaigns = CampaignRepository(session, tenant_id)
     existing = campaigns.for_period(customer.id, start)

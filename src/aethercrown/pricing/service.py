@@ -149,8 +149,10 @@ def calculate(
         "tenure_months": None,
     }
     plan: PricePlan | None = None
+    named = body.customer
     if body.customer is not None:
         customer = metering.resolve_customer(session, tenant_id, body.customer)
+        named = customer.external_id
         current = metering.customer_usage(
             session, tenant_id, [(customer.id, customer.external_id)], now
         )[0]
@@ -188,7 +190,7 @@ def calculate(
         tenant_id=tenant_id,
         kind="price_quote",
         subject_type="customer",
-        subject_id=body.customer or "-",
+        subject_id=named or "-",
         inputs=inputs,
         output={"plan": plan.slug, "final_price": q.final_price, "currency": plan.currency},
         model="pricing.seed_formula",
@@ -200,7 +202,7 @@ def calculate(
     return schemas.QuoteOut(
         plan=plan.slug,
         currency=plan.currency,
-        customer=body.customer,
+        customer=named,
         base_price=q.base_price,
         usage_multiplier_bp=q.usage_multiplier_bp,
         enterprise_multiplier_bp=q.enterprise_multiplier_bp,
@@ -235,8 +237,10 @@ def recommend_tier(
     plans = PlanRepository(session, tenant_id).ensure()
     current_plan: PricePlan | None = None
     usage: dict[str, float] = {}
+    named = body.customer
     if body.customer is not None:
         customer = metering.resolve_customer(session, tenant_id, body.customer)
+        named = customer.external_id
         current = metering.customer_usage(
             session, tenant_id, [(customer.id, customer.external_id)], now
         )[0]
@@ -262,7 +266,7 @@ def recommend_tier(
         )
     return schemas.RecommendOut(
         currency=plans[0].currency,
-        customer=body.customer,
+        customer=named,
         current_plan=current_plan.slug if current_plan else None,
         usage={k: round(v, 6) for k, v in usage.items()},
         recommended=_cost_out(recommended),
@@ -284,6 +288,7 @@ def invoice_preview(
     the same on the projection to the period's end."""
     now = now or utcnow()
     customer = metering.resolve_customer(session, tenant_id, external_id)
+    external_id = customer.external_id  # a UUID ref is answered by its own id
     current = metering.customer_usage(session, tenant_id, [(customer.id, external_id)], now)[0]
     if current.plan is None:
         raise NotFound("Active subscription on one of the tenant's plans for customer", external_id)
