@@ -85,6 +85,13 @@ def test_cac_trials_and_dau_mau(series: dict[str, dict]) -> None:
     march = series["2026-03"]
     assert march["marketing_spend"] == 20000 and march["cac"] == 20000
     assert march["cac_payback_months"] == pytest.approx(6.9)  # 20000 / 2900
+    assert march["cac_note"] is None
+    # January: two new customers but no recorded spend — CAC undefined, not 0; April: no new
+    # customers and no spend
+    january, april = series["2026-01"], series["2026-04"]
+    assert january["new_customers"] == 2 and january["cac"] is None
+    assert january["cac_note"] == "no marketing spend recorded this month"
+    assert april["cac"] is None and april["cac_payback_months"] is None
     feb = series["2026-02"]
     assert (feb["trials_started"], feb["trials_ended"], feb["trials_converted"]) == (2, 1, 1)
     assert (march["trials_started"], march["trials_ended"], march["trials_converted"]) == (1, 2, 1)

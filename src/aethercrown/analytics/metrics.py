@@ -34,6 +34,8 @@ Definitions (all money in integer minor units):
   **Quick ratio** = (new + expansion + reactivation) / (churn + contraction).
   **CAC** = marketing spend in the month / new customers; **CAC payback** (months) = CAC / new
   MRR per new customer = spend / new MRR (no gross-margin data is stored, so it is revenue-based).
+  Both are undefined (None, shown "–") in a month with no recorded spend or no new customers,
+  and ``cac_note`` says which.
 * **Trial conversion**: of the trials whose trial end fell in the month, the share whose
   subscription was still alive after the trial end.
 * **DAU/MAU**: the month's average of daily distinct users over its days (elapsed days for the
@@ -58,7 +60,8 @@ MOVEMENTS = ("new", "expansion", "contraction", "churn", "reactivation")
 SEGMENTS = ("smb", "mid_market", "enterprise", "unknown")
 LTV_CHURN_WINDOW = 3
 # Bumped whenever a definition above changes what a stored series would say (2: months are read
-# at their last instant, so lives starting or ending on the 1st fall in the right month).
+# at their last instant, so lives starting or ending on the 1st fall in the right month; CAC is
+# undefined without spend).
 RULES_VERSION = 2
 
 
@@ -530,7 +533,16 @@ def revenue_series(inputs: RevenueInputs, as_of: datetime) -> list[dict[str, Any
         row["quick_ratio"] = rate(gains, losses, 2)
         spend = int(inputs.marketing_spend.get(month, 0))
         row["marketing_spend"] = spend
-        row["cac"] = round(spend / row["new_customers"]) if row["new_customers"] else None
+        # CAC needs both a spend and customers it bought: a month without recorded spend is
+        # undefined ("–"), not a free acquisition of 0 (the spend may just not be loaded).
+        row["cac"] = round(spend / row["new_customers"]) if spend and row["new_customers"] else None
+        row["cac_note"] = (
+            None
+            if row["cac"] is not None
+            else "no marketing spend recorded this month"
+            if not spend
+            else "no new customers this month"
+        )
         row["cac_payback_months"] = rate(spend, row["new"], 2) if spend else None
         t = trials.get(month, _trial_zero())
         row.update(t)
