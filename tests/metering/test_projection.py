@@ -219,5 +219,12 @@ def test_report_carries_the_interval_over_http(
             headers=tenant.headers,
         )
         body = client.get("/api/v1/enterprise/usage/c-7/report", headers=tenant.headers).json()
+        tier = client.post(
+            "/api/v1/revenue/pricing/recommend-tier",
+            json={"customer": "c-7"},
+            headers=tenant.headers,
+        ).json()
     calls = {m["metric"]: m for m in body["metrics"]}["api_calls"]
     assert calls["projected_low"] == 500 <= calls["projected"] <= calls["projected_high"]
+    assert tier["usage"]["api_calls"] == calls["projected"]
+    assert tier["usage_interval"]["api_calls"] == [500, calls["projected_high"]]

@@ -237,6 +237,7 @@ def recommend_tier(
     plans = PlanRepository(session, tenant_id).ensure()
     current_plan: PricePlan | None = None
     usage: dict[str, float] = {}
+    interval: dict[str, list[float]] | None = None
     named = body.customer
     if body.customer is not None:
         customer = metering.resolve_customer(session, tenant_id, body.customer)
@@ -244,9 +245,14 @@ def recommend_tier(
         current = metering.customer_usage(
             session, tenant_id, [(customer.id, customer.external_id)], now
         )[0]
+        # A tier is compared on expected cost, so on the point projection; its interval is
+        # shown beside it (an upsell, a sales action, acts on the low end instead).
         usage, current_plan = current.projected(), current.plan
+        low, high = current.projected_low(), current.projected_high()
+        interval = {m: [round(low[m], 6), round(high[m], 6)] for m in usage}
     if body.usage is not None:
         usage = dict(body.usage)
+        interval = None
     recommended, costs, cheapest = formula.recommend([metering.plan_dict(p) for p in plans], usage)
     current_cost = next((c for c in costs if current_plan and c.slug == current_plan.slug), None)
     if recommended.covers:
@@ -269,6 +275,7 @@ def recommend_tier(
         customer=named,
         current_plan=current_plan.slug if current_plan else None,
         usage={k: round(v, 6) for k, v in usage.items()},
+        usage_interval=interval,
         recommended=_cost_out(recommended),
         cheapest_total=_cost_out(cheapest),
         comparison=[_cost_out(c) for c in costs],
