@@ -182,7 +182,7 @@ def test_report_and_upsell_over_http(
     assert bad.status_code == 422
     alerts = client.get(f"{base}/alerts", headers=tenant.headers).json()["items"]
     assert {a["level"] for a in alerts} == {"warning", "critical"}
-    assert all(a["customer"] == "c-9" for a in alerts)
+    assert all(a["customer"] == "c-9" and a["customer_name"] == "C-9" for a in alerts)
     analysis = client.post(f"{base}/analyze-upsell", json={}, headers=tenant.headers).json()
     assert [c["customer"] for c in analysis["candidates"]] == ["c-9"]
     assert (

@@ -123,6 +123,7 @@ class AlertOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: uuid.UUID
     customer: str
+    customer_name: str | None = None
     metric: str
     period_start: date
     level: str

@@ -552,11 +552,12 @@ def list_alerts(
         parse=uuid.UUID,
         descending=True,
     )
-    external = CustomerRepository(session, tenant_id).external_ids([r.customer_id for r in rows])
+    named = customer_names(session, tenant_id, [r.customer_id for r in rows])
     items = [
         schemas.AlertOut(
             id=r.id,
-            customer=external.get(r.customer_id, ""),
+            customer=named[r.customer_id].external_id if r.customer_id in named else "",
+            customer_name=named[r.customer_id].name if r.customer_id in named else None,
             metric=r.metric,
             period_start=r.period_start,
             level=r.level,
