@@ -85,6 +85,13 @@ def test_cac_trials_and_dau_mau(series: dict[str, dict]) -> None:
     march = series["2026-03"]
     assert march["marketing_spend"] == 20000 and march["cac"] == 20000
     assert march["cac_payback_months"] == pytest.approx(6.9)  # 20000 / 2900
+    assert march["cac_note"] is None
+    # January: two new customers but no recorded spend — CAC undefined, not 0; April: no new
+    # customers and no spend
+    january, april = series["2026-01"], series["2026-04"]
+    assert january["new_customers"] == 2 and january["cac"] is None
+    assert january["cac_note"] == "no marketing spend recorded this month"
+    assert april["cac"] is None and april["cac_payback_months"] is None
     feb = series["2026-02"]
     assert (feb["trials_started"], feb["trials_ended"], feb["trials_converted"]) == (2, 1, 1)
     assert (march["trials_started"], march["trials_ended"], march["trials_converted"]) == (1, 2, 1)
@@ -182,12 +189,17 @@ def test_mrr_equals_the_sum_over_alive_subscriptions_on_random_books() -> None:
     as_of = fx.at(12, 20)
     series = metrics.revenue_series(RevenueInputs(subscriptions=subs), as_of)
     for row in series:
-        instant = metrics.month_end_instant(row["month"], as_of)
+        boundary = metrics.month_start(metrics.add_months(row["month"], 1))
         expected = 0
         paying = set()
         for s in subs:
-            alive = s.started_at <= instant and (s.ended_at is None or s.ended_at > instant)
-            if alive and (s.trial_end is None or s.trial_end <= instant):
+            if boundary > as_of:  # the current month, read now
+                alive = s.started_at <= as_of and (s.ended_at is None or s.ended_at > as_of)
+                alive = alive and (s.trial_end is None or s.trial_end <= as_of)
+            else:  # alive at the month's last instant, just before the boundary
+                alive = s.started_at < boundary and (s.ended_at is None or s.ended_at >= boundary)
+                alive = alive and (s.trial_end is None or s.trial_end < boundary)
+            if alive:
                 net = max(
                     s.amount * s.quantity * (100 - s.discount_percent) / 100 - s.discount_amount, 0
                 )

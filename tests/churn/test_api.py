@@ -212,6 +212,10 @@ def test_train_promote_predict_campaigns_once_and_uplift(
     page = client.get(f"{BASE}/campaigns?limit=5", headers=tenant.headers).json()
     assert len(page["items"]) == min(5, stored)
     assert all(c["outcome"] in ("churned", "retained") for c in page["items"])
+    # each campaign names its customer by external id and name, beside the internal id
+    by_id = {str(v): k for k, v in loaded.items()}
+    for c in page["items"]:
+        assert c["customer"] == by_id[c["customer_id"]] and c["customer_name"]
 
 
 def test_batch_scoring_job_scores_every_active_customer(

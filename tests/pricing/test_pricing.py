@@ -109,6 +109,12 @@ def test_quote_by_the_seed_formula_line_by_line(client: TestClient, tenant: Tena
     assert quote["final_price"] == 14_207 and quote["base_price"] == 9_900
     assert quote["usage_multiplier_bp"] == 12_100 and quote["enterprise_multiplier_bp"] == 14_375
     assert "17220 × (10000 − 1750) / 10000 = 14207" in quote["lines"][-1]["explanation"]
+    # figures for people are grouped, never in scientific notation ("2e+09")
+    revenue = next(ln for ln in quote["lines"] if ln["factor"] == "annual_revenue")
+    assert revenue["explanation"].startswith(
+        "annual_revenue 2,000,000,000 is in the band from 1,000,000,000:"
+    )
+    assert "60,000 per period is in the band from 50,000" in quote["lines"][0]["explanation"]
 
     for bad in (
         {"plan": "platinum"},

@@ -9,10 +9,15 @@ Definitions (all money in integer minor units):
   subscription, so every total is an exact integer sum. One-off charges (payments) and metered
   usage are not subscriptions and never enter MRR; an interval other than month or year
   contributes nothing.
-* A subscription counts in month M's MRR when it is alive at the **end of M**, the first instant
-  of the next month, over its half-open life ``[started_at, ended_at)``, and its trial (if any)
-  has ended by then (``trial_end <= end``). A trial that never converts (cancelled at or before
-  its trial end) therefore never contributes. The current month's end instant is "now".
+* A subscription counts in month M's MRR when it is alive at the **last instant of M** over its
+  half-open life ``[started_at, ended_at)`` and its trial (if any) is over by then: with B the
+  first instant of the next month, ``started_at < B <= ended_at`` and ``trial_end < B``. So a
+  life of ``[1 Feb 00:00, 1 Apr 00:00)`` is in February's and March's MRR (new in February,
+  churned in April), and one that starts at B belongs to the next month, not to M. Billing
+  anchored to the 1st is the common case, which is why the boundary instant matters. For the
+  current month the reading is "now": ``started_at <= now < ended_at``, ``trial_end <= now``.
+  ``alive_at_month_end`` is the one definition (the simulator's truth uses it too). A trial
+  that never converts (cancelled at or before its trial end) therefore never contributes.
 * **Movements** are computed per customer between consecutive month ends, so a plan switch inside
   one month is an expansion or contraction, never churn plus new: *new* (0 → >0, first time ever),
   *reactivation* (0 → >0, had MRR before), *expansion* / *contraction* (>0 → more / less),
@@ -29,6 +34,8 @@ Definitions (all money in integer minor units):
   **Quick ratio** = (new + expansion + reactivation) / (churn + contraction).
   **CAC** = marketing spend in the month / new customers; **CAC payback** (months) = CAC / new
   MRR per new customer = spend / new MRR (no gross-margin data is stored, so it is revenue-based).
+  Both are undefined (None, shown "–") in a month with no recorded spend or no new customers,
+  and ``cac_note`` says which.
 * **Trial conversion**: of the trials whose trial end fell in the month, the share whose
   subscription was still alive after the trial end.
 * **DAU/MAU**: the month's average of daily distinct users over its days (elapsed days for the
@@ -42,7 +49,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -52,6 +59,10 @@ IntArray = npt.NDArray[np.int64]
 MOVEMENTS = ("new", "expansion", "contraction", "churn", "reactivation")
 SEGMENTS = ("smb", "mid_market", "enterprise", "unknown")
 LTV_CHURN_WINDOW = 3
+# Bumped whenever a definition above changes what a stored series would say (2: months are read
+# at their last instant, so lives starting or ending on the 1st fall in the right month; CAC is
+# undefined without spend).
+RULES_VERSION = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,9 +141,24 @@ def months_between(first: str, last: str) -> int:
     return (ly * 12 + lm) - (fy * 12 + fm)
 
 
-def month_end_instant(value: str, as_of: datetime) -> datetime:
-    """The instant a month's MRR is read at: the start of the next month, or now if sooner."""
-    return min(month_start(add_months(value, 1)), as_of)
+Epochs = TypeVar("Epochs", float, npt.NDArray[np.float64], npt.NDArray[np.int64])
+
+
+def alive_at_month_end(
+    started: Epochs, ended: Epochs, trial_end: Epochs, month: str, as_of: datetime
+) -> Any:
+    """Which subscriptions count in ``month``'s MRR (the module docstring's rule), over epoch
+    seconds (an open end is +inf, no trial −inf); scalars or numpy arrays.
+
+    The month is read at its last instant, just before B = the next month's first instant, so
+    the comparisons at B are strict where a point reading's are not: a life that starts at B
+    is not alive before B, and one that ends at B still is."""
+    boundary = month_start(add_months(month, 1))
+    if as_of < boundary:
+        now = as_of.timestamp()
+        return (started <= now) & (ended > now) & (trial_end <= now)
+    at = boundary.timestamp()
+    return (started < at) & (ended >= at) & (trial_end < at)
 
 
 def days_counted(value: str, as_of: datetime) -> int:
@@ -212,8 +238,7 @@ def build_matrix(
     plan_mrr = np.zeros((len(months), len(plans)), dtype=np.int64)
     plan_customers = np.zeros((len(months), len(plans)), dtype=np.int64)
     for i, month in enumerate(months):
-        instant = month_end_instant(month, as_of).timestamp()
-        paying = (start <= instant) & (end > instant) & (trial <= instant) & (value > 0)
+        paying = alive_at_month_end(start, end, trial, month, as_of) & (value > 0)
         mrr[i] = np.rint(np.bincount(cidx[paying], weights=value[paying], minlength=len(customers)))
         plan_mrr[i] = np.rint(
             np.bincount(pidx[paying], weights=value[paying], minlength=len(plans))
@@ -508,7 +533,16 @@ def revenue_series(inputs: RevenueInputs, as_of: datetime) -> list[dict[str, Any
         row["quick_ratio"] = rate(gains, losses, 2)
         spend = int(inputs.marketing_spend.get(month, 0))
         row["marketing_spend"] = spend
-        row["cac"] = round(spend / row["new_customers"]) if row["new_customers"] else None
+        # CAC needs both a spend and customers it bought: a month without recorded spend is
+        # undefined ("–"), not a free acquisition of 0 (the spend may just not be loaded).
+        row["cac"] = round(spend / row["new_customers"]) if spend and row["new_customers"] else None
+        row["cac_note"] = (
+            None
+            if row["cac"] is not None
+            else "no marketing spend recorded this month"
+            if not spend
+            else "no new customers this month"
+        )
         row["cac_payback_months"] = rate(spend, row["new"], 2) if spend else None
         t = trials.get(month, _trial_zero())
         row.update(t)

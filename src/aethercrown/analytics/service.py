@@ -87,7 +87,13 @@ def reporting_currency(session: Session, tenant_id: uuid.UUID, asked: str | None
 
 def _fingerprint(session: Session, tenant_id: uuid.UUID, view: str, now: datetime) -> str:
     return digest(
-        {"view": view, "month": metrics.month_of(now), "data": data_fingerprint(session, tenant_id)}
+        {
+            "view": view,
+            "month": metrics.month_of(now),
+            "data": data_fingerprint(session, tenant_id),
+            # Snapshots computed under an earlier definition are not reused after an upgrade.
+            "rules": metrics.RULES_VERSION,
+        }
     )
 
 

@@ -60,10 +60,8 @@ def score_all(principal: TenantWriter, session: DbSession) -> dict[str, Any]:
 def campaigns(
     principal: TenantReader, session: DbSession, page: Pagination
 ) -> schemas.CampaignPage:
-    rows, cursor = service.campaign_page(session, principal.tenant_id, page)
-    return schemas.CampaignPage(
-        items=[schemas.CampaignOut.model_validate(c) for c in rows], next_cursor=cursor
-    )
+    items, cursor = service.campaign_page(session, principal.tenant_id, page)
+    return schemas.CampaignPage(items=items, next_cursor=cursor)
 
 
 @router.get("/uplift", response_model=schemas.UpliftReport)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -32,7 +32,12 @@ class PredictRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     users: list[BehaviourRow] | None = Field(None, min_length=1, max_length=MAX_ROWS)
-    customer_ids: list[uuid.UUID] | None = Field(None, min_length=1, max_length=MAX_ROWS)
+    customer_ids: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_ROWS,
+        description="Each customer's external id (its internal UUID is accepted too)",
+    )
 
     @model_validator(mode="after")
     def exactly_one(self) -> PredictRequest:
@@ -60,6 +65,7 @@ class Prediction(BaseModel):
     user_id: str | None = None
     customer_id: uuid.UUID | None = None
     external_id: str | None = None
+    name: str | None = None
     active: bool | None = None
     churn_probability: float
     risk_level: Literal["low", "medium", "high", "critical"]
@@ -118,6 +124,8 @@ class CampaignOut(BaseModel):
 
     id: uuid.UUID
     customer_id: uuid.UUID
+    customer: str = Field(description="The customer's external id")
+    customer_name: str
     risk_level: str
     probability: float
     actions: list[str]

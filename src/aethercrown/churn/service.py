@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from aethercrown.churn import features as F
 from aethercrown.churn import model as M
-from aethercrown.churn import policy
+from aethercrown.churn import policy, schemas
 from aethercrown.churn.models import ChurnModel, RetentionCampaign
 from aethercrown.churn.repository import (
     ActivityRepository,
@@ -31,7 +31,7 @@ from aethercrown.churn.repository import (
     SubscriptionTable,
 )
 from aethercrown.clock import utcnow
-from aethercrown.core.errors import InvalidInput, ProblemError, field_error
+from aethercrown.core.errors import ProblemError
 from aethercrown.core.ledger import (
     DecisionInput,
     audit,
@@ -43,6 +43,7 @@ from aethercrown.core.models import Decision
 from aethercrown.core.pagination import PageParams, paginate
 from aethercrown.core.webhooks import enqueue_webhook
 from aethercrown.db.base import new_id
+from aethercrown.metering import service as metering
 
 DEFAULT_HORIZON_DAYS = 30
 DEFAULT_COOLDOWN_DAYS = 30
@@ -516,25 +517,26 @@ def _answer(
 def predict_customers(
     session: Session,
     tenant_id: uuid.UUID,
-    customer_ids: Sequence[uuid.UUID],
+    customer_refs: Sequence[str | uuid.UUID],
     actor: str,
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    """Score stored customers from their point-in-time features, storing scores and campaigns."""
+    """Score stored customers, named by external id (or internal UUID), from their
+    point-in-time features, storing scores and campaigns."""
     now = now or utcnow()
-    wanted = list(dict.fromkeys(customer_ids))
+    refs = metering.resolve_customers(
+        session, tenant_id, [str(r) for r in customer_refs], field="customer_ids"
+    )
+    wanted = [r.id for r in refs]
     customers = CustomerRepository(session, tenant_id).table(wanted)
-    found = set(customers.ids)
-    missing = [i for i, cid in enumerate(customer_ids) if cid not in found]
-    if missing:
-        raise InvalidInput(
-            f"{len(missing)} customer id(s) are not customers of this tenant",
-            [field_error(["customer_ids", i], "unknown customer") for i in missing[:50]],
-        )
     model = active_model(session, tenant_id, "full")
     results = _score_and_act(session, tenant_id, customers, model, now, actor, only_active=False)
     order = {cid: i for i, cid in enumerate(customers.ids)}
-    predictions = [results[order[cid]] for cid in wanted]
+    predictions = []
+    for ref in refs:
+        item = results[order[ref.id]]
+        item["name"] = ref.name
+        predictions.append(item)
     return _answer(model, "full", predictions)
 
 
@@ -809,11 +811,31 @@ def uplift_report(session: Session, tenant_id: uuid.UUID) -> dict[str, Any]:
 
 def campaign_page(
     session: Session, tenant_id: uuid.UUID, page: PageParams
-) -> tuple[Sequence[RetentionCampaign], str | None]:
+) -> tuple[list[schemas.CampaignOut], str | None]:
+    """A page of retention campaigns, each naming its customer by external id and name."""
     repo = CampaignRepository(session, tenant_id)
-    return paginate(
+    rows, cursor = paginate(
         session, repo.select(), RetentionCampaign.id, page, parse=uuid.UUID, descending=True
     )
+    named = metering.customer_names(session, tenant_id, [r.customer_id for r in rows])
+    items = []
+    for row in rows:
+        ref = named.get(row.customer_id)
+        items.append(
+            schemas.CampaignOut.model_validate(
+                {
+                    **{f: getattr(row, f) for f in _CAMPAIGN_FIELDS},
+                    "customer": ref.external_id if ref else "",
+                    "customer_name": ref.name if ref else "",
+                }
+            )
+        )
+    return items, cursor
+
+
+_CAMPAIGN_FIELDS = [
+    f for f in schemas.CampaignOut.model_fields if f not in ("customer", "customer_name")
+]
 
 
 def list_models(session: Session, tenant_id: uuid.UUID) -> Sequence[ChurnModel]:

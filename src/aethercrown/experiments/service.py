@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from aethercrown.clock import utcnow
 from aethercrown.core.errors import Conflict, InvalidInput, field_error
 from aethercrown.core.ledger import audit, record_decision
+from aethercrown.core.numbers import plain
 from aethercrown.experiments import schemas
 from aethercrown.experiments.models import (
     Experiment,
@@ -71,9 +72,9 @@ def validate_weights(
         return values, False
     if not normalise:
         raise InvalidInput(
-            f"Weights sum to {total:g}, not 1; they were not normalised "
+            f"Weights sum to {plain(total, 6)}, not 1; they were not normalised "
             "(send normalise_weights: true to scale them to sum to 1)",
-            [field_error([loc], f"weights sum to {total:g}, not 1; not normalised")],
+            [field_error([loc], f"weights sum to {plain(total, 6)}, not 1; not normalised")],
         )
     return [w / total for w in values], True
 
@@ -674,7 +675,9 @@ def analyze(body: schemas.AnalyzeIn) -> schemas.AnalyzeOut:
             errors.append(field_error(["variants", i, "n"], "n must be a whole number"))
         elif binomial and v.sum > v.n:
             errors.append(
-                field_error(["variants", i, "sum"], f"conversions ({v.sum:g}) exceed n ({v.n:g})")
+                field_error(
+                    ["variants", i, "sum"], f"conversions ({plain(v.sum)}) exceed n ({plain(v.n)})"
+                )
             )
         elif not binomial:
             if v.n < 2:

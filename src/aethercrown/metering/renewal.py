@@ -177,6 +177,7 @@ def predict_for_customer(
 ) -> schemas.RenewalOut:
     now = now or utcnow()
     customer = resolve_customer(session, tenant_id, external_id)
+    external_id = customer.external_id  # a UUID ref is answered by its own id
     subs = SubscriptionRepository(session, tenant_id).for_customer(customer.id)
     live = [s for s in subs if s.started_at <= now and (s.ended_at is None or s.ended_at > now)]
     if not live:

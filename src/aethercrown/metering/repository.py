@@ -64,6 +64,41 @@ class CustomerRepository(TenantRepository[Customer]):
             out.update({ext: cid for ext, cid in rows})
         return out
 
+    def named(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, tuple[str, str]]:
+        """id -> (external id, name)."""
+        out: dict[uuid.UUID, tuple[str, str]] = {}
+        for chunk in _chunks(list(ids)):
+            rows = self.session.execute(
+                self.select(Customer.id, Customer.external_id, Customer.name).where(
+                    Customer.id.in_(chunk)
+                )
+            )
+            out.update({cid: (ext, name) for cid, ext, name in rows})
+        return out
+
+    def by_refs(self, refs: Sequence[str]) -> dict[str, tuple[uuid.UUID, str, str]]:
+        """ref -> (id, external id, name), a ref being an external id or, failing that, the
+        internal id. The external id wins: a tenant's own ids may look like UUIDs."""
+        out: dict[str, tuple[uuid.UUID, str, str]] = {}
+        for chunk in _chunks(list(refs)):
+            rows = self.session.execute(
+                self.select(Customer.external_id, Customer.id, Customer.name).where(
+                    Customer.external_id.in_(chunk)
+                )
+            )
+            out.update({ext: (cid, ext, name) for ext, cid, name in rows})
+        as_ids: dict[uuid.UUID, str] = {}
+        for ref in refs:
+            if ref in out:
+                continue
+            try:
+                as_ids[uuid.UUID(ref)] = ref
+            except ValueError:
+                continue
+        for cid, (ext, name) in self.named(list(as_ids)).items():
+            out[as_ids[cid]] = (cid, ext, name)
+        return out
+
     def external_ids(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
         out: dict[uuid.UUID, str] = {}
         for chunk in _chunks(list(ids)):

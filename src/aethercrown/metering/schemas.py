@@ -103,6 +103,10 @@ class MetricReport(BaseModel):
     previous_period_same_span: float
     growth_rate: float | None
     projected: float
+    projected_low: float = Field(
+        description="10th percentile of the projection (80 % interval); upsell acts on it"
+    )
+    projected_high: float = Field(description="90th percentile of the projection")
     projected_percent_of_capacity: float | None
 
 
@@ -119,6 +123,7 @@ class AlertOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: uuid.UUID
     customer: str
+    customer_name: str | None = None
     metric: str
     period_start: date
     level: str
@@ -145,7 +150,8 @@ class UpsellReason(BaseModel):
 
 
 class UpsellCandidate(BaseModel):
-    customer: str
+    customer: str = Field(description="The customer's external id")
+    customer_name: str | None = None
     current_plan: str | None
     reasons: list[UpsellReason]
     recommended_plan: str | None
@@ -153,6 +159,8 @@ class UpsellCandidate(BaseModel):
     current_price: int | None
     currency: str
     projected_usage: dict[str, float]
+    projected_usage_low: dict[str, float]
+    projected_usage_high: dict[str, float]
 
 
 class UpsellAnalysis(BaseModel):

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from aethercrown.clock import utcnow
 from aethercrown.core.errors import Conflict, InvalidInput, NotFound, field_error
 from aethercrown.core.ledger import audit, record_decision
+from aethercrown.core.numbers import plain
 from aethercrown.core.webhooks import enqueue_webhook
 from aethercrown.data.models import Customer
 from aethercrown.db.base import new_id
@@ -551,11 +552,12 @@ def list_alerts(
         parse=uuid.UUID,
         descending=True,
     )
-    external = CustomerRepository(session, tenant_id).external_ids([r.customer_id for r in rows])
+    named = customer_names(session, tenant_id, [r.customer_id for r in rows])
     items = [
         schemas.AlertOut(
             id=r.id,
-            customer=external.get(r.customer_id, ""),
+            customer=named[r.customer_id].external_id if r.customer_id in named else "",
+            customer_name=named[r.customer_id].name if r.customer_id in named else None,
             metric=r.metric,
             period_start=r.period_start,
             level=r.level,
@@ -594,6 +596,13 @@ class CustomerUsage:
     def projected(self) -> dict[str, float]:
         return {m: s.report.projected for m, s in self.metrics.items()}
 
+    def projected_low(self) -> dict[str, float]:
+        """The usage the customer will reach with 90 % confidence (the interval's low end)."""
+        return {m: s.report.projected_low for m, s in self.metrics.items()}
+
+    def projected_high(self) -> dict[str, float]:
+        return {m: s.report.projected_high for m, s in self.metrics.items()}
+
     def to_date(self) -> dict[str, float]:
         return {m: s.report.usage for m, s in self.metrics.items()}
 
@@ -608,11 +617,54 @@ def parse_period(value: str | None) -> date | None:
     return date(int(match.group(1)), int(match.group(2)), 1)
 
 
-def resolve_customer(session: Session, tenant_id: uuid.UUID, external_id: str) -> Customer:
-    customer = CustomerRepository(session, tenant_id).by_external_id(external_id)
+# --- naming customers: the one place a customer reference is resolved --------------------------
+
+
+@dataclass(frozen=True)
+class CustomerRef:
+    id: uuid.UUID
+    external_id: str
+    name: str
+
+
+def resolve_customer(session: Session, tenant_id: uuid.UUID, ref: str) -> Customer:
+    """The customer named by ``ref``: its external id, or else its internal UUID; 404."""
+    repo = CustomerRepository(session, tenant_id)
+    customer = repo.by_external_id(ref)
     if customer is None:
-        raise NotFound("Customer", external_id)
+        found = repo.by_refs([ref]).get(ref)
+        customer = repo.get(found[0]) if found is not None else None
+    if customer is None:
+        raise NotFound("Customer", ref)
     return customer
+
+
+def resolve_customers(
+    session: Session, tenant_id: uuid.UUID, refs: Sequence[str], field: str = "customers"
+) -> list[CustomerRef]:
+    """Each ref (external id, or else internal UUID) in the order given, duplicates once;
+    422 naming every unknown one by its position in ``field``."""
+    found = CustomerRepository(session, tenant_id).by_refs(list(dict.fromkeys(refs)))
+    missing = [i for i, ref in enumerate(refs) if ref not in found]
+    if missing:
+        names = ", ".join(refs[i] for i in missing[:10])
+        raise InvalidInput(
+            f"Unknown customers: {names}",
+            [field_error([field, i], "unknown customer") for i in missing[:100]],
+        )
+    out: dict[uuid.UUID, CustomerRef] = {}
+    for ref in refs:
+        cid, external, name = found[ref]
+        out.setdefault(cid, CustomerRef(cid, external, name))
+    return list(out.values())
+
+
+def customer_names(
+    session: Session, tenant_id: uuid.UUID, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, CustomerRef]:
+    """How each customer is shown in a list: its external id and name."""
+    named = CustomerRepository(session, tenant_id).named(ids)
+    return {cid: CustomerRef(cid, ext, name) for cid, (ext, name) in named.items()}
 
 
 def _filled(
@@ -680,11 +732,12 @@ def customer_usage(
                 meter.aggregation, [r for r in rows if r.day <= last_day], prev_start, last_day
             )
             current_series = {d: v for d, v in series.items() if d >= start}
-            projected = (
-                stats.project(meter.aggregation, used, current_series, start, end, as_of)
+            projection = (
+                stats.project(meter.aggregation, used, series, start, end, as_of)
                 if as_of < stats.day_start(end)
-                else used
+                else stats.Projection(used, used, used)
             )
+            projected = projection.point
             capacity_raw = plan.capacities.get(name) if plan is not None else None
             capacity = float(capacity_raw) if capacity_raw is not None else None
             pct = used / capacity * 100 if capacity else None
@@ -699,6 +752,8 @@ def customer_usage(
                 previous_period_same_span=before,
                 growth_rate=stats.growth_rate(used, before),
                 projected=round(projected, 6),
+                projected_low=round(projection.low, 6),
+                projected_high=round(projection.high, 6),
                 projected_percent_of_capacity=(
                     round(projected / capacity * 100, 2) if capacity else None
                 ),
@@ -716,6 +771,7 @@ def usage_report(
     now: datetime | None = None,
 ) -> schemas.UsageReport:
     customer = resolve_customer(session, tenant_id, external_id)
+    external_id = customer.external_id  # a UUID ref is answered by its own id
     usage = customer_usage(
         session, tenant_id, [(customer.id, customer.external_id)], now or utcnow(), period
     )[0]
@@ -764,14 +820,18 @@ def upsell_reasons(usage: CustomerUsage, settings: MeteringSettings) -> list[sch
                     f"(lowest {min(loads):.0%})",
                 )
             )
-        if r.projected > r.capacity:
+        # Only the interval's low end decides: early in a period the point can run far ahead
+        # of what is known, and an upsell offered on a guess costs the customer's trust.
+        if r.projected_low > r.capacity:
             reasons.append(
                 schemas.UpsellReason(
                     trigger="projected_over_capacity",
                     metric=name,
-                    value=round(r.projected / r.capacity, 4),
-                    detail=f"{name} is projected at {r.projected:g} by {usage.period_end}, "
-                    f"over the capacity of {r.capacity:g}",
+                    value=round(r.projected_low / r.capacity, 4),
+                    detail=f"{name} will reach at least {plain(r.projected_low)} by "
+                    f"{usage.period_end} (projected {plain(r.projected)}, 80 % interval "
+                    f"{plain(r.projected_low)}–{plain(r.projected_high)}), over the capacity "
+                    f"of {plain(r.capacity)}",
                 )
             )
     return reasons
@@ -794,9 +854,14 @@ def upsell_candidate(
 ) -> schemas.UpsellCandidate:
     reasons = upsell_reasons(usage, settings)
     projected = usage.projected()
+    at_least = usage.projected_low()
     current_rank = usage.plan.rank if usage.plan else -1
     higher = [plan_dict(p) for p in plans if p.rank > current_rank]
-    recommended = formula.recommend(higher, projected)[0] if higher and reasons else None
+    # A plan is recommended only when the usage is sure (the interval's low end) to outgrow
+    # the current one; growth and sustained load alone are signals, listed but not sold on.
+    # The plan is the cheapest that covers that sure usage, not the point (see stats.project).
+    over = any(r.trigger == "projected_over_capacity" for r in reasons)
+    recommended = formula.recommend(higher, at_least)[0] if higher and over else None
     currency = usage.plan.currency if usage.plan else (plans[0].currency if plans else "USD")
     return schemas.UpsellCandidate(
         customer=usage.external_id,
@@ -807,6 +872,8 @@ def upsell_candidate(
         current_price=usage.plan.monthly_price if usage.plan else None,
         currency=currency,
         projected_usage={k: round(v, 6) for k, v in projected.items()},
+        projected_usage_low={k: round(v, 6) for k, v in at_least.items()},
+        projected_usage_high={k: round(v, 6) for k, v in usage.projected_high().items()},
     )
 
 
@@ -818,22 +885,13 @@ def analyse_upsell(
 ) -> schemas.UpsellAnalysis:
     now = now or utcnow()
     start, end = stats.period_bounds(now)
-    repo = CustomerRepository(session, tenant_id)
     if external_ids is None:
         ids = DailyRepository(session, tenant_id).customers_with_usage(start, end)
-        pairs = sorted(repo.external_ids(ids).items(), key=lambda kv: kv[1])
+        refs = sorted(customer_names(session, tenant_id, ids).values(), key=lambda r: r.external_id)
     else:
-        found = repo.ids_by_external_id(list(dict.fromkeys(external_ids)))
-        missing = [e for e in external_ids if e not in found]
-        if missing:
-            raise InvalidInput(
-                f"Unknown customers: {', '.join(missing[:10])}",
-                [
-                    field_error(["customers", external_ids.index(m)], "unknown customer")
-                    for m in missing[:100]
-                ],
-            )
-        pairs = [(cid, ext) for ext, cid in found.items()]
+        refs = resolve_customers(session, tenant_id, external_ids)
+    pairs = [(r.id, r.external_id) for r in refs]
+    name_of = {r.id: r.name for r in refs}
     plans = PlanRepository(session, tenant_id).ensure()
     settings = current_settings(session, tenant_id)
     candidates = []
@@ -843,6 +901,7 @@ def analyse_upsell(
         ):
             candidate = upsell_candidate(usage, plans, settings)
             if candidate.reasons:
+                candidate.customer_name = name_of.get(usage.customer_id)
                 candidates.append(candidate)
     return schemas.UpsellAnalysis(period_start=start, analysed=len(pairs), candidates=candidates)
 
@@ -857,6 +916,7 @@ def trigger_upsell(
     """Open this period's upsell campaign for a customer, once; a repeat returns the first."""
     now = now or utcnow()
     customer = resolve_customer(session, tenant_id, external_id)
+    external_id = customer.external_id  # a UUID ref is answered by its own id
     start, _ = stats.period_bounds(now)
     campaigns = CampaignRepository(session, tenant_id)
     existing = campaigns.for_period(customer.id, start)
@@ -869,7 +929,12 @@ def trigger_upsell(
         raise Conflict(
             f"No upsell trigger holds for {external_id} this period"
             if not candidate.reasons
-            else f"{external_id} is already on the highest plan",
+            else f"No plan to recommend to {external_id}: "
+            + (
+                "its projected usage is not yet sure to exceed its plan's capacity"
+                if not any(r.trigger == "projected_over_capacity" for r in candidate.reasons)
+                else "it is already on the highest plan"
+            ),
             slug="no-upsell-trigger",
         )
     decision = record_decision(

@@ -4,17 +4,32 @@ Pure: takes and returns plain values.
 Cumulative meters (count, sum) add up over the billing period; gauge meters (max, latest,
 unique) measure a level. The two are projected differently: a cumulative meter at its trailing
 seven-day rate, a gauge along its least-squares trend.
+
+A projection is a point with an 80 % interval (its 10th and 90th percentiles under a normal
+approximation). The cumulative rate is read over the last seven days whether or not they lie in
+the current period, so on the 1st it is the customer's own pace of the days before, not the
+first hour's; days before the customer's first usage are not observations, and the rate is never
+read over less than one day (a day has a cycle: one busy hour says little about the whole day).
+The interval widens with the days still to come and narrows with the days observed; with fewer
+than three whole days seen, day-to-day spread is taken as large as the rate itself.
 """
 
 from __future__ import annotations
 
 import calendar
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from statistics import NormalDist
 
 CUMULATIVE = frozenset({"count", "sum"})
 TRAILING_DAYS = 7
+# The interval is the projection's 10th to 90th percentile.
+INTERVAL_Z = NormalDist().inv_cdf(0.9)
+# Whole days needed to measure a customer's day-to-day spread; below it, spread = rate (CV 1).
+MIN_SPREAD_DAYS = 3
+DEFAULT_DAY_CV = 1.0
 
 
 @dataclass(frozen=True)
@@ -72,16 +87,30 @@ def combine(aggregation: str, rows: Sequence[DayRollup], distinct: int | None = 
     return float(distinct if distinct is not None else max(r.unique_count for r in rows))
 
 
-def _slope(points: Sequence[tuple[float, float]]) -> float:
+def _slope_and_error(points: Sequence[tuple[float, float]]) -> tuple[float, float]:
+    """Least-squares slope and its standard error (0 with fewer than three points)."""
     n = len(points)
     if n < 2:
-        return 0.0
+        return 0.0, 0.0
     mx = sum(x for x, _ in points) / n
     my = sum(y for _, y in points) / n
     sxx = sum((x - mx) ** 2 for x, _ in points)
     if sxx == 0:
-        return 0.0
-    return sum((x - mx) * (y - my) for x, y in points) / sxx
+        return 0.0, 0.0
+    slope = sum((x - mx) * (y - my) for x, y in points) / sxx
+    if n < 3:
+        return slope, 0.0
+    residual = sum((y - my - slope * (x - mx)) ** 2 for x, y in points) / (n - 2)
+    return slope, math.sqrt(residual / sxx)
+
+
+@dataclass(frozen=True)
+class Projection:
+    """Usage expected by the period's end: the point and its 80 % interval."""
+
+    point: float
+    low: float
+    high: float
 
 
 def project(
@@ -91,19 +120,54 @@ def project(
     period_start: date,
     period_end: date,
     now: datetime,
-) -> float:
-    """Usage expected by the end of the period if the recent pattern holds."""
+) -> Projection:
+    """Usage expected by the end of the period if the recent pattern holds. ``series`` is the
+    daily figure up to today and may reach back before the period (the previous one)."""
     end_dt = day_start(period_end)
     remaining = max(0.0, (end_dt - now).total_seconds() / 86400)
     if aggregation in CUMULATIVE:
-        window_start = max(day_start(period_start), day_start(now.date() - timedelta(days=6)))
-        window_days = max((now - window_start).total_seconds() / 86400, 1 / 24)
-        in_window = sum(v for d, v in series.items() if day_start(d) >= window_start)
-        return to_date + in_window / window_days * remaining
-    points = [((d - period_start).days, v) for d, v in sorted(series.items())]
-    slope = _slope(points)
-    projected = to_date + max(slope, 0.0 if aggregation == "max" else slope) * remaining
-    return max(projected, to_date) if aggregation == "max" else max(projected, 0.0)
+        return _project_cumulative(to_date, series, now, remaining)
+    points = [((d - period_start).days, v) for d, v in sorted(series.items()) if d >= period_start]
+    slope, slope_se = _slope_and_error(points)
+    floor = to_date if aggregation == "max" else 0.0
+    # A running maximum cannot fall; other gauges may trend down to zero.
+    step = max(slope, 0.0) if aggregation == "max" else slope
+    spread = INTERVAL_Z * slope_se * remaining
+    point = max(to_date + step * remaining, floor)
+    return Projection(
+        point=point,
+        low=min(max(to_date + step * remaining - spread, floor), point),
+        high=max(to_date + step * remaining + spread, point),
+    )
+
+
+def _project_cumulative(
+    to_date: float, series: Mapping[date, float], now: datetime, remaining: float
+) -> Projection:
+    used_days = sorted(d for d, v in series.items() if v > 0 and day_start(d) <= now)
+    if not used_days:
+        return Projection(to_date, to_date, to_date)
+    window_start = max(
+        day_start(now.date() - timedelta(days=TRAILING_DAYS - 1)), day_start(used_days[0])
+    )
+    window_days = max((now - window_start).total_seconds() / 86400, 1.0)
+    in_window = sum(v for d, v in series.items() if window_start <= day_start(d) <= now)
+    rate = in_window / window_days
+    whole_days = [v for d, v in series.items() if window_start <= day_start(d) and d < now.date()]
+    if len(whole_days) >= MIN_SPREAD_DAYS:
+        mean = sum(whole_days) / len(whole_days)
+        spread = math.sqrt(sum((v - mean) ** 2 for v in whole_days) / (len(whole_days) - 1))
+    else:
+        spread = DEFAULT_DAY_CV * rate
+    # The rest of the period: each day varies (R·s²), and the rate itself is only known to
+    # within s²/W over the W days it was read on (R²·s²/W).
+    sd = spread * math.sqrt(remaining + remaining**2 / window_days)
+    expected = rate * remaining
+    return Projection(
+        point=to_date + expected,
+        low=to_date + max(expected - INTERVAL_Z * sd, 0.0),
+        high=to_date + expected + INTERVAL_Z * sd,
+    )
 
 
 def growth_rate(current: float, previous: float) -> float | None:

@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from aethercrown.core.numbers import plain
+
 BP = 10_000
 
 # Usage metrics the seed formula prices on, and the customer figures behind the others.
@@ -159,8 +161,8 @@ def quote(
                 bp,
                 amount,
                 after,
-                f"{metric} projected at {used:g} per period is in the band from {start:g}: "
-                f"{_fmt_bp(bp)}; {amount} × {bp} / 10000 = {after}",
+                f"{metric} projected at {plain(used)} per period is in the band from "
+                f"{plain(start)}: {_fmt_bp(bp)}; {amount} × {bp} / 10000 = {after}",
             )
         )
         usage_bp = usage_bp * bp // BP
@@ -171,7 +173,7 @@ def quote(
         given = float(raw) if raw is not None else 0.0
         start, bp = band(bands, given)
         after = apply_bp(amount, bp)
-        known = "unknown, taken as 0" if raw is None else f"{given:g}"
+        known = "unknown, taken as 0" if raw is None else plain(given)
         lines.append(
             QuoteLine(
                 "enterprise multiplier",
@@ -181,7 +183,7 @@ def quote(
                 bp,
                 amount,
                 after,
-                f"{name} {known} is in the band from {start:g}: {_fmt_bp(bp)}; "
+                f"{name} {known} is in the band from {plain(start)}: {_fmt_bp(bp)}; "
                 f"{amount} × {bp} / 10000 = {after}",
             )
         )
@@ -194,7 +196,7 @@ def quote(
         given = float(raw) if raw is not None else 0.0
         start, bp = band(bands, given)
         discount_bp += bp
-        parts.append(f"{name} {given:g} → {bp} bp (band from {start:g})")
+        parts.append(f"{name} {plain(given)} → {bp} bp (band from {plain(start)})")
     cap = int(tables.get("max_engagement_discount_bp", BP))
     capped = min(discount_bp, cap)
     after = apply_bp(amount, BP - capped)

@@ -198,6 +198,10 @@ class RecommendOut(BaseModel):
     customer: str | None
     current_plan: str | None
     usage: dict[str, float]
+    usage_interval: dict[str, list[float]] | None = Field(
+        None,
+        description="For a customer's projected usage: each metric's 80 % interval [low, high]",
+    )
     recommended: PlanCostOut
     cheapest_total: PlanCostOut
     comparison: list[PlanCostOut]

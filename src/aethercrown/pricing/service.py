@@ -149,8 +149,10 @@ def calculate(
         "tenure_months": None,
     }
     plan: PricePlan | None = None
+    named = body.customer
     if body.customer is not None:
         customer = metering.resolve_customer(session, tenant_id, body.customer)
+        named = customer.external_id
         current = metering.customer_usage(
             session, tenant_id, [(customer.id, customer.external_id)], now
         )[0]
@@ -188,7 +190,7 @@ def calculate(
         tenant_id=tenant_id,
         kind="price_quote",
         subject_type="customer",
-        subject_id=body.customer or "-",
+        subject_id=named or "-",
         inputs=inputs,
         output={"plan": plan.slug, "final_price": q.final_price, "currency": plan.currency},
         model="pricing.seed_formula",
@@ -200,7 +202,7 @@ def calculate(
     return schemas.QuoteOut(
         plan=plan.slug,
         currency=plan.currency,
-        customer=body.customer,
+        customer=named,
         base_price=q.base_price,
         usage_multiplier_bp=q.usage_multiplier_bp,
         enterprise_multiplier_bp=q.enterprise_multiplier_bp,
@@ -235,14 +237,22 @@ def recommend_tier(
     plans = PlanRepository(session, tenant_id).ensure()
     current_plan: PricePlan | None = None
     usage: dict[str, float] = {}
+    interval: dict[str, list[float]] | None = None
+    named = body.customer
     if body.customer is not None:
         customer = metering.resolve_customer(session, tenant_id, body.customer)
+        named = customer.external_id
         current = metering.customer_usage(
             session, tenant_id, [(customer.id, customer.external_id)], now
         )[0]
+        # A tier is compared on expected cost, so on the point projection; its interval is
+        # shown beside it (an upsell, a sales action, acts on the low end instead).
         usage, current_plan = current.projected(), current.plan
+        low, high = current.projected_low(), current.projected_high()
+        interval = {m: [round(low[m], 6), round(high[m], 6)] for m in usage}
     if body.usage is not None:
         usage = dict(body.usage)
+        interval = None
     recommended, costs, cheapest = formula.recommend([metering.plan_dict(p) for p in plans], usage)
     current_cost = next((c for c in costs if current_plan and c.slug == current_plan.slug), None)
     if recommended.covers:
@@ -262,9 +272,10 @@ def recommend_tier(
         )
     return schemas.RecommendOut(
         currency=plans[0].currency,
-        customer=body.customer,
+        customer=named,
         current_plan=current_plan.slug if current_plan else None,
         usage={k: round(v, 6) for k, v in usage.items()},
+        usage_interval=interval,
         recommended=_cost_out(recommended),
         cheapest_total=_cost_out(cheapest),
         comparison=[_cost_out(c) for c in costs],
@@ -284,6 +295,7 @@ def invoice_preview(
     the same on the projection to the period's end."""
     now = now or utcnow()
     customer = metering.resolve_customer(session, tenant_id, external_id)
+    external_id = customer.external_id  # a UUID ref is answered by its own id
     current = metering.customer_usage(session, tenant_id, [(customer.id, external_id)], now)[0]
     if current.plan is None:
         raise NotFound("Active subscription on one of the tenant's plans for customer", external_id)

@@ -6,6 +6,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from aethercrown.core.numbers import plain
+
 # The seed's thresholds.
 QUEUE_PER_WORKER_LIMIT = 5.0
 UTILISATION_FLOOR = 0.5
@@ -52,7 +54,7 @@ def bottlenecks(
                 observed=float(queue_length),
                 threshold=limit,
                 detail=f"{queue_length} ready tasks queued for {workers} active workers "
-                f"(more than {QUEUE_PER_WORKER_LIMIT:g} per worker)",
+                f"(more than {plain(QUEUE_PER_WORKER_LIMIT)} per worker)",
                 action="register more workers (up to the tier's AI agent quota) or raise "
                 "worker capacity; scale the tenant to a larger tier if the quota is reached",
             )

@@ -1,0 +1,18 @@
+"""Numbers for people: grouped, at most two decimals, never scientific notation."""
+
+from aethercrown.core.numbers import plain
+
+
+def test_plain_numbers() -> None:
+    assert plain(2e9) == "2,000,000,000"
+    assert plain(1.44568e06) == "1,445,680"
+    assert plain(16.25) == "16.25"
+    assert plain(10.0) == "10"
+    assert plain(0.5) == "0.5"
+    assert plain(1 / 3) == "0.33"
+    assert plain(1 / 3, 6) == "0.333333"
+    assert plain(-0.001) == "0"
+    assert plain(0) == "0"
+    assert plain(-1234.5) == "-1,234.5"
+    assert plain(None) == "–"
+    assert plain(float("inf")) == "inf"
