@@ -305,6 +305,7 @@ def test_ai_performance_is_measured_from_the_ledger(
     assert body["budget"]["predicted_total"] == 300 and body["budget"]["realised_total"] == 300
     assert body["budget"]["mape"] == pytest.approx(round((0.25 + 20 / 220) / 2, 4))
     assert body["experiments"]["decided"] == 1
+    assert body["experiments"]["verdicts_judged"] == body["experiments"]["verdicts_right"] == 0
     tasks = body["tasks"]
     # Assignments from the ledger; running/completed/failed and run time from the task queue.
     assert (tasks["assigned"], tasks["running"], tasks["completed"], tasks["failed"]) == (

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from aethercrown.cli import app as cli_app
 from aethercrown.core.errors import Conflict
-from aethercrown.core.models import AuditEvent
+from aethercrown.core.models import AuditEvent, Decision
 from aethercrown.data.models import (
     ActivityEvent,
     Customer,
@@ -24,6 +24,7 @@ from aethercrown.db.engine import transaction
 from aethercrown.metering.models import UsageEvent
 from aethercrown.settings import Settings
 from aethercrown.simulate import SimConfig, generate
+from aethercrown.simulate.experiments import verdict_is_right
 from aethercrown.simulate.models import SimulatedTruth
 from aethercrown.simulate.service import load_demo
 from aethercrown.simulate.truth import monthly_value
@@ -240,6 +241,25 @@ def test_load_creates_the_simulated_experiments_with_results(
         assert loaded["created"] and loaded["users"] == visitors[key]
     listed = client.get("/api/v1/content/ab-test", headers=tenant.headers).json()["items"]
     assert len(listed) == 3 and all(e["status"] == "stopped" for e in listed)
+    # Each verdict, given at the experiment's simulated end, is judged against the true effect.
+    with session_factory() as session:
+        verdicts = session.scalars(
+            select(Decision).where(Decision.kind == "experiment_verdict")
+        ).all()
+    assert len(verdicts) == 3
+    for verdict in verdicts:
+        key = next(
+            k for k, e in result.experiments.items() if e["experiment_id"] == verdict.subject_id
+        )
+        spec = truth[key]
+        assert verdict.created_at == verdict.outcome_at == datetime.fromisoformat(spec["end"])
+        assert verdict.outcome["has_real_effect"] == spec["has_real_effect"]
+        assert verdict.outcome_value == float(
+            verdict_is_right(spec, verdict.output["verdict"], verdict.output["winner"])
+        )
+    assert verdict_is_right(truth["homepage_hero_aa"], "inconclusive", None)
+    assert not verdict_is_right(truth["homepage_hero_aa"], "loser", None)
+    assert not verdict_is_right(truth["pricing_page_cta"], "inconclusive", None)
     for key, loaded in result.experiments.items():
         body = client.get(
             f"/api/v1/content/ab-test/{loaded['experiment_id']}/results", headers=tenant.headers

@@ -77,7 +77,7 @@ def test_the_demo_loaded_today_is_alive_and_its_past_is_measured(
         assert all(r.tenant_id == tenant.uid and r.status == "succeeded" for r in runs)
         # Decisions of each kind, and outcomes joined for each.
         known = {d.kind for d in decisions if d.outcome_at is not None}
-        assert {"churn.score", "churn.campaign", "budget_allocation"} <= known
+        assert {"churn.score", "churn.campaign", "budget_allocation", "experiment_verdict"} <= known
         for d in decisions:
             # Nothing was decided or learnt after the window's end, and no outcome before it
             # could be known: a score's 30 days, an allocation's day.
@@ -142,6 +142,11 @@ def test_the_demo_loaded_today_is_alive_and_its_past_is_measured(
             for d in allocations
         ) / len(allocations)
         assert math.isclose(budget["mape"], round(mape, 4), abs_tol=1e-4)
+
+        verdicts = [d for d in period if d.kind == "experiment_verdict"]
+        experiments = body["experiments"]
+        assert experiments["verdicts_judged"] == len(verdicts)
+        assert experiments["verdicts_right"] == sum(d.outcome_value == 1.0 for d in verdicts)
 
         # Alive today: users active in the last 30 days, usage this month, an alert, an upsell.
         live = client.get("/api/v1/investor/dashboard/live", headers=tenant.headers).json()

@@ -183,8 +183,8 @@ class DecisionData(TenantRepository[Decision]):
     def by_kind(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
         """Per decision kind in the period, in one pass over the ledger: decisions, with an
         outcome, and over those with both a prediction and an outcome: their count, Σ predicted,
-        Σ realised, Σ |predicted − realised| / |realised| (non-zero realised) and its count; and
-        the mean seconds from decision to outcome."""
+        Σ realised, Σ |predicted − realised| / |realised| (non-zero realised) and its count; the
+        mean seconds from decision to outcome; and Σ outcome over every decision with one."""
         both = Decision.predicted_value.is_not(None) & Decision.outcome_value.is_not(None)
         ape = case(
             (
@@ -211,6 +211,7 @@ class DecisionData(TenantRepository[Decision]):
                 func.sum(ape),
                 func.count(ape),
                 func.avg(seconds),
+                func.sum(Decision.outcome_value),
             ),
             start,
             end,
@@ -226,8 +227,9 @@ class DecisionData(TenantRepository[Decision]):
                 "ape_sum": float(ape_sum or 0.0),
                 "ape_count": int(ape_n or 0),
                 "mean_seconds": None if mean is None else float(mean),
+                "outcome_total": float(outcomes or 0.0),
             }
-            for kind, n, done, scored, predicted, realised, ape_sum, ape_n, mean in (
+            for kind, n, done, scored, predicted, realised, ape_sum, ape_n, mean, outcomes in (
                 self.session.execute(stmt)
             )
         ]

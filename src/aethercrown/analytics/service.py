@@ -49,6 +49,7 @@ CHURN_PREFIX = "churn"
 CAMPAIGN_KIND = "churn.campaign"
 BUDGET_PREFIX = "budget"
 EXPERIMENT_PREFIX = "experiment"
+VERDICT_KIND = "experiment_verdict"
 TASK_PREFIX = "task"
 # Churn scores are aggregated in SQL by their value rounded to 1/SCORE_RESOLUTION.
 SCORE_RESOLUTION = 200
@@ -323,6 +324,7 @@ def _ai_performance(session: Session, tenant_id: uuid.UUID, start: str, end: str
     queue = TaskData(session, tenant_id)
     finished = queue.finished(since, until)
     experiments = [k for k in kinds if k[0].startswith(EXPERIMENT_PREFIX)]
+    verdicts = [k for k in by_kind if k["kind"] == VERDICT_KIND]
     return {
         "start": start,
         "end": end,
@@ -351,6 +353,10 @@ def _ai_performance(session: Session, tenant_id: uuid.UUID, start: str, end: str
         "experiments": {
             "decided": sum(n for _, n, _ in experiments),
             "with_outcome": sum(o for _, _, o in experiments),
+            # A verdict's outcome is 1 when the true effect bore it out (known for a simulated
+            # company's experiments), 0 when not.
+            "verdicts_judged": sum(k["with_outcome"] for k in verdicts),
+            "verdicts_right": round(sum(k["outcome_total"] for k in verdicts)),
         },
         "tasks": {
             # Assignments are the scheduler's ledger decisions; the rest is the task queue.

@@ -228,8 +228,9 @@ def ai_rows(ai: dict[str, Any], currency: str) -> list[tuple[str, str]]:
             f"bias {report.percent(budget['bias'])})",
         ),
         (
-            "Experiments decided (with outcome)",
-            f"{experiments['decided']:,} ({experiments['with_outcome']:,})",
+            "Experiment decisions (with outcome); verdicts the true effect bore out",
+            f"{experiments['decided']:,} ({experiments['with_outcome']:,}); "
+            f"{experiments['verdicts_right']:,} of {experiments['verdicts_judged']:,}",
         ),
         (
             "Tasks assigned / completed / running",
