@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import orjson
 from sqlalchemy import (
     ColumnElement,
-    Dialect,
     Select,
     String,
-    Table,
-    Uuid,
     any_,
     bindparam,
     false,
@@ -35,7 +31,8 @@ from aethercrown.data.models import (
     Subscription,
     SupportTicket,
 )
-from aethercrown.db.base import UTCDateTime, new_id
+from aethercrown.db.base import new_id
+from aethercrown.db.bulk import sqlite_executemany
 
 # Keys per IN (...) list: far below SQLite's 32,766 bound variables and PostgreSQL's 65,535.
 IN_CHUNK = 5_000
@@ -128,45 +125,12 @@ class RowRepository(TenantRepository[Any]):
                 row["created_at"] = now
                 row["updated_at"] = now
         if dialect == "sqlite":
-            if all_new and self._sqlite_executemany(plain, table, rows) == len(rows):
+            if all_new and sqlite_executemany(self.session, plain, table, rows) == len(rows):
                 return
-            if self._sqlite_executemany(stmt, table, rows) is not None:
+            if sqlite_executemany(self.session, stmt, table, rows) is not None:
                 return
         for chunk in chunked(rows, WRITE_CHUNK):
             self.session.execute(stmt, list(chunk))
-
-    def _sqlite_executemany(
-        self, stmt: Any, table: Table, rows: Sequence[dict[str, Any]]
-    ) -> int | None:
-        """The statement, compiled once and given to the driver as tuples; returns the rows it
-        changed, or None (nothing written) when a column would need a default SQLAlchemy fills
-        in at execution.
-
-        SQLAlchemy builds a parameter dict per row and runs every value through its type's
-        processor; for a million activity rows that cost about as much as SQLite's own insert.
-        Here each column's conversion is chosen once (the text SQLAlchemy's SQLite types store,
-        so rows written either way read back alike) and applied in one pass."""
-        connection = self.session.connection()
-        dialect = connection.dialect
-        compiled = stmt.compile(dialect=dialect, column_keys=list(rows[0]))
-        names = list(compiled.positiontup or [])
-        if not set(names) <= set(rows[0]):
-            return None
-        converters = [_sqlite_converter(table.c[name].type, dialect) for name in names]
-        pairs = list(zip(names, converters, strict=True))
-        changed = 0
-        for chunk in chunked(rows, WRITE_CHUNK * 5):
-            # Column by column: one conversion function applied down a list costs less than a
-            # tuple built value by value.
-            columns = []
-            for name, convert in pairs:
-                values = [r.get(name) for r in chunk]
-                if convert is not None:
-                    values = [None if v is None else convert(v) for v in values]
-                columns.append(values)
-            params = list(zip(*columns, strict=True))
-            changed += connection.exec_driver_sql(str(compiled), params).rowcount
-        return changed
 
     # ---- reads ----------------------------------------------------------------------------------
 
@@ -274,36 +238,3 @@ REPOSITORIES: dict[str, type[RowRepository]] = {
 
 def repository_for(session: Session, tenant_id: uuid.UUID, kind: str) -> RowRepository:
     return REPOSITORIES[kind](session, tenant_id)
-
-
-def _sqlite_time(moment: datetime) -> str:
-    # UTCDateTime's SQLite text: naive UTC, always with microseconds.
-    if moment.tzinfo is not UTC:
-        if moment.tzinfo is None:
-            raise ValueError("naive datetime given where a UTC timestamp is required")
-        moment = moment.astimezone(UTC)
-    return moment.replace(tzinfo=None).isoformat(" ", "microseconds")
-
-
-def _uuid_hex() -> Callable[[uuid.UUID], str]:
-    # A batch names the same few customers (and one tenant) over and over.
-    known: dict[uuid.UUID, str] = {}
-
-    def convert(value: uuid.UUID) -> str:
-        text = known.get(value)
-        if text is None:
-            text = known[value] = value.hex
-        return text
-
-    return convert
-
-
-def _sqlite_converter(column_type: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
-    """How a value of the column's type is handed to the SQLite driver: the two hot types
-    directly, every other one through SQLAlchemy's own processor."""
-    if isinstance(column_type, UTCDateTime):
-        return _sqlite_time
-    if isinstance(column_type, Uuid):
-        return _uuid_hex()
-    processor: Callable[[Any], Any] | None = column_type._cached_bind_processor(dialect)
-    return processor
