@@ -30,7 +30,6 @@ from aethercrown.core.models import Decision
 from aethercrown.db import migrate
 from aethercrown.db.engine import make_engine, make_session_factory, transaction
 from aethercrown.simulate import SimConfig, generate
-from aethercrown.simulate.generator import add_months
 
 
 def in_memory(rows: int) -> dict[str, float]:
@@ -83,13 +82,9 @@ def end_to_end(url: str, customers: int, activity_scale: float) -> dict[str, flo
     migrate.upgrade(url)
     engine = make_engine(url)
     factory = make_session_factory(engine)
-    today = datetime.now(UTC).date()
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     config = SimConfig(
-        customers=customers,
-        months=2,
-        seed=11,
-        start=add_months(today, -2),
-        activity_scale=activity_scale,
+        customers=customers, months=2, seed=11, end=today, activity_scale=activity_scale
     )
     t0 = time.perf_counter()
     company = generate(config)

@@ -1,16 +1,21 @@
-"""Time the default demo company (2,000 customers × 18 months): generation alone, then generation
-and load through the ingestion service into a fresh database, on SQLite and PostgreSQL.
+"""Time the default demo company (2,000 customers × 18 months, its window ending now):
+generation alone, then — as ``aethercrown demo`` does it — generation, the load through the
+ingestion service and the replay of the automation over its past, into a fresh database, on
+SQLite and PostgreSQL.
 
-    .venv/bin/python benchmarks/demo.py [--customers N] [--months M]
-        [--postgres postgresql://postgres@127.0.0.1:5432/test_sim]
+    .venv/bin/python benchmarks/demo.py [--customers N] [--months M] [--end YYYY-MM-DD]
+        [--no-replay] [--postgres postgresql://postgres@127.0.0.1:5432/test_sim]
 
 PostgreSQL runs in a fresh database named after the given one plus ``_demo_bench`` (dropped and
-created). Prints seconds and rows/s; run by hand, never in the test suite.
+created). Prints wall-clock and CPU seconds per step, rows, the replay's runs per job and the
+ledger it left (decisions, with outcome), and the load average (the machine may be shared).
+Run by hand, never in the test suite.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -22,7 +27,11 @@ from aethercrown.db import migrate
 from aethercrown.db.engine import make_engine, make_session_factory
 from aethercrown.settings import Settings
 from aethercrown.simulate import SimConfig, generate
+from aethercrown.simulate.config import as_end, default_end
 from aethercrown.simulate.service import load_demo
+
+# As the demo command opens its engine (simulate/cli.py).
+LOAD_CACHE_MIB = 256
 
 
 def fresh_postgres(url: str) -> str:
@@ -36,26 +45,51 @@ def fresh_postgres(url: str) -> str:
     return base.set(database=name).render_as_string(hide_password=False)
 
 
-def bench_load(label: str, url: str, config: SimConfig) -> None:
+def load_average() -> str:
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def bench_load(label: str, url: str, config: SimConfig, replay: bool) -> None:
     migrate.upgrade(url)
-    engine = make_engine(url)
+    engine = make_engine(url, sqlite_cache_mib=LOAD_CACHE_MIB)
     try:
         began, cpu = time.perf_counter(), time.process_time()
-        result = load_demo(make_session_factory(engine), "demo", config)
+        result = load_demo(make_session_factory(engine), "demo", config, replay=replay)
         total, cpu = time.perf_counter() - began, time.process_time() - cpu
         rows = sum(c["inserted"] for c in result.counts.values())
         # CPU seconds of this process (SQLite runs in it; PostgreSQL's server work is not
         # counted): on a shared machine they say what an idle core would take.
         print(
             f"{label:<10} generate {result.generate_seconds:6.1f} s"
-            f"  load {result.load_seconds:6.1f} s  total {total:6.1f} s  (cpu {cpu:.1f} s)"
-            f"  {rows:,} rows, {rows / result.load_seconds:,.0f} rows/s"
+            f"  load {result.load_seconds:6.1f} s  replay {result.replay_seconds:6.1f} s"
+            f"  total {total:6.1f} s  (cpu {cpu:.1f} s)"
+            f"  {rows:,} rows, {rows / result.load_seconds:,.0f} rows/s;"
+            f" load average {load_average()}"
         )
+        if result.replay is not None:
+            for job, ran in result.replay["jobs"].items():
+                print(
+                    f"{'':<10} {job:<24} {ran['runs']:3d} runs (every {ran['every_days']} d)"
+                    f"  {ran['seconds']:6.1f} s"
+                )
+            decisions = result.replay["decisions"]
+            total_decisions = sum(d["decisions"] for d in decisions.values())
+            known = sum(d["with_outcome"] for d in decisions.values())
+            kinds = ", ".join(
+                f"{k} {d['decisions']:,} ({d['with_outcome']:,})"
+                for k, d in sorted(decisions.items())
+            )
+            folded = result.replay["usage_folded"]
+            print(
+                f"{'':<10} ledger {total_decisions:,} decisions, {known:,} with outcome: {kinds};"
+                f" usage folded {folded['events']:,} events, {folded['alerts']:,} alerts"
+            )
         began = time.perf_counter()
-        again = load_demo(make_session_factory(engine), "demo", config)
+        again = load_demo(make_session_factory(engine), "demo", config, replay=replay)
         assert again.skipped
         print(
-            f"{label:<10} rerun with the same seed: skipped in {time.perf_counter() - began:.2f} s"
+            f"{label:<10} rerun with the same seed and end: skipped in "
+            f"{time.perf_counter() - began:.2f} s"
         )
     finally:
         engine.dispose()
@@ -65,17 +99,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--customers", type=int, default=2000)
     parser.add_argument("--months", type=int, default=18)
+    parser.add_argument("--end", default=None, help="the window's end (default: now)")
+    parser.add_argument("--no-replay", action="store_true", help="load only")
     parser.add_argument("--postgres", default=None, help="a PostgreSQL URL (a sibling db is used)")
     args = parser.parse_args()
-    config = SimConfig(customers=args.customers, months=args.months)
+    end = default_end() if args.end is None else as_end(args.end)
+    config = SimConfig(customers=args.customers, months=args.months, end=end)
 
+    print(f"load average before: {load_average()}")
     began, cpu = time.perf_counter(), time.process_time()
     company = generate(config)
     seconds, cpu = time.perf_counter() - began, time.process_time() - cpu
     counts = company.counts()
     total_rows = sum(counts.values())
     print(
-        f"demo company: {config.customers:,} customers × {config.months} months, seed {config.seed}"
+        f"demo company: {config.customers:,} customers × {config.months} months, seed "
+        f"{config.seed}, window {config.start} → {config.end.isoformat()}"
     )
     print(f"rows: {', '.join(f'{k} {v:,}' for k, v in counts.items())}")
     print(
@@ -85,9 +124,10 @@ def main() -> None:
     del company
 
     with tempfile.TemporaryDirectory() as tmp:
-        bench_load("sqlite", f"sqlite:///{Path(tmp) / 'demo.db'}", config)
+        bench_load("sqlite", f"sqlite:///{Path(tmp) / 'demo.db'}", config, not args.no_replay)
     if args.postgres:
-        bench_load("postgresql", fresh_postgres(args.postgres), config)
+        bench_load("postgresql", fresh_postgres(args.postgres), config, not args.no_replay)
+    print(f"load average after: {load_average()}")
 
 
 if __name__ == "__main__":

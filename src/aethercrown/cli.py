@@ -6,7 +6,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import typer
 from sqlalchemy import Engine
@@ -41,7 +41,11 @@ def main(
 
 
 def open_database(
-    settings: Settings | None = None, *, migrate: bool | None = None, verbose: bool = False
+    settings: Settings | None = None,
+    *,
+    migrate: bool | None = None,
+    verbose: bool = False,
+    **engine_options: Any,
 ) -> Engine:
     """The engine of a command that needs the schema; every command opens the database here.
 
@@ -57,7 +61,7 @@ def open_database(
     if migrate is None:
         migrate = not _NO_MIGRATE.get()
     try:
-        engine = make_engine(settings.database_url)
+        engine = make_engine(settings.database_url, **engine_options)
     except (SQLAlchemyError, OSError) as exc:
         _unreachable(settings.database_url, exc)
     try:

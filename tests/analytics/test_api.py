@@ -189,6 +189,22 @@ def test_ai_performance_is_measured_from_the_ledger(
             model_version="1",
             predicted_value=0.5,
         )
+        # Retention campaigns against their random holdout: treated 1 of 2 retained, held out
+        # 1 of 1. They carry the score that triggered them, and count as campaigns only.
+        for i, (holdout, churned) in enumerate([(False, 0), (False, 1), (True, 0)]):
+            d = record_decision(
+                session,
+                tenant_id=tenant.uid,
+                kind="churn.campaign",
+                subject_type="customer",
+                subject_id=f"c{i}",
+                inputs={"i": i},
+                output={"holdout": holdout},
+                model="churn-campaign-rules",
+                model_version="1",
+                predicted_value=0.9,
+            )
+            record_outcome(d, {"churned": bool(churned), "holdout": holdout}, float(churned))
         for predicted, realised in ((100.0, 80.0), (200.0, 220.0)):
             d = record_decision(
                 session,
@@ -267,10 +283,11 @@ def test_ai_performance_is_measured_from_the_ledger(
         json={"start": month, "end": month},
         headers=tenant.headers,
     ).json()
-    assert body["decisions"]["total"] == 10 and body["decisions"]["with_outcome"] == 7
+    assert body["decisions"]["total"] == 13 and body["decisions"]["with_outcome"] == 10
     kinds = {k["kind"]: k["decisions"] for k in body["decisions"]["by_kind"]}
     assert kinds == {
         "budget_allocation": 2,
+        "churn.campaign": 3,
         "churn_prediction": 5,
         "experiment_verdict": 1,
         "task_assignment": 2,
@@ -278,9 +295,17 @@ def test_ai_performance_is_measured_from_the_ledger(
     churn = body["churn_model"]
     assert churn["scored_with_outcome"] == 4 and churn["auc"] == 0.75
     assert churn["calibration"]["n"] == 4
+    assert churn["calibration"]["brier"] == round((0.1**2 + 0.6**2 + 0.6**2 + 0.1**2) / 4, 4)
+    campaigns = body["campaigns"]
+    assert (campaigns["treated"], campaigns["treated_retained"]) == (2, 1)
+    assert (campaigns["holdout"], campaigns["holdout_retained"]) == (1, 1)
+    assert campaigns["retention_uplift"] == pytest.approx(0.5 - 1.0)
+    low, high = campaigns["ci95"]
+    assert -1 <= low < -0.5 < high <= 1
     assert body["budget"]["predicted_total"] == 300 and body["budget"]["realised_total"] == 300
     assert body["budget"]["mape"] == pytest.approx(round((0.25 + 20 / 220) / 2, 4))
     assert body["experiments"]["decided"] == 1
+    assert body["experiments"]["verdicts_judged"] == body["experiments"]["verdicts_right"] == 0
     tasks = body["tasks"]
     # Assignments from the ledger; running/completed/failed and run time from the task queue.
     assert (tasks["assigned"], tasks["running"], tasks["completed"], tasks["failed"]) == (

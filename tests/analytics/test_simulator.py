@@ -3,6 +3,8 @@ equals the sum over the subscriptions truly alive at that month's end."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from fastapi.testclient import TestClient
 
 from aethercrown.simulate.config import SimConfig
@@ -16,8 +18,8 @@ def test_mrr_equals_the_simulators_true_mrr(
     tenant: TenantHandle,
     session_factory,  # type: ignore[no-untyped-def]
 ) -> None:
-    config = SimConfig(customers=150, months=6, seed=7)
-    load_demo(session_factory, tenant.slug, config)
+    config = SimConfig(customers=150, months=6, seed=7, end=datetime(2025, 11, 1, tzinfo=UTC))
+    load_demo(session_factory, tenant.slug, config, replay=False)
     with session_factory() as session:
         assert session.get(Tenant, tenant.uid) is not None
     from aethercrown.simulate.generator import generate

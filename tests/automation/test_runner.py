@@ -79,6 +79,22 @@ def test_runners_in_threads_run_each_job_once_per_period(
     assert {r.scope for r in stored if r.job == "global"} == {INSTALLATION}
 
 
+def test_a_runner_scoped_to_tenants_acts_for_them_only(
+    session_factory: sessionmaker[Session], tenant: TenantHandle, other_tenant: TenantHandle
+) -> None:
+    """What a replay of one tenant's past uses: other tenants and installation-wide jobs are
+    left alone (the moment is not theirs)."""
+    calls = Calls()
+    jobs = [
+        JobSpec("hourly", 3600, calls.job("hourly")),
+        JobSpec("global", 3600, calls.job("global"), per_tenant=False),
+    ]
+    scoped = Runner(session_factory, jobs, tenant_ids=frozenset({tenant.uid}))
+    results = scoped.tick(T0)
+    assert [(r.job, r.scope) for r in results] == [("hourly", tenant.id)]
+    assert set(calls.seen) == {("hourly", tenant.uid, T0)}
+
+
 def test_a_failed_run_is_retried_on_the_next_tick_and_kept_in_history(
     session_factory: sessionmaker[Session], tenant: TenantHandle
 ) -> None:

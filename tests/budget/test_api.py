@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from aethercrown import clock
 from aethercrown.budget import jobs
 from aethercrown.budget.curves import ResponseCurve
 from aethercrown.cli import app as cli_app
@@ -241,6 +242,28 @@ def test_daily_job_records_and_closes_the_loop(
     with transaction(session_factory) as session:
         empty = jobs.daily_allocation(session, other_tenant.uid, datetime(2026, 3, 3, tzinfo=UTC))
     assert "skipped" in empty
+
+
+def test_an_allocation_is_closed_only_once_its_day_is_over(
+    tenant: TenantHandle, session_factory: Any
+) -> None:
+    """With the day's row already stored (a replay of the past loads every row first), the job
+    running on that day must not read it: the return comes in once the day is over."""
+    store(session_factory, tenant, START, 61, seed=5)  # the allocated day's row included
+    day = START + timedelta(days=60)
+    midnight = datetime.combine(day, datetime.min.time(), UTC)
+    with clock.travel(midnight + timedelta(hours=1), tick=False):
+        with transaction(session_factory) as session:
+            first = jobs.daily_allocation(session, tenant.uid, midnight)
+        with transaction(session_factory) as session:
+            again = jobs.daily_allocation(session, tenant.uid, midnight)
+    assert first["period"] == day.isoformat() and again["closed"] == 0
+    with (
+        clock.travel(midnight + timedelta(days=1), tick=False),
+        transaction(session_factory) as session,
+    ):
+        later = jobs.daily_allocation(session, tenant.uid, midnight + timedelta(days=1))
+    assert later["closed"] == 1
 
 
 def test_cli_prints_the_allocation(

@@ -8,7 +8,7 @@ optimiser only sees those rows; its allocation is scored on the true steady-stat
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import numpy as np
@@ -23,7 +23,9 @@ from aethercrown.simulate.generator import generate
 
 @pytest.fixture(scope="module")
 def company() -> Any:
-    return generate(SimConfig(customers=300, months=12, seed=7))
+    return generate(
+        SimConfig(customers=300, months=12, seed=7, end=datetime(2026, 5, 1, tzinfo=UTC))
+    )
 
 
 @pytest.fixture(scope="module")

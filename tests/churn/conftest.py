@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime, time
 
 import pytest
 
@@ -10,7 +10,6 @@ from aethercrown.churn import prior
 from aethercrown.churn.repository import load_company_rows
 from aethercrown.db.engine import transaction
 from aethercrown.simulate import SimConfig, SimulatedCompany, generate
-from aethercrown.simulate.generator import add_months
 from tests.conftest import TenantHandle
 
 MONTHS = 9
@@ -26,7 +25,7 @@ def company_config(customers: int = 600, months: int = MONTHS) -> SimConfig:
         customers=customers,
         months=months,
         seed=3,
-        start=add_months(WINDOW_END, -months),
+        end=datetime.combine(WINDOW_END, time.min, UTC),
         activity_scale=0.5,
     )
 

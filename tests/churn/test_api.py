@@ -205,6 +205,21 @@ def test_train_promote_predict_campaigns_once_and_uplift(
     with transaction(session_factory) as session:
         resolved = service.resolve_outcomes(session, tenant.uid, utcnow() + timedelta(days=31))
     assert resolved == stored
+    # Every customer score is joined, not only the targeted ones (so accuracy is measured on
+    # everyone scored), and every campaign decision with its holdout flag.
+    with session_factory() as session:
+        scores = session.scalars(
+            select(Decision).where(Decision.kind == "churn.score", Decision.tenant_id == tenant.uid)
+        ).all()
+        campaign_decisions = session.scalars(
+            select(Decision).where(Decision.kind == "churn.campaign")
+        ).all()
+    assert len(scores) == 600 and all(d.outcome_at is not None for d in scores)
+    assert all(d.outcome_value == float(d.outcome["churned"]) for d in scores)
+    assert len(campaign_decisions) == stored
+    assert all(d.outcome["holdout"] == d.output["holdout"] for d in campaign_decisions)
+    with transaction(session_factory) as session:
+        assert service.resolve_outcomes(session, tenant.uid, utcnow() + timedelta(days=62)) == 0
     uplift = client.get(f"{BASE}/uplift", headers=tenant.headers).json()
     assert {b["risk_level"] for b in uplift["buckets"]} == {"critical", "high", "medium"}
     total = sum(b["treated"] + b["holdout"] for b in uplift["buckets"])

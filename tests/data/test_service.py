@@ -523,3 +523,27 @@ def test_tenants_do_not_see_each_others_customers(
     # The same external ids are free in another tenant.
     result = ingest(session_factory, other_tenant, "customers", rows["customers"])
     assert result.inserted == 3
+
+
+def test_a_batch_believed_new_that_meets_a_stored_key_is_still_upserted(
+    session_factory: sessionmaker[Session], tenant: TenantHandle, rows: dict[str, Any]
+) -> None:
+    """The plain-insert path for new keys (a concurrent writer stored one meanwhile) ends with
+    what the upsert would have stored: the batch's values, one row per key."""
+    from aethercrown.data.repository import repository_for
+    from aethercrown.data.service import _validate
+
+    ingest(session_factory, tenant, "customers", rows["customers"])
+    changed = [{**rows["customers"][0], "name": "Renamed"}, *rows["customers"][1:]]
+    clean, errors = _validate(KINDS["customers"], changed)
+    assert not errors
+    for row in clean:
+        for name, default in KINDS["customers"].defaults.items():
+            if row is not None and row.get(name) is None:
+                row[name] = default
+    with transaction(session_factory) as session:
+        repository_for(session, tenant.uid, "customers").upsert(clean, all_new=True)  # type: ignore[arg-type]
+    with session_factory() as session:
+        names = dict(session.execute(select(Customer.external_id, Customer.name)).all())
+    assert len(names) == len(rows["customers"])
+    assert names[rows["customers"][0]["external_id"]] == "Renamed"

@@ -4,6 +4,7 @@ verdict read from /results with each engine."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,13 @@ from tests.experiments.conftest import BASE
 
 # Small company, busy site: 2 months give 18-day experiments of ~2,500 visitors a day (~45,000
 # visitors each), enough for the sequential engine to find the 15 % and 20 % lifts.
-CONFIG = SimConfig(customers=20, months=2, seed=7, experiment_daily_visitors=2500)
+CONFIG = SimConfig(
+    customers=20,
+    months=2,
+    seed=7,
+    end=datetime(2025, 7, 1, tzinfo=UTC),
+    experiment_daily_visitors=2500,
+)
 ENGINES = ("frequentist", "bayesian", "sequential")
 
 

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from aethercrown.cli import app as cli_app
 from aethercrown.core.errors import Conflict
-from aethercrown.core.models import AuditEvent
+from aethercrown.core.models import AuditEvent, Decision
 from aethercrown.data.models import (
     ActivityEvent,
     Customer,
@@ -24,13 +24,15 @@ from aethercrown.db.engine import transaction
 from aethercrown.metering.models import UsageEvent
 from aethercrown.settings import Settings
 from aethercrown.simulate import SimConfig, generate
+from aethercrown.simulate.experiments import verdict_is_right
 from aethercrown.simulate.models import SimulatedTruth
 from aethercrown.simulate.service import load_demo
 from aethercrown.simulate.truth import monthly_value
 from aethercrown.tenants.models import Tenant
 from tests.conftest import TenantHandle, bearer
 
-SMALL = SimConfig(customers=100, months=6, seed=3)
+# Fixed windows (May–October 2025): the same company on any day the suite runs.
+SMALL = SimConfig(customers=100, months=6, seed=3, end=datetime(2025, 11, 1, tzinfo=UTC))
 TABLES = {
     "customers": Customer,
     "subscriptions": Subscription,
@@ -53,7 +55,8 @@ def stored_counts(session_factory) -> dict[str, int]:  # type: ignore[no-untyped
 def test_load_writes_every_kind_and_the_truth_and_reloads_idempotently(
     session_factory,  # type: ignore[no-untyped-def]
 ) -> None:
-    result = load_demo(session_factory, "sim-demo", SMALL)
+    # The replay of the automation is tested on its own (test_replay.py).
+    result = load_demo(session_factory, "sim-demo", SMALL, replay=False)
     assert result.created_tenant and result.api_key and not result.skipped
     company = generate(SMALL)
     expected = {kind: len(company.rows[kind]) for kind in TABLES}
@@ -95,16 +98,21 @@ def test_load_writes_every_kind_and_the_truth_and_reloads_idempotently(
         )
         assert churned <= ended
 
-    again = load_demo(session_factory, "sim-demo", SMALL)
+    again = load_demo(session_factory, "sim-demo", SMALL, replay=False)
     assert again.skipped and not again.created_tenant and again.api_key is None
     assert again.summary["customers"] == 100
-    forced = load_demo(session_factory, "sim-demo", SMALL, force=True)
+    forced = load_demo(session_factory, "sim-demo", SMALL, force=True, replay=False)
     assert not forced.skipped
     assert all(c["inserted"] == 0 and c["updated"] == 0 for c in forced.counts.values())
     assert {k: v["unchanged"] for k, v in forced.counts.items()} == expected
     assert stored_counts(session_factory) == expected
     with pytest.raises(Conflict):
-        load_demo(session_factory, "sim-demo", SimConfig(customers=100, months=6, seed=4))
+        load_demo(
+            session_factory,
+            "sim-demo",
+            SimConfig(customers=100, months=6, seed=4, end=SMALL.end),
+            replay=False,
+        )
     with session_factory() as session:
         actions = set(session.scalars(select(AuditEvent.action)))
         assert {"simulate.demo_loaded", "simulate.demo_reloaded"} <= actions
@@ -172,6 +180,8 @@ def test_demo_cli_creates_the_tenant_once(
     get_settings.cache_clear()
     runner = CliRunner()
     args = ["demo", "--tenant", "cli-demo", "--customers", "60", "--months", "3", "--seed", "9"]
+    # A fixed end (the same company on both runs), and no replay (test_replay.py covers it).
+    args += ["--end", "2025-08-01", "--no-replay"]
     first = runner.invoke(cli_app, args)
     assert first.exit_code == 0, first.output
     key = first.stdout.strip().splitlines()[-1]
@@ -182,8 +192,15 @@ def test_demo_cli_creates_the_tenant_once(
     assert second.exit_code == 0, second.output
     assert "ack_" not in second.stdout and "already holds" in second.output
     assert stored_counts(session_factory) == counts
-    other_seed = runner.invoke(cli_app, [*args[:-1], "10"])
+    other_seed = runner.invoke(cli_app, [*args[:8], "10", *args[9:]])
     assert other_seed.exit_code == 1 and "already holds a simulated company" in other_seed.output
+    later = runner.invoke(cli_app, [*args[:-3], "--end", "2025-08-02T09:30", "--no-replay"])
+    assert later.exit_code == 1 and "another company" in later.output
+    assert "2025-08-01T00:00:00Z" in later.output  # what to pass to keep the one it holds
+    future = runner.invoke(cli_app, ["demo", "--tenant", "f-demo", "--end", "2100-01-01"])
+    assert future.exit_code == 1 and "future" in future.output
+    short = runner.invoke(cli_app, ["demo", "--tenant", "x", "--no-replay"])
+    assert short.exit_code == 2 and "--tenant" in short.output
     bad = runner.invoke(cli_app, ["demo", "--tenant", "x-demo", "--customers", "0"])
     assert bad.exit_code == 2
     with session_factory() as session:
@@ -199,12 +216,12 @@ def test_serve_demo_loads_the_demo_tenant_on_the_first_start_only(
 ) -> None:
     from aethercrown.simulate.cli import load_demo_once
 
-    small = SimConfig(customers=40, months=2, seed=1)
-    loaded = load_demo_once(settings, small)
+    small = SimConfig(customers=40, months=2, seed=1, end=datetime(2025, 7, 1, tzinfo=UTC))
+    loaded = load_demo_once(settings, small, replay=False)
     assert loaded is not None and loaded.api_key and loaded.api_key.startswith("ack_")
     counts = stored_counts(session_factory)
     assert counts["customers"] == 40
-    assert load_demo_once(settings, small) is None
+    assert load_demo_once(settings, small, replay=False) is None
     assert load_demo_once(settings) is None  # the default config does not reload either
     assert stored_counts(session_factory) == counts
 
@@ -225,6 +242,25 @@ def test_load_creates_the_simulated_experiments_with_results(
         assert loaded["created"] and loaded["users"] == visitors[key]
     listed = client.get("/api/v1/content/ab-test", headers=tenant.headers).json()["items"]
     assert len(listed) == 3 and all(e["status"] == "stopped" for e in listed)
+    # Each verdict, given at the experiment's simulated end, is judged against the true effect.
+    with session_factory() as session:
+        verdicts = session.scalars(
+            select(Decision).where(Decision.kind == "experiment_verdict")
+        ).all()
+    assert len(verdicts) == 3
+    for verdict in verdicts:
+        key = next(
+            k for k, e in result.experiments.items() if e["experiment_id"] == verdict.subject_id
+        )
+        spec = truth[key]
+        assert verdict.created_at == verdict.outcome_at == datetime.fromisoformat(spec["end"])
+        assert verdict.outcome["has_real_effect"] == spec["has_real_effect"]
+        assert verdict.outcome_value == float(
+            verdict_is_right(spec, verdict.output["verdict"], verdict.output["winner"])
+        )
+    assert verdict_is_right(truth["homepage_hero_aa"], "inconclusive", None)
+    assert not verdict_is_right(truth["homepage_hero_aa"], "loser", None)
+    assert not verdict_is_right(truth["pricing_page_cta"], "inconclusive", None)
     for key, loaded in result.experiments.items():
         body = client.get(
             f"/api/v1/content/ab-test/{loaded['experiment_id']}/results", headers=tenant.headers

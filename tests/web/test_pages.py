@@ -66,3 +66,42 @@ def test_vendored_chart_library_is_served(client: TestClient) -> None:
     assert js.status_code == 200 and "uPlot" in js.text[:2000]
     assert client.get("/web/static/uPlot.min.css").status_code == 200
     assert "data-rendered" in client.get("/web/static/dashboard.js").text
+
+
+def test_the_executive_page_shows_the_measured_ai_performance(
+    client: TestClient, tenant: TenantHandle, company: dict[str, uuid.UUID], session_factory
+) -> None:  # type: ignore[no-untyped-def]
+    """Churn AUC and Brier score, campaign uplift against the holdout and budget predicted vs
+    realised, each from ledger decisions joined with what happened."""
+    from aethercrown.core.ledger import record_decision, record_outcome
+    from aethercrown.db.engine import transaction
+
+    def decide(session, kind: str, predicted: float, outcome: float, **output: object) -> None:  # type: ignore[no-untyped-def]
+        d = record_decision(
+            session,
+            tenant_id=tenant.uid,
+            kind=kind,
+            subject_type="customer",
+            subject_id="c",
+            inputs={},
+            output=output,
+            model="m",
+            model_version="1",
+            predicted_value=predicted,
+        )
+        record_outcome(d, {"value": outcome}, outcome)
+
+    with transaction(session_factory) as session:
+        for score, churned in ((0.9, 1.0), (0.2, 1.0), (0.7, 0.0), (0.1, 0.0)):
+            decide(session, "churn.score", score, churned)
+        for holdout, churned in ((False, 0.0), (False, 0.0), (True, 1.0)):
+            decide(session, "churn.campaign", 0.8, churned, holdout=holdout)
+        decide(session, "budget_allocation", 150_000.0, 100_000.0)
+    client.cookies.set("aethercrown_key", tenant.key)
+    page = client.get("/dashboard")
+    assert page.status_code == 200
+    text = page.text
+    # AUC: 3 of 4 positive–negative pairs ordered right; Brier: (0.01 + 0.64 + 0.49 + 0.01) / 4.
+    assert "<td>0.750 (4, 2)</td>" in text and "Brier score / ECE</td><td>0.287" in text
+    assert "+100.0 pts" in text and "treated 2 of 2 retained, held out 0 of 1" in text
+    assert "USD 1,500.00 vs USD 1,000.00 (1; MAPE 50.0%, bias 50.0%)" in text

@@ -183,8 +183,8 @@ class DecisionData(TenantRepository[Decision]):
     def by_kind(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
         """Per decision kind in the period, in one pass over the ledger: decisions, with an
         outcome, and over those with both a prediction and an outcome: their count, Σ predicted,
-        Σ realised, Σ |predicted − realised| / |realised| (non-zero realised) and its count; and
-        the mean seconds from decision to outcome."""
+        Σ realised, Σ |predicted − realised| / |realised| (non-zero realised) and its count; the
+        mean seconds from decision to outcome; and Σ outcome over every decision with one."""
         both = Decision.predicted_value.is_not(None) & Decision.outcome_value.is_not(None)
         ape = case(
             (
@@ -211,6 +211,7 @@ class DecisionData(TenantRepository[Decision]):
                 func.sum(ape),
                 func.count(ape),
                 func.avg(seconds),
+                func.sum(Decision.outcome_value),
             ),
             start,
             end,
@@ -226,8 +227,9 @@ class DecisionData(TenantRepository[Decision]):
                 "ape_sum": float(ape_sum or 0.0),
                 "ape_count": int(ape_n or 0),
                 "mean_seconds": None if mean is None else float(mean),
+                "outcome_total": float(outcomes or 0.0),
             }
-            for kind, n, done, scored, predicted, realised, ape_sum, ape_n, mean in (
+            for kind, n, done, scored, predicted, realised, ape_sum, ape_n, mean, outcomes in (
                 self.session.execute(stmt)
             )
         ]
@@ -236,12 +238,17 @@ class DecisionData(TenantRepository[Decision]):
         return case((Decision.outcome_value >= 0.5, 1), else_=0)
 
     def score_histogram(
-        self, prefix: str, start: datetime, end: datetime, resolution: int
+        self,
+        prefix: str,
+        start: datetime,
+        end: datetime,
+        resolution: int,
+        exclude: Sequence[str] = (),
     ) -> list[tuple[int, int, int, float, float]]:
-        """Decisions with a prediction and a known outcome, grouped by the prediction rounded to
-        1/resolution and by the outcome label (outcome_value ≥ 0.5): rows of (bin, label,
-        count, sum of predictions, sum of squared errors). Aggregated in SQL, so the ledger's
-        size does not reach Python."""
+        """Decisions of the kinds starting with ``prefix`` (less the ``exclude``d kinds) with a
+        prediction and a known outcome, grouped by the prediction rounded to 1/resolution and by
+        the outcome label (outcome_value ≥ 0.5): rows of (bin, label, count, sum of predictions,
+        sum of squared errors). Aggregated in SQL, so the ledger's size does not reach Python."""
         label = self._label()
         bucket = func.round(Decision.predicted_value * resolution)
         stmt = self._period(
@@ -253,6 +260,7 @@ class DecisionData(TenantRepository[Decision]):
                 func.sum((Decision.predicted_value - label) * (Decision.predicted_value - label)),
             ).where(
                 Decision.kind.startswith(prefix, autoescape=True),
+                Decision.kind.not_in(list(exclude)),
                 Decision.predicted_value.is_not(None),
                 Decision.outcome_value.is_not(None),
             ),
@@ -263,6 +271,22 @@ class DecisionData(TenantRepository[Decision]):
             (int(b), int(lab), int(n), float(sp), float(se))
             for b, lab, n, sp, se in self.session.execute(stmt)
         ]
+
+    def holdout_outcomes(
+        self, kind: str, start: datetime, end: datetime
+    ) -> list[tuple[bool, bool, int]]:
+        """Decisions of ``kind`` (campaigns) with a known outcome, counted by whether they were
+        held out (``output.holdout``) and whether the outcome was positive (≥ 0.5: churned):
+        rows of (holdout, positive, count)."""
+        holdout = Decision.output["holdout"].as_boolean()
+        stmt = self._period(
+            self.select(holdout, self._label(), func.count()).where(
+                Decision.kind == kind, Decision.outcome_value.is_not(None)
+            ),
+            start,
+            end,
+        ).group_by(holdout, self._label())
+        return [(bool(h), bool(p), int(n)) for h, p, n in self.session.execute(stmt)]
 
     def feed_statement(self, kind: str | None) -> Select[Any]:
         # Only what the sanitised feed shows: inputs, outputs and outcomes are never loaded.

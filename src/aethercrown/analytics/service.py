@@ -24,6 +24,7 @@ from aethercrown.analytics.repository import (
     data_fingerprint,
 )
 from aethercrown.analytics.schemas import PeriodRequest
+from aethercrown.churn import service as churn_service
 from aethercrown.clock import utcnow
 from aethercrown.core.errors import InvalidInput, field_error
 from aethercrown.core.ledger import digest
@@ -43,8 +44,12 @@ BACKTEST_HORIZON = 3
 DEFAULT_CURRENCY = "USD"
 # Decision kinds are matched by prefix, so "churn_prediction" and "churn.score" both count.
 CHURN_PREFIX = "churn"
+# Retention campaigns carry the score that triggered them and the same outcome: counted once,
+# as campaigns (treated against held out), not again as scores.
+CAMPAIGN_KIND = "churn.campaign"
 BUDGET_PREFIX = "budget"
 EXPERIMENT_PREFIX = "experiment"
+VERDICT_KIND = "experiment_verdict"
 TASK_PREFIX = "task"
 # Churn scores are aggregated in SQL by their value rounded to 1/SCORE_RESOLUTION.
 SCORE_RESOLUTION = 200
@@ -314,7 +319,9 @@ def _ai_performance(session: Session, tenant_id: uuid.UUID, start: str, end: str
     since, until = month_bounds(start, end)
     ledger = DecisionData(session, tenant_id)
     by_kind = sorted(ledger.by_kind(since, until), key=lambda k: k["kind"])
-    histogram = ledger.score_histogram(CHURN_PREFIX, since, until, SCORE_RESOLUTION)
+    histogram = ledger.score_histogram(
+        CHURN_PREFIX, since, until, SCORE_RESOLUTION, exclude=[CAMPAIGN_KIND]
+    )
     scores = [(b / SCORE_RESOLUTION, label, n, sp, se) for b, label, n, sp, se in histogram]
     budget = _combine([k for k in by_kind if k["kind"].startswith(BUDGET_PREFIX)])
     tasks = _combine([k for k in by_kind if k["kind"].startswith(TASK_PREFIX)])
@@ -323,6 +330,7 @@ def _ai_performance(session: Session, tenant_id: uuid.UUID, start: str, end: str
     queue = TaskData(session, tenant_id)
     finished = queue.finished(since, until)
     experiments = [k for k in kinds if k[0].startswith(EXPERIMENT_PREFIX)]
+    verdicts = [k for k in by_kind if k["kind"] == VERDICT_KIND]
     return {
         "start": start,
         "end": end,
@@ -340,6 +348,7 @@ def _ai_performance(session: Session, tenant_id: uuid.UUID, start: str, end: str
             "calibration": metrics.calibration_from_histogram(scores),
             "score_resolution": 1 / SCORE_RESOLUTION,
         },
+        "campaigns": _campaign_uplift(ledger.holdout_outcomes(CAMPAIGN_KIND, since, until)),
         "budget": {
             "decisions_with_outcome": budget["scored"],
             "predicted_total": round(budget["predicted"], 2),
@@ -350,6 +359,10 @@ def _ai_performance(session: Session, tenant_id: uuid.UUID, start: str, end: str
         "experiments": {
             "decided": sum(n for _, n, _ in experiments),
             "with_outcome": sum(o for _, _, o in experiments),
+            # A verdict's outcome is 1 when the true effect bore it out (known for a simulated
+            # company's experiments), 0 when not.
+            "verdicts_judged": sum(k["with_outcome"] for k in verdicts),
+            "verdicts_right": round(sum(k["outcome_total"] for k in verdicts)),
         },
         "tasks": {
             # Assignments are the scheduler's ledger decisions; the rest is the task queue.
@@ -359,6 +372,17 @@ def _ai_performance(session: Session, tenant_id: uuid.UUID, start: str, end: str
             "completed_per_week": round(finished["completed"] / weeks, 2),
         },
     }
+
+
+def _campaign_uplift(rows: list[tuple[bool, bool, int]]) -> dict[str, Any]:
+    """Retention campaigns whose outcome is known: the retention of the treated customers minus
+    that of the randomly held-out ones (the campaigns' measured effect), with its interval."""
+    counts = {(holdout, churned): n for holdout, churned, n in rows}
+    treated = counts.get((False, False), 0) + counts.get((False, True), 0)
+    held = counts.get((True, False), 0) + counts.get((True, True), 0)
+    return churn_service.retention_uplift(
+        treated, counts.get((False, False), 0), held, counts.get((True, False), 0)
+    )
 
 
 def _combine(kinds: list[dict[str, Any]]) -> dict[str, Any]:

@@ -85,10 +85,15 @@ class Runner:
     # Wall time for the history and for judging how long a run has been running: always real,
     # even when tick() is given another moment.
     wall: Callable[[], datetime] = utcnow
+    # Only these tenants' jobs, and no installation-wide ones: a replay of one tenant's past
+    # (simulate.replay) must not act for other tenants at a moment that is not theirs.
+    tenant_ids: frozenset[uuid.UUID] | None = None
 
     def targets(self, now: datetime) -> list[Target]:
         with write_transaction(self.session_factory) as session:
             tenants = RunnerRepository(session).active_tenants()
+        if self.tenant_ids is not None:
+            tenants = [t for t in tenants if t[0] in self.tenant_ids]
         out: list[Target] = []
         for job in self.jobs:
             if job.per_tenant:
@@ -97,7 +102,7 @@ class Runner:
                     out.append(
                         Target(job, tenant_id, interval, periods.period_start(now, interval))
                     )
-            else:
+            elif self.tenant_ids is None:
                 interval = job.interval_seconds
                 out.append(Target(job, None, interval, periods.period_start(now, interval)))
         return out

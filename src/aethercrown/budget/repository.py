@@ -31,8 +31,11 @@ class MarketingRepository(TenantRepository[MarketingSpend]):
         )
         return self.all(stmt)
 
-    def has_rows_after(self, day: date) -> bool:
-        stmt = self.select(func.count()).where(MarketingSpend.day > day)
+    def has_rows_between(self, after: date, before: date) -> bool:
+        """Whether any day strictly between the two has a row."""
+        stmt = self.select(func.count()).where(
+            MarketingSpend.day > after, MarketingSpend.day < before
+        )
         return bool(self.session.scalar(stmt))
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from aethercrown.budget import planner, schemas
 from aethercrown.budget.curves import ResponseCurve
 from aethercrown.budget.repository import DECISION_KIND, DecisionRepository, MarketingRepository
+from aethercrown.clock import utcnow
 from aethercrown.core.errors import InvalidInput, field_error
 from aethercrown.core.ledger import record_decision, record_outcome
 from aethercrown.core.models import Decision
@@ -354,8 +355,8 @@ def record_daily_allocation(
 ) -> dict[str, Any]:
     """Close out earlier allocations whose day now has data, then allocate ``period_start``'s
     day: the current daily spend level re-split optimally from the window before it."""
-    closed = close_out(session, tenant_id)
     day = period_start.date()
+    closed = close_out(session, tenant_id, max(utcnow().date(), day))
     decisions = DecisionRepository(session, tenant_id)
     if decisions.for_period(day.isoformat()) is not None:
         return {"closed": closed, "skipped": f"an allocation for {day} exists"}
@@ -427,18 +428,22 @@ def _response_at(curve: Mapping[str, Any], spend: float) -> float:
     return float(curve.get("roi", 0.0)) * spend
 
 
-def close_out(session: Session, tenant_id: uuid.UUID) -> int:
-    """Record realised return next to the prediction for every open allocation whose days have
-    data for each allocated channel (or data after them: the period is over)."""
+def close_out(session: Session, tenant_id: uuid.UUID, today: date) -> int:
+    """Record realised return next to the prediction for every open allocation whose days are
+    over by ``today`` and have data for each allocated channel (or data after them, before
+    today: the period is over). Nothing dated today or later is read, so a replay of the past
+    with every row already stored closes each allocation as it would have been closed then."""
     marketing = MarketingRepository(session, tenant_id)
     closed = 0
     for decision in DecisionRepository(session, tenant_id).open_allocations():
         first = date.fromisoformat(decision.output["period_start"])
         last = date.fromisoformat(decision.output["period_end"])
+        if last >= today:
+            continue
         rows = marketing.between(first, last)
         channels = set(decision.output.get("allocations", {}))
         seen = {r.channel for r in rows}
-        if not rows or not (channels <= seen or marketing.has_rows_after(last)):
+        if not rows or not (channels <= seen or marketing.has_rows_between(last, today)):
             continue
         spend: dict[str, float] = defaultdict(float)
         revenue: dict[str, float] = defaultdict(float)

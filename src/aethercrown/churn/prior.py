@@ -31,7 +31,8 @@ from aethercrown.simulate import SimConfig, SimulatedCompany, generate
 from aethercrown.simulate.truth import Truth
 
 # The shipped prior: a larger company than the default demo, so every slice has enough churn.
-PRIOR_CONFIG = SimConfig(customers=3000, months=14, seed=7)
+# A fixed window (May 2025 – June 2026) keeps the artifact reproducible on any day.
+PRIOR_CONFIG = SimConfig(customers=3000, months=14, seed=7, end=datetime(2026, 7, 1, tzinfo=UTC))
 
 
 @dataclass
@@ -94,9 +95,10 @@ def load_company(session: Session, company: SimulatedCompany, slug: str) -> uuid
 
 
 def window_end(truth: Truth) -> datetime:
-    """Midnight UTC at the end of the simulated window: snapshots fall on day boundaries,
-    so the stored labels' windows and the truth's day-indexed horizons coincide."""
-    return datetime.combine(truth.end, datetime.min.time(), tzinfo=UTC)
+    """The simulated window's end, a midnight UTC for the prior's config: snapshots then fall
+    on day boundaries, so the stored labels' windows and the truth's day-indexed horizons
+    coincide."""
+    return truth.end
 
 
 def compare_with_truth(
@@ -172,6 +174,7 @@ def main(argv: list[str]) -> None:
         customers=int(argv[0]) if len(argv) > 0 else defaults.customers,
         months=int(argv[1]) if len(argv) > 1 else defaults.months,
         seed=int(argv[2]) if len(argv) > 2 else defaults.seed,
+        end=defaults.end,
     )
     started = time.perf_counter()
     session = scratch_session()

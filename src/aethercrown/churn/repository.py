@@ -16,6 +16,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from aethercrown.churn.features import FORTNIGHT_DAYS, QUARTER_DAYS, RECENT_DAYS, FloatArray
 from aethercrown.churn.models import ChurnModel, ChurnScore, RetentionCampaign
+from aethercrown.core.models import Decision
 from aethercrown.core.tenancy import TenantRepository
 from aethercrown.data.models import ActivityEvent, Customer, Payment, Subscription, SupportTicket
 
@@ -147,6 +148,33 @@ class SubscriptionRepository(TenantRepository[Subscription]):
 class ActivityRepository(TenantRepository[ActivityEvent]):
     model = ActivityEvent
 
+    def last_logins(
+        self, customer_ids: Sequence[uuid.UUID], at_or_before: datetime
+    ) -> dict[uuid.UUID, datetime]:
+        """Each customer's latest login or session at or before the moment (customers with none
+        are left out): one backward step on the (tenant, customer, time) index per customer,
+        instead of an aggregate over their whole history."""
+        e = ActivityEvent
+        out: dict[uuid.UUID, datetime] = {}
+        for start in range(0, len(customer_ids), 500):
+            chunk = list(customer_ids[start : start + 500])
+            latest = (
+                self.select(e.occurred_at)
+                .where(
+                    e.customer_id == Customer.id,
+                    e.kind.in_(("login", "session")),
+                    e.occurred_at <= at_or_before,
+                )
+                .order_by(e.occurred_at.desc())
+                .limit(1)
+                .scalar_subquery()
+            )
+            stmt = CustomerRepository(self.session, self.tenant_id).select(Customer.id, latest)
+            for cid, moment in self.session.execute(stmt.where(Customer.id.in_(chunk))):
+                if moment is not None:
+                    out[cid] = moment
+        return out
+
     def latest(self) -> datetime | None:
         return self.session.scalar(self.select(func.max(ActivityEvent.occurred_at)))
 
@@ -174,6 +202,8 @@ class EventAggregateQueries:
         is_session = e.kind == "session"
         in_recent = e.occurred_at > recent
         in_prior = and_(e.occurred_at > prior, e.occurred_at <= recent)
+        # Every window lies in the 60 days before the moment, so only those rows are read (the
+        # time index); the last login of a customer quiet for longer is looked up on its own.
         activity = self.session.execute(
             self.activity.select(
                 e.customer_id,
@@ -198,7 +228,7 @@ class EventAggregateQueries:
                     )
                 ),
             )
-            .where(e.occurred_at <= as_of)
+            .where(e.occurred_at <= as_of, e.occurred_at > prior)
             .group_by(e.customer_id)
         ).all()
         t = SupportTicket
@@ -241,6 +271,9 @@ class EventAggregateQueries:
             i = index.get(row[0])
             if i is not None and row[1] is not None:
                 last[i] = row[1].timestamp()
+        quiet = [cid for cid, i in index.items() if np.isnan(last[i])]
+        for cid, moment in self.activity.last_logins(quiet, prior).items():
+            last[index[cid]] = moment.timestamp()
         return EventAggregates(
             last_activity=last,
             sessions_recent=column(activity, 2, 0.0),
@@ -375,6 +408,45 @@ class CampaignRepository(TenantRepository[RetentionCampaign]):
             )
         ).all()
         return [(r[0], bool(r[1]), r[2], int(r[3])) for r in rows]
+
+
+SCORE_KIND = "churn.score"
+CAMPAIGN_KIND = "churn.campaign"
+
+
+class DecisionRepository(TenantRepository[Decision]):
+    """The churn scorer's decisions in the ledger, for joining their outcomes."""
+
+    model = Decision
+
+    def open_customer_scores(
+        self, created_before: datetime
+    ) -> list[tuple[uuid.UUID, str, datetime]]:
+        """(id, customer id, when) of every customer score made by ``created_before`` whose
+        outcome is not joined yet."""
+        d = Decision
+        rows = self.session.execute(
+            self.select(d.id, d.subject_id, d.created_at).where(
+                d.kind == SCORE_KIND,
+                d.subject_type == "customer",
+                d.outcome_at.is_(None),
+                d.created_at <= created_before,
+            )
+        )
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    def campaign_decisions(self, campaign_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Decision]:
+        """The ledger decision that created each campaign (its output names the campaign)."""
+        out: dict[uuid.UUID, Decision] = {}
+        wanted = [str(i) for i in campaign_ids]
+        campaign = Decision.output["campaign_id"].as_string()
+        for start in range(0, len(wanted), 1000):
+            stmt = self.select().where(
+                Decision.kind == CAMPAIGN_KIND, campaign.in_(wanted[start : start + 1000])
+            )
+            for decision in self.session.scalars(stmt):
+                out[uuid.UUID(decision.output["campaign_id"])] = decision
+        return out
 
 
 def _instant(value: str | None) -> datetime | None:

@@ -20,10 +20,13 @@ from aethercrown.churn import model as M
 from aethercrown.churn import policy, schemas
 from aethercrown.churn.models import ChurnModel, RetentionCampaign
 from aethercrown.churn.repository import (
+    CAMPAIGN_KIND,
+    SCORE_KIND,
     ActivityRepository,
     CampaignRepository,
     CustomerRepository,
     CustomerTable,
+    DecisionRepository,
     EventAggregateQueries,
     ModelRepository,
     ScoreRepository,
@@ -34,10 +37,12 @@ from aethercrown.clock import utcnow
 from aethercrown.core.errors import ProblemError
 from aethercrown.core.ledger import (
     DecisionInput,
+    OutcomeInput,
     audit,
     record_decision,
     record_decisions,
     record_outcome,
+    record_outcomes,
 )
 from aethercrown.core.models import Decision
 from aethercrown.core.pagination import PageParams, paginate
@@ -480,7 +485,7 @@ def predict_behaviour(
         decision = record_decision(
             session,
             tenant_id=tenant_id,
-            kind="churn.score",
+            kind=SCORE_KIND,
             subject_type="user",
             subject_id=user.get("user_id") or f"row-{i}",
             inputs={f: user[f] for f in F.SEED_FEATURES},
@@ -627,7 +632,7 @@ def _score_and_act(
     decision_ids = record_decisions(
         session,
         tenant_id=tenant_id,
-        kind="churn.score",
+        kind=SCORE_KIND,
         subject_type="customer",
         model=f"churn-full-{model.source}",
         model_version=model.version,
@@ -700,7 +705,7 @@ def _plan_campaigns(
     campaign_decision_ids = record_decisions(
         session,
         tenant_id=tenant_id,
-        kind="churn.campaign",
+        kind=CAMPAIGN_KIND,
         subject_type="customer",
         model="churn-campaign-rules",
         model_version=model_version,
@@ -755,32 +760,46 @@ def resolve_outcomes(
     now: datetime,
     horizon_days: int = DEFAULT_HORIZON_DAYS,
 ) -> int:
-    """Join the truth back: a campaign whose horizon has passed is ``churned`` if the
-    customer's last subscription ended within it, else ``retained``."""
+    """Join the truth back once a horizon has passed: every customer score in the ledger gets
+    whether the customer's last subscription ended within the horizon after it (so the model's
+    accuracy is measured on everyone it scored, not only on the customers it targeted), and
+    every campaign, with its own ledger decision, ``churned`` or ``retained``. Returns how many
+    campaigns were resolved."""
+    cutoff = now - timedelta(days=horizon_days)
+    decisions = DecisionRepository(session, tenant_id)
+    open_scores = decisions.open_customer_scores(cutoff)
     repo = CampaignRepository(session, tenant_id)
-    due = repo.awaiting_outcome(now - timedelta(days=horizon_days))
-    if not due:
+    due = repo.awaiting_outcome(cutoff)
+    if not open_scores and not due:
         return 0
-    customers = CustomerRepository(session, tenant_id).table([c.customer_id for c in due])
+    customers = CustomerRepository(session, tenant_id).table()
     index = customers.index()
-    subs = SubscriptionRepository(session, tenant_id).table(index)
-    ends = churn_times(subs, len(customers.ids))
-    decisions = {
-        d.id: d
-        for d in session.query(Decision).filter(
-            Decision.tenant_id == tenant_id,
-            Decision.id.in_([c.decision_id for c in due if c.decision_id]),
-        )
-    }
+    ends = churn_times(SubscriptionRepository(session, tenant_id).table(index), len(customers.ids))
+    horizon = horizon_days * DAY
+
+    def churned_after(customer_id: uuid.UUID, moment: datetime) -> bool:
+        i = index.get(customer_id)
+        start = moment.timestamp()
+        return i is not None and bool(start < ends[i] <= start + horizon)
+
+    outcomes = []
+    for decision_id, subject_id, created_at in open_scores:
+        churned = churned_after(uuid.UUID(subject_id), created_at)
+        outcomes.append(OutcomeInput(decision_id, {"churned": churned}, 1.0 if churned else 0.0))
+    record_outcomes(session, outcomes, now)
+    campaign_decisions = decisions.campaign_decisions([c.id for c in due])
     for campaign in due:
-        start = campaign.created_at.timestamp()
-        end = ends[index[campaign.customer_id]]
-        churned = start < end <= start + horizon_days * DAY
+        churned = churned_after(campaign.customer_id, campaign.created_at)
         campaign.outcome = "churned" if churned else "retained"
         campaign.outcome_at = now
-        decision = decisions.get(campaign.decision_id) if campaign.decision_id else None
+        decision = campaign_decisions.get(campaign.id)
         if decision is not None:
-            record_outcome(decision, {"churned": churned}, 1.0 if churned else 0.0, now)
+            record_outcome(
+                decision,
+                {"churned": churned, "holdout": campaign.holdout},
+                1.0 if churned else 0.0,
+                now,
+            )
     return len(due)
 
 
@@ -794,19 +813,24 @@ def uplift_report(session: Session, tenant_id: uuid.UUID) -> dict[str, Any]:
         t_all = t_ret + counts.get((level, False, "churned"), 0)
         h_ret = counts.get((level, True, "retained"), 0)
         h_all = h_ret + counts.get((level, True, "churned"), 0)
-        u = policy.retention_uplift(t_all, t_ret, h_all, h_ret)
-        buckets.append(
-            {
-                "risk_level": level,
-                "treated": u.treated,
-                "treated_retained": u.treated_retained,
-                "holdout": u.holdout,
-                "holdout_retained": u.holdout_retained,
-                "retention_uplift": u.uplift,
-                "ci95": None if u.ci_low is None else [u.ci_low, u.ci_high],
-            }
-        )
+        buckets.append({"risk_level": level, **retention_uplift(t_all, t_ret, h_all, h_ret)})
     return {"confidence": 0.95, "method": "newcombe-wilson", "buckets": buckets}
+
+
+def retention_uplift(
+    treated: int, treated_retained: int, holdout: int, holdout_retained: int
+) -> dict[str, Any]:
+    """Retention of treated minus held-out customers with Newcombe's 95% interval (None while
+    either group is empty): the measure of a campaign, for any reader of outcome counts."""
+    u = policy.retention_uplift(treated, treated_retained, holdout, holdout_retained)
+    return {
+        "treated": u.treated,
+        "treated_retained": u.treated_retained,
+        "holdout": u.holdout,
+        "holdout_retained": u.holdout_retained,
+        "retention_uplift": u.uplift,
+        "ci95": None if u.ci_low is None else [u.ci_low, u.ci_high],
+    }
 
 
 def campaign_page(

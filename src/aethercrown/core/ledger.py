@@ -10,11 +10,12 @@ from datetime import datetime
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import Select, Table, select
+from sqlalchemy import Select, Table, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from aethercrown.clock import utcnow
 from aethercrown.core.models import AuditEvent, Decision
+from aethercrown.core.tenancy import TenantRepository
 from aethercrown.db.base import new_id
 
 
@@ -141,6 +142,60 @@ def record_outcome(
     decision.outcome_value = outcome_value
     decision.outcome_at = at or utcnow()
     return decision
+
+
+@dataclass
+class OutcomeInput:
+    """One outcome of a batch for ``record_outcomes``."""
+
+    decision_id: uuid.UUID
+    outcome: Mapping[str, Any]
+    outcome_value: float | None = None
+
+
+def record_outcomes(
+    session: Session, items: Sequence[OutcomeInput], at: datetime | None = None
+) -> int:
+    """``record_outcome`` for many decisions by id, as one executemany UPDATE (for batch
+    resolvers: a scorer's outcomes come due a few thousand at a time). Returns how many."""
+    if not items:
+        return 0
+    at = at or utcnow()
+    stmt = (
+        _DECISIONS.update()
+        .where(_DECISIONS.c.id == bindparam("decision_id"))
+        .values(
+            outcome=bindparam("outcome_json", type_=_DECISIONS.c.outcome.type),
+            outcome_value=bindparam("value"),
+            outcome_at=bindparam("at", type_=_DECISIONS.c.outcome_at.type),
+        )
+    )
+    rows = [
+        {
+            "decision_id": item.decision_id,
+            "outcome_json": _jsonable(item.outcome),
+            "value": item.outcome_value,
+            "at": at,
+        }
+        for item in items
+    ]
+    for start in range(0, len(rows), DECISION_INSERT_CHUNK):
+        session.execute(stmt, rows[start : start + DECISION_INSERT_CHUNK])
+    return len(rows)
+
+
+class _LedgerRepository(TenantRepository[Decision]):
+    model = Decision
+
+
+def decision_counts(session: Session, tenant_id: uuid.UUID) -> dict[str, tuple[int, int]]:
+    """{kind: (decisions, decisions with an outcome)} of a tenant's whole ledger."""
+    stmt = (
+        _LedgerRepository(session, tenant_id)
+        .select(Decision.kind, func.count(), func.count(Decision.outcome_at))
+        .group_by(Decision.kind)
+    )
+    return {str(kind): (int(n), int(done)) for kind, n, done in session.execute(stmt)}
 
 
 def audit_trail(

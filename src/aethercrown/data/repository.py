@@ -7,7 +7,16 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Select, String, any_, bindparam, false, func, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    any_,
+    bindparam,
+    false,
+    func,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -23,6 +32,7 @@ from aethercrown.data.models import (
     SupportTicket,
 )
 from aethercrown.db.base import new_id
+from aethercrown.db.bulk import sqlite_executemany
 
 # Keys per IN (...) list: far below SQLite's 32,766 bound variables and PostgreSQL's 65,535.
 IN_CHUNK = 5_000
@@ -80,14 +90,19 @@ class RowRepository(TenantRepository[Any]):
                 found[key] = values
         return found
 
-    def upsert(self, rows: Sequence[dict[str, Any]]) -> None:
-        """INSERT … ON CONFLICT (tenant, key) DO UPDATE, as executemany in chunks."""
+    def upsert(self, rows: Sequence[dict[str, Any]], *, all_new: bool = False) -> None:
+        """INSERT … ON CONFLICT (tenant, key) DO UPDATE, as executemany in chunks. ``all_new``
+        says none of the keys was stored when the caller looked (a fresh load): on SQLite the
+        rows then go in as a plain insert first, and only a batch that met a conflict after all
+        (a concurrent writer) is upserted again — SQLite's DO UPDATE checks the foreign keys of
+        every row as if updating it, which doubles the cost of a bulk insert."""
         if not rows:
             return
         table = self.model.__table__
         dialect = self.session.get_bind().dialect.name
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         stmt = insert(table)
+        plain = insert(table).on_conflict_do_nothing(index_elements=["tenant_id", *self.spec.key])
         updated = [*self.data_columns()]
         has_timestamps = "updated_at" in table.c
         if has_timestamps:
@@ -109,6 +124,11 @@ class RowRepository(TenantRepository[Any]):
             if has_timestamps:
                 row["created_at"] = now
                 row["updated_at"] = now
+        if dialect == "sqlite":
+            if all_new and sqlite_executemany(self.session, plain, table, rows) == len(rows):
+                return
+            if sqlite_executemany(self.session, stmt, table, rows) is not None:
+                return
         for chunk in chunked(rows, WRITE_CHUNK):
             self.session.execute(stmt, list(chunk))
 

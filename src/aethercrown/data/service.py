@@ -263,7 +263,7 @@ def ingest_rows(
         to_write, inserted, updated = good, len(good), 0
     if inserted:
         _check_quota(session, tenant_id, inserted)
-    repo.upsert(to_write)
+    repo.upsert(to_write, all_new=not stored)
     return IngestResult(
         kind=kind,
         received=len(rows),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -18,29 +19,48 @@ from rich.table import Table
 
 from aethercrown.core.errors import ProblemError
 from aethercrown.settings import Settings, get_settings
-from aethercrown.simulate.config import DEFAULT_START, SimConfig
+from aethercrown.simulate.config import SimConfig, as_end, default_end
 from aethercrown.simulate.service import LoadResult
+from aethercrown.tenants.schemas import TenantCreate
+
+LOAD_CACHE_MIB = 256
+END_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%SZ"]
 
 
 def demo(
     tenant: str = typer.Option(..., "--tenant", help="Tenant slug (created if missing)"),
     customers: int = typer.Option(2000, min=1, max=200_000, help="Customers to simulate"),
     months: int = typer.Option(18, min=2, max=120, help="Months in the simulated window"),
-    seed: int = typer.Option(42, min=0, help="Random seed: same seed, same company"),
-    start: datetime = typer.Option(
-        datetime.combine(DEFAULT_START, datetime.min.time()),
-        formats=["%Y-%m-%d"],
-        help="First day of the window",
+    seed: int = typer.Option(42, min=0, help="Random seed: same seed and end, same company"),
+    end: datetime | None = typer.Option(
+        None,
+        formats=END_FORMATS,
+        help="When the window ends, UTC (default: now, to the minute). A date means its "
+        "midnight: --end 2026-12-02 holds data up to the end of December 1",
     ),
     force: bool = typer.Option(False, help="Rewrite the rows even if this company is loaded"),
+    replay: bool = typer.Option(
+        True, "--replay/--no-replay", help="Replay the automation over the company's past"
+    ),
 ) -> None:
-    """Generate the demo company and write it through the ingestion service; prints a summary."""
+    """Generate the demo company, write it through the ingestion service and replay the
+    platform's automation over its past; prints a summary."""
     try:
-        config = SimConfig(customers=customers, months=months, seed=seed, start=start.date())
+        TenantCreate(name="Demo company", slug=tenant, tier="enterprise")
+    except ValidationError as exc:
+        reason = exc.errors(include_url=False)[0]["msg"]
+        raise typer.BadParameter(f"not a tenant slug: {reason}", param_hint="--tenant") from exc
+    try:
+        config = SimConfig(
+            customers=customers,
+            months=months,
+            seed=seed,
+            end=default_end() if end is None else as_end(end),
+        )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     try:
-        result = run_demo_load(get_settings(), tenant, config, force=force)
+        result = run_demo_load(get_settings(), tenant, config, force=force, replay=replay)
     except ProblemError as exc:
         typer.echo(f"error: {exc.detail}", err=True)
         raise typer.Exit(1) from exc
@@ -52,13 +72,14 @@ def demo(
 
 
 def run_demo_load(
-    settings: Settings, tenant: str, config: SimConfig, force: bool = False
+    settings: Settings, tenant: str, config: SimConfig, force: bool = False, replay: bool = True
 ) -> LoadResult:
     from aethercrown.cli import open_database
     from aethercrown.db.engine import make_session_factory
     from aethercrown.simulate.service import load_demo
 
-    engine = open_database(settings)
+    # A large SQLite page cache for the load's million index inserts (this engine only).
+    engine = open_database(settings, sqlite_cache_mib=LOAD_CACHE_MIB)
     console = Console(stderr=True)
     try:
         with Progress(
@@ -79,7 +100,13 @@ def run_demo_load(
                 bar.update(tasks[kind], completed=done)
 
             return load_demo(
-                make_session_factory(engine), tenant, config, force=force, progress=progress
+                make_session_factory(engine),
+                tenant,
+                config,
+                force=force,
+                progress=progress,
+                replay=replay,
+                settings=settings,
             )
     finally:
         engine.dispose()
@@ -122,23 +149,51 @@ def print_summary(result: LoadResult, console: Console) -> None:
         f"customers {summary.get('customers', 0):,} · churned {summary.get('churned', 0):,} · "
         f"MRR now {summary.get('mrr_now', 0) / 100:,.2f} USD · window {window[0]} → {window[1]}"
     )
-    if not result.skipped:
-        total = result.generate_seconds + result.load_seconds
+    if result.replay is not None:
+        print_replay(result.replay, console)
+    if not result.skipped or result.replay_seconds:
+        total = result.generate_seconds + result.load_seconds + result.replay_seconds
         console.print(
-            f"generated in {result.generate_seconds:.1f} s, loaded in {result.load_seconds:.1f} s "
-            f"({total:.1f} s in all)"
+            f"generated in {result.generate_seconds:.1f} s, loaded in {result.load_seconds:.1f} s, "
+            f"replayed in {result.replay_seconds:.1f} s ({total:.1f} s in all)"
         )
     if result.created_tenant:
         console.print(f"created tenant {result.tenant_slug} (enterprise)")
 
 
+def print_replay(replay: dict[str, object], console: Console) -> None:
+    """What the automation did over the company's past, and the ledger it left."""
+    jobs = replay.get("jobs")
+    decisions = replay.get("decisions")
+    if not isinstance(jobs, dict) or not isinstance(decisions, dict):
+        return
+    ran = ", ".join(
+        f"{name} {counts['runs']}× (every {counts['every_days']} d)"
+        for name, counts in jobs.items()
+    )
+    console.print(f"replayed {replay.get('from')} → {replay.get('to')}: {ran}")
+    total = sum(d["decisions"] for d in decisions.values())
+    known = sum(d["with_outcome"] for d in decisions.values())
+    kinds = ", ".join(
+        f"{kind} {d['decisions']:,} ({d['with_outcome']:,})"
+        for kind, d in sorted(decisions.items())
+    )
+    console.print(f"decision ledger: {total:,} decisions, {known:,} with outcome — {kinds}")
+    errors = replay.get("errors")
+    if isinstance(errors, list) and errors:
+        console.print(f"[red]{len(errors)} replayed run(s) failed[/]; first: {errors[0]}")
+
+
 DEMO_TENANT = "demo"
 
 
-def load_demo_once(settings: Settings, config: SimConfig | None = None) -> LoadResult | None:
-    """`serve --demo`: on the first start load the default demo company into tenant 'demo';
-    any later start finds the tenant and skips (a tenant someone made by hand is left alone).
-    Returns what it loaded (with the new tenant's key, which the caller shows), or None."""
+def load_demo_once(
+    settings: Settings, config: SimConfig | None = None, *, replay: bool = True
+) -> LoadResult | None:
+    """`serve --demo`: on the first start load the default demo company — its window ending
+    now — into tenant 'demo', with its replayed past; any later start finds the tenant and
+    skips (a tenant someone made by hand is left alone). Returns what it loaded (with the new
+    tenant's key, which the caller shows), or None."""
     from aethercrown.cli import open_database
     from aethercrown.db.engine import make_session_factory
     from aethercrown.simulate.service import tenant_by_slug
@@ -154,6 +209,6 @@ def load_demo_once(settings: Settings, config: SimConfig | None = None) -> LoadR
         console.print(f"tenant '{DEMO_TENANT}' present: demo company not reloaded")
         return None
     console.print("first start: loading the demo company into tenant 'demo' (about a minute)")
-    result = run_demo_load(settings, DEMO_TENANT, config or SimConfig())
+    result = run_demo_load(settings, DEMO_TENANT, config or SimConfig(), replay=replay)
     print_summary(result, console)
     return result

@@ -16,10 +16,13 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
+from aethercrown import clock
+from aethercrown.core.ledger import record_outcome
 from aethercrown.experiments import service as experiments_service
 from aethercrown.experiments.models import Experiment
 from aethercrown.experiments.repository import ExperimentRepository
 from aethercrown.experiments.schemas import ExperimentCreate, TrackEvent
+from aethercrown.simulate.repository import VerdictRepository
 from aethercrown.simulate.rowtable import RowTable
 
 TRACK_BATCH = 5000  # the API's largest /track batch
@@ -143,12 +146,44 @@ def load_experiments(
             )
             accepted += tracked.accepted
             exposed += tracked.newly_exposed
-        experiments_service.stop(session, repo, experiment.id, actor)
-        experiment.stopped_at = datetime.fromisoformat(spec["end"])
+        # Stopped at its simulated end, where its results give the engine's verdict (into the
+        # ledger, as any read of a new verdict does), which the truth then judges.
+        ended = datetime.fromisoformat(spec["end"])
+        with clock.travel(ended, tick=False):
+            experiments_service.stop(session, repo, experiment.id, actor)
+            results = experiments_service.results(session, tenant_id, experiment)
+            session.flush()
+            verdict = VerdictRepository(session, tenant_id).latest(experiment.id)
+            if verdict is not None:
+                correct = verdict_is_right(spec, results.verdict, results.winner)
+                record_outcome(
+                    verdict,
+                    {
+                        "source": "simulator truth",
+                        "has_real_effect": spec["has_real_effect"],
+                        "true_relative_lift": spec.get(
+                            "true_revenue_relative_lift", spec["true_relative_lift"]
+                        ),
+                        "verdict": results.verdict,
+                        "winner": results.winner,
+                        "correct": correct,
+                    },
+                    1.0 if correct else 0.0,
+                    ended,
+                )
         out[spec["key"]] = {
             "experiment_id": str(experiment.id),
             "created": True,
             "events": accepted,
             "users": exposed,
+            "verdict": results.verdict,
         }
     return out
+
+
+def verdict_is_right(spec: dict[str, Any], verdict: str, winner: str | None) -> bool:
+    """A verdict against the truth: a real improvement must be shipped (the treatment wins),
+    and where there is none (an A/A test) neither arm may be declared better or worse."""
+    if spec["has_real_effect"]:
+        return verdict == "winner" and winner == "treatment"
+    return verdict not in ("winner", "loser")

@@ -23,19 +23,27 @@ same seed gives the same company bit for bit):
    ones at the next anniversary (dormant meanwhile) — a renewal lost.
 6. **Truncation and rows.** Everything after a customer's end is dropped; rows follow the data
    contract.
+
+**The window** is ``[start, end)`` (``config.py``): whole days from ``start``, and, when ``end`` is
+not a midnight, the part of ``end``'s day before it. Every draw is made on whole days (the last
+day too, so the draws of a midnight end are those of the same window always had), then nothing
+at or after ``end`` is kept: a session, ticket, payment, usage event or plan change after it did
+not happen yet, a churn after it is not a churn, a subscription scheduled to end after it is open.
+Acquisitions on a partial last day are drawn in proportion to the part of the day's acquisition
+hours (08:00–20:00) that has passed, at times before ``end``. The marketing row of a partial day
+is not emitted: a day's spend is reported once the day is over.
 """
 
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from aethercrown.simulate.config import SimConfig
+from aethercrown.simulate.config import SimConfig, add_months, iso_end
 from aethercrown.simulate.curves import Curve, adstock
 from aethercrown.simulate.rowtable import EPOCH_DAY, Column, RowTable
 from aethercrown.simulate.truth import Truth, monthly_value
@@ -44,6 +52,8 @@ IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
 
 BURN_IN_DAYS = 60  # history simulated (and emitted) before the window for the existing base
+# Acquisitions (signups) happen between these seconds of the day.
+SIGNUP_HOURS = (8 * 3600, 20 * 3600)
 DAY = 86_400
 NEVER = 1 << 30  # a churn day that never comes
 
@@ -240,16 +250,9 @@ class SimulatedCompany:
             "customers": len(self.rows["customers"]),
             "churned": len(self.truth.churn),
             "mrr_now": self.truth.mrr_by_month[months[-1]] if months else 0,
-            "window": [self.truth.start.isoformat(), self.truth.end.isoformat()],
+            "window": [self.truth.start.isoformat(), iso_end(self.truth.end)],
             "rows": self.counts(),
         }
-
-
-def add_months(day: date, months: int) -> date:
-    month = day.month - 1 + months
-    year = day.year + month // 12
-    month = month % 12 + 1
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
 def _sigmoid(x: FloatArray) -> FloatArray:
@@ -278,11 +281,16 @@ def generate(config: SimConfig) -> SimulatedCompany:
     streams = np.random.SeedSequence(config.seed).spawn(len(STREAMS))
     rng = {name: np.random.default_rng(s) for name, s in zip(STREAMS, streams, strict=True)}
 
+    end = config.end
     start = config.start
-    end = add_months(start, config.months)
-    window_days = (end - start).days
+    # Whole days of the window, and the partial last day (seconds of it before the end) if any.
+    full_days = (end.date() - start).days
+    cut = int((end - datetime.combine(end.date(), datetime.min.time(), UTC)).total_seconds())
+    window_days = full_days + (1 if cut else 0)
     origin = start - timedelta(days=BURN_IN_DAYS)
     days = BURN_IN_DAYS + window_days
+    # The end in seconds from the origin's midnight: nothing is kept at or after it.
+    horizon = (BURN_IN_DAYS + full_days) * DAY + cut
     epoch_day = origin.toordinal() - EPOCH_DAY + np.arange(days)  # days since 1970-01-01
     weekday = (epoch_day + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
     dates64 = np.datetime64("1970-01-01", "D") + epoch_day.astype("timedelta64[D]")
@@ -322,6 +330,12 @@ def generate(config: SimConfig) -> SimulatedCompany:
         curves.append(curve)
     weights = np.array([spec[6] for spec in CHANNEL_SPECS])
     raw_rate = weights[:, None] * shapes * acq_season[None, :]
+    # A partial last day acquires only in the share of its signup hours already passed.
+    signup_share = float(
+        np.clip((cut - SIGNUP_HOURS[0]) / (SIGNUP_HOURS[1] - SIGNUP_HOURS[0]), 0, 1)
+    )
+    if cut:
+        raw_rate[:, -1] *= signup_share
     n_existing = round(config.customers * config.existing_share)
     n_new = config.customers - n_existing
     scale = n_new / raw_rate.sum() if raw_rate.sum() > 0 else 0.0
@@ -367,7 +381,14 @@ def generate(config: SimConfig) -> SimulatedCompany:
     company_size = np.maximum(1, np.round(SIZE_MEDIAN[plan0] * np.exp(cr.normal(0, 0.7, n))))
     annual_revenue = np.round(company_size * 15_000_000 * np.exp(cr.normal(0, 0.5, n)))
     country = cr.choice(len(COUNTRIES), n, p=COUNTRY_WEIGHTS / COUNTRY_WEIGHTS.sum())
-    signup_seconds = signup * DAY + cr.integers(8 * 3600, 20 * 3600, n)
+    signup_offset = cr.integers(SIGNUP_HOURS[0], SIGNUP_HOURS[1], n)
+    if cut:
+        # Signups of the partial last day fall in its hours before the end (same draws, scaled).
+        last = signup == days - 1
+        signup_offset[last] = SIGNUP_HOURS[0] + (
+            (signup_offset[last] - SIGNUP_HOURS[0]) * signup_share
+        ).astype(np.int64)
+    signup_seconds = signup * DAY + signup_offset
 
     # ---- 3. latent health --------------------------------------------------------------
     hr = rng["health"]
@@ -408,6 +429,8 @@ def generate(config: SimConfig) -> SimulatedCompany:
     pr = rng["plans"]
     plan_at = np.repeat(plan0[:, None], days, axis=1).astype(np.int8)
     changes: list[tuple[int, int, int, int]] = []  # customer, day, from, to
+    # Monthly checks on the window's anniversaries; a change lands within 19 days of one, so
+    # at least 9 days before the end (the last check is a month before the end's day).
     check_days = [
         BURN_IN_DAYS + (add_months(start, m) - start).days for m in range(1, config.months)
     ]
@@ -521,7 +544,6 @@ def generate(config: SimConfig) -> SimulatedCompany:
     # day of the month (capped at the 28th), while the segment lasts.
     bill_seg: list[IntArray] = []
     bill_time: list[IntArray] = []
-    horizon = days * DAY
     first = seg_trial_end  # the start, or the trial's end
     first_day64 = np.datetime64(origin, "D") + (first // DAY).astype("timedelta64[D]")
     first_month = first_day64.astype("datetime64[M]")
@@ -627,6 +649,11 @@ def generate(config: SimConfig) -> SimulatedCompany:
     churn_second = np.where(
         churn_day < NEVER, churn_day * DAY + rng["churn"].integers(9 * 3600, 18 * 3600, n), -1
     )
+    # A churn drawn on the partial last day after the end has not happened: the customer is
+    # alive when the window closes, like one who would churn any later day.
+    late = churn_second >= horizon
+    churn_day = np.where(late, NEVER, churn_day)
+    churn_second = np.where(late, -1, churn_second)
 
     # ---- 6. truncation -----------------------------------------------------------------
     # The segment in force at the churn, and the customer's end: the churn moment for monthly
@@ -668,13 +695,13 @@ def generate(config: SimConfig) -> SimulatedCompany:
         dormant = (day >= churn_day[cust]) & (day < end_day[cust])
         return before | (dormant & (dormant_keep.random(cust.size) < dormant_share))
 
-    keep_s = alive_filter(s_cust, s_day, 0.05)
-    keep_f = keep_s[f_session]
-    keep_t = t_day < churn_day[t_cust]
+    keep_s = alive_filter(s_cust, s_day, 0.05) & (s_time < horizon)
+    keep_f = keep_s[f_session] & (f_time < horizon)
+    keep_t = (t_day < churn_day[t_cust]) & (t_open < horizon)
     # Nothing is billed after the churn (annual plans are not billed again at their end).
     keep_pay = ~churned[att_cust] | (att_time < churn_second[att_cust])
     # final segments: drop those starting after the churn moment; cut the last one at the end
-    seg_keep = ~churned[seg_cust] | (seg_start < churn_second[seg_cust])
+    seg_keep = (~churned[seg_cust] | (seg_start < churn_second[seg_cust])) & (seg_start < horizon)
     seg_final_end = np.minimum(
         seg_end, np.where(churned[seg_cust], end_second[seg_cust], NEVER * DAY)
     )
@@ -853,40 +880,45 @@ def generate(config: SimConfig) -> SimulatedCompany:
     # Carryover converts on paused days too: those conversions came through some click.
     clicks = np.maximum(clicks, conv)
     impressions = np.maximum(impressions, clicks)
-    m_channel = np.repeat(np.arange(n_channels), window_days)
-    m_day = np.tile(np.arange(window_days), n_channels) + (start.toordinal() - EPOCH_DAY)
+    # Complete days only: a partial last day's spend is not reported yet.
+    m_channel = np.repeat(np.arange(n_channels), full_days)
+    m_day = np.tile(np.arange(full_days), n_channels) + (start.toordinal() - EPOCH_DAY)
+
+    def reported(values: NDArray[Any]) -> NDArray[np.int64]:
+        return np.asarray(np.round(values[:, :full_days]).ravel(), dtype=np.int64)
+
     marketing = RowTable(
-        n_channels * window_days,
+        n_channels * full_days,
         {
             "channel": Column("value", np.array(channel_names, dtype=object)[m_channel]),
             "day": Column("day", m_day),
-            "spend": Column("value", spend.ravel().astype(np.int64)),
+            "spend": Column("value", reported(spend)),
             "currency": Column("constant", config.currency),
-            "impressions": Column("value", impressions.ravel().astype(np.int64)),
-            "clicks": Column("value", clicks.ravel().astype(np.int64)),
-            "conversions": Column("value", conv.ravel().astype(np.int64)),
-            "attributed_revenue": Column("value", np.round(conv_value.ravel()).astype(np.int64)),
+            "impressions": Column("value", reported(impressions)),
+            "clicks": Column("value", reported(clicks)),
+            "conversions": Column("value", reported(conv)),
+            "attributed_revenue": Column("value", reported(conv_value)),
         },
     )
 
     usage, usage_truth = _usage_events(
         n,
-        days,
-        signup,
         plan_at,
         demand,
         metric_ratio,
+        signup_seconds,
         s_cust[ks],
-        s_day[ks],
+        s_time[ks],
         s_user[ks],
         churn_day,
         end_day,
         customer_ids,
         origin_epoch_second,
+        horizon,
         ur,
     )
     experiment_rows, experiment_truth = _experiments(
-        rng["experiments"], config, window_days, origin_epoch_second
+        rng["experiments"], config, full_days, origin_epoch_second
     )
 
     # ---- truth -------------------------------------------------------------------------
@@ -916,7 +948,7 @@ def generate(config: SimConfig) -> SimulatedCompany:
             row["ended_at"] = (
                 f"{np.datetime_as_string(np.datetime64(int(abs_s(seg_final_end[s])), 's'))}Z"
             )
-    mrr_by_month = _mrr_by_month(truth_subs, start, config.months)
+    mrr_by_month = _mrr_by_month(truth_subs, start, end)
     churn_list = []
     for i in np.flatnonzero(churned).tolist():
         recent_failure = fail_cum[i, churn_day[i]] - fail_cum[i, max(churn_day[i] - 30, 0)] > 0
@@ -1087,20 +1119,22 @@ def _value_per_conversion() -> list[float]:
     return values
 
 
-def _mrr_by_month(subs: list[dict[str, Any]], start: date, months: int) -> dict[str, int]:
-    """MRR at the end of each month of the window (the first instant of the next month)."""
-    from datetime import UTC, datetime
-
+def _mrr_by_month(subs: list[dict[str, Any]], start: date, end: datetime) -> dict[str, int]:
+    """MRR at the end of each month the window touches: the first instant of the next month,
+    or the window's end for the month it ends in (the analytics definition read at that end)."""
     starts = np.array([_epoch(s["started_at"]) for s in subs], dtype=np.int64)
     ends = np.array([_epoch(s["ended_at"]) if s.get("ended_at") else 1 << 62 for s in subs])
     trials = np.array([_epoch(s["trial_end"]) if s.get("trial_end") else 0 for s in subs])
     values = np.array([monthly_value(s) for s in subs], dtype=np.int64)
     out: dict[str, int] = {}
-    for m in range(months):
-        month = add_months(start.replace(day=1), m)
-        instant = int(datetime.combine(add_months(month, 1), datetime.min.time(), UTC).timestamp())
+    month = start.replace(day=1)
+    last = int(end.timestamp())
+    while datetime.combine(month, datetime.min.time(), UTC) < end:
+        after = add_months(month, 1)
+        instant = min(int(datetime.combine(after, datetime.min.time(), UTC).timestamp()), last)
         active = (starts <= instant) & (instant < ends) & (trials <= instant)
         out[f"{month.year:04d}-{month.month:02d}"] = int(values[active].sum())
+        month = after
     return out
 
 
@@ -1110,29 +1144,39 @@ def _epoch(iso: str) -> int:
 
 def _usage_events(
     n: int,
-    days: int,
-    signup: IntArray,
     plan_at: NDArray[np.int8],
     demand: FloatArray,
     metric_ratio: dict[str, FloatArray],
+    signup_seconds: IntArray,
     s_cust: IntArray,
-    s_day: IntArray,
+    s_time: IntArray,
     s_user: IntArray,
     churn_day: IntArray,
     end_day: IntArray,
     customer_ids: list[str],
     origin_epoch_second: int,
+    horizon: int,
     rng: np.random.Generator,
 ) -> tuple[RowTable, dict[str, Any]]:
     """Weekly metered usage per customer: api_calls and compute_units (counters summed over the
-    week), storage_gb (gauge at the week's end) and seats (distinct active users that week)."""
-    week_ends = np.arange(6, days, 7)
+    week), storage_gb (gauge at the week's end) and seats (distinct active users that week).
+
+    Weeks are counted back from the window's end: the last report is stamped an hour before it,
+    the others 7, 14, … days earlier, each covering the 7 days up to its stamp. So the latest
+    usage is always recent, whatever day the window ends on."""
+    report = horizon - 3600  # seconds from the origin of the last report
+    week_ends = np.arange(report // DAY, 5, -7)[::-1]  # days of the reports, oldest first
     n_weeks = week_ends.size
-    week_of_session = s_day // 7
-    distinct = np.unique((s_cust * (n_weeks + 1) + week_of_session) * 64 + np.minimum(s_user, 63))
-    cw = distinct // 64
-    seats = np.bincount(cw, minlength=n * (n_weeks + 1)).reshape(n, n_weeks + 1)[:, :n_weeks]
-    alive = (week_ends[None, :] >= signup[:, None]) & (week_ends[None, :] < churn_day[:, None])
+    stamps = week_ends * DAY + report % DAY
+    weeks_back = (report - s_time) // (7 * DAY)
+    week_of_session = np.where(s_time <= report, n_weeks - 1 - weeks_back, -1)
+    counted = week_of_session >= 0
+    distinct = np.unique(
+        (s_cust[counted] * n_weeks + week_of_session[counted]) * 64
+        + np.minimum(s_user[counted], 63)
+    )
+    seats = np.bincount(distinct // 64, minlength=n * n_weeks).reshape(n, n_weeks)
+    alive = (stamps[None, :] >= signup_seconds[:, None]) & (week_ends[None, :] < churn_day[:, None])
     dormant = (week_ends[None, :] >= churn_day[:, None]) & (week_ends[None, :] < end_day[:, None])
     weekly_demand = demand[:, week_ends] / 4.345 * np.where(dormant, 0.1, 1.0)
     noise = np.exp(rng.normal(0, 0.1, (4, n, n_weeks)))
@@ -1169,7 +1213,7 @@ def _usage_events(
         all_week[order],
         values[order],
     )
-    stamp = origin_epoch_second + week_ends[all_week] * DAY + 23 * 3600
+    stamp = origin_epoch_second + stamps[all_week]
     table = RowTable(
         values.size,
         {
@@ -1183,8 +1227,9 @@ def _usage_events(
     monthly_api = demand[:, week_ends] * np.where(live, 1.0, np.nan)
     over = np.nanmax(monthly_api / CAPACITY["api_calls"][plan_week], axis=1, initial=0.0)
     truth = {
-        "granularity": "weekly events; counters (api_calls, compute_units) sum over the week, "
-        "gauges (storage_gb, seats) at the week's end",
+        "granularity": "weekly events, the last an hour before the window's end and the others "
+        "7, 14, … days earlier; counters (api_calls, compute_units) sum over the 7 days up to "
+        "the event, gauges (storage_gb, seats) at it",
         "capacities_per_month": {m: CAPACITY[m].tolist() for m in CAPACITY},
         "plans_order": list(PLANS),
         "customers_over_capacity": [customer_ids[i] for i in np.flatnonzero(over > 1.0).tolist()],

@@ -7,7 +7,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -19,18 +19,20 @@ from aethercrown.core.errors import Conflict, InvalidInput, NotFound, field_erro
 from aethercrown.core.ledger import audit
 from aethercrown.data.service import ingest_rows
 from aethercrown.db.engine import transaction
-from aethercrown.settings import get_settings
+from aethercrown.settings import Settings, get_settings
 from aethercrown.simulate import schemas
-from aethercrown.simulate.config import SimConfig
+from aethercrown.simulate.config import SimConfig, iso_end
 from aethercrown.simulate.generator import SimulatedCompany, generate
 from aethercrown.simulate.models import SimulatedTruth
+from aethercrown.simulate.replay import CADENCES, Cadence, replay
 from aethercrown.simulate.repository import SimulatedTruthRepository
 from aethercrown.simulate.truth import Truth
 from aethercrown.tenants.models import Tenant
 from aethercrown.tenants.repository import TenantRepository
 from aethercrown.tenants.schemas import TenantCreate
 
-GENERATOR_VERSION = "1"
+# 2: the window is defined by its end instant; weekly usage is counted back from the end.
+GENERATOR_VERSION = "2"
 # Generated but not written through ingestion (with why). They stay in the generated company
 # (regenerate from the stored seed and config) and are summarised in the truth. Empty since
 # metering stores the usage events.
@@ -57,6 +59,10 @@ class LoadResult:
     summary: dict[str, Any] = field(default_factory=dict)
     generate_seconds: float = 0.0
     load_seconds: float = 0.0
+    # What the replay of the automation over the company's past did (simulate.replay), or
+    # None when it was not run; its wall-clock seconds.
+    replay: dict[str, Any] | None = None
+    replay_seconds: float = 0.0
 
 
 def load_demo(
@@ -68,18 +74,67 @@ def load_demo(
     force: bool = False,
     progress: Progress | None = None,
     batch_rows: int | None = None,
+    replay: bool = True,
+    settings: Settings | None = None,
+    cadences: dict[str, Cadence] | None = None,
 ) -> LoadResult:
     """Generate the demo company for ``config`` and write it into the tenant ``tenant_slug``
-    (created on the enterprise tier if missing) through ``data.service.ingest_rows``.
+    (created on the enterprise tier if missing) through ``data.service.ingest_rows``; then, given
+    a session factory and ``replay``, fold its usage and replay the platform's automation over
+    its past (``simulate.replay``), each in transactions of its own. With a session (the
+    caller's unit of work) the rows are written and nothing is replayed.
 
     Idempotent: if the tenant already holds this very company (same seed and config) nothing is
-    generated or written unless ``force``, and a forced reload upserts every row as unchanged.
-    A tenant holding another simulated company is refused (409): its rows would mix.
+    generated or written unless ``force`` (a forced reload upserts every row as unchanged), and
+    a replay that did not finish is resumed (the runner's claims skip what already ran). A
+    tenant holding another simulated company — a demo ending later is another one — is refused
+    (409): its rows would mix. A window ending after the clock's now is refused (422): the data
+    would lie in the future.
     """
-    if isinstance(session, sessionmaker):
-        with transaction(session) as unit:
-            return _load(unit, tenant_slug, config, actor, force, progress, batch_rows)
-    return _load(session, tenant_slug, config, actor, force, progress, batch_rows)
+    if not isinstance(session, sessionmaker):
+        return _load(session, tenant_slug, config, actor, force, progress, batch_rows)
+    with transaction(session) as unit:
+        result = _load(unit, tenant_slug, config, actor, force, progress, batch_rows)
+    if replay and (result.replay is None or result.replay.get("errors")):
+        began = time.perf_counter()
+        result.replay = _fold_and_replay(
+            session, result, config, settings, progress, cadences or CADENCES
+        )
+        result.replay_seconds = time.perf_counter() - began
+    return result
+
+
+def _fold_and_replay(
+    factory: sessionmaker[Session],
+    result: LoadResult,
+    config: SimConfig,
+    settings: Settings | None,
+    progress: Progress | None,
+    cadences: dict[str, Cadence],
+) -> dict[str, Any]:
+    from aethercrown.metering.fold import catch_up
+
+    def replayed(done: int, total: int) -> None:
+        if progress is not None:
+            progress("replay", done, total)
+
+    # The usage events roll up (and today's alerts fire) as the usage_fold job would do them.
+    folded = catch_up(factory, result.tenant_id)
+    summary = replay(
+        factory,
+        result.tenant_id,
+        config.start,
+        config.end,
+        settings=settings,
+        progress=replayed,
+        cadences=cadences,
+    )
+    summary["usage_folded"] = {"events": folded.events, "alerts": folded.alerts}
+    with transaction(factory) as unit:
+        stored = SimulatedTruthRepository(unit, result.tenant_id).current()
+        if stored is not None:
+            stored.row_counts = {**stored.row_counts, "replay": summary}
+    return summary
 
 
 def _load(
@@ -101,16 +156,18 @@ def _load(
         api_key=api_key,
         skipped=False,
     )
-    if stored is not None and stored.config != config.to_dict():
-        raise Conflict(
-            f"Tenant '{tenant.slug}' already holds a simulated company (seed {stored.seed}, "
-            f"{stored.config.get('customers')} customers × {stored.config.get('months')} months); "
-            "load another configuration into another tenant",
-            slug="simulation-exists",
+    if config.end > utcnow():
+        raise InvalidInput(
+            f"The window would end at {iso_end(config.end)}, after the clock's now: its data "
+            "would lie in the future",
+            [field_error(["end"], "must not be after now")],
         )
+    if stored is not None and stored.config != config.to_dict():
+        raise Conflict(_other_company(tenant.slug, stored, config), slug="simulation-exists")
     if stored is not None and not force:
         result.skipped = True
         result.summary = _summary_from_truth(stored.truth, stored.row_counts)
+        result.replay = stored.row_counts.get("replay")
         return result
 
     began = time.perf_counter()
@@ -177,6 +234,24 @@ def _load(
     )
     result.summary = _summary_from_truth(truth_json, row_counts)
     return result
+
+
+def _other_company(slug: str, stored: SimulatedTruth, config: SimConfig) -> str:
+    """Why a load is refused, in words: which company the tenant holds, and what to do."""
+    held = SimConfig.from_dict(stored.config)
+    described = (
+        f"Tenant '{slug}' already holds a simulated company (seed {held.seed}, "
+        f"{held.customers:,} customers × {held.months} months, window ending "
+        f"{iso_end(held.end)})"
+    )
+    if {**held.to_dict(), "end": None} == {**config.to_dict(), "end": None}:
+        return (
+            f"{described}; the one asked for ends at {iso_end(config.end)}. A demo ending at "
+            "another moment is another company (its window moves and every draw with it), so "
+            "it cannot be loaded over this one: load it into another tenant, or pass "
+            f"--end {iso_end(held.end)} to keep this one"
+        )
+    return f"{described}; load another configuration into another tenant"
 
 
 def _load_usage(
@@ -299,11 +374,12 @@ def churn_probabilities_out(
 ) -> schemas.ChurnProbabilitiesOut:
     row = stored_truth(session, tenant_id)
     start = date.fromisoformat(row.truth["start"])
-    end = date.fromisoformat(row.truth["end"])
-    if not start <= as_of < end:
+    end = SimConfig.from_dict(row.config).end
+    last = end.date() if end.time() else end.date() - timedelta(days=1)
+    if not start <= as_of <= last:
         raise InvalidInput(
-            f"as_of must fall inside the simulated window [{start}, {end})",
-            [field_error(["query", "as_of"], f"must be between {start} and {end} (exclusive)")],
+            f"as_of must fall inside the simulated window [{start}, {iso_end(end)})",
+            [field_error(["query", "as_of"], f"must be a day between {start} and {last}")],
         )
     truth = truth_for_tenant(session, tenant_id)
     probabilities = truth.churn_probabilities(as_of, horizon_days, mode=mode)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from aethercrown.simulate.config import as_end, iso_end
 from aethercrown.simulate.curves import Curve, adstock, optimal_allocation
 
 MONTHS_PER_INTERVAL = {"month": 1, "year": 12}
@@ -33,7 +34,8 @@ def monthly_value(sub: dict[str, Any]) -> int:
 
 
 DEFINITIONS = {
-    "mrr": "mrr_by_month[M] is read at the first instant of the month after M: the sum of "
+    "mrr": "mrr_by_month[M] is read at the first instant of the month after M, or at the "
+    "window's end for the month the window ends in: the sum of "
     "monthly_value over subscriptions with started_at < t ≤ ended_at (or no end) and no trial "
     "running (trial_end < t); monthly_value is amount × quantity less discount_percent percent "
     "less discount_amount, floored at 0, /12 for annual plans, rounded half-up per subscription "
@@ -55,8 +57,8 @@ class Truth:
     seed: int
     config: dict[str, Any]
     origin: date  # day index 0 of the hazard matrix (the window start minus the burn-in)
-    start: date
-    end: date
+    start: date  # the window's first day
+    end: datetime  # the instant the window ends (exclusive): no row lies at or after it
     hazard: dict[str, Any]
     churn: list[dict[str, Any]]
     channels: dict[str, dict[str, Any]]
@@ -232,7 +234,7 @@ class Truth:
             "config": self.config,
             "origin": self.origin.isoformat(),
             "start": self.start.isoformat(),
-            "end": self.end.isoformat(),
+            "end": iso_end(self.end),
             "hazard": self.hazard,
             "churn": self.churn,
             "channels": self.channels,
@@ -253,6 +255,8 @@ class Truth:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Truth:
         values = dict(data)
-        for key in ("origin", "start", "end"):
+        for key in ("origin", "start"):
             values[key] = date.fromisoformat(values[key])
+        # A truth stored before windows ended at an instant holds a date: its midnight.
+        values["end"] = as_end(values["end"])
         return cls(**values)

@@ -180,8 +180,64 @@ def executive_page(session: Session, tenant_id: uuid.UUID) -> dict[str, Any]:
         "tiles": tiles,
         "charts": charts,
         "ai": ai,
+        "ai_rows": ai_rows(ai, currency),
         "health": health,
     }
+
+
+def _points(value: float | None) -> str:
+    return "–" if value is None else f"{value * 100:+.1f} pts"
+
+
+def ai_rows(ai: dict[str, Any], currency: str) -> list[tuple[str, str]]:
+    """The AI-performance table: each measure next to what it was measured on, all read from
+    the decision ledger (predictions joined with what then happened)."""
+    churn = ai["churn_model"]
+    calibration = churn["calibration"]
+    campaigns = ai["campaigns"]
+    budget = ai["budget"]
+    experiments = ai["experiments"]
+    tasks = ai["tasks"]
+    ci = campaigns["ci95"]
+    uplift = _points(campaigns["retention_uplift"])
+    if ci is not None:
+        uplift += f" (95% interval {_points(ci[0])} to {_points(ci[1])})"
+    return [
+        (
+            "Decisions (with outcome)",
+            f"{ai['decisions']['total']:,} ({ai['decisions']['with_outcome']:,})",
+        ),
+        (
+            "Churn model AUC (scores with outcome, churned)",
+            f"{report.number(churn['auc'], 3)} ({churn['scored_with_outcome']:,}, "
+            f"{churn['churned']:,})",
+        ),
+        (
+            "Churn model Brier score / ECE",
+            f"{report.number(calibration['brier'], 3)} / {report.number(calibration['ece'], 3)}",
+        ),
+        (
+            "Retention campaigns: retention uplift against the holdout",
+            f"{uplift}; treated {campaigns['treated_retained']:,} of {campaigns['treated']:,} "
+            f"retained, held out {campaigns['holdout_retained']:,} of {campaigns['holdout']:,}",
+        ),
+        (
+            "Budget: predicted vs realised return (allocations with outcome)",
+            f"{report.money(budget['predicted_total'], currency)} vs "
+            f"{report.money(budget['realised_total'], currency)} "
+            f"({budget['decisions_with_outcome']:,}; MAPE {report.percent(budget['mape'])}, "
+            f"bias {report.percent(budget['bias'])})",
+        ),
+        (
+            "Experiment decisions (with outcome); verdicts the true effect bore out",
+            f"{experiments['decided']:,} ({experiments['with_outcome']:,}); "
+            f"{experiments['verdicts_right']:,} of {experiments['verdicts_judged']:,}",
+        ),
+        (
+            "Tasks assigned / completed / running",
+            f"{tasks['assigned']:,} / {tasks['completed']:,} / {tasks['running']:,}",
+        ),
+    ]
 
 
 def investor_page(session: Session, tenant_id: uuid.UUID) -> dict[str, Any]:

@@ -1,0 +1,88 @@
+"""Bulk writes handed to the SQLite driver directly (the PostgreSQL paths stay SQLAlchemy's).
+
+SQLAlchemy builds a parameter dict per row and runs every value through its type's processor;
+for a million rows that costs about as much as SQLite's own insert. ``sqlite_executemany``
+compiles the statement once, chooses each column's conversion once (the text SQLAlchemy's SQLite
+types store, so rows written either way read back alike) and hands the driver tuples.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Dialect, Table, Uuid
+from sqlalchemy.orm import Session
+
+from aethercrown.db.base import UTCDateTime
+from aethercrown.db.session import WROTE
+
+CHUNK = 10_000
+
+
+def sqlite_executemany(
+    session: Session, stmt: Any, table: Table, rows: Sequence[dict[str, Any]]
+) -> int | None:
+    """Execute ``stmt`` (an INSERT of ``table``) for every row in the session's transaction;
+    returns the rows it changed (for ``ON CONFLICT DO NOTHING``, those inserted), or None —
+    nothing written — when a column of the statement is missing from the rows (SQLAlchemy would
+    fill in its default). The session is marked as having written, as ORM writes mark it, so a
+    request's unit of work commits it."""
+    if not rows:
+        return 0
+    connection = session.connection()
+    dialect = connection.dialect
+    compiled = stmt.compile(dialect=dialect, column_keys=list(rows[0]))
+    names = list(compiled.positiontup or [])
+    if not set(names) <= set(rows[0]):
+        return None
+    pairs = [(name, _converter(table.c[name].type, dialect)) for name in names]
+    sql = str(compiled)
+    changed = 0
+    for start in range(0, len(rows), CHUNK):
+        chunk = rows[start : start + CHUNK]
+        # Column by column: one conversion applied down a list costs less than a tuple built
+        # value by value.
+        columns = []
+        for name, convert in pairs:
+            values = [r.get(name) for r in chunk]
+            if convert is not None:
+                values = [None if v is None else convert(v) for v in values]
+            columns.append(values)
+        changed += connection.exec_driver_sql(sql, list(zip(*columns, strict=True))).rowcount
+    session.info[WROTE] = True
+    return changed
+
+
+def sqlite_time(moment: datetime) -> str:
+    """UTCDateTime's SQLite text: naive UTC, always with microseconds."""
+    if moment.tzinfo is not UTC:
+        if moment.tzinfo is None:
+            raise ValueError("naive datetime given where a UTC timestamp is required")
+        moment = moment.astimezone(UTC)
+    return moment.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _uuid_hex() -> Callable[[uuid.UUID], str]:
+    # A batch names the same few customers, experiments (and one tenant) over and over.
+    known: dict[uuid.UUID, str] = {}
+
+    def convert(value: uuid.UUID) -> str:
+        text = known.get(value)
+        if text is None:
+            text = known[value] = value.hex
+        return text
+
+    return convert
+
+
+def _converter(column_type: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
+    """The two hot types directly, every other one through SQLAlchemy's own processor."""
+    if isinstance(column_type, UTCDateTime):
+        return sqlite_time
+    if isinstance(column_type, Uuid):
+        return _uuid_hex()
+    processor: Callable[[Any], Any] | None = column_type._cached_bind_processor(dialect)
+    return processor
