@@ -279,13 +279,16 @@ class DecisionData(TenantRepository[Decision]):
         held out (``output.holdout``) and whether the outcome was positive (≥ 0.5: churned):
         rows of (holdout, positive, count)."""
         holdout = Decision.output["holdout"].as_boolean()
+        # One expression object in the select and the GROUP BY: two would bind their constants
+        # as separate parameters, which PostgreSQL cannot tell are the grouped expression.
+        label = self._label()
         stmt = self._period(
-            self.select(holdout, self._label(), func.count()).where(
+            self.select(holdout, label, func.count()).where(
                 Decision.kind == kind, Decision.outcome_value.is_not(None)
             ),
             start,
             end,
-        ).group_by(holdout, self._label())
+        ).group_by(holdout, label)
         return [(bool(h), bool(p), int(n)) for h, p, n in self.session.execute(stmt)]
 
     def feed_statement(self, kind: str | None) -> Select[Any]:
