@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 GBSTATS_VENV := $(VENV)/gbstats
 GBSTATS_STAMP := $(GBSTATS_VENV)/.installed-stamp
 
-.PHONY: run test test-calendar lint format lock bench clean
+.PHONY: run test test-calendar lint docs format lock bench clean
 
 # Installs exactly what requirements.lock pins (hashes checked), then the project itself.
 $(STAMP): requirements.lock pyproject.toml
@@ -49,9 +49,14 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 
+# The documentation site, offline, in strict mode: a broken link or a page missing from the
+# navigation fails the build.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
 format: $(STAMP)
 	$(BIN)/ruff check --fix src tests benchmarks
 	$(BIN)/ruff format src tests benchmarks
 
 clean:
-	rm -rf $(VENV) .aethercrown
+	rm -rf $(VENV) .aethercrown site

@@ -35,7 +35,7 @@ def test_model_trained_on_the_simulator_approaches_the_oracle(
     assert full.oracle_auc_as_of > 0.75 and full.churned >= 20
     assert full.oracle_auc_path >= full.oracle_auc_as_of - 0.02
     # A clear floor for a 600-customer company (the shipped prior, 5,000 customers, reaches
-    # the README's figures): well above chance and close to the oracle, and calibrated.
+    # the figures in docs/modules/churn.md): above chance, close to the oracle, calibrated.
     assert full.roc_auc >= 0.85 * full.oracle_auc_as_of
     assert seed6.roc_auc >= 0.8 * seed6.oracle_auc_as_of
     assert full.ece < 0.05 and full.ece_stored_labels < 0.05

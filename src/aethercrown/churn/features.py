@@ -49,7 +49,7 @@ BEHAVIOUR_FEATURES: tuple[str, ...] = (
 
 ATTRIBUTE_PREFIX = "attr:"
 
-# What each feature means, for API answers and the README.
+# What each feature means, for API answers and the docs.
 DESCRIPTIONS: dict[str, str] = {
     "days_since_last_login": "days since the last login or session (tenure if none)",
     "session_frequency": "sessions per week over the last 30 days",

@@ -30,7 +30,7 @@ ROW_CONFIG = ConfigDict(extra="forbid", allow_inf_nan=False, str_strip_whitespac
 
 
 def _as_utc(value: datetime) -> datetime:
-    # Naive times are read as UTC (documented in the README); aware ones are converted to UTC.
+    # Naive times are read as UTC (docs/modules/data.md); aware ones are converted to UTC.
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)

@@ -45,7 +45,7 @@ from aethercrown.settings import Settings
 from aethercrown.tasks.service import WORKER_STALE_SECONDS
 
 SHARED = ("database", "migrations", "disk", "redis", "llm")
-# Thresholds (documented in the README).
+# Thresholds (documented in docs/modules/automation.md).
 DATABASE_SLOW_MS = 250.0
 DISK_DEGRADED_FREE = 0.10
 DISK_DOWN_FREE = 0.02
