@@ -1,6 +1,8 @@
-"""Numbers for people: grouped, at most two decimals, never scientific notation."""
+"""Numbers for people: grouped, at most two decimals, never scientific notation; percentiles."""
 
-from aethercrown.core.numbers import plain
+import pytest
+
+from aethercrown.core.numbers import percentiles, plain
 
 
 def test_plain_numbers() -> None:
@@ -16,3 +18,10 @@ def test_plain_numbers() -> None:
     assert plain(-1234.5) == "-1,234.5"
     assert plain(None) == "–"
     assert plain(float("inf")) == "inf"
+
+
+def test_percentiles_interpolate_linearly() -> None:
+    assert percentiles([], 50, 95) == [None, None]
+    assert percentiles([4.0], 95) == [4.0]
+    assert percentiles([1, 2, 3, 4], 50) == [2.5]
+    assert percentiles(list(range(1, 101)), 95) == [pytest.approx(95.05)]

@@ -17,6 +17,7 @@ from datetime import date, datetime, timedelta
 
 import numpy as np
 import pytest
+from dateutil.relativedelta import relativedelta
 from fastapi.testclient import TestClient
 from sklearn.metrics import roc_auc_score
 from sqlalchemy import insert, select
@@ -63,7 +64,7 @@ def build_company(session_factory, tenant_id: uuid.UUID, n: int = 400, seed: int
         end = None
         k = 1
         while True:
-            point = renewal.add_months(start, k)
+            point = start + relativedelta(months=k)
             if point >= now:
                 break
             p = true_probability(e, f)
@@ -108,7 +109,7 @@ def build_company(session_factory, tenant_id: uuid.UUID, n: int = 400, seed: int
                 )
             day += timedelta(days=1)
         for m in range(0, k + 1):
-            charged = renewal.add_months(start, m)
+            charged = start + relativedelta(months=m)
             if charged >= last:
                 break
             failed = rng.random() < f

@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
+from dateutil.relativedelta import relativedelta
 
 from aethercrown import clock
 from aethercrown.simulate import SimConfig, SimulatedCompany, generate
-from aethercrown.simulate.config import add_months, as_end, default_end
+from aethercrown.simulate.config import as_end, default_end
 
 # The instant of each row kind (its occurrence; a trial's end is a schedule, not an event).
 WHEN = {
@@ -68,7 +69,7 @@ def test_the_window_ends_at_the_end_and_nothing_lies_after_it(end: datetime) -> 
     assert truth.start == config.start
     assert datetime.combine(truth.start, time.min, UTC) < end
     # Three calendar months back from the end's day (clamped to the month's last day).
-    assert truth.start == add_months(end.date(), -3)
+    assert truth.start == end.date() - relativedelta(months=3)
     for field, moment in latest(company).items():
         if field in ("customers.signup_date", "marketing.day"):
             # Days: a signup happens on the end's day only before the end; a marketing day is
@@ -132,7 +133,11 @@ def test_config_ends_are_normalised_and_checked() -> None:
 
 
 def test_months_are_counted_back_on_the_calendar() -> None:
-    assert add_months(date(2028, 2, 29), -12) == date(2027, 2, 28)
-    assert add_months(date(2026, 3, 31), -1) == date(2026, 2, 28)
-    assert add_months(date(2026, 12, 2), -18) == date(2025, 6, 2)
-    assert add_months(date(2025, 12, 31), 2) == date(2026, 2, 28)
+    # Calendar months, clamped to the shorter month's last day.
+    def start(end: date, months: int) -> date:
+        return SimConfig(end=datetime.combine(end, datetime.min.time(), UTC), months=months).start
+
+    assert start(date(2028, 2, 29), 12) == date(2027, 2, 28)
+    assert start(date(2026, 3, 31), 2) == date(2026, 1, 31)
+    assert start(date(2026, 12, 2), 18) == date(2025, 6, 2)
+    assert start(date(2026, 4, 30), 2) == date(2026, 2, 28)

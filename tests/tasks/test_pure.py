@@ -1,4 +1,4 @@
-"""The pure modules: score terms, dependency graph checks, percentiles and bottleneck rules."""
+"""The pure modules: score terms, dependency graph checks and bottleneck rules."""
 
 from __future__ import annotations
 
@@ -24,13 +24,6 @@ def test_graph_checks() -> None:
     chain = {f"n{i}": [f"n{i + 1}"] for i in range(5000)} | {"n5000": ["n0"]}
     cycle = graph.find_cycle(chain)
     assert cycle is not None and len(cycle) == 5002
-
-
-def test_percentile_matches_linear_interpolation() -> None:
-    assert stats.percentile([], 50) is None
-    assert stats.percentile([4.0], 95) == 4.0
-    assert stats.percentile([1, 2, 3, 4], 50) == 2.5
-    assert stats.percentile(list(range(1, 101)), 95) == pytest.approx(95.05)
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,13 @@
 """Numbers written for people: grouped digits, never scientific notation ("2e+09",
-"1.44568e+06" are what ``:g`` prints for large figures)."""
+"1.44568e+06" are what ``:g`` prints for large figures); and the percentiles every summary of
+latencies and durations reports."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+
+import numpy as np
 
 
 def plain(value: float | int | None, digits: int = 2) -> str:
@@ -17,3 +21,11 @@ def plain(value: float | int | None, digits: int = 2) -> str:
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return "0" if text in ("-0", "") else text
+
+
+def percentiles(values: Sequence[float], *qs: float, digits: int = 3) -> list[float | None]:
+    """numpy's linear-interpolation percentiles of ``values`` at each ``q`` in [0, 100], rounded
+    to ``digits``; None for each when there are no values."""
+    if not values:
+        return [None] * len(qs)
+    return [round(float(p), digits) for p in np.percentile(np.asarray(values, float), qs)]

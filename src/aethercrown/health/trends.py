@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from aethercrown.tasks.stats import percentile
+from aethercrown.core.numbers import percentiles
 
 SEVERITY = {"ok": 0, "degraded": 1, "down": 2}
 
@@ -63,8 +63,7 @@ def component_trend(component: str, samples: Sequence[Sample]) -> ComponentTrend
         current.worst_status = worst([current.worst_status, sample.status])
     if current is not None:
         incidents.append(current)
-    p50 = percentile(latencies, 50)
-    p95 = percentile(latencies, 95)
+    p50, p95 = percentiles(latencies, 50, 95)
     return ComponentTrend(
         component=component,
         samples=n,
@@ -72,8 +71,8 @@ def component_trend(component: str, samples: Sequence[Sample]) -> ComponentTrend
         if n
         else None,
         ok_percent=round(100.0 * sum(s.status == "ok" for s in ordered) / n, 3) if n else None,
-        latency_p50_ms=None if p50 is None else round(p50, 3),
-        latency_p95_ms=None if p95 is None else round(p95, 3),
+        latency_p50_ms=p50,
+        latency_p95_ms=p95,
         last_status=ordered[-1].status if ordered else None,
         incidents=incidents,
     )

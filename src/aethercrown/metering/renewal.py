@@ -3,13 +3,13 @@ store the model, score a customer with its drivers and next renewal date. Never 
 
 from __future__ import annotations
 
-import calendar
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from dateutil.relativedelta import relativedelta
 from sqlalchemy.orm import Session
 
 from aethercrown.clock import utcnow
@@ -37,20 +37,13 @@ CONTINUATION_GAP = timedelta(days=2)
 MAX_POINTS_PER_SUBSCRIPTION = 12
 
 
-def add_months(moment: datetime, months: int) -> datetime:
-    month0 = moment.month - 1 + months
-    year, month = moment.year + month0 // 12, month0 % 12 + 1
-    day = min(moment.day, calendar.monthrange(year, month)[1])
-    return moment.replace(year=year, month=month, day=day)
-
-
 def renewal_points(sub: Subscription, until: datetime) -> list[datetime]:
     """The subscription's renewal dates from its first up to ``until`` (exclusive)."""
     step = 12 if sub.interval == "year" else 1
     points: list[datetime] = []
     k = 1
     while True:
-        point = add_months(sub.started_at, step * k)
+        point = sub.started_at + relativedelta(months=step * k)
         if point >= until:
             return points
         points.append(point)
@@ -61,7 +54,7 @@ def next_renewal(sub: Subscription, now: datetime) -> date:
     step = 12 if sub.interval == "year" else 1
     k = 1
     while True:
-        point = add_months(sub.started_at, step * k)
+        point = sub.started_at + relativedelta(months=step * k)
         if point > now:
             return point.date()
         k += 1

@@ -11,10 +11,11 @@ bit for bit; a later end is another company (the window moves, and every draw wi
 
 from __future__ import annotations
 
-import calendar
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+
+from dateutil.relativedelta import relativedelta
 
 from aethercrown.clock import utcnow
 
@@ -40,15 +41,6 @@ def as_end(value: date | datetime | str) -> datetime:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
-
-
-def add_months(day: date, months: int) -> date:
-    """The same day ``months`` calendar months later (earlier when negative), clamped to the
-    target month's last day."""
-    month = day.month - 1 + months
-    year = day.year + month // 12
-    month = month % 12 + 1
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
 @dataclass(frozen=True)
@@ -99,7 +91,7 @@ class SimConfig:
     @property
     def start(self) -> date:
         """The window's first day (its midnight UTC is the window's first instant)."""
-        return add_months(self.end.date(), -self.months)
+        return self.end.date() - relativedelta(months=self.months)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -114,7 +106,7 @@ class SimConfig:
         start = values.pop("start", None)
         if start is not None and "end" not in values:
             first = date.fromisoformat(start) if isinstance(start, str) else start
-            values["end"] = add_months(first, int(values.get("months", cls.months)))
+            values["end"] = first + relativedelta(months=int(values.get("months", cls.months)))
         if isinstance(values.get("end"), str):
             values["end"] = as_end(values["end"])
         return cls(**values)

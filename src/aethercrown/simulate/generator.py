@@ -41,9 +41,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
+from dateutil.relativedelta import relativedelta
 from numpy.typing import NDArray
 
-from aethercrown.simulate.config import SimConfig, add_months, iso_end
+from aethercrown.simulate.config import SimConfig, iso_end
 from aethercrown.simulate.curves import Curve, adstock
 from aethercrown.simulate.rowtable import EPOCH_DAY, Column, RowTable
 from aethercrown.simulate.truth import Truth, monthly_value
@@ -432,7 +433,8 @@ def generate(config: SimConfig) -> SimulatedCompany:
     # Monthly checks on the window's anniversaries; a change lands within 19 days of one, so
     # at least 9 days before the end (the last check is a month before the end's day).
     check_days = [
-        BURN_IN_DAYS + (add_months(start, m) - start).days for m in range(1, config.months)
+        BURN_IN_DAYS + (start + relativedelta(months=m) - start).days
+        for m in range(1, config.months)
     ]
     for tau in check_days:
         current = plan_at[:, tau].astype(np.int64)
@@ -1130,7 +1132,7 @@ def _mrr_by_month(subs: list[dict[str, Any]], start: date, end: datetime) -> dic
     month = start.replace(day=1)
     last = int(end.timestamp())
     while datetime.combine(month, datetime.min.time(), UTC) < end:
-        after = add_months(month, 1)
+        after = month + relativedelta(months=1)
         instant = min(int(datetime.combine(after, datetime.min.time(), UTC).timestamp()), last)
         active = (starts <= instant) & (instant < ends) & (trials <= instant)
         out[f"{month.year:04d}-{month.month:02d}"] = int(values[active].sum())

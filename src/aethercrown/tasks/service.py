@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from aethercrown.clock import utcnow
 from aethercrown.core.errors import Conflict, InvalidInput, NotFound, ProblemError, field_error
 from aethercrown.core.ledger import audit, record_decision
+from aethercrown.core.numbers import percentiles
 from aethercrown.db.base import new_id
 from aethercrown.tasks import graph, schemas, scoring, stats
 from aethercrown.tasks.models import (
@@ -543,10 +544,5 @@ def _round(value: float | None) -> float | None:
 
 
 def _percentiles(values: list[float]) -> schemas.Percentiles:
-    p50 = stats.percentile(values, 50)
-    p95 = stats.percentile(values, 95)
-    return schemas.Percentiles(
-        p50=None if p50 is None else round(p50, 3),
-        p95=None if p95 is None else round(p95, 3),
-        count=len(values),
-    )
+    p50, p95 = percentiles(values, 50, 95)
+    return schemas.Percentiles(p50=p50, p95=p95, count=len(values))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from aethercrown.core.numbers import plain
@@ -13,19 +11,6 @@ QUEUE_PER_WORKER_LIMIT = 5.0
 UTILISATION_FLOOR = 0.5
 FAILURE_RATE_LIMIT = 0.10
 BLOCKED_SHARE_LIMIT = 0.30
-
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """Linear-interpolation percentile (numpy's default), ``q`` in [0, 100]; None when empty."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100.0
-    low = math.floor(rank)
-    high = math.ceil(rank)
-    if low == high:
-        return float(ordered[low])
-    return float(ordered[low] + (ordered[high] - ordered[low]) * (rank - low))
 
 
 @dataclass(frozen=True)
