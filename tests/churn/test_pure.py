@@ -11,9 +11,8 @@ from aethercrown.churn import policy
 
 def test_feature_matrix_from_hand_computed_aggregates() -> None:
     nan = np.nan
-    agg = F.Aggregates(
-        tenure_days=np.array([100.0, 10.0]),
-        last_activity_age_days=np.array([2.0, nan]),
+    events = F.EventAggregates(
+        last_activity=np.array([0.0, nan]),  # not read by the matrix: the age below is
         sessions_recent=np.array([6.0, 0.0]),
         sessions_prior=np.array([2.0, 0.0]),
         session_seconds_recent=np.array([3600.0, 0.0]),
@@ -23,15 +22,20 @@ def test_feature_matrix_from_hand_computed_aggregates() -> None:
         open_tickets=np.array([0.0, 0.0]),
         satisfaction_quarter=np.array([4.0, nan]),
         failed_payments_quarter=np.array([0.0, 2.0]),
+        sessions_fortnight=np.array([4.0, 0.0]),
+        sessions_fortnight_prior=np.array([1.0, 0.0]),
+        unhappy_tickets_quarter=np.array([1.0, 0.0]),
+        failed_payments_recent=np.array([0.0, 1.0]),
+    )
+    agg = F.Aggregates(
+        events=events,
+        tenure_days=np.array([100.0, 10.0]),
+        last_activity_age_days=np.array([2.0, nan]),
         mrr_minor=np.array([9900.0, 0.0]),
         mrr_minor_quarter_ago=np.array([2900.0, 0.0]),
         starts_quarter=np.array([2.0, 1.0]),
         company_size=np.array([50.0, nan]),
         annual_revenue_minor=np.array([nan, nan]),
-        sessions_fortnight=np.array([4.0, 0.0]),
-        sessions_fortnight_prior=np.array([1.0, 0.0]),
-        unhappy_tickets_quarter=np.array([1.0, 0.0]),
-        failed_payments_recent=np.array([0.0, 1.0]),
         attributes={"seats": np.array([3.0, nan])},
     )
     x = F.feature_matrix(agg, ["seats"])

@@ -72,11 +72,10 @@ DESCRIPTIONS: dict[str, str] = {
 
 
 @dataclass
-class Aggregates:
-    """Per-customer aggregates at one as-of moment; NaN where a customer has no such data."""
+class EventAggregates:
+    """Aggregates of activity, tickets and payments at one as-of moment, by customer index."""
 
-    tenure_days: FloatArray
-    last_activity_age_days: FloatArray
+    last_activity: FloatArray  # epoch seconds, NaN if none
     sessions_recent: FloatArray
     sessions_prior: FloatArray
     session_seconds_recent: FloatArray
@@ -86,15 +85,26 @@ class Aggregates:
     open_tickets: FloatArray
     satisfaction_quarter: FloatArray
     failed_payments_quarter: FloatArray
+    sessions_fortnight: FloatArray
+    sessions_fortnight_prior: FloatArray
+    unhappy_tickets_quarter: FloatArray
+    failed_payments_recent: FloatArray
+
+
+@dataclass
+class Aggregates:
+    """Per-customer aggregates at one as-of moment; NaN where a customer has no such data:
+    the events' (read by the repository) with what the subscriptions and the customer record
+    say then."""
+
+    events: EventAggregates
+    tenure_days: FloatArray
+    last_activity_age_days: FloatArray
     mrr_minor: FloatArray
     mrr_minor_quarter_ago: FloatArray
     starts_quarter: FloatArray
     company_size: FloatArray
     annual_revenue_minor: FloatArray
-    sessions_fortnight: FloatArray
-    sessions_fortnight_prior: FloatArray
-    unhappy_tickets_quarter: FloatArray
-    failed_payments_recent: FloatArray
     attributes: dict[str, FloatArray] = field(default_factory=dict)
 
 
@@ -107,13 +117,13 @@ def feature_matrix(agg: Aggregates, attribute_keys: Sequence[str]) -> FloatArray
     n = len(agg.tenure_days)
     no_activity = np.isnan(agg.last_activity_age_days)
     days_since = np.where(no_activity, agg.tenure_days, agg.last_activity_age_days)
-    sessions = np.nan_to_num(agg.sessions_recent)
-    prior_sessions = np.nan_to_num(agg.sessions_prior)
-    seconds = np.nan_to_num(agg.session_seconds_recent)
+    sessions = np.nan_to_num(agg.events.sessions_recent)
+    prior_sessions = np.nan_to_num(agg.events.sessions_prior)
+    seconds = np.nan_to_num(agg.events.session_seconds_recent)
     avg_minutes = np.divide(
         seconds / 60.0, sessions, out=np.zeros(n, dtype=np.float64), where=sessions > 0
     )
-    features_recent = np.nan_to_num(agg.features_recent)
+    features_recent = np.nan_to_num(agg.events.features_recent)
     mrr = np.nan_to_num(agg.mrr_minor) / 100.0
     mrr_before = np.nan_to_num(agg.mrr_minor_quarter_ago) / 100.0
     mrr_change = np.divide(
@@ -127,22 +137,22 @@ def feature_matrix(agg: Aggregates, attribute_keys: Sequence[str]) -> FloatArray
         sessions * 7.0 / RECENT_DAYS,
         avg_minutes,
         features_recent,
-        np.nan_to_num(agg.tickets_quarter),
-        np.nan_to_num(agg.failed_payments_quarter),
+        np.nan_to_num(agg.events.tickets_quarter),
+        np.nan_to_num(agg.events.failed_payments_quarter),
         np.log1p(sessions) - np.log1p(prior_sessions),
-        features_recent - np.nan_to_num(agg.features_prior),
-        np.nan_to_num(agg.open_tickets),
-        agg.satisfaction_quarter,
+        features_recent - np.nan_to_num(agg.events.features_prior),
+        np.nan_to_num(agg.events.open_tickets),
+        agg.events.satisfaction_quarter,
         agg.tenure_days,
         mrr,
         mrr_change,
         np.maximum(np.nan_to_num(agg.starts_quarter) - 1.0, 0.0),
         agg.company_size,
         agg.annual_revenue_minor / 100.0,
-        np.log1p(np.nan_to_num(agg.sessions_fortnight))
-        - np.log1p(np.nan_to_num(agg.sessions_fortnight_prior)),
-        np.nan_to_num(agg.unhappy_tickets_quarter),
-        np.nan_to_num(agg.failed_payments_recent),
+        np.log1p(np.nan_to_num(agg.events.sessions_fortnight))
+        - np.log1p(np.nan_to_num(agg.events.sessions_fortnight_prior)),
+        np.nan_to_num(agg.events.unhappy_tickets_quarter),
+        np.nan_to_num(agg.events.failed_payments_recent),
     ]
     for key in attribute_keys:
         columns.append(agg.attributes.get(key, np.full(n, np.nan)))

@@ -14,6 +14,7 @@ from sqlalchemy import Table, and_, case, func, or_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from aethercrown.churn import features as F
 from aethercrown.churn.features import FORTNIGHT_DAYS, QUARTER_DAYS, RECENT_DAYS, FloatArray
 from aethercrown.churn.models import ChurnModel, ChurnScore, RetentionCampaign
 from aethercrown.core.models import Decision
@@ -42,26 +43,6 @@ class SubscriptionTable:
     started: FloatArray
     ended: FloatArray  # +inf while open
     mrr_minor: FloatArray
-
-
-@dataclass
-class EventAggregates:
-    """Aggregates of activity, tickets and payments at one as-of moment, by customer index."""
-
-    last_activity: FloatArray  # epoch seconds, NaN if none
-    sessions_recent: FloatArray
-    sessions_prior: FloatArray
-    session_seconds_recent: FloatArray
-    features_recent: FloatArray
-    features_prior: FloatArray
-    tickets_quarter: FloatArray
-    open_tickets: FloatArray
-    satisfaction_quarter: FloatArray
-    failed_payments_quarter: FloatArray
-    sessions_fortnight: FloatArray
-    sessions_fortnight_prior: FloatArray
-    unhappy_tickets_quarter: FloatArray
-    failed_payments_recent: FloatArray
 
 
 def _epoch(value: datetime | date | None) -> float:
@@ -191,7 +172,7 @@ class EventAggregateQueries:
         self.payments = _PaymentRepository(session, tenant_id)
         self.session = session
 
-    def at(self, as_of: datetime, index: dict[uuid.UUID, int]) -> EventAggregates:
+    def at(self, as_of: datetime, index: dict[uuid.UUID, int]) -> F.EventAggregates:
         n = len(index)
         recent = as_of - timedelta(days=RECENT_DAYS)
         prior = as_of - timedelta(days=2 * RECENT_DAYS)
@@ -274,7 +255,7 @@ class EventAggregateQueries:
         quiet = [cid for cid, i in index.items() if np.isnan(last[i])]
         for cid, moment in self.activity.last_logins(quiet, prior).items():
             last[index[cid]] = moment.timestamp()
-        return EventAggregates(
+        return F.EventAggregates(
             last_activity=last,
             sessions_recent=column(activity, 2, 0.0),
             sessions_prior=column(activity, 3, 0.0),

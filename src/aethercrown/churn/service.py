@@ -106,26 +106,14 @@ def features_at(
     active, mrr, starts = subscription_state(subs, n, at)
     _, mrr_before, _ = subscription_state(subs, n, at - F.QUARTER_DAYS * DAY)
     agg = F.Aggregates(
+        events=events,
         tenure_days=np.maximum((at - customers.signup) / DAY, 0.0),
         last_activity_age_days=(at - events.last_activity) / DAY,
-        sessions_recent=events.sessions_recent,
-        sessions_prior=events.sessions_prior,
-        session_seconds_recent=events.session_seconds_recent,
-        features_recent=events.features_recent,
-        features_prior=events.features_prior,
-        tickets_quarter=events.tickets_quarter,
-        open_tickets=events.open_tickets,
-        satisfaction_quarter=events.satisfaction_quarter,
-        failed_payments_quarter=events.failed_payments_quarter,
         mrr_minor=mrr,
         mrr_minor_quarter_ago=mrr_before,
         starts_quarter=starts,
         company_size=customers.company_size,
         annual_revenue_minor=customers.annual_revenue,
-        sessions_fortnight=events.sessions_fortnight,
-        sessions_fortnight_prior=events.sessions_fortnight_prior,
-        unhappy_tickets_quarter=events.unhappy_tickets_quarter,
-        failed_payments_recent=events.failed_payments_recent,
         attributes=F.attribute_columns(customers.attributes, attribute_keys),
     )
     return F.feature_matrix(agg, attribute_keys), active & (customers.signup <= at)
