@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 from fastapi.testclient import TestClient
 
+from aethercrown.core.models import Tenant
 from aethercrown.simulate.config import SimConfig
 from aethercrown.simulate.service import load_demo
-from aethercrown.tenants.models import Tenant
 from tests.conftest import TenantHandle
 
 

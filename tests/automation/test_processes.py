@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from aethercrown.automation import periods
 from aethercrown.automation.models import INSTALLATION, AutomationRun
 from aethercrown.core.jobs import all_jobs
+from aethercrown.core.models import Tier
 from aethercrown.health.models import HealthSample
-from aethercrown.tenants.models import Tier
 from tests.conftest import create_tenant
 
 RUNNERS = 3

@@ -5,8 +5,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 
 from aethercrown.clock import utcnow
+from aethercrown.core.models import ApiKey
 from aethercrown.db.engine import transaction
-from aethercrown.security.models import ApiKey
 from tests.conftest import TenantHandle, bearer
 
 

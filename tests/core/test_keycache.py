@@ -23,8 +23,8 @@ from aethercrown.core.keycache import (
     KeyCache,
     listen_for_invalidations,
 )
+from aethercrown.core.models import ApiKey
 from aethercrown.db.engine import make_session_factory, transaction
-from aethercrown.security.models import ApiKey
 from aethercrown.security.repository import KeyRepository
 from aethercrown.security.service import revoke
 from tests.conftest import REDIS_URL, TenantHandle, bearer

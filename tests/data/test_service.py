@@ -492,7 +492,7 @@ def test_unknown_kind_is_rejected(
 def test_quota_exceeded_writes_nothing_but_updates_still_pass(
     session_factory: sessionmaker[Session], tenant: TenantHandle, rows: dict[str, Any]
 ) -> None:
-    from aethercrown.tenants.models import Tier
+    from aethercrown.core.models import Tier
 
     ingest(session_factory, tenant, "customers", rows["customers"])
     with transaction(session_factory) as session:

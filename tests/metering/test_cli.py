@@ -24,7 +24,7 @@ def test_usage_import_and_report(tmp_path: Path, monkeypatch) -> None:  # type: 
     with transaction(make_session_factory(engine)) as s:
         from sqlalchemy import select
 
-        from aethercrown.tenants.models import Tenant
+        from aethercrown.core.models import Tenant
 
         tenant_id = s.scalar(select(Tenant.id).where(Tenant.slug == "acme-u"))
         assert tenant_id is not None

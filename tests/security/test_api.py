@@ -6,9 +6,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from aethercrown.clock import utcnow
-from aethercrown.core.models import Decision
+from aethercrown.core.models import ApiKey, Decision
 from aethercrown.db.engine import transaction
-from aethercrown.security.models import ApiKey
 from tests.conftest import TenantHandle, bearer
 
 BASE = "/api/v1/operational/security/keys"

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from aethercrown.cli import app as cli_app
 from aethercrown.core.errors import Conflict
-from aethercrown.core.models import AuditEvent, Decision
+from aethercrown.core.models import AuditEvent, Decision, Tenant
 from aethercrown.data.models import (
     ActivityEvent,
     Customer,
@@ -28,7 +28,6 @@ from aethercrown.simulate.experiments import verdict_is_right
 from aethercrown.simulate.models import SimulatedTruth
 from aethercrown.simulate.service import load_demo
 from aethercrown.simulate.truth import monthly_value
-from aethercrown.tenants.models import Tenant
 from tests.conftest import TenantHandle, bearer
 
 # Fixed windows (May–October 2025): the same company on any day the suite runs.

@@ -12,9 +12,9 @@ from aethercrown.automation.repository import RunRepository
 from aethercrown.core.auth import Authenticated
 from aethercrown.core.errors import ProblemError
 from aethercrown.core.jobs import all_jobs
+from aethercrown.core.models import Tenant
 from aethercrown.core.pagination import Pagination, paginate
 from aethercrown.db.session import DbSession
-from aethercrown.tenants.models import Tenant
 
 router = APIRouter(prefix="/api/v1/automation", tags=["automation"])
 

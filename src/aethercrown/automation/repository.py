@@ -12,8 +12,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from aethercrown.automation.models import AutomationRun
+from aethercrown.core.models import Tenant, Tier
 from aethercrown.core.tenancy import TenantRepository
-from aethercrown.tenants.models import Tenant, Tier
 
 
 class RunRepository(TenantRepository[AutomationRun]):  # type: ignore[type-var]

@@ -22,10 +22,9 @@ from sqlalchemy.orm import Session
 from aethercrown.clock import utcnow
 from aethercrown.core.errors import ProblemError
 from aethercrown.core.keycache import CachedKey, KeyCache
+from aethercrown.core.models import ApiKey, Tenant, Tier
 from aethercrown.core.ratelimit import RateLimiter
 from aethercrown.db.session import DbSession
-from aethercrown.security.models import ApiKey
-from aethercrown.tenants.models import Tenant, Tier
 
 SCOPES = ("admin", "tenant:write", "tenant:read", "investor")
 _IMPLIED: dict[str, frozenset[str]] = {

@@ -21,8 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from aethercrown.clock import utcnow
 from aethercrown.core.auth import hash_secret
 from aethercrown.core.errors import problem_response
-from aethercrown.core.models import IdempotencyRecord
-from aethercrown.security.models import ApiKey
+from aethercrown.core.models import ApiKey, IdempotencyRecord
 
 RETENTION = timedelta(hours=24)
 MAX_KEY_LENGTH = 255

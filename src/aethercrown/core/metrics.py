@@ -19,8 +19,7 @@ from sqlalchemy import Connection, Engine, bindparam, or_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from aethercrown.core.models import TenantRequestCount
-from aethercrown.security.models import ApiKey
+from aethercrown.core.models import ApiKey, TenantRequestCount
 
 log = logging.getLogger("aethercrown.metrics")
 

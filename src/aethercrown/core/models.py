@@ -1,4 +1,5 @@
-"""Cross-domain tables: the audit log, the decision ledger, idempotency records, request counts."""
+"""Cross-domain tables: tenants, their tiers and their keys (which authentication reads on every
+request), the audit log, the decision ledger, idempotency records, request counts."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Date,
     Float,
     ForeignKey,
@@ -17,11 +19,74 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from aethercrown.clock import utcnow
 from aethercrown.core.tenancy import TenantScoped
-from aethercrown.db.base import Base, BigIntPK, UUIDPrimaryKey
+from aethercrown.db.base import Base, BigIntPK, Timestamps, UUIDPrimaryKey
+
+
+class Tier(Timestamps, Base):
+    __tablename__ = "tiers"
+
+    slug: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    rank: Mapped[int] = mapped_column(Integer, unique=True)
+    monthly_price: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3), default="USD")
+    requests_per_minute: Mapped[int] = mapped_column(Integer)
+    max_stored_rows: Mapped[int] = mapped_column(BigInteger)
+    max_seats: Mapped[int] = mapped_column(Integer)
+    max_ai_agents: Mapped[int] = mapped_column(Integer)
+    # Shortest interval the tenant's automation jobs may run at.
+    automation_min_interval_seconds: Mapped[int] = mapped_column(Integer)
+
+
+class Tenant(UUIDPrimaryKey, Timestamps, Base):
+    __tablename__ = "tenants"
+
+    name: Mapped[str] = mapped_column(String(200))
+    slug: Mapped[str] = mapped_column(String(63), unique=True)
+    tier_slug: Mapped[str] = mapped_column(ForeignKey("tiers.slug"), index=True)
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    # Where the tenant's signed webhooks go (churn campaigns, usage alerts, …).
+    webhook_url: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    # Opt-in public metrics: which figures, with which rounding (empty = not published).
+    public_metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    tier: Mapped[Tier] = relationship(lazy="joined")
+
+
+class ApiKey(UUIDPrimaryKey, Base):
+    """A secret. Only its SHA-256 is kept, except webhook secrets, which are kept encrypted
+    because signing needs the secret itself."""
+
+    __tablename__ = "api_keys"
+
+    # NULL for operator (admin) keys, which belong to the installation.
+    tenant_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20), default="api_key")
+    scopes: Mapped[list[Any]] = mapped_column(default=list)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    display_prefix: Mapped[str] = mapped_column(String(20))
+    encrypted_secret: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    # Managed keys carry a rotation schedule by security level.
+    managed: Mapped[bool] = mapped_column(Boolean, default=False)
+    security_level: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    rotation_interval_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Every key of one rotation chain shares the lineage id of the first.
+    lineage_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    generation: Mapped[int] = mapped_column(Integer, default=1)
+    rotated_to_id: Mapped[uuid.UUID | None] = mapped_column(nullable=True)
+    created_by: Mapped[str] = mapped_column(String(100), default="system")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class AuditEvent(UUIDPrimaryKey, Base):

@@ -92,7 +92,7 @@ def enqueue_webhook(
     decision_id: uuid.UUID | None = None,
 ) -> WebhookDelivery | None:
     """Store an event for the tenant's endpoint. None when the tenant has no webhook URL."""
-    from aethercrown.tenants.models import Tenant
+    from aethercrown.core.models import Tenant
 
     tenant = session.get(Tenant, tenant_id)
     if tenant is None or not tenant.webhook_url:
@@ -110,7 +110,7 @@ def enqueue_webhook(
 
 def signing_secrets(session: Session, tenant_id: uuid.UUID, box: SecretBox) -> list[str]:
     """The tenant's live webhook secrets, newest first; provisions one if there is none."""
-    from aethercrown.security.models import ApiKey
+    from aethercrown.core.models import ApiKey
     from aethercrown.security.service import issue_key
 
     now = utcnow()

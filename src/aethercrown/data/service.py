@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from aethercrown.core.errors import InvalidInput, NotFound, ProblemError, field_error
+from aethercrown.core.models import Tenant
 from aethercrown.core.pagination import PageParams, paginate
 from aethercrown.data.kinds import KindSpec, get_kind
 from aethercrown.data.models import Customer, Subscription
@@ -26,7 +27,6 @@ from aethercrown.data.repository import (
 )
 from aethercrown.data.schemas import IngestResult
 from aethercrown.settings import get_settings
-from aethercrown.tenants.models import Tenant
 from aethercrown.tenants.repository import TenantUsageRepository
 
 # Bad rows listed in a 422's detail line (the errors list itself names every one).

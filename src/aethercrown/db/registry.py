@@ -14,8 +14,6 @@ MODEL_MODULES = (
     "aethercrown.core.webhooks",
     "aethercrown.metering.models",
     "aethercrown.pricing.models",
-    "aethercrown.tenants.models",
-    "aethercrown.security.models",
     "aethercrown.data.models",
     "aethercrown.simulate.models",
     "aethercrown.experiments.models",

@@ -15,11 +15,11 @@ from sqlalchemy import Select, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from aethercrown.automation.models import AutomationRun
+from aethercrown.core.models import Tenant, Tier
 from aethercrown.core.tenancy import TenantRepository
 from aethercrown.core.webhooks import WebhookDelivery
 from aethercrown.health.models import HealthSample
 from aethercrown.tasks.models import RUNNING, Task, TaskWorker
-from aethercrown.tenants.models import Tenant, Tier
 
 
 class _Scoped(TenantRepository[Any]):

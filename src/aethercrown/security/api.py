@@ -11,10 +11,10 @@ from pydantic import BaseModel
 from aethercrown.core.auth import Authenticated, TenantWriter
 from aethercrown.core.crypto import SecretBox, secret_box
 from aethercrown.core.errors import ProblemError
+from aethercrown.core.models import ApiKey
 from aethercrown.core.pagination import Pagination, paginate
 from aethercrown.db.session import DbSession
 from aethercrown.security import schemas, service
-from aethercrown.security.models import ApiKey
 from aethercrown.security.repository import KeyRepository
 from aethercrown.tenants.service import resolve_tenant_ref
 

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from aethercrown.core.models import ApiKey
 from aethercrown.core.tenancy import TenantRepository
-from aethercrown.security.models import ApiKey
 
 
 class KeyRepository(TenantRepository[ApiKey]):  # type: ignore[type-var]

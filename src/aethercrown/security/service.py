@@ -23,12 +23,10 @@ from aethercrown.core.auth import (
 from aethercrown.core.crypto import SecretBox
 from aethercrown.core.errors import Conflict, InvalidInput, NotFound, ProblemError, field_error
 from aethercrown.core.ledger import audit, audit_trail, record_decision
-from aethercrown.core.models import AuditEvent
+from aethercrown.core.models import ApiKey, AuditEvent, Tenant
 from aethercrown.db.base import new_id
 from aethercrown.security import schemas
-from aethercrown.security.models import ApiKey
 from aethercrown.security.repository import KeyRepository
-from aethercrown.tenants.models import Tenant
 from aethercrown.tenants.repository import TenantUsageRepository
 
 ROTATION_DAYS = schemas.ROTATION_DAYS

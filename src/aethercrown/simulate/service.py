@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from aethercrown.clock import utcnow
 from aethercrown.core.errors import Conflict, InvalidInput, NotFound, field_error
 from aethercrown.core.ledger import audit
+from aethercrown.core.models import Tenant
 from aethercrown.data.service import ingest_rows
 from aethercrown.db.engine import transaction
 from aethercrown.settings import Settings, get_settings
@@ -27,7 +28,6 @@ from aethercrown.simulate.models import SimulatedTruth
 from aethercrown.simulate.replay import CADENCES, Cadence, replay
 from aethercrown.simulate.repository import SimulatedTruthRepository
 from aethercrown.simulate.truth import Truth
-from aethercrown.tenants.models import Tenant
 from aethercrown.tenants.repository import TenantRepository
 from aethercrown.tenants.schemas import TenantCreate
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import case, func, insert, literal, select
 
+from aethercrown.core.models import Tenant
 from aethercrown.core.tenancy import TenantRepository
 from aethercrown.tasks import scoring
 from aethercrown.tasks.models import (
@@ -19,7 +20,6 @@ from aethercrown.tasks.models import (
     TaskDependency,
     TaskWorker,
 )
-from aethercrown.tenants.models import Tenant
 
 
 def age_score_sql(now_ts: float) -> Any:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from aethercrown.clock import utcnow
 from aethercrown.core.errors import Conflict, InvalidInput, NotFound, ProblemError, field_error
 from aethercrown.core.ledger import audit, record_decision
+from aethercrown.core.models import Tenant
 from aethercrown.core.numbers import percentiles
 from aethercrown.db.base import new_id
 from aethercrown.tasks import graph, schemas, scoring, stats
@@ -31,7 +32,6 @@ from aethercrown.tasks.repository import (
     TaskRepository,
     WorkerRepository,
 )
-from aethercrown.tenants.models import Tenant
 
 # A worker that has not sent a heartbeat (or asked for work) for this long is stale: it no longer
 # counts against the tier's AI agent quota and gets no new tasks until it heartbeats again.

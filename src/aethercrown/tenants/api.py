@@ -8,10 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, status
 
 from aethercrown.core.auth import AdminPrincipal, Authenticated
+from aethercrown.core.models import Tenant
 from aethercrown.core.pagination import Pagination, paginate
 from aethercrown.db.session import DbSession
 from aethercrown.tenants import schemas, service
-from aethercrown.tenants.models import Tenant
 from aethercrown.tenants.repository import TenantRepository, TierRepository
 
 router = APIRouter(prefix="/api/v1/tenants", tags=["tenants"])

@@ -8,8 +8,8 @@ import typer
 from sqlalchemy import select
 
 from aethercrown.cli import unit_of_work
+from aethercrown.core.models import Tenant
 from aethercrown.tenants import schemas, service
-from aethercrown.tenants.models import Tenant
 
 app = typer.Typer(no_args_is_help=True)
 

@@ -11,11 +11,9 @@ from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from aethercrown.clock import utcnow
-from aethercrown.core.models import TenantRequestCount
+from aethercrown.core.models import ApiKey, Tenant, TenantRequestCount, Tier
 from aethercrown.core.tenancy import TenantScoped
 from aethercrown.db.base import Base
-from aethercrown.security.models import ApiKey
-from aethercrown.tenants.models import Tenant, Tier
 
 
 class TierRepository:

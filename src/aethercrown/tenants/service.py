@@ -14,12 +14,12 @@ from aethercrown.clock import utcnow
 from aethercrown.core.auth import Principal, hash_secret
 from aethercrown.core.errors import Conflict, InvalidInput, NotFound, ProblemError, field_error
 from aethercrown.core.ledger import audit
+from aethercrown.core.models import Tenant, Tier
 from aethercrown.core.money import money
 from aethercrown.security.repository import KeyRepository
 from aethercrown.security.service import IssuedKey, issue_key
 from aethercrown.tasks.service import live_worker_count
 from aethercrown.tenants import schemas
-from aethercrown.tenants.models import Tenant, Tier
 from aethercrown.tenants.repository import TenantRepository, TenantUsageRepository, TierRepository
 
 # Usage at or above this share of a quota triggers an upgrade recommendation.
