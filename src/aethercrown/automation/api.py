@@ -35,11 +35,7 @@ def list_runs(
     """Newest first. A tenant key sees its own tenant's runs; the operator every run."""
     _tenant_reader(principal)
     repo = RunRepository(session, None if principal.is_operator else principal.tenant_id)
-    stmt = repo.select()
-    if job:
-        stmt = stmt.where(AutomationRun.job == job)
-    if status:
-        stmt = stmt.where(AutomationRun.status == status)
+    stmt = repo.list_statement(job=job, status=status)
     rows, cursor = paginate(session, stmt, AutomationRun.id, page, parse=int, descending=True)
     return schemas.RunPage(
         items=[schemas.RunOut.model_validate(r) for r in rows], next_cursor=cursor

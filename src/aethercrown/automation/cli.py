@@ -10,7 +10,6 @@ from datetime import UTC, datetime, time
 from typing import TYPE_CHECKING, Any
 
 import typer
-from sqlalchemy import select
 
 from aethercrown.automation.models import INSTALLATION
 from aethercrown.settings import get_settings
@@ -136,16 +135,12 @@ def runs(
     """Run history, newest first, as JSON lines."""
     from aethercrown.automation import schemas
     from aethercrown.automation.models import AutomationRun
+    from aethercrown.automation.repository import RunRepository
     from aethercrown.cli import unit_of_work
     from aethercrown.tenants.service import resolve_tenant_ref
 
     with unit_of_work() as session:
-        stmt = select(AutomationRun).order_by(AutomationRun.id.desc()).limit(limit)
-        if job:
-            stmt = stmt.where(AutomationRun.job == job)
-        if status:
-            stmt = stmt.where(AutomationRun.status == status)
-        if tenant:
-            stmt = stmt.where(AutomationRun.scope == str(resolve_tenant_ref(session, tenant).id))
-        for run in session.scalars(stmt):
+        tenant_id = resolve_tenant_ref(session, tenant).id if tenant else None
+        stmt = RunRepository(session, tenant_id).list_statement(job=job, status=status)
+        for run in session.scalars(stmt.order_by(AutomationRun.id.desc()).limit(limit)):
             typer.echo(schemas.RunOut.model_validate(run).model_dump_json())

@@ -30,6 +30,14 @@ class RunRepository(TenantRepository[AutomationRun]):  # type: ignore[type-var]
             return select(*columns) if columns else select(AutomationRun)
         return super().select(*columns)
 
+    def list_statement(self, *, job: str | None, status: str | None) -> Select[Any]:
+        stmt = self.select()
+        if job:
+            stmt = stmt.where(AutomationRun.job == job)
+        if status:
+            stmt = stmt.where(AutomationRun.status == status)
+        return stmt
+
 
 class RunnerRepository:
     """The runner's own queries; it works across tenants by design."""

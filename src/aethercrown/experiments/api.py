@@ -31,9 +31,7 @@ def _list(
     session: DbSession, tenant_id: uuid.UUID, page: Pagination, state: str | None
 ) -> schemas.ExperimentPage:
     repo = ExperimentRepository(session, tenant_id)
-    stmt = repo.select()
-    if state:
-        stmt = stmt.where(Experiment.status == state)
+    stmt = repo.list_statement(status=state)
     rows, cursor = paginate(session, stmt, Experiment.id, page, parse=uuid.UUID)
     return schemas.ExperimentPage(items=[service.to_out(e) for e in rows], next_cursor=cursor)
 

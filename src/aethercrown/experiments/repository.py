@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Float, cast, func, literal, text
+from sqlalchemy import Float, Select, cast, func, literal, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -24,6 +24,10 @@ from aethercrown.experiments.models import (
 class ExperimentRepository(TenantRepository[Experiment]):
     model = Experiment
     noun = "Experiment"
+
+    def list_statement(self, *, status: str | None) -> Select[Any]:
+        stmt = self.select()
+        return stmt.where(Experiment.status == status) if status else stmt
 
 
 class AssignmentRepository(TenantRepository[ExperimentAssignment]):

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Table, and_, func, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, Select, Table, and_, func, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -581,6 +581,19 @@ class UniqueValueRepository(TenantRepository[UsageUniqueValue]):
 class AlertRepository(TenantRepository[UsageAlert]):
     model = UsageAlert
     noun = "Alert"
+
+    def list_statement(self, *, customer_id: uuid.UUID | None, level: str | None) -> Select[Any]:
+        stmt = self.select()
+        if customer_id is not None:
+            stmt = stmt.where(UsageAlert.customer_id == customer_id)
+        if level is not None:
+            stmt = stmt.where(UsageAlert.level == level)
+        return stmt
+
+    def link_delivery(self, alert_id: uuid.UUID, delivery_id: uuid.UUID) -> None:
+        self.session.execute(
+            self.update().where(UsageAlert.id == alert_id).values(webhook_delivery_id=delivery_id)
+        )
 
     def insert_new(self, rows: Sequence[dict[str, Any]]) -> list[uuid.UUID]:
         if not rows:

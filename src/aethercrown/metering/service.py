@@ -16,6 +16,7 @@ from aethercrown.clock import utcnow
 from aethercrown.core.errors import Conflict, InvalidInput, NotFound, field_error
 from aethercrown.core.ledger import audit, record_decision
 from aethercrown.core.numbers import plain
+from aethercrown.core.pagination import PageParams, paginate
 from aethercrown.core.webhooks import enqueue_webhook
 from aethercrown.data.models import Customer
 from aethercrown.db.base import new_id
@@ -501,11 +502,7 @@ def evaluate_alerts(
         delivery = enqueue_webhook(session, tenant_id, f"usage.alert.{row['level']}", payload)
         if delivery is not None:
             session.flush()
-            session.execute(
-                alerts.update()
-                .where(UsageAlert.id == row["id"])
-                .values(webhook_delivery_id=delivery.id)
-            )
+            alerts.link_delivery(row["id"], delivery.id)
         fired.append(row["id"])
     return fired
 
@@ -533,17 +530,13 @@ def list_alerts(
     limit: int,
     cursor: Any,
 ) -> tuple[list[schemas.AlertOut], Any]:
-    from aethercrown.core.pagination import PageParams, paginate
-
-    repo = AlertRepository(session, tenant_id)
-    stmt = repo.select()
+    customer_id = None
     if customer is not None:
         found = CustomerRepository(session, tenant_id).by_external_id(customer)
         if found is None:
             raise NotFound("Customer", customer)
-        stmt = stmt.where(UsageAlert.customer_id == found.id)
-    if level is not None:
-        stmt = stmt.where(UsageAlert.level == level)
+        customer_id = found.id
+    stmt = AlertRepository(session, tenant_id).list_statement(customer_id=customer_id, level=level)
     rows, next_cursor = paginate(
         session,
         stmt,

@@ -61,11 +61,7 @@ def list_keys(
     kind: schemas.KeyKind | None = None,
     active: bool | None = None,
 ) -> schemas.KeyPage:
-    stmt = keys.select()
-    if kind:
-        stmt = stmt.where(ApiKey.kind == kind)
-    if active is True:
-        stmt = stmt.where(ApiKey.revoked_at.is_(None), ApiKey.rotated_to_id.is_(None))
+    stmt = keys.list_statement(kind=kind, active=active)
     rows, cursor = paginate(session, stmt, ApiKey.id, page, parse=uuid.UUID)
     return schemas.KeyPage(items=[service.key_out(k) for k in rows], next_cursor=cursor)
 

@@ -27,6 +27,15 @@ class KeyRepository(TenantRepository[ApiKey]):  # type: ignore[type-var]
             return select(*columns) if columns else select(ApiKey)
         return super().select(*columns)
 
+    def list_statement(self, *, kind: str | None, active: bool | None) -> Select[Any]:
+        """The keys of one kind (None: every kind); ``active=True``: neither revoked nor rotated."""
+        stmt = self.select()
+        if kind:
+            stmt = stmt.where(ApiKey.kind == kind)
+        if active is True:
+            stmt = stmt.where(ApiKey.revoked_at.is_(None), ApiKey.rotated_to_id.is_(None))
+        return stmt
+
     def get(self, ident: Any) -> ApiKey | None:
         if self.tenant_id is None:
             return self.session.get(ApiKey, ident)

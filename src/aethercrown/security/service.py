@@ -10,7 +10,6 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aethercrown.clock import utcnow
@@ -91,7 +90,8 @@ def issue_key(
         if box is None:
             raise RuntimeError("webhook secrets need the installation's SecretBox")
         key.encrypted_secret = box.seal(plaintext)
-    if session.scalar(select(ApiKey.id).where(ApiKey.key_hash == key.key_hash)) is not None:
+    # Across the installation: a hash identifies one key whoever holds it.
+    if KeyRepository(session, None).by_hash(key.key_hash) is not None:
         raise Conflict("This secret is already registered", slug="duplicate-secret")
     session.add(key)
     audit(

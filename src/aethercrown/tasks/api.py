@@ -81,11 +81,7 @@ def list_tasks(
     status_: Annotated[str | None, Query(alias="status", pattern="|".join(TASK_STATES))] = None,
     type_: Annotated[str | None, Query(alias="type", max_length=100)] = None,
 ) -> schemas.TaskPage:
-    stmt = TaskRepository(session, principal.tenant_id).select()
-    if status_:
-        stmt = stmt.where(Task.status == status_)
-    if type_:
-        stmt = stmt.where(Task.type == type_)
+    stmt = TaskRepository(session, principal.tenant_id).list_statement(status=status_, type_=type_)
     rows, cursor = paginate(session, stmt, Task.id, page, parse=uuid.UUID)
     now = utcnow()
     return schemas.TaskPage(items=[service.task_out(t, now) for t in rows], next_cursor=cursor)

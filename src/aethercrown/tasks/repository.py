@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, insert, literal, select
+from sqlalchemy import Select, case, func, insert, literal, select
 
 from aethercrown.core.models import Tenant
 from aethercrown.core.tenancy import TenantRepository
@@ -35,6 +35,14 @@ def age_score_sql(now_ts: float) -> Any:
 class TaskRepository(TenantRepository[Task]):
     model = Task
     noun = "Task"
+
+    def list_statement(self, *, status: str | None, type_: str | None) -> Select[Any]:
+        stmt = self.select()
+        if status:
+            stmt = stmt.where(Task.status == status)
+        if type_:
+            stmt = stmt.where(Task.type == type_)
+        return stmt
 
     def by_key(self, key: str, *, lock: bool = False) -> Task | None:
         stmt = self.select().where(Task.key == key)

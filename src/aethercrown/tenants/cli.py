@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import typer
-from sqlalchemy import select
 
 from aethercrown.cli import unit_of_work
 from aethercrown.core.models import Tenant
 from aethercrown.tenants import schemas, service
+from aethercrown.tenants.repository import TenantRepository
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -32,7 +32,8 @@ def create(
 def list_tenants() -> None:
     """List tenants as JSON lines."""
     with unit_of_work() as session:
-        for tenant in session.scalars(select(Tenant).order_by(Tenant.id)):
+        stmt = TenantRepository(session).list_statement(tier=None, status=None, q=None)
+        for tenant in session.scalars(stmt.order_by(Tenant.id)):
             typer.echo(schemas.TenantOut.model_validate(tenant).model_dump_json())
 
 
