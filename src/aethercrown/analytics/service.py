@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from aethercrown.analytics import forecast as fc
 from aethercrown.analytics import metrics
+from aethercrown.analytics.kpis import EXECUTIVE_SUMMARY, pick
 from aethercrown.analytics.repository import (
     ActivityData,
     CustomerData,
@@ -510,27 +511,6 @@ def executive_summary(
     payload = load_view(session, tenant_id, body.currency, body.plan, body.segment, now)
     rows = months_in(payload, start, end)
     latest = rows[-1] if rows else None
-    headline_keys = (
-        "month",
-        "mrr",
-        "arr",
-        "customers",
-        "net_new_mrr",
-        "mrr_growth_rate",
-        "nrr",
-        "grr",
-        "nrr_12m",
-        "grr_12m",
-        "logo_churn_rate",
-        "revenue_churn_rate",
-        "arpa",
-        "ltv",
-        "quick_ratio",
-        "cac",
-        "cac_payback_months",
-        "trial_conversion_rate",
-        "dau_mau",
-    )
     ai = ai_performance(session, tenant_id, body)
     health = system_health(session, tenant_id, body)
     return {
@@ -538,7 +518,7 @@ def executive_summary(
         "start": start,
         "end": end,
         "as_of": payload["as_of"],
-        "latest": {k: latest[k] for k in headline_keys} if latest else None,
+        "latest": pick(latest, EXECUTIVE_SUMMARY),
         "period": period_totals(rows),
         "forecast_mrr": payload["forecasts"].get("mrr"),
         "ai": {

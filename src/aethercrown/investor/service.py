@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from aethercrown.analytics import forecast as fc
 from aethercrown.analytics import metrics
 from aethercrown.analytics import service as analytics
+from aethercrown.analytics.kpis import INVESTOR_REPORT, INVESTOR_SERIES, pick
 from aethercrown.analytics.repository import DecisionData, TaskData
 from aethercrown.clock import utcnow
 from aethercrown.core import money
@@ -26,33 +27,6 @@ from aethercrown.tenants.repository import TenantRepository
 # Milestones are crossings of these levels (MRR in major currency units, customers in units).
 MRR_MILESTONES = (1_000, 10_000, 50_000, 100_000, 500_000, 1_000_000, 5_000_000, 10_000_000)
 CUSTOMER_MILESTONES = (10, 100, 500, 1_000, 5_000, 10_000, 50_000, 100_000)
-REPORT_FIGURES = (
-    "mrr",
-    "arr",
-    "customers",
-    "net_new_mrr",
-    "new",
-    "expansion",
-    "contraction",
-    "churn",
-    "reactivation",
-    "mrr_growth_rate",
-    "nrr",
-    "grr",
-    "nrr_12m",
-    "grr_12m",
-    "logo_churn_rate",
-    "revenue_churn_rate",
-    "arpa",
-    "ltv",
-    "cac",
-    "cac_payback_months",
-    "quick_ratio",
-    "trial_conversion_rate",
-    "dau_mau",
-    "new_customers",
-    "churned_customers",
-)
 
 
 def live(session: Session, tenant_id: uuid.UUID) -> dict[str, Any]:
@@ -110,23 +84,6 @@ def kpis(session: Session, tenant_id: uuid.UUID, months: int) -> dict[str, Any]:
     end = metrics.month_of(now)
     start = metrics.add_months(end, -(months - 1))
     rows = analytics.months_in(payload, start, end)
-    keys = (
-        "month",
-        "mrr",
-        "arr",
-        "customers",
-        "mrr_growth_rate",
-        "nrr",
-        "grr",
-        "logo_churn_rate",
-        "revenue_churn_rate",
-        "arpa",
-        "ltv",
-        "cac",
-        "cac_payback_months",
-        "quick_ratio",
-        "dau_mau",
-    )
     year_ago = metrics.add_months(end, -12)
     by_month = {row["month"]: row for row in payload["series"]}
     latest = rows[-1] if rows else None
@@ -136,8 +93,8 @@ def kpis(session: Session, tenant_id: uuid.UUID, months: int) -> dict[str, Any]:
         "currency": payload["currency"],
         "start": start,
         "end": end,
-        "months": [{k: row[k] for k in keys} for row in rows],
-        "latest": {k: latest[k] for k in (*keys, "nrr_12m", "grr_12m")} if latest else None,
+        "months": [pick(row, INVESTOR_SERIES) for row in rows],
+        "latest": pick(latest, (*INVESTOR_SERIES, "nrr_12m", "grr_12m")),
         "mrr_cmgr": (
             metrics.cmgr(first["mrr"], latest["mrr"], len(rows) - 1) if first and latest else None
         ),
@@ -204,7 +161,7 @@ def monthly_report(session: Session, tenant_id: uuid.UUID, month: str | None) ->
         "month": month,
         "currency": currency,
         "generated_at": now.isoformat(timespec="seconds"),
-        "figures": {k: row[k] for k in REPORT_FIGURES} if row else None,
+        "figures": pick(row, INVESTOR_REPORT),
         "previous": {k: previous[k] for k in ("month", "mrr", "customers")} if previous else None,
         "highlights": _highlights(row, previous, currency) if row else [],
         "trend": trend,

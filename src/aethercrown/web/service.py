@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from aethercrown.analytics import metrics
 from aethercrown.analytics import service as analytics
+from aethercrown.analytics.kpis import EXECUTIVE_TILES, KPIS, display
 from aethercrown.analytics.schemas import PeriodRequest
 from aethercrown.core.money import major, money
 from aethercrown.core.pagination import PageParams
@@ -33,6 +34,49 @@ def tenant_name(session: Session, tenant_id: uuid.UUID) -> str:
     return tenant.name if tenant else str(tenant_id)
 
 
+# One colour per meaning, on every page: MRR and its forecast, gains, losses, net, customers.
+MRR_COLOUR = "#2563eb"
+FORECAST = "#9333ea"
+GAIN = "#16a34a"
+LOSS = "#dc2626"
+NET = "#0f172a"
+CUSTOMERS = "#0891b2"
+
+
+def series(label: str, values: list[Any], color: str, kind: str = "line") -> dict[str, Any]:
+    return {"label": label, "values": values, "color": color, "kind": kind}
+
+
+def chart(
+    chart_id: str,
+    title: str,
+    fmt: str,
+    currency: str,
+    months: list[str],
+    *lines: dict[str, Any],
+) -> dict[str, Any]:
+    """A chart as the page's script draws it: months on x, one or more series."""
+    return {
+        "id": chart_id,
+        "title": title,
+        "format": fmt,
+        "currency": currency,
+        "x": _x(months),
+        "series": list(lines),
+    }
+
+
+def customers_chart(
+    rows: list[dict[str, Any]], currency: str, *, with_movements: bool
+) -> dict[str, Any]:
+    lines = [series("Customers", [r["customers"] for r in rows], CUSTOMERS)]
+    if with_movements:
+        lines.append(series("New", [r["new_customers"] for r in rows], GAIN))
+        lines.append(series("Churned", [r["churned_customers"] for r in rows], LOSS))
+    months = [r["month"] for r in rows]
+    return chart("chart-customers", "Paying customers", "count", currency, months, *lines)
+
+
 def mrr_chart(
     rows: list[dict[str, Any]], forecast: dict[str, Any] | None, currency: str
 ) -> dict[str, Any]:
@@ -42,7 +86,7 @@ def mrr_chart(
     future = [m for m in (forecast or {}).get("months", []) if not months or m > months[-1]]
     offset = len((forecast or {}).get("months", [])) - len(future)
     pad: list[float | None] = [None] * len(future)
-    series = [{"label": "MRR", "values": actual + pad, "color": "#2563eb", "kind": "line"}]
+    lines = [series("MRR", actual + pad, MRR_COLOUR)]
     if forecast and future:
         lead: list[float | None] = [None] * max(len(actual) - 1, 0)
         lead += actual[-1:]
@@ -52,17 +96,8 @@ def mrr_chart(
             ("upper", f"{int(forecast['level'] * 100)}% high", "band"),
         ):
             values = _major(forecast[key][offset:], currency)
-            series.append(
-                {"label": label, "values": lead + values, "color": "#9333ea", "kind": kind}
-            )
-    return {
-        "id": "chart-mrr",
-        "title": f"MRR ({currency})",
-        "format": "money",
-        "currency": currency,
-        "x": _x(months + future),
-        "series": series,
-    }
+            lines.append(series(label, lead + values, FORECAST, kind))
+    return chart("chart-mrr", f"MRR ({currency})", "money", currency, months + future, *lines)
 
 
 def executive_page(session: Session, tenant_id: uuid.UUID) -> dict[str, Any]:
@@ -77,101 +112,41 @@ def executive_page(session: Session, tenant_id: uuid.UUID) -> dict[str, Any]:
     months = [r["month"] for r in rows]
     charts = [
         mrr_chart(rows, growth["forecasts"].get("mrr"), currency),
-        {
-            "id": "chart-movements",
-            "title": f"MRR movements ({currency})",
-            "format": "money",
-            "currency": currency,
-            "x": _x(months),
-            "series": [
-                {
-                    "label": "New + expansion + reactivation",
-                    "values": _major(
-                        [r["new"] + r["expansion"] + r["reactivation"] for r in rows], currency
-                    ),
-                    "color": "#16a34a",
-                    "kind": "bars",
-                },
-                {
-                    "label": "Contraction + churn",
-                    "values": _major([-(r["contraction"] + r["churn"]) for r in rows], currency),
-                    "color": "#dc2626",
-                    "kind": "bars",
-                },
-                {
-                    "label": "Net new MRR",
-                    "values": _major([r["net_new_mrr"] for r in rows], currency),
-                    "color": "#0f172a",
-                    "kind": "line",
-                },
-            ],
-        },
-        {
-            "id": "chart-customers",
-            "title": "Paying customers",
-            "format": "count",
-            "currency": currency,
-            "x": _x(months),
-            "series": [
-                {
-                    "label": "Customers",
-                    "values": [r["customers"] for r in rows],
-                    "color": "#0891b2",
-                    "kind": "line",
-                },
-                {
-                    "label": "New",
-                    "values": [r["new_customers"] for r in rows],
-                    "color": "#16a34a",
-                    "kind": "line",
-                },
-                {
-                    "label": "Churned",
-                    "values": [r["churned_customers"] for r in rows],
-                    "color": "#dc2626",
-                    "kind": "line",
-                },
-            ],
-        },
-        {
-            "id": "chart-engagement",
-            "title": "Engagement and retention",
-            "format": "percent",
-            "currency": currency,
-            "x": _x(months),
-            "series": [
-                {
-                    "label": "DAU/MAU",
-                    "values": [r["dau_mau"] for r in rows],
-                    "color": "#ea580c",
-                    "kind": "line",
-                },
-                {
-                    "label": "NRR",
-                    "values": [r["nrr"] for r in rows],
-                    "color": "#2563eb",
-                    "kind": "line",
-                },
-                {
-                    "label": "Logo churn",
-                    "values": [r["logo_churn_rate"] for r in rows],
-                    "color": "#dc2626",
-                    "kind": "line",
-                },
-            ],
-        },
+        chart(
+            "chart-movements",
+            f"MRR movements ({currency})",
+            "money",
+            currency,
+            months,
+            series(
+                "New + expansion + reactivation",
+                _major([r["new"] + r["expansion"] + r["reactivation"] for r in rows], currency),
+                GAIN,
+                "bars",
+            ),
+            series(
+                "Contraction + churn",
+                _major([-(r["contraction"] + r["churn"]) for r in rows], currency),
+                LOSS,
+                "bars",
+            ),
+            series("Net new MRR", _major([r["net_new_mrr"] for r in rows], currency), NET),
+        ),
+        customers_chart(rows, currency, with_movements=True),
+        chart(
+            "chart-engagement",
+            "Engagement and retention",
+            "percent",
+            currency,
+            months,
+            series("DAU/MAU", [r["dau_mau"] for r in rows], "#ea580c"),
+            series("NRR", [r["nrr"] for r in rows], MRR_COLOUR),
+            series("Logo churn", [r["logo_churn_rate"] for r in rows], LOSS),
+        ),
     ]
     tiles = [
-        ("MRR", money(latest["mrr"], currency) if latest else "–"),
-        ("ARR", money(latest["arr"], currency) if latest else "–"),
-        ("Paying customers", str(latest["customers"]) if latest else "–"),
-        ("MRR growth (month)", report.percent(latest["mrr_growth_rate"]) if latest else "–"),
-        ("NRR (12 months)", report.percent(latest["nrr_12m"]) if latest else "–"),
-        ("Logo churn (month)", report.percent(latest["logo_churn_rate"]) if latest else "–"),
-        ("ARPA", money(latest["arpa"], currency) if latest else "–"),
-        ("LTV", money(latest["ltv"], currency) if latest else "–"),
-        ("Quick ratio", report.number(latest["quick_ratio"]) if latest else "–"),
-        ("CAC", money(latest["cac"], currency) if latest else "–"),
+        (KPIS[key].label, display(key, latest[key] if latest else None, currency))
+        for key in EXECUTIVE_TILES
     ]
     return {
         "tenant": tenant_name(session, tenant_id),
@@ -246,24 +221,9 @@ def investor_page(session: Session, tenant_id: uuid.UUID) -> dict[str, Any]:
     feed = investor.activity_feed(session, tenant_id, PageParams(limit=FEED_SIZE), None)
     currency = live["currency"]
     rows = kpis["months"]
-    months = [r["month"] for r in rows]
     charts = [
         mrr_chart(rows, kpis["forecasts"].get("mrr"), currency),
-        {
-            "id": "chart-customers",
-            "title": "Paying customers",
-            "format": "count",
-            "currency": currency,
-            "x": _x(months),
-            "series": [
-                {
-                    "label": "Customers",
-                    "values": [r["customers"] for r in rows],
-                    "color": "#0891b2",
-                    "kind": "line",
-                }
-            ],
-        },
+        customers_chart(rows, currency, with_movements=False),
     ]
     latest = kpis["latest"]
     tiles = [
