@@ -91,93 +91,21 @@ def schedule(
 ) -> list[Task]:
     now = now or utcnow()
     repo = TaskRepository(session, tenant_id)
-    seen: dict[str, int] = {}
-    for i, item in enumerate(body.tasks):
-        if item.id in seen:
-            raise InvalidInput(
-                f"Task id '{item.id}' appears twice in the batch",
-                [field_error(["tasks", i, "id"], f"duplicate of tasks[{seen[item.id]}]")],
-            )
-        seen[item.id] = i
+    position = _batch_positions(body)
     deps_of = {item.id: list(dict.fromkeys(item.dependencies)) for item in body.tasks}
-
-    already = repo.by_keys(list(seen))
+    already = repo.by_keys(list(position))
     if already:
         names = ", ".join(t.key for t in already[:20])
         raise Conflict(f"Tasks already scheduled: {names}", slug="duplicate-task")
-
-    referenced = sorted({d for deps in deps_of.values() for d in deps if d not in seen})
+    referenced = sorted({d for deps in deps_of.values() for d in deps if d not in position})
     # Locked: their dependents counter (and so their score) changes below.
     stored = {t.key: t for t in repo.by_keys(referenced, lock=True)}
-    unknown = graph.unknown_dependencies(deps_of, set(stored))
-    if unknown:
-        listed = ", ".join(f"'{dep}' (of '{task}')" for task, _, dep in unknown[:20])
-        raise InvalidInput(
-            f"Unknown dependencies: {listed}",
-            [
-                field_error(["tasks", seen[task], "dependencies", i], f"unknown task '{dep}'")
-                for task, i, dep in unknown
-            ],
-        )
-    dead = [
-        (task, d)
-        for task, deps in deps_of.items()
-        for d in deps
-        if d in stored and stored[d].status == FAILED
+    _check_dependencies(deps_of, position, stored)
+    dependents = _count_dependents(deps_of, position, stored)
+    created = [
+        repo.add(_new_task(item, deps_of[item.id], position, stored, dependents[item.id], now))
+        for item in body.tasks
     ]
-    if dead:
-        waiter, dep = dead[0]
-        raise InvalidInput(
-            f"Task '{waiter}' depends on '{dep}', which has failed permanently",
-            [field_error(["tasks", seen[waiter], "dependencies"], f"'{dep}' has failed")],
-        )
-    cycle = graph.find_cycle(deps_of)
-    if cycle:
-        path = " → ".join(cycle)
-        raise InvalidInput(
-            f"Dependency cycle: {path}",
-            [field_error(["tasks", seen[cycle[0]], "dependencies"], f"cycle {path}")],
-        )
-
-    dependents: dict[str, int] = dict.fromkeys(seen, 0)
-    for deps in deps_of.values():
-        for dep in deps:
-            if dep in dependents:
-                dependents[dep] += 1
-            else:
-                stored_dep = stored[dep]
-                stored_dep.dependents += 1
-                stored_dep.static_score = scoring.static_score(
-                    stored_dep.priority, stored_dep.estimated_seconds, stored_dep.dependents
-                )
-
-    created: list[Task] = []
-    for item in body.tasks:
-        deps = deps_of[item.id]
-        blocked = sum(1 for d in deps if d in seen or stored[d].status != COMPLETED)
-        task = Task(
-            id=new_id(),
-            key=item.id,
-            type=item.type,
-            priority=item.priority,
-            estimated_seconds=item.estimated_duration,
-            dependencies=deps,
-            payload=item.payload,
-            status=QUEUED,
-            blocked_by=blocked,
-            dependents=dependents[item.id],
-            static_score=scoring.static_score(
-                item.priority, item.estimated_duration, dependents[item.id]
-            ),
-            enqueued_ts=_ts(now),
-            attempts=0,
-            max_attempts=item.max_attempts,
-            available_at=now,
-            ready_at=now if blocked == 0 else None,
-            created_at=now,
-        )
-        repo.add(task)
-        created.append(task)
     ids = {t.key: t.id for t in created} | {k: t.id for k, t in stored.items()}
     edges = DependencyRepository(session, tenant_id)
     session.flush()
@@ -194,6 +122,102 @@ def schedule(
         details={"count": len(created), "ids": [t.key for t in created[:100]]},
     )
     return created
+
+
+def _batch_positions(body: schemas.ScheduleRequest) -> dict[str, int]:
+    """Each task id's position in the batch; an id given twice is a 422."""
+    seen: dict[str, int] = {}
+    for i, item in enumerate(body.tasks):
+        if item.id in seen:
+            raise InvalidInput(
+                f"Task id '{item.id}' appears twice in the batch",
+                [field_error(["tasks", i, "id"], f"duplicate of tasks[{seen[item.id]}]")],
+            )
+        seen[item.id] = i
+    return seen
+
+
+def _check_dependencies(
+    deps_of: dict[str, list[str]], position: dict[str, int], stored: dict[str, Task]
+) -> None:
+    """Every dependency exists (in the batch or stored), none has failed, and none is a cycle."""
+    unknown = graph.unknown_dependencies(deps_of, set(stored))
+    if unknown:
+        listed = ", ".join(f"'{dep}' (of '{task}')" for task, _, dep in unknown[:20])
+        raise InvalidInput(
+            f"Unknown dependencies: {listed}",
+            [
+                field_error(["tasks", position[task], "dependencies", i], f"unknown task '{dep}'")
+                for task, i, dep in unknown
+            ],
+        )
+    dead = [
+        (task, d)
+        for task, deps in deps_of.items()
+        for d in deps
+        if d in stored and stored[d].status == FAILED
+    ]
+    if dead:
+        waiter, dep = dead[0]
+        raise InvalidInput(
+            f"Task '{waiter}' depends on '{dep}', which has failed permanently",
+            [field_error(["tasks", position[waiter], "dependencies"], f"'{dep}' has failed")],
+        )
+    cycle = graph.find_cycle(deps_of)
+    if cycle:
+        path = " → ".join(cycle)
+        raise InvalidInput(
+            f"Dependency cycle: {path}",
+            [field_error(["tasks", position[cycle[0]], "dependencies"], f"cycle {path}")],
+        )
+
+
+def _count_dependents(
+    deps_of: dict[str, list[str]], position: dict[str, int], stored: dict[str, Task]
+) -> dict[str, int]:
+    """How many tasks wait on each new task; stored tasks that gain dependents are rescored."""
+    dependents: dict[str, int] = dict.fromkeys(position, 0)
+    for deps in deps_of.values():
+        for dep in deps:
+            if dep in dependents:
+                dependents[dep] += 1
+            else:
+                stored_dep = stored[dep]
+                stored_dep.dependents += 1
+                stored_dep.static_score = scoring.static_score(
+                    stored_dep.priority, stored_dep.estimated_seconds, stored_dep.dependents
+                )
+    return dependents
+
+
+def _new_task(
+    item: schemas.TaskIn,
+    deps: list[str],
+    position: dict[str, int],
+    stored: dict[str, Task],
+    dependents: int,
+    now: datetime,
+) -> Task:
+    blocked = sum(1 for d in deps if d in position or stored[d].status != COMPLETED)
+    return Task(
+        id=new_id(),
+        key=item.id,
+        type=item.type,
+        priority=item.priority,
+        estimated_seconds=item.estimated_duration,
+        dependencies=deps,
+        payload=item.payload,
+        status=QUEUED,
+        blocked_by=blocked,
+        dependents=dependents,
+        static_score=scoring.static_score(item.priority, item.estimated_duration, dependents),
+        enqueued_ts=_ts(now),
+        attempts=0,
+        max_attempts=item.max_attempts,
+        available_at=now,
+        ready_at=now if blocked == 0 else None,
+        created_at=now,
+    )
 
 
 def get_task(session: Session, tenant_id: uuid.UUID, key: str) -> Task:
