@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from aethercrown.clock import utcnow
@@ -918,18 +919,7 @@ def trigger_upsell(
     usage = customer_usage(session, tenant_id, [(customer.id, external_id)], now)[0]
     plans = PlanRepository(session, tenant_id).ensure()
     candidate = upsell_candidate(usage, plans, current_settings(session, tenant_id))
-    if not candidate.reasons or candidate.recommended_plan is None:
-        raise Conflict(
-            f"No upsell trigger holds for {external_id} this period"
-            if not candidate.reasons
-            else f"No plan to recommend to {external_id}: "
-            + (
-                "its projected usage is not yet sure to exceed its plan's capacity"
-                if not any(r.trigger == "projected_over_capacity" for r in candidate.reasons)
-                else "it is already on the highest plan"
-            ),
-            slug="no-upsell-trigger",
-        )
+    _require_recommendation(candidate, external_id)
     decision = record_decision(
         session,
         tenant_id=tenant_id,
@@ -962,8 +952,6 @@ def trigger_upsell(
     )
     # A concurrent trigger for the same customer and period hits the unique constraint here
     # and its request fails with 409 rather than opening a second campaign.
-    from sqlalchemy.exc import IntegrityError
-
     try:
         with session.begin_nested():
             session.flush()
@@ -986,6 +974,22 @@ def trigger_upsell(
         decision_id=decision.id,
     )
     return _campaign_out(campaign, external_id, created=True)
+
+
+def _require_recommendation(candidate: schemas.UpsellCandidate, external_id: str) -> None:
+    """A campaign opens only for a customer with a trigger and a plan to move to (409 else)."""
+    if candidate.reasons and candidate.recommended_plan is not None:
+        return
+    if not candidate.reasons:
+        reason = f"No upsell trigger holds for {external_id} this period"
+    elif not any(r.trigger == "projected_over_capacity" for r in candidate.reasons):
+        reason = (
+            f"No plan to recommend to {external_id}: its projected usage is not yet sure to "
+            "exceed its plan's capacity"
+        )
+    else:
+        reason = f"No plan to recommend to {external_id}: it is already on the highest plan"
+    raise Conflict(reason, slug="no-upsell-trigger")
 
 
 def _campaign_out(c: UpsellCampaign, external_id: str, *, created: bool) -> schemas.CampaignOut:

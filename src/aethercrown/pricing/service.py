@@ -4,6 +4,7 @@ recommendations, upsell analysis and invoice previews. Never commits."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -130,6 +131,25 @@ def engagement(
     }
 
 
+@dataclass
+class QuoteInputs:
+    """What a quote is computed from: the customer's own figures, overridden by the request's."""
+
+    plan: PricePlan | None = None
+    customer: str | None = None
+    usage: dict[str, float] = field(default_factory=dict)
+    enterprise: dict[str, float | None] = field(
+        default_factory=lambda: {"company_size": None, "annual_revenue": None}
+    )
+    engaged: dict[str, float | None] = field(
+        default_factory=lambda: {
+            "activity_rate": None,
+            "feature_adoption": None,
+            "tenure_months": None,
+        }
+    )
+
+
 def calculate(
     session: Session,
     tenant_id: uuid.UUID,
@@ -141,56 +161,25 @@ def calculate(
     now = now or utcnow()
     plans = PlanRepository(session, tenant_id).ensure()
     tables = FactorRepository(session, tenant_id).ensure().tables
-    usage: dict[str, float] = {}
-    enterprise: dict[str, float | None] = {"company_size": None, "annual_revenue": None}
-    engaged: dict[str, float | None] = {
-        "activity_rate": None,
-        "feature_adoption": None,
-        "tenure_months": None,
-    }
-    plan: PricePlan | None = None
-    named = body.customer
-    if body.customer is not None:
-        customer = metering.resolve_customer(session, tenant_id, body.customer)
-        named = customer.external_id
-        current = metering.customer_usage(
-            session, tenant_id, [(customer.id, customer.external_id)], now
-        )[0]
-        usage = current.projected()
-        plan = current.plan
-        enterprise = {
-            "company_size": customer.company_size,
-            "annual_revenue": customer.annual_revenue,
-        }
-        engaged = dict(engagement(session, tenant_id, customer.id, customer.signup_date, now))
-    if body.plan is not None:
-        plan = _plan_by_slug(session, tenant_id, body.plan)
-    plan = plan or plans[0]
-    if body.usage is not None:
-        usage = dict(body.usage)
-    for name in ("company_size", "annual_revenue"):
-        if getattr(body, name) is not None:
-            enterprise[name] = float(getattr(body, name))
-    for name in ("activity_rate", "feature_adoption", "tenure_months"):
-        if getattr(body, name) is not None:
-            engaged[name] = float(getattr(body, name))
+    given = _quote_inputs(session, tenant_id, body, now)
+    plan = given.plan or plans[0]
 
     def bp(value: float | None) -> float | None:
         return None if value is None else round(value * 10_000)
 
     engagement_inputs = {
-        "activity_rate_bp": bp(engaged["activity_rate"]),
-        "tenure_months": engaged["tenure_months"],
-        "feature_adoption_bp": bp(engaged["feature_adoption"]),
+        "activity_rate_bp": bp(given.engaged["activity_rate"]),
+        "tenure_months": given.engaged["tenure_months"],
+        "feature_adoption_bp": bp(given.engaged["feature_adoption"]),
     }
-    q = formula.quote(plan.monthly_price, usage, enterprise, engagement_inputs, tables)
-    inputs = {"plan": plan.slug, "usage": usage, **enterprise, **engagement_inputs}
+    q = formula.quote(plan.monthly_price, given.usage, given.enterprise, engagement_inputs, tables)
+    inputs = {"plan": plan.slug, "usage": given.usage, **given.enterprise, **engagement_inputs}
     decision = record_decision(
         session,
         tenant_id=tenant_id,
         kind="price_quote",
         subject_type="customer",
-        subject_id=named or "-",
+        subject_id=given.customer or "-",
         inputs=inputs,
         output={"plan": plan.slug, "final_price": q.final_price, "currency": plan.currency},
         model="pricing.seed_formula",
@@ -202,7 +191,7 @@ def calculate(
     return schemas.QuoteOut(
         plan=plan.slug,
         currency=plan.currency,
-        customer=named,
+        customer=given.customer,
         base_price=q.base_price,
         usage_multiplier_bp=q.usage_multiplier_bp,
         enterprise_multiplier_bp=q.enterprise_multiplier_bp,
@@ -212,6 +201,36 @@ def calculate(
         lines=[schemas.QuoteLineOut(**vars(line)) for line in q.lines],
         decision_id=str(decision.id),
     )
+
+
+def _quote_inputs(
+    session: Session, tenant_id: uuid.UUID, body: schemas.QuoteRequest, now: datetime
+) -> QuoteInputs:
+    given = QuoteInputs(customer=body.customer)
+    if body.customer is not None:
+        customer = metering.resolve_customer(session, tenant_id, body.customer)
+        given.customer = customer.external_id
+        current = metering.customer_usage(
+            session, tenant_id, [(customer.id, customer.external_id)], now
+        )[0]
+        given.usage = current.projected()
+        given.plan = current.plan
+        given.enterprise = {
+            "company_size": customer.company_size,
+            "annual_revenue": customer.annual_revenue,
+        }
+        given.engaged = dict(engagement(session, tenant_id, customer.id, customer.signup_date, now))
+    if body.plan is not None:
+        given.plan = _plan_by_slug(session, tenant_id, body.plan)
+    if body.usage is not None:
+        given.usage = dict(body.usage)
+    for name in ("company_size", "annual_revenue"):
+        if getattr(body, name) is not None:
+            given.enterprise[name] = float(getattr(body, name))
+    for name in ("activity_rate", "feature_adoption", "tenure_months"):
+        if getattr(body, name) is not None:
+            given.engaged[name] = float(getattr(body, name))
+    return given
 
 
 def _cost_out(cost: formula.PlanCost) -> schemas.PlanCostOut:

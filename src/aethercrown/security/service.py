@@ -186,25 +186,8 @@ def rotate(
     new_secret: str | None = None,
     automated: bool = False,
 ) -> tuple[ApiKey, IssuedKey]:
-    old = repo.get(key_id)
-    if old is None:
-        raise NotFound("Key", key_id)
     now = utcnow()
-    if old.rotated_to_id is not None:
-        raise Conflict(
-            f"Key {key_id} was already rotated to {old.rotated_to_id}", slug="already-rotated"
-        )
-    if old.revoked_at is not None or (old.expires_at is not None and old.expires_at <= now):
-        raise Conflict(f"Key {key_id} is revoked or expired", slug="key-inactive")
-    if old.kind == "external" and new_secret is None:
-        raise InvalidInput(
-            "Rotating an external key needs the new secret",
-            [field_error(["secret"], "required for kind 'external'")],
-        )
-    if old.kind != "external" and new_secret is not None:
-        raise InvalidInput(
-            "Only external keys take a given secret", [field_error(["secret"], "not allowed")]
-        )
+    old = _rotatable(repo, key_id, new_secret, now)
     plaintext = new_secret or generate_secret("admin" if old.tenant_id is None else old.kind)
     new = ApiKey(
         id=new_id(),
@@ -261,6 +244,31 @@ def rotate(
             actor=actor,
         )
     return old, IssuedKey(new, None if old.kind == "external" else plaintext)
+
+
+def _rotatable(
+    repo: KeyRepository, key_id: uuid.UUID, new_secret: str | None, now: datetime
+) -> ApiKey:
+    """The key, if it can be rotated now with ``new_secret`` (given only for external keys)."""
+    old = repo.get(key_id)
+    if old is None:
+        raise NotFound("Key", key_id)
+    if old.rotated_to_id is not None:
+        raise Conflict(
+            f"Key {key_id} was already rotated to {old.rotated_to_id}", slug="already-rotated"
+        )
+    if old.revoked_at is not None or (old.expires_at is not None and old.expires_at <= now):
+        raise Conflict(f"Key {key_id} is revoked or expired", slug="key-inactive")
+    if old.kind == "external" and new_secret is None:
+        raise InvalidInput(
+            "Rotating an external key needs the new secret",
+            [field_error(["secret"], "required for kind 'external'")],
+        )
+    if old.kind != "external" and new_secret is not None:
+        raise InvalidInput(
+            "Only external keys take a given secret", [field_error(["secret"], "not allowed")]
+        )
+    return old
 
 
 def revoke(session: Session, repo: KeyRepository, key_id: uuid.UUID, actor: str) -> ApiKey:
