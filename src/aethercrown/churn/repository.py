@@ -174,70 +174,9 @@ class EventAggregateQueries:
 
     def at(self, as_of: datetime, index: dict[uuid.UUID, int]) -> F.EventAggregates:
         n = len(index)
-        recent = as_of - timedelta(days=RECENT_DAYS)
-        prior = as_of - timedelta(days=2 * RECENT_DAYS)
-        quarter = as_of - timedelta(days=QUARTER_DAYS)
-        fortnight = as_of - timedelta(days=FORTNIGHT_DAYS)
-        fortnight_prior = as_of - timedelta(days=2 * FORTNIGHT_DAYS)
-        e = ActivityEvent
-        is_session = e.kind == "session"
-        in_recent = e.occurred_at > recent
-        in_prior = and_(e.occurred_at > prior, e.occurred_at <= recent)
-        # Every window lies in the 60 days before the moment, so only those rows are read (the
-        # time index); the last login of a customer quiet for longer is looked up on its own.
-        activity = self.session.execute(
-            self.activity.select(
-                e.customer_id,
-                func.max(case((e.kind.in_(("login", "session")), e.occurred_at))),
-                func.sum(case((and_(is_session, in_recent), 1), else_=0)),
-                func.sum(case((and_(is_session, in_prior), 1), else_=0)),
-                func.sum(case((and_(is_session, in_recent), e.duration_seconds), else_=0)),
-                func.count(func.distinct(case((and_(e.kind == "feature", in_recent), e.feature)))),
-                func.count(func.distinct(case((and_(e.kind == "feature", in_prior), e.feature)))),
-                func.sum(case((and_(is_session, e.occurred_at > fortnight), 1), else_=0)),
-                func.sum(
-                    case(
-                        (
-                            and_(
-                                is_session,
-                                e.occurred_at > fortnight_prior,
-                                e.occurred_at <= fortnight,
-                            ),
-                            1,
-                        ),
-                        else_=0,
-                    )
-                ),
-            )
-            .where(e.occurred_at <= as_of, e.occurred_at > prior)
-            .group_by(e.customer_id)
-        ).all()
-        t = SupportTicket
-        closed_by_then = and_(t.closed_at.is_not(None), t.closed_at <= as_of)
-        tickets = self.session.execute(
-            self.tickets.select(
-                t.customer_id,
-                func.sum(case((t.opened_at > quarter, 1), else_=0)),
-                func.sum(case((or_(t.closed_at.is_(None), t.closed_at > as_of), 1), else_=0)),
-                func.avg(case((and_(t.opened_at > quarter, closed_by_then), t.satisfaction))),
-                func.sum(
-                    case(
-                        (and_(t.opened_at > quarter, closed_by_then, t.satisfaction <= 2), 1),
-                        else_=0,
-                    )
-                ),
-            )
-            .where(t.opened_at <= as_of)
-            .group_by(t.customer_id)
-        ).all()
-        p = Payment
-        payments = self.session.execute(
-            self.payments.select(
-                p.customer_id, func.count(), func.sum(case((p.occurred_at > recent, 1), else_=0))
-            )
-            .where(p.occurred_at <= as_of, p.occurred_at > quarter, p.status == "failed")
-            .group_by(p.customer_id)
-        ).all()
+        activity = self._activity_rows(as_of)
+        tickets = self._ticket_rows(as_of)
+        payments = self._failed_payment_rows(as_of)
 
         def column(rows: Sequence[Any], pos: int, fill: float) -> FloatArray:
             out = np.full(n, fill, dtype=np.float64)
@@ -253,6 +192,7 @@ class EventAggregateQueries:
             if i is not None and row[1] is not None:
                 last[i] = row[1].timestamp()
         quiet = [cid for cid, i in index.items() if np.isnan(last[i])]
+        prior = as_of - timedelta(days=2 * RECENT_DAYS)
         for cid, moment in self.activity.last_logins(quiet, prior).items():
             last[index[cid]] = moment.timestamp()
         return F.EventAggregates(
@@ -271,6 +211,68 @@ class EventAggregateQueries:
             unhappy_tickets_quarter=column(tickets, 4, 0.0),
             failed_payments_recent=column(payments, 2, 0.0),
         )
+
+    def _activity_rows(self, as_of: datetime) -> Sequence[Any]:
+        """Per customer: last login or session, sessions, session seconds and distinct features
+        in the recent and prior windows, sessions in the last two fortnights."""
+        recent = as_of - timedelta(days=RECENT_DAYS)
+        prior = as_of - timedelta(days=2 * RECENT_DAYS)
+        fortnight = as_of - timedelta(days=FORTNIGHT_DAYS)
+        fortnight_prior = as_of - timedelta(days=2 * FORTNIGHT_DAYS)
+        e = ActivityEvent
+        is_session = e.kind == "session"
+        in_recent = e.occurred_at > recent
+        in_prior = and_(e.occurred_at > prior, e.occurred_at <= recent)
+        in_fortnight_prior = and_(e.occurred_at > fortnight_prior, e.occurred_at <= fortnight)
+        # Every window lies in the 60 days before the moment, so only those rows are read (the
+        # time index); the last login of a customer quiet for longer is looked up on its own.
+        return self.session.execute(
+            self.activity.select(
+                e.customer_id,
+                func.max(case((e.kind.in_(("login", "session")), e.occurred_at))),
+                func.sum(case((and_(is_session, in_recent), 1), else_=0)),
+                func.sum(case((and_(is_session, in_prior), 1), else_=0)),
+                func.sum(case((and_(is_session, in_recent), e.duration_seconds), else_=0)),
+                func.count(func.distinct(case((and_(e.kind == "feature", in_recent), e.feature)))),
+                func.count(func.distinct(case((and_(e.kind == "feature", in_prior), e.feature)))),
+                func.sum(case((and_(is_session, e.occurred_at > fortnight), 1), else_=0)),
+                func.sum(case((and_(is_session, in_fortnight_prior), 1), else_=0)),
+            )
+            .where(e.occurred_at <= as_of, e.occurred_at > prior)
+            .group_by(e.customer_id)
+        ).all()
+
+    def _ticket_rows(self, as_of: datetime) -> Sequence[Any]:
+        """Per customer: tickets opened this quarter, open at the moment, their satisfaction,
+        and the unhappy ones (rated 1 or 2)."""
+        quarter = as_of - timedelta(days=QUARTER_DAYS)
+        t = SupportTicket
+        closed_by_then = and_(t.closed_at.is_not(None), t.closed_at <= as_of)
+        unhappy = and_(t.opened_at > quarter, closed_by_then, t.satisfaction <= 2)
+        return self.session.execute(
+            self.tickets.select(
+                t.customer_id,
+                func.sum(case((t.opened_at > quarter, 1), else_=0)),
+                func.sum(case((or_(t.closed_at.is_(None), t.closed_at > as_of), 1), else_=0)),
+                func.avg(case((and_(t.opened_at > quarter, closed_by_then), t.satisfaction))),
+                func.sum(case((unhappy, 1), else_=0)),
+            )
+            .where(t.opened_at <= as_of)
+            .group_by(t.customer_id)
+        ).all()
+
+    def _failed_payment_rows(self, as_of: datetime) -> Sequence[Any]:
+        """Per customer: failed payments this quarter and in the recent window."""
+        recent = as_of - timedelta(days=RECENT_DAYS)
+        quarter = as_of - timedelta(days=QUARTER_DAYS)
+        p = Payment
+        return self.session.execute(
+            self.payments.select(
+                p.customer_id, func.count(), func.sum(case((p.occurred_at > recent, 1), else_=0))
+            )
+            .where(p.occurred_at <= as_of, p.occurred_at > quarter, p.status == "failed")
+            .group_by(p.customer_id)
+        ).all()
 
 
 class _TicketRepository(TenantRepository[SupportTicket]):
