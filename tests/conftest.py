@@ -26,8 +26,8 @@ from aethercrown.app import create_app
 from aethercrown.db import migrate
 from aethercrown.db.engine import make_engine, make_session_factory, transaction
 from aethercrown.db.registry import metadata
+from aethercrown.security.service import ensure_bootstrap_admin
 from aethercrown.settings import Settings
-from aethercrown.tenants.service import ensure_bootstrap_admin
 
 # Jobs resolve the installation's SecretBox from the environment; give tests a fixed one.
 os.environ.setdefault("AETHERCROWN_SECRET_KEY", "test-secret-key-for-the-suite-only-0123456789")

@@ -14,7 +14,8 @@ import typer.main
 from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
-from aethercrown.cli import NOT_MIGRATED, app, startup_banner
+from aethercrown.cli import app, startup_banner
+from aethercrown.core.commandline import NOT_MIGRATED
 from aethercrown.db import migrate
 from aethercrown.settings import get_settings
 from tests.conftest import bearer
@@ -143,7 +144,7 @@ def test_migrate_in_a_new_directory_creates_the_database_and_says_what_it_applie
 
 
 # One invocation of every command; None for those that never open the database. A new command
-# must be added here: it is then checked to go through aethercrown.cli.open_database.
+# must be added here: it is then checked to go through core.commandline.open_database.
 COMMANDS: dict[str, list[str] | None] = {
     "migrate": None,  # migrates by definition
     "serve": None,  # tested in a subprocess above

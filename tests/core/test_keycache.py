@@ -211,7 +211,7 @@ def test_revoke_in_another_process_reaches_a_server_before_the_ttl(
     would), through a session factory that publishes."""
     from aethercrown.core.keycache import publish_invalidations
     from aethercrown.db.engine import make_engine
-    from aethercrown.tenants.service import ensure_bootstrap_admin
+    from aethercrown.security.service import ensure_bootstrap_admin
     from tests.servers import running_server
 
     assert REDIS_URL is not None

@@ -3,27 +3,19 @@ filters; every figure is computed from the tenant's stored data."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import orjson
 from fastapi import APIRouter
 from fastapi.responses import Response
 
 from aethercrown.analytics import service
 from aethercrown.analytics.schemas import DashboardSection, PeriodRequest, RevenueResponse
 from aethercrown.core.auth import TenantReader
+from aethercrown.core.responses import json_response
 from aethercrown.db.session import DbSession
 
 router = APIRouter(prefix="/api/v1/dashboard", tags=["dashboard"])
 
 
-def json_response(payload: Any) -> Response:
-    return Response(orjson.dumps(payload), media_type="application/json")
-
-
-# The routes return their JSON directly (orjson): the figures are built by the service already
-# in their final shape, and re-validating a 24-month series costs more than computing the
-# answer from its snapshot. The response models document the shapes in OpenAPI.
+# The routes return their JSON directly (core.responses.json_response).
 
 
 @router.post("/executive/summary", response_model=DashboardSection)

@@ -11,8 +11,8 @@ from pydantic import ValidationError
 
 from aethercrown.analytics import service
 from aethercrown.analytics.schemas import PeriodRequest
-from aethercrown.cli import fail, unit_of_work
 from aethercrown.clock import utcnow
+from aethercrown.core.commandline import fail, unit_of_work
 from aethercrown.core.errors import ProblemError
 from aethercrown.tenants.service import resolve_tenant_ref
 

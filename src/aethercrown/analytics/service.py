@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
 from aethercrown.analytics import forecast as fc
@@ -31,7 +32,7 @@ from aethercrown.core.errors import InvalidInput, field_error
 from aethercrown.core.ledger import digest
 from aethercrown.health.service import health_trends
 from aethercrown.health.trends import worst
-from aethercrown.tenants.repository import TenantUsageRepository
+from aethercrown.tenants.service import requests_by_day
 
 # A snapshot is reused while the data is unchanged, but the current month's figures also move
 # with the clock (a subscription scheduled to end passes its end), so snapshots expire.
@@ -468,11 +469,7 @@ def system_health(session: Session, tenant_id: uuid.UUID, body: PeriodRequest) -
     now = utcnow()
     start, end = resolve_period(body, now)
     since, until = month_bounds(start, end)
-    rows = [
-        r
-        for r in TenantUsageRepository(session, tenant_id).requests_by_day(since.date())
-        if r.day < until.date()
-    ]
+    rows = [r for r in requests_by_day(session, tenant_id, since.date()) if r.day < until.date()]
     total = sum(r.count for r in rows)
     server_errors = sum(r.count for r in rows if r.status >= 500)
     client_errors = sum(r.count for r in rows if 400 <= r.status < 500)
@@ -532,3 +529,22 @@ def executive_summary(
             "server_error_rate": health["api"]["server_error_rate"],
         },
     }
+
+
+# Reads the investor pages share with these dashboards.
+
+
+def running_tasks(session: Session, tenant_id: uuid.UUID) -> int:
+    return TaskData(session, tenant_id).running()
+
+
+def decision_feed(session: Session, tenant_id: uuid.UUID, kind: str | None) -> Select[Any]:
+    """The ledger's decisions, for a paginated feed (newest first by the caller)."""
+    return DecisionData(session, tenant_id).feed_statement(kind)
+
+
+def decision_counts_by_kind(
+    session: Session, tenant_id: uuid.UUID, start: datetime, end: datetime
+) -> list[tuple[str, int, int]]:
+    """(kind, decisions, with an outcome) made in ``[start, end)``."""
+    return DecisionData(session, tenant_id).counts_by_kind(start, end)

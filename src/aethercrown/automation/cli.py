@@ -51,7 +51,7 @@ def automate(
     if ctx.invoked_subcommand is not None:
         return
     from aethercrown.automation.service import Runner
-    from aethercrown.cli import open_database
+    from aethercrown.core.commandline import open_database
     from aethercrown.core.jobs import all_jobs
     from aethercrown.core.keycache import publish_invalidations
     from aethercrown.db.engine import make_session_factory
@@ -136,7 +136,7 @@ def runs(
     from aethercrown.automation import schemas
     from aethercrown.automation.models import AutomationRun
     from aethercrown.automation.repository import RunRepository
-    from aethercrown.cli import unit_of_work
+    from aethercrown.core.commandline import unit_of_work
     from aethercrown.tenants.service import resolve_tenant_ref
 
     with unit_of_work() as session:

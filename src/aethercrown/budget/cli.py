@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from aethercrown.cli import fail, unit_of_work
+from aethercrown.core.commandline import fail, unit_of_work
 
 app = typer.Typer(no_args_is_help=True)
 

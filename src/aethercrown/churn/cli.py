@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from aethercrown.cli import fail, unit_of_work
+from aethercrown.core.commandline import fail, unit_of_work
 
 app = typer.Typer(no_args_is_help=True)
 

@@ -138,7 +138,7 @@ def import_rows(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar"),
 ) -> None:
     """Import business data (idempotent upsert; a batch with any bad row writes nothing)."""
-    from aethercrown.cli import open_database
+    from aethercrown.core.commandline import open_database
     from aethercrown.db.engine import make_session_factory, transaction
     from aethercrown.tenants.service import resolve_tenant_ref
 
@@ -226,7 +226,7 @@ def export_rows(
     ),
 ) -> None:
     """Export business data as CSV (the columns an import takes back)."""
-    from aethercrown.cli import open_database
+    from aethercrown.core.commandline import open_database
     from aethercrown.db.engine import make_session_factory
     from aethercrown.tenants.service import resolve_tenant_ref
 

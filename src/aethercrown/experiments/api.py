@@ -98,8 +98,9 @@ def track_events(
 def stop_experiment(
     experiment_id: uuid.UUID, principal: TenantWriter, session: DbSession
 ) -> schemas.ExperimentOut:
-    repo = ExperimentRepository(session, principal.tenant_id)
-    return service.to_out(service.stop(session, repo, experiment_id, principal.actor))
+    return service.to_out(
+        service.stop(session, principal.tenant_id, experiment_id, principal.actor)
+    )
 
 
 @router.post("/{experiment_id}/archive", response_model=schemas.ExperimentOut)

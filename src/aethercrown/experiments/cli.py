@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from pydantic import ValidationError
 
-from aethercrown.cli import fail, unit_of_work
+from aethercrown.core.commandline import fail, unit_of_work
 from aethercrown.core.errors import ProblemError
 from aethercrown.experiments import schemas, service
 from aethercrown.experiments.models import Experiment

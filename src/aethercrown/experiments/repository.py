@@ -25,6 +25,9 @@ class ExperimentRepository(TenantRepository[Experiment]):
     model = Experiment
     noun = "Experiment"
 
+    def by_name(self, name: str) -> Experiment | None:
+        return self.session.scalars(self.select().where(Experiment.name == name).limit(1)).first()
+
     def list_statement(self, *, status: str | None) -> Select[Any]:
         stmt = self.select()
         return stmt.where(Experiment.status == status) if status else stmt

@@ -137,6 +137,10 @@ def create(
     return experiment, normalised
 
 
+def by_name(session: Session, tenant_id: uuid.UUID, name: str) -> Experiment | None:
+    return ExperimentRepository(session, tenant_id).by_name(name)
+
+
 def _unique(keys: list[str], loc: str) -> None:
     seen: set[str] = set()
     for i, key in enumerate(keys):
@@ -178,16 +182,16 @@ def to_out(experiment: Experiment, normalised: bool = False) -> schemas.Experime
 
 
 def stop(
-    session: Session, repo: ExperimentRepository, experiment_id: uuid.UUID, actor: str
+    session: Session, tenant_id: uuid.UUID, experiment_id: uuid.UUID, actor: str
 ) -> Experiment:
-    experiment = repo.get_or_404(experiment_id)
+    experiment = ExperimentRepository(session, tenant_id).get_or_404(experiment_id)
     if experiment.status != "running":
         raise Conflict(f"Experiment {experiment_id} is {experiment.status}, not running")
     experiment.status = "stopped"
     experiment.stopped_at = utcnow()
     audit(
         session,
-        tenant_id=repo.tenant_id,
+        tenant_id=tenant_id,
         actor=actor,
         action="experiment.stop",
         target_type="experiment",

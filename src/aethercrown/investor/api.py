@@ -8,10 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
-from aethercrown.analytics.api import json_response
 from aethercrown.analytics.schemas import MONTH_PATTERN
 from aethercrown.core.auth import InvestorReader, TenantWriter
 from aethercrown.core.pagination import Pagination
+from aethercrown.core.responses import json_response
 from aethercrown.db.session import DbSession
 from aethercrown.investor import report, service
 from aethercrown.investor.schemas import FeedPage, InvestorView, PublicMetricsSettings, ReportFormat

@@ -13,7 +13,6 @@ from aethercrown.analytics import forecast as fc
 from aethercrown.analytics import metrics
 from aethercrown.analytics import service as analytics
 from aethercrown.analytics.kpis import INVESTOR_REPORT, INVESTOR_SERIES, pick
-from aethercrown.analytics.repository import DecisionData, TaskData
 from aethercrown.clock import utcnow
 from aethercrown.core import money
 from aethercrown.core.errors import InvalidInput, NotFound, field_error
@@ -22,7 +21,7 @@ from aethercrown.core.models import Decision
 from aethercrown.core.pagination import PageParams, paginate
 from aethercrown.investor import report as rendering
 from aethercrown.investor.schemas import FeedItem, FeedPage, PublicMetricsSettings
-from aethercrown.tenants.repository import TenantRepository
+from aethercrown.tenants.service import get_tenant, tenant_by_slug
 
 # Milestones are crossings of these levels (MRR in major currency units, customers in units).
 MRR_MILESTONES = (1_000, 10_000, 50_000, 100_000, 500_000, 1_000_000, 5_000_000, 10_000_000)
@@ -42,7 +41,7 @@ def live(session: Session, tenant_id: uuid.UUID) -> dict[str, Any]:
         "mrr_growth_rate": current["mrr_growth_rate"] if current else None,
         # Distinct users in the 30 days before the snapshot's time (at most minutes old).
         "active_users_30d": payload["active_users_30d"],
-        "ai_tasks_running": TaskData(session, tenant_id).running(),
+        "ai_tasks_running": analytics.running_tasks(session, tenant_id),
         # From the health samples of the 30 days before the snapshot's time.
         "uptime": {
             "status": payload["health_30d"]["status"],
@@ -55,7 +54,7 @@ def live(session: Session, tenant_id: uuid.UUID) -> dict[str, Any]:
 def activity_feed(
     session: Session, tenant_id: uuid.UUID, page: PageParams, kind: str | None
 ) -> FeedPage:
-    stmt = DecisionData(session, tenant_id).feed_statement(kind)
+    stmt = analytics.decision_feed(session, tenant_id, kind)
     rows, cursor = paginate(session, stmt, Decision.id, page, parse=uuid.UUID, descending=True)
     return FeedPage(items=[_feed_item(d) for d in rows], next_cursor=cursor)
 
@@ -129,7 +128,7 @@ def monthly_report(session: Session, tenant_id: uuid.UUID, month: str | None) ->
         raise InvalidInput(
             "The report month is in the future", [field_error(["month"], "must not be after now")]
         )
-    tenant = TenantRepository(session).get(tenant_id)
+    tenant = get_tenant(session, tenant_id)
     payload = analytics.load_view(session, tenant_id, now=now)
     currency = payload["currency"]
     history = [row for row in payload["series"] if row["month"] <= month]
@@ -155,7 +154,7 @@ def monthly_report(session: Session, tenant_id: uuid.UUID, month: str | None) ->
             "model": predicted.model,
         }
     since, until = analytics.month_bounds(month, month)
-    decisions = DecisionData(session, tenant_id).counts_by_kind(since, until)
+    decisions = analytics.decision_counts_by_kind(session, tenant_id, since, until)
     return {
         "tenant": tenant.name if tenant else str(tenant_id),
         "month": month,
@@ -195,7 +194,7 @@ def _highlights(row: dict[str, Any], previous: dict[str, Any] | None, currency: 
 
 
 def public_settings(session: Session, tenant_id: uuid.UUID) -> PublicMetricsSettings:
-    tenant = TenantRepository(session).get(tenant_id)
+    tenant = get_tenant(session, tenant_id)
     if tenant is None:
         raise NotFound("Tenant", tenant_id)
     return PublicMetricsSettings.model_validate(tenant.public_metrics or {})
@@ -204,7 +203,7 @@ def public_settings(session: Session, tenant_id: uuid.UUID) -> PublicMetricsSett
 def set_public_settings(
     session: Session, tenant_id: uuid.UUID, body: PublicMetricsSettings, actor: str
 ) -> PublicMetricsSettings:
-    tenant = TenantRepository(session).get(tenant_id)
+    tenant = get_tenant(session, tenant_id)
     if tenant is None:
         raise NotFound("Tenant", tenant_id)
     tenant.public_metrics = body.model_dump(mode="json")
@@ -230,7 +229,7 @@ def _round(value: float, step: float | None) -> float:
 def public_metrics(session: Session, slug: str) -> dict[str, Any]:
     """The figures a tenant chose to publish, rounded as it chose; 404 alike for an unknown
     tenant and one that has not opted in, so the endpoint does not reveal which tenants exist."""
-    tenant = TenantRepository(session).by_slug(slug)
+    tenant = tenant_by_slug(session, slug)
     settings = PublicMetricsSettings.model_validate(tenant.public_metrics or {}) if tenant else None
     if tenant is None or settings is None or not settings.enabled or not settings.figures:
         raise NotFound("Public metrics for", slug)

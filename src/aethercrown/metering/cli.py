@@ -10,7 +10,7 @@ import orjson
 import typer
 from pydantic import ValidationError
 
-from aethercrown.cli import fail, open_database, unit_of_work
+from aethercrown.core.commandline import fail, open_database, unit_of_work
 from aethercrown.core.errors import ProblemError
 from aethercrown.metering import fold, schemas, service
 

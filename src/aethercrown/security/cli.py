@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from aethercrown.cli import fail, unit_of_work
 from aethercrown.core.auth import SCOPES
+from aethercrown.core.commandline import fail, unit_of_work
 from aethercrown.core.crypto import secret_box
 from aethercrown.security import service
 from aethercrown.security.repository import KeyRepository

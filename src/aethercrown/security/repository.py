@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from aethercrown.clock import utcnow
 from aethercrown.core.models import ApiKey
 from aethercrown.core.tenancy import TenantRepository
 
@@ -66,6 +67,25 @@ class KeyRepository(TenantRepository[ApiKey]):  # type: ignore[type-var]
     def first_created(self, lineage_id: uuid.UUID) -> Any:
         return self.session.scalar(
             self.select(func.min(ApiKey.created_at)).where(ApiKey.lineage_id == lineage_id)
+        )
+
+    def seats(self) -> int:
+        """Live API keys of the tenant: each is a seat."""
+        now = utcnow()
+        return int(
+            self.session.scalar(
+                select(func.count())
+                .select_from(ApiKey)
+                .where(
+                    ApiKey.tenant_id == self.tenant_id,
+                    ApiKey.kind == "api_key",
+                    ApiKey.revoked_at.is_(None),
+                    (ApiKey.expires_at.is_(None)) | (ApiKey.expires_at > now),
+                    # A key inside its rotation grace period is the same seat as its successor.
+                    ApiKey.rotated_to_id.is_(None),
+                )
+            )
+            or 0
         )
 
     def has_operator_key(self) -> bool:

@@ -26,7 +26,6 @@ from aethercrown.core.models import ApiKey, AuditEvent, Tenant
 from aethercrown.db.base import new_id
 from aethercrown.security import schemas
 from aethercrown.security.repository import KeyRepository
-from aethercrown.tenants.repository import TenantUsageRepository
 
 ROTATION_DAYS = schemas.ROTATION_DAYS
 
@@ -110,7 +109,7 @@ def _check_seat_quota(session: Session, tenant_id: uuid.UUID) -> None:
     tenant = session.get(Tenant, tenant_id)
     if tenant is None:
         raise NotFound("Tenant", tenant_id)
-    used = TenantUsageRepository(session, tenant_id).seats()
+    used = seats_used(session, tenant_id)
     if used >= tenant.tier.max_seats:
         raise ProblemError(
             403,
@@ -427,3 +426,33 @@ def reveal_webhook_secret(repo: KeyRepository, key_id: uuid.UUID, box: SecretBox
             409, "not-revealable", "Not revealable", "Only webhook secrets can be read back"
         )
     return box.open(key.encrypted_secret)
+
+
+def seats_used(session: Session, tenant_id: uuid.UUID) -> int:
+    return KeyRepository(session, tenant_id).seats()
+
+
+def ensure_bootstrap_admin(session: Session, given: str | None) -> str | None:
+    """Make sure an operator key exists. Returns a newly generated secret to print once, or None.
+
+    A given AETHERCROWN_BOOTSTRAP_ADMIN_KEY is stored hashed (once); without one, a key is
+    generated only when the installation has no operator key yet.
+    """
+    keys = KeyRepository(session, None)
+    if given:
+        if keys.by_hash(hash_secret(given)) is None:
+            issue_key(
+                session,
+                tenant_id=None,
+                name="bootstrap admin",
+                scopes=["admin"],
+                secret=given,
+                actor="bootstrap",
+            )
+        return None
+    if keys.has_operator_key():
+        return None
+    issued = issue_key(
+        session, tenant_id=None, name="bootstrap admin", scopes=["admin"], actor="bootstrap"
+    )
+    return issued.secret

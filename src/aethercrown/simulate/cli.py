@@ -74,7 +74,7 @@ def demo(
 def run_demo_load(
     settings: Settings, tenant: str, config: SimConfig, force: bool = False, replay: bool = True
 ) -> LoadResult:
-    from aethercrown.cli import open_database
+    from aethercrown.core.commandline import open_database
     from aethercrown.db.engine import make_session_factory
     from aethercrown.simulate.service import load_demo
 
@@ -194,9 +194,9 @@ def load_demo_once(
     now — into tenant 'demo', with its replayed past; any later start finds the tenant and
     skips (a tenant someone made by hand is left alone). Returns what it loaded (with the new
     tenant's key, which the caller shows), or None."""
-    from aethercrown.cli import open_database
+    from aethercrown.core.commandline import open_database
     from aethercrown.db.engine import make_session_factory
-    from aethercrown.simulate.service import tenant_by_slug
+    from aethercrown.tenants.service import tenant_by_slug
 
     engine = open_database(settings)
     try:

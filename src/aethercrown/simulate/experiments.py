@@ -19,8 +19,6 @@ from sqlalchemy.orm import Session
 from aethercrown import clock
 from aethercrown.core.ledger import record_outcome
 from aethercrown.experiments import service as experiments_service
-from aethercrown.experiments.models import Experiment
-from aethercrown.experiments.repository import ExperimentRepository
 from aethercrown.experiments.schemas import ExperimentCreate, TrackEvent
 from aethercrown.simulate.repository import VerdictRepository
 from aethercrown.simulate.rowtable import RowTable
@@ -125,13 +123,11 @@ def load_experiments(
     """Create each simulated experiment in the tenant with its tracked events, then stop it at
     its simulated end (its results stay readable). An experiment the tenant already holds (same
     name) is left as it is. Returns {key: {experiment_id, created, events, users}}."""
-    repo = ExperimentRepository(session, tenant_id)
     out: dict[str, dict[str, Any]] = {}
     for spec in specs:
-        name = experiment_name(spec)
-        existing = repo.all(repo.select().where(Experiment.name == name).limit(1))
-        if existing:
-            out[spec["key"]] = {"experiment_id": str(existing[0].id), "created": False}
+        existing = experiments_service.by_name(session, tenant_id, experiment_name(spec))
+        if existing is not None:
+            out[spec["key"]] = {"experiment_id": str(existing.id), "created": False}
             continue
         rows = experiment_rows(table, spec["key"])
         body = create_body(spec, len(rows))
@@ -150,7 +146,7 @@ def load_experiments(
         # ledger, as any read of a new verdict does), which the truth then judges.
         ended = datetime.fromisoformat(spec["end"])
         with clock.travel(ended, tick=False):
-            experiments_service.stop(session, repo, experiment.id, actor)
+            experiments_service.stop(session, tenant_id, experiment.id, actor)
             results = experiments_service.results(session, tenant_id, experiment)
             session.flush()
             verdict = VerdictRepository(session, tenant_id).latest(experiment.id)

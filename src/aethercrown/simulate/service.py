@@ -28,8 +28,8 @@ from aethercrown.simulate.models import SimulatedTruth
 from aethercrown.simulate.replay import CADENCES, Cadence, replay
 from aethercrown.simulate.repository import SimulatedTruthRepository
 from aethercrown.simulate.truth import Truth
-from aethercrown.tenants.repository import TenantRepository
 from aethercrown.tenants.schemas import TenantCreate
+from aethercrown.tenants.service import tenant_by_slug
 
 # 2: the window is defined by its end instant; weekly usage is counted back from the end.
 GENERATOR_VERSION = "2"
@@ -307,7 +307,7 @@ def _load_experiments(
 def _ensure_tenant(session: Session, slug: str, actor: str) -> tuple[Tenant, str | None]:
     from aethercrown.tenants.service import create_tenant
 
-    tenant = TenantRepository(session).by_slug(slug)
+    tenant = tenant_by_slug(session, slug)
     if tenant is not None:
         return tenant, None
     name = "Demo company" if slug == "demo" else f"Demo company ({slug})"
@@ -350,10 +350,6 @@ def truth_for_tenant(session: Session, tenant_id: uuid.UUID) -> Truth:
     seed and config (bit for bit the loaded company; kept for the last two configs)."""
     row = stored_truth(session, tenant_id)
     return _regenerate(orjson.dumps(row.config, option=orjson.OPT_SORT_KEYS).decode())
-
-
-def tenant_by_slug(session: Session, slug: str) -> Tenant | None:
-    return TenantRepository(session).by_slug(slug)
 
 
 def truth_out(session: Session, tenant_id: uuid.UUID) -> schemas.TruthOut:

@@ -6,7 +6,7 @@ import json
 
 import typer
 
-from aethercrown.cli import unit_of_work
+from aethercrown.core.commandline import unit_of_work
 from aethercrown.core.models import Tenant
 from aethercrown.tenants import schemas, service
 from aethercrown.tenants.repository import TenantRepository

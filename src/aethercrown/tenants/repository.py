@@ -10,8 +10,7 @@ from typing import Any
 from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
-from aethercrown.clock import utcnow
-from aethercrown.core.models import ApiKey, Tenant, TenantRequestCount, Tier
+from aethercrown.core.models import Tenant, TenantRequestCount, Tier
 from aethercrown.core.tenancy import TenantScoped
 from aethercrown.db.base import Base
 
@@ -124,21 +123,3 @@ class TenantUsageRepository:
             )
             per_domain[domain] = per_domain.get(domain, 0) + int(n or 0)
         return dict(sorted(per_domain.items()))
-
-    def seats(self) -> int:
-        now = utcnow()
-        return int(
-            self.session.scalar(
-                select(func.count())
-                .select_from(ApiKey)
-                .where(
-                    ApiKey.tenant_id == self.tenant_id,
-                    ApiKey.kind == "api_key",
-                    ApiKey.revoked_at.is_(None),
-                    (ApiKey.expires_at.is_(None)) | (ApiKey.expires_at > now),
-                    # A key inside its rotation grace period is the same seat as its successor.
-                    ApiKey.rotated_to_id.is_(None),
-                )
-            )
-            or 0
-        )

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from aethercrown.clock import utcnow
-from aethercrown.core.auth import Principal, hash_secret
+from aethercrown.core.auth import Principal
 from aethercrown.core.errors import Conflict, InvalidInput, NotFound, ProblemError, field_error
 from aethercrown.core.ledger import audit
 from aethercrown.core.models import Tenant, Tier
 from aethercrown.core.money import money
-from aethercrown.security.repository import KeyRepository
-from aethercrown.security.service import IssuedKey, issue_key
+from aethercrown.security.service import IssuedKey, issue_key, seats_used
 from aethercrown.tasks.service import live_worker_count
 from aethercrown.tenants import schemas
 from aethercrown.tenants.repository import TenantRepository, TenantUsageRepository, TierRepository
@@ -39,6 +38,24 @@ def resolve_tenant_ref(session: Session, ref: str) -> Tenant:
     if tenant is None:
         raise NotFound("Tenant", ref)
     return tenant
+
+
+def get_tenant(session: Session, tenant_id: uuid.UUID) -> Tenant | None:
+    return TenantRepository(session).get(tenant_id)
+
+
+def tenant_by_slug(session: Session, slug: str) -> Tenant | None:
+    return TenantRepository(session).by_slug(slug)
+
+
+def stored_rows(session: Session, tenant_id: uuid.UUID) -> dict[str, int]:
+    """The tenant's stored rows per domain (what its row quota counts)."""
+    return TenantUsageRepository(session, tenant_id).stored_rows()
+
+
+def requests_by_day(session: Session, tenant_id: uuid.UUID, since: date) -> list[Any]:
+    """The tenant's API requests per day and status since ``since``."""
+    return list(TenantUsageRepository(session, tenant_id).requests_by_day(since))
 
 
 def slugs_by_id(session: Session, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
@@ -190,7 +207,7 @@ def tenant_metrics(session: Session, tenant: Tenant, window_days: int) -> schema
     rejected = sum(c.count for c in counts if c.status == 429)
     stored = usage.stored_rows()
     stored_total = sum(stored.values())
-    seats = usage.seats()
+    seats = seats_used(session, tenant.id)
     tier = tenant.tier
     quotas = [
         _quota("stored_rows", stored_total, tier.max_stored_rows),
@@ -279,29 +296,3 @@ def recommend_tier(
     return schemas.TierRecommendation(
         action="keep", tier=tier.slug, reason="usage is within the tier's quotas"
     )
-
-
-def ensure_bootstrap_admin(session: Session, given: str | None) -> str | None:
-    """Make sure an operator key exists. Returns a newly generated secret to print once, or None.
-
-    A given AETHERCROWN_BOOTSTRAP_ADMIN_KEY is stored hashed (once); without one, a key is
-    generated only when the installation has no operator key yet.
-    """
-    keys = KeyRepository(session, None)
-    if given:
-        if keys.by_hash(hash_secret(given)) is None:
-            issue_key(
-                session,
-                tenant_id=None,
-                name="bootstrap admin",
-                scopes=["admin"],
-                secret=given,
-                actor="bootstrap",
-            )
-        return None
-    if keys.has_operator_key():
-        return None
-    issued = issue_key(
-        session, tenant_id=None, name="bootstrap admin", scopes=["admin"], actor="bootstrap"
-    )
-    return issued.secret

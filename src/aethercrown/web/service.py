@@ -16,7 +16,7 @@ from aethercrown.core.money import major, money
 from aethercrown.core.pagination import PageParams
 from aethercrown.investor import report
 from aethercrown.investor import service as investor
-from aethercrown.tenants.repository import TenantRepository
+from aethercrown.tenants.service import get_tenant
 
 FEED_SIZE = 15
 
@@ -30,7 +30,7 @@ def _major(values: list[Any], currency: str) -> list[float | None]:
 
 
 def tenant_name(session: Session, tenant_id: uuid.UUID) -> str:
-    tenant = TenantRepository(session).get(tenant_id)
+    tenant = get_tenant(session, tenant_id)
     return tenant.name if tenant else str(tenant_id)
 
 
