@@ -83,6 +83,9 @@ def _request_body_doc(spec: KindSpec) -> dict[str, Any]:
 
 
 def _add_kind_routes(spec: KindSpec) -> None:
+    # Long on purpose: one factory makes a kind's five routes as closures over its schemas,
+    # which FastAPI reads from the closures' annotations (the body, filters and page models
+    # differ per kind); split, each part would need the same eight names passed along.
     kind = spec.name
     out = spec.out_schema
     filters_model = spec.filters
