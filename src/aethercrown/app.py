@@ -29,7 +29,6 @@ from aethercrown.core.metrics import HttpMetrics, TenantRequestCounter
 from aethercrown.core.middleware import RequestContextMiddleware
 from aethercrown.core.periodic import PeriodicThread
 from aethercrown.core.ratelimit import RateLimiter
-from aethercrown.core.webhooks_api import router as webhooks_router
 from aethercrown.data.api import router as data_router
 from aethercrown.db import migrate
 from aethercrown.db.engine import make_engine, make_session_factory
@@ -47,6 +46,7 @@ from aethercrown.tasks.api import router as tasks_router
 from aethercrown.tenants.api import router as tenants_router
 from aethercrown.tenants.api import tiers_router
 from aethercrown.web.api import router as web_router
+from aethercrown.webhooks.api import router as webhooks_router
 
 ROUTERS = (
     tenants_router,

@@ -5,11 +5,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from aethercrown.core.webhooks import WebhookDelivery, deliver_due, verify
 from aethercrown.db.engine import transaction
 from aethercrown.metering.models import UsageAlert
+from aethercrown.webhooks.service import WebhookDelivery, deliver_due, verify
 from tests.conftest import TenantHandle
-from tests.core.test_webhooks import Receiver
+from tests.webhooks.test_service import Receiver
 
 TRACK = "/api/v1/enterprise/usage/track"
 

@@ -46,9 +46,9 @@ from aethercrown.core.ledger import (
 )
 from aethercrown.core.models import Decision
 from aethercrown.core.pagination import PageParams, paginate
-from aethercrown.core.webhooks import enqueue_webhook
 from aethercrown.db.base import new_id
 from aethercrown.metering import service as metering
+from aethercrown.webhooks.service import enqueue_webhook
 
 DEFAULT_HORIZON_DAYS = 30
 DEFAULT_COOLDOWN_DAYS = 30

@@ -55,7 +55,7 @@ def count(n: int, noun: str) -> str:
 
 # Domains with periodic work; each module exposes JOBS.
 JOB_MODULES: tuple[str, ...] = (
-    "aethercrown.core.webhooks",
+    "aethercrown.webhooks.service",
     "aethercrown.experiments.jobs",
     "aethercrown.budget.jobs",
     "aethercrown.health.jobs",

@@ -17,9 +17,9 @@ from sqlalchemy.orm import Session
 from aethercrown.automation.models import AutomationRun
 from aethercrown.core.models import Tenant, Tier
 from aethercrown.core.tenancy import TenantRepository
-from aethercrown.core.webhooks import WebhookDelivery
 from aethercrown.health.models import HealthSample
 from aethercrown.tasks.models import RUNNING, Task, TaskWorker
+from aethercrown.webhooks.service import WebhookDelivery
 
 
 class _Scoped(TenantRepository[Any]):

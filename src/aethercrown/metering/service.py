@@ -18,7 +18,6 @@ from aethercrown.core.errors import Conflict, InvalidInput, NotFound, field_erro
 from aethercrown.core.ledger import audit, record_decision
 from aethercrown.core.numbers import plain
 from aethercrown.core.pagination import PageParams, paginate
-from aethercrown.core.webhooks import enqueue_webhook
 from aethercrown.data.models import Customer
 from aethercrown.db.base import new_id
 from aethercrown.metering import schemas, stats
@@ -38,6 +37,7 @@ from aethercrown.metering.repository import (
 from aethercrown.pricing import formula
 from aethercrown.pricing.models import PricePlan
 from aethercrown.pricing.repository import PlanRepository
+from aethercrown.webhooks.service import enqueue_webhook
 
 # Metrics every tenant has; a tenant adds its own meters next to them.
 BUILTIN_METERS: dict[str, tuple[str, str]] = {

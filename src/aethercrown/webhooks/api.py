@@ -11,16 +11,11 @@ from pydantic import BaseModel, ConfigDict
 
 from aethercrown.core.auth import TenantReader
 from aethercrown.core.pagination import Page, Pagination, paginate
-from aethercrown.core.tenancy import TenantRepository
-from aethercrown.core.webhooks import WebhookDelivery
 from aethercrown.db.session import DbSession
+from aethercrown.webhooks.repository import DeliveryRepository
+from aethercrown.webhooks.service import WebhookDelivery
 
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
-
-
-class DeliveryRepository(TenantRepository[WebhookDelivery]):
-    model = WebhookDelivery
-    noun = "Webhook delivery"
 
 
 class DeliveryOut(BaseModel):
@@ -48,11 +43,7 @@ def list_deliveries(
 ) -> Page[DeliveryOut]:
     """Every webhook the tenant was sent or is owed, newest first, with each attempt's result."""
     repo = DeliveryRepository(session, principal.tenant_id)
-    stmt = repo.select()
-    if status is not None:
-        stmt = stmt.where(WebhookDelivery.status == status)
-    if event_type is not None:
-        stmt = stmt.where(WebhookDelivery.event_type == event_type)
+    stmt = repo.list_statement(status=status, event_type=event_type)
     rows, cursor = paginate(
         session, stmt, WebhookDelivery.id, page, parse=uuid.UUID, descending=True
     )

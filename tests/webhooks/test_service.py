@@ -9,9 +9,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from aethercrown.clock import utcnow
-from aethercrown.core import webhooks
-from aethercrown.core.webhooks import WebhookDelivery, deliver_due, enqueue_webhook, verify
 from aethercrown.db.engine import transaction
+from aethercrown.webhooks import service as webhooks
+from aethercrown.webhooks.service import WebhookDelivery, deliver_due, enqueue_webhook, verify
 from tests.conftest import TenantHandle
 
 

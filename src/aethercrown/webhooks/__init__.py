@@ -1,0 +1,1 @@
+"""Signed webhooks to tenants: the outbox, delivery with retries, the deliveries API."""

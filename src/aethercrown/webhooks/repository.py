@@ -1,0 +1,23 @@
+"""The tenant's side of the webhook outbox: its deliveries, for the log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Select
+
+from aethercrown.core.tenancy import TenantRepository
+from aethercrown.webhooks.service import WebhookDelivery
+
+
+class DeliveryRepository(TenantRepository[WebhookDelivery]):
+    model = WebhookDelivery
+    noun = "Webhook delivery"
+
+    def list_statement(self, *, status: str | None, event_type: str | None) -> Select[Any]:
+        stmt = self.select()
+        if status is not None:
+            stmt = stmt.where(WebhookDelivery.status == status)
+        if event_type is not None:
+            stmt = stmt.where(WebhookDelivery.event_type == event_type)
+        return stmt
