@@ -7,7 +7,7 @@ from sqlalchemy import select, update
 
 from aethercrown.clock import utcnow
 from aethercrown.core.models import Decision
-from aethercrown.db.engine import transaction
+from aethercrown.db.session import write_transaction
 from aethercrown.security.models import ApiKey
 from tests.conftest import TenantHandle, bearer
 
@@ -93,7 +93,7 @@ def test_due_rotation_auto_rotate_and_report(
         client, tenant, security_level="medium", kind="external", secret="third-party-0123456789"
     )
     now = utcnow()
-    with transaction(session_factory) as s:
+    with write_transaction(session_factory) as s:
         s.execute(
             update(ApiKey)
             .where(ApiKey.id == uuid.UUID(overdue["id"]))

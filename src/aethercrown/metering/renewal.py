@@ -157,7 +157,6 @@ def train_model(
             trained_at=now,
         )
     )
-    session.flush()
     return model
 
 
@@ -219,7 +218,6 @@ def predict_for_customer(
         predicted_value=probability,
         actor=actor,
     )
-    session.flush()
     return schemas.RenewalOut(
         customer=external_id,
         probability=probability,
