@@ -37,7 +37,8 @@ from aethercrown.core.ledger import record_decision, record_outcome
 from aethercrown.data.models import ActivityEvent, Customer, MarketingSpend, Subscription
 from aethercrown.db import migrate
 from aethercrown.db.base import new_id
-from aethercrown.db.engine import make_engine, make_session_factory, transaction
+from aethercrown.db.engine import make_engine, make_session_factory
+from aethercrown.db.session import write_transaction
 from aethercrown.health.models import HealthSample
 from aethercrown.settings import Settings
 from aethercrown.tenants.schemas import TenantCreate
@@ -217,7 +218,7 @@ def load(url: str, rows: dict[str, list[dict[str, Any]]]) -> None:
 def ledger(session_factory: Any, tenant_id: uuid.UUID, n: int, seed: int = 11) -> None:
     """Churn, budget and task decisions with outcomes, so the AI-performance view has work."""
     rng = random.Random(seed)
-    with transaction(session_factory) as session:
+    with write_transaction(session_factory) as session:
         for i in range(n):
             score = rng.random()
             d = record_decision(
@@ -320,7 +321,7 @@ def main() -> None:
     engine = make_engine(url)
     factory = make_session_factory(engine)
     slug = f"bench-{uuid.uuid4().hex[:6]}"
-    with transaction(factory) as session:
+    with write_transaction(factory) as session:
         tenant, issued = create_tenant(
             session, TenantCreate(name="Bench", slug=slug, tier="enterprise"), actor="bench"
         )

@@ -28,7 +28,8 @@ from aethercrown.churn.models import ChurnScore, RetentionCampaign
 from aethercrown.churn.repository import load_company_rows
 from aethercrown.core.models import Decision
 from aethercrown.db import migrate
-from aethercrown.db.engine import make_engine, make_session_factory, transaction
+from aethercrown.db.engine import make_engine, make_session_factory
+from aethercrown.db.session import write_transaction
 from aethercrown.simulate import SimConfig, generate
 
 
@@ -90,7 +91,7 @@ def end_to_end(url: str, customers: int, activity_scale: float) -> dict[str, flo
     company = generate(config)
     generated = time.perf_counter() - t0
     t0 = time.perf_counter()
-    with transaction(factory) as session:
+    with write_transaction(factory) as session:
         slug = f"bench-{int(time.time())}"
         tenant, _ = create_tenant(
             session, TenantCreate(name="Bench", slug=slug, tier="enterprise"), "bench"
@@ -98,10 +99,10 @@ def end_to_end(url: str, customers: int, activity_scale: float) -> dict[str, flo
         load_company_rows(session, tenant.id, company)
     loaded = time.perf_counter() - t0
     t0, cpu = time.perf_counter(), time.process_time()
-    with transaction(factory) as session:
+    with write_transaction(factory) as session:
         summary = service.score_all(session, tenant.id, actor="benchmark")
     seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu
-    with transaction(factory) as session:
+    with write_transaction(factory) as session:
         stored = {
             name: session.scalar(select(func.count()).select_from(model))
             for name, model in (

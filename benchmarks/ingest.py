@@ -45,7 +45,8 @@ from aethercrown.data.kinds import KINDS
 from aethercrown.data.models import ActivityEvent, Customer
 from aethercrown.data.service import ingest_rows
 from aethercrown.db import migrate
-from aethercrown.db.engine import make_engine, make_session_factory, transaction
+from aethercrown.db.engine import make_engine, make_session_factory
+from aethercrown.db.session import write_transaction
 from aethercrown.settings import Settings
 from aethercrown.tenants.schemas import TenantCreate
 from aethercrown.tenants.service import create_tenant
@@ -146,12 +147,12 @@ def scratch_postgres(url: str) -> str:
 
 def new_tenant(factory: Any, slug: str) -> tuple[uuid.UUID, str]:
     """An enterprise tenant (its quota holds the run) with the benchmark's customers."""
-    with transaction(factory) as session:
+    with write_transaction(factory) as session:
         tenant, issued = create_tenant(
             session, TenantCreate(name=slug, slug=slug, tier="enterprise"), actor="bench"
         )
         tenant_id = tenant.id
-    with transaction(factory) as session:
+    with write_transaction(factory) as session:
         ingest_rows(session, tenant_id, "customers", customer_rows())
     return tenant_id, issued.secret or ""
 

@@ -40,12 +40,8 @@ from sqlalchemy.engine import make_url
 
 from aethercrown.data.models import Customer, Subscription
 from aethercrown.db import migrate
-from aethercrown.db.engine import (
-    make_engine,
-    make_session_factory,
-    transaction,
-    write_transaction,
-)
+from aethercrown.db.engine import make_engine, make_session_factory
+from aethercrown.db.session import write_transaction
 from aethercrown.metering import fold, schemas, service
 from aethercrown.settings import Settings
 from aethercrown.tenants.schemas import TenantCreate
@@ -76,7 +72,7 @@ def fresh_database(backend: str, pg_url: str, tmp: Path) -> str:
 
 def seed(url: str) -> tuple[uuid.UUID, str, list[str]]:
     engine = make_engine(url)
-    with transaction(make_session_factory(engine)) as s:
+    with write_transaction(make_session_factory(engine)) as s:
         tenant, issued = create_tenant(
             s, TenantCreate(name="Bench", slug="bench", tier="enterprise"), actor="bench"
         )
@@ -193,7 +189,7 @@ def bench_service(
     started = time.perf_counter()
     for i in range(0, len(events), BATCH):
         batch = schemas.UsageBatchIn.model_validate({"events": events[i : i + BATCH]})
-        with transaction(factory) as s:
+        with write_transaction(factory) as s:
             service.track(s, tenant_id, batch.events)
     ingest = len(events) / (time.perf_counter() - started)
     started = time.perf_counter()

@@ -24,7 +24,8 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.exc import OperationalError
 
 from aethercrown.db import migrate
-from aethercrown.db.engine import make_engine, make_session_factory, transaction, write_transaction
+from aethercrown.db.engine import make_engine, make_session_factory
+from aethercrown.db.session import write_transaction
 from aethercrown.settings import Settings
 from aethercrown.tasks import schemas, service
 from aethercrown.tasks.models import TaskAttempt
@@ -44,7 +45,7 @@ def prepare(url: str, tasks: int) -> tuple[uuid.UUID, list[uuid.UUID]]:
     migrate.upgrade(url)
     engine = make_engine(url)
     factory = make_session_factory(engine)
-    with transaction(factory) as session:
+    with write_transaction(factory) as session:
         tenant, _ = create_tenant(
             session,
             TenantCreate(name="Bench", slug=f"bench-{uuid.uuid4().hex[:6]}", tier="enterprise"),

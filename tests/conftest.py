@@ -24,8 +24,9 @@ from sqlalchemy.engine import make_url
 from aethercrown import clock
 from aethercrown.app import create_app
 from aethercrown.db import migrate
-from aethercrown.db.engine import make_engine, make_session_factory, transaction
+from aethercrown.db.engine import make_engine, make_session_factory
 from aethercrown.db.registry import metadata
+from aethercrown.db.session import write_transaction
 from aethercrown.security.service import ensure_bootstrap_admin
 from aethercrown.settings import Settings
 
@@ -172,7 +173,7 @@ def client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def admin_key(session_factory) -> str:  # type: ignore[no-untyped-def]
-    with transaction(session_factory) as session:
+    with write_transaction(session_factory) as session:
         secret = ensure_bootstrap_admin(session, None)
     assert secret
     return secret

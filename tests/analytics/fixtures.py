@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime
 
 from aethercrown.analytics.metrics import SubscriptionRecord
 from aethercrown.data.models import ActivityEvent, Customer, MarketingSpend, Subscription
-from aethercrown.db.engine import transaction
+from aethercrown.db.session import write_transaction
 
 
 def at(month: int, day: int) -> datetime:
@@ -122,7 +122,7 @@ EXPECTED = {
 
 def load_company(session_factory, tenant_id: uuid.UUID) -> dict[str, uuid.UUID]:  # type: ignore[no-untyped-def]
     ids: dict[str, uuid.UUID] = {}
-    with transaction(session_factory) as session:
+    with write_transaction(session_factory) as session:
         for name, size in COMPANY_SIZE.items():
             customer = Customer(
                 tenant_id=tenant_id,

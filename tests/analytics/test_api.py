@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from aethercrown.clock import utcnow
 from aethercrown.core.ledger import record_decision, record_outcome
-from aethercrown.db.engine import transaction
+from aethercrown.db.session import write_transaction
 from aethercrown.health.models import HealthSample
 from aethercrown.tasks.models import Task
 from tests.analytics import fixtures as fx
@@ -112,7 +112,7 @@ def test_snapshot_follows_the_data(
     period = {"start": "2026-06", "end": "2026-06"}
     first = client.post(REVENUE, json=period, headers=tenant.headers).json()["months"][0]
     assert first["mrr"] == 46733
-    with transaction(session_factory) as session:
+    with write_transaction(session_factory) as session:
         session.add(
             Subscription(
                 tenant_id=tenant.uid,
@@ -161,7 +161,7 @@ def test_ai_performance_is_measured_from_the_ledger(
     client: TestClient, tenant: TenantHandle, session_factory, frozen_now: datetime
 ) -> None:  # type: ignore[no-untyped-def]
     now = frozen_now
-    with transaction(session_factory) as session:
+    with write_transaction(session_factory) as session:
         # Churn scores against what really happened: one inversion in 2 × 2 pairs -> AUC 0.75.
         for i, (score, churned) in enumerate([(0.9, 1), (0.4, 1), (0.6, 0), (0.1, 0)]):
             d = record_decision(
@@ -325,7 +325,7 @@ def test_system_health_from_health_samples(
     empty = client.post(path, json={"start": month}, headers=tenant.headers).json()
     assert empty["health_samples"]["status"] == "no samples yet"
     now = utcnow()
-    with transaction(session_factory) as session:
+    with write_transaction(session_factory) as session:
         for hours, status in ((4, "ok"), (3, "down"), (2, "ok"), (1, "degraded")):
             session.add(
                 HealthSample(

@@ -15,7 +15,7 @@ from aethercrown.analytics.models import AnalyticsSnapshot
 from aethercrown.cli import app
 from aethercrown.clock import utcnow
 from aethercrown.core.jobs import all_jobs
-from aethercrown.db.engine import transaction
+from aethercrown.db.session import write_transaction
 from aethercrown.settings import Settings
 from tests.conftest import TenantHandle
 
@@ -76,10 +76,10 @@ def test_snapshot_job_is_registered_and_refreshes(
     company: dict[str, uuid.UUID],  # type: ignore[no-untyped-def]
 ) -> None:
     assert "analytics_snapshots" in {job.name for job in all_jobs()}
-    with transaction(session_factory) as session:
+    with write_transaction(session_factory) as session:
         summary = JOBS[0].run(session, tenant.uid, utcnow())
     assert summary == {"views_refreshed": 1}
-    with transaction(session_factory) as session:
+    with write_transaction(session_factory) as session:
         snapshot = session.scalars(select(AnalyticsSnapshot)).one()
         assert snapshot.view == "revenue:*:*:*" and snapshot.payload["currency"] == "USD"
         june = next(r for r in snapshot.payload["series"] if r["month"] == "2026-06")

@@ -35,7 +35,7 @@ from aethercrown import clock
 from aethercrown.analytics import metrics
 from aethercrown.analytics.metrics import RevenueInputs, SubscriptionRecord
 from aethercrown.data.models import Customer, Subscription
-from aethercrown.db.engine import transaction
+from aethercrown.db.session import write_transaction
 from tests.conftest import TenantHandle
 
 
@@ -128,7 +128,7 @@ def test_a_life_on_month_boundaries_counts_in_exactly_its_months() -> None:
 
 
 def _load(session_factory, tenant_id: uuid.UUID) -> None:  # type: ignore[no-untyped-def]
-    with transaction(session_factory) as session:
+    with write_transaction(session_factory) as session:
         ids: dict[str, uuid.UUID] = {}
         for name in sorted({s.customer for s in BOOK}):
             customer = Customer(

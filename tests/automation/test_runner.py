@@ -25,7 +25,7 @@ from aethercrown.automation.service import Runner
 from aethercrown.cli import app as cli_app
 from aethercrown.clock import utcnow
 from aethercrown.core.jobs import JobSpec, all_jobs
-from aethercrown.db.engine import transaction
+from aethercrown.db.session import write_transaction
 from aethercrown.settings import Settings
 from tests.conftest import TenantHandle, bearer
 
@@ -140,7 +140,7 @@ def test_a_run_whose_runner_died_is_abandoned_and_retried(
         session_factory, [JobSpec("job", 3600, calls.job("job"))], run_timeout=timedelta(minutes=10)
     )
     started = utcnow() - timedelta(minutes=5)  # run times are wall time, whatever tick() is given
-    with transaction(session_factory) as session:
+    with write_transaction(session_factory) as session:
         session.add(
             AutomationRun(
                 job="job",
@@ -369,7 +369,7 @@ def test_a_run_that_finishes_while_another_runner_gives_up_on_it_is_not_rerun(
     """The race: runner B read the run as running for too long; before B marks it abandoned,
     its own runner commits success. B must not start attempt 2."""
     runner = Runner(session_factory, [], run_timeout=timedelta(minutes=10))
-    with transaction(session_factory) as session:
+    with write_transaction(session_factory) as session:
         run = AutomationRun(
             job="job",
             scope=tenant.id,
@@ -383,7 +383,7 @@ def test_a_run_that_finishes_while_another_runner_gives_up_on_it_is_not_rerun(
         )
         session.add(run)
     seen_running = runs(session_factory)[0]
-    with transaction(session_factory) as session:
+    with write_transaction(session_factory) as session:
         stored = session.get(AutomationRun, seen_running.id)
         assert stored is not None
         stored.status = "succeeded"

@@ -20,7 +20,7 @@ from aethercrown.core.jobs import all_jobs
 from aethercrown.core.models import Decision
 from aethercrown.data.models import MarketingSpend
 from aethercrown.data.service import ingest_rows
-from aethercrown.db.engine import transaction
+from aethercrown.db.session import write_transaction
 from aethercrown.settings import Settings, get_settings
 from tests.budget.conftest import START, TRUTH, rows, simulate
 from tests.conftest import TenantHandle
@@ -180,7 +180,7 @@ def store(session_factory: Any, tenant: TenantHandle, first: date, days: int, se
         for name, (spend, ret) in series.items()
         for i in range(days)
     ]
-    with transaction(session_factory) as session:
+    with write_transaction(session_factory) as session:
         ingest_rows(session, tenant.uid, "marketing", batch)
 
 
@@ -208,10 +208,10 @@ def test_daily_job_records_and_closes_the_loop(
     assert "budget.daily_allocation" in {j.name for j in all_jobs()}
     store(session_factory, tenant, START, 60, seed=5)
     day = START + timedelta(days=60)
-    with transaction(session_factory) as session:
+    with write_transaction(session_factory) as session:
         summary = jobs.daily_allocation(session, tenant.uid, datetime(2026, 3, 2, tzinfo=UTC))
     assert summary["period"] == day.isoformat() and summary["closed"] == 0
-    with transaction(session_factory) as session:
+    with write_transaction(session_factory) as session:
         again = jobs.daily_allocation(session, tenant.uid, datetime(2026, 3, 2, tzinfo=UTC))
     assert "exists" in again["skipped"]
     listed = client.get("/api/v1/optimization/budget/allocations", headers=tenant.headers).json()
@@ -220,7 +220,7 @@ def test_daily_job_records_and_closes_the_loop(
     assert item["realised_return"] is None and item["period_start"] == day.isoformat()
     # The day's actual results arrive; the next run records them next to the prediction.
     store(session_factory, tenant, day, 1, seed=6)
-    with transaction(session_factory) as session:
+    with write_transaction(session_factory) as session:
         actual = sum(
             r.attributed_revenue
             for r in session.scalars(select(MarketingSpend).where(MarketingSpend.day == day))
@@ -239,7 +239,7 @@ def test_daily_job_records_and_closes_the_loop(
         assert decision.outcome["predicted_at_actual_spend"] > 0
     other = client.get("/api/v1/optimization/budget/allocations", headers=other_tenant.headers)
     assert other.json()["items"] == []
-    with transaction(session_factory) as session:
+    with write_transaction(session_factory) as session:
         empty = jobs.daily_allocation(session, other_tenant.uid, datetime(2026, 3, 3, tzinfo=UTC))
     assert "skipped" in empty
 
@@ -253,14 +253,14 @@ def test_an_allocation_is_closed_only_once_its_day_is_over(
     day = START + timedelta(days=60)
     midnight = datetime.combine(day, datetime.min.time(), UTC)
     with clock.travel(midnight + timedelta(hours=1), tick=False):
-        with transaction(session_factory) as session:
+        with write_transaction(session_factory) as session:
             first = jobs.daily_allocation(session, tenant.uid, midnight)
-        with transaction(session_factory) as session:
+        with write_transaction(session_factory) as session:
             again = jobs.daily_allocation(session, tenant.uid, midnight)
     assert first["period"] == day.isoformat() and again["closed"] == 0
     with (
         clock.travel(midnight + timedelta(days=1), tick=False),
-        transaction(session_factory) as session,
+        write_transaction(session_factory) as session,
     ):
         later = jobs.daily_allocation(session, tenant.uid, midnight + timedelta(days=1))
     assert later["closed"] == 1

@@ -8,7 +8,7 @@ import pytest
 from aethercrown import clock
 from aethercrown.churn import prior
 from aethercrown.churn.repository import load_company_rows
-from aethercrown.db.engine import transaction
+from aethercrown.db.session import write_transaction
 from aethercrown.simulate import SimConfig, SimulatedCompany, generate
 from tests.conftest import TenantHandle
 
@@ -40,6 +40,6 @@ def company() -> SimulatedCompany:
 def loaded(session_factory, tenant: TenantHandle, company) -> Iterator[dict]:  # type: ignore[no-untyped-def, type-arg]
     """The company's rows in the tenant, with the clock at the end of its history."""
     with clock.travel(prior.window_end(company.truth)):
-        with transaction(session_factory) as session:
+        with write_transaction(session_factory) as session:
             ids = load_company_rows(session, tenant.uid, company)
         yield ids

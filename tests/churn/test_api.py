@@ -12,7 +12,7 @@ from aethercrown.churn.repository import CustomerRepository, SubscriptionReposit
 from aethercrown.clock import utcnow
 from aethercrown.core.models import Decision
 from aethercrown.data.models import ActivityEvent, Customer, Payment, Subscription, SupportTicket
-from aethercrown.db.engine import transaction
+from aethercrown.db.session import write_transaction
 from tests.conftest import TenantHandle
 
 BASE = "/api/v1/optimization/churn"
@@ -52,7 +52,7 @@ def test_six_fields_answer_from_the_simulator_prior_with_shap_factors(
         assert {f["feature"] for f in item["top_factors"]} <= set(F.SEED_FEATURES)
     assert any(f["direction"] == "raises_risk" for f in drifting["top_factors"])
     assert out["risk_summary"][drifting["risk_level"]] >= 1
-    with transaction(session_factory) as session:
+    with write_transaction(session_factory) as session:
         kinds = session.scalars(select(Decision.kind).where(Decision.tenant_id == tenant.uid)).all()
     assert kinds.count("churn.score") == 2
 
@@ -105,7 +105,7 @@ def test_point_in_time_features_ignore_everything_after_the_as_of_moment(
 ) -> None:  # type: ignore[no-untyped-def]
     as_of = datetime(2026, 3, 1, tzinfo=UTC)
     day = timedelta(days=1)
-    with transaction(session_factory) as session:
+    with write_transaction(session_factory) as session:
         c = Customer(external_id="c1", name="C1", signup_date=(as_of - 100 * day).date(),
                      attributes={"seats": 4})  # fmt: skip
         c.tenant_id = tenant.uid
@@ -189,7 +189,7 @@ def test_train_promote_predict_campaigns_once_and_uplift(
     again = client.post(f"{BASE}/predict", json={"customer_ids": [str(i) for i in ids]},
                         headers=tenant.headers).json()  # fmt: skip
     assert all(p["campaign"]["status"] == "cooldown" for p in again["predictions"] if p["campaign"])
-    with transaction(session_factory) as session:
+    with write_transaction(session_factory) as session:
         stored = session.scalar(select(func.count()).select_from(RetentionCampaign))
         scores = session.scalar(select(func.count()).select_from(ChurnScore))
     assert stored == len(planned) and scores == 600
@@ -202,7 +202,7 @@ def test_train_promote_predict_campaigns_once_and_uplift(
         assert m["promoted"] == (m["roc_auc"] >= inc)
 
     # Outcomes join back once the horizon has passed; uplift is reported per bucket.
-    with transaction(session_factory) as session:
+    with write_transaction(session_factory) as session:
         resolved = service.resolve_outcomes(session, tenant.uid, utcnow() + timedelta(days=31))
     assert resolved == stored
     # Every customer score is joined, not only the targeted ones (so accuracy is measured on
@@ -218,7 +218,7 @@ def test_train_promote_predict_campaigns_once_and_uplift(
     assert all(d.outcome_value == float(d.outcome["churned"]) for d in scores)
     assert len(campaign_decisions) == stored
     assert all(d.outcome["holdout"] == d.output["holdout"] for d in campaign_decisions)
-    with transaction(session_factory) as session:
+    with write_transaction(session_factory) as session:
         assert service.resolve_outcomes(session, tenant.uid, utcnow() + timedelta(days=62)) == 0
     uplift = client.get(f"{BASE}/uplift", headers=tenant.headers).json()
     assert {b["risk_level"] for b in uplift["buckets"]} == {"critical", "high", "medium"}
@@ -242,9 +242,9 @@ def test_batch_scoring_job_scores_every_active_customer(
 
     job = next(j for j in JOBS if j.name == "churn.score")
     assert job.interval_seconds == 12 * 3600
-    with transaction(session_factory) as session:
+    with write_transaction(session_factory) as session:
         session.get_one(Tenant, tenant.uid).webhook_url = "https://hooks.example.test/churn"
-    with transaction(session_factory) as session:
+    with write_transaction(session_factory) as session:
         summary = job.run(session, tenant.uid, utcnow())
     now = utcnow()
     active = {
@@ -254,7 +254,7 @@ def test_batch_scoring_job_scores_every_active_customer(
         and (s.get("ended_at") is None or datetime.fromisoformat(s["ended_at"]) > now)
     }
     assert summary["scored"] == len(active) and summary["model_source"] == "simulator_prior"
-    with transaction(session_factory) as session:
+    with write_transaction(session_factory) as session:
         campaigns = session.scalars(select(RetentionCampaign)).all()
         held = [c for c in campaigns if c.holdout]
         assert all(c.actions == [] and c.discount_percent == 0 for c in held)
@@ -274,7 +274,7 @@ def test_campaign_insert_never_duplicates_within_a_cooldown(
 ) -> None:  # type: ignore[no-untyped-def]
     from aethercrown.churn.repository import CampaignRepository
 
-    with transaction(session_factory) as session:
+    with write_transaction(session_factory) as session:
         row_customer = Customer(external_id="c1", name="C1", signup_date=utcnow().date())
         row_customer.tenant_id = tenant.uid
         session.add(row_customer)
@@ -287,8 +287,8 @@ def test_campaign_insert_never_duplicates_within_a_cooldown(
                 "discount_percent": 20, "holdout": False, "status": "planned",
                 "model_version": "t", "created_at": utcnow()}  # fmt: skip
 
-    with transaction(session_factory) as a, transaction(session_factory) as b:
+    with write_transaction(session_factory) as a:
         assert len(CampaignRepository(a, tenant.uid).insert_new([row()])) == 1
-    with transaction(session_factory) as b:
+    with write_transaction(session_factory) as b:
         assert CampaignRepository(b, tenant.uid).insert_new([row()]) == set()
         assert b.scalar(select(func.count()).select_from(RetentionCampaign)) == 1

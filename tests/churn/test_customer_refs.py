@@ -8,7 +8,7 @@ from datetime import date
 from fastapi.testclient import TestClient
 
 from aethercrown.data.models import Customer
-from aethercrown.db.engine import transaction
+from aethercrown.db.session import write_transaction
 from tests.conftest import TenantHandle
 
 BASE = "/api/v1/optimization/churn"
@@ -16,7 +16,7 @@ BASE = "/api/v1/optimization/churn"
 
 def _customers(session_factory, tenant: TenantHandle) -> dict[str, str]:  # type: ignore[no-untyped-def]
     ids = {}
-    with transaction(session_factory) as session:
+    with write_transaction(session_factory) as session:
         for ext, name in (("cus_00001", "Acme Ltd"), ("cus_00002", "Globex")):
             row = Customer(
                 tenant_id=tenant.uid, external_id=ext, name=name, signup_date=date(2025, 1, 1)

@@ -7,7 +7,7 @@ import pytest
 
 from aethercrown.churn import prior, service
 from aethercrown.churn.repository import load_company_rows
-from aethercrown.db.engine import transaction
+from aethercrown.db.session import write_transaction
 from aethercrown.simulate import SimulatedCompany, generate
 from tests.churn.conftest import company_config
 from tests.conftest import TenantHandle
@@ -23,7 +23,7 @@ def company() -> SimulatedCompany:
 def test_model_trained_on_the_simulator_approaches_the_oracle(
     tenant: TenantHandle, company: SimulatedCompany, session_factory
 ) -> None:  # type: ignore[no-untyped-def]
-    with transaction(session_factory) as session:
+    with write_transaction(session_factory) as session:
         load_company_rows(session, tenant.uid, company)
         outcome = service.train(
             session, tenant.uid, actor="test", as_of=prior.window_end(company.truth)

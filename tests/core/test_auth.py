@@ -6,7 +6,7 @@ from sqlalchemy import update
 
 from aethercrown.clock import utcnow
 from aethercrown.core.models import ApiKey
-from aethercrown.db.engine import transaction
+from aethercrown.db.session import write_transaction
 from tests.conftest import TenantHandle, bearer
 
 
@@ -35,14 +35,14 @@ def test_expired_and_revoked_keys_are_401(
     client: TestClient, tenant: TenantHandle, session_factory
 ) -> None:  # type: ignore[no-untyped-def]
     assert _me(client, tenant, tenant.key) == 200
-    with transaction(session_factory) as s:
+    with write_transaction(session_factory) as s:
         s.execute(
             update(ApiKey)
             .where(ApiKey.tenant_id == tenant.uid)
             .values(expires_at=utcnow() - timedelta(seconds=1))
         )
     assert _me(client, tenant, tenant.key) == 401
-    with transaction(session_factory) as s:
+    with write_transaction(session_factory) as s:
         s.execute(
             update(ApiKey)
             .where(ApiKey.tenant_id == tenant.uid)

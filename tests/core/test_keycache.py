@@ -24,7 +24,8 @@ from aethercrown.core.keycache import (
     listen_for_invalidations,
 )
 from aethercrown.core.models import ApiKey
-from aethercrown.db.engine import make_session_factory, transaction
+from aethercrown.db.engine import make_session_factory
+from aethercrown.db.session import write_transaction
 from aethercrown.security.repository import KeyRepository
 from aethercrown.security.service import revoke
 from tests.conftest import REDIS_URL, TenantHandle, bearer
@@ -156,7 +157,7 @@ def test_scope_changes_apply_at_once(
 ) -> None:  # type: ignore[no-untyped-def]
     keys = client.get(KEYS, headers=tenant.headers)
     assert keys.status_code == 200
-    with transaction(session_factory) as s:
+    with write_transaction(session_factory) as s:
         s.execute(update(ApiKey).where(ApiKey.tenant_id == tenant.uid).values(scopes=["investor"]))
     assert client.get(KEYS, headers=tenant.headers).status_code == 403
 
@@ -218,7 +219,7 @@ def test_revoke_in_another_process_reaches_a_server_before_the_ttl(
     engine = make_engine(db.url.render_as_string(hide_password=False))
     publish_invalidations(engine, REDIS_URL)
     factory = make_session_factory(engine)
-    with transaction(factory) as s:
+    with write_transaction(factory) as s:
         admin = ensure_bootstrap_admin(s, None)
     assert admin
     env = {
@@ -237,7 +238,7 @@ def test_revoke_in_another_process_reaches_a_server_before_the_ttl(
                 assert time.monotonic() < deadline, "server never subscribed"
                 time.sleep(0.05)
             assert httpx.get(f"{base}/api/v1/platform/tiers", headers=bearer(admin)).is_success
-            with transaction(factory) as s:
+            with write_transaction(factory) as s:
                 key_id = s.query(ApiKey.id).filter(ApiKey.tenant_id.is_(None)).scalar()
                 revoke(s, KeyRepository(s, None), key_id, actor="test")
             started = time.monotonic()

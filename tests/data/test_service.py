@@ -21,7 +21,7 @@ from aethercrown.data.models import (
     SupportTicket,
 )
 from aethercrown.data.service import ingest_rows
-from aethercrown.db.engine import transaction
+from aethercrown.db.session import write_transaction
 from tests.conftest import TenantHandle
 
 MODELS = {
@@ -35,7 +35,7 @@ MODELS = {
 
 
 def ingest(factory: sessionmaker[Session], tenant: TenantHandle, kind: str, rows: Any, **kw: Any):  # type: ignore[no-untyped-def]
-    with transaction(factory) as session:
+    with write_transaction(factory) as session:
         return ingest_rows(session, tenant.uid, kind, rows, **kw)
 
 
@@ -495,7 +495,7 @@ def test_quota_exceeded_writes_nothing_but_updates_still_pass(
     from aethercrown.core.models import Tier
 
     ingest(session_factory, tenant, "customers", rows["customers"])
-    with transaction(session_factory) as session:
+    with write_transaction(session_factory) as session:
         tier = session.get(Tier, "professional")
         assert tier is not None
         tier.max_stored_rows = 5  # 3 customers stored; 4 activity rows would make 7
@@ -541,7 +541,7 @@ def test_a_batch_believed_new_that_meets_a_stored_key_is_still_upserted(
         for name, default in KINDS["customers"].defaults.items():
             if row is not None and row.get(name) is None:
                 row[name] = default
-    with transaction(session_factory) as session:
+    with write_transaction(session_factory) as session:
         repository_for(session, tenant.uid, "customers").upsert(clean, all_new=True)  # type: ignore[arg-type]
     with session_factory() as session:
         names = dict(session.execute(select(Customer.external_id, Customer.name)).all())

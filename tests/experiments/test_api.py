@@ -8,7 +8,7 @@ from scipy import stats as scipy_stats
 from sqlalchemy import func, select
 
 from aethercrown.core.models import Decision
-from aethercrown.db.engine import transaction
+from aethercrown.db.session import write_transaction
 from aethercrown.experiments import jobs
 from aethercrown.experiments.stats.hashing import assign
 from tests.conftest import TenantHandle
@@ -44,7 +44,7 @@ def test_real_lift_is_a_winner_and_the_verdict_is_ledgered_once(
     # Holm over 2 metrics × 1 variant: the smaller p-value is doubled.
     assert treatment["adjusted_p_value"] <= min(1.0, 2 * treatment["p_value"]) + 1e-12
     client.get(f"{BASE}/{exp['id']}/results", headers=tenant.headers)
-    with transaction(session_factory) as session:
+    with write_transaction(session_factory) as session:
         verdicts = session.scalars(
             select(Decision).where(Decision.kind == "experiment_verdict")
         ).all()
@@ -264,14 +264,14 @@ def test_bandit_job_reweights_towards_the_better_arm_with_a_floor(
     )
     events, _, _ = simulate(exp, 3000, [0.05, 0.05, 0.12], seed=9)
     send(client, tenant, exp["id"], events)
-    with transaction(session_factory) as session:
+    with write_transaction(session_factory) as session:
         summary = jobs.JOBS[0].run(session, tenant.uid, datetime(2026, 1, 1, tzinfo=UTC))
     assert summary["reweighted"] == 1
     weights = client.get(f"{BASE}/{exp['id']}", headers=tenant.headers).json()["variants"]
     values = [v["weight"] for v in weights]
     assert abs(sum(values) - 1) < 1e-9 and min(values) >= 0.1 - 1e-12
     assert values[2] > 0.75
-    with transaction(session_factory) as session:
+    with write_transaction(session_factory) as session:
         count = session.scalar(
             select(func.count())
             .select_from(Decision)

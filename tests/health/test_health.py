@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from aethercrown.automation.service import Runner
 from aethercrown.clock import utcnow
 from aethercrown.core.jobs import all_jobs
-from aethercrown.db.engine import transaction
+from aethercrown.db.session import write_transaction
 from aethercrown.health import service, trends
 from aethercrown.health.models import HealthSample
 from tests.conftest import TenantHandle, bearer
@@ -85,7 +85,7 @@ def test_trends_give_uptime_latency_percentiles_and_incidents(
 ) -> None:
     now = utcnow()
     statuses = ["ok", "ok", "degraded", "down", "ok", "ok", "ok", "down", "ok", "ok"]
-    with transaction(session_factory) as session:
+    with write_transaction(session_factory) as session:
         for i, status in enumerate(statuses):
             session.add(
                 HealthSample(
@@ -164,7 +164,7 @@ def test_webhook_failures_show_in_the_tenants_and_the_operators_check(
             attempts=attempts,
         )
 
-    with transaction(session_factory) as session:
+    with write_transaction(session_factory) as session:
         session.add(delivery(tenant.uid, "delivered", 1))
         session.add(delivery(tenant.uid, "pending", 2))  # failed once, retrying
         session.add(delivery(other_tenant.uid, "failed", 8))  # gave up

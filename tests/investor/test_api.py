@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from aethercrown.core.ledger import record_decision, record_outcome
-from aethercrown.db.engine import transaction
+from aethercrown.db.session import write_transaction
 from tests.conftest import TenantHandle, bearer
 
 BASE = "/api/v1/investor"
@@ -21,7 +21,7 @@ def test_live_dashboard(
     company: dict[str, uuid.UUID],
     session_factory,  # type: ignore[no-untyped-def]
 ) -> None:
-    with transaction(session_factory) as session:
+    with write_transaction(session_factory) as session:
         running = record_decision(
             session,
             tenant_id=tenant.uid,
@@ -60,7 +60,7 @@ def test_activity_feed_is_paginated_and_sanitised(
     investor_key: str,
     session_factory,  # type: ignore[no-untyped-def]
 ) -> None:
-    with transaction(session_factory) as session:
+    with write_transaction(session_factory) as session:
         for i in range(5):
             record_decision(
                 session,

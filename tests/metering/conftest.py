@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from aethercrown.clock import utcnow
 from aethercrown.data.models import Customer, Subscription
-from aethercrown.db.engine import transaction, write_transaction
+from aethercrown.db.session import write_transaction
 from aethercrown.metering import schemas, service
 
 
@@ -54,7 +54,7 @@ def customers(session_factory: sessionmaker[Session]) -> Callable[..., None]:
     """customers(tenant_id, "c-1", "c-2", plan="starter") adds customers on a plan."""
 
     def make(tenant_id: uuid.UUID, *external_ids: str, plan: str | None = "starter") -> None:
-        with transaction(session_factory) as s:
+        with write_transaction(session_factory) as s:
             for ext in external_ids:
                 add_customer(s, tenant_id, ext, plan)
 
@@ -77,7 +77,7 @@ def track(session_factory: sessionmaker[Session]) -> Iterator[Callable[..., sche
     def run(
         tenant_id: uuid.UUID, events: Sequence[schemas.UsageEventIn], now: datetime
     ) -> schemas.TrackOut:
-        with transaction(session_factory) as s:
+        with write_transaction(session_factory) as s:
             out = service.track(s, tenant_id, events, now=now)
         with write_transaction(session_factory) as s:
             service.fold_pending(s, now=now)

@@ -5,7 +5,6 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from aethercrown.db.engine import transaction
 from aethercrown.metering.models import UsageAlert
 from aethercrown.webhooks.service import WebhookDelivery, deliver_due, verify
 from tests.conftest import TenantHandle
@@ -56,8 +55,7 @@ def test_each_crossing_fires_once_and_arrives_as_a_signed_webhook(
         assert set(alerts) == {"warning", "critical"}
         assert alerts["warning"].usage == 8_000 and alerts["critical"].usage == 9_500
         assert all(a.webhook_delivery_id is not None for a in alerts.values())
-    with transaction(session_factory) as s:
-        assert deliver_due(s)["delivered"] == 2
+    assert deliver_due(session_factory)["delivered"] == 2
     keys = client.get(
         "/api/v1/operational/security/keys",
         params={"kind": "webhook_secret"},

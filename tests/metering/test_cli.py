@@ -6,7 +6,8 @@ from typer.testing import CliRunner
 from aethercrown.cli import app
 from aethercrown.clock import utcnow
 from aethercrown.db import migrate
-from aethercrown.db.engine import make_engine, make_session_factory, transaction
+from aethercrown.db.engine import make_engine, make_session_factory
+from aethercrown.db.session import write_transaction
 from tests.metering.conftest import add_customer
 
 
@@ -21,7 +22,7 @@ def test_usage_import_and_report(tmp_path: Path, monkeypatch) -> None:  # type: 
     runner = CliRunner()
     assert runner.invoke(app, ["tenants", "create", "Acme", "--slug", "acme-u"]).exit_code == 0
     engine = make_engine(url)
-    with transaction(make_session_factory(engine)) as s:
+    with write_transaction(make_session_factory(engine)) as s:
         from sqlalchemy import select
 
         from aethercrown.core.models import Tenant

@@ -11,7 +11,7 @@ from sqlalchemy import delete, func, select
 from aethercrown.app import create_app
 from aethercrown.clock import utcnow
 from aethercrown.data.models import Customer
-from aethercrown.db.engine import transaction, write_transaction
+from aethercrown.db.session import write_transaction
 from aethercrown.metering import service
 from aethercrown.metering.fold import catch_up
 from aethercrown.metering.models import UsageAlert, UsageDaily, UsageEvent, UsageFoldCursor
@@ -138,9 +138,9 @@ def test_event_ids_are_never_reused_after_a_delete(
     now = utcnow() - timedelta(minutes=1)
     track(tenant.uid, [event("a", "c-1", "api_calls", 1, now)], now)
     track(tenant.uid, [event(f"b{i}", "c-2", "api_calls", 1, now) for i in range(3)], now)
-    with transaction(session_factory) as s:  # the newest events go with their customer
+    with write_transaction(session_factory) as s:  # the newest events go with their customer
         s.execute(delete(Customer).where(Customer.external_id == "c-2"))
-    with transaction(session_factory) as s:
+    with write_transaction(session_factory) as s:
         service.track(s, tenant.uid, [event("c", "c-1", "api_calls", 5, now)], now=now)
     catch_up(session_factory)
     assert rollup_totals(session_factory) == (2, 6, 2, 6)
@@ -155,7 +155,7 @@ def test_the_automation_job_folds_what_is_pending(
 
     customers(tenant.uid, "c-1")
     now = utcnow() - timedelta(minutes=1)
-    with transaction(session_factory) as s:
+    with write_transaction(session_factory) as s:
         service.track(s, tenant.uid, [event("j", "c-1", "api_calls", 7, now)], now=now)
     job = next(j for j in all_jobs() if j.name == "usage_fold")
     assert not job.per_tenant
@@ -179,7 +179,7 @@ def test_a_long_transaction_storing_events_does_not_hold_the_fold_forever(
     monkeypatch.setattr(repository, "FOLD_LOCK_WAIT", "200ms")
     customers(tenant.uid, "c-1")
     now = utcnow() - timedelta(minutes=1)
-    with transaction(session_factory) as s:
+    with write_transaction(session_factory) as s:
         service.track(s, tenant.uid, [event("done", "c-1", "api_calls", 1, now)], now=now)
     with session_factory() as long_load:  # stores events and stays open, like a demo load
         service.track(long_load, tenant.uid, [event("open", "c-1", "api_calls", 5, now)], now=now)

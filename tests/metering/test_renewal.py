@@ -26,7 +26,7 @@ from aethercrown.clock import utcnow
 from aethercrown.core.models import Decision
 from aethercrown.data.models import ActivityEvent, Customer, Payment, Subscription, SupportTicket
 from aethercrown.db.base import new_id
-from aethercrown.db.engine import transaction
+from aethercrown.db.session import write_transaction
 from aethercrown.metering import renewal, renewal_model
 from tests.conftest import TenantHandle
 
@@ -140,7 +140,7 @@ def build_company(session_factory, tenant_id: uuid.UUID, n: int = 400, seed: int
                         "updated_at": now,
                     }
                 )
-    with transaction(session_factory) as s:
+    with write_transaction(session_factory) as s:
         for model, rows in (
             (Customer, customers),
             (Subscription, subs),
@@ -255,11 +255,11 @@ def test_scores_are_joined_with_the_renewal_that_followed(
         f"/api/v1/enterprise/usage/{live}/renewal-probability", headers=tenant.headers
     ).json()
     due = date.fromisoformat(body["next_renewal_date"])
-    with transaction(session_factory) as s:
+    with write_transaction(session_factory) as s:
         assert renewal.record_renewal_outcomes(s, tenant.uid) == 0  # not due yet
     # the subscription is still live three days after the date: it renewed
     later = datetime.combine(due, datetime.min.time()).replace(tzinfo=utcnow().tzinfo)
-    with transaction(session_factory) as s:
+    with write_transaction(session_factory) as s:
         assert renewal.record_renewal_outcomes(s, tenant.uid, later + timedelta(days=3)) == 1
     with session_factory() as s:
         decision = s.get(Decision, uuid.UUID(body["decision_id"]))
@@ -268,6 +268,6 @@ def test_scores_are_joined_with_the_renewal_that_followed(
             "renewed": True,
             "checked_at": decision.outcome["checked_at"],  # type: ignore[index]
         }
-    with transaction(session_factory) as s:
+    with write_transaction(session_factory) as s:
         summary = renewal.retrain_job(s, tenant.uid, utcnow())
     assert summary["trained"] is True and summary["samples"] > 300

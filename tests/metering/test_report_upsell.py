@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from aethercrown.core.errors import ProblemError
 from aethercrown.core.models import Decision
-from aethercrown.db.engine import transaction
+from aethercrown.db.session import write_transaction
 from aethercrown.metering import service
 from aethercrown.metering.models import UsageAlert
 from tests.conftest import TenantHandle
@@ -132,9 +132,9 @@ def test_trigger_upsell_opens_one_campaign_per_period_in_the_ledger(
     session_factory,  # type: ignore[no-untyped-def]
     track,
 ) -> None:
-    with transaction(session_factory) as s:
+    with write_transaction(session_factory) as s:
         first = service.trigger_upsell(s, tenant.uid, "c-1", "key:test", now=NOW)
-    with transaction(session_factory) as s:
+    with write_transaction(session_factory) as s:
         second = service.trigger_upsell(s, tenant.uid, "c-1", "key:test", now=NOW)
     assert first.created and not second.created and first.id == second.id
     assert first.recommended_plan == "professional" and first.monthly_price == 9900
@@ -142,7 +142,7 @@ def test_trigger_upsell_opens_one_campaign_per_period_in_the_ledger(
         decisions = s.scalars(select(Decision).where(Decision.kind == "upsell_campaign")).all()
     assert len(decisions) == 1 and decisions[0].id == first.decision_id
     assert decisions[0].output["recommended_plan"] == "professional"
-    with transaction(session_factory) as s, pytest.raises(ProblemError) as exc:
+    with write_transaction(session_factory) as s, pytest.raises(ProblemError) as exc:
         service.trigger_upsell(s, tenant.uid, "c-3", "key:test", now=NOW)
     assert exc.value.status == 409
     # a new period is a new campaign: on April 1, 10.5 GB is over the 10 GB it has for sure
@@ -152,7 +152,7 @@ def test_trigger_upsell_opens_one_campaign_per_period_in_the_ledger(
         [event("apr", "c-1", "storage_gb", 10.5, april_now - timedelta(hours=6))],
         april_now,
     )
-    with transaction(session_factory) as s:
+    with write_transaction(session_factory) as s:
         april = service.trigger_upsell(s, tenant.uid, "c-1", "key:test", now=april_now)
     assert april.created and april.period_start == date(2026, 4, 1)
 

@@ -195,7 +195,7 @@ def test_concurrent_identical_batches_count_each_event_once(
 ) -> None:
     import threading
 
-    from aethercrown.db.engine import write_transaction
+    from aethercrown.db.session import write_transaction
     from aethercrown.metering import service
     from tests.metering.conftest import event
 

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from aethercrown.core.models import Decision
 from aethercrown.data.models import ActivityEvent
-from aethercrown.db.engine import transaction, write_transaction
+from aethercrown.db.session import write_transaction
 from aethercrown.metering import service as metering
 from aethercrown.pricing import schemas, service
 from tests.conftest import TenantHandle
@@ -128,7 +128,7 @@ def test_quote_by_the_seed_formula_line_by_line(client: TestClient, tenant: Tena
 
 
 def test_quote_from_a_customers_own_data(tenant: TenantHandle, session_factory) -> None:  # type: ignore[no-untyped-def]
-    with transaction(session_factory) as s:
+    with write_transaction(session_factory) as s:
         customer = add_customer(
             s, tenant.uid, "c-1", "starter", company_size=60, signup_date=date(2024, 1, 15)
         )
@@ -158,7 +158,7 @@ def test_quote_from_a_customers_own_data(tenant: TenantHandle, session_factory) 
                     feature=feature,
                 )
             )
-    with transaction(session_factory) as s:
+    with write_transaction(session_factory) as s:
         quote = service.calculate(
             s, tenant.uid, schemas.QuoteRequest(customer="c-1"), "key:test", now=NOW
         )
@@ -198,10 +198,10 @@ def test_invoice_preview_base_plus_overage(
     tenant: TenantHandle,
     session_factory,  # type: ignore[no-untyped-def]
 ) -> None:
-    with transaction(session_factory) as s:
+    with write_transaction(session_factory) as s:
         add_customer(s, tenant.uid, "c-1", "starter")
         add_customer(s, tenant.uid, "c-free", None)
-    with transaction(session_factory) as s:
+    with write_transaction(session_factory) as s:
         metering.track(
             s,
             tenant.uid,

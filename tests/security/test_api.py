@@ -7,7 +7,7 @@ from sqlalchemy import select, update
 
 from aethercrown.clock import utcnow
 from aethercrown.core.models import ApiKey, Decision
-from aethercrown.db.engine import transaction
+from aethercrown.db.session import write_transaction
 from tests.conftest import TenantHandle, bearer
 
 BASE = "/api/v1/operational/security/keys"
@@ -92,7 +92,7 @@ def test_due_rotation_auto_rotate_and_report(
         client, tenant, security_level="medium", kind="external", secret="third-party-0123456789"
     )
     now = utcnow()
-    with transaction(session_factory) as s:
+    with write_transaction(session_factory) as s:
         s.execute(
             update(ApiKey)
             .where(ApiKey.id == uuid.UUID(overdue["id"]))

@@ -20,7 +20,7 @@ from aethercrown.data.models import (
     Subscription,
     SupportTicket,
 )
-from aethercrown.db.engine import transaction
+from aethercrown.db.session import write_transaction
 from aethercrown.metering.models import UsageEvent
 from aethercrown.settings import Settings
 from aethercrown.simulate import SimConfig, generate
@@ -126,7 +126,7 @@ def test_truth_api(
 ) -> None:
     assert client.get("/api/v1/simulate/truth", headers=tenant.headers).status_code == 404
     assert client.get("/api/v1/simulate/truth").status_code == 401
-    with transaction(session_factory) as session:
+    with write_transaction(session_factory) as session:
         result = load_demo(session, tenant.slug, SMALL)  # an existing tenant: no new key
     assert not result.created_tenant and result.api_key is None
 
@@ -230,7 +230,7 @@ def test_load_creates_the_simulated_experiments_with_results(
     tenant: TenantHandle,
     session_factory,  # type: ignore[no-untyped-def]
 ) -> None:
-    with transaction(session_factory) as session:
+    with write_transaction(session_factory) as session:
         result = load_demo(session, tenant.slug, SMALL)
     company = generate(SMALL)
     truth = {e["key"]: e for e in company.truth.experiments}
@@ -270,7 +270,7 @@ def test_load_creates_the_simulated_experiments_with_results(
         if key == "homepage_hero_aa":
             assert body["verdict"] != "winner"  # an A/A test has no winner
     # A forced reload leaves the experiments as they are.
-    with transaction(session_factory) as session:
+    with write_transaction(session_factory) as session:
         again = load_demo(session, tenant.slug, SMALL, force=True)
     assert all(not e["created"] for e in again.experiments.values())
     listed = client.get("/api/v1/content/ab-test", headers=tenant.headers).json()["items"]

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from aethercrown.core.models import Decision
-from aethercrown.db.engine import write_transaction
+from aethercrown.db.session import write_transaction
 from aethercrown.tasks import schemas, service
 from aethercrown.tasks.models import TaskAttempt
 from tests.conftest import TenantHandle

@@ -6,7 +6,8 @@ import sys
 import time
 import uuid
 
-from aethercrown.db.engine import make_engine, make_session_factory, write_transaction
+from aethercrown.db.engine import make_engine, make_session_factory
+from aethercrown.db.session import write_transaction
 from aethercrown.tasks import schemas, service
 
 

@@ -74,7 +74,7 @@ def test_the_executive_page_shows_the_measured_ai_performance(
     """Churn AUC and Brier score, campaign uplift against the holdout and budget predicted vs
     realised, each from ledger decisions joined with what happened."""
     from aethercrown.core.ledger import record_decision, record_outcome
-    from aethercrown.db.engine import transaction
+    from aethercrown.db.session import write_transaction
 
     def decide(session, kind: str, predicted: float, outcome: float, **output: object) -> None:  # type: ignore[no-untyped-def]
         d = record_decision(
@@ -91,7 +91,7 @@ def test_the_executive_page_shows_the_measured_ai_performance(
         )
         record_outcome(d, {"value": outcome}, outcome)
 
-    with transaction(session_factory) as session:
+    with write_transaction(session_factory) as session:
         for score, churned in ((0.9, 1.0), (0.2, 1.0), (0.7, 0.0), (0.1, 0.0)):
             decide(session, "churn.score", score, churned)
         for holdout, churned in ((False, 0.0), (False, 0.0), (True, 1.0)):

@@ -1,7 +1,7 @@
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -9,35 +9,48 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from aethercrown.clock import utcnow
-from aethercrown.db.engine import transaction
+from aethercrown.db.session import write_transaction
 from aethercrown.webhooks import service as webhooks
 from aethercrown.webhooks.service import WebhookDelivery, deliver_due, enqueue_webhook, verify
 from tests.conftest import TenantHandle
 
 
 class Receiver:
-    """A real HTTP endpoint on loopback that records requests and answers a chosen status."""
+    """A real HTTP endpoint on loopback that records requests and answers a chosen status;
+    ``hold()`` makes it a slow receiver: it sleeps before answering until ``release()``."""
 
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
         self.status = 200
+        self.arrived = threading.Event()
+        self._released = threading.Event()
+        self._released.set()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 receiver.requests.append({"headers": dict(self.headers), "body": body})
+                receiver.arrived.set()
+                receiver._released.wait(4.5)  # under the sender's 5 s timeout
                 self.send_response(receiver.status)
                 self.end_headers()
 
             def log_message(self, *args: Any) -> None:
                 return None
 
-        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
+    def hold(self) -> None:
+        self._released.clear()
+
+    def release(self) -> None:
+        self._released.set()
+
     def close(self) -> None:
+        self.release()
         self.server.shutdown()
 
 
@@ -59,11 +72,10 @@ def test_signed_delivery_that_the_receiver_can_verify(
     client: TestClient, tenant: TenantHandle, receiver: Receiver, session_factory
 ) -> None:  # type: ignore[no-untyped-def]
     _hooked(client, tenant, receiver.url)
-    with transaction(session_factory) as s:
+    with write_transaction(session_factory) as s:
         delivery = enqueue_webhook(s, tenant.uid, "churn.campaign_created", {"customer": "c-1"})
         assert delivery is not None
-    with transaction(session_factory) as s:
-        assert deliver_due(s) == {"delivered": 1, "retrying": 0, "failed": 0}
+    assert deliver_due(session_factory) == {"delivered": 1, "retrying": 0, "failed": 0}
     assert len(receiver.requests) == 1
     request = receiver.requests[0]
     assert request["headers"]["AetherCrown-Event"] == "churn.campaign_created"
@@ -77,8 +89,7 @@ def test_signed_delivery_that_the_receiver_can_verify(
     ).json()["secret"]
     assert verify(request["headers"]["AetherCrown-Signature"], secret, request["body"])
     assert not verify(request["headers"]["AetherCrown-Signature"], "wrong", request["body"])
-    with transaction(session_factory) as s:
-        assert deliver_due(s) == {"delivered": 0, "retrying": 0, "failed": 0}  # sent once
+    assert deliver_due(session_factory) == {"delivered": 0, "retrying": 0, "failed": 0}  # sent once
 
 
 def test_failures_are_retried_with_backoff_then_given_up(
@@ -86,12 +97,11 @@ def test_failures_are_retried_with_backoff_then_given_up(
 ) -> None:  # type: ignore[no-untyped-def]
     _hooked(client, tenant, receiver.url)
     receiver.status = 500
-    with transaction(session_factory) as s:
+    with write_transaction(session_factory) as s:
         enqueue_webhook(s, tenant.uid, "usage.alert", {"level": "critical"})
     now = utcnow()
     for attempt in range(1, webhooks.MAX_ATTEMPTS + 1):
-        with transaction(session_factory) as s:
-            counts = deliver_due(s, now)
+        counts = deliver_due(session_factory, now)
         expected = "failed" if attempt == webhooks.MAX_ATTEMPTS else "retrying"
         assert counts[expected] == 1
         with session_factory() as s:
@@ -99,13 +109,13 @@ def test_failures_are_retried_with_backoff_then_given_up(
         assert row.attempts == attempt and row.last_status_code == 500
         if expected == "retrying":
             assert row.next_attempt_at - now == webhooks.backoff(attempt)
-            with transaction(session_factory) as s:  # not due yet: nothing is sent early
-                assert (
-                    deliver_due(s, now + webhooks.backoff(attempt) - timedelta(seconds=1))[
-                        "retrying"
-                    ]
-                    == 0
-                )
+            # not due yet: nothing is sent early
+            assert (
+                deliver_due(
+                    session_factory, now + webhooks.backoff(attempt) - timedelta(seconds=1)
+                )["retrying"]
+                == 0
+            )
             now = row.next_attempt_at
     assert row.status == "failed" and len(receiver.requests) == webhooks.MAX_ATTEMPTS
 
@@ -113,7 +123,7 @@ def test_failures_are_retried_with_backoff_then_given_up(
 def test_grace_period_signs_with_both_secrets_and_no_url_means_no_event(
     client: TestClient, tenant: TenantHandle, receiver: Receiver, session_factory
 ) -> None:  # type: ignore[no-untyped-def]
-    with transaction(session_factory) as s:
+    with write_transaction(session_factory) as s:
         assert enqueue_webhook(s, tenant.uid, "x", {}) is None
     _hooked(client, tenant, receiver.url)
     base = "/api/v1/operational/security/keys"
@@ -123,10 +133,9 @@ def test_grace_period_signs_with_both_secrets_and_no_url_means_no_event(
     new = client.post(
         f"{base}/{old['id']}/rotate", json={"grace_seconds": 3600}, headers=tenant.headers
     ).json()["key"]
-    with transaction(session_factory) as s:
+    with write_transaction(session_factory) as s:
         enqueue_webhook(s, tenant.uid, "x", {"n": 1})
-    with transaction(session_factory) as s:
-        deliver_due(s)
+    deliver_due(session_factory)
     request = receiver.requests[0]
     header = request["headers"]["AetherCrown-Signature"]
     assert header.count("v1=") == 2
@@ -141,3 +150,93 @@ def test_verify_rejects_stale_timestamps() -> None:
     assert verify(header, "s", body, now=1_000 + 10)
     assert not verify(header, "s", body, now=1_000 + webhooks.TOLERANCE_SECONDS + 1)
     assert not verify("garbage", "s", body)
+
+
+def test_a_slow_receiver_does_not_block_a_concurrent_write(
+    client: TestClient, tenant: TenantHandle, receiver: Receiver, session_factory
+) -> None:  # type: ignore[no-untyped-def]
+    """Delivery calls the receiver with no transaction open: while a receiver takes its time,
+    other writers (a tenant rename here) go ahead instead of queueing behind it."""
+    _hooked(client, tenant, receiver.url)
+    with write_transaction(session_factory) as s:
+        enqueue_webhook(s, tenant.uid, "usage.alert", {"level": "warning"})
+    receiver.hold()
+    counts: dict[str, int] = {}
+    sender = threading.Thread(target=lambda: counts.update(deliver_due(session_factory)))
+    sender.start()
+    try:
+        assert receiver.arrived.wait(10)
+        renamed = client.patch(
+            f"/api/v1/tenants/{tenant.id}", json={"name": "Acme Renamed"}, headers=tenant.headers
+        )
+        assert renamed.status_code == 200, renamed.text
+        # Still inside the receiver: the write did not wait for the delivery.
+        assert sender.is_alive() and not counts
+        with write_transaction(session_factory, timeout=1) as s:  # the write lock is free
+            assert s.get(WebhookDelivery, _only_delivery(s).id) is not None
+    finally:
+        receiver.release()
+        sender.join(10)
+    assert counts == {"delivered": 1, "retrying": 0, "failed": 0}
+    with session_factory() as s:
+        row = _only_delivery(s)
+        assert row.status == "delivered" and row.claimed_until is None and row.attempts == 1
+
+
+def _only_delivery(s: Any) -> WebhookDelivery:
+    return s.scalars(select(WebhookDelivery)).one()  # type: ignore[no-any-return]
+
+
+def test_a_lease_holds_until_it_expires_then_the_delivery_is_claimed_again(
+    client: TestClient, tenant: TenantHandle, receiver: Receiver, session_factory
+) -> None:  # type: ignore[no-untyped-def]
+    """A runner that claimed a delivery and died leaves its lease: nobody sends the delivery
+    while the lease holds (no double delivery), anybody may once it expired (crash-safe)."""
+    _hooked(client, tenant, receiver.url)
+    with write_transaction(session_factory) as s:
+        enqueue_webhook(s, tenant.uid, "usage.alert", {"level": "warning"})
+    now = utcnow()
+    with write_transaction(session_factory) as s:  # what the dead runner's claim left behind
+        row = _only_delivery(s)
+        row.claimed_until = now + timedelta(minutes=5)
+        row.claim_token = "dead-runner"
+    assert deliver_due(session_factory, now) == {"delivered": 0, "retrying": 0, "failed": 0}
+    assert deliver_due(session_factory, now + timedelta(minutes=4))["delivered"] == 0
+    assert receiver.requests == []
+    later = now + timedelta(minutes=5, seconds=1)
+    assert deliver_due(session_factory, later) == {"delivered": 1, "retrying": 0, "failed": 0}
+    assert len(receiver.requests) == 1
+    with session_factory() as s:
+        row = _only_delivery(s)
+        assert row.status == "delivered" and row.attempts == 1 and row.claim_token is None
+
+
+def test_an_outcome_is_recorded_only_by_the_lease_holder(
+    client: TestClient, tenant: TenantHandle, receiver: Receiver, session_factory
+) -> None:  # type: ignore[no-untyped-def]
+    """A runner whose lease expired while its receiver was slow, and was taken over, does not
+    record over the new holder's claim."""
+    _hooked(client, tenant, receiver.url)
+    with write_transaction(session_factory) as s:
+        enqueue_webhook(s, tenant.uid, "usage.alert", {"level": "warning"})
+    receiver.hold()
+    counts: dict[str, int] = {}
+    slow = threading.Thread(
+        target=lambda: counts.update(
+            deliver_due(session_factory, utcnow(), lease=timedelta(seconds=1))
+        )
+    )
+    slow.start()
+    try:
+        assert receiver.arrived.wait(10)
+        with write_transaction(session_factory) as s:  # another runner took the lease over
+            row = _only_delivery(s)
+            assert row.claim_token is not None
+            row.claim_token = "new-holder"
+    finally:
+        receiver.release()
+        slow.join(10)
+    assert counts == {"delivered": 0, "retrying": 0, "failed": 0}
+    with session_factory() as s:
+        row = _only_delivery(s)
+        assert row.status == "pending" and row.attempts == 0 and row.claim_token == "new-holder"

@@ -17,7 +17,8 @@ from aethercrown.clock import utcnow
 from aethercrown.core.models import Decision
 from aethercrown.core.tenancy import TenantRepository
 from aethercrown.data.models import ActivityEvent, Customer, MarketingSpend, Subscription
-from aethercrown.db.engine import make_session_factory, write_transaction
+from aethercrown.db.engine import make_session_factory
+from aethercrown.db.session import write_transaction
 from aethercrown.tasks.models import COMPLETED, FAILED, RUNNING, Task
 
 

@@ -6,7 +6,10 @@ otherwise — the runner computes the current period (aligned to the epoch, the 
 lengthen the interval) and tries to INSERT the run row for (job, scope, period, attempt). The
 UNIQUE constraint lets exactly one process win; the winner runs the job and marks the run
 succeeded in the same transaction as the job's own writes, guarded by ``status = 'running'``, so
-a run that another runner declared abandoned can never be committed twice. A failed (or
+a run that another runner declared abandoned can never be committed twice. A job that opens its
+own short units of work (``JobSpec.run_in_units``: network calls, training) commits as it goes
+and is marked in a unit of its own; the run record's bookkeeping (claim, finish) is always in
+short write units, never around the job's sending or computing. A failed (or
 abandoned) run is retried on a later tick as attempt + 1, up to ``max_attempts`` per period;
 every attempt stays in the history with its error.
 """
@@ -32,7 +35,7 @@ from aethercrown.automation.models import INSTALLATION, AutomationRun
 from aethercrown.automation.repository import RunnerRepository
 from aethercrown.clock import utcnow
 from aethercrown.core.jobs import JobSpec, job_settings_scope
-from aethercrown.db.engine import write_transaction
+from aethercrown.db.session import read_transaction, write_transaction
 from aethercrown.settings import Settings
 
 log = logging.getLogger("aethercrown.automation")
@@ -90,7 +93,7 @@ class Runner:
     tenant_ids: frozenset[uuid.UUID] | None = None
 
     def targets(self, now: datetime) -> list[Target]:
-        with write_transaction(self.session_factory) as session:
+        with read_transaction(self.session_factory) as session:
             tenants = RunnerRepository(session).active_tenants()
         if self.tenant_ids is not None:
             tenants = [t for t in tenants if t[0] in self.tenant_ids]
@@ -114,7 +117,7 @@ class Runner:
         if not targets:
             return []
         starts = sorted({t.period_start for t in targets})
-        with write_transaction(self.session_factory) as session:
+        with read_transaction(self.session_factory) as session:
             latest = RunnerRepository(session).latest_attempts(starts)
         results = []
         for target in targets:
@@ -171,16 +174,8 @@ class Runner:
         error: str | None = None
         summary: dict[str, Any] | None = None
         try:
-            with (
-                write_transaction(self.session_factory) as session,
-                job_settings_scope(self.settings),
-            ):
-                summary = _jsonable(target.job.run(session, target.tenant_id, target.period_start))
-                done = RunnerRepository(session).finish(
-                    run_id, status="succeeded", ended_at=self.wall(), summary=summary
-                )
-                if not done:
-                    raise RuntimeError("run was declared abandoned while it ran; rolled back")
+            with job_settings_scope(self.settings):
+                summary = self._run_job(target, run_id)
             status = "succeeded"
         except Exception as exc:  # a job's failure is recorded and retried, never raised
             status = "failed"
@@ -206,6 +201,35 @@ class Runner:
             summary=summary,
             interval_seconds=target.interval,
         )
+
+    def _run_job(self, target: Target, run_id: int) -> dict[str, Any]:
+        """Run the job and mark its run succeeded. A plain job runs in one write unit with
+        that mark, so its writes and the mark commit together; a job that opens its own units
+        runs with none open, and the mark follows in a short write unit of its own."""
+        job = target.job
+        if job.run_in_units is not None:
+            summary = _jsonable(
+                job.run_in_units(self.session_factory, target.tenant_id, target.period_start)
+            )
+            with write_transaction(self.session_factory) as session:
+                done = RunnerRepository(session).finish(
+                    run_id, status="succeeded", ended_at=self.wall(), summary=summary
+                )
+            if not done:
+                log.warning(
+                    "run finished after it was declared abandoned",
+                    extra={"job": job.name, "scope": target.scope},
+                )
+            return summary
+        assert job.run is not None
+        with write_transaction(self.session_factory) as session:
+            summary = _jsonable(job.run(session, target.tenant_id, target.period_start))
+            done = RunnerRepository(session).finish(
+                run_id, status="succeeded", ended_at=self.wall(), summary=summary
+            )
+            if not done:
+                raise RuntimeError("run was declared abandoned while it ran; rolled back")
+        return summary
 
     def run_forever(self, stop: threading.Event, tick_seconds: float) -> None:
         """Continuous mode: tick, then sleep; a tick that fails (database down) is logged and

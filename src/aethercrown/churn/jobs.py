@@ -7,10 +7,12 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from aethercrown.churn import service
+from aethercrown.clock import utcnow
 from aethercrown.core.jobs import JobSpec, count
+from aethercrown.db.session import read_transaction, write_transaction
 
 
 def score_customers(
@@ -21,13 +23,20 @@ def score_customers(
 
 
 def retrain(
-    session: Session, tenant_id: uuid.UUID | None, period_start: datetime
+    factory: sessionmaker[Session], tenant_id: uuid.UUID | None, period_start: datetime
 ) -> dict[str, Any]:
+    """Read the history, train with no transaction open (seconds of CPU that would otherwise
+    hold SQLite's write lock), then register the models in a short write unit."""
     assert tenant_id is not None
+    as_of = utcnow()
+    with read_transaction(factory) as session:
+        data = service.build_dataset(session, tenant_id, as_of)
     try:
-        outcome = service.train(session, tenant_id, actor="automation:churn.retrain")
+        fitted = service.fit(data)
     except service.InsufficientHistory as exc:
         return {"trained": False, "reason": exc.detail, **exc.extra}
+    with write_transaction(factory) as session:
+        outcome = service.register(session, tenant_id, fitted, actor="automation:churn.retrain")
     return {
         "trained": True,
         "models": [
@@ -74,7 +83,7 @@ JOBS: list[JobSpec] = [
     JobSpec(
         name="churn.retrain",
         interval_seconds=7 * 24 * 3600,
-        run=retrain,
+        run_in_units=retrain,
         description="Retrain churn models; promote only if not worse on the holdout",
         headline=retrain_headline,
     ),

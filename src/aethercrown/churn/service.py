@@ -299,16 +299,37 @@ def train(
     use_attributes: bool = True,
 ) -> TrainOutcome:
     """Train both feature sets on the tenant's history, register them, and promote each one
-    unless the promoted model scores a higher ROC-AUC on the same holdout."""
+    unless the promoted model scores a higher ROC-AUC on the same holdout. In one unit of
+    work; the retrain job runs the three steps (``build_dataset``, ``fit``, ``register``) in
+    units of its own, training with no transaction open."""
     as_of = as_of or utcnow()
     data = build_dataset(session, tenant_id, as_of, horizon_days, use_attributes)
+    return register(session, tenant_id, fit(data), actor=actor)
+
+
+@dataclass
+class Fitted:
+    data: Dataset
+    split: Split
+    models: dict[str, tuple[M.ChurnPredictor, dict[str, float]]]
+
+
+def fit(data: Dataset) -> Fitted:
+    """Split the dataset in time and fit both feature sets: the CPU-bound step (seconds on a
+    few thousand customers), which reads and writes nothing."""
     split = time_split(data)
-    fitted = fit_models(data, split)
+    return Fitted(data, split, fit_models(data, split))
+
+
+def register(session: Session, tenant_id: uuid.UUID, fitted: Fitted, *, actor: str) -> TrainOutcome:
+    """Register the fitted models, promoting each one unless the promoted model (as it is now,
+    under the write lock) scores a higher ROC-AUC on the same holdout."""
+    data, split, horizon_days = fitted.data, fitted.split, fitted.data.horizon_days
     registry = ModelRepository(session, tenant_id)
     created: list[ChurnModel] = []
     holdout_predictions: dict[str, np.ndarray] = {}
     y_hold = data.y[split.holdout]
-    for feature_set, (predictor, scores) in fitted.items():
+    for feature_set, (predictor, scores) in fitted.models.items():
         holdout_predictions[feature_set] = predictor.predict(
             _columns(data, predictor.features)[split.holdout]
         )

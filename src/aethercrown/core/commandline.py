@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 
 from aethercrown.core.keycache import publish_invalidations
 from aethercrown.db import migrate as migrations
-from aethercrown.db.engine import make_engine, make_session_factory, transaction, write_transaction
+from aethercrown.db.engine import make_engine, make_session_factory
+from aethercrown.db.session import write_transaction
 from aethercrown.settings import Settings, get_settings
 
 NOT_MIGRATED = "database not migrated: run `aethercrown migrate`"
@@ -95,16 +96,15 @@ def _unreachable(url: str, exc: BaseException) -> NoReturn:
 
 
 @contextmanager
-def unit_of_work(settings: Settings | None = None, *, write: bool = False) -> Iterator[Session]:
-    """A committed-on-success session for one CLI command; ``write`` takes the write lock up
-    front (BEGIN IMMEDIATE on SQLite), for commands that read then write beside a running API."""
+def unit_of_work(settings: Settings | None = None) -> Iterator[Session]:
+    """A committed-on-success session for one CLI command. A write unit (the write lock taken
+    up front: BEGIN IMMEDIATE on SQLite), since commands read then write beside a running API."""
     settings = settings or get_settings()
     engine = open_database(settings)
     # Key, tenant and tier changes made here reach the API processes' key caches at once.
     publish_invalidations(engine, settings.redis_url)
-    unit = write_transaction if write else transaction
     try:
-        with unit(make_session_factory(engine)) as session:
+        with write_transaction(make_session_factory(engine)) as session:
             yield session
     finally:
         engine.dispose()

@@ -14,14 +14,15 @@ from typing import Any
 
 import anyio
 from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aethercrown.clock import utcnow
 from aethercrown.core.auth import hash_secret
-from aethercrown.core.errors import problem_response
+from aethercrown.core.errors import database_busy, is_database_busy, problem_response
 from aethercrown.core.models import ApiKey, IdempotencyRecord
+from aethercrown.db.session import write_transaction
 
 RETENTION = timedelta(hours=24)
 MAX_KEY_LENGTH = 255
@@ -64,7 +65,17 @@ class IdempotencyMiddleware:
             b"\n".join([scope["path"].encode(), scope.get("query_string", b""), body])
         ).hexdigest()
 
-        claim = await anyio.to_thread.run_sync(_claim, factory, owner, key, fingerprint)
+        try:
+            claim = await anyio.to_thread.run_sync(_claim, factory, owner, key, fingerprint)
+        except OperationalError as exc:
+            if not is_database_busy(exc):
+                raise
+            busy = database_busy()
+            response = problem_response(
+                busy.status, busy.slug, busy.title, busy.detail, headers=busy.headers
+            )
+            await response(scope, receive, send)
+            return
         if isinstance(claim, IdempotencyRecord):
             await _answer_existing(claim, fingerprint, scope, receive, send)
             return
@@ -143,7 +154,8 @@ def _owner_of(factory: sessionmaker[Session], authorization: bytes | None) -> st
 def _claim(
     factory: sessionmaker[Session], owner: str, key: str, fingerprint: str
 ) -> int | IdempotencyRecord:
-    with factory() as session:
+    # A write unit: the look-up and the insert must not interleave with another claimer's.
+    with write_transaction(factory) as session:
         existing = session.scalar(
             select(IdempotencyRecord).where(
                 IdempotencyRecord.scope == owner, IdempotencyRecord.key == key
@@ -151,16 +163,15 @@ def _claim(
         )
         if existing is not None and existing.created_at < utcnow() - RETENTION:
             session.delete(existing)
-            session.commit()
+            session.flush()
             existing = None
         if existing is not None:
             return existing
         record = IdempotencyRecord(scope=owner, key=key, fingerprint=fingerprint)
-        session.add(record)
         try:
-            session.commit()
+            with session.begin_nested():  # PostgreSQL: another process may claim it first
+                session.add(record)
         except IntegrityError:
-            session.rollback()
             raced = session.scalar(
                 select(IdempotencyRecord).where(
                     IdempotencyRecord.scope == owner, IdempotencyRecord.key == key
@@ -172,9 +183,8 @@ def _claim(
 
 
 def _release(factory: sessionmaker[Session], record_id: int) -> None:
-    with factory() as session:
+    with write_transaction(factory) as session:
         session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == record_id))
-        session.commit()
 
 
 def _complete(
@@ -184,13 +194,12 @@ def _complete(
     body: bytes,
     headers: dict[str, str],
 ) -> None:
-    with factory() as session:
+    with write_transaction(factory) as session:
         record = session.get(IdempotencyRecord, record_id)
         if record is not None:
             record.status_code = status
             record.response_body = body
             record.response_headers = headers
-            session.commit()
 
 
 async def _answer_existing(

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from aethercrown.settings import Settings, get_settings
 
@@ -24,6 +24,11 @@ from aethercrown.settings import Settings, get_settings
 # runs for (None for installation-wide jobs), and the start of the period it was claimed for.
 # It returns a JSON-able summary of what it decided, kept in the run history.
 JobFunction = Callable[[Session, uuid.UUID | None, datetime], dict[str, Any]]
+# A job that calls the network or computes for long (webhook delivery, model training) gets the
+# session factory instead, and opens its own short units of work (db.session.read_transaction,
+# write_transaction) around its reads and writes, with none open while it sends or computes:
+# otherwise it would hold SQLite's one write lock (or PostgreSQL row locks) all along.
+UnitsJobFunction = Callable[[sessionmaker[Session], uuid.UUID | None, datetime], dict[str, Any]]
 # The run's main decision in a few words, from its summary ("allocated USD 2,620.00 over 7
 # channels…"); `aethercrown automate --once` prints it. The domain that wrote the summary reads it.
 Headline = Callable[[dict[str, Any]], str]
@@ -33,10 +38,15 @@ Headline = Callable[[dict[str, Any]], str]
 class JobSpec:
     name: str
     interval_seconds: int
-    run: JobFunction
+    run: JobFunction | None = None
     per_tenant: bool = True
     description: str = ""
     headline: Headline | None = None
+    run_in_units: UnitsJobFunction | None = None
+
+    def __post_init__(self) -> None:
+        if (self.run is None) == (self.run_in_units is None):
+            raise ValueError(f"job {self.name}: give exactly one of run and run_in_units")
 
     def describe(self, summary: dict[str, Any] | None) -> str:
         """The headline of a run's summary; a job without one shows its summary's plain figures."""

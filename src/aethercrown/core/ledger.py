@@ -63,6 +63,7 @@ def record_decision(
     actor: str = "automation",
 ) -> Decision:
     decision = Decision(
+        id=new_id(),  # known before any flush: a read request's decision is written after it
         tenant_id=tenant_id,
         kind=kind,
         subject_type=subject_type,

@@ -18,8 +18,10 @@ from prometheus_client import Counter as PromCounter
 from sqlalchemy import Connection, Engine, bindparam, or_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import OperationalError
 
 from aethercrown.core.models import ApiKey, TenantRequestCount
+from aethercrown.db.session import write_queue_turn
 
 log = logging.getLogger("aethercrown.metrics")
 
@@ -79,32 +81,72 @@ class TenantRequestCounter:
             self._last_used[key_id] = at
 
     def flush(self, engine: Engine) -> int:
+        """Write what was counted since the last flush; returns the rows and keys written.
+
+        While the database cannot be written (down, read-only, its writer busy) everything is
+        put back and tried again on the next flush, so an outage loses no count. A row the
+        database refuses (its tenant was deleted meanwhile) is dropped and logged, so that it
+        cannot block the rest forever."""
         with self._lock:
             pending, self._pending = self._pending, Counter()
             last_used, self._last_used = self._last_used, {}
         if not pending and not last_used:
             return 0
+        try:
+            self._write_all(engine, pending, last_used)
+            return len(pending) + len(last_used)
+        except OperationalError:
+            self._put_back(pending, last_used)
+            log.warning("request counts kept for the next flush", exc_info=True)
+            return 0
+        except Exception:
+            pass
+        written = 0
+        for counted, n in pending.items():
+            try:
+                self._write_all(engine, Counter({counted: n}), {})
+                written += 1
+            except OperationalError:
+                self._put_back(Counter({counted: n}), {})
+            except Exception:
+                log.warning("dropping request count", extra={"row": str(counted)}, exc_info=True)
+        try:
+            self._write_all(engine, Counter(), last_used)
+            written += len(last_used)
+        except OperationalError:
+            self._put_back(Counter(), last_used)
+        except Exception:
+            log.warning("dropping key last-use times", exc_info=True)
+        return written
+
+    def _put_back(
+        self, pending: Counter[tuple[uuid.UUID, date, int]], last_used: dict[uuid.UUID, datetime]
+    ) -> None:
+        with self._lock:
+            self._pending.update(pending)
+            for key_id, at in last_used.items():
+                newer = self._last_used.get(key_id)
+                if newer is None or newer < at:
+                    self._last_used[key_id] = at
+
+    @property
+    def pending(self) -> int:
+        """Requests counted and not yet written."""
+        with self._lock:
+            return sum(self._pending.values())
+
+    def _write_all(
+        self,
+        engine: Engine,
+        pending: Counter[tuple[uuid.UUID, date, int]],
+        last_used: dict[uuid.UUID, datetime],
+    ) -> None:
         rows = [
             {"tenant_id": t, "day": d, "status": s, "count": n} for (t, d, s), n in pending.items()
         ]
-        try:
-            with engine.begin() as conn:
-                self._write(conn, rows, last_used)
-        except Exception:
-            # Retry row by row so that one bad row (its tenant deleted meanwhile) cannot block
-            # the rest forever; rows that still fail are dropped and logged.
-            for row in rows:
-                try:
-                    with engine.begin() as conn:
-                        self._write(conn, [row], {})
-                except Exception:
-                    log.warning("dropping request count", extra={"row": str(row)}, exc_info=True)
-            try:
-                with engine.begin() as conn:
-                    self._write(conn, [], last_used)
-            except Exception:
-                log.warning("dropping key last-use times", exc_info=True)
-        return len(rows) + len(last_used)
+        # In this process's write queue, like every other writer of a SQLite database.
+        with write_queue_turn(engine), engine.begin() as conn:
+            self._write(conn, rows, last_used)
 
     @staticmethod
     def _write(

@@ -139,7 +139,8 @@ def import_rows(
 ) -> None:
     """Import business data (idempotent upsert; a batch with any bad row writes nothing)."""
     from aethercrown.core.commandline import open_database
-    from aethercrown.db.engine import make_session_factory, transaction
+    from aethercrown.db.engine import make_session_factory
+    from aethercrown.db.session import write_transaction
     from aethercrown.tenants.service import resolve_tenant_ref
 
     spec = _spec(kind)
@@ -154,7 +155,7 @@ def import_rows(
     factory = make_session_factory(engine)
     totals = {"received": 0, "inserted": 0, "updated": 0, "unchanged": 0, "batches": 0}
     try:
-        with transaction(factory) as session:
+        with write_transaction(factory) as session:
             try:
                 tenant_id = resolve_tenant_ref(session, tenant).id
             except ProblemError as exc:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +26,8 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
 
 
 def _sqlite_on_begin(conn: Any) -> None:
-    # BEGIN IMMEDIATE when the connection was marked as a writer (see write_session), so two
-    # concurrent writers queue on busy_timeout rather than deadlock on a shared->reserved upgrade.
+    # BEGIN IMMEDIATE when the connection was marked as a writer (db.session.write_transaction),
+    # so writers of other processes queue on busy_timeout rather than fail on a lock upgrade.
     # Straight to the driver: exec_driver_sql would run SQLAlchemy's whole execution path
     # (context, events, result) for a statement with no result, on every request.
     mode = conn.info.get("sqlite_begin", "DEFERRED")
@@ -112,40 +110,3 @@ def _ping_if_idle(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
-
-
-@contextmanager
-def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """A unit of work for jobs and the CLI: commit on success, roll back on error."""
-    session = factory()
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
-
-
-@contextmanager
-def write_transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """A unit of work that takes the write lock up front.
-
-    On SQLite the transaction starts with BEGIN IMMEDIATE, so a read-then-write (a claim) cannot
-    interleave with another writer: SQLite's single writer is the lock. On PostgreSQL it is an
-    ordinary transaction, and claimers use row locks (FOR UPDATE SKIP LOCKED) instead.
-    """
-    engine = factory.kw["bind"]
-    with engine.connect() as conn:
-        conn.info["sqlite_begin"] = "IMMEDIATE"
-        session = factory(bind=conn)
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
-            conn.info.pop("sqlite_begin", None)

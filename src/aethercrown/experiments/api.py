@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, status
 
 from aethercrown.core.auth import TenantReader, TenantWriter
 from aethercrown.core.pagination import Pagination, paginate
-from aethercrown.db.session import DbSession
+from aethercrown.db.session import DbSession, SessionFactory, write_transaction
 from aethercrown.experiments import schemas, service
 from aethercrown.experiments.models import Experiment
 from aethercrown.experiments.repository import ExperimentRepository
@@ -68,10 +68,16 @@ def experiment_results(
     experiment_id: uuid.UUID,
     principal: TenantReader,
     session: DbSession,
+    units: SessionFactory,
     engine: schemas.Engine | None = None,
 ) -> schemas.ExperimentResults:
     experiment = ExperimentRepository(session, principal.tenant_id).get_or_404(experiment_id)
-    return service.results(session, principal.tenant_id, experiment, engine)
+    out, batch = service.evaluate(session, principal.tenant_id, experiment, engine)
+    if service.has_new_verdict(experiment, out):
+        # A read never writes: the new verdict goes to the ledger in a short write unit.
+        with write_transaction(units) as writer:
+            service.record_verdict(writer, principal.tenant_id, experiment.id, out, batch)
+    return out
 
 
 @router.post("/{experiment_id}/assign", response_model=schemas.AssignOut)

@@ -397,6 +397,18 @@ def _finite(value: float) -> float | None:
 def results(
     session: Session, tenant_id: uuid.UUID, experiment: Experiment, engine: str | None = None
 ) -> schemas.ExperimentResults:
+    """The experiment's results, with a new verdict recorded in the ledger: for a unit of work
+    that writes (a job, a replay). A read request evaluates, then records in a write unit of its
+    own (``evaluate`` and ``record_verdict``)."""
+    out, batch = evaluate(session, tenant_id, experiment, engine)
+    _record_verdict(session, tenant_id, experiment, out, batch)
+    return out
+
+
+def evaluate(
+    session: Session, tenant_id: uuid.UUID, experiment: Experiment, engine: str | None = None
+) -> tuple[schemas.ExperimentResults, MetricBatch]:
+    """The experiment's results and the sums they were computed from; reads only."""
     engine = engine or experiment.engine
     k = len(experiment.variants)
     users = AssignmentRepository(session, tenant_id).users_per_variant(experiment.id)
@@ -495,8 +507,25 @@ def results(
         users_needed_per_variant=needed,
         metrics=metric_results,
     )
-    _record_verdict(session, tenant_id, experiment, out, batch)
-    return out
+    return out, batch
+
+
+def has_new_verdict(experiment: Experiment, out: schemas.ExperimentResults) -> bool:
+    return out.verdict != experiment.last_verdict
+
+
+def record_verdict(
+    session: Session,
+    tenant_id: uuid.UUID,
+    experiment_id: uuid.UUID,
+    out: schemas.ExperimentResults,
+    batch: MetricBatch,
+) -> None:
+    """Record a verdict a read computed, in a write unit: the experiment is read again under
+    the write lock, so concurrent reads of the same new verdict record it once."""
+    experiment = ExperimentRepository(session, tenant_id).get(experiment_id)
+    if experiment is not None:
+        _record_verdict(session, tenant_id, experiment, out, batch)
 
 
 def _interval(result: BatchResult, row: int, c: int) -> schemas.Interval:

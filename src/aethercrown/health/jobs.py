@@ -6,19 +6,23 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from aethercrown.clock import utcnow
 from aethercrown.core.jobs import JobSpec, job_settings
+from aethercrown.db.session import read_then_record
 from aethercrown.health import service
 
 
 def hourly_health_check(
-    session: Session, tenant_id: uuid.UUID | None, period_start: datetime
+    factory: sessionmaker[Session], tenant_id: uuid.UUID | None, period_start: datetime
 ) -> dict[str, Any]:
-    report = service.run_checks(
-        session, job_settings(), None, "job", now=max(utcnow(), period_start)
-    )
+    # The probes (Redis, the LLM endpoint) run with no write lock held; the samples are
+    # written after them in a short write unit.
+    with read_then_record(factory) as session:
+        report = service.run_checks(
+            session, job_settings(), None, "job", now=max(utcnow(), period_start)
+        )
     return {
         "status": report.status,
         "components": {c.component: c.status for c in report.components},
@@ -37,7 +41,7 @@ JOBS = [
     JobSpec(
         name="health_checks",
         interval_seconds=3600,
-        run=hourly_health_check,
+        run_in_units=hourly_health_check,
         per_tenant=False,
         description="Measure every component of the installation and store the samples",
         headline=health_headline,

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -15,24 +14,13 @@ from starlette.concurrency import run_in_threadpool
 from aethercrown.core.auth import TenantReader, TenantWriter
 from aethercrown.core.errors import InvalidInput, field_error
 from aethercrown.core.pagination import Page, Pagination
-from aethercrown.db.engine import write_transaction
-from aethercrown.db.session import DbSession
+from aethercrown.db.session import DbSession, WriteSession
 from aethercrown.metering import renewal, schemas, service
 from aethercrown.metering.fold import FoldedUsage
 from aethercrown.metering.service import parse_period
 
 router = APIRouter(prefix="/api/v1/enterprise/usage", tags=["usage"])
 
-
-def _write_session(request: Request) -> Iterator[Session]:
-    """A unit of work that takes SQLite's write lock up front (BEGIN IMMEDIATE), so concurrent
-    ingest requests queue on the lock instead of failing when a read snapshot goes stale; an
-    ordinary transaction on PostgreSQL. Committed before the response is sent."""
-    with write_transaction(request.app.state.session_factory) as session:
-        yield session
-
-
-WriteSession = Annotated[Session, Depends(_write_session, scope="function")]
 
 CustomerRef = Annotated[str, Path(min_length=1, max_length=200, description="External id")]
 _EVENT_SCHEMA = schemas.UsageEventIn.model_json_schema()

@@ -58,7 +58,7 @@ def import_events(
     for start in range(0, len(events), batch_size):
         batch = events[start : start + batch_size]
         try:
-            with unit_of_work(write=True) as session:
+            with unit_of_work() as session:
                 out = service.track(session, tenant_id, batch, batch=True)
         except ProblemError as exc:
             lines = [

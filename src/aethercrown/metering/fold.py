@@ -15,14 +15,13 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from aethercrown.core.auth import TenantReader
-from aethercrown.db.engine import transaction, write_transaction
-from aethercrown.db.session import DbSession
+from aethercrown.db.session import DbSession, read_transaction, write_transaction
 from aethercrown.metering import schemas, service
 from aethercrown.metering.repository import FoldRepository
 
 
 def _pending(factory: sessionmaker[Session], tenant_id: uuid.UUID | None) -> bool:
-    with transaction(factory) as session:
+    with read_transaction(factory) as session:
         if tenant_id is not None:
             return service.has_unfolded(session, tenant_id)
         folds = FoldRepository(session)

@@ -150,7 +150,6 @@ def train_model(
             trained_at=now,
         )
     )
-    session.flush()
     return model
 
 
@@ -212,7 +211,6 @@ def predict_for_customer(
         predicted_value=probability,
         actor=actor,
     )
-    session.flush()
     return schemas.RenewalOut(
         customer=external_id,
         probability=probability,

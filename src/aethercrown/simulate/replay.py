@@ -49,7 +49,7 @@ from aethercrown import clock
 from aethercrown.automation.service import Runner, default_runner_id
 from aethercrown.core.jobs import JobSpec, all_jobs
 from aethercrown.core.ledger import decision_counts
-from aethercrown.db.engine import transaction
+from aethercrown.db.session import write_transaction
 from aethercrown.settings import Settings
 
 
@@ -135,7 +135,7 @@ def replay(
                         errors.append(f"{name} at {moment.isoformat()}: {result.error}")
         if progress is not None:
             progress(done, len(plan))
-    with transaction(factory) as session:
+    with write_transaction(factory) as session:
         ledger = decision_counts(session, tenant_id)
     return {
         "from": plan[0][0].isoformat() if plan else None,

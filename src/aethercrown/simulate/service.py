@@ -19,7 +19,7 @@ from aethercrown.core.errors import Conflict, InvalidInput, NotFound, field_erro
 from aethercrown.core.ledger import audit
 from aethercrown.core.models import Tenant
 from aethercrown.data.service import ingest_rows
-from aethercrown.db.engine import transaction
+from aethercrown.db.session import write_transaction
 from aethercrown.settings import Settings, get_settings
 from aethercrown.simulate import schemas
 from aethercrown.simulate.config import SimConfig, iso_end
@@ -93,7 +93,7 @@ def load_demo(
     """
     if not isinstance(session, sessionmaker):
         return _load(session, tenant_slug, config, actor, force, progress, batch_rows)
-    with transaction(session) as unit:
+    with write_transaction(session) as unit:
         result = _load(unit, tenant_slug, config, actor, force, progress, batch_rows)
     if replay and (result.replay is None or result.replay.get("errors")):
         began = time.perf_counter()
@@ -130,7 +130,7 @@ def _fold_and_replay(
         cadences=cadences,
     )
     summary["usage_folded"] = {"events": folded.events, "alerts": folded.alerts}
-    with transaction(factory) as unit:
+    with write_transaction(factory) as unit:
         stored = SimulatedTruthRepository(unit, result.tenant_id).current()
         if stored is not None:
             stored.row_counts = {**stored.row_counts, "replay": summary}

@@ -1,5 +1,5 @@
 """Scheduling, claiming, finishing and measuring tasks. Never commits: the caller's unit of work
-does. Functions that claim or change tasks must run in a ``db.engine.write_transaction`` (on
+does. Functions that claim or change tasks must run in a ``db.session.write_transaction`` (on
 SQLite that is the single writer; on PostgreSQL row locks do the work)."""
 
 from __future__ import annotations

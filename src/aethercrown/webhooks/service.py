@@ -17,19 +17,21 @@ import hashlib
 import hmac
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import orjson
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, or_, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from aethercrown.clock import utcnow
 from aethercrown.core.crypto import SecretBox, secret_box
 from aethercrown.core.jobs import JobSpec
 from aethercrown.core.tenancy import TenantScoped
 from aethercrown.db.base import Base, UUIDPrimaryKey
+from aethercrown.db.session import write_transaction
 from aethercrown.settings import get_settings
 
 log = logging.getLogger("aethercrown.webhooks")
@@ -60,6 +62,11 @@ class WebhookDelivery(TenantScoped, UUIDPrimaryKey, Base):
     decision_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("decisions.id", ondelete="SET NULL"), nullable=True
     )
+    # The lease of the runner sending it: no other runner claims it before claimed_until, and
+    # only the holder of claim_token records the outcome. A lease that expired (its runner
+    # crashed mid-batch) is claimed again.
+    claimed_until: Mapped[datetime | None] = mapped_column(nullable=True)
+    claim_token: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -143,43 +150,98 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(BASE_BACKOFF_SECONDS * 2 ** (attempts - 1), MAX_BACKOFF_SECONDS))
 
 
+@dataclass(frozen=True)
+class _Claimed:
+    """A delivery taken under lease, with its signed request ready to send."""
+
+    id: uuid.UUID
+    url: str
+    body: bytes
+    headers: dict[str, str]
+    attempts: int
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    status_code: int | None
+    error: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def lease_for(limit: int) -> timedelta:
+    """Long enough to send a whole batch, each receiver taking its full timeout."""
+    return timedelta(seconds=limit * TIMEOUT_SECONDS + 60)
+
+
 def deliver_due(
-    session: Session,
+    factory: sessionmaker[Session],
     now: datetime | None = None,
     *,
     limit: int = 100,
     client: httpx.Client | None = None,
     box: SecretBox | None = None,
+    lease: timedelta | None = None,
 ) -> dict[str, int]:
-    """Send every delivery that is due; record each attempt. Returns counts by outcome."""
+    """Send every delivery that is due; record each attempt. Returns counts by outcome.
+
+    Three steps, so that no database transaction is open while a receiver is called (a slow
+    one would otherwise hold SQLite's write lock, or PostgreSQL row locks, for its timeout):
+    claim the due deliveries under a lease in one short write unit, send them with no
+    transaction open, record the outcomes in another short write unit."""
     now = now or utcnow()
     box = box or secret_box(get_settings())
+    token = uuid.uuid4().hex
+    with write_transaction(factory) as session:
+        claimed = _claim(session, now, limit, now + (lease or lease_for(limit)), token, box)
+    if not claimed:
+        return {"delivered": 0, "retrying": 0, "failed": 0}
+    own_client = client is None
+    http = client or httpx.Client(timeout=TIMEOUT_SECONDS)
+    try:
+        outcomes = [(delivery, _send(http, delivery)) for delivery in claimed]
+    finally:
+        if own_client:
+            http.close()
+    with write_transaction(factory) as session:
+        return _record(session, outcomes, token, now)
+
+
+def _claim(
+    session: Session,
+    now: datetime,
+    limit: int,
+    until: datetime,
+    token: str,
+    box: SecretBox,
+) -> list[_Claimed]:
     stmt = (
         select(WebhookDelivery)
-        .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
+        .where(
+            WebhookDelivery.status == "pending",
+            WebhookDelivery.next_attempt_at <= now,
+            or_(WebhookDelivery.claimed_until.is_(None), WebhookDelivery.claimed_until <= now),
+        )
         .order_by(WebhookDelivery.next_attempt_at)
         .limit(limit)
     )
     if session.get_bind().dialect.name == "postgresql":
-        # Several runners may deliver at once; each row goes to one of them.
+        # Several runners may claim at once; each row goes to one of them.
         stmt = stmt.with_for_update(skip_locked=True)
-    due = session.scalars(stmt).all()
-    counts = {"delivered": 0, "retrying": 0, "failed": 0}
-    own_client = client is None
-    http = client or httpx.Client(timeout=TIMEOUT_SECONDS)
-    try:
-        for delivery in due:
-            outcome = _attempt(session, delivery, http, box, now)
-            counts[outcome] += 1
-    finally:
-        if own_client:
-            http.close()
-    return counts
+    claimed = []
+    secrets: dict[uuid.UUID, list[str]] = {}
+    for delivery in session.scalars(stmt).all():
+        delivery.claimed_until = until
+        delivery.claim_token = token
+        if delivery.tenant_id not in secrets:
+            secrets[delivery.tenant_id] = signing_secrets(session, delivery.tenant_id, box)
+        claimed.append(_signed(delivery, secrets[delivery.tenant_id]))
+    return claimed
 
 
-def _attempt(
-    session: Session, delivery: WebhookDelivery, http: httpx.Client, box: SecretBox, now: datetime
-) -> str:
+def _signed(delivery: WebhookDelivery, secrets: list[str]) -> _Claimed:
     body = orjson.dumps(
         {
             "id": str(delivery.id),
@@ -188,7 +250,6 @@ def _attempt(
             "data": delivery.payload,
         }
     )
-    secrets = signing_secrets(session, delivery.tenant_id, box)
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "AetherCrown-Webhooks/1",
@@ -196,32 +257,58 @@ def _attempt(
         "AetherCrown-Event": delivery.event_type,
         "AetherCrown-Delivery": str(delivery.id),
     }
-    delivery.attempts += 1
+    return _Claimed(delivery.id, delivery.url, body, headers, delivery.attempts)
+
+
+def _send(http: httpx.Client, delivery: _Claimed) -> _Outcome:
     try:
-        response = http.post(delivery.url, content=body, headers=headers)
-        delivery.last_status_code = response.status_code
-        ok = 200 <= response.status_code < 300
-        delivery.last_error = None if ok else response.text[:500]
+        response = http.post(delivery.url, content=delivery.body, headers=delivery.headers)
     except httpx.HTTPError as exc:
-        ok = False
-        delivery.last_status_code = None
-        delivery.last_error = f"{type(exc).__name__}: {exc}"[:500]
-    if ok:
-        delivery.status = "delivered"
-        delivery.delivered_at = now
-        return "delivered"
-    if delivery.attempts >= MAX_ATTEMPTS:
-        delivery.status = "failed"
-        log.warning("webhook gave up", extra={"delivery": str(delivery.id)})
-        return "failed"
-    delivery.next_attempt_at = now + backoff(delivery.attempts)
-    return "retrying"
+        return _Outcome(None, f"{type(exc).__name__}: {exc}"[:500])
+    ok = 200 <= response.status_code < 300
+    return _Outcome(response.status_code, None if ok else response.text[:500])
+
+
+def _record(
+    session: Session, outcomes: list[tuple[_Claimed, _Outcome]], token: str, now: datetime
+) -> dict[str, int]:
+    counts = {"delivered": 0, "retrying": 0, "failed": 0}
+    rows = {
+        row.id: row
+        for row in session.scalars(
+            select(WebhookDelivery).where(
+                WebhookDelivery.id.in_([d.id for d, _ in outcomes]),
+                WebhookDelivery.claim_token == token,
+            )
+        )
+    }
+    for claimed, outcome in outcomes:
+        delivery = rows.get(claimed.id)
+        if delivery is None:
+            continue  # the lease expired and another runner took it over: its outcome counts
+        delivery.claimed_until = None
+        delivery.claim_token = None
+        delivery.attempts = claimed.attempts + 1
+        delivery.last_status_code = outcome.status_code
+        delivery.last_error = outcome.error
+        if outcome.ok:
+            delivery.status = "delivered"
+            delivery.delivered_at = now
+            counts["delivered"] += 1
+        elif delivery.attempts >= MAX_ATTEMPTS:
+            delivery.status = "failed"
+            log.warning("webhook gave up", extra={"delivery": str(delivery.id)})
+            counts["failed"] += 1
+        else:
+            delivery.next_attempt_at = now + backoff(delivery.attempts)
+            counts["retrying"] += 1
+    return counts
 
 
 def _delivery_job(
-    session: Session, tenant_id: uuid.UUID | None, period_start: datetime
+    factory: sessionmaker[Session], tenant_id: uuid.UUID | None, period_start: datetime
 ) -> dict[str, Any]:
-    return deliver_due(session)
+    return deliver_due(factory)
 
 
 def _delivery_headline(summary: dict[str, Any]) -> str:
@@ -237,7 +324,7 @@ JOBS = [
     JobSpec(
         name="webhook_delivery",
         interval_seconds=60,
-        run=_delivery_job,
+        run_in_units=_delivery_job,
         per_tenant=False,
         description="Send due outbound webhooks, with retries and backoff",
         headline=_delivery_headline,
