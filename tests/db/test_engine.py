@@ -9,10 +9,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from aethercrown.core.errors import is_database_busy
 from aethercrown.db import engine as engine_module
 from aethercrown.db.engine import make_engine, make_session_factory
-from aethercrown.db.session import write_transaction
+from aethercrown.db.session import is_database_busy, write_transaction
 from tests.conftest import PG_URL, normalise_pg
 
 

@@ -12,6 +12,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from aethercrown.db.session import is_database_busy
+
 PROBLEM_JSON = "application/problem+json"
 TYPE_PREFIX = "urn:aethercrown:problem:"
 
@@ -100,12 +102,6 @@ def problem_response(
     return JSONResponse(
         body, status_code=status, headers=dict(headers or {}), media_type=PROBLEM_JSON
     )
-
-
-def is_database_busy(exc: OperationalError) -> bool:
-    """SQLite's single writer stayed busy past busy_timeout, or a read snapshot went stale
-    before its transaction wrote: the client may simply retry."""
-    return "database is locked" in str(exc.orig)
 
 
 def database_busy() -> ProblemError:

@@ -20,9 +20,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aethercrown.clock import utcnow
 from aethercrown.core.auth import hash_secret
-from aethercrown.core.errors import database_busy, is_database_busy, problem_response
+from aethercrown.core.errors import database_busy, problem_response
 from aethercrown.core.models import ApiKey, IdempotencyRecord
-from aethercrown.db.session import write_transaction
+from aethercrown.db.session import is_database_busy, write_transaction
 
 RETENTION = timedelta(hours=24)
 MAX_KEY_LENGTH = 255

@@ -35,8 +35,6 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from aethercrown.core.errors import database_busy, is_database_busy
-
 log = logging.getLogger("aethercrown.db")
 
 WROTE = "aethercrown_wrote"
@@ -55,6 +53,13 @@ def _mark_flush(session: Session, _context: Any) -> None:
 def _mark_dml(state: ORMExecuteState) -> None:
     if state.is_insert or state.is_update or state.is_delete:
         state.session.info[WROTE] = True
+
+
+def is_database_busy(exc: OperationalError) -> bool:
+    """SQLite's single writer stayed busy past busy_timeout (or this process's write queue past
+    its wait), or a read snapshot went stale before its transaction wrote: the client may simply
+    retry. The API answers these 503 with Retry-After (core.errors)."""
+    return "database is locked" in str(exc.orig)
 
 
 def wrote(session: Session) -> bool:
@@ -262,17 +267,6 @@ def _record_after_read(factory: sessionmaker[Session], read: Session) -> None:
         writer.add_all(added)
 
 
-@contextmanager
-def _busy_is_503() -> Iterator[None]:
-    """Another process's writer held SQLite's lock past busy_timeout: a 503 to retry."""
-    try:
-        yield
-    except OperationalError as exc:
-        if not is_database_busy(exc):
-            raise
-        raise database_busy() from exc
-
-
 async def get_session(request: Request) -> AsyncIterator[Session]:
     """The request's unit of work: a read unit for GET/HEAD/OPTIONS (opened and closed on the
     event loop: no worker-thread hop), a write unit for every other method (its queue wait and
@@ -286,8 +280,7 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
         try:
             yield session
             if wrote(session):
-                with _busy_is_503():
-                    await run_in_threadpool(_record_after_read, factory, session)
+                await run_in_threadpool(_record_after_read, factory, session)
         finally:
             session.close()  # rolls back: the read transaction never writes
         return
@@ -297,20 +290,19 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
         # Not abandoned on cancellation: the await returns once the thread has its answer, so
         # a turn that was granted is always released below.
         if not await run_in_threadpool(queue.acquire, WRITE_QUEUE_TIMEOUT_SECONDS):
-            raise database_busy() from WriteQueueTimeout(time.monotonic() - started)
+            # An OperationalError reading "database is locked": the API answers 503.
+            raise WriteQueueTimeout(time.monotonic() - started)
     # The queue is held by this request from here: nested units of work inside it (run in
     # worker threads, which copy this context) must not wait for it.
     token = _holding.set(queue)
     try:
-        with _busy_is_503():
-            session = await run_in_threadpool(_open_writer, factory)
+        session = await run_in_threadpool(_open_writer, factory)
         try:
             yield session
         except BaseException:
             await run_in_threadpool(_close_writer, session, commit=False)
             raise
-        with _busy_is_503():
-            await run_in_threadpool(_close_writer, session, commit=True)
+        await run_in_threadpool(_close_writer, session, commit=True)
     finally:
         _holding.reset(token)
         if queue is not None:

@@ -1,0 +1,80 @@
+"""The architecture, read from the import graph: `db` ← `core` ← domains ← `app`/`cli`, never
+upwards, and a domain uses another only through its public modules (service, schemas, models and
+pure modules), never its repository, routes, commands or jobs. Imports inside functions count."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parent.parent / "src" / "aethercrown"
+
+# Lower number, lower layer; a package not named here is a domain (layer 2).
+LAYERS = {"clock": 0, "settings": 0, "db": 0, "core": 1, "app": 3, "cli": 3, "serving": 3}
+DOMAIN = 2
+# A domain's modules that no other domain may import.
+PRIVATE = {"repository", "api", "cli", "jobs"}
+# (importer, imported domain, module) allowed with the reason.
+EXCEPTIONS = {
+    ("metering", "pricing", "repository"): "metering meters the plans pricing keeps: one catalogue",
+    ("pricing", "metering", "repository"): "a quote reads the activity metering keeps per customer",
+}
+
+
+@cache
+def imports() -> list[tuple[str, str, int, list[str]]]:
+    """(file, package of the file, line, imported module path split) for every aethercrown
+    import, module-level or not."""
+    return list(_imports())
+
+
+def _imports() -> Iterator[tuple[str, str, int, list[str]]]:
+    for path in sorted(SRC.rglob("*.py")):
+        parts = path.relative_to(SRC).with_suffix("").parts
+        package = parts[0] if parts[0] != "__main__" else "cli"
+        for node in ast.walk(ast.parse(path.read_text())):
+            names: list[str] = []
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [f"{node.module}.{alias.name}" for alias in node.names]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            for name in names:
+                target = name.split(".")
+                if target[0] == "aethercrown" and len(target) > 1:
+                    yield str(path.relative_to(SRC)), package, node.lineno, target[1:]
+
+
+def layer(package: str) -> int:
+    return LAYERS.get(package, DOMAIN)
+
+
+def test_imports_never_go_up_a_layer() -> None:
+    upward = [
+        f"{file}:{line} imports aethercrown.{'.'.join(target)}"
+        for file, package, line, target in imports()
+        if layer(target[0]) > layer(package)
+    ]
+    assert upward == []
+
+
+def test_a_domain_uses_another_only_through_its_public_modules() -> None:
+    reaching_in = [
+        f"{file}:{line} imports aethercrown.{'.'.join(target)}"
+        for file, package, line, target in imports()
+        if layer(package) == DOMAIN
+        and layer(target[0]) == DOMAIN
+        and target[0] != package
+        and len(target) > 1
+        and target[1] in PRIVATE
+        and (package, target[0], target[1]) not in EXCEPTIONS
+    ]
+    assert reaching_in == []
+
+
+def test_every_exception_is_still_needed() -> None:
+    used = {
+        (package, target[0], target[1]) for _, package, _, target in imports() if len(target) > 1
+    }
+    assert set(EXCEPTIONS) <= used
