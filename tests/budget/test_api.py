@@ -101,10 +101,11 @@ def test_horizon_fixed_channels_and_fallback_label(
     assert alloc["tv"] == pytest.approx(30_000)
     assert alloc["facebook_ads"] <= 12_000 + 0.01
     podcast = next(c for c in body["channels"] if c["channel"] == "podcast")
-    assert podcast["fallback"] and podcast["model"] == "roi_proportional_fallback"
-    assert "only 5 periods" in podcast["fallback_reason"] and podcast["curve"] == []
+    # Five days support no curve: the channel is held at its current spend, labelled as such.
+    assert podcast["fallback"] and podcast["held"]
+    assert "only 5 periods" in podcast["fallback_reason"]
     rec = next(r for r in body["recommendations"] if r["channel"] == "podcast")
-    assert "ROI-proportional" in rec["reason"]
+    assert "held at its current spend" in rec["reason"]
     assert body["units"]["horizon_days"] == 30 and body["units"]["periods"] == 30
 
 
