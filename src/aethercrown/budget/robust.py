@@ -46,15 +46,20 @@ K_RANGE = (0.05, 8.0)  # multiples of the largest sustained spend
 DRAWS = 400
 # Periods in a block the fit is made on, for daily data (one week).
 BLOCK_DAYS = 7
+# The curve is trusted up to the highest mean spend kept over this many days.
+SUSTAINED_DAYS = 7
 # A fit is weak (channel held at its current spend) when the best curve beats "spend has no
 # effect" by less than this likelihood-ratio statistic, ...
 MIN_EVIDENCE = 4.0
 # ... or when the 90% interval of its return at the current spend is wider than this share of it.
 MAX_RELATIVE_WIDTH = 1.0
 MIN_BLOCKS = 6
-# The lower quantile of each channel's gain the split maximises.
-GAIN_QUANTILE = 0.05
+# The split maximises the lower end of this one-sided interval of its gain over the current
+# split; candidates come from DPs over each channel's gain at these quantiles.
+LOWER_BOUND_LEVEL = 0.95
+CANDIDATE_QUANTILES = (0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
 DP_STEPS = 400
+TEMPER = True
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,9 @@ class ChannelPosterior:
     r2: float
     blocks: int
     weak_reason: str | None = None
+    # Daily fitted return of the best grid point (counts when counts were fitted), for the
+    # shared seasonality; not stored.
+    fitted: FloatArray | None = field(default=None, repr=False, compare=False)
 
     @property
     def weak(self) -> bool:
@@ -199,6 +207,7 @@ def fit_channel(
     consecutive: bool = True,
     period_days: int = 1,
     counts: Sequence[float] | None = None,
+    season: Sequence[float] | None = None,
     seed: int = 0,
     draws: int = DRAWS,
 ) -> ChannelPosterior:
@@ -206,7 +215,7 @@ def fit_channel(
     r = np.asarray(returns, dtype=float)
     current = float(s.mean()) if len(s) else 0.0
     window = max(1, round(BLOCK_DAYS / period_days))
-    trusted = sustained_max(s, window)
+    trusted = sustained_max(s, max(1, round(SUSTAINED_DAYS / period_days)))
     rates = ADSTOCK_GRID if consecutive else (0.0,)
     block = window if consecutive else 1
     weeks = len(s) // block
@@ -246,8 +255,11 @@ def fit_channel(
             else:
                 u = ratio**k
                 feats[:, j] = np.where(np.isfinite(u), u / (1.0 + u), 1.0)
+    if season is not None:
+        feats *= np.asarray(season, dtype=float)
     x = _blocks(feats, block)  # (L, S, K, W)
     rng = np.random.default_rng(seed)
+    value = 1.0  # return per fitted unit: revenue per conversion when counts are fitted
     if counts is not None:
         drawn = _poisson_draws(x, _blocks(np.asarray(counts, dtype=float), block), rng, draws)
         value, value_se = _value_per_count(r, np.asarray(counts, dtype=float))
@@ -262,6 +274,9 @@ def fit_channel(
         picks, beta, r2, evidence = drawn
     w = x.shape[-1]
     li, si, ki = np.unravel_index(picks, x.shape[:-1])
+    top = int(np.bincount(picks, minlength=int(np.prod(x.shape[:-1]))).argmax())
+    daily = feats.reshape(-1, feats.shape[-1])[top]
+    fitted = daily * float(np.median(beta[picks == top])) / value
     slope = np.array([shapes[i] if shapes[i] > 0 else 1.0 for i in si])
     family = tuple(EXPONENTIAL if shapes[i] == 0.0 else HILL for i in si)
     post = ChannelPosterior(
@@ -275,6 +290,7 @@ def fit_channel(
         current,
         r2,
         w,
+        fitted=fitted,
     )
     reason = None
     if evidence < MIN_EVIDENCE:
@@ -294,6 +310,39 @@ def fit_channel(
     if reason is not None:
         post = ChannelPosterior(**{**post.__dict__, "weak_reason": reason})
     return post
+
+
+def yearly_season(
+    day_of_year: Sequence[float], observed: Sequence[float], expected: Sequence[float]
+) -> FloatArray | None:
+    """A shared yearly multiplier exp(a·cos + b·sin of the day of the year), fitted by Poisson
+    regression of the observed total (all channels) on the curves' expected total. Every channel
+    sells into the same market, so the season is estimated once from all of them; a
+    flight that happened in the high season then does not make a curve look steeper. None when
+    the history is under half a year (a season is not identifiable)."""
+    y = np.asarray(observed, dtype=float)
+    m = np.asarray(expected, dtype=float)
+    if len(y) < 183 or m.sum() <= 0:
+        return None
+    angle = 2 * np.pi * np.asarray(day_of_year, dtype=float) / 365.25
+    design = np.stack([np.ones_like(angle), np.cos(angle), np.sin(angle)], axis=1)
+    coef = np.zeros(3)
+    coef[0] = math.log(max(y.sum(), 1e-9) / m.sum())
+    for _ in range(25):
+        mu = m * np.exp(design @ coef)
+        grad = design.T @ (y - mu)
+        hess = design.T @ (design * mu[:, None])
+        step = np.linalg.solve(hess + 1e-9 * np.eye(3), grad)
+        coef += step
+        if np.abs(step).max() < 1e-8:
+            break
+    season = np.exp(design[:, 1:] @ coef[1:])
+    amplitude = float(np.hypot(coef[1], coef[2]))
+    if not np.isfinite(season).all() or amplitude > 1.0:
+        return None
+    # Normalised so the average day of the year has factor 1 (a cosine's mean over a year is 0,
+    # the exponential's is I0(amplitude)).
+    return np.asarray(season / np.i0(amplitude))
 
 
 def _gaussian_draws(
@@ -339,17 +388,29 @@ def _poisson_draws(
     log_w = np.where(xs > 0, log_w, -np.inf)
     if not np.isfinite(log_w).any():
         return None
-    flat = log_w.ravel()
-    picks = _pick(flat, rng, draws)
-    beta = rng.gamma(total + 1, 1.0 / xs.ravel()[picks])
-    best = int(np.argmax(flat))
+    best = int(np.argmax(log_w))
     fitted = x.reshape(-1, x.shape[-1])[best] * total / xs.ravel()[best]
+    # Counts vary more than Poisson (seasons the curve does not model, revenue per conversion
+    # that moves with the plan mix): temper the likelihood by the best fit's Pearson dispersion
+    # (quasi-Poisson), so the posterior is as wide as the data's scatter says.
+    dispersion = _dispersion(y, fitted)
+    flat = log_w.ravel() / dispersion
+    picks = _pick(flat, rng, draws)
+    beta = rng.gamma(total / dispersion + 1, dispersion / xs.ravel()[picks])
     ss_tot = float(((y - y.mean()) ** 2).sum())
     r2 = 1.0 - float(((y - fitted) ** 2).sum()) / ss_tot if ss_tot > 0 else 0.0
     with np.errstate(divide="ignore", invalid="ignore"):
         ll_best = float(np.where(y > 0, y * np.log(np.maximum(fitted, 1e-300)), 0.0).sum())
     ll_flat = total * math.log(total / len(y))
-    return picks, beta, r2, 2.0 * (ll_best - ll_flat)
+    return picks, beta, r2, 2.0 * (ll_best - ll_flat) / dispersion
+
+
+def _dispersion(y: FloatArray, fitted: FloatArray) -> float:
+    if not TEMPER:
+        return 1.0
+    positive = fitted > 0
+    pearson = float((((y - fitted) ** 2)[positive] / fitted[positive]).sum())
+    return max(1.0, pearson / max(int(positive.sum()) - 3, 1))
 
 
 def _pick(log_weights: FloatArray, rng: np.random.Generator, draws: int) -> NDArray[np.int64]:
@@ -417,54 +478,64 @@ def optimise(
     *,
     fixed: Sequence[bool] | None = None,
     interval: float = 0.9,
-    quantile: float = GAIN_QUANTILE,
+    level: float = LOWER_BOUND_LEVEL,
+    quantiles: Sequence[float] = CANDIDATE_QUANTILES,
     steps: int = DP_STEPS,
 ) -> RobustPlan:
-    """The split of ``budget`` (per period) within [lower, upper] that maximises the sum of each
-    channel's ``quantile`` gain over the current split; weak and ``fixed`` channels stay at their
-    current amount (clipped to their limits)."""
+    """The split of ``budget`` (per period) within [lower, upper] with the highest ``level``
+    lower bound of the total gain over the current split; weak and ``fixed`` channels stay at
+    their current amount (clipped to their limits).
+
+    The lower bound of a sum is not a sum, so it is not solved by one DP: each candidate split
+    maximises the sum of the channels' q-quantile gains (exact on the grid, one DP per q in
+    ``quantiles``), and the candidate — or the current split — whose total gain has the highest
+    ``level`` quantile over the joint posterior draws wins."""
     n = len(posteriors)
     levels = np.array([p.current for p in posteriors])
     current = levels / levels.sum() * budget if levels.sum() > 0 else np.full(n, budget / n)
     held = [p.weak or bool(fixed and fixed[i]) for i, p in enumerate(posteriors)]
-    held_amount = np.clip(current, lower, upper)
-    free = [i for i in range(n) if not held[i]]
-    x = held_amount.copy()
-    if free:
-        spare = budget - float(np.delete(held_amount, free).sum())
-        lo_f, hi_f = lower[free], np.minimum(upper[free], spare)
-        if spare > 0 and lo_f.sum() <= spare * (1 + 1e-12) and hi_f.sum() >= spare * (1 - 1e-12):
-            step = spare / steps
-            grid = np.arange(steps + 1) * step
-            values = np.empty((len(free), steps + 1))
-            for row, i in enumerate(free):
-                p = posteriors[i]
-                base = p.values(current[i])  # (D, 1)
-                gains = p.values(grid) - base
-                values[row] = np.quantile(gains, quantile, axis=0)
-                lo_k = math.ceil(lower[i] / step - 1e-9)
-                hi_k = math.floor(upper[i] / step + 1e-9)
-                values[row, :lo_k] = -np.inf
-                values[row, hi_k + 1 :] = -np.inf
-            if np.isfinite(values.max(axis=1)).all():
-                units = _dp(values, steps)
-                if np.isfinite(values[np.arange(len(free)), units.astype(int)]).all():
-                    candidate = x.copy()
-                    candidate[free] = units * step
-                    # Whole grid steps may sit a fraction of a step off the current split; the
-                    # current split itself is always a candidate.
-                    if _objective(posteriors, candidate, current, quantile) >= _objective(
-                        posteriors, np.where(held, x, current), current, quantile
-                    ):
-                        x = candidate
-                    else:
-                        x = np.where(held, x, np.clip(current, lower, upper))
-        elif spare > 0:
-            x[free] = np.clip(current[free], lower[free], upper[free])
     movable = [i for i in range(n) if not (fixed and fixed[i])]
-    return _summarise(
-        posteriors, budget, _rebalance(x, budget, lower, upper, movable), current, held, interval
+    x = np.where(held, np.clip(current, lower, upper), current)
+    free = [i for i in range(n) if not held[i]]
+    candidates = [_rebalance(np.clip(x, lower, upper), budget, lower, upper, movable)]
+    spare = budget - float(x[[i for i in range(n) if held[i]]].sum())
+    lo_f, hi_f = lower[free], np.minimum(upper[free], max(spare, 0.0))
+    if free and spare > 0 and lo_f.sum() <= spare * (1 + 1e-12) <= hi_f.sum() * (1 + 2e-12):
+        step = spare / steps
+        grid = np.arange(steps + 1) * step
+        gains, allowed = [], np.zeros((len(free), steps + 1), dtype=bool)
+        for row, i in enumerate(free):
+            p = posteriors[i]
+            gains.append(p.values(grid) - p.values(current[i]))  # (draws, steps + 1)
+            lo_k = math.ceil(lower[i] / step - 1e-9)
+            hi_k = math.floor(upper[i] / step + 1e-9)
+            allowed[row, lo_k : hi_k + 1] = True
+        for q in quantiles:
+            values = np.where(
+                allowed, np.stack([np.quantile(g, q, axis=0) for g in gains]), -np.inf
+            )
+            if not allowed.any(axis=1).all():
+                break
+            units = _dp(values, steps)
+            if np.isfinite(values[np.arange(len(free)), units.astype(int)]).all():
+                candidate = x.copy()
+                candidate[free] = units * step
+                candidates.append(candidate)
+    scores = [_joint_lower_bound(posteriors, c, current, level) for c in candidates]
+    best = candidates[int(np.argmax(scores))]
+    return _summarise(posteriors, budget, best, current, held, interval)
+
+
+def _joint_lower_bound(
+    posteriors: Sequence[ChannelPosterior], x: FloatArray, current: FloatArray, level: float
+) -> float:
+    """The ``level`` lower bound of the total gain: channels' draws are independent, so the
+    j-th draws summed over channels are draws of the total."""
+    gain = sum(
+        p.values(a)[:, 0] - p.values(c)[:, 0]
+        for p, a, c in zip(posteriors, x, current, strict=True)
     )
+    return float(np.quantile(gain, 1.0 - level))
 
 
 def _rebalance(
@@ -481,17 +552,6 @@ def _rebalance(
     if room.sum() > 0:
         x += np.sign(diff) * min(abs(diff), float(room.sum())) * room / room.sum()
     return x
-
-
-def _objective(
-    posteriors: Sequence[ChannelPosterior], x: FloatArray, current: FloatArray, quantile: float
-) -> float:
-    return float(
-        sum(
-            np.quantile(p.values(a)[:, 0] - p.values(c)[:, 0], quantile)
-            for p, a, c in zip(posteriors, x, current, strict=True)
-        )
-    )
 
 
 def _summarise(
