@@ -4,19 +4,26 @@ bound of the gain over the current split. Pure: plain values in, plain values ou
 
 Per channel the return of period t is ``β·g(a_t; K, k)`` where ``a_t`` is the normalised
 adstocked spend (carry-over λ) and ``g`` a Hill (``u/(1+u)``, ``u=(a/K)^k``) or exponential
-(``1−e^{−a/K}``) shape. Daily returns of a small company are a handful of conversions a day, so
-the fit is made on weekly sums (which also averages out the day-of-week pattern). For every
-(λ, shape, K) on a grid, β is linear: its least-squares value and variance are closed-form and
-integrating it out (flat prior, unknown noise) gives the grid weight
-``(Σx²)^{-1/2}·RSS^{-(W-1)/2}``. Posterior draws are grid points drawn by weight with β drawn
-from its conditional normal — no MCMC, all numpy.
+(``1−e^{−a/K}``) shape. A small company's channel brings a handful of conversions a week, so the
+fit is made on weekly sums (which also averages out the day-of-week pattern). When conversions
+are known the curve is fitted to their counts (Poisson, far less noisy than revenue, whose value
+per conversion varies with the plan bought) and priced at the channel's revenue per conversion
+(with its standard error); otherwise to the returns (normal noise). For every (λ, shape, K) on a
+grid, β is linear, so it is integrated out in closed form — Gamma for counts, normal for returns
+— giving each grid point its weight; the counts' likelihood is tempered by the best fit's Pearson
+dispersion (quasi-Poisson) so the posterior is as wide as the data's scatter. Posterior draws are
+grid points drawn by weight with β drawn from its conditional — no MCMC, all numpy.
 
 The curve is trusted up to the highest spend the channel sustained for at least a week; past it
 the return is held flat at the edge (no credit for spend the data never saw) and flagged. A
-channel whose fit explains too little (low R²) or whose posterior is too wide is held at its
-current spend, its uncertainty still shown. The split maximises, per channel, the lower
-``quantile`` of the gain over the current split, exactly on a spend grid by dynamic programming;
-the current split has gain 0 there, so the plan never looks worse than it at that bound.
+channel whose fit explains too little (likelihood ratio against "spend has no effect") or whose
+posterior is too wide is held at its current spend, its uncertainty still shown.
+
+The split maximises the 97.5 % lower bound of the total gain over the current split. That bound
+is not a sum over channels, so candidates come from exact dynamic programmes on a spend grid,
+each maximising the sum of the channels' q-quantile gains for one q, and the candidate with the
+best joint lower bound wins; the current split (gain 0) is always a candidate, and a move must
+clear a small share of the current return, so the plan does not churn for gains the noise hides.
 """
 
 from __future__ import annotations
@@ -41,7 +48,7 @@ EXPONENTIAL = "exponential"
 # (log-spaced relative to the channel's spend).
 ADSTOCK_GRID = (0.0, 0.2, 0.4, 0.55, 0.7, 0.8, 0.9)
 HILL_SLOPES = (0.8, 1.0, 1.3, 1.7, 2.2, 3.0, 4.0)
-K_POINTS = 28
+K_POINTS = 22
 K_RANGE = (0.05, 8.0)  # multiples of the largest sustained spend
 DRAWS = 400
 # Periods in a block the fit is made on, for daily data (one week).
@@ -56,10 +63,13 @@ MAX_RELATIVE_WIDTH = 1.0
 MIN_BLOCKS = 6
 # The split maximises the lower end of this one-sided interval of its gain over the current
 # split; candidates come from DPs over each channel's gain at these quantiles.
-LOWER_BOUND_LEVEL = 0.95
+LOWER_BOUND_LEVEL = 0.975
+# A move's lower bound must clear this share of the current split's expected return.
+MIN_GAIN_SHARE = 0.005
 CANDIDATE_QUANTILES = (0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
 DP_STEPS = 400
-TEMPER = True
+# Multiplies the measured dispersion (1: the data's own scatter, nothing added).
+MISSPECIFICATION = 1.0
 
 
 @dataclass(frozen=True)
@@ -77,9 +87,6 @@ class ChannelPosterior:
     r2: float
     blocks: int
     weak_reason: str | None = None
-    # Daily fitted return of the best grid point (counts when counts were fitted), for the
-    # shared seasonality; not stored.
-    fitted: FloatArray | None = field(default=None, repr=False, compare=False)
 
     @property
     def weak(self) -> bool:
@@ -207,7 +214,6 @@ def fit_channel(
     consecutive: bool = True,
     period_days: int = 1,
     counts: Sequence[float] | None = None,
-    season: Sequence[float] | None = None,
     seed: int = 0,
     draws: int = DRAWS,
 ) -> ChannelPosterior:
@@ -247,19 +253,17 @@ def fit_channel(
     ks = trusted * np.geomspace(*K_RANGE, K_POINTS)
     shapes = [*HILL_SLOPES, 0.0]  # 0 marks the exponential
     ratio = stock[:, None, :] / ks[None, :, None]  # (L, K, T)
+    with np.errstate(divide="ignore"):
+        log_ratio = np.log(ratio)  # −inf at zero spend: u = 0 there, as it should be
     feats = np.empty((len(rates), len(shapes), len(ks), len(s)))
-    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        for j, k in enumerate(shapes):
-            if k == 0.0:
-                feats[:, j] = 1.0 - np.exp(-ratio)
-            else:
-                u = ratio**k
-                feats[:, j] = np.where(np.isfinite(u), u / (1.0 + u), 1.0)
-    if season is not None:
-        feats *= np.asarray(season, dtype=float)
+    for j, k in enumerate(shapes):
+        if k == 0.0:
+            feats[:, j] = -np.expm1(-ratio)
+        else:
+            # u/(1+u) with u = ratio^k, written as a logistic of k·log(ratio) (no overflow).
+            feats[:, j] = 0.5 * (1.0 + np.tanh(0.5 * k * log_ratio))
     x = _blocks(feats, block)  # (L, S, K, W)
     rng = np.random.default_rng(seed)
-    value = 1.0  # return per fitted unit: revenue per conversion when counts are fitted
     if counts is not None:
         drawn = _poisson_draws(x, _blocks(np.asarray(counts, dtype=float), block), rng, draws)
         value, value_se = _value_per_count(r, np.asarray(counts, dtype=float))
@@ -274,9 +278,6 @@ def fit_channel(
         picks, beta, r2, evidence = drawn
     w = x.shape[-1]
     li, si, ki = np.unravel_index(picks, x.shape[:-1])
-    top = int(np.bincount(picks, minlength=int(np.prod(x.shape[:-1]))).argmax())
-    daily = feats.reshape(-1, feats.shape[-1])[top]
-    fitted = daily * float(np.median(beta[picks == top])) / value
     slope = np.array([shapes[i] if shapes[i] > 0 else 1.0 for i in si])
     family = tuple(EXPONENTIAL if shapes[i] == 0.0 else HILL for i in si)
     post = ChannelPosterior(
@@ -290,7 +291,6 @@ def fit_channel(
         current,
         r2,
         w,
-        fitted=fitted,
     )
     reason = None
     if evidence < MIN_EVIDENCE:
@@ -310,39 +310,6 @@ def fit_channel(
     if reason is not None:
         post = ChannelPosterior(**{**post.__dict__, "weak_reason": reason})
     return post
-
-
-def yearly_season(
-    day_of_year: Sequence[float], observed: Sequence[float], expected: Sequence[float]
-) -> FloatArray | None:
-    """A shared yearly multiplier exp(a·cos + b·sin of the day of the year), fitted by Poisson
-    regression of the observed total (all channels) on the curves' expected total. Every channel
-    sells into the same market, so the season is estimated once from all of them; a
-    flight that happened in the high season then does not make a curve look steeper. None when
-    the history is under half a year (a season is not identifiable)."""
-    y = np.asarray(observed, dtype=float)
-    m = np.asarray(expected, dtype=float)
-    if len(y) < 183 or m.sum() <= 0:
-        return None
-    angle = 2 * np.pi * np.asarray(day_of_year, dtype=float) / 365.25
-    design = np.stack([np.ones_like(angle), np.cos(angle), np.sin(angle)], axis=1)
-    coef = np.zeros(3)
-    coef[0] = math.log(max(y.sum(), 1e-9) / m.sum())
-    for _ in range(25):
-        mu = m * np.exp(design @ coef)
-        grad = design.T @ (y - mu)
-        hess = design.T @ (design * mu[:, None])
-        step = np.linalg.solve(hess + 1e-9 * np.eye(3), grad)
-        coef += step
-        if np.abs(step).max() < 1e-8:
-            break
-    season = np.exp(design[:, 1:] @ coef[1:])
-    amplitude = float(np.hypot(coef[1], coef[2]))
-    if not np.isfinite(season).all() or amplitude > 1.0:
-        return None
-    # Normalised so the average day of the year has factor 1 (a cosine's mean over a year is 0,
-    # the exponential's is I0(amplitude)).
-    return np.asarray(season / np.i0(amplitude))
 
 
 def _gaussian_draws(
@@ -406,11 +373,9 @@ def _poisson_draws(
 
 
 def _dispersion(y: FloatArray, fitted: FloatArray) -> float:
-    if not TEMPER:
-        return 1.0
     positive = fitted > 0
     pearson = float((((y - fitted) ** 2)[positive] / fitted[positive]).sum())
-    return max(1.0, pearson / max(int(positive.sum()) - 3, 1))
+    return MISSPECIFICATION * max(1.0, pearson / max(int(positive.sum()) - 3, 1))
 
 
 def _pick(log_weights: FloatArray, rng: np.random.Generator, draws: int) -> NDArray[np.int64]:
@@ -522,6 +487,12 @@ def optimise(
                 candidate[free] = units * step
                 candidates.append(candidate)
     scores = [_joint_lower_bound(posteriors, c, current, level) for c in candidates]
+    # A move must be worth making: its lower bound has to clear a small share of the current
+    # return, or the noise in the fits would churn the budget for gains that are not there.
+    floor = MIN_GAIN_SHARE * float(
+        sum(p.values(c)[:, 0].mean() for p, c in zip(posteriors, current, strict=True))
+    )
+    scores = [scores[0]] + [v if v > floor else -math.inf for v in scores[1:]]
     best = candidates[int(np.argmax(scores))]
     return _summarise(posteriors, budget, best, current, held, interval)
 

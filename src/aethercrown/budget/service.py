@@ -31,10 +31,11 @@ from aethercrown.core.models import Decision
 MODEL = "aethercrown.budget.grid-posterior"
 MODEL_VERSION = "2"
 ROBUST_METHOD = (
-    "per-channel grid posterior over Hill/exponential curves with carry-over (weekly counts, "
-    "Poisson, or returns, normal), trusted up to the highest spend sustained for a week; weak "
-    "fits held at current spend; the split maximising each channel's 5% quantile of the gain "
-    "over the current split, exact on a spend grid by dynamic programming"
+    "per-channel grid posterior over Hill/exponential curves with carry-over (weekly conversion "
+    "counts, quasi-Poisson, priced at revenue per conversion; or weekly returns, normal), "
+    "trusted up to the highest spend sustained for a week and flat beyond; weak fits held at "
+    "current spend; the split maximising the 97.5% lower bound of the gain over the current "
+    "split, candidates solved exactly on a spend grid by dynamic programming"
 )
 METHOD = (
     "fitted Hill/exponential response curves with geometric carry-over; concave-envelope "
