@@ -31,7 +31,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -313,7 +313,7 @@ def fit_channel(
                 f"spend is {width:.0%} of its median"
             )
     if reason is not None:
-        post = ChannelPosterior(**{**post.__dict__, "weak_reason": reason})
+        post = replace(post, weak_reason=reason)
     return post
 
 
