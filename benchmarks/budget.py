@@ -1,4 +1,17 @@
-"""Budget optimiser benchmark: time to split a budget over 5, 50 and 500 channels on fixed curves,
+"""Budget benchmarks.
+
+1. ``--seeds N`` (quality on the demo company's own noisy history, and latency): for N demo
+   companies (``aethercrown.simulate``, default size, seeds 0…N-1, a fixed end so the run is
+   repeatable) the budget decision is made from each company's marketing rows exactly as the
+   endpoint makes it (``service.plan_from_history``) at 0.5, 1, 1.5 and 2 × the current daily
+   spend, and scored on the simulator's TRUE steady-state curves: the plan's true return over the
+   true optimum under the same limits (5 % minimum share), and against the current split's.
+   Then the endpoint's end-to-end latency on the default demo's marketing rows in a fresh
+   SQLite database, in-process HTTP: cold (fits computed and cached) and warm (fits read).
+
+    .venv/bin/python benchmarks/budget.py --seeds 20
+
+2. default (optimiser): time to split a budget over 5, 50 and 500 channels on fixed curves,
 against a peer optimiser on the same curves in the same run.
 
     .venv/bin/python benchmarks/budget.py [--peer-python /work/pymc-venv/bin/python]
@@ -20,16 +33,34 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from collections import defaultdict
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from fastapi.testclient import TestClient
 from scipy.optimize import minimize
+from sqlalchemy import delete
 
+from aethercrown.app import create_app
+from aethercrown.budget import planner, schemas, service
+from aethercrown.budget.curves import ResponseCurve
+from aethercrown.budget.models import BudgetFitCache
 from aethercrown.budget.optimizer import CurveArrays, maximise
+from aethercrown.data.service import ingest_rows
+from aethercrown.db import migrate
+from aethercrown.db.engine import make_engine, make_session_factory, transaction
+from aethercrown.settings import Settings
+from aethercrown.simulate.config import SimConfig
+from aethercrown.simulate.generator import generate
+from aethercrown.tenants.schemas import TenantCreate
+from aethercrown.tenants.service import create_tenant
 
 SIZES = (5, 50, 500)
+URL = "/api/v1/optimization/budget/optimize"
 HERE = Path(__file__).resolve().parent
 
 
@@ -112,11 +143,156 @@ def run_peer(python: str, cases: list[tuple[CurveArrays, float]], repeats: int) 
     return json.loads(proc.stdout)  # type: ignore[no-any-return]
 
 
+SCALES = (0.5, 1.0, 1.5, 2.0)
+FIXED_END = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+def demo_history(company: Any) -> service.History:
+    """The company's marketing rows as the endpoint reads them (minor units, daily)."""
+    per: dict[str, list[tuple[date, float, float, float]]] = defaultdict(list)
+    for row in company.rows["marketing"]:
+        day = row["day"] if isinstance(row["day"], date) else date.fromisoformat(str(row["day"]))
+        spend, revenue = float(row["spend"]), float(row["attributed_revenue"])
+        per[row["channel"]].append((day, spend, revenue, float(row["conversions"])))
+    channels = []
+    for name in sorted(per):
+        points = sorted(per[name])
+        channels.append(
+            planner.ChannelHistory(
+                name,
+                [p[1] for p in points],
+                [p[2] for p in points],
+                True,
+                [p[0] for p in points],
+                [p[3] for p in points],
+            )
+        )
+    days = [p[0] for p in sorted(per[sorted(per)[0]])]
+    return service.History(channels, 1, "minor", "USD", days[0], days[-1], len(channels))
+
+
+def truth_quality(seeds: int) -> None:
+    print(
+        f"quality: {seeds} demo companies (SimConfig defaults, end {FIXED_END:%Y-%m-%d}) × "
+        f"budgets {', '.join(f'{s:g}' for s in SCALES)} × current daily spend; "
+        "true return / true optimum (5 % minimum share)"
+    )
+    print(f"{'seed':>4} " + " ".join(f"{f'{s:g}× ours/current':>20}" for s in SCALES))
+    results: list[tuple[float, float, float]] = []
+    for seed in range(seeds):
+        company = generate(SimConfig(seed=seed, end=FIXED_END))
+        history = demo_history(company)
+        names = [c.channel for c in history.channels]
+        truth = CurveArrays.of(
+            [
+                ResponseCurve(
+                    company.truth.curve(n).kind,
+                    company.truth.curve(n).beta
+                    * company.truth.channels[n]["revenue_per_conversion"],
+                    company.truth.curve(n).half_saturation,
+                    company.truth.curve(n).slope,
+                )
+                for n in names
+            ]
+        )
+        level = sum(statistics.fmean(c.spend) for c in history.channels)
+        cells = []
+        for scale in SCALES:
+            budget = scale * level
+            body = schemas.OptimizeRequest(total_budget=budget)
+            result = service.plan_from_history(demo_history(company), body)
+            ours = np.array([result.allocations[n] for n in names])
+            current = np.array([result.comparison["current_split"].allocations[n] for n in names])
+            lo, hi = np.full(len(names), 0.05 * budget), np.full(len(names), budget)
+            optimum = maximise(truth, lo, hi, budget).value
+            ratio = float(truth.value(ours).sum()) / optimum
+            now = float(truth.value(current).sum()) / optimum
+            results.append((scale, ratio, now))
+            cells.append(f"{ratio:9.3f} / {now:8.3f}")
+        print(f"{seed:4d} " + " ".join(f"{c:>20}" for c in cells), flush=True)
+    print(
+        f"\n{'budget':>7} {'min':>6} {'p10':>6} {'median':>6} {'max':>6} {'<0.95':>6} "
+        f"{'<current':>8} {'current median':>14}"
+    )
+    groups: list[float | None] = [*SCALES, None]
+    for group in groups:
+        rows = [r for r in results if group is None or r[0] == group]
+        ratios = np.array([r[1] for r in rows])
+        below = sum(r[1] < r[2] - 1e-9 for r in rows)
+        label = "all" if group is None else f"{group:g}×"
+        print(
+            f"{label:>7} {ratios.min():6.3f} {np.percentile(ratios, 10):6.3f} "
+            f"{np.median(ratios):6.3f} {ratios.max():6.3f} "
+            f"{int((ratios < 0.95).sum()):>3}/{len(rows):<3}{below:>5}/{len(rows):<3}"
+            f"{np.median([r[2] for r in rows]):>14.3f}"
+        )
+
+
+def latency(repeats: int) -> None:
+    company = generate(SimConfig())
+    tmp = Path(tempfile.mkdtemp(prefix="aethercrown-budget-"))
+    url = f"sqlite:///{tmp / 'bench.db'}"
+    migrate.upgrade(url)
+    settings = Settings(
+        database_url=url,
+        data_dir=tmp / "data",
+        log_level="WARNING",
+        redis_url=None,
+        run_automation=False,
+    )
+    factory = make_session_factory(make_engine(url))
+    with transaction(factory) as session:
+        tenant, issued = create_tenant(
+            session,
+            TenantCreate(name="Bench", slug="bench-budget", tier="enterprise"),
+            actor="bench",
+        )
+        tenant_id, key = tenant.id, issued.secret or ""
+    marketing = [
+        {k: (v.isoformat() if isinstance(v, date) else v) for k, v in row.items()}
+        for row in company.rows["marketing"]
+    ]
+    with transaction(factory) as session:
+        ingest_rows(session, tenant_id, "marketing", marketing)
+    headers = {"Authorization": f"Bearer {key}"}
+    body = {"total_budget": 200_000}
+    cold, warm = [], []
+    with TestClient(create_app(settings)) as client:
+        for _ in range(repeats):
+            with transaction(factory) as session:
+                session.execute(delete(BudgetFitCache))
+            started = time.perf_counter()
+            response = client.post(URL, json=body, headers=headers)
+            cold.append(time.perf_counter() - started)
+            assert response.status_code == 200, response.text
+            for _ in range(5):
+                started = time.perf_counter()
+                response = client.post(URL, json=body, headers=headers)
+                warm.append(time.perf_counter() - started)
+        answer = response.json()
+    print(
+        f"\nlatency: POST {URL} {body} on the default demo's marketing rows "
+        f"({len(marketing)} rows, {len(answer['allocations'])} channels), SQLite, in-process "
+        f"HTTP; ms median / min\n  cold (fits computed, cache emptied first): "
+        f"{statistics.median(cold) * 1e3:.0f} / {min(cold) * 1e3:.0f} ({len(cold)} calls)\n"
+        f"  warm (fits read from the cache): {statistics.median(warm) * 1e3:.0f} / "
+        f"{min(warm) * 1e3:.0f} ({len(warm)} calls)"
+    )
+    print(f"  allocations: {answer['allocations']}")
+    print(f"  confidence: {answer['confidence']}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--peer-python", default=None)
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
+    parser.add_argument("--seeds", type=int, default=0, help="quality on N demo companies")
+    parser.add_argument("--latency-repeats", type=int, default=5)
     args = parser.parse_args()
+    if args.seeds:
+        truth_quality(args.seeds)
+        latency(args.latency_repeats)
+        return
     sizes = [int(s) for s in args.sizes.split(",")]
     python = peer_python(args.peer_python)
     print(f"peer: {'PyMC-Marketing BudgetOptimizer via ' + python if python else 'not installed'}")

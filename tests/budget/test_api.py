@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from aethercrown import clock
 from aethercrown.budget import jobs
 from aethercrown.budget.curves import ResponseCurve
+from aethercrown.budget.models import BudgetFitCache
 from aethercrown.cli import app as cli_app
 from aethercrown.core.jobs import all_jobs
 from aethercrown.core.models import Decision
@@ -101,10 +102,11 @@ def test_horizon_fixed_channels_and_fallback_label(
     assert alloc["tv"] == pytest.approx(30_000)
     assert alloc["facebook_ads"] <= 12_000 + 0.01
     podcast = next(c for c in body["channels"] if c["channel"] == "podcast")
-    assert podcast["fallback"] and podcast["model"] == "roi_proportional_fallback"
-    assert "only 5 periods" in podcast["fallback_reason"] and podcast["curve"] == []
+    # Five days support no curve: the channel is held at its current spend, labelled as such.
+    assert podcast["fallback"] and podcast["held"]
+    assert "only 5 periods" in podcast["fallback_reason"]
     rec = next(r for r in body["recommendations"] if r["channel"] == "podcast")
-    assert "ROI-proportional" in rec["reason"]
+    assert "held at its current spend" in rec["reason"]
     assert body["units"]["horizon_days"] == 30 and body["units"]["periods"] == 30
 
 
@@ -304,3 +306,40 @@ def test_cli_prints_the_allocation(
 def test_truth_curve_helper_is_consistent() -> None:
     curve = ResponseCurve("hill", 10.0, 2.0, 1.0)
     assert curve.at(2.0) == pytest.approx(5.0)
+
+
+def test_stored_history_answer_is_sure_of_itself_and_its_fits_are_cached(
+    client: TestClient, tenant: TenantHandle, session_factory: Any
+) -> None:
+    store(session_factory, tenant, START, 120, seed=5)
+    request = {"total_budget": 300_000, "window_days": 120}
+    first = post(client, tenant, request)
+    assert first.status_code == 200, first.text
+    body = first.json()
+    assert sum(body["allocations"].values()) == 300_000
+    value = body["expected_return"]
+    assert value["low"] < value["value"] < value["high"]
+    gain = body["gain_over_current"]
+    assert gain["low"] <= gain["value"] <= gain["high"]
+    assert 0 <= gain["probability_positive"] <= 1
+    assert isinstance(body["confidence"], str) and len(body["confidence"]) > 40
+    for channel in body["channels"]:
+        assert channel["trusted_max_spend"] > 0
+        assert channel["beyond_trusted"] is False
+    assert cached_fits(session_factory, tenant) == 3
+    again = post(client, tenant, request)
+    assert again.json()["allocations"] == body["allocations"]
+    assert cached_fits(session_factory, tenant) == 3
+    # A new day of data is a new data version: refitted, not served from the old fits.
+    store(session_factory, tenant, START + timedelta(days=120), 1, seed=6)
+    assert post(client, tenant, request).status_code == 200
+    assert cached_fits(session_factory, tenant) == 6
+
+
+def cached_fits(session_factory: Any, tenant: TenantHandle) -> int:
+    with transaction(session_factory) as session:
+        return len(
+            session.scalars(
+                select(BudgetFitCache).where(BudgetFitCache.tenant_id == tenant.uid)
+            ).all()
+        )

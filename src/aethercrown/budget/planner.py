@@ -46,6 +46,9 @@ class ChannelHistory:
     returns: Sequence[float]
     consecutive: bool  # the periods form a gap-free series
     days: Sequence[date] | None = None  # the periods' dates, for daily data (seasonality)
+    # Conversions per period when the return is revenue and they are known: the robust fit
+    # models their counts (far less noisy than revenue) and prices them at revenue per count.
+    counts: Sequence[float] | None = None
 
 
 @dataclass(frozen=True)

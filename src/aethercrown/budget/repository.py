@@ -7,7 +7,11 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import Select, func
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from aethercrown.budget.models import BudgetFitCache
+from aethercrown.clock import utcnow
 from aethercrown.core.models import Decision
 from aethercrown.core.tenancy import TenantRepository
 from aethercrown.data.models import MarketingSpend
@@ -53,3 +57,40 @@ class DecisionRepository(TenantRepository[Decision]):
     def for_period(self, subject_id: str) -> Decision | None:
         stmt = self.allocations().where(Decision.subject_id == subject_id).limit(1)
         return self.session.scalars(stmt).first()
+
+
+class FitCacheRepository(TenantRepository[BudgetFitCache]):
+    model = BudgetFitCache
+    noun = "Fit"
+
+    def payloads(self, fingerprints: Sequence[str]) -> dict[str, dict[str, Any]]:
+        if not fingerprints:
+            return {}
+        stmt = self.select().where(BudgetFitCache.fingerprint.in_(list(fingerprints)))
+        return {row.fingerprint: row.payload for row in self.all(stmt)}
+
+    def store(self, rows: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
+        """Insert (fingerprint, channel, payload) rows; one a concurrent request stored first
+        is kept (same data, same fit)."""
+        if not rows:
+            return
+        dialect = self.session.get_bind().dialect.name
+        builder = pg_insert if dialect == "postgresql" else sqlite_insert
+        now = utcnow()
+        stmt = (
+            builder(BudgetFitCache)
+            .values(
+                [
+                    {
+                        "tenant_id": self.tenant_id,
+                        "fingerprint": fingerprint,
+                        "channel": channel,
+                        "payload": payload,
+                        "computed_at": now,
+                    }
+                    for fingerprint, channel, payload in rows
+                ]
+            )
+            .on_conflict_do_nothing(index_elements=["tenant_id", "fingerprint"])
+        )
+        self.session.execute(stmt)

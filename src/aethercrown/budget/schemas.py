@@ -68,7 +68,7 @@ class OptimizeRequest(Strict):
     objective: Literal["revenue", "conversions"] = Field(
         default="revenue", description="What the return is: attributed revenue or conversions"
     )
-    window_days: int = Field(default=90, ge=7, le=1095, description="Stored data: days of history")
+    window_days: int = Field(default=548, ge=7, le=1095, description="Stored data: days of history")
     end_date: date | None = Field(
         default=None, description="Stored data: last day of the window (default: latest data)"
     )
@@ -162,6 +162,17 @@ class ChannelOut(BaseModel):
     current_spend_per_period: float
     marginal_roi: float
     curve: list[CurvePoint]
+    trusted_max_spend: float | None = Field(
+        default=None,
+        description="Highest spend per period the channel sustained for a week; its curve is "
+        "trusted up to here and credits no further return beyond it",
+    )
+    held: bool = Field(
+        default=False, description="Held at its current spend (weak fit, or fixed as asked)"
+    )
+    beyond_trusted: bool = Field(
+        default=False, description="The recommended amount is past the trusted range"
+    )
 
 
 class Units(BaseModel):
@@ -180,6 +191,16 @@ class OptimizerOut(BaseModel):
     nodes: int
 
 
+class GainOut(BaseModel):
+    value: float = Field(
+        description="Posterior mean gain of the recommended over the current split"
+    )
+    low: float
+    high: float
+    interval: float
+    probability_positive: float
+
+
 class OptimizeResult(BaseModel):
     allocations: dict[str, float]
     recommendations: list[Recommendation]
@@ -192,6 +213,10 @@ class OptimizeResult(BaseModel):
     units: Units
     optimizer: OptimizerOut
     data_window: dict[str, Any]
+    confidence: str | None = Field(
+        default=None, description="How sure the recommendation is, and why, in plain words"
+    )
+    gain_over_current: GainOut | None = None
 
 
 class AllocationRecord(BaseModel):

@@ -15,16 +15,28 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
-from aethercrown.budget import planner, schemas
-from aethercrown.budget.curves import ResponseCurve
-from aethercrown.budget.repository import DECISION_KIND, DecisionRepository, MarketingRepository
+from aethercrown.budget import planner, robust, schemas
+from aethercrown.budget.curves import ChannelFit, ResponseCurve
+from aethercrown.budget.repository import (
+    DECISION_KIND,
+    DecisionRepository,
+    FitCacheRepository,
+    MarketingRepository,
+)
 from aethercrown.clock import utcnow
 from aethercrown.core.errors import InvalidInput, field_error
 from aethercrown.core.ledger import record_decision, record_outcome
 from aethercrown.core.models import Decision
 
-MODEL = "aethercrown.budget.envelope-bnb"
-MODEL_VERSION = "1"
+MODEL = "aethercrown.budget.grid-posterior"
+MODEL_VERSION = "2"
+ROBUST_METHOD = (
+    "per-channel grid posterior over Hill/exponential curves with carry-over (weekly conversion "
+    "counts, quasi-Poisson, priced at revenue per conversion; or weekly returns, normal), "
+    "trusted up to the highest spend sustained for a week and flat beyond; weak fits held at "
+    "current spend; the split maximising the 97.5% lower bound of the gain over the current "
+    "split, candidates solved exactly on a spend grid by dynamic programming"
+)
 METHOD = (
     "fitted Hill/exponential response curves with geometric carry-over; concave-envelope "
     "relaxation solved by marginal-return equalisation, branch and bound on S-shaped channels"
@@ -57,6 +69,7 @@ def _assemble(
     money: str,
     currency: str | None,
     rows: int,
+    counts: Mapping[str, Mapping[date, float]] | None = None,
 ) -> History:
     all_days = sorted({d for series in points.values() for d in series})
     gaps = [(b - a).days for a, b in itertools.pairwise(all_days)]
@@ -73,6 +86,7 @@ def _assemble(
                 [series[d][1] for d in days],
                 consecutive,
                 days if period == 1 else None,
+                [counts[name][d] for d in days] if counts and name in counts else None,
             )
         )
     return History(channels, period, money, currency, all_days[0], all_days[-1], rows)
@@ -82,6 +96,8 @@ def history_from_rows(rows: Sequence[schemas.HistoryRow], objective: str) -> His
     if not rows:
         raise _invalid(["historical_data"], "historical_data has no rows")
     points: dict[str, dict[date, tuple[float, float]]] = defaultdict(dict)
+    counts: dict[str, dict[date, float]] = defaultdict(dict)
+    uncounted: set[str] = set()
     for i, row in enumerate(rows):
         value = row.revenue if objective == "revenue" else row.conversions
         if value is None:
@@ -92,7 +108,12 @@ def history_from_rows(rows: Sequence[schemas.HistoryRow], objective: str) -> His
             )
         spend, ret = points[row.channel].get(row.date, (0.0, 0.0))
         points[row.channel][row.date] = (spend + row.spend, ret + value)
-    return _assemble(points, "as_given", None, len(rows))
+        if objective == "revenue" and row.conversions is not None:
+            counts[row.channel][row.date] = counts[row.channel].get(row.date, 0.0) + row.conversions
+        else:
+            uncounted.add(row.channel)
+    known = {name: series for name, series in counts.items() if name not in uncounted}
+    return _assemble(points, "as_given", None, len(rows), known)
 
 
 def history_from_store(
@@ -118,10 +139,14 @@ def history_from_store(
             f"the window mixes currencies {', '.join(currencies)}; amounts cannot be compared",
         )
     points: dict[str, dict[date, tuple[float, float]]] = defaultdict(dict)
+    counts: dict[str, dict[date, float]] = defaultdict(dict)
     for r in stored:
         ret = r.attributed_revenue if objective == "revenue" else r.conversions
         points[r.channel][r.day] = (float(r.spend), float(ret))
-    return _assemble(points, "minor", currencies[0], len(stored))
+        counts[r.channel][r.day] = float(r.conversions)
+    return _assemble(
+        points, "minor", currencies[0], len(stored), counts if objective == "revenue" else None
+    )
 
 
 def _select_channels(history: History, wanted: list[str] | None) -> None:
@@ -171,11 +196,14 @@ def optimize(
         history = history_from_store(
             session, tenant_id, body.window_days, body.end_date, body.objective
         )
-    return plan_from_history(history, body)
+    return plan_from_history(history, body, cache=FitCacheRepository(session, tenant_id))
 
 
 def plan_from_history(
-    history: History, body: schemas.OptimizeRequest, seed: int = 0
+    history: History,
+    body: schemas.OptimizeRequest,
+    seed: int = 0,
+    cache: FitCacheRepository | None = None,
 ) -> schemas.OptimizeResult:
     _select_channels(history, body.channels)
     if len(history.channels) > MAX_CHANNELS:
@@ -187,6 +215,21 @@ def plan_from_history(
     horizon = body.horizon_days or history.period_days
     periods = horizon / history.period_days
     limits = _limits(body, {c.channel for c in history.channels}, periods)
+    if body.target_marginal_roi is None and body.target_roas is None:
+        assert body.total_budget is not None
+        posteriors = fit_posteriors(history, cache)
+        try:
+            return shape_robust(
+                posteriors,
+                history,
+                limits,
+                body.total_budget / periods,
+                periods,
+                horizon,
+                body.interval,
+            )
+        except planner.PlanError as exc:
+            raise _invalid(exc.field.split("."), exc.message) from exc
     fits = planner.fit_all(history.channels, body.bootstrap, seed)
     cap = body.total_budget / periods if body.total_budget is not None else None
     try:
@@ -204,6 +247,223 @@ def plan_from_history(
     except planner.PlanError as exc:
         raise _invalid(exc.field.split("."), exc.message) from exc
     return shape(plan, history, limits, periods, horizon, body.interval)
+
+
+def fit_posteriors(
+    history: History, cache: FitCacheRepository | None = None
+) -> list[robust.ChannelPosterior]:
+    """Each channel's grid posterior, read from the cache when its data is unchanged."""
+    keys = [
+        robust.fingerprint(
+            c.channel,
+            c.spend,
+            [*c.returns, *(c.counts or [])],
+            c.consecutive,
+            history.period_days,
+        )
+        for c in history.channels
+    ]
+    cached = cache.payloads(keys) if cache is not None else {}
+    out: list[robust.ChannelPosterior] = []
+    fresh: list[tuple[str, str, dict[str, Any]]] = []
+    for i, (c, key) in enumerate(zip(history.channels, keys, strict=True)):
+        if key in cached:
+            out.append(robust.ChannelPosterior.from_dict(cached[key]))
+            continue
+        post = robust.fit_channel(
+            c.channel,
+            c.spend,
+            c.returns,
+            consecutive=c.consecutive,
+            period_days=history.period_days,
+            counts=c.counts,
+            seed=i,
+        )
+        out.append(post)
+        fresh.append((key, c.channel, post.to_dict()))
+    if cache is not None:
+        cache.store(fresh)
+    return out
+
+
+def shape_robust(
+    posteriors: list[robust.ChannelPosterior],
+    history: History,
+    limits: planner.Limits,
+    budget: float,
+    periods: float,
+    horizon: int,
+    interval: float,
+) -> schemas.OptimizeResult:
+    """The split maximising the lower bound of the gain over the current split, as an answer."""
+    stand_ins = [
+        ChannelFit(p.channel, p.blocks, 1.0, 0.0, p.current) for p in posteriors
+    ]  # bounds() reads only the channel names
+    lower, upper = planner.bounds(stand_ins, budget, limits)
+    fixed = [p.channel in limits.fixed for p in posteriors]
+    plan = robust.optimise(posteriors, budget, lower, upper, fixed=fixed, interval=interval)
+    resolution = MINOR_RESOLUTION if history.money == "minor" else AS_GIVEN_RESOLUTION
+    fmt = "{:,.0f}" if history.money == "minor" else "{:,.2f}"
+    total = budget * periods
+    names = plan.channels
+
+    def split(x: np.ndarray) -> dict[str, float]:
+        return dict(zip(names, _round_split(x * periods, total, resolution), strict=True))
+
+    def mean_total(x: np.ndarray) -> float:
+        return sum(p.mean(float(a)) for p, a in zip(posteriors, x, strict=True))
+
+    allocations = split(plan.allocation)
+    expected = plan.expected * periods
+    series = {c.channel: c for c in history.channels}
+    roi = np.array(
+        [
+            sum(series[n].returns) / sum(series[n].spend) if sum(series[n].spend) > 0 else 0.0
+            for n in names
+        ]
+    )
+    weights = roi / roi.sum() if roi.sum() > 0 else np.full(len(names), 1.0 / len(names))
+    proportional = planner._fill(lower, upper, weights, budget)
+
+    def comparison(x: np.ndarray) -> schemas.SplitComparison:
+        value = mean_total(x) * periods
+        return schemas.SplitComparison(
+            allocations=split(x),
+            expected_return=value,
+            uplift=expected - value,
+            uplift_percent=(expected - value) / value * 100 if value > 0 else None,
+        )
+
+    money = fmt.format
+    recommendations = []
+    channels = []
+    for i, p in enumerate(posteriors):
+        x, cur = float(plan.allocation[i]), float(plan.current[i])
+        change = x - cur
+        band = planner.MAINTAIN_BAND * max(cur, x, 1e-12)
+        action = "maintain" if abs(change) <= band else ("increase" if change > 0 else "decrease")
+        m_cur, m_new = p.marginal(cur), float(plan.marginal[i])
+        gain = p.mean(x) - p.mean(cur)
+        if fixed[i]:
+            reason = f"held fixed at {money(x * periods)} as asked"
+        elif p.weak:
+            reason = f"held at its current spend: {p.weak_reason}"
+        elif action == "maintain":
+            reason = (
+                "kept near its current spend: no move is better than it with enough certainty "
+                f"(marginal ROI {m_cur:.2f} there)"
+            )
+        else:
+            reason = (
+                f"marginal ROI {m_cur:.2f} at the current {money(cur * periods)}, {m_new:.2f} at "
+                f"{money(x * periods)}; the move {'adds' if gain >= 0 else 'gives up'} "
+                f"{money(abs(gain) * periods)} expected return"
+            )
+            if plan.beyond_trusted[i] or x >= p.trusted_max * 0.98:
+                reason += (
+                    f" (at the edge of its trusted range, {money(p.trusted_max)} a period: "
+                    "no further return is credited)"
+                )
+        recommendations.append(
+            schemas.Recommendation(
+                channel=p.channel,
+                action=action,
+                reason=reason,
+                current_amount=cur * periods,
+                recommended_amount=allocations[p.channel],
+                change=allocations[p.channel] - cur * periods,
+                marginal_roi_current=m_cur,
+                marginal_roi_recommended=m_new,
+                expected_return_change=gain * periods,
+            )
+        )
+        channels.append(
+            schemas.ChannelOut(
+                channel=p.channel,
+                model=str(p.representative()["family"]),
+                fallback=p.weak,
+                fallback_reason=p.weak_reason,
+                parameters={**p.representative(), "draws": len(p.beta)},
+                fit=schemas.FitOut(r2=p.r2, mape=None, points=p.blocks),
+                historical_roi=float(roi[i]),
+                current_spend_per_period=p.current,
+                marginal_roi=m_new,
+                curve=_posterior_points(p, x, interval),
+                trusted_max_spend=p.trusted_max,
+                held=plan.held[i],
+                beyond_trusted=plan.beyond_trusted[i],
+            )
+        )
+    return schemas.OptimizeResult(
+        allocations=allocations,
+        recommendations=recommendations,
+        total_budget=sum(allocations.values()),
+        expected_return=schemas.ExpectedReturn(
+            value=expected,
+            low=plan.expected_low * periods,
+            high=plan.expected_high * periods,
+            interval=interval,
+            roas=plan.expected / budget if budget > 0 else None,
+        ),
+        marginal_roi={n: float(m) for n, m in zip(names, plan.marginal, strict=True)},
+        comparison={
+            "current_split": comparison(plan.current),
+            "proportional_rule": comparison(proportional),
+        },
+        channels=channels,
+        scenario={"kind": "budget"},
+        units=schemas.Units(
+            money=history.money,
+            currency=history.currency,
+            period_days=history.period_days,
+            horizon_days=horizon,
+            periods=periods,
+            note=(
+                "allocations, expected return and comparisons cover horizon_days; curve points, "
+                "trusted_max_spend and current_spend_per_period are per period of the history; "
+                + schemas.MONEY_UNITS
+            ),
+        ),
+        optimizer=schemas.OptimizerOut(
+            method=ROBUST_METHOD,
+            upper_bound=expected,
+            relative_gap=0.0,
+            nodes=robust.DP_STEPS,
+        ),
+        data_window={
+            "first": history.first.isoformat(),
+            "last": history.last.isoformat(),
+            "rows": history.rows,
+        },
+        confidence=robust.confidence(plan, posteriors, fmt, periods),
+        gain_over_current=schemas.GainOut(
+            value=plan.gain_mean * periods,
+            low=plan.gain_low * periods,
+            high=plan.gain_high * periods,
+            interval=interval,
+            probability_positive=plan.gain_positive,
+        ),
+    )
+
+
+def _posterior_points(
+    post: robust.ChannelPosterior, chosen: float, interval: float
+) -> list[schemas.CurvePoint]:
+    top = max(2.0 * chosen, post.trusted_max, 1e-9)
+    spends = np.linspace(0.0, top, CURVE_POINTS)
+    draws = post.values(spends)
+    tail = (1 - interval) / 2 * 100
+    low, high = np.percentile(draws, [tail, 100 - tail], axis=0)
+    mean = draws.mean(axis=0)
+    return [
+        schemas.CurvePoint(
+            spend=float(x),
+            response=float(m),
+            low=min(float(lo), float(m)),
+            high=max(float(hi), float(m)),
+        )
+        for x, m, lo, hi in zip(spends, mean, low, high, strict=True)
+    ]
 
 
 def _round_split(values: np.ndarray, total: float, resolution: float) -> list[float]:
@@ -351,7 +611,7 @@ def _curve_points(fit: Any, chosen: float) -> list[schemas.CurvePoint]:
 
 
 def record_daily_allocation(
-    session: Session, tenant_id: uuid.UUID, period_start: datetime, window_days: int = 90
+    session: Session, tenant_id: uuid.UUID, period_start: datetime, window_days: int = 548
 ) -> dict[str, Any]:
     """Close out earlier allocations whose day now has data, then allocate ``period_start``'s
     day: the current daily spend level re-split optimally from the window before it."""
@@ -373,7 +633,7 @@ def record_daily_allocation(
         return {"closed": closed, "skipped": "no spend in the window"}
     body = schemas.OptimizeRequest(total_budget=budget, horizon_days=1)
     try:
-        result = plan_from_history(history, body)
+        result = plan_from_history(history, body, cache=FitCacheRepository(session, tenant_id))
     except InvalidInput as exc:
         return {"closed": closed, "skipped": exc.detail}
     output = {
@@ -424,7 +684,8 @@ def _response_at(curve: Mapping[str, Any], spend: float) -> float:
             float(curve["shape"]),
             float(curve.get("adstock", 0.0)),
         )
-        return c.at(spend)
+        trusted = curve.get("trusted_max")
+        return c.at(min(spend, float(trusted)) if trusted is not None else spend)
     return float(curve.get("roi", 0.0)) * spend
 
 

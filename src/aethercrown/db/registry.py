@@ -22,6 +22,7 @@ MODEL_MODULES = (
     "aethercrown.health.models",
     "aethercrown.churn.models",
     "aethercrown.analytics.models",
+    "aethercrown.budget.models",
 )
 
 for _module in MODEL_MODULES:

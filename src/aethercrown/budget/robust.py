@@ -1,0 +1,616 @@
+"""A budget split that is right on noisy history: grid posteriors over each channel's response
+curve, trusted only where the channel has actually spent, and the split that maximises a lower
+bound of the gain over the current split. Pure: plain values in, plain values out.
+
+Per channel the return of period t is ``β·g(a_t; K, k)`` where ``a_t`` is the normalised
+adstocked spend (carry-over λ) and ``g`` a Hill (``u/(1+u)``, ``u=(a/K)^k``) or exponential
+(``1−e^{−a/K}``) shape. A small company's channel brings a handful of conversions a week, so the
+fit is made on weekly sums (which also averages out the day-of-week pattern). When conversions
+are known the curve is fitted to their counts (Poisson, far less noisy than revenue, whose value
+per conversion varies with the plan bought) and priced at the channel's revenue per conversion
+(with its standard error); otherwise to the returns (normal noise). For every (λ, shape, K) on a
+grid, β is linear, so it is integrated out in closed form — Gamma for counts, normal for returns
+— giving each grid point its weight; the counts' likelihood is tempered by the best fit's Pearson
+dispersion (quasi-Poisson) so the posterior is as wide as the data's scatter. Posterior draws are
+grid points drawn by weight with β drawn from its conditional — no MCMC, all numpy.
+
+The curve is trusted up to the highest spend the channel sustained for at least a week; past it
+the return is held flat at the edge (no credit for spend the data never saw) and flagged. A
+channel whose fit explains too little (likelihood ratio against "spend has no effect") or whose
+posterior is too wide is held at its current spend, its uncertainty still shown.
+
+The split maximises the 97.5 % lower bound of the total gain over the current split. That bound
+is not a sum over channels, so candidates come from exact dynamic programmes on a spend grid,
+each maximising the sum of the channels' q-quantile gains for one q, and the candidate with the
+best joint lower bound wins; the current split (gain 0) is always a candidate, and a move must
+clear a small share of the current return, so the plan does not churn for gains the noise hides.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy.signal import lfilter
+
+FloatArray = NDArray[np.float64]
+
+VERSION = "grid-posterior-1"
+HILL = "hill"
+EXPONENTIAL = "exponential"
+
+# The grid: carry-over rates, shapes (Hill slopes and the exponential) and half-saturations
+# (log-spaced relative to the channel's spend).
+ADSTOCK_GRID = (0.0, 0.2, 0.4, 0.55, 0.7, 0.8, 0.9)
+HILL_SLOPES = (0.8, 1.0, 1.3, 1.7, 2.2, 3.0, 4.0)
+K_POINTS = 22
+K_RANGE = (0.05, 8.0)  # multiples of the largest sustained spend
+DRAWS = 400
+# Periods in a block the fit is made on, for daily data (one week).
+BLOCK_DAYS = 7
+# The curve is trusted up to the highest mean spend kept over this many days.
+SUSTAINED_DAYS = 7
+# A fit is weak (channel held at its current spend) when the best curve beats "spend has no
+# effect" by less than this likelihood-ratio statistic, ...
+MIN_EVIDENCE = 4.0
+# ... or when the 90% interval of its return at the current spend is wider than this share of it.
+MAX_RELATIVE_WIDTH = 1.0
+MIN_BLOCKS = 6
+# The split maximises the lower end of this one-sided interval of its gain over the current
+# split; candidates come from DPs over each channel's gain at these quantiles.
+LOWER_BOUND_LEVEL = 0.975
+# A move's lower bound must clear this share of the current split's expected return.
+MIN_GAIN_SHARE = 0.005
+CANDIDATE_QUANTILES = (0.02, 0.05, 0.1, 0.25, 0.5)
+DP_STEPS = 400
+# Multiplies the measured dispersion (1: the data's own scatter, nothing added).
+MISSPECIFICATION = 1.0
+
+
+@dataclass(frozen=True)
+class ChannelPosterior:
+    """Posterior draws of one channel's steady-state curve, and how far they may be trusted."""
+
+    channel: str
+    family: tuple[str, ...]  # per draw
+    beta: FloatArray
+    scale: FloatArray
+    slope: FloatArray
+    adstock: FloatArray
+    trusted_max: float  # highest spend sustained for at least a week (per period)
+    current: float  # mean spend per period over the history
+    r2: float
+    blocks: int
+    weak_reason: str | None = None
+
+    @cached_property
+    def is_exponential(self) -> NDArray[np.bool_]:
+        return np.array([f == EXPONENTIAL for f in self.family], dtype=bool)
+
+    @property
+    def weak(self) -> bool:
+        return self.weak_reason is not None
+
+    def values(self, spend: ArrayLike) -> FloatArray:
+        """Draws × spends matrix of the steady-state return; flat past the trusted maximum."""
+        x = np.minimum(np.atleast_1d(np.asarray(spend, dtype=float)), self.trusted_max)
+        x = np.maximum(x, 0.0)[None, :]
+        k = self.scale[:, None]
+        is_exp = self.is_exponential[:, None]
+        ratio = x / k
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            u = ratio ** self.slope[:, None]
+            hill = np.where(np.isfinite(u), u / (1.0 + u), 1.0)
+        expo = 1.0 - np.exp(-ratio)
+        return np.asarray(self.beta[:, None] * np.where(is_exp, expo, hill))
+
+    def mean(self, spend: float) -> float:
+        return float(self.values(spend).mean())
+
+    def marginal(self, spend: float) -> float:
+        """Posterior-mean marginal return (0 past the trusted range: no credit there)."""
+        if spend >= self.trusted_max:
+            return 0.0
+        h = max(self.trusted_max * 1e-4, 1e-9)
+        lo = max(spend - h, 0.0)
+        hi = min(spend + h, self.trusted_max)
+        return float((self.values(hi) - self.values(lo)).mean() / max(hi - lo, 1e-12))
+
+    def representative(self) -> dict[str, Any]:
+        """The draw nearest the posterior median return at the current spend, as plain values
+        (what the ledger stores to price the realised spend later)."""
+        at = self.values(max(self.current, 1e-9))[:, 0]
+        i = int(np.argmin(np.abs(at - np.median(at))))
+        return {
+            "family": self.family[i],
+            "beta": float(self.beta[i]),
+            "scale": float(self.scale[i]),
+            "shape": float(self.slope[i]),
+            "adstock": float(self.adstock[i]),
+            "trusted_max": self.trusted_max,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "channel": self.channel,
+            "family": list(self.family),
+            "beta": self.beta.tolist(),
+            "scale": self.scale.tolist(),
+            "slope": self.slope.tolist(),
+            "adstock": self.adstock.tolist(),
+            "trusted_max": self.trusted_max,
+            "current": self.current,
+            "r2": self.r2,
+            "blocks": self.blocks,
+            "weak_reason": self.weak_reason,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ChannelPosterior:
+        return cls(
+            channel=str(data["channel"]),
+            family=tuple(data["family"]),
+            beta=np.asarray(data["beta"], dtype=float),
+            scale=np.asarray(data["scale"], dtype=float),
+            slope=np.asarray(data["slope"], dtype=float),
+            adstock=np.asarray(data["adstock"], dtype=float),
+            trusted_max=float(data["trusted_max"]),
+            current=float(data["current"]),
+            r2=float(data["r2"]),
+            blocks=int(data["blocks"]),
+            weak_reason=data.get("weak_reason"),
+        )
+
+
+def fingerprint(
+    channel: str, spend: Sequence[float], returns: Sequence[float], consecutive: bool, period: int
+) -> str:
+    """Digest of everything a fit depends on (the data and this module's version)."""
+    digest = hashlib.sha256()
+    digest.update(f"{VERSION}|{channel}|{consecutive}|{period}|".encode())
+    digest.update(np.asarray(spend, dtype=np.float64).tobytes())
+    digest.update(np.asarray(returns, dtype=np.float64).tobytes())
+    return digest.hexdigest()
+
+
+def sustained_max(spend: FloatArray, window: int) -> float:
+    """The highest mean spend over ``window`` consecutive periods (the whole series if shorter)."""
+    if len(spend) == 0:
+        return 0.0
+    if len(spend) <= window:
+        return float(spend.mean())
+    sums = np.convolve(spend, np.ones(window), mode="valid")
+    return float(sums.max() / window)
+
+
+def _adstock_rows(spend: FloatArray, rates: Sequence[float]) -> FloatArray:
+    """Normalised geometric adstock for each rate, starting in steady state at the mean spend."""
+    out = np.empty((len(rates), len(spend)))
+    start = float(spend[: min(len(spend), 28)].mean()) if len(spend) else 0.0
+    for i, rate in enumerate(rates):
+        if rate == 0.0:
+            out[i] = spend
+            continue
+        filtered, _ = lfilter([1.0 - rate], [1.0, -rate], spend, zi=[rate * start])
+        out[i] = filtered
+    return out
+
+
+def _blocks(values: FloatArray, size: int) -> FloatArray:
+    """Sums over consecutive blocks of ``size`` along the last axis, aligned to the end (the
+    oldest remainder is dropped)."""
+    n = values.shape[-1]
+    usable = (n // size) * size
+    tail = values[..., n - usable :]
+    return np.asarray(tail.reshape(*values.shape[:-1], usable // size, size).sum(axis=-1))
+
+
+def fit_channel(
+    channel: str,
+    spend: Sequence[float],
+    returns: Sequence[float],
+    *,
+    consecutive: bool = True,
+    period_days: int = 1,
+    counts: Sequence[float] | None = None,
+    seed: int = 0,
+    draws: int = DRAWS,
+) -> ChannelPosterior:
+    s = np.asarray(spend, dtype=float)
+    r = np.asarray(returns, dtype=float)
+    current = float(s.mean()) if len(s) else 0.0
+    window = max(1, round(BLOCK_DAYS / period_days))
+    trusted = sustained_max(s, max(1, round(SUSTAINED_DAYS / period_days)))
+    rates = ADSTOCK_GRID if consecutive else (0.0,)
+    block = window if consecutive else 1
+    weeks = len(s) // block
+
+    def empty(reason: str) -> ChannelPosterior:
+        roi = float(r.sum() / s.sum()) if s.sum() > 0 else 0.0
+        # A straight line at the historical ROI, so the held channel still shows its return.
+        n = max(draws, 1)
+        return ChannelPosterior(
+            channel,
+            (HILL,) * n,
+            np.full(n, roi * max(trusted, 1.0) * 1e6),
+            np.full(n, max(trusted, 1.0) * 1e6),
+            np.ones(n),
+            np.zeros(n),
+            trusted,
+            current,
+            0.0,
+            weeks,
+            reason,
+        )
+
+    if weeks < MIN_BLOCKS or trusted <= 0 or s.std() <= 0.02 * max(current, 1e-12):
+        return empty(
+            f"too little history or spend variation to fit a curve (only {len(s)} periods, "
+            f"{weeks} blocks of a week; {MIN_BLOCKS} needed)"
+        )
+    stock = _adstock_rows(s, rates)  # (L, T)
+    ks = trusted * np.geomspace(*K_RANGE, K_POINTS)
+    shapes = [*HILL_SLOPES, 0.0]  # 0 marks the exponential
+    ratio = stock[:, None, :] / ks[None, :, None]  # (L, K, T)
+    with np.errstate(divide="ignore"):
+        log_ratio = np.log(ratio)  # −inf at zero spend: u = 0 there, as it should be
+    feats = np.empty((len(rates), len(shapes), len(ks), len(s)))
+    for j, k in enumerate(shapes):
+        if k == 0.0:
+            feats[:, j] = -np.expm1(-ratio)
+        else:
+            # u/(1+u) with u = ratio^k, written as a logistic of k·log(ratio) (no overflow).
+            feats[:, j] = 0.5 * (1.0 + np.tanh(0.5 * k * log_ratio))
+    x = _blocks(feats, block)  # (L, S, K, W)
+    rng = np.random.default_rng(seed)
+    if counts is not None:
+        drawn = _poisson_draws(x, _blocks(np.asarray(counts, dtype=float), block), rng, draws)
+        value, value_se = _value_per_count(r, np.asarray(counts, dtype=float))
+        if drawn is None or value <= 0:
+            return empty("the return does not rise with spend")
+        picks, beta, r2, evidence = drawn
+        beta = beta * np.maximum(value + value_se * rng.standard_normal(draws), 0.1 * value)
+    else:
+        drawn = _gaussian_draws(x, _blocks(r, block), rng, draws)
+        if drawn is None:
+            return empty("the return does not rise with spend")
+        picks, beta, r2, evidence = drawn
+    w = x.shape[-1]
+    li, si, ki = np.unravel_index(picks, x.shape[:-1])
+    slope = np.array([shapes[i] if shapes[i] > 0 else 1.0 for i in si])
+    family = tuple(EXPONENTIAL if shapes[i] == 0.0 else HILL for i in si)
+    post = ChannelPosterior(
+        channel,
+        family,
+        beta,
+        ks[ki],
+        slope,
+        np.asarray(rates, dtype=float)[li],
+        trusted,
+        current,
+        r2,
+        w,
+    )
+    reason = None
+    if evidence < MIN_EVIDENCE:
+        reason = (
+            f"the fitted curve explains too little of the weekly return (R² {r2:.2f}; "
+            f"likelihood ratio against no spend effect {evidence:.1f})"
+        )
+    else:
+        at = post.values(max(current, 1e-9))[:, 0]
+        lo, mid, hi = np.percentile(at, [5, 50, 95])
+        if mid <= 0 or (hi - lo) / mid > MAX_RELATIVE_WIDTH:
+            width = (hi - lo) / mid if mid > 0 else math.inf
+            reason = (
+                f"the posterior is too wide: the 90% interval of the return at the current "
+                f"spend is {width:.0%} of its median"
+            )
+    if reason is not None:
+        post = replace(post, weak_reason=reason)
+    return post
+
+
+def _gaussian_draws(
+    x: FloatArray, y: FloatArray, rng: np.random.Generator, draws: int
+) -> tuple[NDArray[np.int64], FloatArray, float, float] | None:
+    """Grid draws for return = β·x + normal noise (β and the noise level integrated out)."""
+    w = y.shape[0]
+    sxx = (x * x).sum(axis=-1)
+    sxy = (x * y).sum(axis=-1)
+    syy = float((y * y).sum())
+    beta_hat = sxy / np.maximum(sxx, 1e-300)
+    rss = np.maximum(syy - sxy * beta_hat, syy * 1e-12 + 1e-300)
+    log_w = -0.5 * np.log(np.maximum(sxx, 1e-300)) - 0.5 * (w - 1) * np.log(rss)
+    log_w = np.where((beta_hat > 0) & (sxx > 0), log_w, -np.inf)
+    if not np.isfinite(log_w).any():
+        return None
+    flat = log_w.ravel()
+    picks = _pick(flat, rng, draws)
+    sigma2 = rss.ravel()[picks] / max(w - 1, 1)
+    beta = beta_hat.ravel()[picks] + rng.standard_normal(draws) * np.sqrt(
+        sigma2 / sxx.ravel()[picks]
+    )
+    best = int(np.argmax(flat))
+    ss_tot = float(((y - y.mean()) ** 2).sum())
+    r2 = 1.0 - float(rss.ravel()[best]) / ss_tot if ss_tot > 0 else 0.0
+    # Likelihood ratio of the best curve against a constant return (no spend effect).
+    lr = w * math.log(max(ss_tot, 1e-300) / max(float(rss.ravel()[best]), 1e-300))
+    return picks, np.abs(beta), r2, lr
+
+
+def _poisson_draws(
+    x: FloatArray, y: FloatArray, rng: np.random.Generator, draws: int
+) -> tuple[NDArray[np.int64], FloatArray, float, float] | None:
+    """Grid draws for counts ~ Poisson(β·x): with a flat prior on β its integral is closed-form,
+    weight ∝ Π x_w^{y_w} / (Σx)^{Y+1}, and β | grid point ~ Gamma(Y + 1, Σx)."""
+    total = float(y.sum())
+    if total <= 0:
+        return None
+    xs = x.sum(axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_x = np.where(y > 0, np.log(np.maximum(x, 1e-300)), 0.0)
+    log_w = (log_x * y).sum(axis=-1) - (total + 1) * np.log(np.maximum(xs, 1e-300))
+    log_w = np.where(xs > 0, log_w, -np.inf)
+    if not np.isfinite(log_w).any():
+        return None
+    best = int(np.argmax(log_w))
+    fitted = x.reshape(-1, x.shape[-1])[best] * total / xs.ravel()[best]
+    # Counts vary more than Poisson (seasons the curve does not model, revenue per conversion
+    # that moves with the plan mix): temper the likelihood by the best fit's Pearson dispersion
+    # (quasi-Poisson), so the posterior is as wide as the data's scatter says.
+    dispersion = _dispersion(y, fitted)
+    flat = log_w.ravel() / dispersion
+    picks = _pick(flat, rng, draws)
+    beta = rng.gamma(total / dispersion + 1, dispersion / xs.ravel()[picks])
+    ss_tot = float(((y - y.mean()) ** 2).sum())
+    r2 = 1.0 - float(((y - fitted) ** 2).sum()) / ss_tot if ss_tot > 0 else 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ll_best = float(np.where(y > 0, y * np.log(np.maximum(fitted, 1e-300)), 0.0).sum())
+    ll_flat = total * math.log(total / len(y))
+    return picks, beta, r2, 2.0 * (ll_best - ll_flat) / dispersion
+
+
+def _dispersion(y: FloatArray, fitted: FloatArray) -> float:
+    positive = fitted > 0
+    pearson = float((((y - fitted) ** 2)[positive] / fitted[positive]).sum())
+    return MISSPECIFICATION * max(1.0, pearson / max(int(positive.sum()) - 3, 1))
+
+
+def _pick(log_weights: FloatArray, rng: np.random.Generator, draws: int) -> NDArray[np.int64]:
+    weights = np.exp(log_weights - log_weights.max())
+    return np.asarray(rng.choice(log_weights.size, size=draws, p=weights / weights.sum()))
+
+
+def _value_per_count(returns: FloatArray, counts: FloatArray) -> tuple[float, float]:
+    """Return per conversion (ratio of totals) and its standard error (ratio estimator)."""
+    total = float(counts.sum())
+    if total <= 0:
+        return 0.0, 0.0
+    value = float(returns.sum()) / total
+    residual = returns - value * counts
+    return value, float(np.sqrt((residual**2).sum())) / total
+
+
+@dataclass
+class RobustPlan:
+    channels: list[str]
+    budget: float
+    allocation: FloatArray
+    current: FloatArray
+    held: list[bool]  # held at the current spend (weak fit or asked to be fixed)
+    expected: float  # posterior mean of the total return at the allocation
+    expected_low: float
+    expected_high: float
+    current_expected: float
+    gain_mean: float
+    gain_low: float  # the interval's lower end of the gain over the current split
+    gain_high: float
+    gain_positive: float  # posterior probability that the gain is > 0
+    marginal: FloatArray
+    beyond_trusted: list[bool]  # allocation past the channel's trusted range
+    draws_total: FloatArray = field(repr=False, default_factory=lambda: np.zeros(0))
+
+
+def _dp(values: FloatArray, steps: int) -> FloatArray:
+    """Exact maximiser of Σ_c values[c, k_c] subject to Σ k_c = steps (−inf marks forbidden)."""
+    n = values.shape[0]
+    best = values[0].copy()
+    choice = np.zeros((n, steps + 1), dtype=np.int64)
+    k = np.arange(steps + 1)[:, None]
+    j = np.arange(steps + 1)[None, :]
+    valid = j <= k
+    idx = np.clip(k - j, 0, steps)
+    for i in range(1, n):
+        total = np.where(valid, best[idx] + values[i][None, :], -np.inf)
+        choice[i] = np.argmax(total, axis=1)
+        best = total[np.arange(steps + 1), choice[i]]
+    out = np.zeros(n, dtype=np.int64)
+    remaining = steps
+    for i in range(n - 1, 0, -1):
+        out[i] = choice[i][remaining]
+        remaining -= int(out[i])
+    out[0] = remaining
+    return out.astype(float)
+
+
+def optimise(
+    posteriors: Sequence[ChannelPosterior],
+    budget: float,
+    lower: FloatArray,
+    upper: FloatArray,
+    *,
+    fixed: Sequence[bool] | None = None,
+    interval: float = 0.9,
+    level: float = LOWER_BOUND_LEVEL,
+    quantiles: Sequence[float] = CANDIDATE_QUANTILES,
+    steps: int = DP_STEPS,
+) -> RobustPlan:
+    """The split of ``budget`` (per period) within [lower, upper] with the highest ``level``
+    lower bound of the total gain over the current split; weak and ``fixed`` channels stay at
+    their current amount (clipped to their limits).
+
+    The lower bound of a sum is not a sum, so it is not solved by one DP: each candidate split
+    maximises the sum of the channels' q-quantile gains (exact on the grid, one DP per q in
+    ``quantiles``), and the candidate — or the current split — whose total gain has the highest
+    ``level`` quantile over the joint posterior draws wins."""
+    n = len(posteriors)
+    levels = np.array([p.current for p in posteriors])
+    current = levels / levels.sum() * budget if levels.sum() > 0 else np.full(n, budget / n)
+    held = [p.weak or bool(fixed and fixed[i]) for i, p in enumerate(posteriors)]
+    movable = [i for i in range(n) if not (fixed and fixed[i])]
+    x = np.where(held, np.clip(current, lower, upper), current)
+    free = [i for i in range(n) if not held[i]]
+    candidates = [_rebalance(np.clip(x, lower, upper), budget, lower, upper, movable)]
+    spare = budget - float(x[[i for i in range(n) if held[i]]].sum())
+    lo_f, hi_f = lower[free], np.minimum(upper[free], max(spare, 0.0))
+    if free and spare > 0 and lo_f.sum() <= spare * (1 + 1e-12) <= hi_f.sum() * (1 + 2e-12):
+        step = spare / steps
+        grid = np.arange(steps + 1) * step
+        gains, allowed = [], np.zeros((len(free), steps + 1), dtype=bool)
+        for row, i in enumerate(free):
+            p = posteriors[i]
+            gains.append(p.values(grid) - p.values(current[i]))  # (draws, steps + 1)
+            lo_k = math.ceil(lower[i] / step - 1e-9)
+            hi_k = math.floor(upper[i] / step + 1e-9)
+            allowed[row, lo_k : hi_k + 1] = True
+        # Each channel's draws sorted once; a q-quantile is then one row (an order statistic).
+        ordered = np.stack([np.sort(g, axis=0) for g in gains])  # (channels, draws, steps + 1)
+        count = ordered.shape[1]
+        for q in quantiles:
+            row = min(count - 1, max(0, math.ceil(q * count) - 1))
+            values = np.where(allowed, ordered[:, row, :], -np.inf)
+            if not allowed.any(axis=1).all():
+                break
+            units = _dp(values, steps)
+            if np.isfinite(values[np.arange(len(free)), units.astype(int)]).all():
+                candidate = x.copy()
+                candidate[free] = units * step
+                candidates.append(candidate)
+    scores = [_joint_lower_bound(posteriors, c, current, level) for c in candidates]
+    # A move must be worth making: its lower bound has to clear a small share of the current
+    # return, or the noise in the fits would churn the budget for gains that are not there.
+    floor = MIN_GAIN_SHARE * float(
+        sum(p.values(c)[:, 0].mean() for p, c in zip(posteriors, current, strict=True))
+    )
+    scores = [scores[0]] + [v if v > floor else -math.inf for v in scores[1:]]
+    best = candidates[int(np.argmax(scores))]
+    return _summarise(posteriors, budget, best, current, held, interval)
+
+
+def _joint_lower_bound(
+    posteriors: Sequence[ChannelPosterior], x: FloatArray, current: FloatArray, level: float
+) -> float:
+    """The ``level`` lower bound of the total gain: channels' draws are independent, so the
+    j-th draws summed over channels are draws of the total."""
+    gain = sum(
+        p.values(a)[:, 0] - p.values(c)[:, 0]
+        for p, a, c in zip(posteriors, x, current, strict=True)
+    )
+    return float(np.quantile(gain, 1.0 - level))
+
+
+def _rebalance(
+    x: FloatArray, budget: float, lower: FloatArray, upper: FloatArray, movable: list[int]
+) -> FloatArray:
+    """Spend exactly ``budget``: held amounts clipped to their limits may not add up to it, so
+    the difference goes to (or comes from) the movable channels in proportion to their room."""
+    x = x.copy()
+    diff = budget - float(x.sum())
+    if abs(diff) <= 1e-9 * max(budget, 1.0) or not movable:
+        return x
+    room = (upper - x) if diff > 0 else (x - lower)
+    room = np.where(np.isin(np.arange(len(x)), movable), np.maximum(room, 0.0), 0.0)
+    if room.sum() > 0:
+        x += np.sign(diff) * min(abs(diff), float(room.sum())) * room / room.sum()
+    return x
+
+
+def _summarise(
+    posteriors: Sequence[ChannelPosterior],
+    budget: float,
+    x: FloatArray,
+    current: FloatArray,
+    held: list[bool],
+    interval: float,
+) -> RobustPlan:
+    at = np.stack([p.values(a)[:, 0] for p, a in zip(posteriors, x, strict=True)])
+    now = np.stack([p.values(c)[:, 0] for p, c in zip(posteriors, current, strict=True)])
+    total, gain = at.sum(axis=0), (at - now).sum(axis=0)
+    tail = (1 - interval) / 2 * 100
+    low, high = np.percentile(total, [tail, 100 - tail])
+    g_low, g_high = np.percentile(gain, [tail, 100 - tail])
+    expected = float(total.mean())
+    return RobustPlan(
+        channels=[p.channel for p in posteriors],
+        budget=budget,
+        allocation=x,
+        current=current,
+        held=held,
+        expected=expected,
+        expected_low=min(float(low), expected),
+        expected_high=max(float(high), expected),
+        current_expected=float(now.sum(axis=0).mean()),
+        gain_mean=float(gain.mean()),
+        gain_low=min(float(g_low), float(gain.mean())),
+        gain_high=max(float(g_high), float(gain.mean())),
+        gain_positive=float((gain > 0).mean()),
+        marginal=np.array([p.marginal(float(a)) for p, a in zip(posteriors, x, strict=True)]),
+        beyond_trusted=[
+            float(a) > p.trusted_max * (1 + 1e-9) for p, a in zip(posteriors, x, strict=True)
+        ],
+        draws_total=total,
+    )
+
+
+def confidence(
+    plan: RobustPlan, posteriors: Sequence[ChannelPosterior], fmt: str, periods: float = 1.0
+) -> str:
+    """How sure the answer is, and why, in plain words (amounts over ``periods`` periods)."""
+
+    def money(value: float) -> str:
+        return fmt.format(value * periods)
+
+    held = [p.channel for p, h in zip(posteriors, plan.held, strict=True) if p.weak and h]
+    moved = not np.allclose(plan.allocation, plan.current, rtol=1e-6, atol=1e-9)
+    if not moved:
+        head = (
+            "No change recommended: no other split is better than the current one with enough "
+            "certainty given how noisy the history is."
+        )
+    else:
+        level = (
+            "high"
+            if plan.gain_positive >= 0.95
+            else "moderate"
+            if plan.gain_positive >= 0.8
+            else "low"
+        )
+        head = (
+            f"Confidence {level}: the recommended split returns {money(plan.gain_mean)} more than "
+            f"the current one on average ({plan.gain_positive:.0%} probability of a gain; "
+            f"{money(plan.gain_low)} to {money(plan.gain_high)} at the interval's ends)."
+        )
+    parts = [head]
+    if held:
+        parts.append(
+            f"Held at current spend because their history does not pin down a curve: "
+            f"{', '.join(held)}."
+        )
+    edge = [
+        p.channel
+        for p, a in zip(posteriors, plan.allocation, strict=True)
+        if a >= p.trusted_max * 0.98 and not p.weak
+    ]
+    if edge:
+        parts.append(
+            "At or past the highest spend sustained for a week (no return is credited beyond "
+            f"it): {', '.join(edge)}."
+        )
+    return " ".join(parts)
