@@ -120,7 +120,10 @@ def test_monthly_churn_is_plausible_and_matches_the_truth(company: SimulatedComp
     exposure = np.clip(np.minimum(churn_day, days) - np.maximum(signup + 1, burn_in), 0, None)
     monthly = (churn_day < days).sum() / (exposure.sum() / 30.44)
     assert 0.015 < monthly < 0.06
-    assert len(truth.churn) == int((churn_day < days).sum())
+    # The churn list holds the hazard's churns of customers still there (not gone with a
+    # cancelled trial first).
+    assert truth.left_day is not None
+    assert len(truth.churn) == int(((churn_day < days) & (churn_day < truth.left_day)).sum())
     # Monthly plans end on the churn: the rows show it.
     ended = {r["customer"] for r in company.rows["subscriptions"] if "ended_at" in r}
     monthly_churned = {c["customer"] for c in truth.churn if c["interval"] == "month"}
@@ -355,3 +358,20 @@ def test_truth_is_json_and_round_trips(company: SimulatedCompany) -> None:
     )
     with pytest.raises(RuntimeError):
         again.churn_probabilities(again.start, 30)
+
+
+def test_some_trials_do_not_convert_and_never_pay(company: SimulatedCompany) -> None:
+    truth = company.truth
+    decided = [t for t in truth.trials if t["converted"] is not None]
+    converted = sum(t["converted"] for t in decided)
+    assert decided and 0.4 < converted / len(decided) < 0.85
+    subscriptions = {r["external_id"]: r for r in company.rows["subscriptions"]}
+    for trial in decided:
+        sub = subscriptions[trial["subscription"]]
+        assert sub.get("trial_end") is not None
+        ended = sub.get("ended_at")
+        # A trial that did not convert ended at or before its trial end; one that did, after.
+        if trial["converted"]:
+            assert ended is None or ended > sub["trial_end"]
+        else:
+            assert ended is not None and ended <= sub["trial_end"]

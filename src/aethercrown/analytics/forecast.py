@@ -1,14 +1,27 @@
 """Forecasts of monthly series (MRR, customers, churn) with prediction intervals.
 
-The model is additive damped-trend exponential smoothing, ETS(A,Ad,N) (Hyndman & Athanasopoulos,
-*Forecasting: Principles and Practice*, §8.2 and §8.7): level ℓ, trend b and damping φ, fitted by
-a grid search over (α, β, φ) minimising the one-step squared error. The h-step prediction
-variance is σ²·[1 + Σ_{j=1}^{h-1} (α + αβφ_j)²], φ_j = φ + … + φ^j, σ² the one-step residual
-variance; intervals are normal at the asked level. A damped trend keeps a young SaaS company's
-growth from being extrapolated linearly for ever, which is where straight-line forecasts fail.
+The point forecast is additive damped-trend exponential smoothing, ETS(A,Ad,N) (Hyndman &
+Athanasopoulos, *Forecasting: Principles and Practice*, §8.2), fitted by a grid search over
+(α, β, φ) minimising the one-step squared error. A damped trend keeps a young SaaS company's
+growth from being extrapolated linearly for ever.
 
-With fewer than ``MIN_POINTS`` observations there is not enough to fit three parameters: the
-forecast is then the last value with a random-walk interval.
+The intervals are empirical, because the textbook ETS variance formula ignores parameter and
+model uncertainty (it made our 80 % intervals hold under half the demo's actuals): the fitted
+model is run over the history and forecasts h steps ahead from every past origin; the interval
+at horizon h is built from those h-step errors — relative to the forecast when the series is
+positive (a growing MRR's errors grow with it), absolute otherwise — as
+their root mean square times Student's t quantile (the scale is itself estimated from few,
+overlapping errors), so it widens with the horizon as the errors do. Only the most recent
+``ERROR_WINDOW`` origins count: a company's volatility and its growth change as it grows, and
+the errors must follow (on 20 demo companies, ``benchmarks/forecast.py``, 80 % intervals held
+80 % of MRR actuals and 77 % of paying customers with the last 8 origins; 78 % / 71 % with 12
+and 71 % / 61 % with 24). Tried and measured worse there: a log scale (coverage 79–80 % but
+MAPE up by half), the average 1–6-step MSE as the fitting criterion, an undamped trend, errors
+from refitting at every origin (no better, twelve times the cost).
+
+With fewer than ``MIN_POINTS`` observations no model is fitted (the forecast is the last value),
+and at a horizon with fewer than ``MIN_ERRORS`` past errors to learn from the interval is
+unknown: ``lower``/``upper`` are None there rather than an invented width.
 """
 
 from __future__ import annotations
@@ -17,11 +30,13 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import product
-from statistics import NormalDist
 
 import numpy as np
+from scipy.stats import t as student_t
 
 MIN_POINTS = 6
+MIN_ERRORS = 6
+ERROR_WINDOW = 8
 ALPHAS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.99)
 BETAS = (0.01, 0.05, 0.1, 0.2, 0.3, 0.5)
 PHIS = (0.8, 0.85, 0.9, 0.95, 0.98)
@@ -30,26 +45,46 @@ PHIS = (0.8, 0.85, 0.9, 0.95, 0.98)
 @dataclass(frozen=True, slots=True)
 class Forecast:
     mean: list[float]
-    lower: list[float]
-    upper: list[float]
+    # None where the interval is unknown (too little history to measure errors at that horizon).
+    lower: list[float | None]
+    upper: list[float | None]
     level: float
     model: str
     params: dict[str, float]
 
 
-def _run(y: np.ndarray, alpha: float, beta: float, phi: float) -> tuple[float, float, float, float]:
-    """SSE and the final level/trend of ETS(A,Ad,N) over y; also returns the residual count."""
-    level = float(y[0])
-    trend = float(y[1] - y[0])
-    sse = 0.0
+GRID = np.array(list(product(ALPHAS, BETAS, PHIS)))  # rows (α, β, φ)
+
+
+def _fit(y: np.ndarray) -> tuple[float, float, float, np.ndarray]:
+    """The grid's (α, β, φ) with the least one-step SSE, and its (level, trend) after each
+    observation (row t is the state once y[t] is known; row 0 the initial state from y[0] and
+    y[1]). Every grid point is filtered at once, as arrays: a fit costs one pass over y."""
+    alpha, beta, phi = GRID[:, 0], GRID[:, 1], GRID[:, 2]
+    level = np.full(len(GRID), float(y[0]))
+    trend = np.full(len(GRID), float(y[1] - y[0]))
+    levels = np.empty((len(y), len(GRID)))
+    trends = np.empty((len(y), len(GRID)))
+    levels[0], trends[0] = level, trend
+    sse = np.zeros(len(GRID))
     for t in range(1, len(y)):
         predicted = level + phi * trend
         error = float(y[t]) - predicted
         sse += error * error
-        new_level = predicted + alpha * error
+        level = predicted + alpha * error
         trend = phi * trend + alpha * beta * error
-        level = new_level
-    return sse, level, trend, float(len(y) - 1)
+        levels[t], trends[t] = level, trend
+    # The first least SSE in grid order, as the scalar search picked it.
+    best = int(np.argmin(sse))
+    states = np.stack([levels[:, best], trends[:, best]], axis=1)
+    return float(alpha[best]), float(beta[best]), float(phi[best]), states
+
+
+def _ahead(states: np.ndarray, phi: float, h: int) -> np.ndarray:
+    """The h-step forecast from every state: level + (φ + … + φ^h)·trend."""
+    damping = sum(phi**k for k in range(1, h + 1))
+    result: np.ndarray = states[:, 0] + damping * states[:, 1]
+    return result
 
 
 def damped_trend(
@@ -66,43 +101,38 @@ def damped_trend(
         raise ValueError("no history to forecast from")
     if not np.isfinite(y).all():
         raise ValueError("history must be finite")
-    z = NormalDist().inv_cdf(0.5 + level / 2)
     if len(y) < MIN_POINTS:
-        last = float(y[-1])
-        steps = np.diff(y)
-        sigma = float(np.std(steps, ddof=1)) if len(steps) > 1 else abs(last) * 0.1
-        mean = [last] * horizon
-        half = [z * sigma * math.sqrt(h) for h in range(1, horizon + 1)]
+        unknown: list[float | None] = [None] * horizon
         return _clip(
-            Forecast(
-                mean,
-                [m - w for m, w in zip(mean, half, strict=True)],
-                [m + w for m, w in zip(mean, half, strict=True)],
-                level,
-                "naive",
-                {"sigma": sigma},
-            ),
+            Forecast([float(y[-1])] * horizon, unknown, list(unknown), level, "naive", {}),
             floor,
         )
-    best: tuple[float, float, float, float, float, float, float] | None = None
-    for alpha, beta, phi in product(ALPHAS, BETAS, PHIS):
-        sse, lvl, trd, n = _run(y, alpha, beta, phi)
-        if best is None or sse < best[0]:
-            best = (sse, lvl, trd, n, alpha, beta, phi)
-    assert best is not None
-    sse, lvl, trd, n, alpha, beta, phi = best
-    sigma2 = sse / max(n - 3, 1)
-    mean, lower, upper = [], [], []
-    phi_sum = 0.0
-    variance_terms = 0.0
+    relative = bool((y > 0).all())
+    alpha, beta, phi, states = _fit(y)
+    mean: list[float] = []
+    lower: list[float | None] = []
+    upper: list[float | None] = []
     for h in range(1, horizon + 1):
-        phi_sum += phi**h
-        point = lvl + phi_sum * trd
-        if h > 1:
-            phi_j = sum(phi**k for k in range(1, h))
-            variance_terms += (alpha + alpha * beta * phi_j) ** 2
-        width = z * math.sqrt(sigma2 * (1 + variance_terms))
+        point = float(_ahead(states[-1:], phi, h)[0])
+        # Past origins 1 … n−1−h (origin 0's trend already saw y[1]), the latest ERROR_WINDOW.
+        past = _ahead(states[1 : len(y) - h], phi, h)
+        actual = y[1 + h :]
+        if relative:
+            ok = past > 0
+            errors = (actual[ok] - past[ok]) / past[ok]
+        else:
+            errors = actual - past
+        errors = errors[-ERROR_WINDOW:]
         mean.append(point)
+        if len(errors) < MIN_ERRORS:
+            lower.append(None)
+            upper.append(None)
+            continue
+        # Overlapping h-step errors share h − 1 steps, so n of them hold about n / h
+        # independent ones: the t quantile's degrees of freedom.
+        freedom = max(len(errors) / h - 1, 1.0)
+        quantile = float(student_t.ppf(0.5 + level / 2, freedom))
+        width = quantile * math.sqrt(float(np.mean(errors**2))) * (abs(point) if relative else 1)
         lower.append(point - width)
         upper.append(point + width)
     return _clip(
@@ -112,7 +142,7 @@ def damped_trend(
             upper,
             level,
             "ets_additive_damped",
-            {"alpha": alpha, "beta": beta, "phi": phi, "sigma": math.sqrt(sigma2)},
+            {"alpha": alpha, "beta": beta, "phi": phi},
         ),
         floor,
     )
@@ -123,8 +153,8 @@ def _clip(forecast: Forecast, floor: float | None) -> Forecast:
         return forecast
     return Forecast(
         [max(v, floor) for v in forecast.mean],
-        [max(v, floor) for v in forecast.lower],
-        [max(v, floor) for v in forecast.upper],
+        [None if v is None else max(v, floor) for v in forecast.lower],
+        [None if v is None else max(v, floor) for v in forecast.upper],
         forecast.level,
         forecast.model,
         forecast.params,
@@ -144,22 +174,26 @@ def backtest(
 ) -> Backtest:
     """Rolling-origin evaluation: fit on the first t points for every t that leaves ``horizon``
     points to check, forecast, and score the ``horizon``-step-ahead point (MAPE over non-zero
-    actuals) and whether it fell inside the interval (coverage)."""
+    actuals) and whether it fell inside the interval (coverage, over the origins that had an
+    interval to offer)."""
     y = [float(v) for v in history]
     errors: list[float] = []
     inside = 0
     origins = 0
+    with_interval = 0
     for t in range(min_train, len(y) - horizon + 1):
         forecast = damped_trend(y[:t], horizon, level)
         actual = y[t + horizon - 1]
         origins += 1
-        if forecast.lower[-1] <= actual <= forecast.upper[-1]:
-            inside += 1
+        low, high = forecast.lower[-1], forecast.upper[-1]
+        if low is not None and high is not None:
+            with_interval += 1
+            inside += low <= actual <= high
         if actual != 0:
             errors.append(abs(forecast.mean[-1] - actual) / abs(actual))
     return Backtest(
         horizon=horizon,
         origins=origins,
         mape=round(sum(errors) / len(errors), 4) if errors else None,
-        coverage=round(inside / origins, 4) if origins else None,
+        coverage=round(inside / with_interval, 4) if with_interval else None,
     )

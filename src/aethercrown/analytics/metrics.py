@@ -446,15 +446,20 @@ def mape(predicted: Sequence[float], actual: Sequence[float]) -> float | None:
 
 
 def trial_counts(
-    subscriptions: Iterable[SubscriptionRecord],
+    subscriptions: Iterable[SubscriptionRecord], as_of: datetime
 ) -> dict[str, dict[str, int]]:
-    """month -> trials started, ended (trial end in the month) and converted."""
+    """month -> trials started, ended (trial end in the month, by ``as_of``) and converted.
+
+    A trial still running at ``as_of`` has no outcome yet, so it is not counted as ended (an
+    open subscription would otherwise pass for a conversion before its trial is over)."""
     out: dict[str, dict[str, int]] = {}
     for sub in subscriptions:
         if sub.trial_end is None:
             continue
         started = out.setdefault(month_of(sub.started_at), _trial_zero())
         started["trials_started"] += 1
+        if sub.trial_end > as_of:
+            continue
         ended = out.setdefault(month_of(sub.trial_end), _trial_zero())
         ended["trials_ended"] += 1
         if sub.ended_at is None or sub.ended_at > sub.trial_end:
@@ -482,7 +487,7 @@ def revenue_series(inputs: RevenueInputs, as_of: datetime) -> list[dict[str, Any
     moves = movements(matrix.mrr)
     nrr1, grr1 = retention(matrix.mrr, 1)
     nrr12, grr12 = retention(matrix.mrr, 12)
-    trials = trial_counts(inputs.subscriptions)
+    trials = trial_counts(inputs.subscriptions, as_of)
     segment_of = np.array(
         [inputs.segments.get(c, "unknown") for c in matrix.customers], dtype=object
     )

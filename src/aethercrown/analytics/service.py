@@ -212,8 +212,9 @@ def forecasts(series: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
         out[name] = {
             "months": [metrics.add_months(last, h) for h in range(1, FORECAST_HORIZON + 1)],
             "mean": [round(v, digits) for v in predicted.mean],
-            "lower": [round(v, digits) for v in predicted.lower],
-            "upper": [round(v, digits) for v in predicted.upper],
+            # None where the interval is unknown (too little history to measure it).
+            "lower": [None if v is None else round(v, digits) for v in predicted.lower],
+            "upper": [None if v is None else round(v, digits) for v in predicted.upper],
             "level": predicted.level,
             "model": predicted.model,
             "params": {k: round(v, 4) for k, v in predicted.params.items()},

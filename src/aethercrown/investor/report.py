@@ -60,9 +60,17 @@ def charts(report: dict[str, Any]) -> dict[str, bytes]:
     if forecast.get("months"):
         fm = [months[-1], *forecast["months"]]
         mean = [mrr[-1], *[_plot_value(v, currency) for v in forecast["mean"]]]
-        lower = [mrr[-1], *[_plot_value(v, currency) for v in forecast["lower"]]]
-        upper = [mrr[-1], *[_plot_value(v, currency) for v in forecast["upper"]]]
+        known = [
+            i
+            for i, (lo, hi) in enumerate(zip(forecast["lower"], forecast["upper"], strict=True))
+            if lo is not None and hi is not None
+        ]
+        # The band covers the horizons whose interval is known (none on a short history).
+        band = [0, *[i + 1 for i in known]]
+        lower = [mrr[-1], *[_plot_value(forecast["lower"][i], currency) for i in known]]
+        upper = [mrr[-1], *[_plot_value(forecast["upper"][i], currency) for i in known]]
         ax.plot(fm, mean, linestyle="--", color="#9333ea", label="forecast")
+        fm = [fm[i] for i in band]
         ax.fill_between(
             fm,
             lower,

@@ -148,8 +148,8 @@ def monthly_report(session: Session, tenant_id: uuid.UUID, month: str | None) ->
         forecast = {
             "months": [metrics.add_months(month, h) for h in (1, 2, 3)],
             "mean": [round(v) for v in predicted.mean],
-            "lower": [round(v) for v in predicted.lower],
-            "upper": [round(v) for v in predicted.upper],
+            "lower": [None if v is None else round(v) for v in predicted.lower],
+            "upper": [None if v is None else round(v) for v in predicted.upper],
             "level": predicted.level,
             "model": predicted.model,
         }

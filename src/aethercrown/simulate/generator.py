@@ -64,6 +64,12 @@ ANNUAL_MULTIPLIER = 10
 ANNUAL_SHARE = np.array([0.12, 0.22, 0.45])
 TRIAL_SHARE = np.array([0.40, 0.35, 0.0])  # of customers acquired inside the window
 TRIAL_DAYS = 14
+# Whether a trial converts: logistic in the customer's latent health on the trial's last day
+# (P ≈ 0.6 on average, the usual range for card-up-front SaaS trials). One that does not converts
+# cancels in the trial's last week, so it never pays.
+TRIAL_CONVERSION_INTERCEPT = 0.1
+TRIAL_CONVERSION_HEALTH = 1.5
+TRIAL_CANCEL_WINDOW = (3600, 7 * DAY)  # seconds before the trial's end the cancellation lands
 USERS_RANGE = ((1, 4), (3, 12), (8, 40))
 SIZE_MEDIAN = np.array([12.0, 60.0, 600.0])
 FAIL_BASE = np.array([0.06, 0.04, 0.02])  # first-attempt payment failure by plan
@@ -230,6 +236,7 @@ STREAMS = (
     "experiments",
     "names",
     "dormancy",
+    "trials",  # last, so the streams before it draw exactly what they drew without trials
 )
 
 
@@ -656,6 +663,27 @@ def generate(config: SimConfig) -> SimulatedCompany:
     late = churn_second >= horizon
     churn_day = np.where(late, NEVER, churn_day)
     churn_second = np.where(late, -1, churn_second)
+    # Trials: one that does not convert is cancelled before its end (unless the hazard's churn
+    # came first); its subscription ends then and the customer leaves like any churned one.
+    trial_second = np.where(trial, signup_seconds + TRIAL_DAYS * DAY, -1)
+    trial_day = np.minimum(np.maximum(trial_second // DAY, 0), days - 1)
+    p_convert = _sigmoid(
+        TRIAL_CONVERSION_INTERCEPT + TRIAL_CONVERSION_HEALTH * health[np.arange(n), trial_day]
+    )
+    trial_draw = rng["trials"].random(n)
+    cancel_second = np.maximum(
+        trial_second - rng["trials"].integers(*TRIAL_CANCEL_WINDOW, n), signup_seconds + 3600
+    )
+    abandons = trial & (trial_draw >= p_convert)
+    # A trial whose cancellation moment lies after the window's end is still undecided then.
+    trial_cancelled = abandons & (cancel_second < horizon)
+    trial_cancelled &= cancel_second < np.where(churn_day < NEVER, churn_second, NEVER * DAY)
+    # The hazard's own events stay the truth's churn days; a cancelled trial is a departure
+    # of another kind (truth.trials, left_day), which ends the data like a churn.
+    hazard_churn_day = churn_day.copy()
+    left_day = np.where(trial_cancelled, cancel_second // DAY, NEVER).astype(np.int64)
+    churn_second = np.where(trial_cancelled, cancel_second, churn_second)
+    churn_day = np.where(trial_cancelled, cancel_second // DAY, churn_day)
 
     # ---- 6. truncation -----------------------------------------------------------------
     # The segment in force at the churn, and the customer's end: the churn moment for monthly
@@ -665,7 +693,8 @@ def generate(config: SimConfig) -> SimulatedCompany:
     renewals_lost: dict[int, int] = {}
     for i in np.flatnonzero(churned).tolist():
         moment = int(churn_second[i])
-        if not annual[i]:
+        # A monthly plan ends at the churn; so does a trial cancelled before it ever billed.
+        if not annual[i] or trial_cancelled[i]:
             end_second[i] = moment
             continue
         segs = np.flatnonzero((seg_cust == i) & (seg_start <= moment))
@@ -952,7 +981,7 @@ def generate(config: SimConfig) -> SimulatedCompany:
             )
     mrr_by_month = _mrr_by_month(truth_subs, start, end)
     churn_list = []
-    for i in np.flatnonzero(churned).tolist():
+    for i in np.flatnonzero(churned & ~trial_cancelled).tolist():
         recent_failure = fail_cum[i, churn_day[i]] - fail_cum[i, max(churn_day[i] - 30, 0)] > 0
         churn_list.append(
             {
@@ -965,6 +994,21 @@ def generate(config: SimConfig) -> SimulatedCompany:
                 "ended_within_window": bool(end_second[i] < horizon),
             }
         )
+    # Every trial with its known outcome: converted when its subscription outlived the trial's
+    # end (None while the trial is still running when the window ends).
+    first_segment = np.flatnonzero(seg_first)
+    trials_truth = [
+        {
+            "customer": customer_ids[i],
+            "subscription": f"sub_{int(first_segment[i]) + 1:06d}",
+            "trial_end": _iso_second(int(abs_s(trial_second[i]))),
+            "converted": None
+            if trial_second[i] >= horizon and not trial_cancelled[i]
+            else bool(end_second[i] > trial_second[i]),
+            "probability": round(float(p_convert[i]), 4),
+        }
+        for i in np.flatnonzero(trial).tolist()
+    ]
     renewals = []
     for s_idx in np.flatnonzero(annual[seg_cust] & seg_keep).tolist():
         i = int(seg_cust[s_idx])
@@ -1022,6 +1066,7 @@ def generate(config: SimConfig) -> SimulatedCompany:
             "latent_health": {"ar1_phi": phi, "ar1_sigma": sigma, "declining_share": 0.3},
         },
         churn=churn_list,
+        trials=trials_truth,
         channels=channels_truth,
         acquisition_seasonality={
             "weekly_monday_first": ACQ_WEEKLY.tolist(),
@@ -1052,7 +1097,8 @@ def generate(config: SimConfig) -> SimulatedCompany:
         signup_day=signup.tolist(),
         daily_hazard=hazard,
         features=features,
-        churn_day=churn_day,
+        churn_day=hazard_churn_day,
+        left_day=left_day,
     )
     rows = {
         "customers": customers,

@@ -42,6 +42,9 @@ DEFINITIONS = {
     "(no generated timestamp falls on a month boundary, so < and ≤ agree)",
     "churn": "a customer churns on decided_at (the hazard's event); a monthly plan ends then, an "
     "annual plan at its next anniversary (ended_at; renewal lost), the customer dormant meanwhile",
+    "trial": "a trial converts when its subscription outlives trial_end; one that does not "
+    "is cancelled in its last week (unless the hazard's churn came first; not a hazard churn, "
+    "so not in churn), P(convert) logistic in the customer's latent health at trial_end",
     "churn_probability": "P(decided_at in [as_of, as_of + H days) | alive at as_of)",
 }
 
@@ -74,10 +77,15 @@ class Truth:
     customers: list[str]
     signup_day: list[int]  # day index (from origin) of each customer's signup
     definitions: dict[str, str] = field(default_factory=lambda: dict(DEFINITIONS))
+    # Each trial: customer, subscription, trial_end, converted (None while running), probability.
+    trials: list[dict[str, Any]] = field(default_factory=list)
     # Large arrays, present in a generated company only (customers × days).
     daily_hazard: NDArray[np.float64] | None = field(default=None, repr=False)
     features: dict[str, NDArray[np.float32]] | None = field(default=None, repr=False)
     churn_day: NDArray[np.int64] | None = field(default=None, repr=False)
+    # The day a customer left otherwise than by the hazard (a trial cancelled before it
+    # converted), a far-future day for everyone else.
+    left_day: NDArray[np.int64] | None = field(default=None, repr=False)
 
     # ---- churn -------------------------------------------------------------------------
     def _day(self, as_of: date | datetime) -> int:
@@ -94,11 +102,15 @@ class Truth:
         return self.daily_hazard, self.churn_day
 
     def alive_mask(self, as_of: date | datetime) -> NDArray[np.bool_]:
-        """Customers signed up before ``as_of`` and not yet churned at its start."""
+        """Customers signed up before ``as_of`` and neither churned nor gone (a trial cancelled)
+        at its start."""
         _, churn_day = self._require_hazard()
         d = self._day(as_of)
         signup = np.asarray(self.signup_day)
-        return (signup < d) & (churn_day >= d)
+        alive = (signup < d) & (churn_day >= d)
+        if self.left_day is not None:
+            alive &= self.left_day >= d
+        return alive
 
     def churn_probabilities(
         self, as_of: date | datetime, horizon_days: int, mode: str = "path"
@@ -250,6 +262,7 @@ class Truth:
             "customers": self.customers,
             "signup_day": self.signup_day,
             "definitions": self.definitions,
+            "trials": self.trials,
         }
 
     @classmethod
