@@ -52,7 +52,8 @@ from aethercrown.budget.models import BudgetFitCache
 from aethercrown.budget.optimizer import CurveArrays, maximise
 from aethercrown.data.service import ingest_rows
 from aethercrown.db import migrate
-from aethercrown.db.engine import make_engine, make_session_factory, transaction
+from aethercrown.db.engine import make_engine, make_session_factory
+from aethercrown.db.session import write_transaction
 from aethercrown.settings import Settings
 from aethercrown.simulate.config import SimConfig
 from aethercrown.simulate.generator import generate
@@ -241,7 +242,7 @@ def latency(repeats: int) -> None:
         run_automation=False,
     )
     factory = make_session_factory(make_engine(url))
-    with transaction(factory) as session:
+    with write_transaction(factory) as session:
         tenant, issued = create_tenant(
             session,
             TenantCreate(name="Bench", slug="bench-budget", tier="enterprise"),
@@ -252,14 +253,14 @@ def latency(repeats: int) -> None:
         {k: (v.isoformat() if isinstance(v, date) else v) for k, v in row.items()}
         for row in company.rows["marketing"]
     ]
-    with transaction(factory) as session:
+    with write_transaction(factory) as session:
         ingest_rows(session, tenant_id, "marketing", marketing)
     headers = {"Authorization": f"Bearer {key}"}
     body = {"total_budget": 200_000}
     cold, warm = [], []
     with TestClient(create_app(settings)) as client:
         for _ in range(repeats):
-            with transaction(factory) as session:
+            with write_transaction(factory) as session:
                 session.execute(delete(BudgetFitCache))
             started = time.perf_counter()
             response = client.post(URL, json=body, headers=headers)

@@ -337,7 +337,7 @@ def test_stored_history_answer_is_sure_of_itself_and_its_fits_are_cached(
 
 
 def cached_fits(session_factory: Any, tenant: TenantHandle) -> int:
-    with transaction(session_factory) as session:
+    with write_transaction(session_factory) as session:
         return len(
             session.scalars(
                 select(BudgetFitCache).where(BudgetFitCache.tenant_id == tenant.uid)
