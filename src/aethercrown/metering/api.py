@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from aethercrown.core.auth import TenantReader, TenantWriter
 from aethercrown.core.errors import InvalidInput, field_error
+from aethercrown.core.limits import PERIOD_PATTERN
 from aethercrown.core.pagination import Page, Pagination
 from aethercrown.db.engine import write_transaction
 from aethercrown.db.session import DbSession
@@ -170,7 +171,9 @@ def usage_report(
     session: DbSession,
     _folded: FoldedUsage,
     customer: CustomerRef,
-    period: Annotated[str | None, Query(max_length=7, description="YYYY-MM")] = None,
+    period: Annotated[
+        str | None, Query(pattern=PERIOD_PATTERN, description="YYYY-MM (2000-01 to 2999-12)")
+    ] = None,
 ) -> schemas.UsageReport:
     """Usage per metric over the billing period (calendar month, UTC): % of capacity, daily
     series, growth against the same days of the previous period, projection to period end."""

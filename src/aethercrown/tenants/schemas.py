@@ -6,7 +6,16 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AliasChoices,
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
+from pydantic.json_schema import SkipJsonSchema
 
 Slug = Annotated[
     str,
@@ -52,11 +61,24 @@ class TenantCreate(BaseModel):
 
 
 class TenantUpdate(BaseModel):
+    """Only the fields sent change. ``name`` and ``status`` may be left out but not set to null
+    (a tenant always has both: null is a 422); a null ``webhook_url`` removes the URL."""
+
     model_config = ConfigDict(extra="forbid")
 
-    name: Name | None = None
+    # None only as "not sent": the document shows no null, and an explicit null is refused.
+    name: Name | SkipJsonSchema[None] = None
     webhook_url: AnyHttpUrl | None = None
-    status: Literal["active", "suspended"] | None = Field(default=None, description="Operator only")
+    status: Literal["active", "suspended"] | SkipJsonSchema[None] = Field(
+        default=None, description="Operator only"
+    )
+
+    @field_validator("name", "status", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("may be left out but not null")
+        return value
 
 
 class TenantScale(BaseModel):
