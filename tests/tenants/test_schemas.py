@@ -36,3 +36,11 @@ def test_the_document_shows_no_null_for_them(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()["components"]["schemas"]["TenantUpdate"]
     assert "anyOf" not in schema["properties"]["name"]
     assert "anyOf" not in schema["properties"]["status"]
+
+
+def test_a_boolean_is_not_a_tier_quota(client: TestClient, admin_key: str) -> None:
+    path = "/api/v1/platform/tiers/starter"
+    before = client.get("/api/v1/platform/tiers", headers=bearer(admin_key)).json()
+    response = client.patch(path, json={"max_ai_agents": False}, headers=bearer(admin_key))
+    assert response.status_code == 422, response.text
+    assert client.get("/api/v1/platform/tiers", headers=bearer(admin_key)).json() == before

@@ -134,13 +134,19 @@ def _clean_validation_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
 
 def allowed_methods(app: FastAPI, path: str) -> list[str]:
     """Every method some route serves at ``path``: Starlette's 405 names only the methods of the
-    first route whose path matched (GET /meters, not POST /meters too)."""
-    methods: set[str] = set()
+    first route whose path matched (GET /meters, not POST /meters too). A path that a template
+    without parameters names (``/tasks/schedule``) answers for that template alone, not for
+    ``/tasks/{task_id}`` too."""
+    by_template: dict[str, set[str]] = {}
     for route in iter_route_contexts(app.routes):
         regex = getattr(route, "path_regex", None)
         if regex is not None and regex.match(path):
-            methods |= set(route.methods or ())
-    return sorted(methods)
+            template = route.path_format or path
+            by_template.setdefault(template, set()).update(route.methods or ())
+    exact = by_template.get(path)
+    if exact is not None:
+        return sorted(exact)
+    return sorted(set().union(*by_template.values()))
 
 
 def _internal_error(instance: str) -> JSONResponse:

@@ -12,6 +12,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictInt,
     StringConstraints,
     field_validator,
 )
@@ -43,13 +44,14 @@ class TierOut(BaseModel):
 class TierUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    # Strict: lax parsing would read true as 1 and "5" as 5.
     name: Name | None = None
-    monthly_price: int | None = Field(default=None, ge=0, le=10**12)
-    requests_per_minute: int | None = Field(default=None, ge=1, le=10**7)
-    max_stored_rows: int | None = Field(default=None, ge=0, le=10**12)
-    max_seats: int | None = Field(default=None, ge=1, le=10**6)
-    max_ai_agents: int | None = Field(default=None, ge=0, le=10**5)
-    automation_min_interval_seconds: int | None = Field(default=None, ge=60, le=7 * 86400)
+    monthly_price: StrictInt | None = Field(default=None, ge=0, le=10**12)
+    requests_per_minute: StrictInt | None = Field(default=None, ge=1, le=10**7)
+    max_stored_rows: StrictInt | None = Field(default=None, ge=0, le=10**12)
+    max_seats: StrictInt | None = Field(default=None, ge=1, le=10**6)
+    max_ai_agents: StrictInt | None = Field(default=None, ge=0, le=10**5)
+    automation_min_interval_seconds: StrictInt | None = Field(default=None, ge=60, le=7 * 86400)
 
 
 class TenantCreate(BaseModel):
