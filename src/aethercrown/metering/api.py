@@ -188,7 +188,11 @@ def trigger_upsell(
     return service.trigger_upsell(session, principal.tenant_id, customer, principal.actor)
 
 
-@router.get("/{customer}/renewal-probability", response_model=schemas.RenewalOut)
+@router.get(
+    "/{customer}/renewal-probability",
+    response_model=schemas.RenewalOut,
+    responses={409: {"description": "Not enough renewal history to estimate from yet"}},
+)
 def renewal_probability(
     principal: TenantReader, _folded: FoldedUsage, session: DbSession, customer: CustomerRef
 ) -> schemas.RenewalOut:
