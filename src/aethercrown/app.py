@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
@@ -24,9 +24,11 @@ from aethercrown.core.errors import install_error_handlers
 from aethercrown.core.idempotency import IdempotencyMiddleware
 from aethercrown.core.jobs import all_jobs
 from aethercrown.core.keycache import KeyCache, listen_for_invalidations, publish_invalidations
+from aethercrown.core.limits import InputLimitsMiddleware
 from aethercrown.core.logging import configure_logging
 from aethercrown.core.metrics import HttpMetrics, TenantRequestCounter
 from aethercrown.core.middleware import RequestContextMiddleware
+from aethercrown.core.openapi import install_openapi
 from aethercrown.core.periodic import PeriodicThread
 from aethercrown.core.ratelimit import RateLimiter
 from aethercrown.data.api import router as data_router
@@ -164,6 +166,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     # Added last = outermost: the context middleware sees every request, idempotent replays too.
     app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(InputLimitsMiddleware)  # before idempotency: a refused body is not kept
     app.add_middleware(
         RequestContextMiddleware,
         metrics=metrics,
@@ -173,6 +176,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     for router in ROUTERS:
         app.include_router(router)
+    install_openapi(app)
 
     @app.get("/livez", tags=["operations"])
     async def livez() -> dict[str, str]:
@@ -198,7 +202,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             status_code=200 if ready else 503,
         )
 
-    @app.get("/metrics", tags=["operations"])
+    @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
     def prometheus_metrics(principal: AdminPrincipal) -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 

@@ -9,8 +9,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aethercrown.db.session import is_database_busy
 
@@ -126,7 +128,70 @@ def _clean_validation_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
     return cleaned
 
 
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """Every method some route serves at ``path``: Starlette's 405 names only the methods of the
+    first route whose path matched (GET /meters, not POST /meters too). A path that a template
+    without parameters names (``/tasks/schedule``) answers for that template alone, not for
+    ``/tasks/{task_id}`` too."""
+    by_template: dict[str, set[str]] = {}
+    for route in iter_route_contexts(app.routes):
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and regex.match(path):
+            template = route.path_format or path
+            by_template.setdefault(template, set()).update(route.methods or ())
+    exact = by_template.get(path)
+    if exact is not None:
+        return sorted(exact)
+    return sorted(set().union(*by_template.values()))
+
+
+def _internal_error(instance: str) -> JSONResponse:
+    return problem_response(
+        500,
+        "internal-error",
+        "Internal error",
+        "An unexpected error occurred; it was logged.",
+        instance=instance,
+    )
+
+
+class UnexpectedErrorMiddleware:
+    """Answers an unexpected exception from a route with a 500 problem and ends there.
+
+    Starlette's own last-resort handler answers too, but then re-raises, and uvicorn closes the
+    connection of a request whose application raised: a keep-alive client's next request on it
+    failed. Installed innermost (just outside the routes' own exception handling), so the
+    exception stops here. One raised after the answer began still propagates: that answer cannot
+    be completed."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            if started:
+                raise
+            log.exception("unhandled error", extra={"path": scope["path"]})
+            await _internal_error(scope["path"])(scope, receive, send)
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    """The problem+json handlers. Call before adding other middleware: the unexpected-error
+    middleware added here must be the innermost."""
+
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ProblemError)
         return problem_response(
@@ -156,13 +221,17 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, StarletteHTTPException)
         slug = _STATUS_SLUGS.get(exc.status_code, "error")
         title = slug.replace("-", " ").capitalize()
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            assert isinstance(request.app, FastAPI)
+            headers["Allow"] = ", ".join(allowed_methods(request.app, request.url.path))
         return problem_response(
             exc.status_code,
             slug,
             title,
             str(exc.detail) if exc.detail else None,
             instance=request.url.path,
-            headers=getattr(exc, "headers", None),
+            headers=headers,
         )
 
     async def on_database(request: Request, exc: Exception) -> JSONResponse:
@@ -173,16 +242,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", extra={"path": request.url.path})
-        return problem_response(
-            500,
-            "internal-error",
-            "Internal error",
-            "An unexpected error occurred; it was logged.",
-            instance=request.url.path,
-        )
+        return _internal_error(request.url.path)
 
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(OperationalError, on_database)
     app.add_exception_handler(Exception, on_unexpected)
+    app.add_middleware(UnexpectedErrorMiddleware)

@@ -10,13 +10,17 @@ from datetime import datetime
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import Select, Table, bindparam, func, select
+from sqlalchemy import Select, String, Table, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from aethercrown.clock import utcnow
 from aethercrown.core.models import AuditEvent, Decision
 from aethercrown.core.tenancy import TenantRepository
 from aethercrown.db.base import new_id
+
+_TARGET_ID_LENGTH: int = (
+    cast(String, cast(Table, AuditEvent.__table__).c.target_id.type).length or 0
+)
 
 
 def digest(value: Any) -> str:
@@ -41,11 +45,19 @@ def audit(
         actor=actor,
         action=action,
         target_type=target_type,
-        target_id=str(target_id),
+        target_id=audit_target_id(target_id),
         details=_jsonable(details or {}),
     )
     session.add(event)
     return event
+
+
+def audit_target_id(target_id: object) -> str:
+    """The target id as stored: cut to the column's length. Some ids the API accepts are longer
+    (a task id may have 200 characters, the column 100): PostgreSQL refused them with a 500 while
+    SQLite stored them whole. The full id stays in the event's details where it matters; a trail
+    is looked up by the same cut id."""
+    return str(target_id)[:_TARGET_ID_LENGTH]
 
 
 def record_decision(
@@ -202,8 +214,9 @@ def decision_counts(session: Session, tenant_id: uuid.UUID) -> dict[str, tuple[i
 def audit_trail(
     tenant_id: uuid.UUID | None, target_type: str, target_ids: list[str]
 ) -> Select[Any]:
+    stored_ids = [audit_target_id(target) for target in target_ids]
     stmt = select(AuditEvent).where(
-        AuditEvent.target_type == target_type, AuditEvent.target_id.in_(target_ids)
+        AuditEvent.target_type == target_type, AuditEvent.target_id.in_(stored_ids)
     )
     if tenant_id is not None:
         stmt = stmt.where(AuditEvent.tenant_id == tenant_id)

@@ -6,6 +6,7 @@ checks a whole batch in one call into plain dicts, ready for ``executemany`` wit
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal, NotRequired
@@ -265,17 +266,31 @@ class MarketingOut(_Out):
 # ---- list filters (query parameters) ----
 
 Query100 = Annotated[str, _text(1, 200)]
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def _not_a_number(value: Any) -> Any:
+    # Lax parsing reads 0 or "0.5" as seconds since the epoch; a filter takes ISO-8601 only.
+    if isinstance(value, int | float) or (
+        isinstance(value, str) and _NUMBER.fullmatch(value.strip())
+    ):
+        raise ValueError("expected an ISO-8601 time or date, not a number")
+    return value
+
+
+FilterTime = Annotated[UtcTime, BeforeValidator(_not_a_number)]
+FilterDay = Annotated[date, BeforeValidator(_not_a_number)]
 
 
 class _TimeFilters(BaseModel):
     customer: Query100 | None = Field(default=None, description="The customer's external_id")
-    since: UtcTime | None = Field(default=None, description="Inclusive lower bound (UTC)")
-    until: UtcTime | None = Field(default=None, description="Exclusive upper bound (UTC)")
+    since: FilterTime | None = Field(default=None, description="Inclusive lower bound (UTC)")
+    until: FilterTime | None = Field(default=None, description="Exclusive upper bound (UTC)")
 
 
 class CustomerFilters(BaseModel):
-    since: date | None = Field(default=None, description="Signed up on or after")
-    until: date | None = Field(default=None, description="Signed up before")
+    since: FilterDay | None = Field(default=None, description="Signed up on or after")
+    until: FilterDay | None = Field(default=None, description="Signed up before")
     country: Country | None = None
     external_id: Query100 | None = None
 
@@ -300,6 +315,6 @@ class PaymentFilters(_TimeFilters):
 
 
 class MarketingFilters(BaseModel):
-    since: date | None = Field(default=None, description="First day (inclusive)")
-    until: date | None = Field(default=None, description="Last day (exclusive)")
+    since: FilterDay | None = Field(default=None, description="First day (inclusive)")
+    until: FilterDay | None = Field(default=None, description="Last day (exclusive)")
     channel: Query100 | None = None

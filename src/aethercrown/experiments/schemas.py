@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Engine = Literal["bayesian", "frequentist", "sequential"]
 MetricKind = Literal["binomial", "mean", "revenue", "count"]
@@ -203,10 +203,23 @@ class AnalyzeIn(Strict):
     metric_type: Literal["binomial", "mean"] = "binomial"
     difference: Literal["relative", "absolute"] = "relative"
     alternative: Alternative = "two-sided"
-    alpha: FiniteFloat = Field(0.05, gt=0, lt=1)
+    # Below 1e-10, 1 - alpha/2 rounds to 1 and the critical value is infinite.
+    alpha: FiniteFloat = Field(0.05, ge=1e-10, lt=1)
     sequential_tuning: FiniteFloat = Field(5000, ge=1, le=1e12)
-    weights: list[FiniteFloat] | None = None
-    variants: list[AnalyzeVariant] = Field(max_length=100)
+    weights: list[FiniteFloat] | None = Field(
+        None, min_length=2, max_length=100, description="One per variant, in their order"
+    )
+    variants: list[AnalyzeVariant] = Field(
+        min_length=2, max_length=100, description="The control first, then each treatment"
+    )
+
+    @model_validator(mode="after")
+    def _one_weight_per_variant(self) -> AnalyzeIn:
+        if self.weights is not None and len(self.weights) != len(self.variants):
+            raise ValueError(
+                f"weights: {len(self.weights)} given for {len(self.variants)} variants"
+            )
+        return self
 
 
 class AnalyzeVariantOut(BaseModel):
@@ -235,11 +248,15 @@ class AnalyzeOut(BaseModel):
 
 
 class PowerIn(Strict):
+    # Lower bounds keep the sample size finite: it grows as 1 / (mean⁴ · mde²) in float64, and
+    # below alpha = 1e-10 the critical value rounds to infinity.
     metric_type: Literal["binomial", "mean"] = "binomial"
-    baseline_mean: FiniteFloat = Field(gt=0, le=1e12, description="Conversion rate or mean")
-    baseline_stddev: FiniteFloat | None = Field(None, gt=0, le=1e12)
-    mde: FiniteFloat = Field(gt=0, le=10, description="Relative change to detect, 0.05 = 5%")
-    alpha: FiniteFloat = Field(0.05, gt=0, lt=0.5)
+    baseline_mean: FiniteFloat = Field(ge=1e-9, le=1e12, description="Conversion rate or mean")
+    baseline_stddev: FiniteFloat | None = Field(None, ge=1e-9, le=1e12)
+    mde: FiniteFloat = Field(
+        ge=1e-6, le=10, description="Relative change to detect, 0.05 = 5% (at least 1e-6)"
+    )
+    alpha: FiniteFloat = Field(0.05, ge=1e-10, lt=0.5)
     power: FiniteFloat = Field(0.8, gt=0.5, lt=1)
     alternative: Alternative = "two-sided"
     variants: int = Field(2, ge=2, le=20)

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 PublicFigureName = Literal[
     "mrr", "arr", "customers", "mrr_growth_rate", "nrr_12m", "active_users", "milestones"
@@ -25,7 +25,7 @@ class PublicMetricsSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    enabled: bool = False
+    enabled: StrictBool = False  # 0, 1 or "yes" are not booleans
     figures: dict[PublicFigureName, PublicFigure] = Field(default_factory=dict)
 
 

@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from aethercrown.core.auth import TenantReader, TenantWriter
 from aethercrown.core.errors import InvalidInput, field_error
+from aethercrown.core.limits import PERIOD_PATTERN
 from aethercrown.core.pagination import Page, Pagination
 from aethercrown.db.session import DbSession, WriteSession
 from aethercrown.metering import renewal, schemas, service
@@ -158,7 +159,9 @@ def usage_report(
     session: DbSession,
     _folded: FoldedUsage,
     customer: CustomerRef,
-    period: Annotated[str | None, Query(max_length=7, description="YYYY-MM")] = None,
+    period: Annotated[
+        str | None, Query(pattern=PERIOD_PATTERN, description="YYYY-MM (2000-01 to 2999-12)")
+    ] = None,
 ) -> schemas.UsageReport:
     """Usage per metric over the billing period (calendar month, UTC): % of capacity, daily
     series, growth against the same days of the previous period, projection to period end."""
@@ -173,7 +176,11 @@ def trigger_upsell(
     return service.trigger_upsell(session, principal.tenant_id, customer, principal.actor)
 
 
-@router.get("/{customer}/renewal-probability", response_model=schemas.RenewalOut)
+@router.get(
+    "/{customer}/renewal-probability",
+    response_model=schemas.RenewalOut,
+    responses={409: {"description": "Not enough renewal history to estimate from yet"}},
+)
 def renewal_probability(
     principal: TenantReader, _folded: FoldedUsage, session: DbSession, customer: CustomerRef
 ) -> schemas.RenewalOut:

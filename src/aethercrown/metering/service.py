@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from aethercrown.clock import utcnow
 from aethercrown.core.errors import Conflict, InvalidInput, NotFound, field_error
 from aethercrown.core.ledger import audit, record_decision
+from aethercrown.core.limits import MAX_YEAR, MIN_YEAR, PERIOD_PATTERN
 from aethercrown.core.numbers import plain
 from aethercrown.core.pagination import PageParams, paginate
 from aethercrown.data.models import Customer
@@ -605,9 +606,12 @@ def parse_period(value: str | None) -> date | None:
     """A billing period named YYYY-MM, as its first day."""
     if value is None:
         return None
-    match = re.fullmatch(r"(\d{4})-(\d{2})", value)
-    if not match or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) < 2000:
-        raise InvalidInput("period must be YYYY-MM", [field_error(["period"], "expected YYYY-MM")])
+    match = re.fullmatch(PERIOD_PATTERN, value)
+    if not match or not MIN_YEAR <= int(match.group(1)) <= MAX_YEAR:
+        raise InvalidInput(
+            f"period must be YYYY-MM between {MIN_YEAR}-01 and {MAX_YEAR}-12",
+            [field_error(["period"], f"expected YYYY-MM, {MIN_YEAR}-01 to {MAX_YEAR}-12")],
+        )
     return date(int(match.group(1)), int(match.group(2)), 1)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
 from aethercrown.pricing.formula import BP
 
@@ -68,7 +68,7 @@ class FactorTables(BaseModel):
     usage_multipliers: dict[MetricName, Bands]
     enterprise_multipliers: dict[str, Bands]
     engagement_discounts: dict[str, Bands]
-    max_engagement_discount_bp: Annotated[int, Field(ge=0, le=BP)]
+    max_engagement_discount_bp: Annotated[StrictInt, Field(ge=0, le=BP)]  # not true/false
 
     @model_validator(mode="after")
     def _bands_are_sound(self) -> FactorTables:
@@ -90,7 +90,7 @@ class FactorPatch(BaseModel):
     usage_multipliers: dict[MetricName, Bands] | None = None
     enterprise_multipliers: dict[str, Bands] | None = None
     engagement_discounts: dict[str, Bands] | None = None
-    max_engagement_discount_bp: Annotated[int, Field(ge=0, le=BP)] | None = None
+    max_engagement_discount_bp: Annotated[StrictInt, Field(ge=0, le=BP)] | None = None
 
 
 class TiersOut(BaseModel):

@@ -128,6 +128,10 @@ def revoke_key(
     return service.key_out(service.revoke(session, keys, key_id, principal.actor))
 
 
-@router.get("/{key_id}/secret", response_model=SecretOut)
+@router.get(
+    "/{key_id}/secret",
+    response_model=SecretOut,
+    responses={409: {"description": "Not a webhook secret: only those can be read back"}},
+)
 def reveal_secret(key_id: uuid.UUID, keys: Keys, sealer: Box) -> SecretOut:
     return SecretOut(id=key_id, secret=service.reveal_webhook_secret(keys, key_id, sealer))

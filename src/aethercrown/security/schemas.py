@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints
 
 KeyKind = Literal["api_key", "webhook_secret", "external"]
 SecurityLevel = Literal["critical", "high", "medium", "low"]
@@ -44,8 +44,8 @@ class KeyRotate(BaseModel):
 class AutoRotate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    grace_seconds: int = Field(default=86400, ge=0, le=MAX_GRACE_SECONDS)
-    dry_run: bool = False
+    grace_seconds: StrictInt = Field(default=86400, ge=0, le=MAX_GRACE_SECONDS)
+    dry_run: StrictBool = False  # 0, 1 or "yes" are not booleans
 
 
 class KeyOut(BaseModel):

@@ -206,6 +206,10 @@ def rotate(
     )
     if old.kind == "webhook_secret":
         new.encrypted_secret = box.seal(plaintext)
+    # A given secret that some key already has (the old one's own, say) would break the unique
+    # hash: a 409, as at registration, not an IntegrityError.
+    if KeyRepository(session, None).by_hash(new.key_hash) is not None:
+        raise Conflict("This secret is already registered", slug="duplicate-secret")
     session.add(new)
     session.flush()
     grace_end = now + timedelta(seconds=grace_seconds)

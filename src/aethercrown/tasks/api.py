@@ -47,7 +47,11 @@ def task_metrics(
     return service.metrics(session, principal.tenant_id, window_hours)
 
 
-@router.post("/workers/register", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/workers/register",
+    status_code=status.HTTP_201_CREATED,
+    responses={200: {"model": schemas.WorkerOut, "description": "Already registered"}},
+)
 def register_worker(
     body: schemas.WorkerRegister,
     principal: TenantWriter,

@@ -6,7 +6,17 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AliasChoices,
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StringConstraints,
+    field_validator,
+)
+from pydantic.json_schema import SkipJsonSchema
 
 Slug = Annotated[
     str,
@@ -34,13 +44,14 @@ class TierOut(BaseModel):
 class TierUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    # Strict: lax parsing would read true as 1 and "5" as 5.
     name: Name | None = None
-    monthly_price: int | None = Field(default=None, ge=0, le=10**12)
-    requests_per_minute: int | None = Field(default=None, ge=1, le=10**7)
-    max_stored_rows: int | None = Field(default=None, ge=0, le=10**12)
-    max_seats: int | None = Field(default=None, ge=1, le=10**6)
-    max_ai_agents: int | None = Field(default=None, ge=0, le=10**5)
-    automation_min_interval_seconds: int | None = Field(default=None, ge=60, le=7 * 86400)
+    monthly_price: StrictInt | None = Field(default=None, ge=0, le=10**12)
+    requests_per_minute: StrictInt | None = Field(default=None, ge=1, le=10**7)
+    max_stored_rows: StrictInt | None = Field(default=None, ge=0, le=10**12)
+    max_seats: StrictInt | None = Field(default=None, ge=1, le=10**6)
+    max_ai_agents: StrictInt | None = Field(default=None, ge=0, le=10**5)
+    automation_min_interval_seconds: StrictInt | None = Field(default=None, ge=60, le=7 * 86400)
 
 
 class TenantCreate(BaseModel):
@@ -52,11 +63,24 @@ class TenantCreate(BaseModel):
 
 
 class TenantUpdate(BaseModel):
+    """Only the fields sent change. ``name`` and ``status`` may be left out but not set to null
+    (a tenant always has both: null is a 422); a null ``webhook_url`` removes the URL."""
+
     model_config = ConfigDict(extra="forbid")
 
-    name: Name | None = None
+    # None only as "not sent": the document shows no null, and an explicit null is refused.
+    name: Name | SkipJsonSchema[None] = None
     webhook_url: AnyHttpUrl | None = None
-    status: Literal["active", "suspended"] | None = Field(default=None, description="Operator only")
+    status: Literal["active", "suspended"] | SkipJsonSchema[None] = Field(
+        default=None, description="Operator only"
+    )
+
+    @field_validator("name", "status", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("may be left out but not null")
+        return value
 
 
 class TenantScale(BaseModel):
