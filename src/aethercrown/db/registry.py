@@ -24,6 +24,7 @@ MODEL_MODULES = (
     "aethercrown.health.models",
     "aethercrown.churn.models",
     "aethercrown.analytics.models",
+    "aethercrown.content.models",
 )
 
 for _module in MODEL_MODULES:
