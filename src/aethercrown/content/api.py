@@ -135,21 +135,21 @@ def list_items(
     return schemas.ItemPage(items=[service.item_summary(r) for r in rows], next_cursor=cursor)
 
 
-@router.get("/items/{item_id}", response_model=schemas.ItemOut)
-def get_item(item_id: uuid.UUID, principal: TenantReader, session: DbSession) -> schemas.ItemOut:
-    return service.get_item(session, principal.tenant_id, item_id)
+@router.get("/items/{content_id}", response_model=schemas.ItemOut)
+def get_item(content_id: uuid.UUID, principal: TenantReader, session: DbSession) -> schemas.ItemOut:
+    return service.get_item(session, principal.tenant_id, content_id)
 
 
-@router.patch("/items/{item_id}", response_model=schemas.ItemOut)
+@router.patch("/items/{content_id}", response_model=schemas.ItemOut)
 def edit_item(
-    item_id: uuid.UUID, body: schemas.ItemEdit, principal: TenantWriter, session: DbSession
+    content_id: uuid.UUID, body: schemas.ItemEdit, principal: TenantWriter, session: DbSession
 ) -> schemas.ItemOut:
     """Edit an item: a new version holding the change (earlier versions are kept)."""
-    return service.edit_item(session, principal.tenant_id, item_id, body, principal.actor)
+    return service.edit_item(session, principal.tenant_id, content_id, body, principal.actor)
 
 
-@router.get("/items/{item_id}/versions", response_model=list[schemas.VersionOut])
+@router.get("/items/{content_id}/versions", response_model=list[schemas.VersionOut])
 def item_versions(
-    item_id: uuid.UUID, principal: TenantReader, session: DbSession
+    content_id: uuid.UUID, principal: TenantReader, session: DbSession
 ) -> list[schemas.VersionOut]:
-    return service.versions(session, principal.tenant_id, item_id)
+    return service.versions(session, principal.tenant_id, content_id)
