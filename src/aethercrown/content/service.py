@@ -297,7 +297,9 @@ def compose_social(context: Context, body: schemas.SocialIn) -> list[tuple[str, 
             messages = prompts.social_messages(facts, spec, body.topic, body.keyphrase, link)
             try:
                 completion = complete_json(
-                    context.provider, messages, social.validator(spec, facts.banned_words)
+                    context.provider,
+                    messages,
+                    social.validator(spec, facts.banned_words, body.thread),
                 )
             except ProviderFailed as exc:
                 fallback_reason = exc.reason

@@ -353,8 +353,10 @@ def finish(spec: PlatformSpec, text: str, thread: bool) -> dict[str, Any]:
 
 
 def validator(
-    spec: PlatformSpec, banned: tuple[str, ...]
+    spec: PlatformSpec, banned: tuple[str, ...], thread: bool = False
 ) -> Callable[[dict[str, Any]], str | None]:
+    """Accepts a provider's post that fits the platform (or, for a thread, whose parts will)."""
+
     def validate(data: dict[str, Any]) -> str | None:
         text = data.get("text")
         if not isinstance(text, str) or not text.strip():
@@ -366,7 +368,7 @@ def validator(
         word = contains_banned(text, banned)
         if word is not None:
             return f"it uses the banned word '{word}'"
-        if not spec.threads:
+        if not (thread and spec.threads):
             return check(spec, text)
         tags = hashtags_in(text)
         if len(tags) > spec.max_hashtags:
