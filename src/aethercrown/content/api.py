@@ -6,9 +6,10 @@ transaction open, then store the item in a new one (committed before the respons
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Query, Request, Response, status
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -17,6 +18,7 @@ from aethercrown.content.models import ContentItem
 from aethercrown.content.repository import ItemRepository
 from aethercrown.core.auth import TenantReader, TenantWriter
 from aethercrown.core.crypto import SecretBox, secret_box
+from aethercrown.core.errors import InvalidInput, field_error
 from aethercrown.core.pagination import Pagination, paginate
 from aethercrown.db.session import DbSession
 
@@ -153,3 +155,132 @@ def item_versions(
     content_id: uuid.UUID, principal: TenantReader, session: DbSession
 ) -> list[schemas.VersionOut]:
     return service.versions(session, principal.tenant_id, content_id)
+
+
+# Calendar --------------------------------------------------------------------------------------
+
+
+@router.post("/items/{content_id}/schedule", response_model=schemas.CalendarEntry)
+def schedule_item(
+    content_id: uuid.UUID, body: schemas.ScheduleIn, principal: TenantWriter, session: DbSession
+) -> schemas.CalendarEntry:
+    """Schedule or reschedule an item; the automation runner marks it due at that time and
+    sends the signed webhook ``content.due``."""
+    item = service.schedule(session, principal.tenant_id, content_id, body.at, principal.actor)
+    return service.calendar_entry(item)
+
+
+@router.post("/items/{content_id}/cancel", response_model=schemas.CalendarEntry)
+def cancel_item(
+    content_id: uuid.UUID, principal: TenantWriter, session: DbSession
+) -> schemas.CalendarEntry:
+    item = service.cancel(session, principal.tenant_id, content_id, principal.actor)
+    return service.calendar_entry(item)
+
+
+From = Annotated[datetime, Query(alias="from", description="Start (inclusive), with offset")]
+To = Annotated[datetime, Query(alias="to", description="End (exclusive), at most 366 days on")]
+
+
+@router.get("/calendar", response_model=schemas.CalendarOut)
+def get_calendar(
+    principal: TenantReader,
+    session: DbSession,
+    start: From,
+    end: To,
+    channel: Channel | None = None,
+    include_cancelled: bool = False,
+) -> schemas.CalendarOut:
+    items = service.calendar(session, principal.tenant_id, start, end, channel, include_cancelled)
+    return schemas.CalendarOut(
+        start=start, end=end, items=[service.calendar_entry(i) for i in items]
+    )
+
+
+@router.get(
+    "/calendar.ics",
+    response_class=Response,
+    responses={200: {"content": {"text/calendar": {}}, "description": "iCalendar feed"}},
+)
+def get_calendar_ics(
+    principal: TenantReader,
+    session: DbSession,
+    start: From,
+    end: To,
+    channel: Channel | None = None,
+) -> Response:
+    items = service.calendar(session, principal.tenant_id, start, end, channel, True)
+    return Response(
+        service.to_icalendar(items, principal.tenant_id),
+        media_type="text/calendar; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="content-calendar.ics"'},
+    )
+
+
+# Metrics ---------------------------------------------------------------------------------------
+
+
+@router.post("/track", response_model=schemas.TrackOut)
+def track(body: schemas.TrackIn, principal: TenantWriter, session: DbSession) -> schemas.TrackOut:
+    """Views, clicks and conversions of items; an event id already recorded is a duplicate
+    (still 200), so clients may retry freely."""
+    return service.track(session, principal.tenant_id, body)
+
+
+@router.get("/metrics", response_model=schemas.MetricsOut)
+def content_metrics(
+    principal: TenantReader,
+    session: DbSession,
+    start: Annotated[datetime | None, Query(alias="from")] = None,
+    end: Annotated[datetime | None, Query(alias="to")] = None,
+) -> schemas.MetricsOut:
+    """Views, clicks, conversions, CTR and conversion rate (95 % Wilson intervals), in total,
+    by channel and by item (the 100 most viewed)."""
+    _aware(start, end)
+    return service.metrics(session, principal.tenant_id, start, end)
+
+
+@router.get("/items/{content_id}/metrics", response_model=schemas.MetricsOut)
+def item_metrics(
+    content_id: uuid.UUID,
+    principal: TenantReader,
+    session: DbSession,
+    start: Annotated[datetime | None, Query(alias="from")] = None,
+    end: Annotated[datetime | None, Query(alias="to")] = None,
+) -> schemas.MetricsOut:
+    _aware(start, end)
+    return service.metrics(session, principal.tenant_id, start, end, content_id)
+
+
+def _aware(*moments: datetime | None) -> None:
+    for moment in moments:
+        if moment is not None and moment.tzinfo is None:
+            raise InvalidInput(
+                "Times need a UTC offset", [field_error(["query"], "no timezone offset")]
+            )
+
+
+@router.post(
+    "/items/{content_id}/headline-test",
+    status_code=status.HTTP_201_CREATED,
+    response_model=schemas.HeadlineTestOut,
+)
+def start_headline_test(
+    content_id: uuid.UUID,
+    body: schemas.HeadlineTestIn,
+    principal: TenantWriter,
+    session: DbSession,
+) -> schemas.HeadlineTestOut:
+    """An A/B test of headlines in the experiments engine: track impressions and clicks with
+    POST /api/v1/content/ab-test/{experiment_id}/track (metric ``click``)."""
+    return service.start_headline_test(
+        session, principal.tenant_id, content_id, body, principal.actor
+    )
+
+
+@router.get("/items/{content_id}/headline-test", response_model=schemas.HeadlineTestOut)
+def headline_test_results(
+    content_id: uuid.UUID, principal: TenantWriter, session: DbSession
+) -> schemas.HeadlineTestOut:
+    """The verdict; a winning headline is written back to the item as a new version."""
+    return service.headline_results(session, principal.tenant_id, content_id, principal.actor)

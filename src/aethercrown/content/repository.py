@@ -47,6 +47,10 @@ class ItemRepository(TenantRepository[ContentItem]):
             stmt = stmt.where(ContentItem.scheduled_at < scheduled_to)
         return stmt
 
+    def counts_by_kind(self) -> dict[str, int]:
+        stmt = self.select(ContentItem.kind, func.count()).group_by(ContentItem.kind)
+        return {row[0]: int(row[1]) for row in self.session.execute(stmt)}
+
     def due(self, now: datetime) -> Sequence[ContentItem]:
         stmt = (
             self.select()
@@ -97,3 +101,53 @@ def items_by_id(
         return {}
     rows = session.scalars(repo.select().where(ContentItem.id.in_(ids))).all()
     return {row.id: row for row in rows}
+
+
+def insert_events(session: Session, rows: list[dict[str, Any]]) -> int:
+    """INSERT … ON CONFLICT DO NOTHING on (tenant_id, event_id); returns how many were new."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    if not rows:
+        return 0
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = (
+        insert(ContentEvent)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["tenant_id", "event_id"])
+        .returning(ContentEvent.id)
+    )
+    return len(session.execute(stmt).all())
+
+
+class MetricsRepository(TenantRepository[ContentEvent]):
+    model = ContentEvent
+    noun = "Content event"
+
+    def counts(
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        item_id: uuid.UUID | None = None,
+    ) -> list[tuple[uuid.UUID, str, str, str, int]]:
+        """(item id, item title, channel, event kind, count) over the window."""
+        stmt = (
+            self.select(
+                ContentEvent.item_id,
+                ContentItem.title,
+                ContentItem.channel,
+                ContentEvent.kind,
+                func.count(),
+            )
+            .join(ContentItem, ContentItem.id == ContentEvent.item_id)
+            .group_by(
+                ContentEvent.item_id, ContentItem.title, ContentItem.channel, ContentEvent.kind
+            )
+        )
+        if since is not None:
+            stmt = stmt.where(ContentEvent.occurred_at >= since)
+        if until is not None:
+            stmt = stmt.where(ContentEvent.occurred_at < until)
+        if item_id is not None:
+            stmt = stmt.where(ContentEvent.item_id == item_id)
+        return [(r[0], r[1], r[2], r[3], int(r[4])) for r in self.session.execute(stmt)]

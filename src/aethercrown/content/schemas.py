@@ -169,3 +169,98 @@ class ItemPage(BaseModel):
 
 class SocialOut(BaseModel):
     items: list[ItemOut]
+
+
+# Calendar ---------------------------------------------------------------------------------------
+
+
+class ScheduleIn(Strict):
+    at: datetime = Field(description="When to publish (UTC, with an offset); in the future")
+
+
+class CalendarEntry(BaseModel):
+    id: uuid.UUID
+    kind: str
+    channel: str
+    title: str
+    status: str
+    scheduled_at: datetime | None
+    due_at: datetime | None
+
+
+class CalendarOut(BaseModel):
+    start: datetime
+    end: datetime
+    items: list[CalendarEntry]
+
+
+# Metrics ----------------------------------------------------------------------------------------
+
+
+class EventIn(Strict):
+    event_id: Annotated[str, bounded(1, 200)]
+    content_id: uuid.UUID
+    kind: Literal["view", "click", "conversion"]
+    occurred_at: datetime | None = None
+
+
+class TrackIn(Strict):
+    events: list[EventIn] = Field(min_length=1, max_length=1000)
+
+
+class TrackOut(BaseModel):
+    recorded: int
+    duplicates: int
+
+
+class RateOut(BaseModel):
+    successes: int
+    trials: int
+    rate: float | None
+    low: float | None
+    high: float | None
+
+
+class Performance(BaseModel):
+    views: int
+    clicks: int
+    conversions: int
+    ctr: RateOut = Field(description="clicks / views, with a 95 % Wilson interval")
+    conversion_rate: RateOut = Field(description="conversions / clicks, 95 % Wilson interval")
+
+
+class ChannelPerformance(Performance):
+    channel: str
+
+
+class ItemPerformance(Performance):
+    content_id: uuid.UUID
+    title: str
+    channel: str
+
+
+class MetricsOut(BaseModel):
+    start: datetime | None
+    end: datetime | None
+    items_generated: int
+    by_kind: dict[str, int]
+    totals: Performance
+    by_channel: list[ChannelPerformance]
+    by_item: list[ItemPerformance]
+
+
+class HeadlineTestIn(Strict):
+    headlines: list[Annotated[str, bounded(1, 300)]] = Field(
+        min_length=1, max_length=9, description="Alternatives to the current title"
+    )
+    engine: Literal["bayesian", "frequentist", "sequential"] = "bayesian"
+
+
+class HeadlineTestOut(BaseModel):
+    content_id: uuid.UUID
+    experiment_id: uuid.UUID
+    variants: list[dict[str, str]]
+    verdict: str | None = None
+    winner: str | None = None
+    applied: bool = False
+    title: str

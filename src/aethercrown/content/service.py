@@ -12,20 +12,30 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography.fernet import InvalidToken
 from sqlalchemy.orm import Session
 
 from aethercrown.clock import utcnow
-from aethercrown.content import analysis, prompts, schemas, social
+from aethercrown.content import analysis, prompts, schemas, social, stats
 from aethercrown.content.facts import Feature, Link, ProductFacts, contains_banned, slugify
 from aethercrown.content.models import ContentItem, ContentProfile, ContentVersion
 from aethercrown.content.provider import ProviderConfig, ProviderFailed, complete_json
-from aethercrown.content.repository import ItemRepository, ProfileRepository, VersionRepository
+from aethercrown.content.repository import (
+    ItemRepository,
+    MetricsRepository,
+    ProfileRepository,
+    VersionRepository,
+    insert_events,
+    items_by_id,
+)
 from aethercrown.content.writer import BlogPost, render_html, write_blog
 from aethercrown.core.crypto import SecretBox
-from aethercrown.core.errors import ProblemError
+from aethercrown.core.errors import Conflict, InvalidInput, NotFound, ProblemError, field_error
+from aethercrown.core.ledger import audit
+from aethercrown.core.webhooks import enqueue_webhook
 
 OFFLINE = "offline"
 OPENAI_COMPATIBLE = "openai-compatible"
@@ -506,3 +516,321 @@ def versions(
 ) -> list[schemas.VersionOut]:
     ItemRepository(session, tenant_id).get_or_404(item_id)
     return [version_out(v) for v in VersionRepository(session, tenant_id).history(item_id)]
+
+
+# Calendar --------------------------------------------------------------------------------------
+
+MAX_CALENDAR_DAYS = 366
+
+
+def schedule(
+    session: Session, tenant_id: uuid.UUID, content_id: uuid.UUID, at: datetime, actor: str
+) -> ContentItem:
+    """Schedule (or reschedule) an item; a cancelled or already due item may be scheduled again."""
+    if at.tzinfo is None:
+        raise InvalidInput(
+            "The time needs a UTC offset", [field_error(["at"], "no timezone offset")]
+        )
+    if at <= utcnow():
+        raise InvalidInput("Schedule in the future", [field_error(["at"], "is in the past")])
+    item = ItemRepository(session, tenant_id).get_or_404(content_id)
+    previous = item.scheduled_at
+    item.status = "scheduled"
+    item.scheduled_at = at.astimezone(UTC)
+    item.due_at = None
+    item.updated_at = utcnow()
+    audit(
+        session,
+        tenant_id=tenant_id,
+        actor=actor,
+        action="content.reschedule" if previous else "content.schedule",
+        target_type="content_item",
+        target_id=item.id,
+        details={
+            "from": previous.isoformat() if previous else None,
+            "to": item.scheduled_at.isoformat(),
+        },
+    )
+    session.flush()
+    return item
+
+
+def cancel(
+    session: Session, tenant_id: uuid.UUID, content_id: uuid.UUID, actor: str
+) -> ContentItem:
+    item = ItemRepository(session, tenant_id).get_or_404(content_id)
+    if item.status not in ("scheduled", "due"):
+        raise Conflict(f"Content item {content_id} is {item.status}, not scheduled")
+    item.status = "cancelled"
+    item.updated_at = utcnow()
+    audit(
+        session,
+        tenant_id=tenant_id,
+        actor=actor,
+        action="content.cancel",
+        target_type="content_item",
+        target_id=item.id,
+    )
+    session.flush()
+    return item
+
+
+def calendar_entry(item: ContentItem) -> schemas.CalendarEntry:
+    return schemas.CalendarEntry(
+        id=item.id,
+        kind=item.kind,
+        channel=item.channel,
+        title=item.title,
+        status=item.status,
+        scheduled_at=item.scheduled_at,
+        due_at=item.due_at,
+    )
+
+
+def calendar(
+    session: Session,
+    tenant_id: uuid.UUID,
+    start: datetime,
+    end: datetime,
+    channel: str | None = None,
+    include_cancelled: bool = False,
+) -> list[ContentItem]:
+    if start.tzinfo is None or end.tzinfo is None:
+        raise InvalidInput("Times need a UTC offset", [field_error(["from"], "no timezone offset")])
+    if end <= start:
+        raise InvalidInput("'to' must be after 'from'", [field_error(["to"], "not after from")])
+    if end - start > timedelta(days=MAX_CALENDAR_DAYS):
+        raise InvalidInput(
+            f"The range may span at most {MAX_CALENDAR_DAYS} days",
+            [field_error(["to"], "range too long")],
+        )
+    repo = ItemRepository(session, tenant_id)
+    stmt = repo.filtered(channel=channel, scheduled_from=start, scheduled_to=end)
+    if not include_cancelled:
+        stmt = stmt.where(ContentItem.status != "cancelled")
+    return list(repo.all(stmt.order_by(ContentItem.scheduled_at, ContentItem.id)))
+
+
+def to_icalendar(items: list[ContentItem], tenant_id: uuid.UUID) -> bytes:
+    """An iCalendar (RFC 5545) feed: one event per scheduled item, a stable UID per item."""
+    import icalendar
+
+    cal = icalendar.Calendar()
+    cal.add("prodid", "-//AetherCrown//Content calendar//EN")
+    cal.add("version", "2.0")
+    cal.add("x-wr-calname", "Content calendar")
+    now = utcnow()
+    for item in items:
+        if item.scheduled_at is None:
+            continue
+        event = icalendar.Event()
+        event.add("uid", f"{item.id}@{tenant_id}.aethercrown")
+        event.add("dtstamp", now)
+        event.add("dtstart", item.scheduled_at)
+        event.add("dtend", item.scheduled_at + timedelta(minutes=30))
+        event.add("summary", f"[{item.channel}] {item.title}")
+        event.add("categories", [item.kind])
+        event.add("status", "CANCELLED" if item.status == "cancelled" else "CONFIRMED")
+        cal.add_component(event)
+    return bytes(cal.to_ical())
+
+
+def mark_due(session: Session, tenant_id: uuid.UUID) -> dict[str, Any]:
+    """Scheduled items whose time has come become due, each announced by a signed
+    ``content.due`` webhook stored in the outbox in the same unit of work."""
+    now = utcnow()
+    due = ItemRepository(session, tenant_id).due(now)
+    webhooks = 0
+    for item in due:
+        item.status = "due"
+        item.due_at = now
+        version = current_version(session, item)
+        payload = {
+            "content_id": str(item.id),
+            "kind": item.kind,
+            "channel": item.channel,
+            "title": item.title,
+            "version": item.version,
+            "scheduled_at": item.scheduled_at.isoformat() if item.scheduled_at else None,
+            "body": version.body,
+        }
+        if enqueue_webhook(session, tenant_id, "content.due", payload) is not None:
+            webhooks += 1
+    session.flush()
+    return {"due": len(due), "webhooks": webhooks}
+
+
+# Metrics ---------------------------------------------------------------------------------------
+
+
+def track(session: Session, tenant_id: uuid.UUID, body: schemas.TrackIn) -> schemas.TrackOut:
+    """Record views, clicks and conversions once per event id; nothing is written when any
+    event names an unknown item."""
+    ids = {e.content_id for e in body.events}
+    known = items_by_id(session, tenant_id, ids)
+    errors = [
+        field_error(["events", i, "content_id"], "no such content item")
+        for i, e in enumerate(body.events)
+        if e.content_id not in known
+    ]
+    if errors:
+        raise InvalidInput("Some events name unknown content items", errors[:100])
+    now = utcnow()
+    seen: set[str] = set()
+    rows = []
+    for event in body.events:
+        if event.event_id in seen:
+            continue
+        seen.add(event.event_id)
+        occurred = event.occurred_at or now
+        if occurred.tzinfo is None:
+            raise InvalidInput(
+                "occurred_at needs a UTC offset", [field_error(["occurred_at"], "no offset")]
+            )
+        rows.append(
+            {
+                "tenant_id": tenant_id,
+                "item_id": event.content_id,
+                "event_id": event.event_id,
+                "kind": event.kind,
+                "occurred_at": occurred.astimezone(UTC),
+            }
+        )
+    recorded = insert_events(session, rows)
+    return schemas.TrackOut(recorded=recorded, duplicates=len(body.events) - recorded)
+
+
+def _performance(views: int, clicks: int, conversions: int) -> dict[str, Any]:
+    return {
+        "views": views,
+        "clicks": clicks,
+        "conversions": conversions,
+        "ctr": stats.wilson(clicks, views).as_dict(),
+        "conversion_rate": stats.wilson(conversions, clicks).as_dict(),
+    }
+
+
+def metrics(
+    session: Session,
+    tenant_id: uuid.UUID,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    content_id: uuid.UUID | None = None,
+) -> schemas.MetricsOut:
+    if content_id is not None:
+        ItemRepository(session, tenant_id).get_or_404(content_id)
+    rows = MetricsRepository(session, tenant_id).counts(start, end, content_id)
+    per_item: dict[uuid.UUID, dict[str, Any]] = {}
+    per_channel: dict[str, dict[str, int]] = {}
+    totals = {"view": 0, "click": 0, "conversion": 0}
+    for item_id, title, channel, kind, count in rows:
+        entry = per_item.setdefault(
+            item_id, {"title": title, "channel": channel, "view": 0, "click": 0, "conversion": 0}
+        )
+        entry[kind] += count
+        per_channel.setdefault(channel, {"view": 0, "click": 0, "conversion": 0})[kind] += count
+        totals[kind] += count
+    repo = ItemRepository(session, tenant_id)
+    by_kind = repo.counts_by_kind() if content_id is None else {}
+    by_item = sorted(per_item.items(), key=lambda kv: (-kv[1]["view"], str(kv[0])))[:100]
+    return schemas.MetricsOut(
+        start=start,
+        end=end,
+        items_generated=sum(by_kind.values()),
+        by_kind=by_kind,
+        totals=schemas.Performance.model_validate(
+            _performance(totals["view"], totals["click"], totals["conversion"])
+        ),
+        by_channel=[
+            schemas.ChannelPerformance.model_validate(
+                {"channel": channel} | _performance(c["view"], c["click"], c["conversion"])
+            )
+            for channel, c in sorted(per_channel.items())
+        ],
+        by_item=[
+            schemas.ItemPerformance.model_validate(
+                {"content_id": item_id, "title": e["title"], "channel": e["channel"]}
+                | _performance(e["view"], e["click"], e["conversion"])
+            )
+            for item_id, e in by_item
+        ],
+    )
+
+
+# Headline tests (through the experiments engine) -----------------------------------------------
+
+
+def start_headline_test(
+    session: Session,
+    tenant_id: uuid.UUID,
+    content_id: uuid.UUID,
+    body: schemas.HeadlineTestIn,
+    actor: str,
+) -> schemas.HeadlineTestOut:
+    """An A/B test of the experiments engine whose variants are the current title (control) and
+    the alternatives; impressions and clicks go to /content/ab-test/{id}/track."""
+    item = ItemRepository(session, tenant_id).get_or_404(content_id)
+    if item.headline_experiment_id is not None:
+        raise Conflict(f"Content item {content_id} already has a headline test")
+    headlines = [item.title, *body.headlines]
+    if len({h.casefold() for h in headlines}) != len(headlines):
+        raise InvalidInput(
+            "Headlines must differ from each other and from the current title",
+            [field_error(["headlines"], "duplicate headline")],
+        )
+    from aethercrown.experiments import schemas as experiment_schemas
+    from aethercrown.experiments import service as experiments
+
+    create = experiment_schemas.ExperimentCreate(
+        name=f"Headline: {item.title}"[:200],
+        hypothesis="A different headline draws more clicks",
+        variants=[
+            experiment_schemas.VariantIn(key=f"h{i}", name=headline[:200])
+            for i, headline in enumerate(headlines)
+        ],
+        metrics=[experiment_schemas.MetricIn(key="click", name="Click", kind="binomial")],
+        engine=body.engine,
+    )
+    experiment, _ = experiments.create(session, tenant_id, create, actor)
+    item.headline_experiment_id = experiment.id
+    session.flush()
+    return schemas.HeadlineTestOut(
+        content_id=item.id,
+        experiment_id=experiment.id,
+        variants=[
+            {"key": v["key"], "headline": headlines[i]} for i, v in enumerate(experiment.variants)
+        ],
+        title=item.title,
+    )
+
+
+def headline_results(
+    session: Session, tenant_id: uuid.UUID, content_id: uuid.UUID, actor: str
+) -> schemas.HeadlineTestOut:
+    """The test's verdict; a winner other than the current title is written back to the item
+    as a new version (once)."""
+    from aethercrown.experiments import service as experiments
+    from aethercrown.experiments.repository import ExperimentRepository
+
+    item = ItemRepository(session, tenant_id).get_or_404(content_id)
+    if item.headline_experiment_id is None:
+        raise NotFound("Headline test of content item", content_id)
+    experiment = ExperimentRepository(session, tenant_id).get_or_404(item.headline_experiment_id)
+    result = experiments.results(session, tenant_id, experiment)
+    names = {v["key"]: v.get("name") or v["key"] for v in experiment.variants}
+    applied = False
+    winner = names.get(result.winner) if result.verdict == "winner" and result.winner else None
+    if winner is None and result.winner in names.values():
+        winner = result.winner
+    if winner is not None and winner != item.title:
+        edit_item(session, tenant_id, content_id, schemas.ItemEdit(title=winner), actor)
+        applied = True
+    return schemas.HeadlineTestOut(
+        content_id=item.id,
+        experiment_id=experiment.id,
+        variants=[{"key": k, "headline": n} for k, n in names.items()],
+        verdict=result.verdict,
+        winner=winner,
+        applied=applied,
+        title=item.title,
+    )

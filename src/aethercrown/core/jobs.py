@@ -64,6 +64,7 @@ JOB_MODULES: tuple[str, ...] = (
     "aethercrown.churn.jobs",
     "aethercrown.analytics.jobs",
     "aethercrown.metering.jobs",
+    "aethercrown.content.jobs",
 )
 
 
