@@ -9,6 +9,7 @@ asserted: a post that fails a check says so.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -19,7 +20,7 @@ GOOD, OK, BAD = 9, 6, 3
 _STATUS = {GOOD: "good", OK: "ok", BAD: "bad"}
 
 _HYPHENATOR = pyphen.Pyphen(lang="en_US")
-_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’\-]*")
+_WORD = re.compile(r"[^\W_][\w'’\-]*")
 _VOWEL_GROUPS = re.compile(r"[aeiouy]+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"”')\]]*\s+(?=[\"“'(\[]?[A-Z0-9])")
 _MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
@@ -433,6 +434,8 @@ def syllable_count(word: str) -> int:
     if lower.isdigit():
         return max(1, len(lower))
     groups = len(_VOWEL_GROUPS.findall(lower))
+    if groups <= 1:
+        return 1  # hyphenation finds no break in a word of one vowel group
     if lower.endswith("e") and not lower.endswith(("le", "ee", "ye")) and groups > 1:
         groups -= 1
     if lower.endswith("ed") and not lower.endswith(("ted", "ded")) and groups > 1:
@@ -450,15 +453,18 @@ def _contains(text: str, keyphrase: str) -> bool:
     return bool(phrase) and f" {phrase} " in f" {_normalise(text)} "
 
 
-def _occurrences(text: str, keyphrase: str) -> int:
-    phrase = _normalise(keyphrase)
-    if not phrase:
-        return 0
-    # Matched token by token: str.count on " phrase " would miss back-to-back occurrences.
-    target = phrase.split(" ")
-    tokens = _normalise(text).split(" ")
+def _occurrences_in(tokens: list[str], keyphrase: str) -> int:
+    """Occurrences of the keyphrase in lower-cased tokens, matched token by token."""
+    target = _normalise(keyphrase).split(" ")
     n = len(target)
-    return sum(1 for i in range(len(tokens) - n + 1) if tokens[i : i + n] == target)
+    if not target[0]:
+        return 0
+    first = target[0]
+    return sum(
+        1
+        for i, token in enumerate(tokens[: len(tokens) - n + 1])
+        if token == first and tokens[i : i + n] == target
+    )
 
 
 # Approximate advance widths (px) of Arial at 20 px, the font Google's result titles use; Yoast
@@ -520,12 +526,11 @@ def analyse(
     blocks = _blocks(markdown)
     paragraphs = [b.text for b in blocks if b.kind == "paragraph"]
     headings = [b for b in blocks if b.kind == "heading" and b.level in (2, 3)]
-    body_text = " ".join(paragraphs)
-    body_words = words(body_text)
-    word_count = len(body_words)
     all_sentences = [s for p in paragraphs for s in sentences(p)]
     # Each sentence tokenised once: (lower-cased text, its lower-cased words).
-    tokenised = [(s.lower(), [w.lower() for w in words(s)]) for s in all_sentences]
+    tokenised = [(lower, words(lower)) for lower in (s.lower() for s in all_sentences)]
+    body_words = [w for _, tokens in tokenised for w in tokens]
+    word_count = len(body_words)
     analysis = Analysis(word_count=word_count)
     seo = analysis.seo
     fix: str | None
@@ -610,7 +615,7 @@ def analyse(
             )
         )
 
-        occurrences = _occurrences(body_text, keyphrase)
+        occurrences = _occurrences_in(body_words, keyphrase)
         density = 100 * occurrences / word_count if word_count else 0.0
         score = _band(density, (0.5, 3.0), (0.3, 3.5))
         if density < 0.5:
@@ -790,7 +795,7 @@ def analyse(
         )
     )
 
-    syllables = sum(syllable_count(w) for w in body_words)
+    syllables = sum(n * syllable_count(w) for w, n in Counter(body_words).items())
     words_per_sentence = word_count / n_sentences if word_count else 0.0
     syllables_per_word = syllables / word_count if word_count else 0.0
     ease = 206.835 - 1.015 * words_per_sentence - 84.6 * syllables_per_word
