@@ -108,6 +108,54 @@ async def generate_social(
     return await run_in_threadpool(store)
 
 
+@router.post(
+    "/generate/newsletter", status_code=status.HTTP_201_CREATED, response_model=schemas.ItemOut
+)
+def generate_newsletter(
+    request: Request, body: schemas.NewsletterIn, principal: TenantWriter, session: DbSession
+) -> schemas.ItemOut:
+    """A newsletter of several sections, with merge fields; render it per customer with
+    POST /items/{content_id}/render."""
+    context = service.load_context(session, principal.tenant_id, _box(request))
+    item, version = service.store_item(
+        session,
+        principal.tenant_id,
+        kind="newsletter",
+        channel="email",
+        generated=service.compose_newsletter(context, body),
+        inputs=body.model_dump(),
+        author=principal.actor,
+    )
+    return service.item_out(item, version)
+
+
+@router.post("/generate/email", status_code=status.HTTP_201_CREATED, response_model=schemas.ItemOut)
+def generate_email(
+    request: Request, body: schemas.EmailIn, principal: TenantWriter, session: DbSession
+) -> schemas.ItemOut:
+    """A one-message email campaign with merge fields."""
+    context = service.load_context(session, principal.tenant_id, _box(request))
+    item, version = service.store_item(
+        session,
+        principal.tenant_id,
+        kind="email",
+        channel="email",
+        generated=service.compose_email(context, body),
+        inputs=body.model_dump(),
+        author=principal.actor,
+    )
+    return service.item_out(item, version)
+
+
+@router.post("/items/{content_id}/render", response_model=schemas.RenderOut)
+def render_item(
+    content_id: uuid.UUID, body: schemas.RenderIn, principal: TenantReader, session: DbSession
+) -> schemas.RenderOut:
+    """The message for one customer: subject, preheader, HTML and plain-text parts, headers
+    (List-Unsubscribe, List-Unsubscribe-Post) and the whole RFC 5322 message."""
+    return service.render_email(session, principal.tenant_id, content_id, body)
+
+
 @router.post("/analyze", response_model=dict[str, Any])
 def analyze(body: schemas.AnalysisIn, principal: TenantReader) -> dict[str, Any]:
     """Yoast's SEO and readability checks over any post (nothing is stored)."""

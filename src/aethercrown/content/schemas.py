@@ -124,6 +124,8 @@ class ItemEdit(Strict):
     keyphrase: Annotated[str, bounded(1, 100)] | None = None
     markdown: Annotated[str, bounded(1, 200_000)] | None = None
     text: Annotated[str, bounded(1, 70_000)] | None = None
+    subject: Annotated[str, bounded(1, 300)] | None = None
+    preheader: Annotated[str, bounded(1, 300)] | None = None
 
 
 class VersionOut(BaseModel):
@@ -264,3 +266,42 @@ class HeadlineTestOut(BaseModel):
     winner: str | None = None
     applied: bool = False
     title: str
+
+
+# Newsletters and email campaigns ----------------------------------------------------------------
+
+Email = Annotated[
+    str,
+    StringConstraints(
+        max_length=320, pattern=r"^[^@\s\x00<>\"]+@[^@\s\x00<>\"]+\.[^@\s\x00<>\"]+$"
+    ),
+]
+
+
+class NewsletterIn(Strict):
+    topic: Annotated[str, bounded(1, 200)]
+    sections: int = Field(3, ge=2, le=6)
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+
+
+class EmailIn(Strict):
+    topic: Annotated[str, bounded(1, 200)]
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+
+
+class RenderIn(Strict):
+    """Render for one customer: ``customer`` (external id or id) from the tenant's data, or
+    ``data`` given inline (name, email, external_id, country, company_size, attributes)."""
+
+    customer: Annotated[str, bounded(1, 200)] | None = None
+    data: dict[str, Any] | None = None
+    from_address: Email
+
+
+class RenderOut(BaseModel):
+    subject: str
+    preheader: str
+    html: str
+    text: str
+    headers: dict[str, str]
+    raw: str

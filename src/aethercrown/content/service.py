@@ -19,7 +19,7 @@ from cryptography.fernet import InvalidToken
 from sqlalchemy.orm import Session
 
 from aethercrown.clock import utcnow
-from aethercrown.content import analysis, prompts, schemas, social, stats
+from aethercrown.content import analysis, mail, prompts, schemas, social, stats
 from aethercrown.content.facts import Feature, Link, ProductFacts, contains_banned, slugify
 from aethercrown.content.models import ContentItem, ContentProfile, ContentVersion
 from aethercrown.content.provider import ProviderConfig, ProviderFailed, complete_json
@@ -469,6 +469,25 @@ def edit_item(
         )
         result_analysis = _analyse_blog(body)
         item.title = merged["title"][:300]
+    elif item.kind in ("newsletter", "email"):
+        unknown = sorted(set(changes) - {"subject", "preheader", "text", "title"})
+        if unknown:
+            raise ProblemError(
+                422,
+                "validation-error",
+                "Invalid input",
+                f"A {item.kind} has no field(s) {', '.join(unknown)}",
+            )
+        for field, target in (
+            ("subject", "subject"),
+            ("preheader", "preheader"),
+            ("text", "intro"),
+        ):
+            if field in changes:
+                _check_merge_fields(changes[field], field)
+                body[target] = changes[field]
+        if "title" in changes or "subject" in changes:
+            item.title = changes.get("title") or changes["subject"]
     else:
         unknown = sorted(set(changes) - {"text", "title"})
         if unknown:
@@ -833,4 +852,84 @@ def headline_results(
         winner=winner,
         applied=applied,
         title=item.title,
+    )
+
+
+# Newsletters and email campaigns ---------------------------------------------------------------
+
+
+def _check_merge_fields(template: str, field: str) -> None:
+    try:
+        mail.check_fields(template)
+    except mail.MergeError as exc:
+        raise InvalidInput(str(exc), [field_error([field], str(exc), "merge_field")]) from exc
+
+
+def compose_newsletter(context: Context, body: schemas.NewsletterIn) -> Generated:
+    letter = mail.write_newsletter(
+        context.facts, topic=body.topic, sections=body.sections, seed=body.seed
+    )
+    return Generated(letter["subject"], letter, OFFLINE, None, None, None)
+
+
+def compose_email(context: Context, body: schemas.EmailIn) -> Generated:
+    message = mail.write_email(context.facts, topic=body.topic, seed=body.seed)
+    return Generated(message["subject"], message, OFFLINE, None, None, None)
+
+
+def render_email(
+    session: Session, tenant_id: uuid.UUID, content_id: uuid.UUID, body: schemas.RenderIn
+) -> schemas.RenderOut:
+    """The message for one customer, with its merge fields filled (422 for an unknown field, or
+    a missing value without a fallback), unsubscribe link, postal address and headers."""
+    item = ItemRepository(session, tenant_id).get_or_404(content_id)
+    if item.kind not in ("newsletter", "email"):
+        raise InvalidInput(
+            f"Only newsletters and emails are rendered; this item is a {item.kind}",
+            [field_error(["content_id"], "not an email")],
+        )
+    if (body.customer is None) == (body.data is None):
+        raise InvalidInput(
+            "Give either customer or data", [field_error(["customer"], "give one of the two")]
+        )
+    facts = facts_of(profile_or_409(session, tenant_id))
+    unsubscribe = facts.links_of("unsubscribe")
+    if not unsubscribe or not facts.postal_address:
+        raise ProblemError(
+            409,
+            "content-email-compliance",
+            "Unsubscribe link or postal address missing",
+            "Add a link of kind 'unsubscribe' and a postal_address to the content profile: "
+            "every commercial email must carry both (CAN-SPAM)",
+        )
+    if body.customer is not None:
+        from aethercrown.data import service as data
+
+        try:
+            customer = data.get_row_by_external(session, tenant_id, "customers", body.customer)
+        except NotFound:
+            try:
+                customer = data.get_row(session, tenant_id, "customers", uuid.UUID(body.customer))
+            except ValueError as exc:
+                raise NotFound("Customer", body.customer) from exc
+    else:
+        customer = dict(body.data or {})
+    try:
+        rendered = mail.render(
+            current_version(session, item).body,
+            customer,
+            unsubscribe_base=unsubscribe[0].url,
+            postal_address=facts.postal_address,
+            from_name=facts.sender_name or facts.product_name,
+            from_address=body.from_address,
+        )
+    except mail.MergeError as exc:
+        raise InvalidInput(str(exc), [field_error(["merge_field", exc.field], str(exc))]) from exc
+    return schemas.RenderOut(
+        subject=rendered.subject,
+        preheader=rendered.preheader,
+        html=rendered.html,
+        text=rendered.text,
+        headers=rendered.headers,
+        raw=rendered.raw,
     )
