@@ -244,3 +244,16 @@ def test_prompts_never_carry_another_tenants_facts(
     assert "Globex" not in acme_1 and "Globex" not in acme_2
     assert "Acme Recover" not in globex and "Globex Ledger" in globex
     assert "sk-tenant" not in acme_1
+
+
+def test_the_whole_generation_has_a_time_budget(llm: LLMServer) -> None:
+    llm.default = Reply(status=503, headers={"Retry-After": "1"})
+    started = time.monotonic()
+    with pytest.raises(ProviderFailed, match="budget"):
+        complete_json(
+            _config(llm, max_retries=10, total_budget_seconds=1.5),
+            [{"role": "user", "content": "x"}],
+            _accept_text,
+        )
+    assert time.monotonic() - started < 3
+    assert len(llm.requests) == 2  # one wait of 1 s fits the budget, a second does not

@@ -34,6 +34,9 @@ class ProviderConfig:
     # The longest single wait a Retry-After may impose; longer asks give up instead.
     max_wait_seconds: float = 10.0
     base_backoff_seconds: float = 0.5
+    # The whole generation (retries and the re-ask included) gives up after this long, so a
+    # request never hangs on a failing provider; the offline writer answers instead.
+    total_budget_seconds: float = 90.0
 
 
 class ProviderFailed(Exception):
@@ -125,12 +128,13 @@ def complete_json(
         max_retries=0,  # retried here, to honour Retry-After with our own cap
     )
     conversation = list(messages)
+    deadline = time.monotonic() + config.total_budget_seconds
     attempts = 0
     reasked = False
     with client:
         while True:
             attempts += 1
-            content, model = _call_with_retries(client, config, conversation, sleep)
+            content, model = _call_with_retries(client, config, conversation, sleep, deadline)
             try:
                 data = _parse(content)
                 problem = validate(data)
@@ -159,15 +163,20 @@ def _call_with_retries(
     config: ProviderConfig,
     conversation: list[dict[str, str]],
     sleep: Callable[[float], None],
+    deadline: float,
 ) -> tuple[str | None, str]:
     retries = 0
     while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise ProviderFailed(f"no usable answer within {config.total_budget_seconds:.0f} s")
         try:
             response = client.chat.completions.create(  # type: ignore[call-overload]
                 model=config.model,
                 messages=conversation,
                 temperature=0.7,
                 response_format={"type": "json_object"},
+                timeout=min(config.timeout_seconds, remaining),
             )
         except (openai.APIError, ValueError) as exc:
             if not isinstance(exc, openai.APIError) or not _transient(exc):
@@ -184,8 +193,14 @@ def _call_with_retries(
                     f"{config.max_wait_seconds:.0f} s cap"
                 ) from exc
             wait = asked if asked is not None else config.base_backoff_seconds * 2**retries
+            wait = min(wait, config.max_wait_seconds)
+            if time.monotonic() + wait >= deadline:
+                raise ProviderFailed(
+                    f"{_describe(exc)}; no time left in the {config.total_budget_seconds:.0f} s "
+                    "budget to retry"
+                ) from exc
             retries += 1
-            sleep(min(wait, config.max_wait_seconds))
+            sleep(wait)
             continue
         try:
             choice = response.choices[0]
