@@ -152,6 +152,8 @@ def test_bad_input_is_a_4xx_that_changes_nothing(client: TestClient, tenant: Ten
         PROFILE | {"links": [{"title": "x", "url": "javascript:alert(1)"}]},
         PROFILE | {"unknown": 1},
         PROFILE | {"tone": "sarcastic"},
+        PROFILE | {"provider": {"base_url": "http://[::1", "model": "m"}},
+        PROFILE | {"provider": {"base_url": "http://127.0.0.1:99999/v1", "model": "m"}},
     ]
     for body in bad_profiles:
         response = client.put(f"{BASE}/profile", json=body, headers=tenant.headers)

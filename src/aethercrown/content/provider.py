@@ -121,12 +121,15 @@ def complete_json(
     sleep: Callable[[float], None] = time.sleep,
 ) -> Completion:
     """A JSON object from the provider that ``validate`` accepts; raises ProviderFailed."""
-    client = openai.OpenAI(
-        base_url=config.base_url,
-        api_key=config.api_key or "not-needed",
-        timeout=config.timeout_seconds,
-        max_retries=0,  # retried here, to honour Retry-After with our own cap
-    )
+    try:
+        client = openai.OpenAI(
+            base_url=config.base_url,
+            api_key=config.api_key or "not-needed",
+            timeout=config.timeout_seconds,
+            max_retries=0,  # retried here, to honour Retry-After with our own cap
+        )
+    except Exception as exc:  # httpx refuses some URLs only here (a bad port, brackets)
+        raise ProviderFailed(f"the provider's base URL is not usable: {exc}") from exc
     conversation = list(messages)
     deadline = time.monotonic() + config.total_budget_seconds
     attempts = 0
@@ -178,7 +181,7 @@ def _call_with_retries(
                 response_format={"type": "json_object"},
                 timeout=min(config.timeout_seconds, remaining),
             )
-        except (openai.APIError, ValueError) as exc:
+        except Exception as exc:  # anything the client raises means no answer: fall back
             if not isinstance(exc, openai.APIError) or not _transient(exc):
                 raise ProviderFailed(_describe(exc)) from exc
             if retries >= config.max_retries:

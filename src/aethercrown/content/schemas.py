@@ -7,7 +7,8 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 NO_NUL = r"^[^\x00]*$"
 
@@ -48,6 +49,19 @@ class ProviderIn(Strict):
     base_url: Url
     model: Annotated[str, bounded(1, 200)]
     api_key: Annotated[str, bounded(0, 500)] | None = None
+
+    @field_validator("base_url")
+    @classmethod
+    def _parsable(cls, value: str) -> str:
+        try:
+            url = httpx.URL(value)
+        except (httpx.InvalidURL, ValueError) as exc:
+            raise ValueError(f"not a usable URL: {exc}") from exc
+        if not url.host:
+            raise ValueError("the URL has no host")
+        if url.port is not None and not 0 < url.port < 65536:
+            raise ValueError("the port is out of range")
+        return value
 
 
 class ProfileIn(Strict):
