@@ -98,7 +98,14 @@ def test_schedule_reschedule_cancel_and_list(client: TestClient, tenant: TenantH
 def test_bad_calendar_input_is_refused(client: TestClient, tenant: TenantHandle) -> None:
     (x_id,) = social_items(client, tenant, "x")
     past = clock.utcnow() - timedelta(hours=1)
-    for body in ({"at": iso(past)}, {"at": "2030-01-01T10:00:00"}, {"at": "tomorrow"}, {}):
+    for body in (
+        {"at": iso(past)},
+        {"at": "2030-01-01T10:00:00"},
+        {"at": "tomorrow"},
+        {},
+        {"at": "9999-12-31T23:59:59-14:00"},
+        {"at": "0001-01-01T00:00:00+14:00"},
+    ):
         response = client.post(f"{BASE}/items/{x_id}/schedule", json=body, headers=tenant.headers)
         assert response.status_code == 422, body
     now = clock.utcnow()
@@ -107,6 +114,8 @@ def test_bad_calendar_input_is_refused(client: TestClient, tenant: TenantHandle)
         {"from": iso(now), "to": iso(now + timedelta(days=400))},
         {"from": "2030-01-01T00:00:00", "to": "2030-01-02T00:00:00"},
         {"from": iso(now)},
+        {"from": "0001-01-01T00:00:00+14:00", "to": "0001-01-02T00:00:00+14:00"},
+        {"from": "9999-12-30T00:00:00-14:00", "to": "9999-12-31T00:00:00-14:00"},
     ):
         response = client.get(f"{BASE}/calendar", params=params, headers=tenant.headers)
         assert response.status_code == 422, params

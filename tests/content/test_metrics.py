@@ -72,6 +72,24 @@ def test_bad_events_change_nothing(client: TestClient, tenant: TenantHandle) -> 
         [good, {"event_id": "", "content_id": x_id, "kind": "view"}],
         [good, {"event_id": "b\x00", "content_id": x_id, "kind": "view"}],
         [good, {"event_id": "b", "content_id": x_id, "kind": "view", "occurred_at": "2030-01-01"}],
+        [
+            good,
+            {
+                "event_id": "b",
+                "content_id": x_id,
+                "kind": "view",
+                "occurred_at": "0001-01-01T00:00:00+14:00",
+            },
+        ],
+        [
+            good,
+            {
+                "event_id": "b",
+                "content_id": x_id,
+                "kind": "view",
+                "occurred_at": "9999-12-31T23:59:59-14:00",
+            },
+        ],
         [],
     ):
         response = client.post(f"{BASE}/track", json={"events": batch}, headers=tenant.headers)

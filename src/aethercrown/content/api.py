@@ -306,6 +306,10 @@ def _aware(*moments: datetime | None) -> None:
             raise InvalidInput(
                 "Times need a UTC offset", [field_error(["query"], "no timezone offset")]
             )
+        if moment is not None and not 1971 <= moment.year <= 9990:
+            raise InvalidInput(
+                "Times must lie between 1971 and 9990", [field_error(["query"], "out of range")]
+            )
 
 
 @router.post(

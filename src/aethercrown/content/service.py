@@ -552,6 +552,10 @@ def schedule(
         )
     if at <= utcnow():
         raise InvalidInput("Schedule in the future", [field_error(["at"], "is in the past")])
+    if at - utcnow() > timedelta(days=5 * 366):
+        raise InvalidInput(
+            "Schedule at most five years ahead", [field_error(["at"], "too far ahead")]
+        )
     item = ItemRepository(session, tenant_id).get_or_404(content_id)
     previous = item.scheduled_at
     item.status = "scheduled"
@@ -618,6 +622,11 @@ def calendar(
         raise InvalidInput("Times need a UTC offset", [field_error(["from"], "no timezone offset")])
     if end <= start:
         raise InvalidInput("'to' must be after 'from'", [field_error(["to"], "not after from")])
+    lowest, highest = datetime(1971, 1, 1, tzinfo=UTC), datetime(9990, 1, 1, tzinfo=UTC)
+    if not (lowest <= start <= highest and lowest <= end <= highest):
+        raise InvalidInput(
+            "Times must lie between 1971 and 9990", [field_error(["from"], "out of range")]
+        )
     if end - start > timedelta(days=MAX_CALENDAR_DAYS):
         raise InvalidInput(
             f"The range may span at most {MAX_CALENDAR_DAYS} days",
@@ -705,6 +714,12 @@ def track(session: Session, tenant_id: uuid.UUID, body: schemas.TrackIn) -> sche
         if occurred.tzinfo is None:
             raise InvalidInput(
                 "occurred_at needs a UTC offset", [field_error(["occurred_at"], "no offset")]
+            )
+        # Aware comparisons never overflow, unlike converting year 1 or 9999 to UTC.
+        if not now - timedelta(days=20 * 366) <= occurred <= now + timedelta(days=1):
+            raise InvalidInput(
+                "occurred_at must lie within the last 20 years and not in the future",
+                [field_error(["occurred_at"], "out of range")],
             )
         rows.append(
             {
