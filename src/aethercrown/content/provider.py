@@ -14,9 +14,10 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import openai
+if TYPE_CHECKING:
+    import openai
 
 log = logging.getLogger("aethercrown.content.provider")
 
@@ -79,6 +80,8 @@ def retry_after_seconds(headers: Any, now: float | None = None) -> float | None:
 
 
 def _transient(exc: Exception) -> bool:
+    import openai
+
     if isinstance(exc, openai.APITimeoutError | openai.APIConnectionError):
         return True
     if isinstance(exc, openai.APIStatusError):
@@ -87,6 +90,8 @@ def _transient(exc: Exception) -> bool:
 
 
 def _describe(exc: Exception) -> str:
+    import openai
+
     if isinstance(exc, openai.APIStatusError):
         return f"HTTP {exc.status_code} from the provider"
     if isinstance(exc, openai.APITimeoutError):
@@ -121,6 +126,10 @@ def complete_json(
     sleep: Callable[[float], None] = time.sleep,
 ) -> Completion:
     """A JSON object from the provider that ``validate`` accepts; raises ProviderFailed."""
+    # Imported on first use: the client takes a while to import, and most installations
+    # never configure a provider.
+    import openai
+
     try:
         client = openai.OpenAI(
             base_url=config.base_url,
@@ -168,6 +177,8 @@ def _call_with_retries(
     sleep: Callable[[float], None],
     deadline: float,
 ) -> tuple[str | None, str]:
+    import openai
+
     retries = 0
     while True:
         remaining = deadline - time.monotonic()

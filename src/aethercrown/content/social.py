@@ -15,7 +15,6 @@ from functools import lru_cache
 from typing import Any
 
 import regex
-from twitter_text import parse_tweet
 
 from aethercrown.content.facts import ProductFacts, contains_banned
 from aethercrown.content.writer import seed_for
@@ -26,6 +25,9 @@ _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
 
 def count_x(text: str) -> int:
+    # Imported on first use: twitter-text loads pkg_resources, slow to import.
+    from twitter_text import parse_tweet
+
     return int(parse_tweet(text).weightedLength)
 
 
