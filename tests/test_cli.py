@@ -172,6 +172,17 @@ COMMANDS: dict[str, list[str] | None] = {
     "usage import": ["usage", "import", "{file}", "--tenant", "ttt"],
     "usage fold": ["usage", "fold"],
     "usage report": ["usage", "report", "--tenant", "ttt", "--customer", "c"],
+    "content generate blog": [
+        "content",
+        "generate",
+        "blog",
+        "--topic",
+        "t",
+        "--keyphrase",
+        "k",
+        "--tenant",
+        "ttt",
+    ],
 }
 
 

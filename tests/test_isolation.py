@@ -58,6 +58,19 @@ def _victim_worker_id(client: TestClient, victim: TenantHandle) -> str:
     return str(response.json()["id"])
 
 
+def _victim_content_id(client: TestClient, victim: TenantHandle) -> str:
+    from tests.content.conftest import put_profile
+
+    put_profile(client, victim)
+    response = client.post(
+        "/api/v1/content/generate/social",
+        json={"topic": "victim", "platforms": ["x"]},
+        headers=victim.headers,
+    )
+    assert response.status_code == 201
+    return str(response.json()["items"][0]["id"])
+
+
 RESOURCES: dict[str, ResourceMaker] = {
     "tenant_id": lambda client, victim: victim.id,
     "key_id": _victim_key_id,
@@ -73,6 +86,7 @@ RESOURCES: dict[str, ResourceMaker] = {
     "experiment_id": _victim_experiment_id,
     "task_id": _victim_task_id,
     "worker_id": _victim_worker_id,
+    "content_id": _victim_content_id,
     "customer": lambda client, victim: str(stored_row(client, victim, "customers")["external_id"]),
 }
 # Parameters that are not tenant-owned identifiers.

@@ -74,6 +74,7 @@ JOB_MODULES: tuple[str, ...] = (
     "aethercrown.churn.jobs",
     "aethercrown.analytics.jobs",
     "aethercrown.metering.jobs",
+    "aethercrown.content.jobs",
 )
 
 

@@ -23,6 +23,7 @@ MODEL_MODULES = (
     "aethercrown.churn.models",
     "aethercrown.analytics.models",
     "aethercrown.budget.models",
+    "aethercrown.content.models",
 )
 
 for _module in MODEL_MODULES:

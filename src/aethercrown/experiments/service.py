@@ -137,6 +137,11 @@ def create(
     return experiment, normalised
 
 
+def get(session: Session, tenant_id: uuid.UUID, experiment_id: uuid.UUID) -> Experiment:
+    """The tenant's experiment (404 for another tenant's or none)."""
+    return ExperimentRepository(session, tenant_id).get_or_404(experiment_id)
+
+
 def by_name(session: Session, tenant_id: uuid.UUID, name: str) -> Experiment | None:
     return ExperimentRepository(session, tenant_id).by_name(name)
 
