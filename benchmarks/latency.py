@@ -138,6 +138,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=30)
     parser.add_argument("--churn-users", type=int, default=100)
     parser.add_argument("--database-url", default=None)
+    parser.add_argument("--only", default=None, help="measure the endpoints whose name has this")
     parser.add_argument(
         "--loaded",
         action="store_true",
@@ -226,6 +227,8 @@ def main() -> None:
     ]
     rows = []
     for endpoint in endpoints:
+        if args.only and args.only not in endpoint.name:
+            continue
         cold, p50, p99 = measure(env, key, endpoint, args.requests)
         ok = cold <= endpoint.goal_ms and p99 <= endpoint.goal_ms
         rows.append((endpoint.name, cold, p50, p99, endpoint.goal_ms, ok))
