@@ -157,7 +157,11 @@ class Server:
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 120.0) -> None:
+    def start(self, timeout: float = 180.0) -> None:
+        self.launch()
+        self.wait_ready(timeout)
+
+    def launch(self) -> None:
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -174,6 +178,9 @@ class Server:
             start_new_session=True,
         )
         self.starts += 1
+
+    def wait_ready(self, timeout: float = 180.0) -> None:
+        assert self.proc is not None
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:

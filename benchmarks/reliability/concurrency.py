@@ -75,8 +75,11 @@ def automation(db: Database, mode: Mode, data_dir: Path) -> Row:
             )
             for _ in range(RUNNERS)
         ]
+        # Launched together: on a busy machine a start takes tens of seconds.
         for server in servers:
-            server.start()
+            server.launch()
+        for server in servers:
+            server.wait_ready()
         log(f"concurrency: {RUNNERS} runners + {SERVERS} servers ticking for {seconds:.0f} s")
         time.sleep(seconds)
     finally:
