@@ -123,6 +123,10 @@ def populate(client: httpx.Client, tenant: Tenant, marker: str) -> dict[str, str
         page = expect(client.get(f"/api/v1/data/{kind}", params={"limit": 1}, headers=h), 200)
         ids[kind_param[kind]] = str(page["items"][0]["id"])
     ids["external_id"] = ids["customer"] = f"{marker}-c1"
+    # /data/{kind}/by-external/{external_id}: each kind's own external id.
+    for kind, rows in business_rows(marker).items():
+        if "external_id" in rows[0]:
+            ids[f"external_id:{kind}"] = rows[0]["external_id"]
     key = expect(
         client.post(
             "/api/v1/operational/security/keys/register",
@@ -304,13 +308,11 @@ def attack(
     for method, template, params in ops:
         if (method, template) in SKIP_OWN:
             continue
-        if any(p not in victim_ids for p in params):
+        path = fill(template, params, victim_ids)
+        if path is None:
             counts["uncovered"] += 1
             leaks.append(f"uncovered {method.upper()} {template}")
             continue
-        path = template
-        for p in params:
-            path = path.replace("{" + p + "}", victim_ids[p])
         body = bodies.get((method, template), {})
         response = client.request(
             method,
@@ -338,6 +340,19 @@ def attack(
     return counts, leaks
 
 
+def fill(template: str, params: list[str], ids: dict[str, str]) -> str | None:
+    """The path with the owner's ids in it, or None when some parameter has no id."""
+    kind = re.match(r"/api/v1/data/(\w+)/", template)
+    path = template
+    for p in params:
+        value = ids.get(f"{p}:{kind.group(1)}") if kind else None
+        value = value or ids.get(p)
+        if value is None:
+            return None
+        path = path.replace("{" + p + "}", value)
+    return path
+
+
 def owner_control(
     client: httpx.Client, ops: list[tuple[str, str, list[str]]], owner: Tenant, ids: dict[str, str]
 ) -> tuple[int, int]:
@@ -345,11 +360,9 @@ def owner_control(
     would only prove that the ids were wrong."""
     ok = total = 0
     for method, template, params in ops:
-        if method != "get" or not params or any(p not in ids for p in params):
+        path = fill(template, params, ids)
+        if method != "get" or not params or path is None:
             continue
-        path = template
-        for p in params:
-            path = path.replace("{" + p + "}", ids[p])
         total += 1
         response = client.get(path, headers=owner.headers)
         ok += response.is_success
