@@ -21,6 +21,7 @@ import httpx
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
+from aethercrown.db import migrate as db_migrate
 from aethercrown.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -133,14 +134,9 @@ def server_env(db: Database, data_dir: Path, mode: Mode, **extra: str) -> dict[s
 
 
 def migrate(db: Database, data_dir: Path, mode: Mode) -> None:
-    """Apply the migrations once, before several processes start on the database."""
-    subprocess.run(
-        [sys.executable, "-m", "aethercrown", "migrate"],
-        env=server_env(db, data_dir, mode),
-        check=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    """Apply the migrations once, before several processes start on the database (in this
+    process: a process of its own costs a start, tens of seconds on a busy machine)."""
+    db_migrate.upgrade(db.url)
 
 
 @dataclass

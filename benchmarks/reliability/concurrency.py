@@ -24,6 +24,7 @@ from benchmarks.reliability.common import (
     expect,
     log,
     migrate,
+    running_server,
     server_env,
 )
 from sqlalchemy import select
@@ -37,18 +38,13 @@ TASKS = 320
 TICK_SECONDS = 0.2
 
 
-def automation(db: Database, mode: Mode, data_dir: Path) -> Row:
+def automation(db: Database, mode: Mode, data_dir: Path, setup: Server) -> Row:
+    """``setup``: a server without a runner, to create the tenants the jobs run for."""
     seconds = 8.0 if mode.quick else 30.0
     env = server_env(db, data_dir, mode)
-    migrate(db, data_dir, mode)
-    setup = Server(env)
-    setup.start()
-    try:
-        with httpx.Client(base_url=setup.base, timeout=60) as client:
-            for slug, tier in (("auto-a", "starter"), ("auto-b", "enterprise")):
-                create_tenant(client, slug, tier)
-    finally:
-        setup.stop()
+    with httpx.Client(base_url=setup.base, timeout=60) as client:
+        for slug, tier in (("auto-a", "starter"), ("auto-b", "enterprise")):
+            create_tenant(client, slug, tier)
     run_env = {
         **env,
         "AETHERCROWN_RUN_AUTOMATION": "true",
@@ -131,81 +127,76 @@ def automation(db: Database, mode: Mode, data_dir: Path) -> Row:
     )
 
 
-def task_claims(db: Database, mode: Mode, data_dir: Path) -> Row:
-    with_server = Server(server_env(db, data_dir, mode))
-    with_server.start()
-    try:
-        with httpx.Client(base_url=with_server.base, timeout=60) as client:
-            tenant = create_tenant(client, "claims", "enterprise")  # 100 AI agents
-            h = tenant.headers
-            expect(
-                client.post(
-                    "/api/v1/optimization/tasks/schedule",
-                    json={
-                        "tasks": [
-                            {
-                                "id": f"t{i}",
-                                "type": "t",
-                                "priority": 1 + i % 4,
-                                "estimated_duration": 1 + i % 50,
-                            }
-                            for i in range(TASKS)
-                        ]
-                    },
-                    headers=h,
-                ),
-                201,
+def task_claims(db: Database, with_server: Server) -> Row:
+    with httpx.Client(base_url=with_server.base, timeout=60) as client:
+        tenant = create_tenant(client, "claims", "enterprise")  # 100 AI agents
+        h = tenant.headers
+        expect(
+            client.post(
+                "/api/v1/optimization/tasks/schedule",
+                json={
+                    "tasks": [
+                        {
+                            "id": f"t{i}",
+                            "type": "t",
+                            "priority": 1 + i % 4,
+                            "estimated_duration": 1 + i % 50,
+                        }
+                        for i in range(TASKS)
+                    ]
+                },
+                headers=h,
+            ),
+            201,
+        )
+        workers = [
+            str(
+                expect(
+                    client.post(
+                        "/api/v1/optimization/tasks/workers/register",
+                        json={"name": f"w{i}", "capacity": 1000},
+                        headers=h,
+                    ),
+                    201,
+                )["id"]
             )
-            workers = [
-                str(
-                    expect(
-                        client.post(
-                            "/api/v1/optimization/tasks/workers/register",
-                            json={"name": f"w{i}", "capacity": 1000},
-                            headers=h,
-                        ),
-                        201,
-                    )["id"]
-                )
-                for i in range(CLAIMERS)
-            ]
-        claimed: list[list[str]] = [[] for _ in workers]
-        problems: Counter[str] = Counter()
-        barrier = threading.Barrier(CLAIMERS)
+            for i in range(CLAIMERS)
+        ]
+    claimed: list[list[str]] = [[] for _ in workers]
+    problems: Counter[str] = Counter()
+    barrier = threading.Barrier(CLAIMERS)
 
-        def claimer(index: int) -> None:
-            with httpx.Client(base_url=with_server.base, headers=h, timeout=60) as c:
-                barrier.wait()
-                while True:
-                    try:
-                        response = c.post(
-                            "/api/v1/optimization/tasks/assign",
-                            json={"worker_id": workers[index], "max_tasks": 3},
-                        )
-                    except httpx.HTTPError as exc:
-                        problems[type(exc).__name__] += 1
-                        return
-                    if response.status_code in (429, 503):
-                        problems[str(response.status_code)] += 1
-                        time.sleep(0.05)
-                        continue
-                    if response.status_code != 200:
-                        problems[str(response.status_code)] += 1
-                        return
-                    got = [a["task"]["id"] for a in response.json()["assigned"]]
-                    if not got:
-                        return
-                    claimed[index].extend(got)
+    def claimer(index: int) -> None:
+        with httpx.Client(base_url=with_server.base, headers=h, timeout=60) as c:
+            barrier.wait()
+            while True:
+                try:
+                    response = c.post(
+                        "/api/v1/optimization/tasks/assign",
+                        json={"worker_id": workers[index], "max_tasks": 3},
+                    )
+                except httpx.HTTPError as exc:
+                    problems[type(exc).__name__] += 1
+                    return
+                if response.status_code in (429, 503):
+                    problems[str(response.status_code)] += 1
+                    time.sleep(0.05)
+                    continue
+                if response.status_code != 200:
+                    problems[str(response.status_code)] += 1
+                    return
+                got = [a["task"]["id"] for a in response.json()["assigned"]]
+                if not got:
+                    return
+                claimed[index].extend(got)
 
-        started = time.monotonic()
-        threads = [threading.Thread(target=claimer, args=(i,)) for i in range(CLAIMERS)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        elapsed = time.monotonic() - started
-    finally:
-        with_server.stop()
+    started = time.monotonic()
+    threads = [threading.Thread(target=claimer, args=(i,)) for i in range(CLAIMERS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - started
     counts = Counter(key for keys in claimed for key in keys)
     twice = sum(1 for n in counts.values() if n > 1)
     unclaimed = TASKS - len(counts)
@@ -227,4 +218,7 @@ def task_claims(db: Database, mode: Mode, data_dir: Path) -> Row:
 
 def run(db: Database, mode: Mode) -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="aethercrown-concurrency-") as tmp:
-        return [automation(db, mode, Path(tmp)), task_claims(db, mode, Path(tmp))]
+        migrate(db, Path(tmp), mode)
+        # One server without a runner for the setup and the claimers (a start is slow).
+        with running_server(server_env(db, Path(tmp), mode)) as server:
+            return [automation(db, mode, Path(tmp), server), task_claims(db, server)]
