@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 GBSTATS_VENV := $(VENV)/gbstats
 GBSTATS_STAMP := $(GBSTATS_VENV)/.installed-stamp
 
-.PHONY: run test test-calendar lint docs format lock bench clean
+.PHONY: run test test-calendar lint docs format lock bench reliability clean
 
 # Installs exactly what requirements.lock pins (hashes checked), then the project itself.
 $(STAMP): requirements.lock pyproject.toml
@@ -44,6 +44,14 @@ test-calendar: $(STAMP) $(GBSTATS_STAMP)
 		env -u AETHERCROWN_TEST_DATABASE_URL AETHERCROWN_TEST_NOW=$$instant \
 			$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS) || exit 1; \
 	done
+
+# The reliability suite (benchmarks/reliability): authorization matrix, crash durability,
+# concurrent runners and claimers, load, schema fuzzing; one table, non-zero exit on any failure.
+# Not part of `make test`. RELIABILITY_ARGS="--budget-seconds 300" for the quick mode,
+# "--database-url postgresql://…" (a scratch database: it is wiped) for PostgreSQL too.
+RELIABILITY_ARGS ?=
+reliability: $(STAMP)
+	$(BIN)/python -m benchmarks.reliability $(RELIABILITY_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
