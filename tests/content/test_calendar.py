@@ -17,7 +17,7 @@ from aethercrown.content import jobs
 from aethercrown.webhooks.service import deliver_due, verify
 from tests.conftest import TenantHandle
 from tests.content.conftest import BASE, put_profile
-from tests.core.test_webhooks import Receiver
+from tests.webhooks.test_service import Receiver
 
 
 @pytest.fixture

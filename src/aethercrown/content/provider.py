@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from aethercrown.core.backoff import exponential_backoff
+
 if TYPE_CHECKING:
     import openai
 
@@ -206,8 +208,14 @@ def _call_with_retries(
                     f"{_describe(exc)}; Retry-After {asked:.0f} s exceeds the "
                     f"{config.max_wait_seconds:.0f} s cap"
                 ) from exc
-            wait = asked if asked is not None else config.base_backoff_seconds * 2**retries
-            wait = min(wait, config.max_wait_seconds)
+            wait = min(
+                asked
+                if asked is not None
+                else exponential_backoff(
+                    retries + 1, config.base_backoff_seconds, config.max_wait_seconds
+                ),
+                config.max_wait_seconds,
+            )
             if time.monotonic() + wait >= deadline:
                 raise ProviderFailed(
                     f"{_describe(exc)}; no time left in the {config.total_budget_seconds:.0f} s "

@@ -24,7 +24,7 @@ from aethercrown.core.errors import ProblemError
 from aethercrown.core.keycache import CachedKey, KeyCache
 from aethercrown.core.models import ApiKey, Tenant, Tier
 from aethercrown.core.ratelimit import RateLimiter
-from aethercrown.db.session import DbSession
+from aethercrown.db.session import SessionFactory, read_transaction
 
 SCOPES = ("admin", "tenant:write", "tenant:read", "investor")
 _IMPLIED: dict[str, frozenset[str]] = {
@@ -223,7 +223,7 @@ def require_scope(scope: str):  # type: ignore[no-untyped-def]
     """A dependency that admits principals holding ``scope`` and acting for one tenant."""
 
     async def dependency(
-        request: Request, principal: Authenticated, session: DbSession
+        request: Request, principal: Authenticated, units: SessionFactory
     ) -> TenantPrincipal:
         if not principal.has(scope):
             raise ProblemError(
@@ -231,7 +231,10 @@ def require_scope(scope: str):  # type: ignore[no-untyped-def]
             )
         tenant_id = principal.tenant_id
         if tenant_id is None:
-            tenant_id = _resolve_operator_tenant(request, session)
+            # A read unit of its own: authorising never takes the request's unit of work (a
+            # write unit for a POST), so a route that declares none holds no transaction.
+            with read_transaction(units) as session:
+                tenant_id = _resolve_operator_tenant(request, session)
         return TenantPrincipal(
             key_id=principal.key_id,
             scopes=principal.scopes,

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from aethercrown.core.backoff import exponential_backoff
+
 PRIORITY_WEIGHT = 100
 AGE_PER_MINUTE = 1.0
 AGE_CAP = 60.0
@@ -72,4 +74,4 @@ def terms(priority: int, estimated_seconds: float, dependents: int, waited: floa
 
 def backoff_seconds(attempt: int) -> float:
     """Delay before the next claim after the ``attempt``-th attempt failed."""
-    return min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, attempt - 1))
+    return exponential_backoff(attempt, BACKOFF_BASE_SECONDS, BACKOFF_MAX_SECONDS)

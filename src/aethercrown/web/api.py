@@ -232,8 +232,10 @@ def swagger_ui(request: Request) -> HTMLResponse:
         swagger_css_url=f"{root}/web/static/vendor/swagger-ui/swagger-ui.css",
         swagger_favicon_url=f"{root}/web/static/vendor/swagger-ui/favicon-32x32.png",
         oauth2_redirect_url=root + DOCS_OAUTH2_REDIRECT,
-        # Swagger UI would otherwise send the spec to validator.swagger.io for a badge.
-        swagger_ui_parameters={"validatorUrl": None},
+        # Swagger UI would otherwise send the spec to validator.swagger.io for a badge. Tags
+        # start collapsed: with every one of the 130-odd operations expanded at once, Swagger
+        # UI 5 stopped drawing after the first dozen (seen once the content module landed).
+        swagger_ui_parameters={"validatorUrl": None, "docExpansion": "none"},
     )
     page.headers["Content-Security-Policy"] = DOCS_CSP
     return page

@@ -27,6 +27,7 @@ from sqlalchemy import ForeignKey, Index, Integer, String, Text, or_, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from aethercrown.clock import utcnow
+from aethercrown.core.backoff import exponential_backoff
 from aethercrown.core.crypto import SecretBox, secret_box
 from aethercrown.core.jobs import JobSpec
 from aethercrown.core.tenancy import TenantScoped
@@ -147,7 +148,9 @@ def signing_secrets(session: Session, tenant_id: uuid.UUID, box: SecretBox) -> l
 
 
 def backoff(attempts: int) -> timedelta:
-    return timedelta(seconds=min(BASE_BACKOFF_SECONDS * 2 ** (attempts - 1), MAX_BACKOFF_SECONDS))
+    return timedelta(
+        seconds=exponential_backoff(attempts, BASE_BACKOFF_SECONDS, MAX_BACKOFF_SECONDS)
+    )
 
 
 @dataclass(frozen=True)
