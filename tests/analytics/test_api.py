@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 
+from aethercrown import clock
 from aethercrown.clock import utcnow
 from aethercrown.core.ledger import record_decision, record_outcome
 from aethercrown.db.session import write_transaction
@@ -134,9 +135,12 @@ def test_growth_and_summary(
     client: TestClient, tenant: TenantHandle, company: dict[str, uuid.UUID]
 ) -> None:
     period = {"start": "2026-01", "end": "2026-06"}
-    growth = client.post(
-        "/api/v1/dashboard/metrics/growth", json=period, headers=tenant.headers
-    ).json()
+    # Read in mid-July 2026, when the company has six complete months (the forecast's history
+    # grows with the clock, and the suite also runs years later).
+    with clock.travel(datetime(2026, 7, 15, 12, tzinfo=UTC)):
+        growth = client.post(
+            "/api/v1/dashboard/metrics/growth", json=period, headers=tenant.headers
+        ).json()
     assert growth["months"][1]["mrr_growth_rate"] == pytest.approx(0.657)  # 10000 / 15220
     assert growth["mrr_cmgr"] == pytest.approx(round((46733 / 15220) ** (1 / 5) - 1, 4))
     assert set(growth["forecasts"]) == {"mrr", "customers", "churn_rate"}
