@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from aethercrown.core.money import money
-from aethercrown.core.numbers import plain
+from aethercrown.core.numbers import percent, plain
 
 Unit = Literal["money", "percent", "count", "ratio", "months"]
 
@@ -128,7 +128,7 @@ def display(key: str, value: float | int | None, currency: str) -> str:
     if unit == "money":
         return money(value, currency)
     if unit == "percent":
-        return f"{value * 100:.1f}%"
+        return percent(value)
     if unit == "count":
         return plain(value, 0)
     return plain(value)

@@ -23,6 +23,11 @@ def plain(value: float | int | None, digits: int = 2) -> str:
     return "0" if text in ("-0", "") else text
 
 
+def percent(value: float | None) -> str:
+    """A rate as a percentage with one decimal: 0.1234 → "12.3%"; None → "–"."""
+    return "–" if value is None else f"{value * 100:.1f}%"
+
+
 def percentiles(values: Sequence[float], *qs: float, digits: int = 3) -> list[float | None]:
     """numpy's linear-interpolation percentiles of ``values`` at each ``q`` in [0, 100], rounded
     to ``digits``; None for each when there are no values."""

@@ -13,6 +13,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from matplotlib.figure import Figure
 
 from aethercrown.core.money import major, money
+from aethercrown.core.numbers import percent
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -22,10 +23,6 @@ _env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-
-
-def percent(value: float | None) -> str:
-    return "–" if value is None else f"{value * 100:.1f}%"
 
 
 def number(value: float | None, digits: int = 2) -> str:
