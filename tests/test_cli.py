@@ -272,3 +272,17 @@ def test_keys_create_prints_the_key_alone(tmp_path: Path, monkeypatch) -> None: 
     missing = runner.invoke(app, ["keys", "create", "--tenant", "nobody", "--scope", "investor"])
     assert missing.exit_code != 0
     get_settings.cache_clear()
+
+
+def test_input_the_user_can_fix_is_one_line_not_a_traceback(cli_database: str) -> None:
+    runner = CliRunner()
+    bad_slug = runner.invoke(app, ["tenants", "create", "Acme", "--slug", "Not A Slug"])
+    assert bad_slug.exit_code == 2, bad_slug.output
+    assert bad_slug.exception is None or isinstance(bad_slug.exception, SystemExit)
+    (line,) = bad_slug.stderr.splitlines()
+    assert line.startswith("invalid input: slug: ")
+    assert runner.invoke(app, ["tenants", "create", "Acme", "--slug", "acme"]).exit_code == 0
+    taken = runner.invoke(app, ["tenants", "create", "Acme 2", "--slug", "acme"])
+    assert taken.exit_code == 2 and len(taken.stderr.splitlines()) == 1, taken.output
+    unknown_tier = runner.invoke(app, ["tenants", "scale", "acme", "--tier", "platinum"])
+    assert unknown_tier.exit_code == 2 and len(unknown_tier.stderr.splitlines()) == 1

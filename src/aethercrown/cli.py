@@ -6,11 +6,19 @@ import sys
 
 import typer
 
-from aethercrown.core.commandline import NO_MIGRATE, fail, open_database, unit_of_work
+from aethercrown.core.commandline import (
+    NO_MIGRATE,
+    CommandGroup,
+    fail,
+    open_database,
+    unit_of_work,
+)
 from aethercrown.settings import get_settings
 
 app = typer.Typer(
-    help="AetherCrown: growth and revenue operations on autopilot.", no_args_is_help=True
+    cls=CommandGroup,
+    help="AetherCrown: growth and revenue operations on autopilot.",
+    no_args_is_help=True,
 )
 
 

@@ -317,6 +317,7 @@ def test_cli_once_quiet_still_shows_failed_runs(
     get_settings.cache_clear()
     runner = CliRunner()
     first = runner.invoke(cli_app, ["automate", "--once", "--now", "2030-01-01T00:30:00Z"])
+    assert first.exit_code == 1  # a scheduler running one tick sees the failure
     assert first.stdout.splitlines() == [
         "broken installation 2030-01-01 00:00 failed: RuntimeError: the channel data is gone",
         "plain installation 2030-01-01 00:00 succeeded: moved 3",
@@ -325,6 +326,7 @@ def test_cli_once_quiet_still_shows_failed_runs(
     retry = runner.invoke(
         cli_app, ["automate", "--once", "--quiet", "--now", "2030-01-01T00:31:00Z"]
     )
+    assert retry.exit_code == 1
     assert retry.stdout == (
         "broken installation 2030-01-01 00:00 failed (attempt 2): "
         "RuntimeError: the channel data is gone\n"

@@ -7,15 +7,20 @@ import signal
 import threading
 import uuid
 from datetime import UTC, datetime, time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import typer
 
-from aethercrown.automation.models import INSTALLATION
+from aethercrown.automation import schemas
+from aethercrown.automation.models import INSTALLATION, AutomationRun
+from aethercrown.automation.repository import RunRepository
+from aethercrown.automation.service import Runner, RunResult
+from aethercrown.core import jobs as registry
+from aethercrown.core.commandline import open_database, unit_of_work
+from aethercrown.core.keycache import publish_invalidations
+from aethercrown.db.engine import make_session_factory
 from aethercrown.settings import get_settings
-
-if TYPE_CHECKING:
-    from aethercrown.automation.service import Runner, RunResult
+from aethercrown.tenants.service import resolve_tenant_ref, slugs_by_id
 
 app = typer.Typer(no_args_is_help=False)
 
@@ -50,17 +55,11 @@ def automate(
     decided."""
     if ctx.invoked_subcommand is not None:
         return
-    from aethercrown.automation.service import Runner
-    from aethercrown.core.commandline import open_database
-    from aethercrown.core.jobs import all_jobs
-    from aethercrown.core.keycache import publish_invalidations
-    from aethercrown.db.engine import make_session_factory
-
     settings = get_settings()
     engine = open_database(settings)
     # Automated key rotations reach the API processes' key caches at once.
     publish_invalidations(engine, settings.redis_url)
-    runner = Runner(make_session_factory(engine), all_jobs(), settings=settings)
+    runner = Runner(make_session_factory(engine), registry.all_jobs(), settings=settings)
     try:
         if once:
             moments = [_parse_now(value) for value in now] if now else [None]
@@ -68,8 +67,11 @@ def automate(
             if as_json:
                 for result in results:
                     typer.echo(json.dumps(_run_json(result)))
-                return
-            _print_runs(runner, results, quiet)
+            else:
+                _print_runs(runner, results, quiet)
+            # A scheduler (cron, systemd) that runs one tick learns of a failed job by the status.
+            if any(r.status == "failed" for r in results):
+                raise typer.Exit(1)
             return
         stop = threading.Event()
 
@@ -101,8 +103,6 @@ def _run_json(result: RunResult) -> dict[str, Any]:
 def _print_runs(runner: Runner, results: list[RunResult], quiet: bool) -> None:
     """One line per run, e.g. "budget.daily_allocation demo 2026-12-02 succeeded: allocated
     USD 2,620.00 over 7 channels…"; a tenant is shown by its slug."""
-    from aethercrown.tenants.service import slugs_by_id
-
     shown = [r for r in results if not quiet or r.status != "succeeded"]
     if not shown:
         if not quiet:
@@ -133,12 +133,6 @@ def runs(
     limit: int = typer.Option(50, min=1, max=10_000),
 ) -> None:
     """Run history, newest first, as JSON lines."""
-    from aethercrown.automation import schemas
-    from aethercrown.automation.models import AutomationRun
-    from aethercrown.automation.repository import RunRepository
-    from aethercrown.core.commandline import unit_of_work
-    from aethercrown.tenants.service import resolve_tenant_ref
-
     with unit_of_work() as session:
         tenant_id = resolve_tenant_ref(session, tenant).id if tenant else None
         stmt = RunRepository(session, tenant_id).list_statement(job=job, status=status)

@@ -9,12 +9,16 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, NoReturn
 
+import click
 import typer
+from pydantic import ValidationError
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
+from typer.core import TyperGroup
 
+from aethercrown.core.errors import ProblemError
 from aethercrown.core.keycache import publish_invalidations
 from aethercrown.db import migrate as migrations
 from aethercrown.db.engine import make_engine, make_session_factory
@@ -113,3 +117,26 @@ def unit_of_work(settings: Settings | None = None) -> Iterator[Session]:
 def fail(message: str, code: int = 1) -> NoReturn:
     typer.echo(message, err=True)
     raise typer.Exit(code)
+
+
+def invalid_input(exc: ValidationError) -> str:
+    """A pydantic error as one line a person can act on: each field and what is wrong with it."""
+    parts = []
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"])
+        parts.append(f"{field}: {error['msg']}" if field else error["msg"])
+    return "invalid input: " + "; ".join(parts)
+
+
+class CommandGroup(TyperGroup):
+    """The root of the ``aethercrown`` command: input the user can fix, found by a schema or a
+    service (a ValidationError or a ProblemError) anywhere below, ends the command with one line
+    on stderr and status 2, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ValidationError as exc:
+            fail(invalid_input(exc), 2)
+        except ProblemError as exc:
+            fail(f"{exc.title}: {exc.detail}" if exc.detail else exc.title, 2)
