@@ -9,7 +9,6 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, NoReturn
 
-import click
 import typer
 from pydantic import ValidationError
 from sqlalchemy import Engine
@@ -133,7 +132,8 @@ class CommandGroup(TyperGroup):
     service (a ValidationError or a ProblemError) anywhere below, ends the command with one line
     on stderr and status 2, never a traceback."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    # Typer vendors its own click: its Context type is private, hence Any.
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except ValidationError as exc:
