@@ -257,3 +257,83 @@ def test_the_whole_generation_has_a_time_budget(llm: LLMServer) -> None:
         )
     assert time.monotonic() - started < 3
     assert len(llm.requests) == 2  # one wait of 1 s fits the budget, a second does not
+
+
+def newsletter_answer(sections: int = 3) -> dict[str, Any]:
+    return {
+        "subject": "{{first_name|Hi}}, three ways to recover failed payments",
+        "preheader": "What we shipped this month, one tip for your team and a result to share.",
+        "intro": "Here is what changed in how Acme Recover handles failed payments.",
+        "sections": [
+            {"heading": f"Part {i + 1}", "text": " ".join([SENTENCE] * 2)} for i in range(sections)
+        ],
+    }
+
+
+def test_newsletter_and_email_from_the_provider_render_with_their_merge_fields(
+    client: TestClient, tenant: TenantHandle, llm: LLMServer
+) -> None:
+    _use(client, tenant, llm)
+    llm.queue(answer(newsletter_answer(sections=4)))
+    letter = client.post(
+        f"{BASE}/generate/newsletter",
+        json={"topic": "failed payments", "sections": 4},
+        headers=tenant.headers,
+    )
+    assert letter.status_code == 201, letter.text
+    current = letter.json()["current"]
+    assert (current["provider"], current["model"]) == ("openai-compatible", "test-model")
+    assert [s["heading"] for s in current["body"]["sections"]] == [
+        "Part 1",
+        "Part 2",
+        "Part 3",
+        "Part 4",
+    ]
+    assert current["body"]["call_to_action"]["url"]  # the tenant's own CTA link, not the model's
+    prompt = json.dumps(llm.requests[0]["messages"])
+    assert "Exactly 4 sections" in prompt and "first_name" in prompt and "Acme Recover" in prompt
+
+    llm.queue(
+        answer(
+            {"subject": "A faster way", "preheader": "x" * 200, "intro": "Hi.", "paragraphs": []}
+        ),
+        answer(
+            {
+                "subject": "A faster way to handle failed payments",
+                "preheader": "How Acme Recover gets the money back without a phone call.",
+                "intro": "You told us failed payments cost you customers.",
+                "paragraphs": [SENTENCE, "{{attributes.plan|Your plan}} includes it today."],
+            }
+        ),
+    )
+    message = client.post(
+        f"{BASE}/generate/email", json={"topic": "failed payments"}, headers=tenant.headers
+    )
+    assert message.status_code == 201, message.text
+    current = message.json()["current"]
+    assert current["provider"] == "openai-compatible"
+    assert len(current["body"]["sections"]) == 2
+    assert "preheader" in llm.requests[1]["messages"][-1]["content"]  # asked again, told why
+
+
+def test_a_newsletter_with_an_unknown_merge_field_twice_is_written_offline(
+    client: TestClient, tenant: TenantHandle, llm: LLMServer
+) -> None:
+    _use(client, tenant, llm)
+    wrong = newsletter_answer()
+    wrong["intro"] = "Hello {{favourite_colour}}, here is the news."
+    llm.queue(answer(wrong), answer(wrong))
+    response = client.post(
+        f"{BASE}/generate/newsletter", json={"topic": "failed payments"}, headers=tenant.headers
+    )
+    assert response.status_code == 201
+    current = response.json()["current"]
+    assert current["provider"] == "offline"
+    assert "unknown merge field 'favourite_colour'" in current["fallback_reason"]
+    assert len(current["body"]["sections"]) == 3
+    offline = client.post(
+        f"{BASE}/generate/email",
+        json={"topic": "failed payments", "provider": "offline"},
+        headers=tenant.headers,
+    )
+    assert offline.json()["current"]["provider"] == "offline" and len(llm.requests) == 2

@@ -6,17 +6,19 @@ transaction open, then store the item in a new one (committed before the respons
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response, status
+from pydantic import BaseModel
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from aethercrown.content import analysis, schemas, service
 from aethercrown.content.models import ContentItem
 from aethercrown.content.repository import ItemRepository
-from aethercrown.core.auth import TenantReader, TenantWriter
+from aethercrown.core.auth import TenantPrincipal, TenantReader, TenantWriter
 from aethercrown.core.crypto import SecretBox, secret_box
 from aethercrown.core.errors import InvalidInput, field_error
 from aethercrown.core.pagination import Pagination, paginate
@@ -55,22 +57,28 @@ def _context(units: sessionmaker[Session], tenant_id: uuid.UUID, box: SecretBox)
         return service.load_context(session, tenant_id, box)
 
 
-@router.post("/generate/blog", status_code=status.HTTP_201_CREATED, response_model=schemas.ItemOut)
-async def generate_blog(
-    request: Request, body: schemas.BlogIn, principal: TenantWriter, units: SessionFactory
+async def _generate_one(
+    request: Request,
+    principal: TenantPrincipal,
+    units: sessionmaker[Session],
+    body: BaseModel,
+    compose: Callable[[service.Context, Any], service.Generated],
+    *,
+    kind: str,
+    channel: str,
 ) -> schemas.ItemOut:
-    """A blog post of 800–2,000 words with its SEO and readability analysis, stored as an item."""
-    box = _box(request)
-    context = await run_in_threadpool(_context, units, principal.tenant_id, box)
-    generated = await run_in_threadpool(service.compose_blog, context, body)
+    """Read the tenant's facts, write the copy (a provider call may take seconds) with no unit
+    of work open, then store the item in a write unit of its own."""
+    context = await run_in_threadpool(_context, units, principal.tenant_id, _box(request))
+    generated = await run_in_threadpool(compose, context, body)
 
     def store() -> schemas.ItemOut:
         with write_transaction(units) as session:
             item, version = service.store_item(
                 session,
                 principal.tenant_id,
-                kind="blog",
-                channel="blog",
+                kind=kind,
+                channel=channel,
                 generated=generated,
                 inputs=body.model_dump(),
                 author=principal.actor,
@@ -78,6 +86,16 @@ async def generate_blog(
             return service.item_out(item, version)
 
     return await run_in_threadpool(store)
+
+
+@router.post("/generate/blog", status_code=status.HTTP_201_CREATED, response_model=schemas.ItemOut)
+async def generate_blog(
+    request: Request, body: schemas.BlogIn, principal: TenantWriter, units: SessionFactory
+) -> schemas.ItemOut:
+    """A blog post of 800–2,000 words with its SEO and readability analysis, stored as an item."""
+    return await _generate_one(
+        request, principal, units, body, service.compose_blog, kind="blog", channel="blog"
+    )
 
 
 @router.post(
@@ -113,40 +131,32 @@ async def generate_social(
 @router.post(
     "/generate/newsletter", status_code=status.HTTP_201_CREATED, response_model=schemas.ItemOut
 )
-def generate_newsletter(
-    request: Request, body: schemas.NewsletterIn, principal: TenantWriter, session: DbSession
+async def generate_newsletter(
+    request: Request, body: schemas.NewsletterIn, principal: TenantWriter, units: SessionFactory
 ) -> schemas.ItemOut:
-    """A newsletter of several sections, with merge fields; render it per customer with
+    """A newsletter of several sections (product news, tips, results), written by the tenant's
+    provider or the offline writer, with merge fields; render it per customer with
     POST /items/{content_id}/render."""
-    context = service.load_context(session, principal.tenant_id, _box(request))
-    item, version = service.store_item(
-        session,
-        principal.tenant_id,
+    return await _generate_one(
+        request,
+        principal,
+        units,
+        body,
+        service.compose_newsletter,
         kind="newsletter",
         channel="email",
-        generated=service.compose_newsletter(context, body),
-        inputs=body.model_dump(),
-        author=principal.actor,
     )
-    return service.item_out(item, version)
 
 
 @router.post("/generate/email", status_code=status.HTTP_201_CREATED, response_model=schemas.ItemOut)
-def generate_email(
-    request: Request, body: schemas.EmailIn, principal: TenantWriter, session: DbSession
+async def generate_email(
+    request: Request, body: schemas.EmailIn, principal: TenantWriter, units: SessionFactory
 ) -> schemas.ItemOut:
-    """A one-message email campaign with merge fields."""
-    context = service.load_context(session, principal.tenant_id, _box(request))
-    item, version = service.store_item(
-        session,
-        principal.tenant_id,
-        kind="email",
-        channel="email",
-        generated=service.compose_email(context, body),
-        inputs=body.model_dump(),
-        author=principal.actor,
+    """A one-message email campaign with merge fields, written by the tenant's provider or the
+    offline writer."""
+    return await _generate_one(
+        request, principal, units, body, service.compose_email, kind="email", channel="email"
     )
-    return service.item_out(item, version)
 
 
 @router.post("/items/{content_id}/render", response_model=schemas.RenderOut)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import html
 import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from email import errors
 from email.headerregistry import Address
@@ -92,9 +93,14 @@ def merge(template: str, values: dict[str, str], *, escape: bool, header: bool =
     return MERGE_FIELD.sub(substitute, template)
 
 
+# A subject longer than this is cut off in most inboxes; a preheader longer than this is.
+SUBJECT_MAX = 100
+PREHEADER_MAX = 130
+
+
 @dataclass(frozen=True)
 class Section:
-    heading: str
+    heading: str | None
     text: str
     link_title: str | None = None
     link_url: str | None = None
@@ -161,24 +167,13 @@ def write_newsletter(
             if bucket and len(ordered) < sections:
                 ordered.append(bucket.pop(0))
     ordered = [s for s in ordered if contains_banned(s.text, facts.banned_words) is None]
-    cta = facts.cta_link()
-    return {
-        "subject": rng.choice(_SUBJECTS).format(**fill),
-        "preheader": rng.choice(_PREHEADERS).format(**fill)[:130],
-        "greeting": "Hi {{first_name|there}},",
-        "intro": f"Here is this month's note on {topic} from the {facts.product_name} team.",
-        "sections": [
-            {
-                "heading": s.heading,
-                "text": s.text,
-                "link_title": s.link_title,
-                "link_url": s.link_url,
-            }
-            for s in ordered
-        ],
-        "call_to_action": {"title": cta.title, "url": cta.url} if cta else None,
-        "signature": f"The {facts.sender_name or facts.product_name} team",
-    }
+    return letter(
+        facts,
+        subject=rng.choice(_SUBJECTS).format(**fill),
+        preheader=rng.choice(_PREHEADERS).format(**fill),
+        intro=f"Here is this month's note on {topic} from the {facts.product_name} team.",
+        sections=ordered,
+    )
 
 
 def write_email(facts: ProductFacts, *, topic: str, seed: int = 0) -> dict[str, Any]:
@@ -187,27 +182,110 @@ def write_email(facts: ProductFacts, *, topic: str, seed: int = 0) -> dict[str, 
     feature = rng.choice(facts.features)
     vp = rng.choice(facts.value_propositions)
     proof = facts.proof_points[0].rstrip(".") + "." if facts.proof_points else ""
-    cta = facts.cta_link()
     body = [
         f"You told us {topic} matters to your team, so here is one way to act on it.",
         f"{feature.name} {feature.does.rstrip('.')}, so you can {vp}.",
     ]
     if proof and contains_banned(proof, facts.banned_words) is None:
         body.append(proof)
-    return {
-        "subject": rng.choice(
+    return letter(
+        facts,
+        subject=rng.choice(
             ("{{first_name|Quick question}}: " + topic + "?", f"A faster way to handle {topic}")
         ),
-        "preheader": f"How {facts.product_name} helps you {vp}."[:130],
+        preheader=f"How {facts.product_name} helps you {vp}.",
+        intro=body[0],
+        sections=[Section(None, text) for text in body[1:]],
+    )
+
+
+def letter(
+    facts: ProductFacts, *, subject: str, preheader: str, intro: str, sections: list[Section]
+) -> dict[str, Any]:
+    """The stored body of a newsletter or an email, whoever wrote its copy: the greeting, the
+    call to action and the signature come from the tenant's facts."""
+    cta = facts.cta_link()
+    return {
+        "subject": subject,
+        "preheader": preheader[:PREHEADER_MAX],
         "greeting": "Hi {{first_name|there}},",
-        "intro": body[0],
+        "intro": intro,
         "sections": [
-            {"heading": None, "text": text, "link_title": None, "link_url": None}
-            for text in body[1:]
+            {
+                "heading": s.heading,
+                "text": s.text,
+                "link_title": s.link_title,
+                "link_url": s.link_url,
+            }
+            for s in sections
         ],
         "call_to_action": {"title": cta.title, "url": cta.url} if cta else None,
         "signature": f"The {facts.sender_name or facts.product_name} team",
     }
+
+
+def copy_validator(
+    facts: ProductFacts, *, sections: int | None
+) -> Callable[[dict[str, Any]], str | None]:
+    """Checks a provider's newsletter (``sections`` given: that many headed sections) or email
+    (``paragraphs``) before it is stored; the message says what to fix, for asking again."""
+
+    def validate(data: dict[str, Any]) -> str | None:
+        for key, most in (("subject", SUBJECT_MAX), ("preheader", PREHEADER_MAX), ("intro", 600)):
+            value = data.get(key)
+            if not isinstance(value, str) or not value.strip():
+                return f"'{key}' must be a non-empty string"
+            if len(value) > most:
+                return f"'{key}' is {len(value)} characters; keep it under {most}"
+        headings: list[str] = []
+        texts: list[Any] = []
+        if sections is not None:
+            parts = data.get("sections")
+            if not isinstance(parts, list) or len(parts) != sections:
+                return f"'sections' must be a list of exactly {sections} objects"
+            for part in parts:
+                if not isinstance(part, dict):
+                    return "each section must be an object with 'heading' and 'text'"
+                heading = part.get("heading")
+                if not isinstance(heading, str) or not heading.strip() or len(heading) > 120:
+                    return "each section needs a 'heading' of 1–120 characters"
+                headings.append(heading)
+                texts.append(part.get("text"))
+        else:
+            paragraphs = data.get("paragraphs")
+            if not isinstance(paragraphs, list) or not 1 <= len(paragraphs) <= 3:
+                return "'paragraphs' must be a list of one to three strings"
+            texts = paragraphs
+        for text in texts:
+            if not isinstance(text, str) or not 5 <= len(text.split()) <= 200:
+                return "every section text or paragraph must be 5–200 words"
+        copy = [data["subject"], data["preheader"], data["intro"], *headings, *texts]
+        for template in copy:
+            if "\x00" in template:
+                return "the copy holds a NUL character"
+            try:
+                check_fields(template)
+            except MergeError as exc:
+                return str(exc)
+        banned = contains_banned(" ".join(copy), facts.banned_words)
+        return None if banned is None else f"it uses the banned word '{banned}'"
+
+    return validate
+
+
+def letter_from_copy(facts: ProductFacts, data: dict[str, Any]) -> dict[str, Any]:
+    """A body from copy that ``copy_validator`` accepted."""
+    if "sections" in data:
+        parts = [Section(p["heading"].strip(), p["text"].strip()) for p in data["sections"]]
+    else:
+        parts = [Section(None, text.strip()) for text in data["paragraphs"]]
+    return letter(
+        facts,
+        subject=data["subject"].strip(),
+        preheader=data["preheader"].strip(),
+        intro=data["intro"].strip(),
+        sections=parts,
+    )
 
 
 def templates_of(body: dict[str, Any]) -> list[str]:

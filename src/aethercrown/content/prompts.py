@@ -4,6 +4,7 @@ calls, so no tenant's facts can reach another's prompt)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from aethercrown.content.facts import ProductFacts
@@ -70,5 +71,44 @@ def social_messages(
         + f"Limit: {spec.limit} {spec.unit}. Conventions: {spec.conventions}\n"
         + 'Answer as JSON: {"text": "the post, hashtags included"}.\n'
         + f"Facts: {_facts_json(facts)}"
+    )
+    return [{"role": "system", "content": _system(facts)}, {"role": "user", "content": task}]
+
+
+def _merge_rules(fields: Iterable[str]) -> str:
+    return (
+        "You may personalise with merge fields written {{field|fallback}}, using only these "
+        f"fields: {', '.join(sorted(fields))}; always give a fallback.\n"
+    )
+
+
+def newsletter_messages(
+    facts: ProductFacts, topic: str, sections: int, fields: Iterable[str]
+) -> list[dict[str, str]]:
+    task = (
+        f"Write an email newsletter about: {topic}\n"
+        f"Exactly {sections} sections that alternate product news (a feature from the facts), "
+        "a practical tip and a result from the proof points; each section has a short heading "
+        "and 30–150 words of text.\n"
+        "A subject under 70 characters; a preheader of 40–130 characters that adds to the "
+        "subject; an intro of one or two sentences.\n"
+        + _merge_rules(fields)
+        + 'Answer as JSON: {"subject": "...", "preheader": "...", "intro": "...", '
+        '"sections": [{"heading": "...", "text": "..."}]}.\n'
+        f"Facts: {_facts_json(facts)}"
+    )
+    return [{"role": "system", "content": _system(facts)}, {"role": "user", "content": task}]
+
+
+def email_messages(facts: ProductFacts, topic: str, fields: Iterable[str]) -> list[dict[str, str]]:
+    task = (
+        f"Write a one-message email campaign about: {topic}\n"
+        "One idea, one proof point from the facts, one call to action (the platform adds the "
+        "'cta' link as a button): an intro sentence, then one to three short paragraphs.\n"
+        "A subject under 70 characters; a preheader of 40–130 characters.\n"
+        + _merge_rules(fields)
+        + 'Answer as JSON: {"subject": "...", "preheader": "...", "intro": "...", '
+        '"paragraphs": ["...", "..."]}.\n'
+        f"Facts: {_facts_json(facts)}"
     )
     return [{"role": "system", "content": _system(facts)}, {"role": "user", "content": task}]

@@ -296,11 +296,13 @@ class NewsletterIn(Strict):
     topic: Annotated[str, bounded(1, 200)]
     sections: int = Field(3, ge=2, le=6)
     seed: int = Field(0, ge=0, le=2**31 - 1)
+    provider: ProviderChoice = "auto"
 
 
 class EmailIn(Strict):
     topic: Annotated[str, bounded(1, 200)]
     seed: int = Field(0, ge=0, le=2**31 - 1)
+    provider: ProviderChoice = "auto"
 
 
 class RenderIn(Strict):

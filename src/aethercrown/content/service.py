@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from cryptography.fernet import InvalidToken
@@ -22,7 +24,12 @@ from aethercrown.clock import utcnow
 from aethercrown.content import analysis, mail, prompts, schemas, social, stats
 from aethercrown.content.facts import Feature, Link, ProductFacts, contains_banned, slugify
 from aethercrown.content.models import ContentItem, ContentProfile, ContentVersion
-from aethercrown.content.provider import ProviderConfig, ProviderFailed, complete_json
+from aethercrown.content.provider import (
+    Completion,
+    ProviderConfig,
+    ProviderFailed,
+    complete_json,
+)
 from aethercrown.content.repository import (
     ItemRepository,
     MetricsRepository,
@@ -244,37 +251,50 @@ def _blog_validator(facts: ProductFacts, target_words: int) -> Any:
     return validate
 
 
+def _ask(
+    context: Context,
+    choice: schemas.ProviderChoice,
+    messages: Callable[[], list[dict[str, str]]],
+    validate: Callable[[dict[str, Any]], str | None],
+) -> tuple[Completion | None, str | None]:
+    """The tenant's provider's accepted answer, or None and why the offline writer takes over
+    (None, None when no provider is configured or the request asked for the offline writer)."""
+    if context.provider is None or choice != "auto":
+        return None, None
+    try:
+        return complete_json(context.provider, messages(), validate), None
+    except ProviderFailed as exc:
+        return None, exc.reason
+
+
 def compose_blog(context: Context, body: schemas.BlogIn) -> Generated:
     facts = context.facts
-    fallback_reason = None
-    if context.provider is not None and body.provider == "auto":
-        messages = prompts.blog_messages(facts, body.topic, body.keyphrase, body.target_words)
-        try:
-            completion = complete_json(
-                context.provider, messages, _blog_validator(facts, body.target_words)
-            )
-        except ProviderFailed as exc:
-            fallback_reason = exc.reason
-        else:
-            data = completion.data
-            title = data["title"].strip()
-            slug_source = data.get("slug") if isinstance(data.get("slug"), str) else title
-            post_body = blog_body_from_markdown(
-                facts,
-                title=title,
-                slug=slugify(slug_source or title),
-                meta_description=data["meta_description"].strip(),
-                keyphrase=body.keyphrase,
-                markdown=data["markdown"],
-            )
-            return Generated(
-                title=title,
-                body=post_body,
-                provider=OPENAI_COMPATIBLE,
-                model=completion.model,
-                fallback_reason=None,
-                analysis=_analyse_blog(post_body),
-            )
+    completion, fallback_reason = _ask(
+        context,
+        body.provider,
+        lambda: prompts.blog_messages(facts, body.topic, body.keyphrase, body.target_words),
+        _blog_validator(facts, body.target_words),
+    )
+    if completion is not None:
+        data = completion.data
+        title = data["title"].strip()
+        slug_source = data.get("slug") if isinstance(data.get("slug"), str) else title
+        post_body = blog_body_from_markdown(
+            facts,
+            title=title,
+            slug=slugify(slug_source or title),
+            meta_description=data["meta_description"].strip(),
+            keyphrase=body.keyphrase,
+            markdown=data["markdown"],
+        )
+        return Generated(
+            title=title,
+            body=post_body,
+            provider=OPENAI_COMPATIBLE,
+            model=completion.model,
+            fallback_reason=None,
+            analysis=_analyse_blog(post_body),
+        )
     post: BlogPost = write_blog(
         facts,
         topic=body.topic,
@@ -300,22 +320,17 @@ def compose_social(context: Context, body: schemas.SocialIn) -> list[tuple[str, 
     out: list[tuple[str, Generated]] = []
     for platform in body.platforms:
         spec = social.PLATFORMS[platform]
-        fallback_reason = None
+        completion, fallback_reason = _ask(
+            context,
+            body.provider,
+            partial(prompts.social_messages, facts, spec, body.topic, body.keyphrase, link),
+            social.validator(spec, facts.banned_words, body.thread),
+        )
         post: dict[str, Any] | None = None
         model = None
-        if context.provider is not None and body.provider == "auto":
-            messages = prompts.social_messages(facts, spec, body.topic, body.keyphrase, link)
-            try:
-                completion = complete_json(
-                    context.provider,
-                    messages,
-                    social.validator(spec, facts.banned_words, body.thread),
-                )
-            except ProviderFailed as exc:
-                fallback_reason = exc.reason
-            else:
-                post = social.finish(spec, completion.data["text"], body.thread)
-                model = completion.model
+        if completion is not None:
+            post = social.finish(spec, completion.data["text"], body.thread)
+            model = completion.model
         if post is None:
             text = social.write_post(
                 facts, spec, topic=body.topic, keyphrase=body.keyphrase, link=link, seed=body.seed
@@ -880,15 +895,35 @@ def _check_merge_fields(template: str, field: str) -> None:
 
 
 def compose_newsletter(context: Context, body: schemas.NewsletterIn) -> Generated:
-    letter = mail.write_newsletter(
-        context.facts, topic=body.topic, sections=body.sections, seed=body.seed
+    facts = context.facts
+    completion, fallback_reason = _ask(
+        context,
+        body.provider,
+        lambda: prompts.newsletter_messages(facts, body.topic, body.sections, mail.KNOWN_FIELDS),
+        mail.copy_validator(facts, sections=body.sections),
     )
-    return Generated(letter["subject"], letter, OFFLINE, None, None, None)
+    if completion is not None:
+        letter = mail.letter_from_copy(facts, completion.data)
+        return Generated(letter["subject"], letter, OPENAI_COMPATIBLE, completion.model, None, None)
+    letter = mail.write_newsletter(facts, topic=body.topic, sections=body.sections, seed=body.seed)
+    return Generated(letter["subject"], letter, OFFLINE, None, fallback_reason, None)
 
 
 def compose_email(context: Context, body: schemas.EmailIn) -> Generated:
-    message = mail.write_email(context.facts, topic=body.topic, seed=body.seed)
-    return Generated(message["subject"], message, OFFLINE, None, None, None)
+    facts = context.facts
+    completion, fallback_reason = _ask(
+        context,
+        body.provider,
+        lambda: prompts.email_messages(facts, body.topic, mail.KNOWN_FIELDS),
+        mail.copy_validator(facts, sections=None),
+    )
+    if completion is not None:
+        message = mail.letter_from_copy(facts, completion.data)
+        return Generated(
+            message["subject"], message, OPENAI_COMPATIBLE, completion.model, None, None
+        )
+    message = mail.write_email(facts, topic=body.topic, seed=body.seed)
+    return Generated(message["subject"], message, OFFLINE, None, fallback_reason, None)
 
 
 def render_email(
