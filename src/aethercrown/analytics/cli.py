@@ -14,6 +14,8 @@ from aethercrown.analytics.schemas import PeriodRequest
 from aethercrown.clock import utcnow
 from aethercrown.core.commandline import fail, unit_of_work
 from aethercrown.core.errors import ProblemError
+from aethercrown.investor import report as rendering
+from aethercrown.investor import service as investor
 from aethercrown.tenants.service import resolve_tenant_ref
 
 app = typer.Typer(no_args_is_help=True)
@@ -84,8 +86,6 @@ def report(
     out: Path | None = typer.Option(None, help="Write here instead of stdout (pdf needs it)"),
 ) -> None:
     """The monthly investor report."""
-    from aethercrown.investor import report as rendering
-    from aethercrown.investor import service as investor
 
     if format not in ("json", "html", "pdf"):
         fail("format must be json, html or pdf", 2)

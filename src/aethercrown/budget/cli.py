@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import typer
+from pydantic import ValidationError
 
+from aethercrown.budget import schemas, service
 from aethercrown.core.commandline import fail, unit_of_work
+from aethercrown.core.errors import ProblemError
+from aethercrown.tenants.service import resolve_tenant_ref
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -20,11 +24,6 @@ def optimize(
     horizon_days: int | None = typer.Option(None, help="Days the budget covers"),
 ) -> None:
     """Optimise the split of a budget from the tenant's stored data; prints the result JSON."""
-    from pydantic import ValidationError
-
-    from aethercrown.budget import schemas, service
-    from aethercrown.core.errors import ProblemError
-    from aethercrown.tenants.service import resolve_tenant_ref
 
     try:
         body = schemas.OptimizeRequest(

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import typer
 
+from aethercrown.churn import service, tabular
 from aethercrown.core.commandline import fail, unit_of_work
+from aethercrown.tenants.service import resolve_tenant_ref
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -19,8 +21,6 @@ def train(
     horizon_days: int = typer.Option(30, min=1, max=365, help="Churn horizon in days"),
 ) -> None:
     """Train and register the tenant's churn models; prints their holdout metrics as JSON."""
-    from aethercrown.churn import service
-    from aethercrown.tenants.service import resolve_tenant_ref
 
     with unit_of_work() as session:
         tenant_row = resolve_tenant_ref(session, tenant)
@@ -42,8 +42,6 @@ def train(
 @app.command("score")
 def score(tenant: str = typer.Option(..., help="Tenant slug or id")) -> None:
     """Score every active customer now, storing scores and campaigns."""
-    from aethercrown.churn import service
-    from aethercrown.tenants.service import resolve_tenant_ref
 
     with unit_of_work() as session:
         tenant_row = resolve_tenant_ref(session, tenant)
@@ -57,7 +55,6 @@ def evaluate(
     id_column: str | None = typer.Option(None, "--id", help="Identifier column to ignore"),
 ) -> None:
     """Train on any table with a stratified 80/20 split; prints one JSON object of metrics."""
-    from aethercrown.churn import tabular
 
     with csv_path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.reader(handle)

@@ -27,8 +27,12 @@ from sqlalchemy.orm import Session
 from aethercrown.churn import model as M
 from aethercrown.churn import service
 from aethercrown.churn.repository import load_company_rows
+from aethercrown.db import migrate
+from aethercrown.db.engine import make_engine, make_session_factory
 from aethercrown.simulate import SimConfig, SimulatedCompany, generate
 from aethercrown.simulate.truth import Truth
+from aethercrown.tenants.schemas import TenantCreate
+from aethercrown.tenants.service import create_tenant
 
 # The shipped prior: a larger company than the default demo, so every slice has enough churn.
 # A fixed window (May 2025 – June 2026) keeps the artifact reproducible on any day.
@@ -72,8 +76,6 @@ class TruthComparison:
 
 
 def scratch_session() -> Session:
-    from aethercrown.db import migrate
-    from aethercrown.db.engine import make_engine, make_session_factory
 
     scratch = Path(tempfile.mkdtemp(prefix="aethercrown-prior-")) / "prior.db"
     url = f"sqlite:///{scratch}"
@@ -83,8 +85,6 @@ def scratch_session() -> Session:
 
 def load_company(session: Session, company: SimulatedCompany, slug: str) -> uuid.UUID:
     """A new tenant holding the generated company's business-data rows."""
-    from aethercrown.tenants.schemas import TenantCreate
-    from aethercrown.tenants.service import create_tenant
 
     tenant, _ = create_tenant(
         session, TenantCreate(name=f"Churn prior {slug}", slug=slug, tier="enterprise"), "prior"

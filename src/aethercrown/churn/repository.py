@@ -17,9 +17,11 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from aethercrown.churn import features as F
 from aethercrown.churn.features import FORTNIGHT_DAYS, QUARTER_DAYS, RECENT_DAYS, FloatArray
 from aethercrown.churn.models import ChurnModel, ChurnScore, RetentionCampaign
+from aethercrown.clock import utcnow
 from aethercrown.core.models import Decision
 from aethercrown.core.tenancy import TenantRepository
 from aethercrown.data.models import ActivityEvent, Customer, Payment, Subscription, SupportTicket
+from aethercrown.db.base import new_id
 
 
 @dataclass
@@ -443,8 +445,6 @@ def load_company_rows(session: Any, tenant_id: uuid.UUID, company: Any) -> dict[
     The same rows ``data.service.ingest_rows`` would store, without its per-row validation (the
     simulator's rows are valid by construction): for the simulator prior, tests and benchmarks,
     where ingestion's validation would dominate the run time."""
-    from aethercrown.clock import utcnow
-    from aethercrown.db.base import new_id
 
     now = utcnow()
     ids: dict[str, uuid.UUID] = {}

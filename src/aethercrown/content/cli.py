@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 import typer
@@ -11,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from aethercrown.content import schemas, service
+from aethercrown.content.models import ContentProfile
 from aethercrown.content.repository import ProfileRepository
 from aethercrown.core.commandline import fail, unit_of_work
 from aethercrown.core.crypto import secret_box
@@ -49,9 +51,6 @@ def seo_table(analysis: dict[str, object]) -> Table:
 
 
 def _context_from_file(path: Path) -> service.Context:
-    import uuid
-
-    from aethercrown.content.models import ContentProfile
 
     try:
         body = schemas.ProfileIn.model_validate_json(path.read_bytes())

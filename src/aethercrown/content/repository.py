@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, func
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from aethercrown.content.models import ContentEvent, ContentItem, ContentProfile, ContentVersion
@@ -105,7 +106,6 @@ def items_by_id(
 
 def insert_events(session: Session, rows: list[dict[str, Any]]) -> int:
     """INSERT … ON CONFLICT DO NOTHING on (tenant_id, event_id); returns how many were new."""
-    from sqlalchemy.dialects import postgresql, sqlite
 
     if not rows:
         return 0

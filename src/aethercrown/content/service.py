@@ -42,6 +42,8 @@ from aethercrown.content.writer import BlogPost, render_html, write_blog
 from aethercrown.core.crypto import SecretBox
 from aethercrown.core.errors import Conflict, InvalidInput, NotFound, ProblemError, field_error
 from aethercrown.core.ledger import audit
+from aethercrown.experiments import schemas as experiment_schemas
+from aethercrown.experiments import service as experiments
 from aethercrown.webhooks.service import enqueue_webhook
 
 OFFLINE = "offline"
@@ -827,8 +829,6 @@ def start_headline_test(
             "Headlines must differ from each other and from the current title",
             [field_error(["headlines"], "duplicate headline")],
         )
-    from aethercrown.experiments import schemas as experiment_schemas
-    from aethercrown.experiments import service as experiments
 
     create = experiment_schemas.ExperimentCreate(
         name=f"Headline: {item.title}"[:200],
@@ -858,7 +858,6 @@ def headline_results(
 ) -> schemas.HeadlineTestOut:
     """The test's verdict; a winner other than the current title is written back to the item
     as a new version (once)."""
-    from aethercrown.experiments import service as experiments
 
     item = ItemRepository(session, tenant_id).get_or_404(content_id)
     if item.headline_experiment_id is None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from markdown_it import MarkdownIt
 
+from aethercrown.content.analysis import title_width
 from aethercrown.content.facts import Feature, Link, ProductFacts, contains_banned, slugify
 
 MIN_WORDS, MAX_WORDS = 800, 2000
@@ -422,7 +423,6 @@ def write_blog(
     seed: int = 0,
 ) -> BlogPost:
     """A post of about ``target_words`` words (800–2,000) on ``topic`` around ``keyphrase``."""
-    from aethercrown.content.analysis import title_width
 
     target_words = max(MIN_WORDS, min(MAX_WORDS, target_words))
     rng = random.Random(seed_for(str(seed), topic, keyphrase, facts.product_name))

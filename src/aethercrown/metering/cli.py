@@ -12,13 +12,14 @@ from pydantic import ValidationError
 
 from aethercrown.core.commandline import fail, open_database, unit_of_work
 from aethercrown.core.errors import ProblemError
+from aethercrown.db.engine import make_session_factory
 from aethercrown.metering import fold, schemas, service
+from aethercrown.tenants.service import resolve_tenant_ref
 
 app = typer.Typer(no_args_is_help=True)
 
 
 def _tenant_id(slug: str):  # type: ignore[no-untyped-def]
-    from aethercrown.tenants.service import resolve_tenant_ref
 
     with unit_of_work() as session:
         return resolve_tenant_ref(session, slug).id
@@ -78,7 +79,6 @@ def import_events(
 
 
 def _catch_up(tenant_id: uuid.UUID | None) -> schemas.FoldOut:
-    from aethercrown.db.engine import make_session_factory
 
     engine = open_database()
     try:

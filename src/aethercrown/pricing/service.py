@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 from sqlalchemy.orm import Session
 
 from aethercrown.clock import utcnow
@@ -102,7 +103,6 @@ def patch_tiers(
 
 
 def _json(value: Any) -> Any:
-    import orjson
 
     return orjson.loads(orjson.dumps(value))
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import typer
 
 from aethercrown.core.auth import SCOPES
@@ -50,7 +52,6 @@ def rotate(
     grace_seconds: int = typer.Option(0, min=0, max=30 * 86400),
 ) -> None:
     """Rotate a key; prints the new secret alone on stdout."""
-    import uuid
 
     with unit_of_work() as session:
         repo = KeyRepository(session, None)
