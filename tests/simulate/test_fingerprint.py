@@ -41,8 +41,10 @@ def company_fingerprint(company: SimulatedCompany) -> str:
         if isinstance(value, np.ndarray):
             digest.update(str(value.dtype).encode())
             digest.update(np.ascontiguousarray(value).tobytes())
-        elif isinstance(value, dict) and value and all(
-            isinstance(v, np.ndarray) for v in value.values()
+        elif (
+            isinstance(value, dict)
+            and value
+            and all(isinstance(v, np.ndarray) for v in value.values())
         ):
             for name, array in value.items():
                 digest.update(name.encode())
