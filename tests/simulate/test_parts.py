@@ -32,7 +32,7 @@ def customers(n: int = 3, **overrides: object) -> g._Customers:
         "country": np.zeros(n, np.int64),
     }
     values.update(overrides)
-    return g._Customers(**values)  # type: ignore[arg-type]
+    return g._Customers(**values)
 
 
 def test_the_window_keeps_the_partial_last_day_up_to_the_end() -> None:
