@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, cast
 
 import orjson
 from sqlalchemy import (
     ColumnElement,
     Select,
     String,
+    Table,
     any_,
     bindparam,
     false,
@@ -24,6 +26,7 @@ from aethercrown.clock import utcnow
 from aethercrown.core.tenancy import TenantRepository
 from aethercrown.data.kinds import KINDS, KindSpec
 from aethercrown.data.models import (
+    ActiveUserDay,
     ActivityEvent,
     Customer,
     MarketingSpend,
@@ -203,6 +206,65 @@ class ActivityRepository(RowRepository):
     model = ActivityEvent
     noun = "Activity event"
     spec = KINDS["activity"]
+
+
+# A user of a customer active on a UTC day.
+UserDay = tuple[date, uuid.UUID, str]
+
+
+def utc_day(moment: datetime) -> date:
+    """The UTC calendar day of an aware instant (a naive one is taken as UTC)."""
+    return (moment if moment.tzinfo is None else moment.astimezone(UTC)).date()
+
+
+class ActiveUserDayRepository(TenantRepository[ActiveUserDay]):
+    """The distinct-active-user rollup of the activity events (``ActiveUserDay``)."""
+
+    model = ActiveUserDay
+
+    def record(self, user_days: Collection[UserDay]) -> None:
+        """Record these user-days (those already recorded are left as they are)."""
+        if not user_days:
+            return
+        table = cast(Table, ActiveUserDay.__table__)
+        rows = [
+            {"tenant_id": self.tenant_id, "day": d, "customer_id": c, "user_id": u}
+            for d, c, u in sorted(user_days)
+        ]
+        if self.session.get_bind().dialect.name == "postgresql":
+            stmt: Any = postgresql.insert(table).on_conflict_do_nothing()
+        else:
+            stmt = sqlite.insert(table).on_conflict_do_nothing()
+            if sqlite_executemany(self.session, stmt, table, rows) is not None:
+                return
+        for chunk in chunked(rows, WRITE_CHUNK):
+            self.session.execute(stmt, list(chunk))
+
+    def prune(self, user_days: Iterable[UserDay]) -> None:
+        """Forget each of these user-days that no stored event keeps any more (an event moved
+        to another day or user by an upsert)."""
+        e = ActivityEvent
+        for day, customer_id, user_id in user_days:
+            begins = datetime.combine(day, time.min, UTC)
+            kept = self.session.scalar(
+                select(e.id)
+                .where(
+                    e.tenant_id == self.tenant_id,
+                    e.customer_id == customer_id,
+                    e.user_id == user_id,
+                    e.occurred_at >= begins,
+                    e.occurred_at < begins + timedelta(days=1),
+                )
+                .limit(1)
+            )
+            if kept is None:
+                self.session.execute(
+                    self.delete().where(
+                        ActiveUserDay.day == day,
+                        ActiveUserDay.customer_id == customer_id,
+                        ActiveUserDay.user_id == user_id,
+                    )
+                )
 
 
 class TicketRepository(RowRepository):
