@@ -5,16 +5,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, cast
+from typing import Any
 
 import orjson
 from sqlalchemy import (
     ColumnElement,
+    Date,
     Select,
     String,
-    Table,
     any_,
     bindparam,
+    cast,
     false,
     func,
     select,
@@ -222,23 +223,29 @@ class ActiveUserDayRepository(TenantRepository[ActiveUserDay]):
 
     model = ActiveUserDay
 
-    def record(self, user_days: Collection[UserDay]) -> None:
-        """Record these user-days (those already recorded are left as they are)."""
-        if not user_days:
+    def record_events(self, external_ids: Collection[str]) -> None:
+        """Record the user-days of these stored events (those already recorded are left as
+        they are). One INSERT … SELECT DISTINCT in the database: no per-event work in Python."""
+        if not external_ids:
             return
-        table = cast(Table, ActiveUserDay.__table__)
-        rows = [
-            {"tenant_id": self.tenant_id, "day": d, "customer_id": c, "user_id": u}
-            for d, c, u in sorted(user_days)
-        ]
+        e = ActivityEvent
         if self.session.get_bind().dialect.name == "postgresql":
-            stmt: Any = postgresql.insert(table).on_conflict_do_nothing()
+            day: Any = cast(func.timezone("UTC", e.occurred_at), Date)
+            insert: Any = postgresql.insert
         else:
-            stmt = sqlite.insert(table).on_conflict_do_nothing()
-            if sqlite_executemany(self.session, stmt, table, rows) is not None:
-                return
-        for chunk in chunked(rows, WRITE_CHUNK):
-            self.session.execute(stmt, list(chunk))
+            day, insert = func.date(e.occurred_at), sqlite.insert
+        for chunk in chunked(list(external_ids), IN_CHUNK * 10):
+            users = (
+                select(e.tenant_id, day, e.customer_id, e.user_id)
+                .where(
+                    e.tenant_id == self.tenant_id, in_strings(self.session, e.external_id, chunk)
+                )
+                .distinct()
+            )
+            columns = ["tenant_id", "day", "customer_id", "user_id"]
+            self.session.execute(
+                insert(ActiveUserDay).from_select(columns, users).on_conflict_do_nothing()
+            )
 
     def prune(self, user_days: Iterable[UserDay]) -> None:
         """Forget each of these user-days that no stored event keeps any more (an event moved

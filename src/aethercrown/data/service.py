@@ -290,9 +290,9 @@ def _roll_up_active_users(
     users' days are added (a late event for an old day too); the days the updated events left
     are pruned unless another event keeps them."""
     days = ActiveUserDayRepository(session, tenant_id)
-    added = {(utc_day(r["occurred_at"]), r["customer_id"], r["user_id"]) for r in written}
-    days.record(added)
+    days.record_events([r["external_id"] for r in written])
     if replaced:
+        added = {(utc_day(r["occurred_at"]), r["customer_id"], r["user_id"]) for r in written}
         columns = repo.data_columns()
         at, customer, user = (columns.index(c) for c in ("occurred_at", "customer_id", "user_id"))
         left = {(utc_day(v[at]), v[customer], v[user]) for v in replaced} - added
