@@ -128,3 +128,22 @@ class MarketingSpend(TenantScoped, Base):
     clicks: Mapped[int] = mapped_column(BigInteger, default=0)
     conversions: Mapped[int] = mapped_column(BigInteger, default=0)
     attributed_revenue: Mapped[int] = mapped_column(BigInteger, default=0)  # minor units
+
+
+class ActiveUserDay(TenantScoped, Base):
+    """A user of a customer who was active (any activity event) on a UTC calendar day: the
+    distinct-user rollup of ``activity_events``, kept by ingestion (``data.service``), so daily,
+    monthly and 30-day active users read thousands of rows instead of every event. Removed with
+    the customer; an event moved to another day or user by an upsert is pruned from its old day
+    when no other event keeps it there."""
+
+    __tablename__ = "active_user_days"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    customer_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[str] = mapped_column(String(200), primary_key=True)

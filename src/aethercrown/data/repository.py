@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import orjson
 from sqlalchemy import (
     ColumnElement,
+    Date,
     Select,
     String,
     any_,
     bindparam,
+    cast,
     false,
     func,
     select,
@@ -24,6 +27,7 @@ from aethercrown.clock import utcnow
 from aethercrown.core.tenancy import TenantRepository
 from aethercrown.data.kinds import KINDS, KindSpec
 from aethercrown.data.models import (
+    ActiveUserDay,
     ActivityEvent,
     Customer,
     MarketingSpend,
@@ -203,6 +207,71 @@ class ActivityRepository(RowRepository):
     model = ActivityEvent
     noun = "Activity event"
     spec = KINDS["activity"]
+
+
+# A user of a customer active on a UTC day.
+UserDay = tuple[date, uuid.UUID, str]
+
+
+def utc_day(moment: datetime) -> date:
+    """The UTC calendar day of an aware instant (a naive one is taken as UTC)."""
+    return (moment if moment.tzinfo is None else moment.astimezone(UTC)).date()
+
+
+class ActiveUserDayRepository(TenantRepository[ActiveUserDay]):
+    """The distinct-active-user rollup of the activity events (``ActiveUserDay``)."""
+
+    model = ActiveUserDay
+
+    def record_events(self, external_ids: Collection[str]) -> None:
+        """Record the user-days of these stored events (those already recorded are left as
+        they are). One INSERT … SELECT DISTINCT in the database: no per-event work in Python."""
+        if not external_ids:
+            return
+        e = ActivityEvent
+        if self.session.get_bind().dialect.name == "postgresql":
+            day: Any = cast(func.timezone("UTC", e.occurred_at), Date)
+            insert: Any = postgresql.insert
+        else:
+            day, insert = func.date(e.occurred_at), sqlite.insert
+        for chunk in chunked(list(external_ids), IN_CHUNK * 10):
+            users = (
+                select(e.tenant_id, day, e.customer_id, e.user_id)
+                .where(
+                    e.tenant_id == self.tenant_id, in_strings(self.session, e.external_id, chunk)
+                )
+                .distinct()
+            )
+            columns = ["tenant_id", "day", "customer_id", "user_id"]
+            self.session.execute(
+                insert(ActiveUserDay).from_select(columns, users).on_conflict_do_nothing()
+            )
+
+    def prune(self, user_days: Iterable[UserDay]) -> None:
+        """Forget each of these user-days that no stored event keeps any more (an event moved
+        to another day or user by an upsert)."""
+        e = ActivityEvent
+        for day, customer_id, user_id in user_days:
+            begins = datetime.combine(day, time.min, UTC)
+            kept = self.session.scalar(
+                select(e.id)
+                .where(
+                    e.tenant_id == self.tenant_id,
+                    e.customer_id == customer_id,
+                    e.user_id == user_id,
+                    e.occurred_at >= begins,
+                    e.occurred_at < begins + timedelta(days=1),
+                )
+                .limit(1)
+            )
+            if kept is None:
+                self.session.execute(
+                    self.delete().where(
+                        ActiveUserDay.day == day,
+                        ActiveUserDay.customer_id == customer_id,
+                        ActiveUserDay.user_id == user_id,
+                    )
+                )
 
 
 class TicketRepository(RowRepository):

@@ -20,10 +20,12 @@ from aethercrown.core.pagination import PageParams, paginate
 from aethercrown.data.kinds import KindSpec, get_kind
 from aethercrown.data.models import Customer, Subscription
 from aethercrown.data.repository import (
+    ActiveUserDayRepository,
     CustomerRepository,
     RowRepository,
     SubscriptionRepository,
     repository_for,
+    utc_day,
 )
 from aethercrown.data.schemas import IngestResult
 from aethercrown.settings import get_settings
@@ -250,6 +252,7 @@ def ingest_rows(
     if stored:
         values_of = itemgetter(*repo.data_columns())
         to_write = []
+        replaced: list[tuple[Any, ...]] = []  # the stored values of the rows updated
         inserted = updated = 0
         for key, row in zip(keys, good, strict=True):
             before = stored.get(key)
@@ -259,11 +262,14 @@ def ingest_rows(
             elif before != values_of(row):
                 updated += 1
                 to_write.append(row)
+                replaced.append(before)
     else:
-        to_write, inserted, updated = good, len(good), 0
+        to_write, inserted, updated, replaced = good, len(good), 0, []
     if inserted:
         _check_quota(session, tenant_id, inserted)
     repo.upsert(to_write, all_new=not stored)
+    if kind == "activity":
+        _roll_up_active_users(session, tenant_id, repo, to_write, replaced)
     return IngestResult(
         kind=kind,
         received=len(rows),
@@ -271,6 +277,26 @@ def ingest_rows(
         updated=updated,
         unchanged=len(good) - inserted - updated,
     )
+
+
+def _roll_up_active_users(
+    session: Session,
+    tenant_id: uuid.UUID,
+    repo: RowRepository,
+    written: Sequence[Mapping[str, Any]],
+    replaced: Sequence[tuple[Any, ...]],
+) -> None:
+    """Keep the per-day distinct-active-user rollup in step with the events just written: their
+    users' days are added (a late event for an old day too); the days the updated events left
+    are pruned unless another event keeps them."""
+    days = ActiveUserDayRepository(session, tenant_id)
+    days.record_events([r["external_id"] for r in written])
+    if replaced:
+        added = {(utc_day(r["occurred_at"]), r["customer_id"], r["user_id"]) for r in written}
+        columns = repo.data_columns()
+        at, customer, user = (columns.index(c) for c in ("occurred_at", "customer_id", "user_id"))
+        left = {(utc_day(v[at]), v[customer], v[user]) for v in replaced} - added
+        days.prune(sorted(left))
 
 
 def _raise_invalid(errors: list[dict[str, Any]], received: int) -> None:

@@ -24,6 +24,12 @@ same seed gives the same company bit for bit):
 6. **Truncation and rows.** Everything after a customer's end is dropped; rows follow the data
    contract.
 
+One function per part, in that order (``generate`` calls them): ``_window``, ``_marketing``,
+``_customers``, ``_latent_health``, ``_usage_demand``, ``_plan_changes``, ``_sessions``,
+``_tickets``, ``_billing``, ``_churn`` (with ``_hazard_features``), ``_ends`` and ``_kept`` (the
+truncation), then one ``_*_rows`` per kind, ``_usage_events``, ``_experiments`` and ``_truth``.
+Each takes the parts it depends on (small frozen dataclasses) and its own random stream.
+
 **The window** is ``[start, end)`` (``config.py``): whole days from ``start``, and, when ``end`` is
 not a midnight, the part of ``end``'s day before it. Every draw is made on whole days (the last
 day too, so the draws of a midnight end are those of the same window always had), then nothing
@@ -285,53 +291,277 @@ def _bincount2(rows: IntArray, cols: IntArray, shape: tuple[int, int], weights: 
     return flat.reshape(shape)
 
 
+HEALTH_PHI, HEALTH_SIGMA = 0.97, 0.12  # the latent health's AR(1)
+DECLINING_SHARE = 0.3
+CHANGE_HOUR = 9 * 3600  # plan changes take effect at 09:00 UTC
+
+
+@dataclass(frozen=True)
+class _Window:
+    """The simulated days: day 0 is the origin (the burn-in's first day), the window's first
+    day is ``BURN_IN_DAYS``; times are seconds from the origin's midnight."""
+
+    start: date
+    end: datetime
+    origin: date
+    full_days: int  # whole days of the window
+    cut: int  # seconds of the partial last day before the end (0: the end is a midnight)
+    window_days: int  # the window's days, the partial last one included
+    days: int  # simulated days (burn-in and window)
+    horizon: int  # the end in seconds from the origin: nothing is kept at or after it
+    weekday: IntArray  # per simulated day, Monday = 0
+    day_of_year: IntArray
+    origin_epoch_second: int
+
+    def epoch_seconds(self, seconds: Any) -> IntArray:
+        """Seconds from the origin → UTC epoch seconds."""
+        return np.asarray(seconds, dtype=np.int64) + self.origin_epoch_second
+
+
+@dataclass(frozen=True)
+class _Marketing:
+    spend: FloatArray  # (channel, window day), minor units
+    curves: list[Curve]  # each channel's true response, β included
+    acquired: IntArray  # new customers per (channel, window day)
+    signup_share: float  # the share of the partial last day's signup hours passed
+    n_existing: int
+    n_new: int
+
+
+@dataclass(frozen=True)
+class _Customers:
+    n: int
+    signup: IntArray  # day index
+    signup_seconds: IntArray
+    channel: IntArray
+    is_new: NDArray[np.bool_]
+    plan0: IntArray
+    annual: NDArray[np.bool_]
+    interval: NDArray[Any]
+    discount_percent: FloatArray
+    discount_amount: IntArray
+    trial: NDArray[np.bool_]
+    users: IntArray
+    company_size: FloatArray
+    annual_revenue: FloatArray
+    country: IntArray
+
+
+@dataclass(frozen=True)
+class _Sessions:
+    daily: IntArray  # (customer, day) counts
+    cust: IntArray
+    day: IntArray
+    user: IntArray
+    time: IntArray
+    duration: IntArray
+    login: NDArray[np.bool_]
+    # feature events: the session each belongs to, and what it was
+    f_session: IntArray
+    f_cust: IntArray
+    f_day: IntArray
+    f_time: IntArray
+    f_feature: IntArray
+
+
+@dataclass(frozen=True)
+class _Tickets:
+    daily: IntArray
+    cust: IntArray
+    day: IntArray
+    opened: IntArray
+    closed: IntArray
+    priority: IntArray
+    satisfaction: IntArray  # -1 when not rated
+    subject: IntArray
+
+
+@dataclass(frozen=True)
+class _Billing:
+    # subscription segments (one per plan in force), in customer order
+    seg_cust: IntArray
+    seg_plan: IntArray
+    seg_start: IntArray
+    seg_end: IntArray
+    seg_first: NDArray[np.bool_]
+    has_trial: NDArray[np.bool_]
+    seg_trial_end: IntArray
+    seg_amount: IntArray
+    seg_charge: IntArray
+    # bills, by segment then time
+    b_seg: IntArray
+    b_time: IntArray
+    # payment attempts (0..2 per bill)
+    att_bill: IntArray
+    att_time: IntArray
+    att_failed: NDArray[np.bool_]
+    att_cust: IntArray
+    att_reason: IntArray
+    refunded: NDArray[np.bool_]
+    refund_time: IntArray
+
+
+@dataclass(frozen=True)
+class _Churn:
+    intercept: float
+    hazard: FloatArray
+    features: dict[str, NDArray[np.float32]]
+    fail_cum: FloatArray
+    churn_day: IntArray  # the departure day (hazard churn or cancelled trial), NEVER if none
+    churn_second: IntArray  # -1 if none
+    hazard_churn_day: IntArray  # the hazard's own churn days (the truth's)
+    left_day: IntArray  # the day a cancelled trial left, NEVER if none
+    trial_second: IntArray
+    p_convert: FloatArray
+    trial_cancelled: NDArray[np.bool_]
+
+
+@dataclass(frozen=True)
+class _Ends:
+    churned: NDArray[np.bool_]
+    end_second: IntArray  # when the customer's subscription really ends
+    end_day: IntArray
+    renewals_lost: dict[int, int]  # annual customer → the anniversary it did not renew at
+
+
+@dataclass(frozen=True)
+class _Kept:
+    """What survives the truncation at each customer's end and at the window's end."""
+
+    sessions: NDArray[np.bool_]
+    features: NDArray[np.bool_]
+    tickets: NDArray[np.bool_]
+    payments: NDArray[np.bool_]
+    segments: NDArray[np.bool_]
+    segment_end: IntArray
+
+
 def generate(config: SimConfig) -> SimulatedCompany:
+    """The company for ``config``: each part drawn from its own stream, in an order where what
+    a part depends on exists (a stream used by two parts is drawn from in the same order)."""
     streams = np.random.SeedSequence(config.seed).spawn(len(STREAMS))
     rng = {name: np.random.default_rng(s) for name, s in zip(STREAMS, streams, strict=True)}
+    w = _window(config)
+    marketing = _marketing(config, w, rng["marketing"])
+    cust = _customers(config, w, marketing, rng["customers"])
+    exists, health = _latent_health(w, cust, rng["health"])
+    demand, metric_ratio = _usage_demand(w, cust, health, rng["usage"])
+    plan_at, changes = _plan_changes(config, w, cust, exists, health, demand, rng["plans"])
+    sessions = _sessions(config, w, cust, exists, health, plan_at, rng["sessions"])
+    tickets = _tickets(cust, exists, health, rng["tickets"])
+    billing = _billing(w, cust, health, changes, rng["billing"])
+    churn = _churn(config, w, cust, health, plan_at, sessions, tickets, billing, rng)
+    ends = _ends(w, cust, billing, churn)
+    kept = _kept(w, sessions, tickets, billing, churn, ends, rng["dormancy"])
 
-    end = config.end
-    start = config.start
-    # Whole days of the window, and the partial last day (seconds of it before the end) if any.
+    customer_ids, customers = _customer_rows(config, w, cust, rng["names"])
+    subscriptions = _subscription_rows(config, w, cust, billing, kept, customer_ids)
+    ks = np.flatnonzero(kept.sessions)
+    usage, usage_truth = _usage_events(
+        cust.n,
+        plan_at,
+        demand,
+        metric_ratio,
+        cust.signup_seconds,
+        sessions.cust[ks],
+        sessions.time[ks],
+        sessions.user[ks],
+        churn.churn_day,
+        ends.end_day,
+        customer_ids,
+        w.origin_epoch_second,
+        w.horizon,
+        rng["usage"],
+    )
+    experiment_rows, experiment_truth = _experiments(
+        rng["experiments"], config, w.full_days, w.origin_epoch_second
+    )
+    rows = {
+        "customers": customers,
+        "subscriptions": subscriptions,
+        "activity": _activity_rows(w, sessions, kept, customer_ids),
+        "tickets": _ticket_rows(w, tickets, kept, customer_ids),
+        "payments": _payment_rows(config, w, billing, kept, customer_ids),
+        "marketing": _marketing_rows(config, w, marketing, cust, billing, rng["marketing"]),
+        "usage": usage,
+        "experiment_assignments": experiment_rows,
+    }
+    truth = _truth(
+        config,
+        w,
+        marketing,
+        cust,
+        plan_at,
+        changes,
+        billing,
+        churn,
+        ends,
+        kept,
+        subscriptions,
+        customer_ids,
+        usage_truth,
+        experiment_truth,
+    )
+    return SimulatedCompany(config=config, rows=rows, truth=truth)
+
+
+def _window(config: SimConfig) -> _Window:
+    end, start = config.end, config.start
     full_days = (end.date() - start).days
     cut = int((end - datetime.combine(end.date(), datetime.min.time(), UTC)).total_seconds())
     window_days = full_days + (1 if cut else 0)
     origin = start - timedelta(days=BURN_IN_DAYS)
     days = BURN_IN_DAYS + window_days
-    # The end in seconds from the origin's midnight: nothing is kept at or after it.
-    horizon = (BURN_IN_DAYS + full_days) * DAY + cut
     epoch_day = origin.toordinal() - EPOCH_DAY + np.arange(days)  # days since 1970-01-01
-    weekday = (epoch_day + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
     dates64 = np.datetime64("1970-01-01", "D") + epoch_day.astype("timedelta64[D]")
-    day_of_year = (dates64 - dates64.astype("datetime64[Y]")).astype(np.int64)
+    return _Window(
+        start=start,
+        end=end,
+        origin=origin,
+        full_days=full_days,
+        cut=cut,
+        window_days=window_days,
+        days=days,
+        horizon=(BURN_IN_DAYS + full_days) * DAY + cut,
+        weekday=(epoch_day + 3) % 7,  # 1970-01-01 was a Thursday
+        day_of_year=(dates64 - dates64.astype("datetime64[Y]")).astype(np.int64),
+        origin_epoch_second=(origin.toordinal() - EPOCH_DAY) * DAY,
+    )
 
-    # ---- 1. marketing ------------------------------------------------------------------
-    mk = rng["marketing"]
+
+def _spend_levels(mk: np.random.Generator, window_days: int) -> FloatArray:
+    """Flights of 10–42 days; their levels are stratified over 0.1–3× the base (each run of six
+    flights visits every stratum once), so each curve is seen across its whole range."""
+    level = np.empty(window_days)
+    t = 0
+    strata: list[float] = []
+    while t < window_days:
+        if not strata:
+            edges = np.linspace(0.1, 3.0, 7)
+            strata = list(mk.permutation(mk.uniform(edges[:-1], edges[1:])))
+        length = int(mk.integers(10, 43))
+        multiplier = strata.pop()
+        level[t : t + length] = 0.0 if mk.random() < 0.08 else multiplier
+        t += length
+    return level
+
+
+def _marketing(config: SimConfig, w: _Window, mk: np.random.Generator) -> _Marketing:
+    """Daily spend per channel and the acquisitions it brought (step 1 of the module doc)."""
     n_channels = len(CHANNEL_SPECS)
-    win = slice(BURN_IN_DAYS, days)
-    acq_season = ACQ_WEEKLY[weekday[win]] * (
+    win = slice(BURN_IN_DAYS, w.days)
+    acq_season = ACQ_WEEKLY[w.weekday[win]] * (
         1
         + ACQ_YEARLY_AMPLITUDE
-        * np.cos(2 * np.pi * (day_of_year[win] - ACQ_YEARLY_PEAK_DOY) / 365.25)
+        * np.cos(2 * np.pi * (w.day_of_year[win] - ACQ_YEARLY_PEAK_DOY) / 365.25)
     )
-    spend = np.zeros((n_channels, window_days))
-    shapes = np.zeros((n_channels, window_days))
+    spend = np.zeros((n_channels, w.window_days))
+    shapes = np.zeros((n_channels, w.window_days))
     curves: list[Curve] = []
     for c, (_, base, kind, half, slope, carry, _w, _mix, _cpm, _ctr) in enumerate(CHANNEL_SPECS):
-        # Flights of 10–42 days; their levels are stratified over 0.1–3× the base (each run of
-        # six flights visits every stratum once), so each curve is seen across its whole range.
-        level = np.empty(window_days)
-        t = 0
-        strata: list[float] = []
-        while t < window_days:
-            if not strata:
-                edges = np.linspace(0.1, 3.0, 7)
-                strata = list(mk.permutation(mk.uniform(edges[:-1], edges[1:])))
-            length = int(mk.integers(10, 43))
-            multiplier = strata.pop()
-            level[t : t + length] = 0.0 if mk.random() < 0.08 else multiplier
-            t += length
-        noise = np.exp(mk.normal(0.0, 0.12, window_days))
-        weekend = np.where(weekday[win] >= 5, 0.8, 1.0) if kind == "hill" else 1.0
+        level = _spend_levels(mk, w.window_days)
+        noise = np.exp(mk.normal(0.0, 0.12, w.window_days))
+        weekend = np.where(w.weekday[win] >= 5, 0.8, 1.0) if kind == "hill" else 1.0
         spend[c] = np.round(base * level * noise * weekend)
         curve = Curve(kind, 1.0, base * half, slope, carry)
         shapes[c] = curve.shape(adstock(spend[c], carry))
@@ -340,9 +570,9 @@ def generate(config: SimConfig) -> SimulatedCompany:
     raw_rate = weights[:, None] * shapes * acq_season[None, :]
     # A partial last day acquires only in the share of its signup hours already passed.
     signup_share = float(
-        np.clip((cut - SIGNUP_HOURS[0]) / (SIGNUP_HOURS[1] - SIGNUP_HOURS[0]), 0, 1)
+        np.clip((w.cut - SIGNUP_HOURS[0]) / (SIGNUP_HOURS[1] - SIGNUP_HOURS[0]), 0, 1)
     )
-    if cut:
+    if w.cut:
         raw_rate[:, -1] *= signup_share
     n_existing = round(config.customers * config.existing_share)
     n_new = config.customers - n_existing
@@ -353,25 +583,29 @@ def generate(config: SimConfig) -> SimulatedCompany:
         for cv, b in zip(curves, betas, strict=True)
     ]
     acquired = mk.multinomial(n_new, (raw_rate / raw_rate.sum()).ravel()).reshape(raw_rate.shape)
+    return _Marketing(spend, curves, acquired, signup_share, n_existing, n_new)
 
-    # ---- 2. customers ------------------------------------------------------------------
-    cr = rng["customers"]
-    cell = np.repeat(np.arange(acquired.size), acquired.ravel())
-    new_channel = cell // window_days
-    new_signup = BURN_IN_DAYS + cell % window_days
+
+def _customers(
+    config: SimConfig, w: _Window, marketing: _Marketing, cr: np.random.Generator
+) -> _Customers:
+    """The existing base and the acquired customers, in signup order (step 2)."""
+    n_existing, n_new = marketing.n_existing, marketing.n_new
+    cell = np.repeat(np.arange(marketing.acquired.size), marketing.acquired.ravel())
     existing_signup = BURN_IN_DAYS - cr.integers(60, 1100, n_existing)
-    signup = np.concatenate([existing_signup, new_signup]).astype(np.int64)
-    channel_idx = np.concatenate([cr.integers(0, n_channels, n_existing), new_channel])
+    signup = np.concatenate([existing_signup, BURN_IN_DAYS + cell % w.window_days])
+    signup = signup.astype(np.int64)
+    channel = np.concatenate(
+        [cr.integers(0, len(CHANNEL_SPECS), n_existing), cell // w.window_days]
+    )
     is_new = np.concatenate([np.zeros(n_existing, bool), np.ones(n_new, bool)])
-    order = np.lexsort((channel_idx, signup))  # chronological ids
-    signup, channel_idx, is_new = signup[order], channel_idx[order], is_new[order]
+    order = np.lexsort((channel, signup))  # chronological ids
+    signup, channel, is_new = signup[order], channel[order], is_new[order]
     n = config.customers
     mixes = np.array([spec[7] for spec in CHANNEL_SPECS])
-    plan_probs = np.where(is_new[:, None], mixes[channel_idx], EXISTING_MIX[None, :])
-    plan0 = (cr.random(n)[:, None] > np.cumsum(plan_probs, axis=1)).sum(axis=1)
-    plan0 = np.minimum(plan0, 2)
+    plan_probs = np.where(is_new[:, None], mixes[channel], EXISTING_MIX[None, :])
+    plan0 = np.minimum((cr.random(n)[:, None] > np.cumsum(plan_probs, axis=1)).sum(axis=1), 2)
     annual = cr.random(n) < ANNUAL_SHARE[plan0]
-    interval = np.where(annual, "year", "month")
     u = cr.random(n)
     discount_percent = np.where(
         u < PERCENT_DISCOUNT_SHARE, PERCENT_DISCOUNTS[cr.integers(0, 3, n)], 0.0
@@ -390,20 +624,40 @@ def generate(config: SimConfig) -> SimulatedCompany:
     annual_revenue = np.round(company_size * 15_000_000 * np.exp(cr.normal(0, 0.5, n)))
     country = cr.choice(len(COUNTRIES), n, p=COUNTRY_WEIGHTS / COUNTRY_WEIGHTS.sum())
     signup_offset = cr.integers(SIGNUP_HOURS[0], SIGNUP_HOURS[1], n)
-    if cut:
+    if w.cut:
         # Signups of the partial last day fall in its hours before the end (same draws, scaled).
-        last = signup == days - 1
+        last = signup == w.days - 1
         signup_offset[last] = SIGNUP_HOURS[0] + (
-            (signup_offset[last] - SIGNUP_HOURS[0]) * signup_share
+            (signup_offset[last] - SIGNUP_HOURS[0]) * marketing.signup_share
         ).astype(np.int64)
-    signup_seconds = signup * DAY + signup_offset
+    return _Customers(
+        n=n,
+        signup=signup,
+        signup_seconds=signup * DAY + signup_offset,
+        channel=channel,
+        is_new=is_new,
+        plan0=plan0,
+        annual=annual,
+        interval=np.where(annual, "year", "month"),
+        discount_percent=discount_percent,
+        discount_amount=discount_amount,
+        trial=trial,
+        users=users,
+        company_size=company_size,
+        annual_revenue=annual_revenue,
+        country=country,
+    )
 
-    # ---- 3. latent health --------------------------------------------------------------
-    hr = rng["health"]
+
+def _latent_health(
+    w: _Window, cust: _Customers, hr: np.random.Generator
+) -> tuple[NDArray[np.bool_], FloatArray]:
+    """Whether each customer exists on each day, and its latent health then (step 3)."""
+    n, days, signup = cust.n, w.days, cust.signup
     day_grid = np.arange(days)[None, :]
     exists = day_grid >= signup[:, None]
     baseline = hr.normal(0.3, 0.6, n)
-    declining = hr.random(n) < 0.3
+    declining = hr.random(n) < DECLINING_SHARE
     improving = ~declining & (hr.random(n) < 0.12)
     onset = signup + hr.integers(30, max(31, days), n)
     slope_down = hr.uniform(0.004, 0.02, n)
@@ -412,42 +666,58 @@ def generate(config: SimConfig) -> SimulatedCompany:
     drift += np.where(
         improving[:, None], np.minimum(0.003 * np.maximum(day_grid - signup[:, None], 0), 1.0), 0.0
     )
-    phi, sigma = 0.97, 0.12
-    shocks = hr.normal(0.0, sigma, (n, days))
+    shocks = hr.normal(0.0, HEALTH_SIGMA, (n, days))
     ar = np.empty((n, days))
-    ar[:, 0] = shocks[:, 0] / np.sqrt(1 - phi**2)
+    ar[:, 0] = shocks[:, 0] / np.sqrt(1 - HEALTH_PHI**2)
     for t in range(1, days):
-        ar[:, t] = phi * ar[:, t - 1] + shocks[:, t]
-    health = baseline[:, None] + drift + ar
+        ar[:, t] = HEALTH_PHI * ar[:, t - 1] + shocks[:, t]
+    return exists, baseline[:, None] + drift + ar
 
-    # ---- usage demand (in api_calls a month) -------------------------------------------
-    ur = rng["usage"]
+
+def _usage_demand(
+    w: _Window, cust: _Customers, health: FloatArray, ur: np.random.Generator
+) -> tuple[FloatArray, dict[str, FloatArray]]:
+    """Each customer's demand in api_calls a month on each day, and the ratios of its other
+    counters to it."""
+    n = cust.n
     initial_utilisation = ur.beta(2.0, 3.5, n)
     growing = ur.random(n) < 0.2
     monthly_growth = np.where(growing, ur.uniform(0.03, 0.10, n), ur.normal(0.0, 0.01, n))
-    months_on = np.maximum(day_grid - np.maximum(signup, 0)[:, None], 0) / 30.44
+    day_grid = np.arange(w.days)[None, :]
+    months_on = np.maximum(day_grid - np.maximum(cust.signup, 0)[:, None], 0) / 30.44
     demand = (
         initial_utilisation[:, None]
-        * CAPACITY["api_calls"][plan0][:, None]
+        * CAPACITY["api_calls"][cust.plan0][:, None]
         * np.exp(monthly_growth[:, None] * months_on + 0.25 * health)
     )
     metric_ratio = {m: np.exp(ur.normal(0.0, 0.25, n)) for m in ("storage_gb", "compute_units")}
+    return demand, metric_ratio
 
-    # ---- 4a. plan changes (potential path) ---------------------------------------------
-    pr = rng["plans"]
-    plan_at = np.repeat(plan0[:, None], days, axis=1).astype(np.int8)
-    changes: list[tuple[int, int, int, int]] = []  # customer, day, from, to
-    # Monthly checks on the window's anniversaries; a change lands within 19 days of one, so
-    # at least 9 days before the end (the last check is a month before the end's day).
+
+def _plan_changes(
+    config: SimConfig,
+    w: _Window,
+    cust: _Customers,
+    exists: NDArray[np.bool_],
+    health: FloatArray,
+    demand: FloatArray,
+    pr: np.random.Generator,
+) -> tuple[NDArray[np.int8], list[tuple[int, int, int, int]]]:
+    """The plan in force on each day (potential path), and the changes: (customer, day, from,
+    to). Monthly checks on the window's anniversaries; a change lands within 19 days of one, so
+    at least 9 days before the end (the last check is a month before the end's day)."""
+    n = cust.n
+    plan_at = np.repeat(cust.plan0[:, None], w.days, axis=1).astype(np.int8)
+    changes: list[tuple[int, int, int, int]] = []
     check_days = [
-        BURN_IN_DAYS + (start + relativedelta(months=m) - start).days
+        BURN_IN_DAYS + (w.start + relativedelta(months=m) - w.start).days
         for m in range(1, config.months)
     ]
     for tau in check_days:
         current = plan_at[:, tau].astype(np.int64)
         util = demand[:, tau] / CAPACITY["api_calls"][current]
         h = health[:, tau]
-        eligible = exists[:, tau] & (tau - signup >= 30)
+        eligible = exists[:, tau] & (tau - cust.signup >= 30)
         p_up = np.where(util > 1.0, 0.35, np.where(util > 0.85, 0.12, 0.004)) * (h > -0.5)
         p_up = np.where((current < 2) & eligible, p_up, 0.0)
         p_down = np.where((h < -0.8) & (util < 0.35), 0.10, 0.003)
@@ -459,112 +729,140 @@ def generate(config: SimConfig) -> SimulatedCompany:
             day = tau + int(offset[i])
             plan_at[i, day:] = new_plan
             changes.append((i, day, int(current[i]), int(new_plan)))
+    return plan_at, changes
 
-    # ---- 4b. sessions, logins, features (potential path) -------------------------------
-    sr = rng["sessions"]
-    act_season = ACT_WEEKLY[weekday] * (
-        1 + ACT_YEARLY_AMPLITUDE * np.cos(2 * np.pi * (day_of_year - ACT_YEARLY_PEAK_DOY) / 365.25)
+
+def _sessions(
+    config: SimConfig,
+    w: _Window,
+    cust: _Customers,
+    exists: NDArray[np.bool_],
+    health: FloatArray,
+    plan_at: NDArray[np.int8],
+    sr: np.random.Generator,
+) -> _Sessions:
+    """Sessions, the logins that opened some, and feature events (potential path)."""
+    act_season = ACT_WEEKLY[w.weekday] * (
+        1
+        + ACT_YEARLY_AMPLITUDE * np.cos(2 * np.pi * (w.day_of_year - ACT_YEARLY_PEAK_DOY) / 365.25)
     )
     rate = (
         0.17
         * config.activity_scale
-        * users[:, None] ** 0.8
+        * cust.users[:, None] ** 0.8
         * np.exp(0.6 * health)
         * act_season[None, :]
         * exists
     )
-    sessions_daily = sr.poisson(rate)
-    s_cust, s_day = np.nonzero(sessions_daily)
-    reps = sessions_daily[s_cust, s_day]
-    s_cust = np.repeat(s_cust, reps)
-    s_day = np.repeat(s_day, reps)
+    daily = sr.poisson(rate)
+    s_cust, s_day = np.nonzero(daily)
+    reps = daily[s_cust, s_day]
+    s_cust, s_day = np.repeat(s_cust, reps), np.repeat(s_day, reps)
     n_sessions = s_cust.size
-    s_user = np.floor(users[s_cust] * sr.random(n_sessions) ** 1.7).astype(np.int64)
+    s_user = np.floor(cust.users[s_cust] * sr.random(n_sessions) ** 1.7).astype(np.int64)
     s_second = np.clip(sr.normal(14.5 * 3600, 3.2 * 3600, n_sessions), 0, DAY - 4 * 3600)
     s_time = s_day * DAY + s_second.astype(np.int64)
-    s_duration = np.clip(
-        np.exp(sr.normal(6.2 + 0.25 * health[s_cust, s_day], 0.8)), 10, 4 * 3600
-    ).astype(np.int64)
+    s_health = health[s_cust, s_day]
+    s_duration = np.clip(np.exp(sr.normal(6.2 + 0.25 * s_health, 0.8)), 10, 4 * 3600).astype(
+        np.int64
+    )
     s_login = sr.random(n_sessions) < 0.35
     # Feature use: per session a Poisson number of events, each on one of the customer's
     # currently adopted features (breadth grows with health and plan).
     plan_offset = np.array([-0.5, 0.0, 0.5])
     breadth = 2 + np.floor(
-        10 * _sigmoid(1.2 * health[s_cust, s_day] + plan_offset[plan_at[s_cust, s_day]])
+        10 * _sigmoid(1.2 * s_health + plan_offset[plan_at[s_cust, s_day]])
     ).astype(np.int64)
-    per_session = sr.poisson(0.5 * np.exp(0.3 * health[s_cust, s_day]))
+    per_session = sr.poisson(0.5 * np.exp(0.3 * s_health))
     f_session = np.repeat(np.arange(n_sessions), per_session)
-    permutation = np.argsort(sr.random((n, len(FEATURES))), axis=1)
+    permutation = np.argsort(sr.random((cust.n, len(FEATURES))), axis=1)
     f_rank = np.floor(sr.random(f_session.size) * breadth[f_session]).astype(np.int64)
     f_cust = s_cust[f_session]
-    f_feature = permutation[f_cust, f_rank]
-    f_time = s_time[f_session] + (sr.random(f_session.size) * s_duration[f_session]).astype(
-        np.int64
+    f_offset = (sr.random(f_session.size) * s_duration[f_session]).astype(np.int64)
+    return _Sessions(
+        daily=daily,
+        cust=s_cust,
+        day=s_day,
+        user=s_user,
+        time=s_time,
+        duration=s_duration,
+        login=s_login,
+        f_session=f_session,
+        f_cust=f_cust,
+        f_day=s_day[f_session],
+        f_time=s_time[f_session] + f_offset,
+        f_feature=permutation[f_cust, f_rank],
     )
-    f_day = s_day[f_session]
 
-    # ---- 4c. tickets -------------------------------------------------------------------
-    tr = rng["tickets"]
-    ticket_rate = 0.006 * users[:, None] ** 0.4 * np.exp(-0.7 * health) * exists
-    tickets_daily = tr.poisson(ticket_rate)
-    t_cust, t_day = np.nonzero(tickets_daily)
-    reps = tickets_daily[t_cust, t_day]
+
+def _tickets(
+    cust: _Customers, exists: NDArray[np.bool_], health: FloatArray, tr: np.random.Generator
+) -> _Tickets:
+    """Support tickets, more of them (and less satisfied) as health falls (potential path)."""
+    ticket_rate = 0.006 * cust.users[:, None] ** 0.4 * np.exp(-0.7 * health) * exists
+    daily = tr.poisson(ticket_rate)
+    t_cust, t_day = np.nonzero(daily)
+    reps = daily[t_cust, t_day]
     t_cust, t_day = np.repeat(t_cust, reps), np.repeat(t_day, reps)
     n_tickets = t_cust.size
-    t_open = t_day * DAY + tr.integers(6 * 3600, 22 * 3600, n_tickets)
-    t_close = t_open + np.exp(tr.normal(np.log(18 * 3600), 1.0, n_tickets)).astype(np.int64)
-    t_priority = tr.choice(4, n_tickets, p=[0.3, 0.5, 0.15, 0.05])
+    opened = t_day * DAY + tr.integers(6 * 3600, 22 * 3600, n_tickets)
+    closed = opened + np.exp(tr.normal(np.log(18 * 3600), 1.0, n_tickets)).astype(np.int64)
+    priority = tr.choice(4, n_tickets, p=[0.3, 0.5, 0.15, 0.05])
     rated = tr.random(n_tickets) < 0.7
-    t_satisfaction = np.clip(
+    satisfaction = np.clip(
         np.round(3.6 + 0.9 * health[t_cust, t_day] + tr.normal(0, 0.9, n_tickets)), 1, 5
     ).astype(np.int64)
-    t_satisfaction = np.where(rated, t_satisfaction, -1)
-    t_subject = tr.integers(0, len(TICKET_SUBJECTS), n_tickets)
+    return _Tickets(
+        daily=daily,
+        cust=t_cust,
+        day=t_day,
+        opened=opened,
+        closed=closed,
+        priority=priority,
+        satisfaction=np.where(rated, satisfaction, -1),
+        subject=tr.integers(0, len(TICKET_SUBJECTS), n_tickets),
+    )
 
-    # ---- 4d. subscriptions and billing (potential path) --------------------------------
-    br = rng["billing"]
-    changes.sort()
+
+def _segments(
+    cust: _Customers, changes: list[tuple[int, int, int, int]]
+) -> tuple[IntArray, IntArray, IntArray, IntArray]:
+    """One subscription segment per plan a customer holds: (customer, plan, start, end)."""
     by_customer: dict[int, list[tuple[int, int, int, int]]] = {}
-    for ch in changes:
+    for ch in sorted(changes):
         by_customer.setdefault(ch[0], []).append(ch)
-    segments: list[tuple[int, int, int, int]] = []  # customer, plan, start second, end second
-    for i in range(n):
-        begin = int(signup_seconds[i])
-        plan = int(plan0[i])
+    segments: list[tuple[int, int, int, int]] = []
+    for i in range(cust.n):
+        begin = int(cust.signup_seconds[i])
+        plan = int(cust.plan0[i])
         for _, day, _, to in by_customer.get(i, []):
-            at = day * DAY + 9 * 3600
+            at = day * DAY + CHANGE_HOUR
             segments.append((i, plan, begin, at))
             begin, plan = at, to
         segments.append((i, plan, begin, NEVER * DAY))
-    seg_cust = np.array([s[0] for s in segments], dtype=np.int64)
-    seg_plan = np.array([s[1] for s in segments], dtype=np.int64)
-    seg_start = np.array([s[2] for s in segments], dtype=np.int64)
-    seg_end = np.array([s[3] for s in segments], dtype=np.int64)
-    seg_first = np.r_[True, seg_cust[1:] != seg_cust[:-1]]
-    has_trial = seg_first & trial[seg_cust]
-    seg_trial_end = np.where(has_trial, seg_start + TRIAL_DAYS * DAY, seg_start).astype(np.int64)
-    step = np.where(annual[seg_cust], 12, 1)
-    seg_amount = PLAN_PRICE[seg_plan] * np.where(annual[seg_cust], ANNUAL_MULTIPLIER, 1)
-    seg_charge = (
-        np.round(seg_amount * (1 - discount_percent[seg_cust] / 100)).astype(np.int64)
-        - discount_amount[seg_cust]
-    )
-    # Bills: the first at the start (or the trial's end), then every interval on the same
-    # day of the month (capped at the 28th), while the segment lasts.
-    bill_seg: list[IntArray] = []
-    bill_time: list[IntArray] = []
-    first = seg_trial_end  # the start, or the trial's end
-    first_day64 = np.datetime64(origin, "D") + (first // DAY).astype("timedelta64[D]")
+    table = np.array(segments, dtype=np.int64).reshape(-1, 4)
+    return table[:, 0].copy(), table[:, 1].copy(), table[:, 2].copy(), table[:, 3].copy()
+
+
+def _bills(
+    w: _Window, first: IntArray, step: IntArray, seg_end: IntArray
+) -> tuple[IntArray, IntArray]:
+    """Bills (segment, time), by segment then time: the first at ``first`` (the start, or the
+    trial's end), then every ``step`` months on the same day of the month (capped at the 28th),
+    while the segment lasts and before the window's end."""
+    origin64 = np.datetime64(w.origin, "D")
+    first_day64 = origin64 + (first // DAY).astype("timedelta64[D]")
     first_month = first_day64.astype("datetime64[M]")
     day_in_month = np.minimum(
         (first_day64 - first_month.astype("datetime64[D]")).astype(np.int64), 27
     )
-    origin64 = np.datetime64(origin, "D")
-    for k in range(0, (days + 1100) // 28 + 2):
+    bill_seg: list[IntArray] = []
+    bill_time: list[IntArray] = []
+    for k in range(0, (w.days + 1100) // 28 + 2):
         month = first_month + (k * step).astype("timedelta64[M]")
         bill_day = (month.astype("datetime64[D]") - origin64).astype(np.int64) + day_in_month
         when = np.where(k == 0, first, bill_day * DAY + first % DAY)
-        live = (when < seg_end) & (when < horizon)
+        live = (when < seg_end) & (when < w.horizon)
         if not live.any():
             break
         keep = live & (when >= 0)
@@ -572,12 +870,36 @@ def generate(config: SimConfig) -> SimulatedCompany:
         bill_time.append(when[keep])
     b_seg = np.concatenate(bill_seg) if bill_seg else np.zeros(0, np.int64)
     b_time = np.concatenate(bill_time) if bill_time else np.zeros(0, np.int64)
-    b_order = np.lexsort((b_time, b_seg))
-    b_seg, b_time = b_seg[b_order], b_time[b_order]
+    order = np.lexsort((b_time, b_seg))
+    return b_seg[order], b_time[order]
+
+
+def _billing(
+    w: _Window,
+    cust: _Customers,
+    health: FloatArray,
+    changes: list[tuple[int, int, int, int]],
+    br: np.random.Generator,
+) -> _Billing:
+    """Subscriptions, their bills and the payment attempts: failures by plan and health,
+    retried after 3 and 10 days; 1.2 % refunds (potential path)."""
+    seg_cust, seg_plan, seg_start, seg_end = _segments(cust, changes)
+    seg_first = np.r_[True, seg_cust[1:] != seg_cust[:-1]]
+    has_trial = seg_first & cust.trial[seg_cust]
+    seg_trial_end = np.where(has_trial, seg_start + TRIAL_DAYS * DAY, seg_start).astype(np.int64)
+    annual = cust.annual[seg_cust]
+    seg_amount = PLAN_PRICE[seg_plan] * np.where(annual, ANNUAL_MULTIPLIER, 1)
+    seg_charge = (
+        np.round(seg_amount * (1 - cust.discount_percent[seg_cust] / 100)).astype(np.int64)
+        - cust.discount_amount[seg_cust]
+    )
+    b_seg, b_time = _bills(w, seg_trial_end, np.where(annual, 12, 1), seg_end)
     b_cust = seg_cust[b_seg]
     b_day = b_time // DAY
     n_bills = b_seg.size
-    p_fail = FAIL_BASE[seg_plan[b_seg]] * np.exp(-0.4 * health[b_cust, np.minimum(b_day, days - 1)])
+    p_fail = FAIL_BASE[seg_plan[b_seg]] * np.exp(
+        -0.4 * health[b_cust, np.minimum(b_day, w.days - 1)]
+    )
     fail1 = br.random(n_bills) < p_fail
     fail2 = fail1 & (br.random(n_bills) >= 0.6)
     fail3 = fail2 & (br.random(n_bills) >= 0.5)
@@ -590,35 +912,61 @@ def generate(config: SimConfig) -> SimulatedCompany:
     att_failed = np.where(
         att_no == 0, fail1[att_bill], np.where(att_no == 1, fail2[att_bill], fail3[att_bill])
     )
-    att_keep = att_time < horizon
-    att_bill, att_no, att_time, att_failed = (
-        att_bill[att_keep],
-        att_no[att_keep],
-        att_time[att_keep],
-        att_failed[att_keep],
-    )
-    att_cust = b_cust[att_bill]
+    att_keep = att_time < w.horizon
+    att_bill, att_time, att_failed = att_bill[att_keep], att_time[att_keep], att_failed[att_keep]
     att_reason = br.integers(0, len(FAIL_REASONS), att_bill.size)
     refunded = ~att_failed & (br.random(att_bill.size) < 0.012)
     refund_time = att_time + br.integers(2, 11, att_bill.size) * DAY
+    return _Billing(
+        seg_cust=seg_cust,
+        seg_plan=seg_plan,
+        seg_start=seg_start,
+        seg_end=seg_end,
+        seg_first=seg_first,
+        has_trial=has_trial,
+        seg_trial_end=seg_trial_end,
+        seg_amount=seg_amount,
+        seg_charge=seg_charge,
+        b_seg=b_seg,
+        b_time=b_time,
+        att_bill=att_bill,
+        att_time=att_time,
+        att_failed=att_failed,
+        att_cust=b_cust[att_bill],
+        att_reason=att_reason,
+        refunded=refunded,
+        refund_time=refund_time,
+    )
 
-    # ---- 5. the hazard and churn -------------------------------------------------------
+
+def _hazard_features(
+    w: _Window,
+    cust: _Customers,
+    plan_at: NDArray[np.int8],
+    sessions: _Sessions,
+    tickets: _Tickets,
+    billing: _Billing,
+) -> tuple[dict[str, NDArray[np.float32]], FloatArray]:
+    """The hazard's features on every (customer, day), from the data strictly before the day
+    (``HAZARD_FEATURES``), and the cumulative payment failures (the truth's churn reasons)."""
+    n, days = cust.n, w.days
     shape = (n, days)
-    sessions_cum = _cumulative(sessions_daily)
+    sessions_cum = _cumulative(sessions.daily)
     s30 = _window_sum(sessions_cum, 30)
     s14 = _window_sum(sessions_cum, 14)
     s28 = _window_sum(sessions_cum, 28)
-    duration_cum = _cumulative(_bincount2(s_cust, s_day, shape, s_duration))
+    duration_cum = _cumulative(_bincount2(sessions.cust, sessions.day, shape, sessions.duration))
     d30 = _window_sum(duration_cum, 30)
-    login_daily = _bincount2(s_cust[s_login], s_day[s_login], shape)
+    login = sessions.login
+    login_daily = _bincount2(sessions.cust[login], sessions.day[login], shape)
     day_idx = np.broadcast_to(np.arange(days)[None, :], shape)
     last_login = np.where(login_daily > 0, day_idx, -NEVER)
-    last_login = np.maximum(last_login, signup[:, None])
+    last_login = np.maximum(last_login, cust.signup[:, None])
     last_login = np.maximum.accumulate(last_login, axis=1)
     # strictly before the day: shift right by one
-    last_before = np.concatenate([signup[:, None], last_login[:, :-1]], axis=1)
+    last_before = np.concatenate([cust.signup[:, None], last_login[:, :-1]], axis=1)
     used = np.zeros((n, days, len(FEATURES)), dtype=np.int16)
-    used[f_cust, f_day, f_feature] = 1
+    used[sessions.f_cust, sessions.f_day, sessions.f_feature] = 1
     used_cum = np.zeros((n, days + 1, len(FEATURES)), dtype=np.int16)
     np.cumsum(used, axis=1, out=used_cum[:, 1:, :])
     t_arr = np.arange(days)
@@ -626,10 +974,11 @@ def generate(config: SimConfig) -> SimulatedCompany:
         axis=2
     )
     del used, used_cum
-    tickets_cum = _cumulative(tickets_daily)
-    low_sat = (t_satisfaction >= 1) & (t_satisfaction <= 2)
-    low_cum = _cumulative(_bincount2(t_cust[low_sat], t_day[low_sat], shape))
-    fail_daily = _bincount2(att_cust[att_failed], att_time[att_failed] // DAY, shape)
+    tickets_cum = _cumulative(tickets.daily)
+    low_sat = (tickets.satisfaction >= 1) & (tickets.satisfaction <= 2)
+    low_cum = _cumulative(_bincount2(tickets.cust[low_sat], tickets.day[low_sat], shape))
+    failed = billing.att_failed
+    fail_daily = _bincount2(billing.att_cust[failed], billing.att_time[failed] // DAY, shape)
     fail_cum = _cumulative(fail_daily)
     features: dict[str, NDArray[np.float32]] = {
         "weeks_since_last_login": (np.minimum(day_idx - last_before, 60) / 7.0).astype(np.float32),
@@ -640,16 +989,34 @@ def generate(config: SimConfig) -> SimulatedCompany:
         "tickets_60d": _window_sum(tickets_cum, 60).astype(np.float32),
         "low_satisfaction_tickets_60d": _window_sum(low_cum, 60).astype(np.float32),
         "payment_failures_60d": _window_sum(fail_cum, 60).astype(np.float32),
-        "log_tenure_months": np.log1p(np.maximum(day_idx - signup[:, None], 0) / 30.44).astype(
+        "log_tenure_months": np.log1p(np.maximum(day_idx - cust.signup[:, None], 0) / 30.44).astype(
             np.float32
         ),
         "plan_starter": (plan_at == 0).astype(np.float32),
         "plan_enterprise": (plan_at == 2).astype(np.float32),
     }
+    return features, fail_cum
+
+
+def _churn(
+    config: SimConfig,
+    w: _Window,
+    cust: _Customers,
+    health: FloatArray,
+    plan_at: NDArray[np.int8],
+    sessions: _Sessions,
+    tickets: _Tickets,
+    billing: _Billing,
+    rng: dict[str, np.random.Generator],
+) -> _Churn:
+    """The hazard and the churn it draws, and the trials that were cancelled (step 5)."""
+    n, shape = cust.n, (cust.n, w.days)
+    features, fail_cum = _hazard_features(w, cust, plan_at, sessions, tickets, billing)
     eta = np.zeros(shape)
     for name, coefficient in HAZARD_COEFFICIENTS.items():
         eta += coefficient * features[name]
-    at_risk = (day_idx >= BURN_IN_DAYS) & (day_idx > signup[:, None])
+    day_idx = np.arange(w.days)[None, :]
+    at_risk = (day_idx >= BURN_IN_DAYS) & (day_idx > cust.signup[:, None])
     intercept = _calibrate_intercept(eta, at_risk, config.target_monthly_churn)
     hazard = np.where(at_risk, np.exp(intercept + eta), 0.0)
     exposure = rng["churn"].exponential(1.0, n)
@@ -660,221 +1027,273 @@ def generate(config: SimConfig) -> SimulatedCompany:
     )
     # A churn drawn on the partial last day after the end has not happened: the customer is
     # alive when the window closes, like one who would churn any later day.
-    late = churn_second >= horizon
+    late = churn_second >= w.horizon
     churn_day = np.where(late, NEVER, churn_day)
     churn_second = np.where(late, -1, churn_second)
     # Trials: one that does not convert is cancelled before its end (unless the hazard's churn
     # came first); its subscription ends then and the customer leaves like any churned one.
-    trial_second = np.where(trial, signup_seconds + TRIAL_DAYS * DAY, -1)
-    trial_day = np.minimum(np.maximum(trial_second // DAY, 0), days - 1)
+    trial_second = np.where(cust.trial, cust.signup_seconds + TRIAL_DAYS * DAY, -1)
+    trial_day = np.minimum(np.maximum(trial_second // DAY, 0), w.days - 1)
     p_convert = _sigmoid(
         TRIAL_CONVERSION_INTERCEPT + TRIAL_CONVERSION_HEALTH * health[np.arange(n), trial_day]
     )
     trial_draw = rng["trials"].random(n)
     cancel_second = np.maximum(
-        trial_second - rng["trials"].integers(*TRIAL_CANCEL_WINDOW, n), signup_seconds + 3600
+        trial_second - rng["trials"].integers(*TRIAL_CANCEL_WINDOW, n), cust.signup_seconds + 3600
     )
-    abandons = trial & (trial_draw >= p_convert)
+    abandons = cust.trial & (trial_draw >= p_convert)
     # A trial whose cancellation moment lies after the window's end is still undecided then.
-    trial_cancelled = abandons & (cancel_second < horizon)
+    trial_cancelled = abandons & (cancel_second < w.horizon)
     trial_cancelled &= cancel_second < np.where(churn_day < NEVER, churn_second, NEVER * DAY)
     # The hazard's own events stay the truth's churn days; a cancelled trial is a departure
     # of another kind (truth.trials, left_day), which ends the data like a churn.
-    hazard_churn_day = churn_day.copy()
-    left_day = np.where(trial_cancelled, cancel_second // DAY, NEVER).astype(np.int64)
-    churn_second = np.where(trial_cancelled, cancel_second, churn_second)
-    churn_day = np.where(trial_cancelled, cancel_second // DAY, churn_day)
+    return _Churn(
+        intercept=intercept,
+        hazard=hazard,
+        features=features,
+        fail_cum=fail_cum,
+        churn_day=np.where(trial_cancelled, cancel_second // DAY, churn_day),
+        churn_second=np.where(trial_cancelled, cancel_second, churn_second),
+        hazard_churn_day=churn_day,
+        left_day=np.where(trial_cancelled, cancel_second // DAY, NEVER).astype(np.int64),
+        trial_second=trial_second,
+        p_convert=p_convert,
+        trial_cancelled=trial_cancelled,
+    )
 
-    # ---- 6. truncation -----------------------------------------------------------------
-    # The segment in force at the churn, and the customer's end: the churn moment for monthly
-    # plans, the segment's next anniversary for annual ones.
-    churned = churn_day < NEVER
-    end_second = np.full(n, NEVER * DAY, dtype=np.int64)
+
+def _anniversary_after(origin: date, segment_start: int, moment: int) -> int:
+    """The first anniversary of an annual segment at or after ``moment`` (seconds from the
+    origin), for one whose anniversary lies past the simulated bills."""
+    origin64 = np.datetime64(origin, "D")
+    start_day = origin64 + np.timedelta64(segment_start // DAY, "D")
+    after = start_day.astype("datetime64[M]")
+    dom = min(int((start_day - after.astype("datetime64[D]")).astype(int)), 27)
+    years = 1
+    while True:
+        month = after + np.timedelta64(12 * years, "M")
+        candidate = (
+            (month.astype("datetime64[D]") - origin64).astype(np.int64) + dom
+        ) * DAY + segment_start % DAY
+        if candidate >= moment:
+            return int(candidate)
+        years += 1
+
+
+def _ends(w: _Window, cust: _Customers, billing: _Billing, churn: _Churn) -> _Ends:
+    """Each customer's end: the churn moment for monthly plans (and cancelled trials), the
+    next anniversary of the segment in force for annual ones (step 6)."""
+    churned = churn.churn_day < NEVER
+    end_second = np.full(cust.n, NEVER * DAY, dtype=np.int64)
     renewals_lost: dict[int, int] = {}
     for i in np.flatnonzero(churned).tolist():
-        moment = int(churn_second[i])
-        # A monthly plan ends at the churn; so does a trial cancelled before it ever billed.
-        if not annual[i] or trial_cancelled[i]:
+        moment = int(churn.churn_second[i])
+        if not cust.annual[i] or churn.trial_cancelled[i]:
             end_second[i] = moment
             continue
-        segs = np.flatnonzero((seg_cust == i) & (seg_start <= moment))
+        segs = np.flatnonzero((billing.seg_cust == i) & (billing.seg_start <= moment))
         s = int(segs[-1])
-        anniversaries = b_time[(b_seg == s) & (b_time >= moment)]
+        anniversaries = billing.b_time[(billing.b_seg == s) & (billing.b_time >= moment)]
         if anniversaries.size:
             end_second[i] = int(anniversaries[0])
         else:  # the anniversary lies past the simulated horizon
-            start_day = np.datetime64(origin, "D") + np.timedelta64(int(seg_start[s] // DAY), "D")
-            after = start_day.astype("datetime64[M]")
-            years = 1
-            while True:
-                month = after + np.timedelta64(12 * years, "M")
-                dom = min(int((start_day - after.astype("datetime64[D]")).astype(int)), 27)
-                candidate = (
-                    (month.astype("datetime64[D]") - np.datetime64(origin, "D")).astype(np.int64)
-                    + dom
-                ) * DAY + int(seg_start[s] % DAY)
-                if candidate >= moment:
-                    end_second[i] = int(candidate)
-                    break
-                years += 1
+            end_second[i] = _anniversary_after(w.origin, int(billing.seg_start[s]), moment)
         renewals_lost[i] = int(end_second[i])
-    end_day = np.minimum(end_second // DAY, NEVER)
-    dormant_keep = rng["dormancy"]
+    return _Ends(churned, end_second, np.minimum(end_second // DAY, NEVER), renewals_lost)
 
-    def alive_filter(cust: IntArray, day: IntArray, dormant_share: float) -> NDArray[np.bool_]:
-        before = day < churn_day[cust]
-        dormant = (day >= churn_day[cust]) & (day < end_day[cust])
-        return before | (dormant & (dormant_keep.random(cust.size) < dormant_share))
 
-    keep_s = alive_filter(s_cust, s_day, 0.05) & (s_time < horizon)
-    keep_f = keep_s[f_session] & (f_time < horizon)
-    keep_t = (t_day < churn_day[t_cust]) & (t_open < horizon)
-    # Nothing is billed after the churn (annual plans are not billed again at their end).
-    keep_pay = ~churned[att_cust] | (att_time < churn_second[att_cust])
-    # final segments: drop those starting after the churn moment; cut the last one at the end
-    seg_keep = (~churned[seg_cust] | (seg_start < churn_second[seg_cust])) & (seg_start < horizon)
-    seg_final_end = np.minimum(
-        seg_end, np.where(churned[seg_cust], end_second[seg_cust], NEVER * DAY)
+def _kept(
+    w: _Window,
+    sessions: _Sessions,
+    tickets: _Tickets,
+    billing: _Billing,
+    churn: _Churn,
+    ends: _Ends,
+    dormant_keep: np.random.Generator,
+) -> _Kept:
+    """Truncation: nothing after a customer's end (a few sessions while an annual plan runs
+    out dormant) and nothing at or after the window's end."""
+    churn_day, churn_second, churned = churn.churn_day, churn.churn_second, ends.churned
+    s_cust, s_day = sessions.cust, sessions.day
+    before = s_day < churn_day[s_cust]
+    dormant = (s_day >= churn_day[s_cust]) & (s_day < ends.end_day[s_cust])
+    keep_s = before | (dormant & (dormant_keep.random(s_cust.size) < 0.05))
+    keep_s &= sessions.time < w.horizon
+    seg_cust = billing.seg_cust
+    return _Kept(
+        sessions=keep_s,
+        features=keep_s[sessions.f_session] & (sessions.f_time < w.horizon),
+        tickets=(tickets.day < churn_day[tickets.cust]) & (tickets.opened < w.horizon),
+        # Nothing is billed after the churn (annual plans are not billed again at their end).
+        payments=~churned[billing.att_cust] | (billing.att_time < churn_second[billing.att_cust]),
+        # Segments starting after the churn moment are dropped; the last one ends at the end.
+        segments=(~churned[seg_cust] | (billing.seg_start < churn_second[seg_cust]))
+        & (billing.seg_start < w.horizon),
+        segment_end=np.minimum(
+            billing.seg_end, np.where(churned[seg_cust], ends.end_second[seg_cust], NEVER * DAY)
+        ),
     )
 
-    # ---- rows --------------------------------------------------------------------------
-    origin_epoch_second = (origin.toordinal() - EPOCH_DAY) * DAY
-    abs_s = lambda seconds: np.asarray(seconds, dtype=np.int64) + origin_epoch_second  # noqa: E731
+
+def _customer_rows(
+    config: SimConfig, w: _Window, cust: _Customers, nm: np.random.Generator
+) -> tuple[list[str], RowTable]:
+    n = cust.n
     customer_ids = [f"cus_{i + 1:05d}" for i in range(n)]
-    nm = rng["names"]
     heads = nm.integers(0, len(NAME_HEADS), n)
     tails = nm.integers(0, len(NAME_TAILS), n)
-    names = [
-        f"{NAME_HEADS[h]} {NAME_TAILS[t]} {i + 1}"
-        for i, (h, t) in enumerate(zip(heads, tails, strict=True))
-    ]
+    pairs = list(enumerate(zip(heads.tolist(), tails.tolist(), strict=True)))
+    names = [f"{NAME_HEADS[h]} {NAME_TAILS[t]} {i + 1}" for i, (h, t) in pairs]
     emails = [
         f"billing@{NAME_HEADS[h].lower()}{NAME_TAILS[t].lower()}{i + 1}.example"
-        for i, (h, t) in enumerate(zip(heads, tails, strict=True))
+        for i, (h, t) in pairs
     ]
-    channel_names = [spec[0] for spec in CHANNEL_SPECS]
-    segment_names = np.array(["smb", "mid_market", "enterprise"])
+    segment_names = ("smb", "mid_market", "enterprise")
     attributes = [
         {
-            "acquisition_channel": channel_names[c],
-            "segment": str(segment_names[p]),
-            "acquired_in_window": bool(w),
+            "acquisition_channel": CHANNEL_SPECS[c][0],
+            "segment": segment_names[p],
+            "acquired_in_window": bool(new),
         }
-        for c, p, w in zip(channel_idx.tolist(), plan0.tolist(), is_new.tolist(), strict=True)
+        for c, p, new in zip(
+            cust.channel.tolist(), cust.plan0.tolist(), cust.is_new.tolist(), strict=True
+        )
     ]
-    customers = RowTable(
+    table = RowTable(
         n,
         {
             "external_id": Column("value", np.array(customer_ids, dtype=object)),
             "name": Column("value", np.array(names, dtype=object)),
             "email": Column("value", np.array(emails, dtype=object)),
-            "company_size": Column("value", company_size.astype(np.int64)),
-            "annual_revenue": Column("value", annual_revenue.astype(np.int64)),
+            "company_size": Column("value", cust.company_size.astype(np.int64)),
+            "annual_revenue": Column("value", cust.annual_revenue.astype(np.int64)),
             "currency": Column("constant", config.currency),
-            "country": Column("value", np.array(COUNTRIES, dtype=object)[country]),
-            "signup_date": Column("day", signup + (origin.toordinal() - EPOCH_DAY)),
+            "country": Column("value", np.array(COUNTRIES, dtype=object)[cust.country]),
+            "signup_date": Column("day", cust.signup + (w.origin.toordinal() - EPOCH_DAY)),
             "attributes": Column("value", np.array(attributes, dtype=object)),
         },
     )
+    return customer_ids, table
 
-    sk = np.flatnonzero(seg_keep)
-    ended = np.where(seg_final_end[sk] < horizon, abs_s(seg_final_end[sk]), -1)
-    subscriptions = RowTable(
+
+def _subscription_rows(
+    config: SimConfig,
+    w: _Window,
+    cust: _Customers,
+    billing: _Billing,
+    kept: _Kept,
+    customer_ids: list[str],
+) -> RowTable:
+    sk = np.flatnonzero(kept.segments)
+    seg_cust = billing.seg_cust[sk]
+    ended = np.where(kept.segment_end[sk] < w.horizon, w.epoch_seconds(kept.segment_end[sk]), -1)
+    trial_end = np.where(billing.has_trial[sk], w.epoch_seconds(billing.seg_trial_end[sk]), -1)
+    return RowTable(
         sk.size,
         {
             "external_id": Column("prefixed", sk + 1, "sub_", 6),
-            "customer": Column("value", np.array(customer_ids, dtype=object)[seg_cust[sk]]),
-            "plan": Column("value", np.array(PLANS, dtype=object)[seg_plan[sk]]),
-            "amount": Column("value", seg_amount[sk].astype(np.int64)),
+            "customer": Column("value", np.array(customer_ids, dtype=object)[seg_cust]),
+            "plan": Column("value", np.array(PLANS, dtype=object)[billing.seg_plan[sk]]),
+            "amount": Column("value", billing.seg_amount[sk].astype(np.int64)),
             "currency": Column("constant", config.currency),
-            "interval": Column("value", interval[seg_cust[sk]].astype(object)),
+            "interval": Column("value", cust.interval[seg_cust].astype(object)),
             "quantity": Column("constant", 1),
-            "started_at": Column("timestamp", abs_s(seg_start[sk])),
+            "started_at": Column("timestamp", w.epoch_seconds(billing.seg_start[sk])),
             "ended_at": Column("timestamp", ended),
-            "discount_percent": Column("value", discount_percent[seg_cust[sk]]),
-            "discount_amount": Column("value", discount_amount[seg_cust[sk]].astype(np.int64)),
-            "trial_end": Column("timestamp", np.where(has_trial[sk], abs_s(seg_trial_end[sk]), -1)),
+            "discount_percent": Column("value", cust.discount_percent[seg_cust]),
+            "discount_amount": Column("value", cust.discount_amount[seg_cust].astype(np.int64)),
+            "trial_end": Column("timestamp", trial_end),
         },
     )
 
-    # Activity: sessions, the logins that opened some of them, and feature events, in time order.
-    ks, kf = np.flatnonzero(keep_s), np.flatnonzero(keep_f)
-    kl = ks[s_login[ks]]
+
+def _activity_rows(
+    w: _Window, sessions: _Sessions, kept: _Kept, customer_ids: list[str]
+) -> RowTable:
+    """Sessions, the logins that opened some of them, and feature events, in time order."""
+    s = sessions
+    ks, kf = np.flatnonzero(kept.sessions), np.flatnonzero(kept.features)
+    kl = ks[s.login[ks]]
     kinds = np.concatenate([np.zeros(ks.size), np.ones(kl.size), np.full(kf.size, 2)]).astype(
         np.int64
     )
-    a_cust = np.concatenate([s_cust[ks], s_cust[kl], f_cust[kf]])
-    a_user = np.concatenate([s_user[ks], s_user[kl], s_user[f_session[kf]]])
-    a_time = np.concatenate([s_time[ks], np.maximum(s_time[kl] - 5, 0), f_time[kf]])
-    a_duration = np.concatenate([s_duration[ks], np.full(kl.size, -1), np.full(kf.size, -1)])
-    a_feature = np.concatenate([np.full(ks.size + kl.size, -1), f_feature[kf]])
-    a_order = np.lexsort((kinds, a_cust, a_time))
-    a_cust, a_user, a_time, kinds = (
-        a_cust[a_order],
-        a_user[a_order],
-        a_time[a_order],
-        kinds[a_order],
-    )
-    a_duration, a_feature = a_duration[a_order], a_feature[a_order]
+    a_cust = np.concatenate([s.cust[ks], s.cust[kl], s.f_cust[kf]])
+    a_user = np.concatenate([s.user[ks], s.user[kl], s.user[s.f_session[kf]]])
+    a_time = np.concatenate([s.time[ks], np.maximum(s.time[kl] - 5, 0), s.f_time[kf]])
+    a_duration = np.concatenate([s.duration[ks], np.full(kl.size, -1), np.full(kf.size, -1)])
+    a_feature = np.concatenate([np.full(ks.size + kl.size, -1), s.f_feature[kf]])
+    order = np.lexsort((kinds, a_cust, a_time))
+    a_cust, a_user, a_time, kinds = a_cust[order], a_user[order], a_time[order], kinds[order]
+    a_duration, a_feature = a_duration[order], a_feature[order]
     user_ids = np.char.add(
         np.char.add(np.array(customer_ids)[a_cust], "-u"), np.char.zfill(a_user.astype(str), 2)
     ).astype(object)
     feature_names = np.array((None, *FEATURES), dtype=object)
-    activity = RowTable(
+    return RowTable(
         a_cust.size,
         {
             "external_id": Column("prefixed", np.arange(1, a_cust.size + 1), "act_", 8),
             "customer": Column("value", np.array(customer_ids, dtype=object)[a_cust]),
             "user_id": Column("value", user_ids),
             "kind": Column("value", np.array(["session", "login", "feature"], dtype=object)[kinds]),
-            "occurred_at": Column("timestamp", abs_s(a_time)),
+            "occurred_at": Column("timestamp", w.epoch_seconds(a_time)),
             "duration_seconds": Column("value", _or_none(a_duration >= 0, a_duration)),
             "feature": Column("value", feature_names[a_feature + 1]),
         },
     )
 
-    kt = np.flatnonzero(keep_t)
-    kt = kt[np.argsort(t_open[kt], kind="stable")]
-    closed = np.where(t_close[kt] < horizon, abs_s(t_close[kt]), -1)
-    tickets = RowTable(
+
+def _ticket_rows(w: _Window, tickets: _Tickets, kept: _Kept, customer_ids: list[str]) -> RowTable:
+    kt = np.flatnonzero(kept.tickets)
+    kt = kt[np.argsort(tickets.opened[kt], kind="stable")]
+    closed = np.where(tickets.closed[kt] < w.horizon, w.epoch_seconds(tickets.closed[kt]), -1)
+    satisfaction = tickets.satisfaction[kt]
+    priorities = np.array(["low", "normal", "high", "urgent"], dtype=object)
+    return RowTable(
         kt.size,
         {
             "external_id": Column("prefixed", np.arange(1, kt.size + 1), "tkt_", 6),
-            "customer": Column("value", np.array(customer_ids, dtype=object)[t_cust[kt]]),
-            "opened_at": Column("timestamp", abs_s(t_open[kt])),
+            "customer": Column("value", np.array(customer_ids, dtype=object)[tickets.cust[kt]]),
+            "opened_at": Column("timestamp", w.epoch_seconds(tickets.opened[kt])),
             "closed_at": Column("timestamp", closed),
-            "priority": Column(
-                "value", np.array(["low", "normal", "high", "urgent"], dtype=object)[t_priority[kt]]
-            ),
+            "priority": Column("value", priorities[tickets.priority[kt]]),
             "satisfaction": Column(
-                "value",
-                _or_none((t_satisfaction[kt] >= 1) & (closed >= 0), t_satisfaction[kt]),
+                "value", _or_none((satisfaction >= 1) & (closed >= 0), satisfaction)
             ),
-            "subject": Column("value", np.array(TICKET_SUBJECTS, dtype=object)[t_subject[kt]]),
+            "subject": Column(
+                "value", np.array(TICKET_SUBJECTS, dtype=object)[tickets.subject[kt]]
+            ),
         },
     )
 
-    kp = np.flatnonzero(keep_pay)
-    p_kind = np.concatenate([np.where(att_failed[kp], 1, 0), np.full(int(refunded[kp].sum()), 2)])
-    p_src = np.concatenate([kp, kp[refunded[kp]]])
-    p_time = np.where(p_kind == 2, refund_time[p_src], att_time[p_src])
-    p_live = p_time < horizon
+
+def _payment_rows(
+    config: SimConfig, w: _Window, billing: _Billing, kept: _Kept, customer_ids: list[str]
+) -> RowTable:
+    """Every kept attempt (succeeded or failed) and the refunds, in time order."""
+    b = billing
+    kp = np.flatnonzero(kept.payments)
+    p_kind = np.concatenate(
+        [np.where(b.att_failed[kp], 1, 0), np.full(int(b.refunded[kp].sum()), 2)]
+    )
+    p_src = np.concatenate([kp, kp[b.refunded[kp]]])
+    p_time = np.where(p_kind == 2, b.refund_time[p_src], b.att_time[p_src])
+    p_live = p_time < w.horizon
     p_kind, p_src, p_time = p_kind[p_live], p_src[p_live], p_time[p_live]
-    p_order = np.lexsort((p_kind, p_time))
-    p_kind, p_src, p_time = p_kind[p_order], p_src[p_order], p_time[p_order]
-    p_seg = b_seg[att_bill[p_src]]
-    reasons = np.array(FAIL_REASONS, dtype=object)[att_reason[p_src]]
-    payments = RowTable(
+    order = np.lexsort((p_kind, p_time))
+    p_kind, p_src, p_time = p_kind[order], p_src[order], p_time[order]
+    p_seg = b.b_seg[b.att_bill[p_src]]
+    reasons = np.array(FAIL_REASONS, dtype=object)[b.att_reason[p_src]]
+    statuses = np.array(["succeeded", "failed", "refunded"], dtype=object)
+    return RowTable(
         p_src.size,
         {
             "external_id": Column("prefixed", np.arange(1, p_src.size + 1), "pay_", 7),
-            "customer": Column("value", np.array(customer_ids, dtype=object)[att_cust[p_src]]),
+            "customer": Column("value", np.array(customer_ids, dtype=object)[b.att_cust[p_src]]),
             "subscription": Column("prefixed", p_seg + 1, "sub_", 6),
-            "occurred_at": Column("timestamp", abs_s(p_time)),
-            "status": Column(
-                "value", np.array(["succeeded", "failed", "refunded"], dtype=object)[p_kind]
-            ),
-            "amount": Column("value", seg_charge[p_seg].astype(np.int64)),
+            "occurred_at": Column("timestamp", w.epoch_seconds(p_time)),
+            "status": Column("value", statuses[p_kind]),
+            "amount": Column("value", b.seg_charge[p_seg].astype(np.int64)),
             "currency": Column("constant", config.currency),
             "reason": Column(
                 "value",
@@ -885,23 +1304,30 @@ def generate(config: SimConfig) -> SimulatedCompany:
         },
     )
 
-    # Marketing: spend, impressions and clicks from the channel's CPM and CTR, and the
-    # conversions the acquisitions above really were, with their first-year value.
-    initial_value = np.zeros(n)
-    first_seg = np.flatnonzero(seg_first)
-    initial_value[seg_cust[first_seg]] = seg_charge[first_seg] * np.where(
-        annual[seg_cust[first_seg]], 1, 12
+
+def _marketing_rows(
+    config: SimConfig,
+    w: _Window,
+    marketing: _Marketing,
+    cust: _Customers,
+    billing: _Billing,
+    mk: np.random.Generator,
+) -> RowTable:
+    """Spend, impressions and clicks from the channel's CPM and CTR, and the conversions the
+    acquisitions really were, with their first-year value; complete days only (a partial last
+    day's spend is not reported yet)."""
+    n_channels, spend = len(CHANNEL_SPECS), marketing.spend
+    initial_value = np.zeros(cust.n)
+    first_seg = np.flatnonzero(billing.seg_first)
+    first_cust = billing.seg_cust[first_seg]
+    initial_value[first_cust] = billing.seg_charge[first_seg] * np.where(
+        cust.annual[first_cust], 1, 12
     )
-    new_idx = np.flatnonzero(is_new)
-    conv = _bincount2(
-        channel_idx[new_idx], signup[new_idx] - BURN_IN_DAYS, (n_channels, window_days)
-    )
-    conv_value = _bincount2(
-        channel_idx[new_idx],
-        signup[new_idx] - BURN_IN_DAYS,
-        (n_channels, window_days),
-        initial_value[new_idx],
-    )
+    new_idx = np.flatnonzero(cust.is_new)
+    cell_shape = (n_channels, w.window_days)
+    new_channel, new_day = cust.channel[new_idx], cust.signup[new_idx] - BURN_IN_DAYS
+    conv = _bincount2(new_channel, new_day, cell_shape)
+    conv_value = _bincount2(new_channel, new_day, cell_shape, initial_value[new_idx])
     cpm = np.array([spec[8] for spec in CHANNEL_SPECS])
     ctr = np.array([spec[9] for spec in CHANNEL_SPECS])
     impressions = mk.poisson(spend / cpm[:, None] * 1000 * np.exp(mk.normal(0, 0.15, spend.shape)))
@@ -911,17 +1337,18 @@ def generate(config: SimConfig) -> SimulatedCompany:
     # Carryover converts on paused days too: those conversions came through some click.
     clicks = np.maximum(clicks, conv)
     impressions = np.maximum(impressions, clicks)
-    # Complete days only: a partial last day's spend is not reported yet.
+    full_days = w.full_days
     m_channel = np.repeat(np.arange(n_channels), full_days)
-    m_day = np.tile(np.arange(full_days), n_channels) + (start.toordinal() - EPOCH_DAY)
+    m_day = np.tile(np.arange(full_days), n_channels) + (w.start.toordinal() - EPOCH_DAY)
 
     def reported(values: NDArray[Any]) -> NDArray[np.int64]:
         return np.asarray(np.round(values[:, :full_days]).ravel(), dtype=np.int64)
 
-    marketing = RowTable(
+    channel_names = np.array([spec[0] for spec in CHANNEL_SPECS], dtype=object)
+    return RowTable(
         n_channels * full_days,
         {
-            "channel": Column("value", np.array(channel_names, dtype=object)[m_channel]),
+            "channel": Column("value", channel_names[m_channel]),
             "day": Column("day", m_day),
             "spend": Column("value", reported(spend)),
             "currency": Column("constant", config.currency),
@@ -932,142 +1359,182 @@ def generate(config: SimConfig) -> SimulatedCompany:
         },
     )
 
-    usage, usage_truth = _usage_events(
-        n,
-        plan_at,
-        demand,
-        metric_ratio,
-        signup_seconds,
-        s_cust[ks],
-        s_time[ks],
-        s_user[ks],
-        churn_day,
-        end_day,
-        customer_ids,
-        origin_epoch_second,
-        horizon,
-        ur,
-    )
-    experiment_rows, experiment_truth = _experiments(
-        rng["experiments"], config, full_days, origin_epoch_second
-    )
 
-    # ---- truth -------------------------------------------------------------------------
-    sub_dicts = subscriptions[:]
-    truth_subs = [
-        {
-            k: row.get(k)
-            for k in (
-                "external_id",
-                "customer",
-                "plan",
-                "amount",
-                "interval",
-                "quantity",
-                "started_at",
-                "ended_at",
-                "discount_percent",
-                "discount_amount",
-                "trial_end",
-            )
-        }
-        for row in sub_dicts
-    ]
-    # Pending cancellations (annual plans past the window) carry their true end in the truth.
-    for row, s in zip(truth_subs, sk.tolist(), strict=True):
-        if row["ended_at"] is None and seg_final_end[s] < NEVER * DAY:
-            row["ended_at"] = (
-                f"{np.datetime_as_string(np.datetime64(int(abs_s(seg_final_end[s])), 's'))}Z"
-            )
-    mrr_by_month = _mrr_by_month(truth_subs, start, end)
-    churn_list = []
-    for i in np.flatnonzero(churned & ~trial_cancelled).tolist():
+TRUTH_SUBSCRIPTION_FIELDS = (
+    "external_id",
+    "customer",
+    "plan",
+    "amount",
+    "interval",
+    "quantity",
+    "started_at",
+    "ended_at",
+    "discount_percent",
+    "discount_amount",
+    "trial_end",
+)
+
+
+def _truth_subscriptions(w: _Window, subscriptions: RowTable, kept: _Kept) -> list[dict[str, Any]]:
+    """The stored subscriptions; pending cancellations (annual plans past the window) carry
+    their true end."""
+    truth_subs = [{k: row.get(k) for k in TRUTH_SUBSCRIPTION_FIELDS} for row in subscriptions[:]]
+    for row, s in zip(truth_subs, np.flatnonzero(kept.segments).tolist(), strict=True):
+        if row["ended_at"] is None and kept.segment_end[s] < NEVER * DAY:
+            row["ended_at"] = _iso_second(int(w.epoch_seconds(kept.segment_end[s])))
+    return truth_subs
+
+
+def _churn_truth(
+    w: _Window,
+    cust: _Customers,
+    plan_at: NDArray[np.int8],
+    churn: _Churn,
+    ends: _Ends,
+    customer_ids: list[str],
+) -> list[dict[str, Any]]:
+    out = []
+    fail_cum, churn_day = churn.fail_cum, churn.churn_day
+    for i in np.flatnonzero(ends.churned & ~churn.trial_cancelled).tolist():
         recent_failure = fail_cum[i, churn_day[i]] - fail_cum[i, max(churn_day[i] - 30, 0)] > 0
-        churn_list.append(
+        out.append(
             {
                 "customer": customer_ids[i],
-                "decided_at": _iso_second(int(abs_s(churn_second[i]))),
-                "ended_at": _iso_second(int(abs_s(end_second[i]))),
-                "interval": str(interval[i]),
+                "decided_at": _iso_second(int(w.epoch_seconds(churn.churn_second[i]))),
+                "ended_at": _iso_second(int(w.epoch_seconds(ends.end_second[i]))),
+                "interval": str(cust.interval[i]),
                 "plan": PLANS[int(plan_at[i, churn_day[i]])],
                 "reason": "payment_failed" if recent_failure else "voluntary",
-                "ended_within_window": bool(end_second[i] < horizon),
+                "ended_within_window": bool(ends.end_second[i] < w.horizon),
             }
         )
-    # Every trial with its known outcome: converted when its subscription outlived the trial's
-    # end (None while the trial is still running when the window ends).
-    first_segment = np.flatnonzero(seg_first)
-    trials_truth = [
+    return out
+
+
+def _trials_truth(
+    w: _Window,
+    cust: _Customers,
+    billing: _Billing,
+    churn: _Churn,
+    ends: _Ends,
+    customer_ids: list[str],
+) -> list[dict[str, Any]]:
+    """Every trial with its known outcome: converted when its subscription outlived the
+    trial's end (None while the trial is still running when the window ends)."""
+    first_segment = np.flatnonzero(billing.seg_first)
+    trial_second = churn.trial_second
+    return [
         {
             "customer": customer_ids[i],
             "subscription": f"sub_{int(first_segment[i]) + 1:06d}",
-            "trial_end": _iso_second(int(abs_s(trial_second[i]))),
+            "trial_end": _iso_second(int(w.epoch_seconds(trial_second[i]))),
             "converted": None
-            if trial_second[i] >= horizon and not trial_cancelled[i]
-            else bool(end_second[i] > trial_second[i]),
-            "probability": round(float(p_convert[i]), 4),
+            if trial_second[i] >= w.horizon and not churn.trial_cancelled[i]
+            else bool(ends.end_second[i] > trial_second[i]),
+            "probability": round(float(churn.p_convert[i]), 4),
         }
-        for i in np.flatnonzero(trial).tolist()
+        for i in np.flatnonzero(cust.trial).tolist()
     ]
+
+
+def _renewals_truth(
+    w: _Window,
+    cust: _Customers,
+    billing: _Billing,
+    ends: _Ends,
+    kept: _Kept,
+    customer_ids: list[str],
+) -> list[dict[str, Any]]:
+    """Each annual anniversary inside the window, renewed or lost."""
     renewals = []
-    for s_idx in np.flatnonzero(annual[seg_cust] & seg_keep).tolist():
-        i = int(seg_cust[s_idx])
-        times = b_time[b_seg == s_idx][1:]  # anniversaries after the first bill
+    lost = ends.renewals_lost
+    for s_idx in np.flatnonzero(cust.annual[billing.seg_cust] & kept.segments).tolist():
+        i = int(billing.seg_cust[s_idx])
+        times = billing.b_time[billing.b_seg == s_idx][1:]  # anniversaries after the first bill
         times = times[times >= BURN_IN_DAYS * DAY]
-        if i in renewals_lost:
-            times = np.append(times[times < renewals_lost[i]], renewals_lost[i])
+        if i in lost:
+            times = np.append(times[times < lost[i]], lost[i])
         for when in times.tolist():
-            if when >= horizon:
+            if when >= w.horizon:
                 continue
             renewals.append(
                 {
                     "customer": customer_ids[i],
                     "subscription": f"sub_{s_idx + 1:06d}",
-                    "renewal_at": _iso_second(int(abs_s(when))),
-                    "renewed": not (i in renewals_lost and when >= renewals_lost[i]),
+                    "renewal_at": _iso_second(int(w.epoch_seconds(when))),
+                    "renewed": not (i in lost and when >= lost[i]),
                 }
             )
+    return renewals
+
+
+def _channels_truth(marketing: _Marketing) -> dict[str, dict[str, Any]]:
+    value_per_conversion = _value_per_conversion()
+    return {
+        spec[0]: {
+            "curve": marketing.curves[c].to_dict(),
+            "s_shaped": marketing.curves[c].s_shaped,
+            "base_daily_spend": spec[1],
+            "plan_mix": dict(zip(PLANS, spec[7], strict=True)),
+            "revenue_per_conversion": value_per_conversion[c],
+            "cpm": spec[8],
+            "ctr": spec[9],
+        }
+        for c, spec in enumerate(CHANNEL_SPECS)
+    }
+
+
+def _truth(
+    config: SimConfig,
+    w: _Window,
+    marketing: _Marketing,
+    cust: _Customers,
+    plan_at: NDArray[np.int8],
+    changes: list[tuple[int, int, int, int]],
+    billing: _Billing,
+    churn: _Churn,
+    ends: _Ends,
+    kept: _Kept,
+    subscriptions: RowTable,
+    customer_ids: list[str],
+    usage_truth: dict[str, Any],
+    experiment_truth: list[dict[str, Any]],
+) -> Truth:
+    # Long for its keyword list only: one line per field of the truth.
+    truth_subs = _truth_subscriptions(w, subscriptions, kept)
+    churned, churn_second = ends.churned, churn.churn_second
     plan_changes = [
         {
             "customer": customer_ids[i],
-            "at": _iso_second(int(abs_s(day * DAY + 9 * 3600))),
+            "at": _iso_second(int(w.epoch_seconds(day * DAY + CHANGE_HOUR))),
             "from": PLANS[a],
             "to": PLANS[b],
             "kind": "upgrade" if b > a else "downgrade",
         }
-        for i, day, a, b in changes
-        if day * DAY + 9 * 3600 < (churn_second[i] if churned[i] else NEVER * DAY)
+        for i, day, a, b in sorted(changes)
+        if day * DAY + CHANGE_HOUR < (churn_second[i] if churned[i] else NEVER * DAY)
     ]
-    value_per_conversion = _value_per_conversion()
-    channels_truth = {
-        name: {
-            "curve": curves[c].to_dict(),
-            "s_shaped": curves[c].s_shaped,
-            "base_daily_spend": CHANNEL_SPECS[c][1],
-            "plan_mix": dict(zip(PLANS, CHANNEL_SPECS[c][7], strict=True)),
-            "revenue_per_conversion": value_per_conversion[c],
-            "cpm": CHANNEL_SPECS[c][8],
-            "ctr": CHANNEL_SPECS[c][9],
-        }
-        for c, name in enumerate(channel_names)
-    }
-    truth = Truth(
+    return Truth(
         seed=config.seed,
         config=config.to_dict(),
-        origin=origin,
-        start=start,
-        end=end,
+        origin=w.origin,
+        start=w.start,
+        end=w.end,
         hazard={
             "form": "daily hazard = exp(intercept + Σ coefficient·feature); P(churn within H days "
             "from d) = 1 − exp(−Σ hazard over [d, d+H))",
-            "intercept": intercept,
+            "intercept": churn.intercept,
             "coefficients": dict(HAZARD_COEFFICIENTS),
             "features": dict(HAZARD_FEATURES),
-            "latent_health": {"ar1_phi": phi, "ar1_sigma": sigma, "declining_share": 0.3},
+            "latent_health": {
+                "ar1_phi": HEALTH_PHI,
+                "ar1_sigma": HEALTH_SIGMA,
+                "declining_share": DECLINING_SHARE,
+            },
         },
-        churn=churn_list,
-        trials=trials_truth,
-        channels=channels_truth,
+        churn=_churn_truth(w, cust, plan_at, churn, ends, customer_ids),
+        trials=_trials_truth(w, cust, billing, churn, ends, customer_ids),
+        channels=_channels_truth(marketing),
         acquisition_seasonality={
             "weekly_monday_first": ACQ_WEEKLY.tolist(),
             "yearly_amplitude": ACQ_YEARLY_AMPLITUDE,
@@ -1080,8 +1547,8 @@ def generate(config: SimConfig) -> SimulatedCompany:
             "yearly_peak_day_of_year": ACT_YEARLY_PEAK_DOY,
         },
         experiments=experiment_truth,
-        mrr_by_month=mrr_by_month,
-        renewals=renewals,
+        mrr_by_month=_mrr_by_month(truth_subs, w.start, w.end),
+        renewals=_renewals_truth(w, cust, billing, ends, kept, customer_ids),
         plan_changes=plan_changes,
         plans={
             name: {
@@ -1094,23 +1561,12 @@ def generate(config: SimConfig) -> SimulatedCompany:
         usage=usage_truth,
         subscriptions=truth_subs,
         customers=customer_ids,
-        signup_day=signup.tolist(),
-        daily_hazard=hazard,
-        features=features,
-        churn_day=hazard_churn_day,
-        left_day=left_day,
+        signup_day=cust.signup.tolist(),
+        daily_hazard=churn.hazard,
+        features=churn.features,
+        churn_day=churn.hazard_churn_day,
+        left_day=churn.left_day,
     )
-    rows = {
-        "customers": customers,
-        "subscriptions": subscriptions,
-        "activity": activity,
-        "tickets": tickets,
-        "payments": payments,
-        "marketing": marketing,
-        "usage": usage,
-        "experiment_assignments": experiment_rows,
-    }
-    return SimulatedCompany(config=config, rows=rows, truth=truth)
 
 
 def _calibrate_intercept(
@@ -1216,14 +1672,7 @@ def _usage_events(
     week_ends = np.arange(report // DAY, 5, -7)[::-1]  # days of the reports, oldest first
     n_weeks = week_ends.size
     stamps = week_ends * DAY + report % DAY
-    weeks_back = (report - s_time) // (7 * DAY)
-    week_of_session = np.where(s_time <= report, n_weeks - 1 - weeks_back, -1)
-    counted = week_of_session >= 0
-    distinct = np.unique(
-        (s_cust[counted] * n_weeks + week_of_session[counted]) * 64
-        + np.minimum(s_user[counted], 63)
-    )
-    seats = np.bincount(distinct // 64, minlength=n * n_weeks).reshape(n, n_weeks)
+    seats = _weekly_seats(n, n_weeks, report, s_cust, s_time, s_user)
     alive = (stamps[None, :] >= signup_seconds[:, None]) & (week_ends[None, :] < churn_day[:, None])
     dormant = (week_ends[None, :] >= churn_day[:, None]) & (week_ends[None, :] < end_day[:, None])
     weekly_demand = demand[:, week_ends] / 4.345 * np.where(dormant, 0.1, 1.0)
@@ -1255,12 +1704,8 @@ def _usage_events(
     all_week = np.tile(week, 4)
     values = np.concatenate(metric_values)
     order = np.lexsort((m_idx, all_cust, all_week))
-    m_idx, all_cust, all_week, values = (
-        m_idx[order],
-        all_cust[order],
-        all_week[order],
-        values[order],
-    )
+    m_idx, all_cust, all_week = m_idx[order], all_cust[order], all_week[order]
+    values = values[order]
     stamp = origin_epoch_second + stamps[all_week]
     table = RowTable(
         values.size,
@@ -1274,7 +1719,27 @@ def _usage_events(
     )
     monthly_api = demand[:, week_ends] * np.where(live, 1.0, np.nan)
     over = np.nanmax(monthly_api / CAPACITY["api_calls"][plan_week], axis=1, initial=0.0)
-    truth = {
+    return table, _usage_truth(over, customer_ids)
+
+
+def _weekly_seats(
+    n: int, n_weeks: int, report: int, s_cust: IntArray, s_time: IntArray, s_user: IntArray
+) -> IntArray:
+    """Distinct users with a session in each customer's reported weeks (the seats gauge)."""
+    weeks_back = (report - s_time) // (7 * DAY)
+    week_of_session = np.where(s_time <= report, n_weeks - 1 - weeks_back, -1)
+    counted = week_of_session >= 0
+    distinct = np.unique(
+        (s_cust[counted] * n_weeks + week_of_session[counted]) * 64
+        + np.minimum(s_user[counted], 63)
+    )
+    return np.bincount(distinct // 64, minlength=n * n_weeks).reshape(n, n_weeks)
+
+
+def _usage_truth(over: FloatArray, customer_ids: list[str]) -> dict[str, Any]:
+    """How the usage was reported, and who passed (or neared) a capacity: ``over`` is each
+    customer's highest monthly api_calls over its plan's capacity."""
+    return {
         "granularity": "weekly events, the last an hour before the window's end and the others "
         "7, 14, … days earlier; counters (api_calls, compute_units) sum over the 7 days up to "
         "the event, gauges (storage_gb, seats) at it",
@@ -1285,7 +1750,6 @@ def _usage_events(
             customer_ids[i] for i in np.flatnonzero((over > 0.8) & (over <= 1.0)).tolist()
         ],
     }
-    return table, truth
 
 
 def _experiments(
