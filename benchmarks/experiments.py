@@ -1,15 +1,32 @@
-"""Analyse 1,000 experiments × 2 variants × 3 metrics with each engine, and the same inputs
-through gbstats' full pipeline (process_experiment_results) in its own virtualenv, in the same
-run. Prints both times, the speed ratio and the largest absolute difference of the numbers.
+"""Our experiment statistics against GrowthBook's gbstats, like with like, in the same run.
 
-    .venv/bin/python benchmarks/experiments.py [--experiments 1000]
+1,000 experiments × 2 variants × 3 metrics (3,000 comparisons) per engine, timed three ways on
+each side, every way over the same ``--repeats`` passes (the median pass is reported, with the
+fastest), inputs built before the clock on both sides (our arrays and request bodies; gbstats'
+statistic and config objects, its pipeline payloads):
+
+  call for call  one comparison per call: our ``analyse`` on a one-row batch, and the HTTP
+                 endpoint's path (``service.analyze`` on a parsed request body, the answer
+                 model built), against gbstats' test objects (TwoSidedTTest, EffectBayesianABTest,
+                 SequentialTwoSidedTTest: made and computed per comparison)
+  batched        one ``analyse`` call over all 3,000 rows, against the same 3,000 gbstats test
+                 objects (it has no batched form), and against gbstats' full pipeline
+                 (process_experiment_results, one call per experiment, which builds pandas frames)
+
+It also prints the largest absolute difference between the batched numbers and the pipeline's.
+gbstats runs in its own virtualenv (``make .venv/gbstats/.installed-stamp``).
+
+    .venv/bin/python benchmarks/experiments.py [--experiments 1000] [--repeats 5]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.experiments.gbstats_cases import arm, gbstats_available, run_gbstats
 
+from aethercrown.experiments import schemas, service
 from aethercrown.experiments.stats.analysis import MetricBatch, analyse
 
 METRICS = (True, False, False)  # one binomial conversion, two mean metrics (revenue, count)
@@ -68,12 +86,77 @@ def to_batch(experiments: list[dict[str, Any]]) -> MetricBatch:
     )
 
 
-def ours(batch: MetricBatch, engine: str, repeats: int = 5) -> tuple[float, dict[str, np.ndarray]]:
-    best = float("inf")
+def one_row_batches(batch: MetricBatch) -> list[MetricBatch]:
+    return [
+        MetricBatch(
+            n=batch.n[i : i + 1],
+            total=batch.total[i : i + 1],
+            sum_squares=batch.sum_squares[i : i + 1],
+            binomial=batch.binomial[i : i + 1],
+            weights=batch.weights[i : i + 1] if batch.weights is not None else None,
+        )
+        for i in range(batch.n.shape[0])
+    ]
+
+
+def request_bodies(experiments: list[dict[str, Any]], engine: str) -> list[schemas.AnalyzeIn]:
+    """What the endpoint receives for each comparison, parsed as FastAPI parses it."""
+    bodies = []
+    for exp in experiments:
+        for metric in exp["metrics"]:
+            bodies.append(
+                schemas.AnalyzeIn.model_validate(
+                    {
+                        "engine": engine,
+                        "metric_type": "binomial" if metric["binomial"] else "mean",
+                        "alpha": 0.05,
+                        "sequential_tuning": 5000,
+                        "variants": [
+                            {
+                                "name": f"v{v}",
+                                "n": side["n"],
+                                "sum": side["sum"],
+                                "sum_squares": None if metric["binomial"] else side["sum_squares"],
+                            }
+                            for v, side in enumerate(metric["variants"])
+                        ],
+                    }
+                )
+            )
+    return bodies
+
+
+def unit_cases(experiments: list[dict[str, Any]], engine: str) -> list[dict[str, Any]]:
+    """The same comparisons for gbstats' test objects."""
+    return [
+        {
+            "engine": engine,
+            "relative": True,
+            "alternative": "two-sided",
+            "alpha": 0.05,
+            "tuning": 5000,
+            "binomial": metric["binomial"],
+            "control": metric["variants"][0],
+            "variant": metric["variants"][1],
+        }
+        for exp in experiments
+        for metric in exp["metrics"]
+    ]
+
+
+def passes(work: Callable[[], object], repeats: int) -> list[float]:
+    """Seconds of each of ``repeats`` passes, after one untimed pass (imports, caches)."""
+    work()
+    seconds = []
     for _ in range(repeats):
-        start = time.perf_counter()
-        result = analyse(batch, engine, alpha=0.05, sequential_tuning=5000)  # type: ignore[arg-type]
-        best = min(best, time.perf_counter() - start)
+        started = time.perf_counter()
+        work()
+        seconds.append(time.perf_counter() - started)
+    return seconds
+
+
+def batched_numbers(batch: MetricBatch, engine: str) -> dict[str, np.ndarray]:
+    result = analyse(batch, engine, alpha=0.05, sequential_tuning=5000)  # type: ignore[arg-type]
     numbers = {
         "effect": result.effect[:, 0],
         "stddev": result.stddev[:, 0],
@@ -90,7 +173,7 @@ def ours(batch: MetricBatch, engine: str, repeats: int = 5) -> tuple[float, dict
     else:
         assert result.p_value is not None
         numbers["p_value"] = result.p_value[:, 0]
-    return best, numbers
+    return numbers
 
 
 def theirs_numbers(results: list[dict[str, Any]], engine: str) -> dict[str, np.ndarray]:
@@ -113,22 +196,71 @@ def theirs_numbers(results: list[dict[str, Any]], engine: str) -> dict[str, np.n
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--experiments", type=int, default=1000)
+    parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     experiments = make_experiments(args.experiments)
     batch = to_batch(experiments)
+    rows = one_row_batches(batch)
     comparisons = batch.n.shape[0]
+    repeats = args.repeats
     print(
         f"{args.experiments} experiments × 2 variants × {len(METRICS)} metrics"
-        f" = {comparisons} comparisons"
+        f" = {comparisons} comparisons; every figure the median of {repeats} passes (fastest in"
+        f" brackets), inputs built before the clock on both sides; load average"
+        f" {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
     )
     have_gbstats = gbstats_available()
     if not have_gbstats:
         print("gbstats virtualenv not found (AETHERCROWN_GBSTATS_VENV): timing ours only")
-    print(f"{'engine':<12}{'ours (ms)':>12}{'gbstats (ms)':>15}{'speed-up':>11}{'max |diff|':>13}")
+
+    def show(label: str, seconds: list[float], per: int, reference: float | None = None) -> float:
+        median = statistics.median(seconds)
+        each = median / per * 1e6
+        ratio = "" if reference is None else f"  {reference / median:8.2f}× gbstats' speed"
+        print(
+            f"  {label:<52}{median * 1e3:>10.1f} ms ({min(seconds) * 1e3:.1f})"
+            f"{each:>10.1f} µs each{ratio}"
+        )
+        return median
+
     for engine in ("frequentist", "bayesian", "sequential"):
-        seconds, mine = ours(batch, engine)
+        print(f"\n{engine}")
+        bodies = request_bodies(experiments, engine)
+        theirs_units: float | None = None
+        if have_gbstats:
+            timed = run_gbstats(
+                {"mode": "time-units", "cases": unit_cases(experiments, engine), "repeats": repeats}
+            )
+            theirs_units = show(
+                "gbstats test objects, one per comparison", timed["seconds"], comparisons
+            )
+        show(
+            "ours: analyse() on a one-row batch, one per comparison",
+            passes(
+                lambda engine=engine: [  # type: ignore[misc]
+                    analyse(r, engine, alpha=0.05, sequential_tuning=5000) for r in rows
+                ],
+                repeats,
+            ),
+            comparisons,
+            theirs_units,
+        )
+        show(
+            "ours: the endpoint's service.analyze, one per comparison",
+            passes(lambda bodies=bodies: [service.analyze(b) for b in bodies], repeats),
+            comparisons,
+            theirs_units,
+        )
+        show(
+            f"ours: analyse() batched, {comparisons} rows in one call",
+            passes(
+                lambda engine=engine: analyse(batch, engine, alpha=0.05, sequential_tuning=5000),
+                repeats,
+            ),
+            comparisons,
+            theirs_units,
+        )
         if not have_gbstats:
-            print(f"{engine:<12}{seconds * 1000:>12.2f}")
             continue
         reference = run_gbstats(
             {
@@ -137,15 +269,18 @@ def main() -> None:
                 "engine": engine,
                 "alpha": 0.05,
                 "tuning": 5000,
+                "repeats": repeats,
             }
         )
+        show(
+            f"gbstats pipeline, {args.experiments} process_experiment_results calls",
+            reference["seconds"],
+            comparisons,
+        )
+        mine = batched_numbers(batch, engine)
         other = theirs_numbers(reference["results"], engine)
         diff = max(float(np.nanmax(np.abs(mine[k] - other[k]))) for k in other)
-        ratio = reference["seconds"] / seconds
-        print(
-            f"{engine:<12}{seconds * 1000:>12.2f}{reference['seconds'] * 1000:>15.0f}"
-            f"{ratio:>10.0f}×{diff:>13.2e}"
-        )
+        print(f"  largest |difference| of the numbers, batched vs pipeline: {diff:.2e}")
 
 
 if __name__ == "__main__":

@@ -1,14 +1,17 @@
 """Runs GrowthBook's gbstats on cases read from stdin and prints its numbers as JSON.
 
 Executed with the interpreter of a separate virtualenv that has gbstats (it pins an old pandas),
-never imported by AetherCrown. Input: {"mode": "units" | "pipeline", "cases": [...]}.
+never imported by AetherCrown. Input: {"mode": "units" | "time-units" | "pipeline", "cases": [...]}.
 
 - units: each case {engine, relative, alternative, alpha, tuning, binomial, inverse,
   control: {n, sum, sum_squares[, pre_sum, pre_sum_squares, post_pre_sum]}, variant: {...}}
   → {effect, stddev, ci, p_value | chance_to_win + risk, error}.
 - pipeline: each case one experiment {metrics: [{binomial, variants: [{n, sum, sum_squares}]}]};
-  all go through gbstats.process_experiment_results for the given engine; prints the seconds it
-  took and every variant's numbers in order.
+  all go through gbstats.process_experiment_results for the given engine ("repeats" passes,
+  payloads built before the clock); prints the seconds of each pass and every variant's numbers
+  in order.
+- time-units: the units' cases with "repeats"; prints the seconds of each pass over all cases
+  (statistics and configs built before the clock, the test objects made and computed in it).
 """
 
 from __future__ import annotations
@@ -49,6 +52,24 @@ def _finite(x: float) -> float | None:
 
 
 def run_unit(case: dict[str, Any]) -> dict[str, Any]:
+    test = _test(case)
+    res = test.compute_result()
+    out: dict[str, Any] = {
+        "effect": res.expected,
+        "stddev": res.uplift.stddev,
+        "ci": [_finite(res.ci[0]), _finite(res.ci[1])],
+        "error": res.error_message,
+    }
+    if case["engine"] == "bayesian":
+        out["chance_to_win"] = res.chance_to_win
+        out["risk"] = list(res.risk)
+    else:
+        out["p_value"] = res.p_value
+    return out
+
+
+def _test_maker(case: dict[str, Any]) -> tuple[Any, Any, Any, Any]:
+    """(test class, control statistic, variant statistic, config) of one unit case."""
     from gbstats.bayesian.tests import EffectBayesianABTest, EffectBayesianConfig
     from gbstats.frequentist.tests import (
         FrequentistConfig,
@@ -63,48 +84,49 @@ def run_unit(case: dict[str, Any]) -> dict[str, Any]:
     b = _stat(case["variant"], case["binomial"])
     diff = "relative" if case["relative"] else "absolute"
     engine = case["engine"]
+    engine = case["engine"]
     if engine == "bayesian":
-        test: Any = EffectBayesianABTest(
-            a,
-            b,
-            EffectBayesianConfig(
-                difference_type=diff, alpha=case["alpha"], inverse=case.get("inverse", False)
-            ),
+        config: Any = EffectBayesianConfig(
+            difference_type=diff, alpha=case["alpha"], inverse=case.get("inverse", False)
         )
-    elif engine == "sequential":
-        test = SequentialTwoSidedTTest(
-            a,
-            b,
-            SequentialConfig(
-                difference_type=diff,
-                alpha=case["alpha"],
-                sequential_tuning_parameter=case["tuning"],
-            ),
+        return EffectBayesianABTest, a, b, config
+    if engine == "sequential":
+        config = SequentialConfig(
+            difference_type=diff,
+            alpha=case["alpha"],
+            sequential_tuning_parameter=case["tuning"],
         )
-    else:
-        cls = {
-            "two-sided": TwoSidedTTest,
-            "greater": OneSidedTreatmentGreaterTTest,
-            "less": OneSidedTreatmentLesserTTest,
-        }[case["alternative"]]
-        test = cls(a, b, FrequentistConfig(difference_type=diff, alpha=case["alpha"]))
-    res = test.compute_result()
-    out: dict[str, Any] = {
-        "effect": res.expected,
-        "stddev": res.uplift.stddev,
-        "ci": [_finite(res.ci[0]), _finite(res.ci[1])],
-        "error": res.error_message,
-    }
-    if engine == "bayesian":
-        out["chance_to_win"] = res.chance_to_win
-        out["risk"] = list(res.risk)
-    else:
-        out["p_value"] = res.p_value
-    return out
+        return SequentialTwoSidedTTest, a, b, config
+    cls = {
+        "two-sided": TwoSidedTTest,
+        "greater": OneSidedTreatmentGreaterTTest,
+        "less": OneSidedTreatmentLesserTTest,
+    }[case["alternative"]]
+    return cls, a, b, FrequentistConfig(difference_type=diff, alpha=case["alpha"])
+
+
+def _test(case: dict[str, Any]) -> Any:
+    cls, a, b, config = _test_maker(case)
+    return cls(a, b, config)
+
+
+def time_units(cases: list[dict[str, Any]], repeats: int) -> dict[str, Any]:
+    """Seconds of each of ``repeats`` passes over ``cases``, one test object per case and pass
+    (made and computed inside the clock, as a caller does); the statistics and configs are
+    built before it, as the benchmark builds our arrays before its clock."""
+    made = [_test_maker(c) for c in cases]
+    _test(cases[0]).compute_result()  # imports and first-call set-up outside the clock
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for cls, a, b, config in made:
+            cls(a, b, config).compute_result()
+        seconds.append(time.perf_counter() - start)
+    return {"seconds": seconds}
 
 
 def run_pipeline(
-    cases: list[dict[str, Any]], engine: str, alpha: float, tuning: float
+    cases: list[dict[str, Any]], engine: str, alpha: float, tuning: float, repeats: int = 1
 ) -> dict[str, Any]:
     from gbstats.gbstats import process_experiment_results
 
@@ -149,9 +171,12 @@ def run_pipeline(
                 "query_results": [{"rows": rows, "metrics": list(metrics)}],
             }
         )
-    start = time.perf_counter()
-    results = [process_experiment_results(p) for p in payloads]
-    seconds = time.perf_counter() - start
+    process_experiment_results(payloads[0])  # imports and first-call set-up outside the clock
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        results = [process_experiment_results(p) for p in payloads]
+        seconds.append(time.perf_counter() - start)
     numbers = []
     for exp_result in results:
         for metric_result in exp_result:
@@ -177,8 +202,16 @@ def main() -> None:
     request = json.load(sys.stdin)
     if request["mode"] == "units":
         out: Any = [run_unit(c) for c in request["cases"]]
+    elif request["mode"] == "time-units":
+        out = time_units(request["cases"], int(request["repeats"]))
     else:
-        out = run_pipeline(request["cases"], request["engine"], request["alpha"], request["tuning"])
+        out = run_pipeline(
+            request["cases"],
+            request["engine"],
+            request["alpha"],
+            request["tuning"],
+            int(request.get("repeats", 1)),
+        )
     json.dump(out, sys.stdout)
 
 

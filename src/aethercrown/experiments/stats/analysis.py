@@ -12,7 +12,13 @@ from numpy.typing import NDArray
 
 from aethercrown.experiments.stats import bayesian, frequentist, sequential
 from aethercrown.experiments.stats.frequentist import Alternative
-from aethercrown.experiments.stats.moments import Array, Moments, cuped_moments, cuped_theta
+from aethercrown.experiments.stats.moments import (
+    Array,
+    Moments,
+    cuped_moments,
+    cuped_theta,
+    moments,
+)
 from aethercrown.experiments.stats.srm import srm_p_value
 
 Engine = Literal["frequentist", "bayesian", "sequential"]
@@ -63,27 +69,49 @@ class BatchResult:
     extra: dict[str, Array] = field(default_factory=dict)
 
 
-def _comparison_moments(batch: MetricBatch) -> tuple[Moments, Moments, Array]:
-    """Control and variant moments, shape (rows, variants − 1), CUPED-adjusted where asked."""
-    n = np.asarray(batch.n, dtype=float)
+def _unadjusted(n: Array, batch: MetricBatch, binomial: NDArray[np.bool_]) -> Moments:
+    """Every variant's own moments, shape (rows, variants): CUPED with theta 0, i.e. the
+    variance is 0 below two units."""
+    plain = moments(
+        n,
+        np.asarray(batch.total, dtype=float),
+        np.asarray(batch.sum_squares, dtype=float),
+        binomial,
+    )
+    variance = np.where(n > 1, plain.variance, 0.0)
+    return Moments(n=n, mean=plain.mean, variance=variance, unadjusted_mean=plain.mean)
+
+
+def _comparison_moments(batch: MetricBatch, unadjusted: Moments) -> tuple[Moments, Moments, Array]:
+    """Control and variant moments (the control's broadcast against the variants', shape
+    (rows, variants − 1)), CUPED-adjusted where asked."""
+    n = unadjusted.n
+    if batch.pre_total is None or batch.pre_sum_squares is None or batch.post_pre_sum is None:
+        # No covariate: the adjustment is the identity (theta 0), so the variants' own
+        # moments serve as they are; this is also the one-experiment path of the API, where
+        # each numpy call costs more than its arithmetic.
+        def columns(take: slice) -> Moments:
+            return Moments(
+                n=n[:, take],
+                mean=unadjusted.mean[:, take],
+                variance=unadjusted.variance[:, take],
+                unadjusted_mean=unadjusted.mean[:, take],
+            )
+
+        return columns(slice(0, 1)), columns(slice(1, None)), np.zeros_like(n[:, 1:])
     binomial = np.asarray(batch.binomial, dtype=bool)[:, None]
     n_a, n_b = n[:, :1], n[:, 1:]
     post = np.asarray(batch.total, dtype=float)
     post_ss = np.asarray(batch.sum_squares, dtype=float)
-    if batch.pre_total is None or batch.pre_sum_squares is None or batch.post_pre_sum is None:
-        zeros = np.zeros_like(n)
-        pre, pre_ss, cross = zeros, zeros, zeros
-        use = np.zeros((n.shape[0], 1), dtype=bool)
-    else:
-        pre = np.asarray(batch.pre_total, dtype=float)
-        pre_ss = np.asarray(batch.pre_sum_squares, dtype=float)
-        cross = np.asarray(batch.post_pre_sum, dtype=float)
-        has = batch.has_covariate
-        use = (
-            np.ones((n.shape[0], 1), dtype=bool)
-            if has is None
-            else np.asarray(has, dtype=bool)[:, None]
-        )
+    pre = np.asarray(batch.pre_total, dtype=float)
+    pre_ss = np.asarray(batch.pre_sum_squares, dtype=float)
+    cross = np.asarray(batch.post_pre_sum, dtype=float)
+    has = batch.has_covariate
+    use = (
+        np.ones((n.shape[0], 1), dtype=bool)
+        if has is None
+        else np.asarray(has, dtype=bool)[:, None]
+    )
     theta = cuped_theta(
         n_a,
         n_b,
@@ -123,12 +151,9 @@ def analyse(
     prior_variance: float = 1.0,
     proper_prior: bool = False,
 ) -> BatchResult:
-    a, b, theta = _comparison_moments(batch)
     n = np.asarray(batch.n, dtype=float)
-    binomial = np.asarray(batch.binomial, dtype=bool)[:, None]
-    unadjusted = cuped_moments(
-        n, batch.total, batch.sum_squares, n * 0, n * 0, n * 0, np.zeros_like(n), binomial
-    )
+    unadjusted = _unadjusted(n, batch, np.asarray(batch.binomial, dtype=bool)[:, None])
+    a, b, theta = _comparison_moments(batch, unadjusted)
 
     problem = np.zeros(theta.shape, dtype=int)
     problem = np.where((a.variance <= 0) | (b.variance <= 0), ZERO_VARIANCE, problem)
