@@ -33,6 +33,7 @@ from aethercrown.core.jobs import job_settings
 from aethercrown.core.ledger import audit, audit_trail, record_decision
 from aethercrown.core.models import ApiKey, Tenant
 from aethercrown.data import service as data
+from aethercrown.data.models import Customer
 from aethercrown.db.session import read_transaction, write_transaction
 from aethercrown.metering import service as metering
 from aethercrown.metering.schemas import MeterIn
@@ -1112,3 +1113,94 @@ def _raise(
     )
     session.flush()
     webhooks.enqueue_webhook(session, tenant_id, BREACH_EVENT, details, decision_id=decision.id)
+
+
+# --- the demo company ------------------------------------------------------------------------
+
+DEMO_ONBOARDINGS = 4
+DEMO_TIERS = ("enterprise", "premium", "enterprise", "standard")
+# The zone a demo contact works in, by the customer's country.
+DEMO_ZONES = {
+    "US": "America/New_York",
+    "CA": "America/Toronto",
+    "BR": "America/Sao_Paulo",
+    "GB": "Europe/London",
+    "DE": "Europe/Berlin",
+    "FR": "Europe/Paris",
+    "NL": "Europe/Amsterdam",
+    "IN": "Asia/Kolkata",
+    "JP": "Asia/Tokyo",
+    "AU": "Australia/Sydney",
+}
+
+
+def _demo_support_endpoints(blocked: set[str]) -> httpx.Client:
+    """The simulated company's customers' support endpoints (the demo has no network): each
+    answers the ping 200, except those meant to show a blocked onboarding, which answer 503."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        host = request.url.host
+        if any(host == f"support.{slug}.example" for slug in blocked):
+            return httpx.Response(503, text="support desk not live yet")
+        return httpx.Response(200, text="ok: support channel confirmed")
+
+    return httpx.Client(transport=httpx.MockTransport(answer), timeout=webhooks.TIMEOUT_SECONDS)
+
+
+def onboard_demo_customers(
+    factory: sessionmaker[Session], tenant_id: uuid.UUID, count: int = DEMO_ONBOARDINGS
+) -> dict[str, Any]:
+    """Onboard a few of the demo company's enterprise customers through the real steps: all
+    but the last finish, the last stays blocked on its support webhook. Idempotent: a customer
+    already onboarded is left as it is."""
+    now = utcnow()
+    with read_transaction(factory) as session:
+        reads = CustomerReads(session, tenant_id)
+        customers = reads.all(reads.select().order_by(Customer.external_id))
+        _, plans = metering.customer_plans(session, tenant_id, [c.id for c in customers], now)
+        chosen = [c for c in customers if (p := plans.get(c.id)) and p.slug == "enterprise"][:count]
+        existing = {
+            c.external_id
+            for c in chosen
+            if OnboardingRepository(session, tenant_id).by_customer(c.external_id)
+        }
+        requests: list[tuple[str, str, schemas.OnboardingCreate]] = []
+        for index, customer in enumerate(chosen):
+            plan = plans[customer.id]
+            ext = customer.external_id
+            slug = "".join(ch if ch.isalnum() else "-" for ch in ext.lower())
+            requests.append(
+                (
+                    ext,
+                    slug,
+                    schemas.OnboardingCreate(
+                        customer=schemas.CustomerIn(external_id=ext, name=customer.name),
+                        sla_tier=DEMO_TIERS[index % len(DEMO_TIERS)],
+                        contacts=[
+                            schemas.ContactIn(
+                                name=f"{customer.name} operations",
+                                email=customer.email or f"ops@{slug}.example",
+                                time_zone=DEMO_ZONES.get(customer.country or "", "UTC"),
+                            )
+                        ],
+                        plan=plan.slug,
+                        meters=[
+                            schemas.MeterAgreement(name=name, capacity=float(capacity))
+                            for name, capacity in sorted(plan.capacities.items())
+                        ],
+                        support_webhook_url=f"https://support.{slug}.example/hooks/aethercrown",
+                    ),
+                )
+            )
+    # The last one shows a blocked onboarding: its support desk does not answer yet.
+    blocked = {requests[-1][1]} if requests else set()
+    made = []
+    with _demo_support_endpoints(blocked) as client:
+        for ext, _, body in requests:
+            if ext in existing:
+                continue
+            with write_transaction(factory) as session:
+                onboarding_id = start(session, tenant_id, body, "simulate", allow_loopback=False).id
+            advance(factory, tenant_id, onboarding_id, allow_loopback=False, client=client)
+            made.append(ext)
+    return {"onboarded": made, "blocked": sorted(blocked)}
