@@ -43,6 +43,7 @@ from aethercrown.metering.api import router as usage_router
 from aethercrown.metering.fold import catch_up
 from aethercrown.onboarding.api import portal_router as onboarding_portal_router
 from aethercrown.onboarding.api import router as onboarding_router
+from aethercrown.onboarding.pages import router as onboarding_pages_router
 from aethercrown.pricing.api import router as revenue_router
 from aethercrown.security.api import router as security_router
 from aethercrown.settings import Settings, get_settings
@@ -75,6 +76,7 @@ ROUTERS = (
     content_router,
     onboarding_router,
     onboarding_portal_router,
+    onboarding_pages_router,
 )
 
 
