@@ -7,7 +7,8 @@ and meters in metering, portal key, signed docs link, iCalendar training), the s
 claim and record units (the ping itself answered at once by an in-memory transport, so no
 network time is counted), and the first health-check attempt, which finds no usage yet and
 schedules its retry (the first step that waits on the customer). The figure is the whole call,
-sequential onboardings of new customers in one tenant.
+sequential onboardings of new customers in one tenant; the process's CPU time is printed too,
+with the load average, since a shared machine's wall clock counts the wait for a CPU.
 
     .venv/bin/python benchmarks/onboarding.py [--onboardings 50] [--database-url URL]
 """
@@ -15,6 +16,7 @@ sequential onboardings of new customers in one tenant.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -70,13 +72,14 @@ def main() -> None:
         client = httpx.Client(transport=httpx.MockTransport(answer))
         # One warm-up onboarding (imports, first-use defaults: SLA tiers, plans, the secret).
         service.create(factory, tenant_id, _body(-1), "bench", allow_loopback=False, client=client)
-        timings = []
+        timings, cpu = [], []
         for n in range(args.onboardings):
-            began = time.perf_counter()
+            began, began_cpu = time.perf_counter(), time.process_time()
             out = service.create(
                 factory, tenant_id, _body(n), "bench", allow_loopback=False, client=client
             )
             timings.append((time.perf_counter() - began) * 1000)
+            cpu.append((time.process_time() - began_cpu) * 1000)
             assert out.steps[6].status == "done" and out.steps[7].status == "waiting", out
         client.close()
         engine.dispose()
@@ -90,7 +93,13 @@ def main() -> None:
     print(f"  median {statistics.median(timings):7.1f} ms")
     print(f"  p95    {p95:7.1f} ms")
     print(f"  max    {timings[-1]:7.1f} ms")
-    print(f"  goal   {200:7.1f} ms: {'met' if p95 <= 200 else 'MISSED'} at p95")
+    print(f"  goal   {200:7.1f} ms: {'met' if p95 <= 200 else 'MISSED'} at p95 (wall clock)")
+    # On a busy machine the wall clock counts the time spent waiting for a CPU; the process's
+    # own CPU time is what the work costs (it leaves out disk waits: commits' fsyncs).
+    print(
+        f"  CPU time of the process: median {statistics.median(cpu):.1f} ms, "
+        f"max {max(cpu):.1f} ms; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    )
 
 
 if __name__ == "__main__":
