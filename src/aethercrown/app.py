@@ -41,6 +41,9 @@ from aethercrown.health.api import router as health_router
 from aethercrown.investor.api import router as investor_router
 from aethercrown.metering.api import router as usage_router
 from aethercrown.metering.fold import catch_up
+from aethercrown.onboarding.api import portal_router as onboarding_portal_router
+from aethercrown.onboarding.api import router as onboarding_router
+from aethercrown.onboarding.pages import router as onboarding_pages_router
 from aethercrown.pricing.api import router as revenue_router
 from aethercrown.security.api import router as security_router
 from aethercrown.settings import Settings, get_settings
@@ -71,6 +74,9 @@ ROUTERS = (
     revenue_router,
     webhooks_router,
     content_router,
+    onboarding_router,
+    onboarding_portal_router,
+    onboarding_pages_router,
 )
 
 

@@ -143,6 +143,7 @@ def _register_subcommands() -> None:
     from aethercrown.data.cli import export_rows, import_rows
     from aethercrown.experiments.cli import app as experiments_app
     from aethercrown.metering.cli import app as usage_app
+    from aethercrown.onboarding.cli import app as onboarding_app
     from aethercrown.security.cli import app as keys_app
     from aethercrown.simulate.cli import demo as demo_command
     from aethercrown.tenants.cli import app as tenants_app
@@ -159,6 +160,7 @@ def _register_subcommands() -> None:
     app.add_typer(analytics_app, name="analytics", help="Revenue metrics, forecasts, reports.")
     app.add_typer(usage_app, name="usage", help="Import usage events and print usage reports.")
     app.add_typer(content_app, name="content", help="Generate blog posts and analyse their SEO.")
+    app.add_typer(onboarding_app, name="onboarding", help="Onboard enterprise customers.")
 
 
 _register_subcommands()

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     run_automation: bool = True
     # Seconds between the in-process automation runner's ticks (`aethercrown serve`).
     automation_tick_seconds: float = Field(default=30.0, gt=0)
+    # Onboarding's support webhooks must be public https; tests (and a local demo) may allow
+    # loopback receivers.
+    onboarding_allow_loopback_webhooks: bool = False
 
     @field_validator("database_url")
     @classmethod

@@ -32,7 +32,11 @@ _IMPLIED: dict[str, frozenset[str]] = {
     "tenant:write": frozenset({"tenant:write", "tenant:read", "investor"}),
     "tenant:read": frozenset({"tenant:read", "investor"}),
     "investor": frozenset({"investor"}),
+    # A customer's portal key (onboarding issues it): that one customer's own figures only;
+    # it implies no tenant scope, so every tenant route refuses it.
+    "customer:read": frozenset({"customer:read"}),
 }
+PORTAL_SCOPE = "customer:read"
 KEY_PREFIXES = {"admin": "aca_", "api_key": "ack_", "webhook_secret": "whsec_", "external": "acx_"}
 # last_used_at is kept to this resolution, and written by the batched flusher, not the request.
 LAST_USED_RESOLUTION = timedelta(seconds=60)

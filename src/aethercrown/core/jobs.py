@@ -75,6 +75,7 @@ JOB_MODULES: tuple[str, ...] = (
     "aethercrown.analytics.jobs",
     "aethercrown.metering.jobs",
     "aethercrown.content.jobs",
+    "aethercrown.onboarding.jobs",
 )
 
 

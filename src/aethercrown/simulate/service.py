@@ -20,6 +20,7 @@ from aethercrown.core.ledger import audit
 from aethercrown.core.models import Tenant
 from aethercrown.data.service import ingest_rows
 from aethercrown.db.session import write_transaction
+from aethercrown.onboarding import service as onboarding
 from aethercrown.settings import Settings, get_settings
 from aethercrown.simulate import schemas
 from aethercrown.simulate.config import SimConfig, iso_end
@@ -101,6 +102,7 @@ def load_demo(
             session, result, config, settings, progress, cadences or CADENCES
         )
         result.replay_seconds = time.perf_counter() - began
+    onboarding.onboard_demo_customers(session, result.tenant_id)
     return result
 
 

@@ -244,23 +244,55 @@ def _claim(
     return claimed
 
 
-def _signed(delivery: WebhookDelivery, secrets: list[str]) -> _Claimed:
+def signed_request(
+    secrets: list[str],
+    event_id: uuid.UUID,
+    event_type: str,
+    created: datetime,
+    data: dict[str, Any],
+) -> tuple[bytes, dict[str, str]]:
+    """The body and headers of one signed event: what every outbound webhook sends (outbox
+    deliveries, and direct pings such as onboarding's support-channel test)."""
     body = orjson.dumps(
         {
-            "id": str(delivery.id),
-            "type": delivery.event_type,
-            "created": int(delivery.created_at.timestamp()),
-            "data": delivery.payload,
-        }
+            "id": str(event_id),
+            "type": event_type,
+            "created": int(created.timestamp()),
+            "data": data,
+        },
+        default=str,
     )
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "AetherCrown-Webhooks/1",
         SIGNATURE_HEADER: signature_header(secrets, int(utcnow().timestamp()), body),
-        "AetherCrown-Event": delivery.event_type,
-        "AetherCrown-Delivery": str(delivery.id),
+        "AetherCrown-Event": event_type,
+        "AetherCrown-Delivery": str(event_id),
     }
+    return body, headers
+
+
+def _signed(delivery: WebhookDelivery, secrets: list[str]) -> _Claimed:
+    body, headers = signed_request(
+        secrets, delivery.id, delivery.event_type, delivery.created_at, delivery.payload
+    )
     return _Claimed(delivery.id, delivery.url, body, headers, delivery.attempts)
+
+
+def post_signed(
+    url: str, body: bytes, headers: dict[str, str], client: httpx.Client | None = None
+) -> tuple[int | None, str | None]:
+    """Send one signed request (call it with no transaction open): the status code, and the
+    answer's text (first 500 characters) or the transport error."""
+    http = client or httpx.Client(timeout=TIMEOUT_SECONDS)
+    try:
+        response = http.post(url, content=body, headers=headers)
+    except httpx.HTTPError as exc:
+        return None, f"{type(exc).__name__}: {exc}"[:500]
+    finally:
+        if client is None:
+            http.close()
+    return response.status_code, response.text[:500]
 
 
 def _send(http: httpx.Client, delivery: _Claimed) -> _Outcome:
