@@ -71,6 +71,19 @@ def _victim_content_id(client: TestClient, victim: TenantHandle) -> str:
     return str(response.json()["items"][0]["id"])
 
 
+def _victim_onboarding_id(client: TestClient, victim: TenantHandle) -> str:
+    # Started without running its steps: no ping leaves this test.
+    from aethercrown.db.session import write_transaction
+    from aethercrown.onboarding import schemas, service
+    from tests.onboarding.conftest import request_body
+
+    body = schemas.OnboardingCreate.model_validate(
+        request_body("https://support.victim.example/hook", external_id="victim-co")
+    )
+    with write_transaction(client.app.state.session_factory) as session:  # type: ignore[attr-defined]
+        return str(service.start(session, victim.uid, body, "test", allow_loopback=False).id)
+
+
 RESOURCES: dict[str, ResourceMaker] = {
     "tenant_id": lambda client, victim: victim.id,
     "key_id": _victim_key_id,
@@ -88,6 +101,7 @@ RESOURCES: dict[str, ResourceMaker] = {
     "worker_id": _victim_worker_id,
     "content_id": _victim_content_id,
     "customer": lambda client, victim: str(stored_row(client, victim, "customers")["external_id"]),
+    "onboarding_id": _victim_onboarding_id,
 }
 # Parameters that are not tenant-owned identifiers.
 NOT_OWNED = {"slug"}
