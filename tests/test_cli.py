@@ -172,6 +172,21 @@ COMMANDS: dict[str, list[str] | None] = {
     "usage import": ["usage", "import", "{file}", "--tenant", "ttt"],
     "usage fold": ["usage", "fold"],
     "usage report": ["usage", "report", "--tenant", "ttt", "--customer", "c"],
+    "onboarding create": None,  # validates its request file before it opens the database
+    "onboarding status": [
+        "onboarding",
+        "status",
+        "00000000-0000-0000-0000-000000000000",
+        "--tenant",
+        "ttt",
+    ],
+    "onboarding report": [
+        "onboarding",
+        "report",
+        "00000000-0000-0000-0000-000000000000",
+        "--tenant",
+        "ttt",
+    ],
     "content generate blog": [
         "content",
         "generate",
