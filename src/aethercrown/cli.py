@@ -100,7 +100,7 @@ def startup_banner(
     """What `serve` prints last: where to go, and each key this start created, once, labelled
     (``  label: value``; a key is the first word of its value)."""
     lines = [
-        ("dashboard", f"{base}/dashboard"),
+        ("console", f"{base}/console"),
         ("API docs", f"{base}/docs  (also {base}/redoc)"),
     ]
     if admin_key:

@@ -39,8 +39,8 @@ def test_dashboards_render_their_charts_in_chromium(
             page = browser.new_page(viewport={"width": 1280, "height": 1400})
             page.on("pageerror", lambda exc: errors.append(str(exc)))
             page.on("requestfailed", lambda req: errors.append(req.url))
-            page.goto(f"{live_server}/dashboard")
-            assert "/dashboard/login" in page.url
+            page.goto(f"{live_server}/console")
+            assert "/console/login" in page.url
             page.fill("#key", tenant.key)
             page.click("#sign-in")
             page.wait_for_selector("#chart-mrr[data-rendered=true]", timeout=15000)
@@ -48,7 +48,7 @@ def test_dashboards_render_their_charts_in_chromium(
             assert _chart_points(page, "chart-mrr") >= 6
             assert _chart_points(page, "chart-movements") >= 6
             assert _chart_points(page, "chart-customers") >= 6
-            assert _chart_points(page, "chart-engagement") >= 1
+            assert _chart_points(page, "chart-retention") >= 1
             assert "USD 467.33" in page.inner_text(".tiles")
             page.screenshot(path=str(shots / "executive.png"), full_page=True)
 
@@ -56,7 +56,7 @@ def test_dashboards_render_their_charts_in_chromium(
             investor.on("pageerror", lambda exc: errors.append(str(exc)))
             investor.goto(f"{live_server}/investor?key={investor_key}")
             investor.wait_for_selector("#chart-mrr[data-rendered=true]", timeout=15000)
-            assert "key=" not in investor.url
+            assert "key=" not in investor.url and investor.url.endswith("/console/investor")
             assert _chart_points(investor, "chart-mrr") >= 6
             assert _chart_points(investor, "chart-customers") >= 6
             investor.screenshot(path=str(shots / "investor.png"), full_page=True)

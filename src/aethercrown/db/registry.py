@@ -24,6 +24,7 @@ MODEL_MODULES = (
     "aethercrown.analytics.models",
     "aethercrown.budget.models",
     "aethercrown.content.models",
+    "aethercrown.web.models",
 )
 
 for _module in MODEL_MODULES:
