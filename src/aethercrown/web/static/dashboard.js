@@ -70,6 +70,14 @@
     };
     var xAxis = {font: FONT};
     var scales = {x: {time: spec.x_kind === "month"}};
+    // Bars are read from zero: their axis always includes it (with a little room).
+    if (spec.series.some(function (s) { return s.kind === "bars"; })) {
+      scales.y = {range: function (u, min, max) {
+        var lo = Math.min(0, min), hi = Math.max(0, max);
+        var pad = (hi - lo) * 0.08 || 1;
+        return [lo < 0 ? lo - pad : 0, hi > 0 ? hi + pad : 0];
+      }};
+    }
     if (spec.x_kind === "category") {
       var n = spec.x_labels.length;
       scales.x = {time: false, range: function () { return [-0.6, n - 0.4]; }};
