@@ -111,7 +111,7 @@ def startup_banner(
         lines.append(
             (
                 "demo tenant key",
-                f"{demo_key}  (tenant 'demo', tenant:write; signs in to the dashboard; shown once)",
+                f"{demo_key}  (tenant 'demo', tenant:write; signs in to the console; shown once)",
             )
         )
     if not admin_key and not demo_key:
