@@ -376,6 +376,16 @@ def customers(
 # Churn
 
 
+def factor_text(factors: list[Any]) -> str:
+    """A score's top three factors in words: "days_since_login (raises risk), …"."""
+    words = []
+    for f in factors[:3]:
+        if isinstance(f, dict):
+            effect = "raises" if f.get("direction") == "raises_risk" else "lowers"
+            words.append(f"{f.get('feature', '?')} ({effect} risk)")
+    return ", ".join(words)
+
+
 def churn_page(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dict[str, Any]:
     currency = analytics.reporting_currency(session, tenant_id, None)
     campaigns, _ = churn.campaign_page(session, tenant_id, PageParams(limit=200))
@@ -409,14 +419,33 @@ def churn_page(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dict
         x_kind="category",
     )
     uplift = churn.uplift_report(session, tenant_id)
+    at_risk = sorted((c for c in campaigns if c.outcome is None), key=lambda c: -c.probability)
+    at_risk = at_risk[:LIST_SIZE]
+    factors = churn.latest_factors(session, tenant_id, [c.customer_id for c in at_risk])
+    models = list(reversed(churn.list_models(session, tenant_id)))
+    charts = [distribution, calibration_chart]
+    if models:
+        charts.append(
+            figure(
+                "chart-auc",
+                "Churn model quality by training",
+                "number",
+                currency,
+                [m.created_at.strftime("%Y-%m-%d") + f" v{m.version}" for m in models],
+                [
+                    line("ROC AUC", [round(m.roc_auc, 3) for m in models], MRR_COLOUR),
+                    line("Brier score", [round(m.brier, 3) for m in models], LOSS),
+                ],
+                x_kind="category",
+                summary="ROC AUC and Brier score of each trained model",
+            )
+        )
     return {
         "tenant": tenant_name(session, tenant_id),
         "levels": list(zip(levels, counts, strict=True)),
-        "charts": [distribution, calibration_chart],
-        "at_risk": sorted(
-            (c for c in campaigns if c.outcome is None),
-            key=lambda c: -c.probability,
-        )[:LIST_SIZE],
+        "charts": charts,
+        "at_risk": at_risk,
+        "factors": {cid: factor_text(items) for cid, items in factors.items()},
         "model": model,
         "ai_rows": ai_rows(ai, currency)[1:4],
         "uplift": uplift["buckets"],
