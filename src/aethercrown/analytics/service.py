@@ -649,6 +649,28 @@ def cohort_retention(
     end."""
     now = utcnow()
     start, end = resolve_period(body, now)
+    view = f"cohorts:{body.currency or '*'}:{body.plan or '*'}:{body.segment or '*'}:{start}:{end}"
+    # Reused, like the monthly series, while the data it came from is unchanged.
+    fingerprint = _fingerprint(session, tenant_id, view, now)
+    payload = cached(
+        session,
+        tenant_id,
+        view,
+        now,
+        lambda: {"cohorts": _cohorts(session, tenant_id, body, start, end, now)},
+        fingerprint,
+    )
+    return list(payload["cohorts"])
+
+
+def _cohorts(
+    session: Session,
+    tenant_id: uuid.UUID,
+    body: PeriodRequest,
+    start: str,
+    end: str,
+    now: datetime,
+) -> list[dict[str, Any]]:
     matrix = _customer_matrix(session, tenant_id, body.currency, body.plan, body.segment, end, now)
     if matrix is None:
         return []
