@@ -48,7 +48,7 @@ def test_serve_prints_where_to_go_and_a_one_time_admin_key_and_restart_keeps_eve
     }
     with running_server(env) as (base, proc):
         banner = read_banner(proc)
-        assert banner["dashboard"] == f"{base}/dashboard"
+        assert banner["console"] == f"{base}/console"
         assert banner["API docs"] == f"{base}/docs"
         admin = banner["operator admin key"]
         assert admin.startswith("aca_")
@@ -70,9 +70,9 @@ def test_serve_prints_where_to_go_and_a_one_time_admin_key_and_restart_keeps_eve
     watchdog.start()
     try:
         again = read_banner(proc)
-        base = again["dashboard"].removesuffix("/dashboard")
-        login = httpx.get(again["dashboard"], follow_redirects=False)
-        assert login.status_code == 303 and "/dashboard/login" in login.headers["location"]
+        base = again["console"].removesuffix("/console")
+        login = httpx.get(again["console"], follow_redirects=False)
+        assert login.status_code == 303 and "/console/login" in login.headers["location"]
         # No new admin key is printed the second time; the old one and the tenant survive.
         assert "operator admin key" not in again and "first start" in again["keys"]
         assert (
@@ -117,7 +117,7 @@ def test_startup_banner_labels_each_key_once() -> None:
     )
     lines = banner.splitlines()
     assert lines[1] == "AetherCrown is running (Ctrl+C stops it)."
-    assert "  dashboard:          http://127.0.0.1:8000/dashboard" in lines
+    assert "  console:            http://127.0.0.1:8000/console" in lines
     assert [line.split()[:4] for line in lines if "_x" in line or "_y" in line] == [
         ["operator", "admin", "key:", "aca_x"],
         ["demo", "tenant", "key:", "ack_y"],

@@ -108,7 +108,7 @@ def startup_banner(
     """What `serve` prints last: where to go, and each key this start created, once, labelled
     (``  label: value``; a key is the first word of its value)."""
     lines = [
-        ("dashboard", f"{base}/dashboard"),
+        ("console", f"{base}/console"),
         ("API docs", f"{base}/docs  (also {base}/redoc)"),
     ]
     if admin_key:
@@ -119,7 +119,7 @@ def startup_banner(
         lines.append(
             (
                 "demo tenant key",
-                f"{demo_key}  (tenant 'demo', tenant:write; signs in to the dashboard; shown once)",
+                f"{demo_key}  (tenant 'demo', tenant:write; signs in to the console; shown once)",
             )
         )
     if not admin_key and not demo_key:

@@ -165,8 +165,12 @@ def test_the_demo_loaded_today_is_alive_and_its_past_is_measured(
             f"/api/v1/enterprise/usage/{customer}/report", headers=tenant.headers
         ).json()
         assert any(m["usage"] > 0 for m in report["metrics"])
-        client.cookies.set("aethercrown_key", tenant.key)
-        page = client.get("/dashboard")
+        client.post(
+            "/console/login",
+            data={"key": tenant.key, "next": "/console"},
+            headers={"origin": "http://testserver"},
+        )
+        page = client.get("/console")
         assert page.status_code == 200 and "Churn model Brier score" in page.text
         assert "uplift against the holdout" in page.text
 

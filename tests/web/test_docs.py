@@ -50,12 +50,12 @@ def _local(url: str) -> bool:
     return (url.startswith("/") and not url.startswith("//")) or url.startswith("data:")
 
 
-def test_front_page_leads_to_the_dashboard(client: TestClient) -> None:
+def test_front_page_leads_to_the_console(client: TestClient) -> None:
     front = client.get("/", follow_redirects=False)
-    assert front.status_code == 307 and front.headers["location"] == "/dashboard"
+    assert front.status_code == 307 and front.headers["location"] == "/console"
     landed = client.get("/")
     assert landed.status_code == 200
-    assert str(landed.url).endswith("/dashboard/login?next=/dashboard")
+    assert str(landed.url).endswith("/console/login?next=/console&reason=signin")
 
 
 def test_api_docs_pages_load_their_assets_from_the_platform(client: TestClient) -> None:
@@ -85,13 +85,26 @@ def test_no_page_references_an_asset_outside_the_machine(
     investor_key: str,
     company: dict[str, uuid.UUID],
 ) -> None:
-    pages = {"/dashboard/login": client.get("/dashboard/login").text}
+    pages = {"/console/login": client.get("/console/login").text}
     for page in ("/docs", "/redoc"):
         pages[page] = client.get(page).text
-    client.post("/dashboard/login", data={"key": tenant.key, "next": "/dashboard"})
-    pages["/dashboard"] = client.get("/dashboard").text
+    client.post(
+        "/console/login",
+        data={"key": tenant.key, "next": "/console"},
+        headers={"origin": "http://testserver"},
+    )
+    for page in (
+        "/console",
+        "/console/churn",
+        "/console/budget",
+        "/console/experiments",
+        "/console/usage",
+        "/console/content",
+        "/console/operations",
+    ):
+        pages[page] = client.get(page).text
     client.get("/investor", params={"key": investor_key})
-    pages["/investor"] = client.get("/investor").text
+    pages["/console/investor"] = client.get("/console/investor").text
     pages["/investor/report"] = client.get("/investor/report").text
     for page, html in pages.items():
         assert "<html" in html.lower(), page

@@ -1,74 +1,249 @@
-"""The dashboard pages: sign-in, scopes, and server-rendered figures."""
+"""The console in-process: sessions, CSRF, scopes, filters, every page and its drill-down."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 
+import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from tests.conftest import TenantHandle
 
+ORIGIN = {"origin": "http://testserver"}
+PAGES = (
+    "/console",
+    "/console/churn",
+    "/console/budget",
+    "/console/experiments",
+    "/console/usage",
+    "/console/content",
+    "/console/operations",
+    "/console/investor",
+    "/console/public",
+)
 
-def test_pages_redirect_to_sign_in_without_a_valid_key(client: TestClient) -> None:
-    for path in ("/dashboard", "/investor", "/investor/report"):
+
+def sign_in(client: TestClient, key: str, next_page: str = "/console") -> str:
+    response = client.post(
+        "/console/login",
+        data={"key": key, "next": next_page},
+        headers=ORIGIN,
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+    return str(response.headers["location"])
+
+
+def test_pages_send_to_sign_in_with_the_reason(client: TestClient) -> None:
+    for path in ("/console", "/console/churn", "/console/investor", "/investor/report"):
         response = client.get(path, follow_redirects=False)
-        assert response.status_code == 303 and "/dashboard/login" in response.headers["location"]
-    client.cookies.set("aethercrown_key", "ack_not-a-real-key")
-    assert client.get("/dashboard", follow_redirects=False).status_code == 303
-    login = client.get("/dashboard/login")
-    assert login.status_code == 200 and 'name="key"' in login.text
-    assert client.get("/dashboard/login", params={"next": "https://evil"}).status_code == 422
+        assert response.status_code == 303
+        assert response.headers["location"].startswith("/console/login?next=")
+        assert "reason=signin" in response.headers["location"]
+    client.cookies.set("aethercrown_session", "not-a-session")
+    gone = client.get("/console", follow_redirects=False)
+    assert "reason=expired" in gone.headers["location"]
+    page = client.get(gone.headers["location"])
+    assert page.status_code == 200 and "Your session ended" in page.text
+    # Off-site return addresses are ignored; the old addresses lead to the console.
+    login = client.get("/console/login", params={"next": "https://evil.example/x"})
+    assert 'value="/console"' in login.text
+    assert client.get("/dashboard", follow_redirects=False).headers["location"] == "/console"
 
 
-def test_sign_in_then_the_executive_page_shows_computed_figures(
-    client: TestClient, tenant: TenantHandle, company: dict[str, uuid.UUID]
-) -> None:
+def test_sign_in_keeps_a_hashed_session_never_the_key(
+    client: TestClient, tenant: TenantHandle, company: dict[str, uuid.UUID], session_factory
+) -> None:  # type: ignore[no-untyped-def]
     bad = client.post(
-        "/dashboard/login",
-        data={"key": "ack_wrong", "next": "/dashboard"},
+        "/console/login",
+        data={"key": "ack_wrong", "next": "/console"},
+        headers=ORIGIN,
         follow_redirects=False,
     )
-    assert bad.status_code == 303 and "error=1" in bad.headers["location"]
+    assert "reason=invalid" in bad.headers["location"]
+    assert "not a valid API key" in client.get(bad.headers["location"]).text
     good = client.post(
-        "/dashboard/login",
-        data={"key": tenant.key, "next": "/dashboard"},
+        "/console/login",
+        data={"key": tenant.key, "next": "/console"},
+        headers=ORIGIN,
         follow_redirects=False,
     )
-    assert good.status_code == 303 and good.headers["location"] == "/dashboard"
-    cookie = good.headers["set-cookie"].lower()
-    assert "httponly" in cookie and "samesite=strict" in cookie
-    page = client.get("/dashboard")
-    assert page.status_code == 200
-    # The fixture company's subscriptions all run on, so today's MRR is June's 46733.
-    assert "USD 467.33" in page.text and "USD 5,607.96" in page.text
-    assert 'id="chart-data"' in page.text and "/web/static/uPlot.iife.min.js" in page.text
-    assert "no samples yet" in page.text
-    assert client.post("/dashboard/logout", follow_redirects=False).status_code == 303
+    assert good.status_code == 303 and good.headers["location"] == "/console"
+    cookie = good.headers["set-cookie"]
+    assert "httponly" in cookie.lower() and "samesite=lax" in cookie.lower()
+    assert tenant.key not in cookie
+    session_id = client.cookies["aethercrown_session"]
+    from aethercrown.web.models import WebSession
 
-
-def test_investor_share_link_and_scope(
-    client: TestClient, tenant: TenantHandle, investor_key: str, company: dict[str, uuid.UUID]
-) -> None:
-    link = client.get("/investor", params={"key": investor_key}, follow_redirects=False)
-    assert link.status_code == 303 and link.headers["location"] == "/investor"
-    page = client.get("/investor")
+    with session_factory() as db:
+        stored = db.scalars(select(WebSession)).all()
+    assert [s.id_hash for s in stored] == [hashlib.sha256(session_id.encode()).hexdigest()]
+    assert stored[0].expires_at > stored[0].created_at
+    page = client.get("/console")
     assert page.status_code == 200 and "USD 467.33" in page.text
+    # Signing out ends the session on the server: the old cookie opens nothing.
+    assert client.post("/console/logout", headers=ORIGIN, follow_redirects=False).status_code == 303
+    client.cookies.set("aethercrown_session", session_id)
+    assert client.get("/console", follow_redirects=False).status_code == 303
+
+
+def test_posts_from_another_site_are_refused(client: TestClient, tenant: TenantHandle) -> None:
+    for headers in ({}, {"origin": "https://evil.example"}, {"referer": "https://evil.example/"}):
+        response = client.post(
+            "/console/login", data={"key": tenant.key}, headers=headers, follow_redirects=False
+        )
+        assert response.status_code == 403
+        assert response.headers["content-type"].startswith("application/problem+json")
+    referer = client.post(
+        "/console/login",
+        data={"key": tenant.key},
+        headers={"referer": "http://testserver/console/login"},
+        follow_redirects=False,
+    )
+    assert referer.status_code == 303
+
+
+def test_an_investor_key_opens_the_investor_pages_only(
+    client: TestClient, investor_key: str, company: dict[str, uuid.UUID]
+) -> None:
+    # Asked for the overview, an investor key lands on the investor page, signed in.
+    assert sign_in(client, investor_key, "/console") == "/console/investor"
+    page = client.get("/console/investor")
+    assert page.status_code == 200 and "USD 467.33" in page.text
+    assert 'href="/console"' not in page.text  # the navigation lists what the key may open
+    overview = client.get("/console", follow_redirects=False)
+    assert overview.status_code == 303 and overview.headers["location"] == "/console/investor"
     report = client.get("/investor/report", params={"month": "2026-03"})
     assert report.status_code == 200 and "USD 279.00" in report.text
     pdf = client.get("/investor/report", params={"month": "2026-03", "format": "pdf"})
     assert pdf.content.startswith(b"%PDF")
-    # An investor key does not open the executive dashboard.
-    assert client.get("/dashboard", follow_redirects=False).status_code == 303
 
 
-def test_vendored_chart_library_is_served(client: TestClient) -> None:
+def test_investor_share_link_signs_in_and_drops_the_key(
+    client: TestClient, investor_key: str, company: dict[str, uuid.UUID]
+) -> None:
+    link = client.get("/investor", params={"key": investor_key}, follow_redirects=False)
+    assert link.status_code == 303 and link.headers["location"] == "/console/investor"
+    assert investor_key not in link.headers["set-cookie"]
+    assert client.get("/console/investor").status_code == 200
+
+
+def test_every_page_renders_with_navigation_and_accessible_charts(
+    client: TestClient, tenant: TenantHandle, company: dict[str, uuid.UUID]
+) -> None:
+    sign_in(client, tenant.key)
+    for path in PAGES:
+        page = client.get(path)
+        assert page.status_code == 200, (path, page.text[:500])
+        assert '<nav aria-label="Console">' in page.text and 'aria-current="page"' in page.text
+        if 'class="chart"' in page.text:
+            assert 'role="img"' in page.text and "Data table:" in page.text
+            assert "/web/static/uPlot.iife.min.js" in page.text
+    overview = client.get("/console").text
+    # Tiles compare the last complete month with the one before it, never the current month.
+    assert "vs 2026-" in overview or "vs 2027-" in overview or "vs 20" in overview
+    for chart in ("chart-mrr", "chart-movements", "chart-plans", "chart-retention", "chart-funnel"):
+        assert f'id="{chart}"' in overview
+    assert 'id="cohorts"' in overview
+
+
+def test_filters_stay_in_every_link_and_bad_ones_are_422(
+    client: TestClient, tenant: TenantHandle, company: dict[str, uuid.UUID]
+) -> None:
+    sign_in(client, tenant.key)
+    page = client.get("/console", params={"range": "custom", "from": "2026-02", "to": "2026-05"})
+    assert page.status_code == 200
+    assert "Figures for 2026-05" in page.text
+    assert 'href="/console/churn?range=custom&amp;from=2026-02&amp;to=2026-05"' in page.text
+    six = client.get("/console", params={"range": "6m"})
+    assert 'href="/console/churn?range=6m"' in six.text
+    for params in (
+        {"range": "9y"},
+        {"from": "2026-13"},
+        {"range": "custom", "from": "2026-06", "to": "2026-01"},
+        {"segment": "x"},
+    ):
+        bad = client.get("/console", params=params)
+        assert bad.status_code == 422, params
+        assert bad.headers["content-type"].startswith("application/problem+json")
+
+
+def test_a_figure_drills_down_to_its_customers(
+    client: TestClient, tenant: TenantHandle, company: dict[str, uuid.UUID]
+) -> None:
+    sign_in(client, tenant.key)
+    page = client.get("/console/customers", params={"month": "2026-03", "movement": "paying"})
+    assert page.status_code == 200
+    assert 'id="customers"' in page.text and "<td>" in page.text
+    assert (
+        client.get("/console/customers", params={"month": "2026-03", "movement": "x"}).status_code
+        == 422
+    )
+
+
+@pytest.mark.parametrize("scope", ["tenant:read"])
+def test_experiments_are_created_and_stopped_from_the_page(
+    client: TestClient, tenant: TenantHandle, scope: str
+) -> None:
+    sign_in(client, tenant.key)
+    created = client.post(
+        "/console/experiments",
+        data={"name": "pricing-page", "variants": "control, cheaper", "metric": "signup"},
+        headers=ORIGIN,
+        follow_redirects=False,
+    )
+    assert created.status_code == 303, created.text
+    page = client.get("/console/experiments")
+    assert "pricing-page" in page.text and "Stop pricing-page" in page.text
+    action = page.text.split('action="/console/experiments/')[1].split("/stop")[0]
+    refused = client.post(f"/console/experiments/{action}/stop", follow_redirects=False)
+    assert refused.status_code == 403
+    stopped = client.post(
+        f"/console/experiments/{action}/stop", headers=ORIGIN, follow_redirects=False
+    )
+    assert stopped.status_code == 303
+    assert "Stop pricing-page" not in client.get("/console/experiments").text
+    bad = client.post(
+        "/console/experiments", data={"name": "x", "variants": "only"}, headers=ORIGIN
+    )
+    assert bad.status_code == 422
+
+
+def test_vendored_assets_are_served(client: TestClient) -> None:
     js = client.get("/web/static/uPlot.iife.min.js")
     assert js.status_code == 200 and "uPlot" in js.text[:2000]
-    assert client.get("/web/static/uPlot.min.css").status_code == 200
+    for path in ("/web/static/uPlot.min.css", "/web/static/console.css", "/web/static/filters.js"):
+        assert client.get(path).status_code == 200
     assert "data-rendered" in client.get("/web/static/dashboard.js").text
 
 
-def test_the_executive_page_shows_the_measured_ai_performance(
+def test_the_investor_feed_groups_like_decisions(
+    client: TestClient, tenant: TenantHandle, investor_key: str, session_factory
+) -> None:  # type: ignore[no-untyped-def]
+    from aethercrown.core.ledger import record_decision
+    from aethercrown.db.session import write_transaction
+
+    with write_transaction(session_factory) as session:
+        for i in range(5):
+            record_decision(
+                session,
+                tenant_id=tenant.uid,
+                kind="churn.campaign",
+                subject_type="customer",
+                subject_id=f"c{i % 4}",
+                inputs={},
+                output={},
+                model="rules",
+                model_version="1",
+            )
+    sign_in(client, investor_key, "/console/investor")
+    text = client.get("/console/investor").text
+    assert "5 churn campaigns started for 4 customers" in text
+
+
+def test_the_overview_shows_the_measured_ai_performance(
     client: TestClient, tenant: TenantHandle, company: dict[str, uuid.UUID], session_factory
 ) -> None:  # type: ignore[no-untyped-def]
     """Churn AUC and Brier score, campaign uplift against the holdout and budget predicted vs
@@ -97,8 +272,8 @@ def test_the_executive_page_shows_the_measured_ai_performance(
         for holdout, churned in ((False, 0.0), (False, 0.0), (True, 1.0)):
             decide(session, "churn.campaign", 0.8, churned, holdout=holdout)
         decide(session, "budget_allocation", 150_000.0, 100_000.0)
-    client.cookies.set("aethercrown_key", tenant.key)
-    page = client.get("/dashboard")
+    sign_in(client, tenant.key)
+    page = client.get("/console")
     assert page.status_code == 200
     text = page.text
     # AUC: 3 of 4 positive–negative pairs ordered right; Brier: (0.01 + 0.64 + 0.49 + 0.01) / 4.

@@ -48,6 +48,10 @@ class SubscriptionData(TenantRepository[Subscription]):
         ).all()
         return [(str(c), int(n)) for c, n in rows]
 
+    def plans(self) -> list[str]:
+        stmt = self.select(Subscription.plan).distinct().order_by(Subscription.plan)
+        return [str(p) for p in self.session.scalars(stmt)]
+
     def records(self, currency: str, plan: str | None) -> list[SubscriptionRecord]:
         stmt = self.select(
             Subscription.customer_id,
@@ -235,6 +239,23 @@ class DecisionData(TenantRepository[Decision]):
             for kind, n, done, scored, predicted, realised, ape_sum, ape_n, mean, outcomes in (
                 self.session.execute(stmt)
             )
+        ]
+
+    def groups(self, start: datetime, end: datetime) -> list[tuple[str, str, int, int, int]]:
+        """(kind, subject type, decisions, distinct subjects, with an outcome) in the period."""
+        stmt = self._period(
+            self.select(
+                Decision.kind,
+                Decision.subject_type,
+                func.count(),
+                func.count(func.distinct(Decision.subject_id)),
+                func.count(Decision.outcome_at),
+            ),
+            start,
+            end,
+        ).group_by(Decision.kind, Decision.subject_type)
+        return [
+            (str(k), str(t), int(n), int(s), int(o)) for k, t, n, s, o in self.session.execute(stmt)
         ]
 
     def _label(self) -> ColumnElement[Any]:

@@ -549,3 +549,144 @@ def decision_counts_by_kind(
 ) -> list[tuple[str, int, int]]:
     """(kind, decisions, with an outcome) made in ``[start, end)``."""
     return DecisionData(session, tenant_id).counts_by_kind(start, end)
+
+
+def plan_names(session: Session, tenant_id: uuid.UUID) -> list[str]:
+    """The plans the tenant's subscriptions name (the values the plan filter takes)."""
+    return SubscriptionData(session, tenant_id).plans()
+
+
+def decision_groups(
+    session: Session, tenant_id: uuid.UUID, start: datetime, end: datetime
+) -> list[dict[str, Any]]:
+    """The ledger's decisions in ``[start, end)`` grouped by kind and subject type, most first:
+    how many, on how many distinct subjects, how many with an outcome (the readable feed)."""
+    rows = DecisionData(session, tenant_id).groups(start, end)
+    rows.sort(key=lambda r: (-r[2], r[0], r[1]))
+    return [
+        {"kind": k, "subject_type": t, "decisions": n, "subjects": s, "with_outcome": o}
+        for k, t, n, s, o in rows
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# The customers behind the figures (the console's drill-downs)
+
+DRILL_MOVEMENTS = ("paying", "new", "expansion", "contraction", "churn", "reactivation")
+
+
+def _customer_matrix(
+    session: Session,
+    tenant_id: uuid.UUID,
+    currency: str | None,
+    plan: str | None,
+    segment: str | None,
+    end: str,
+    now: datetime,
+) -> metrics.MrrMatrix | None:
+    """Each customer's MRR at each month end, from the first month anyone paid to ``end``."""
+    records = SubscriptionData(session, tenant_id).records(
+        reporting_currency(session, tenant_id, currency), plan
+    )
+    if segment is not None:
+        segments = CustomerData(session, tenant_id).segments()
+        records = [r for r in records if segments.get(r.customer, "unknown") == segment]
+    first = min((metrics.month_of(r.started_at) for r in records), default=None)
+    if first is None or first > end:
+        return None
+    return metrics.build_matrix(records, metrics.month_range(first, end), now)
+
+
+def customers_behind(
+    session: Session,
+    tenant_id: uuid.UUID,
+    month: str,
+    movement: str,
+    body: PeriodRequest,
+) -> list[dict[str, Any]]:
+    """The customers one figure of ``month`` counts (paying at its end, or one MRR movement of
+    the month), each with its MRR at the end of the month before and of the month, largest
+    first; the same rules as the monthly series (``metrics.movements``)."""
+    if movement not in DRILL_MOVEMENTS:
+        raise InvalidInput(
+            "Unknown movement", [field_error(["movement"], f"one of {', '.join(DRILL_MOVEMENTS)}")]
+        )
+    metrics.parse_month(month)
+    matrix = _customer_matrix(
+        session, tenant_id, body.currency, body.plan, body.segment, month, utcnow()
+    )
+    if matrix is None or matrix.months[-1] != month:
+        return []
+    now_mrr = matrix.mrr[-1]
+    before = matrix.mrr[-2] if len(matrix.months) > 1 else now_mrr * 0
+    ever_before = (matrix.mrr[:-1] > 0).any(axis=0) if len(matrix.months) > 1 else now_mrr < 0
+    paying, was = now_mrr > 0, before > 0
+    masks = {
+        "paying": paying,
+        "new": paying & ~was & ~ever_before,
+        "reactivation": paying & ~was & ever_before,
+        "churn": was & ~paying,
+        "expansion": was & paying & (now_mrr > before),
+        "contraction": was & paying & (now_mrr < before),
+    }
+    rows: list[dict[str, Any]] = [
+        {
+            "customer_id": uuid.UUID(matrix.customers[j]),
+            "mrr": int(now_mrr[j]),
+            "previous_mrr": int(before[j]),
+        }
+        for j in masks[movement].nonzero()[0]
+    ]
+    rows.sort(key=lambda r: (-max(r["mrr"], r["previous_mrr"]), str(r["customer_id"])))
+    return rows
+
+
+def cohort_retention(
+    session: Session, tenant_id: uuid.UUID, body: PeriodRequest
+) -> list[dict[str, Any]]:
+    """Logo retention by cohort (the month a customer first paid), for the cohorts of the
+    period: the share of the cohort still paying 0, 1, 2 … months later, up to the period's
+    end."""
+    now = utcnow()
+    start, end = resolve_period(body, now)
+    view = f"cohorts:{body.currency or '*'}:{body.plan or '*'}:{body.segment or '*'}:{start}:{end}"
+    # Reused, like the monthly series, while the data it came from is unchanged.
+    fingerprint = _fingerprint(session, tenant_id, view, now)
+    payload = cached(
+        session,
+        tenant_id,
+        view,
+        now,
+        lambda: {"cohorts": _cohorts(session, tenant_id, body, start, end, now)},
+        fingerprint,
+    )
+    return list(payload["cohorts"])
+
+
+def _cohorts(
+    session: Session,
+    tenant_id: uuid.UUID,
+    body: PeriodRequest,
+    start: str,
+    end: str,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    matrix = _customer_matrix(session, tenant_id, body.currency, body.plan, body.segment, end, now)
+    if matrix is None:
+        return []
+    paying = matrix.mrr > 0
+    started = paying.any(axis=0)
+    first = paying.argmax(axis=0)
+    out = []
+    for i, month in enumerate(matrix.months):
+        if month < start:
+            continue
+        members = started & (first == i)
+        size = int(members.sum())
+        if size == 0:
+            continue
+        shares = [
+            round(float(paying[k, members].sum()) / size, 4) for k in range(i, len(matrix.months))
+        ]
+        out.append({"cohort": month, "customers": size, "retention": shares})
+    return out

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from aethercrown.automation import periods
 from aethercrown.automation.models import INSTALLATION, AutomationRun
-from aethercrown.automation.repository import RunnerRepository
+from aethercrown.automation.repository import RunnerRepository, RunRepository
 from aethercrown.clock import utcnow
 from aethercrown.core.jobs import JobSpec, job_settings_scope
 from aethercrown.db.session import read_transaction, write_transaction
@@ -266,3 +266,10 @@ class RunnerThread:
 
 def _jsonable(value: Any) -> Any:
     return orjson.loads(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str))
+
+
+def recent_runs(session: Session, tenant_id: uuid.UUID, limit: int) -> list[AutomationRun]:
+    """The tenant's latest automation runs, newest first (the console's list)."""
+    stmt = RunRepository(session, tenant_id).list_statement(job=None, status=None)
+    stmt = stmt.order_by(None).order_by(AutomationRun.id.desc()).limit(limit)
+    return list(session.scalars(stmt).all())

@@ -756,3 +756,41 @@ def allocation_record(decision: Decision) -> schemas.AllocationRecord:
         model_version=decision.model_version,
         actor=decision.actor,
     )
+
+
+def recent_allocations(
+    session: Session, tenant_id: uuid.UUID, limit: int
+) -> list[schemas.AllocationRecord]:
+    """The latest daily allocations, newest first, with predicted and realised return."""
+    stmt = DecisionRepository(session, tenant_id).allocations().order_by(Decision.created_at.desc())
+    return [allocation_record(d) for d in session.scalars(stmt.limit(limit)).all()]
+
+
+class _ReadOnlyFitCache(FitCacheRepository):
+    """The fit cache for a read: stored fits are reused, new ones are not stored (the daily
+    allocation job stores them in its own write unit)."""
+
+    def store(self, rows: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
+        return None
+
+
+def current_plan(
+    session: Session, tenant_id: uuid.UUID, window_days: int = 548
+) -> schemas.OptimizeResult | None:
+    """Today's recommendation as the daily allocation computes it (the current daily spend
+    level re-split over the stored history), or None without daily marketing data. Reads
+    only: for a page."""
+    try:
+        history = history_from_store(session, tenant_id, window_days, None, "revenue")
+    except InvalidInput:
+        return None
+    if history.period_days != 1:
+        return None
+    total = sum(statistics.fmean(c.spend) for c in history.channels)
+    if total <= 0:
+        return None
+    body = schemas.OptimizeRequest(total_budget=total, horizon_days=1)
+    try:
+        return plan_from_history(history, body, cache=_ReadOnlyFitCache(session, tenant_id))
+    except InvalidInput:
+        return None

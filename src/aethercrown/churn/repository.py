@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, cast
 
 import numpy as np
-from sqlalchemy import Table, and_, case, func, or_
+from sqlalchemy import Table, and_, case, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -322,6 +322,21 @@ class ScoreRepository(TenantRepository[ChurnScore]):
             table = cast(Table, ChurnScore.__table__)
             for start in range(0, len(rows), 10_000):
                 self.session.execute(table.insert(), rows[start : start + 10_000])
+
+    def latest_factors(self, customer_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[Any]]:
+        """Each customer's factors from its latest score."""
+        if not customer_ids:
+            return {}
+        latest = (
+            self.select(ChurnScore.customer_id, func.max(ChurnScore.id).label("last"))
+            .where(ChurnScore.customer_id.in_(customer_ids))
+            .group_by(ChurnScore.customer_id)
+            .subquery()
+        )
+        stmt = select(ChurnScore.customer_id, ChurnScore.factors).join(
+            latest, ChurnScore.id == latest.c.last
+        )
+        return {cid: list(factors or []) for cid, factors in self.session.execute(stmt)}
 
 
 class CampaignRepository(TenantRepository[RetentionCampaign]):

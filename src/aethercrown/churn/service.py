@@ -878,3 +878,10 @@ def list_models(session: Session, tenant_id: uuid.UUID) -> Sequence[ChurnModel]:
 
 def latest_activity(session: Session, tenant_id: uuid.UUID) -> datetime | None:
     return ActivityRepository(session, tenant_id).latest()
+
+
+def latest_factors(
+    session: Session, tenant_id: uuid.UUID, customer_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, list[Any]]:
+    """Each customer's top factors (TreeSHAP) from its latest score, where it has one."""
+    return ScoreRepository(session, tenant_id).latest_factors(customer_ids)

@@ -981,3 +981,13 @@ def render_email(
         headers=rendered.headers,
         raw=rendered.raw,
     )
+
+
+def recent_items(session: Session, tenant_id: uuid.UUID, limit: int) -> list[schemas.ItemOut]:
+    """The latest items, newest first, each with its current version and its analysis (the
+    console's list with the SEO table)."""
+    stmt = ItemRepository(session, tenant_id).filtered().order_by(ContentItem.created_at.desc())
+    return [
+        item_out(item, current_version(session, item))
+        for item in session.scalars(stmt.limit(limit)).all()
+    ]

@@ -25,6 +25,7 @@ MODEL_MODULES = (
     "aethercrown.budget.models",
     "aethercrown.content.models",
     "aethercrown.onboarding.models",
+    "aethercrown.web.models",
 )
 
 for _module in MODEL_MODULES:

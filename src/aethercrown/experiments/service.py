@@ -881,3 +881,10 @@ def rebalance_bandits(session: Session, tenant_id: uuid.UUID, period_key: str) -
         )
         changed.append({"experiment_id": str(experiment.id), "weights": weights})
     return {"reweighted": len(changed), "experiments": changed}
+
+
+def recent(session: Session, tenant_id: uuid.UUID, limit: int) -> list[Experiment]:
+    """The tenant's latest experiments, newest first (the console's list)."""
+    repo = ExperimentRepository(session, tenant_id)
+    stmt = repo.list_statement(status=None).order_by(None).order_by(Experiment.started_at.desc())
+    return list(session.scalars(stmt.limit(limit)).all())

@@ -11,6 +11,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from aethercrown.core.money import major, money
 from aethercrown.core.numbers import percent
@@ -33,10 +34,33 @@ def _plot_value(amount: int | float | None, currency: str) -> float:
     return major(amount, currency) or 0.0
 
 
+# The PDF frame each chart fills (17 × 7 cm): the figure has the same shape, is laid out to
+# fit inside it (constrained layout, not a tight crop that would change the shape), and the
+# picture is placed at exactly that size, so nothing is cut off or stretched.
+CHART_FRAME_CM = (17.0, 7.0)
+CHART_SIZE_IN = (7.2, 7.2 * CHART_FRAME_CM[1] / CHART_FRAME_CM[0])
+
+
 def _figure_png(fig: Any) -> bytes:
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    fig.savefig(buffer, format="png", dpi=110)
     return buffer.getvalue()
+
+
+def _chart_figure() -> tuple[Any, Any]:
+    fig = Figure(figsize=CHART_SIZE_IN, layout="constrained")
+    ax = fig.subplots()
+    # Amounts as people write them (grouped thousands), never an offset or scientific notation.
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+    ax.margins(y=0.12)
+    return fig, ax
+
+
+def _legend_below(ax: Any, columns: int) -> None:
+    """The legend under the plot, outside it: it never covers a bar or a line."""
+    ax.legend(
+        fontsize=7, ncol=columns, loc="upper center", bbox_to_anchor=(0.5, -0.32), frameon=False
+    )
 
 
 def charts(report: dict[str, Any]) -> dict[str, bytes]:
@@ -50,8 +74,7 @@ def charts(report: dict[str, Any]) -> dict[str, bytes]:
         return out
     months = [row["month"] for row in trend]
     mrr = [_plot_value(row["mrr"], currency) for row in trend]
-    fig = Figure(figsize=(7.2, 3.0))
-    ax = fig.subplots()
+    fig, ax = _chart_figure()
     ax.plot(months, mrr, marker="o", color="#2563eb", label="MRR")
     forecast = report.get("forecast") or {}
     if forecast.get("months"):
@@ -79,11 +102,10 @@ def charts(report: dict[str, Any]) -> dict[str, bytes]:
     ax.set_title(f"MRR ({currency})")
     ax.tick_params(axis="x", rotation=45, labelsize=7)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    _legend_below(ax, 3)
     out["mrr"] = _figure_png(fig)
 
-    fig = Figure(figsize=(7.2, 3.0))
-    ax = fig.subplots()
+    fig, ax = _chart_figure()
     gains = {"new": "#16a34a", "expansion": "#22c55e", "reactivation": "#86efac"}
     losses = {"contraction": "#f97316", "churn": "#dc2626"}
     bottom = [0.0] * len(trend)
@@ -99,7 +121,7 @@ def charts(report: dict[str, Any]) -> dict[str, bytes]:
     ax.axhline(0, color="black", linewidth=0.6)
     ax.set_title(f"MRR movements ({currency})")
     ax.tick_params(axis="x", rotation=45, labelsize=7)
-    ax.legend(fontsize=7, ncol=5)
+    _legend_below(ax, 5)
     out["movements"] = _figure_png(fig)
     return out
 
@@ -202,7 +224,9 @@ def render_pdf(report: dict[str, Any]) -> bytes:
         story.append(table)
         for png in charts(report).values():
             story.append(Spacer(1, 0.3 * cm))
-            story.append(Image(io.BytesIO(png), width=17 * cm, height=7 * cm))
+            story.append(
+                Image(io.BytesIO(png), width=CHART_FRAME_CM[0] * cm, height=CHART_FRAME_CM[1] * cm)
+            )
     doc.build(story)
     return buffer.getvalue()
 

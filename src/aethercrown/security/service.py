@@ -460,3 +460,10 @@ def ensure_bootstrap_admin(session: Session, given: str | None) -> str | None:
         session, tenant_id=None, name="bootstrap admin", scopes=["admin"], actor="bootstrap"
     )
     return issued.secret
+
+
+def tenant_due_keys(
+    session: Session, tenant_id: uuid.UUID, within_days: int
+) -> list[schemas.DueKey]:
+    """The tenant's managed keys due for rotation within ``within_days`` (the console's list)."""
+    return due_keys(KeyRepository(session, tenant_id), within_days)

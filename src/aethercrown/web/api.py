@@ -1,13 +1,17 @@
-"""The dashboard pages. A browser signs in once with an API key (login form, or an investor share
-link ``/investor?key=…``); the key is kept in an HttpOnly, SameSite=Strict cookie and checked on
-every page exactly like a Bearer key (expiry, revocation, rate limit). The executive page needs
-``tenant:read``, the investor page ``investor``."""
+"""The web console. A browser signs in once with an API key (the login form, or an investor's
+share link ``/investor?key=…``); the key is checked like a Bearer key and the browser then
+holds only a random session id (HttpOnly, SameSite=Lax cookie; see ``web.sessions``). Every
+page follows the key's scopes: ``tenant:read`` opens the console, ``investor`` the investor
+pages. Form POSTs (sign-in, sign-out, experiments) must come from this site (Origin check)."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.openapi.docs import (
@@ -20,19 +24,114 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from aethercrown.analytics import service as analytics
 from aethercrown.analytics.schemas import MONTH_PATTERN
-from aethercrown.core.auth import TenantPrincipal, authenticate_secret
-from aethercrown.core.errors import NotFound, ProblemError
-from aethercrown.db.session import DbSession
+from aethercrown.clock import utcnow
+from aethercrown.core.auth import authenticate_secret
+from aethercrown.core.errors import InvalidInput, NotFound, ProblemError, field_error
+from aethercrown.core.money import money
+from aethercrown.core.numbers import percent, plain
+from aethercrown.db.session import DbSession, write_transaction
+from aethercrown.experiments import schemas as experiment_schemas
+from aethercrown.experiments import service as experiments
 from aethercrown.investor import report
 from aethercrown.investor import service as investor
-from aethercrown.web import service
+from aethercrown.web import filters as console_filters
+from aethercrown.web import pages, sessions
+from aethercrown.web.sessions import COOKIE, ConsoleUser
 
-COOKIE = "aethercrown_key"
-COOKIE_MAX_AGE = 8 * 3600
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
-PAGES = {"/dashboard": "tenant:read", "/investor": "investor"}
+LOGIN = "/console/login"
+# Where another module's console page hangs in the navigation once its route exists.
+ONBOARDING_PATH = "/console/onboarding"
+
+
+@dataclass(frozen=True, slots=True)
+class ConsolePage:
+    key: str
+    path: str
+    label: str
+    scope: str
+    template: str
+    build: Callable[..., dict[str, Any]] | None
+    filtered: bool = True
+
+
+CONSOLE_PAGES = (
+    ConsolePage(
+        "overview", "/console", "Overview", "tenant:read", "overview.html.j2", pages.overview
+    ),
+    ConsolePage(
+        "churn", "/console/churn", "Churn", "tenant:read", "churn.html.j2", pages.churn_page
+    ),
+    ConsolePage(
+        "budget",
+        "/console/budget",
+        "Budget",
+        "tenant:read",
+        "budget.html.j2",
+        pages.budget_page,
+        False,
+    ),
+    ConsolePage(
+        "experiments",
+        "/console/experiments",
+        "Experiments",
+        "tenant:read",
+        "experiments.html.j2",
+        pages.experiments_page,
+        False,
+    ),
+    ConsolePage(
+        "usage", "/console/usage", "Usage", "tenant:read", "usage.html.j2", pages.usage_page, False
+    ),
+    ConsolePage(
+        "content",
+        "/console/content",
+        "Content",
+        "tenant:read",
+        "content.html.j2",
+        pages.content_page,
+        False,
+    ),
+    ConsolePage("onboarding", ONBOARDING_PATH, "Onboarding", "tenant:read", "", None, False),
+    ConsolePage(
+        "operations",
+        "/console/operations",
+        "Operations",
+        "tenant:read",
+        "operations.html.j2",
+        pages.operations_page,
+        False,
+    ),
+    ConsolePage(
+        "investor",
+        "/console/investor",
+        "Investor",
+        "investor",
+        "investor.html.j2",
+        pages.investor_page,
+        False,
+    ),
+    ConsolePage(
+        "public",
+        "/console/public",
+        "Public metrics",
+        "investor",
+        "public.html.j2",
+        pages.public_page,
+        False,
+    ),
+)
+BY_PATH = {p.path: p for p in CONSOLE_PAGES}
+NOTICES = {
+    "signin": "Sign in to open the console.",
+    "expired": "Your session ended (signed out, expired, or its key was revoked); sign in again.",
+    "invalid": "That is not a valid API key: it is unknown, revoked or expired.",
+    "operator": "Operator keys act for every tenant; sign in with one tenant's key.",
+    "signedout": "Signed out.",
+}
 
 router = APIRouter(tags=["web"], include_in_schema=False)
 _env = Environment(
@@ -41,142 +140,335 @@ _env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-_env.globals.update(fmt_number=report.number, fmt_percent=report.percent)
+_env.globals.update(
+    fmt_number=report.number, fmt_percent=report.percent, fmt=plain, percent=percent, money=money
+)
 
 
-def _render(template: str, **context: Any) -> HTMLResponse:
-    return HTMLResponse(_env.get_template(template).render(**context))
+def _render(template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    return HTMLResponse(_env.get_template(template).render(**context), status_code=status)
 
 
-async def _page_principal(
-    request: Request, response: Response, session: Session, scope: str
-) -> TenantPrincipal | None:
-    """The principal of the page's cookie key, or None (sign in again) if it is missing,
-    invalid, lacks the scope, or is an operator key (pages show one tenant's figures)."""
-    return await _principal_for(request, response, session, request.cookies.get(COOKIE), scope)
+def _has_route(request: Request, path: str) -> bool:
+    return any(getattr(route, "path", None) == path for route in request.app.routes)
 
 
-async def _principal_for(
-    request: Request, response: Response, session: Session, secret: str | None, scope: str
-) -> TenantPrincipal | None:
-    if not secret or len(secret) > 200:
-        return None
-    try:
-        principal = await authenticate_secret(request, response, session, secret)
-    except ProblemError as exc:
-        if exc.status == 429:
-            raise
-        return None
-    if principal.tenant_id is None or not principal.has(scope):
-        return None
-    return TenantPrincipal(
-        key_id=principal.key_id,
-        scopes=principal.scopes,
-        tenant_id=principal.tenant_id,
-        is_operator=False,
+def navigation(request: Request, user: ConsoleUser, query: str) -> list[dict[str, Any]]:
+    """The pages this user's key may open, each keeping the current filters; an entry whose
+    route is not installed (onboarding, until its module lands) is left out."""
+    out = []
+    for page in CONSOLE_PAGES:
+        if not user.has(page.scope):
+            continue
+        if page.build is None and not _has_route(request, page.path):
+            continue
+        out.append(
+            {
+                "label": page.label,
+                "href": page.path + query,
+                "current": request.url.path == page.path,
+            }
+        )
+    return out
+
+
+def first_page(user: ConsoleUser) -> str:
+    for page in CONSOLE_PAGES:
+        if page.build is not None and user.has(page.scope):
+            return page.path
+    return LOGIN
+
+
+def _to_login(next_path: str, reason: str) -> RedirectResponse:
+    return RedirectResponse(
+        f"{LOGIN}?next={quote(next_path, safe='/')}&reason={reason}", status_code=303
     )
 
 
-def _to_login(next_path: str) -> RedirectResponse:
-    return RedirectResponse(f"/dashboard/login?next={next_path}", status_code=303)
+def _own_origin(request: Request) -> str:
+    return f"{request.url.scheme}://{request.url.netloc}"
 
 
-def _set_cookie(response: Response, request: Request, secret: str) -> None:
+def _check_origin(request: Request) -> None:
+    if not sessions.same_origin(
+        request.headers.get("origin"), request.headers.get("referer"), _own_origin(request)
+    ):
+        raise ProblemError(
+            403, "cross-site-request", "Forbidden", "This form must be sent from the console itself"
+        )
+
+
+def _set_session_cookie(response: Response, request: Request, session_id: str) -> None:
     response.set_cookie(
         COOKIE,
-        secret,
-        max_age=COOKIE_MAX_AGE,
+        session_id,
+        max_age=int(sessions.LIFETIME.total_seconds()),
         httponly=True,
-        samesite="strict",
+        samesite="lax",
         secure=request.url.scheme == "https",
         path="/",
     )
 
 
-@router.get("/dashboard/login")
-def login_page(
-    next: Annotated[str, Query(pattern="^/(dashboard|investor)$")] = "/dashboard",
-    error: Annotated[str | None, Query(max_length=10)] = None,
-) -> HTMLResponse:
-    message = "That key is not valid for this page." if error else None
-    return _render("login.html.j2", next=next, error=message, signed_in=False)
+def _safe_next(target: str | None) -> str:
+    """Only a console page of this site (never another host) is a place to return to."""
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return "/console"
+    path = target.split("?", 1)[0]
+    return target if path in BY_PATH or path.startswith("/console/") else "/console"
 
 
-@router.post("/dashboard/login")
-async def login(request: Request, session: DbSession) -> Response:
-    body = await request.body()
-    form = parse_qs(body.decode("utf-8", "replace")[:4096])
-    secret = (form.get("key") or [""])[0].strip()
-    target = (form.get("next") or ["/dashboard"])[0]
-    if target not in PAGES:
-        target = "/dashboard"
+async def _sign_in(
+    request: Request, session: Session, secret: str, target: str
+) -> RedirectResponse:
+    """Check the key, start a session and send the browser to ``target`` (or to the first
+    page the key may open)."""
+    if not secret or len(secret) > 200:
+        return _to_login(target, "invalid")
+    try:
+        principal = await authenticate_secret(request, Response(), session, secret)
+    except ProblemError as exc:
+        if exc.status == 429:
+            raise
+        return _to_login(target, "invalid")
+    if principal.tenant_id is None:
+        return _to_login(target, "operator")
+    user = ConsoleUser(principal.key_id, principal.tenant_id, principal.scopes)
+    page = BY_PATH.get(target.split("?", 1)[0])
+    if page is not None and not user.has(page.scope):
+        target = first_page(user)
+    session_id = sessions.start(session, principal.key_id, principal.tenant_id)
     redirect = RedirectResponse(target, status_code=303)
-    if await _principal_for(request, Response(), session, secret, PAGES[target]) is None:
-        return RedirectResponse(f"/dashboard/login?next={target}&error=1", status_code=303)
-    _set_cookie(redirect, request, secret)
+    _set_session_cookie(redirect, request, session_id)
     return redirect
 
 
-@router.post("/dashboard/logout")
-def logout() -> RedirectResponse:
-    response = RedirectResponse("/dashboard/login", status_code=303)
+def _user(request: Request, session: Session) -> ConsoleUser | None:
+    return sessions.resolve(session, request.cookies.get(COOKIE))
+
+
+def _guard(request: Request, session: Session, scope: str) -> ConsoleUser | RedirectResponse:
+    """The signed-in user if the key may open this page; else where to send the browser: the
+    sign-in page with the reason, or the first page the key may open."""
+    user = _user(request, session)
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    if user is None:
+        reason = "expired" if request.cookies.get(COOKIE) else "signin"
+        return _to_login(here, reason)
+    if not user.has(scope):
+        return RedirectResponse(first_page(user), status_code=303)
+    return user
+
+
+def _filters(request: Request) -> console_filters.Filters:
+    q = request.query_params
+    return console_filters.parse(
+        utcnow(),
+        q.get("range"),
+        q.get("from") or None,
+        q.get("to") or None,
+        q.get("plan") or None,
+        q.get("segment") or None,
+    )
+
+
+def _plans(session: Session, tenant_id: uuid.UUID) -> list[str]:
+    return analytics.plan_names(session, tenant_id)
+
+
+async def _page(request: Request, session: Session, page: ConsolePage, **extra: Any) -> Response:
+    guard = _guard(request, session, page.scope)
+    if isinstance(guard, RedirectResponse):
+        return guard
+    user = guard
+    chosen = _filters(request)
+    assert page.build is not None
+    body = await run_in_threadpool(page.build, session, user.tenant_id, chosen, **extra)
+    plans = await run_in_threadpool(_plans, session, user.tenant_id) if page.filtered else []
+    return _render(
+        page.template,
+        signed_in=True,
+        nav=navigation(request, user, chosen.query),
+        path=request.url.path,
+        filters=chosen,
+        show_filters=page.filtered,
+        presets=console_filters.PRESETS,
+        plans=plans,
+        segments=console_filters.SEGMENTS,
+        notice=request.query_params.get("notice") and NOTICES.get(request.query_params["notice"]),
+        back=chosen.link("/console"),
+        **body,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Signing in and out
+
+
+@router.get(LOGIN)
+def login_page(
+    next: Annotated[str | None, Query(max_length=500)] = None,
+    reason: Annotated[str | None, Query(max_length=20)] = None,
+) -> HTMLResponse:
+    return _render(
+        "login.html.j2",
+        next=_safe_next(next),
+        error=NOTICES.get(reason or ""),
+        signed_in=False,
+    )
+
+
+@router.post(LOGIN)
+async def login(request: Request, session: DbSession) -> Response:
+    _check_origin(request)
+    body = await request.body()
+    form = parse_qs(body.decode("utf-8", "replace")[:4096])
+    secret = (form.get("key") or [""])[0].strip()
+    return await _sign_in(request, session, secret, _safe_next((form.get("next") or [""])[0]))
+
+
+@router.post("/console/logout")
+def logout(request: Request, session: DbSession) -> RedirectResponse:
+    _check_origin(request)
+    sessions.end(session, request.cookies.get(COOKIE))
+    response = RedirectResponse(f"{LOGIN}?reason=signedout", status_code=303)
     response.delete_cookie(COOKIE, path="/")
     return response
 
 
+# The first pages' addresses still work: bookmarks and share links from before the console.
 @router.get("/dashboard")
-async def executive_dashboard(request: Request, response: Response, session: DbSession) -> Response:
-    principal = await _page_principal(request, response, session, "tenant:read")
-    if principal is None:
-        return _to_login("/dashboard")
-    # The figures are computed synchronously (database and numpy): off the event loop.
-    page = await run_in_threadpool(service.executive_page, session, principal.tenant_id)
-    return _render("executive.html.j2", signed_in=True, **page)
+def old_dashboard() -> RedirectResponse:
+    return RedirectResponse("/console", status_code=307)
+
+
+@router.get("/dashboard/login")
+def old_login() -> RedirectResponse:
+    return RedirectResponse(LOGIN, status_code=307)
 
 
 @router.get("/investor")
 async def investor_dashboard(
     request: Request,
-    response: Response,
     session: DbSession,
     key: Annotated[str | None, Query(max_length=200, description="Share-link key")] = None,
 ) -> Response:
-    if key is not None:
-        # A share link: keep the key in the cookie and drop it from the address bar and history.
-        redirect = RedirectResponse("/investor", status_code=303)
-        _set_cookie(redirect, request, key)
-        return redirect
-    principal = await _page_principal(request, response, session, "investor")
-    if principal is None:
-        return _to_login("/investor")
-    page = await run_in_threadpool(service.investor_page, session, principal.tenant_id)
-    return _render("investor.html.j2", signed_in=True, **page)
+    if key is None:
+        return RedirectResponse("/console/investor", status_code=307)
+    # A share link signs in (a read unit may not write the session: one write unit of its own)
+    # and drops the key from the address bar and history.
+    factory = request.app.state.session_factory
+    with write_transaction(factory) as writer:
+        return await _sign_in(request, writer, key, "/console/investor")
+
+
+# ---------------------------------------------------------------------------------------------
+# Pages
+
+
+def _console_route(page: ConsolePage) -> None:
+    async def show(request: Request, session: DbSession) -> Response:
+        return await _page(request, session, page)
+
+    show.__name__ = f"console_{page.key}"
+    router.add_api_route(page.path, show, methods=["GET"], include_in_schema=False)
+
+
+for _page_spec in CONSOLE_PAGES:
+    if _page_spec.build is not None:
+        _console_route(_page_spec)
+
+
+@router.get("/console/customers")
+async def console_customers(
+    request: Request,
+    session: DbSession,
+    month: Annotated[str, Query(pattern=MONTH_PATTERN)],
+    movement: Annotated[
+        str, Query(pattern="^(paying|new|expansion|contraction|churn|reactivation)$")
+    ],
+) -> Response:
+    page = ConsolePage(
+        "customers",
+        "/console/customers",
+        "Customers",
+        "tenant:read",
+        "customers.html.j2",
+        pages.customers,
+    )
+    return await _page(request, session, page, month=month, movement=movement)
+
+
+def _form(body: bytes) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")[:8192]).items()}
+
+
+@router.post("/console/experiments")
+async def console_create_experiment(request: Request, session: DbSession) -> Response:
+    _check_origin(request)
+    guard = _guard(request, session, "tenant:write")
+    if isinstance(guard, RedirectResponse):
+        return guard
+    form = _form(await request.body())
+    variants = [v.strip() for v in form.get("variants", "").split(",") if v.strip()]
+    try:
+        body = experiment_schemas.ExperimentCreate(
+            name=form.get("name", "").strip(),
+            hypothesis=form.get("hypothesis") or None,
+            variants=[experiment_schemas.VariantIn(key=v) for v in variants],
+            metrics=[experiment_schemas.MetricIn(key=form.get("metric", "conversion").strip())],
+        )
+    except ValueError as exc:
+        raise InvalidInput(
+            "The experiment form is not valid", [field_error(["form"], str(exc)[:500])]
+        ) from None
+    experiments.create(session, guard.tenant_id, body, f"key:{guard.key_id}")
+    return RedirectResponse("/console/experiments", status_code=303)
+
+
+@router.post("/console/experiments/{experiment_id}/stop")
+async def console_stop_experiment(
+    experiment_id: uuid.UUID, request: Request, session: DbSession
+) -> Response:
+    _check_origin(request)
+    guard = _guard(request, session, "tenant:write")
+    if isinstance(guard, RedirectResponse):
+        return guard
+    experiments.stop(session, guard.tenant_id, experiment_id, f"key:{guard.key_id}")
+    return RedirectResponse("/console/experiments", status_code=303)
 
 
 @router.get("/investor/report")
 async def investor_report(
     request: Request,
-    response: Response,
     session: DbSession,
     month: Annotated[str | None, Query(pattern=MONTH_PATTERN)] = None,
     format: Annotated[str, Query(pattern="^(html|pdf)$")] = "html",
 ) -> Response:
-    principal = await _page_principal(request, response, session, "investor")
-    if principal is None:
-        return _to_login("/investor")
+    guard = _guard(request, session, "investor")
+    if isinstance(guard, RedirectResponse):
+        return guard
     if month is not None:
         investor.validate_month(month)
-    body = await run_in_threadpool(investor.monthly_report, session, principal.tenant_id, month)
+    body = await run_in_threadpool(investor.monthly_report, session, guard.tenant_id, month)
     if format == "pdf":
         pdf = await run_in_threadpool(report.render_pdf, body)
         return Response(pdf, media_type="application/pdf")
     return HTMLResponse(await run_in_threadpool(report.render_html, body))
 
 
+@router.get("/")
+def front_page() -> RedirectResponse:
+    """The front door is the console, which asks to sign in first."""
+    return RedirectResponse("/console", status_code=307)
+
+
 # Files under /web/static/ (anything else there is not served): the dashboard's script and
 # vendored uPlot, and the API docs pages' vendored Swagger UI and Redoc (see vendor/README.md).
 STATIC_FILES = {
     "dashboard.js": "text/javascript",
+    "filters.js": "text/javascript",
+    "console.css": "text/css",
     "uPlot.iife.min.js": "text/javascript",
     "uPlot.min.css": "text/css",
     "vendor/swagger-ui/swagger-ui-bundle.js": "text/javascript",
@@ -194,12 +486,6 @@ def static_file(path: str) -> FileResponse:
     return FileResponse(
         STATIC / path, media_type=media_type, headers={"Cache-Control": "public, max-age=3600"}
     )
-
-
-@router.get("/")
-def front_page() -> RedirectResponse:
-    """The front door is the dashboard, which asks to sign in first."""
-    return RedirectResponse("/dashboard", status_code=307)
 
 
 # The API docs pages, as FastAPI would serve them but with their assets from STATIC_FILES (the

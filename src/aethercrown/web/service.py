@@ -1,5 +1,5 @@
-"""What the dashboard pages show: the same service calls as the JSON API, shaped into tiles and
-chart specifications for the vendored uPlot. Never commits."""
+"""Shared pieces of the console pages: colours, the MRR chart with its forecast, and the AI
+performance table. Never commits."""
 
 from __future__ import annotations
 
@@ -9,13 +9,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from aethercrown.analytics import metrics
-from aethercrown.analytics import service as analytics
-from aethercrown.analytics.kpis import EXECUTIVE_TILES, KPIS, display
-from aethercrown.analytics.schemas import PeriodRequest
-from aethercrown.core.money import major, money
-from aethercrown.core.pagination import PageParams
+from aethercrown.core.money import major
 from aethercrown.investor import report
-from aethercrown.investor import service as investor
 from aethercrown.tenants.service import get_tenant
 
 FEED_SIZE = 15
@@ -66,17 +61,6 @@ def chart(
     }
 
 
-def customers_chart(
-    rows: list[dict[str, Any]], currency: str, *, with_movements: bool
-) -> dict[str, Any]:
-    lines = [series("Customers", [r["customers"] for r in rows], CUSTOMERS)]
-    if with_movements:
-        lines.append(series("New", [r["new_customers"] for r in rows], GAIN))
-        lines.append(series("Churned", [r["churned_customers"] for r in rows], LOSS))
-    months = [r["month"] for r in rows]
-    return chart("chart-customers", "Paying customers", "count", currency, months, *lines)
-
-
 def mrr_chart(
     rows: list[dict[str, Any]], forecast: dict[str, Any] | None, currency: str
 ) -> dict[str, Any]:
@@ -98,66 +82,6 @@ def mrr_chart(
             values = _major(forecast[key][offset:], currency)
             lines.append(series(label, lead + values, FORECAST, kind))
     return chart("chart-mrr", f"MRR ({currency})", "money", currency, months + future, *lines)
-
-
-def executive_page(session: Session, tenant_id: uuid.UUID) -> dict[str, Any]:
-    period = PeriodRequest()
-    revenue = analytics.revenue(session, tenant_id, period)
-    growth = analytics.growth(session, tenant_id, period)
-    ai = analytics.ai_performance(session, tenant_id, period)
-    health = analytics.system_health(session, tenant_id, period)
-    rows = revenue["months"]
-    currency = revenue["currency"]
-    latest = rows[-1] if rows else None
-    months = [r["month"] for r in rows]
-    charts = [
-        mrr_chart(rows, growth["forecasts"].get("mrr"), currency),
-        chart(
-            "chart-movements",
-            f"MRR movements ({currency})",
-            "money",
-            currency,
-            months,
-            series(
-                "New + expansion + reactivation",
-                _major([r["new"] + r["expansion"] + r["reactivation"] for r in rows], currency),
-                GAIN,
-                "bars",
-            ),
-            series(
-                "Contraction + churn",
-                _major([-(r["contraction"] + r["churn"]) for r in rows], currency),
-                LOSS,
-                "bars",
-            ),
-            series("Net new MRR", _major([r["net_new_mrr"] for r in rows], currency), NET),
-        ),
-        customers_chart(rows, currency, with_movements=True),
-        chart(
-            "chart-engagement",
-            "Engagement and retention",
-            "percent",
-            currency,
-            months,
-            series("DAU/MAU", [r["dau_mau"] for r in rows], "#ea580c"),
-            series("NRR", [r["nrr"] for r in rows], MRR_COLOUR),
-            series("Logo churn", [r["logo_churn_rate"] for r in rows], LOSS),
-        ),
-    ]
-    tiles = [
-        (KPIS[key].label, display(key, latest[key] if latest else None, currency))
-        for key in EXECUTIVE_TILES
-    ]
-    return {
-        "tenant": tenant_name(session, tenant_id),
-        "as_of": revenue["as_of"],
-        "currency": currency,
-        "tiles": tiles,
-        "charts": charts,
-        "ai": ai,
-        "ai_rows": ai_rows(ai, currency),
-        "health": health,
-    }
 
 
 def _points(value: float | None) -> str:
@@ -213,39 +137,3 @@ def ai_rows(ai: dict[str, Any], currency: str) -> list[tuple[str, str]]:
             f"{tasks['assigned']:,} / {tasks['completed']:,} / {tasks['running']:,}",
         ),
     ]
-
-
-def investor_page(session: Session, tenant_id: uuid.UUID) -> dict[str, Any]:
-    live = investor.live(session, tenant_id)
-    kpis = investor.kpis(session, tenant_id, 24)
-    feed = investor.activity_feed(session, tenant_id, PageParams(limit=FEED_SIZE), None)
-    currency = live["currency"]
-    rows = kpis["months"]
-    charts = [
-        mrr_chart(rows, kpis["forecasts"].get("mrr"), currency),
-        customers_chart(rows, currency, with_movements=False),
-    ]
-    latest = kpis["latest"]
-    tiles = [
-        ("MRR", money(live["mrr"], currency)),
-        ("ARR", money(live["arr"], currency)),
-        ("Paying customers", str(live["customers"])),
-        ("Active users (30 days)", str(live["active_users_30d"])),
-        ("AI tasks running", str(live["ai_tasks_running"])),
-        (
-            "Uptime",
-            live["uptime"]["status"]
-            if live["uptime"]["value"] is None
-            else report.percent(live["uptime"]["value"]),
-        ),
-        ("MRR growth (CMGR)", report.percent(kpis["mrr_cmgr"])),
-        ("NRR (12 months)", report.percent(latest["nrr_12m"]) if latest else "–"),
-    ]
-    return {
-        "tenant": tenant_name(session, tenant_id),
-        "as_of": live["as_of"],
-        "currency": currency,
-        "tiles": tiles,
-        "charts": charts,
-        "feed": feed.items,
-    }

@@ -365,3 +365,14 @@ JOBS = [
         headline=_delivery_headline,
     )
 ]
+
+
+def recent_deliveries(session: Session, tenant_id: uuid.UUID, limit: int) -> list[WebhookDelivery]:
+    """The tenant's latest webhook deliveries, newest first (the console's list)."""
+    stmt = (
+        select(WebhookDelivery)
+        .where(WebhookDelivery.tenant_id == tenant_id)
+        .order_by(WebhookDelivery.created_at.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(stmt).all())

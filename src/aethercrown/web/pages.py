@@ -1,0 +1,769 @@
+"""What each console page shows, read only through the domains' service functions and shaped
+into tiles, chart specifications (drawn by the vendored uPlot, each with a data table) and
+tables. Never commits."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from aethercrown.analytics import metrics
+from aethercrown.analytics import service as analytics
+from aethercrown.analytics.kpis import KPIS, display
+from aethercrown.automation import service as automation
+from aethercrown.budget import service as budget
+from aethercrown.churn import service as churn
+from aethercrown.clock import utcnow
+from aethercrown.content import service as content
+from aethercrown.core.errors import ProblemError
+from aethercrown.core.money import major, money
+from aethercrown.core.numbers import percent, plain
+from aethercrown.core.pagination import PageParams
+from aethercrown.experiments import service as experiments
+from aethercrown.health import service as health
+from aethercrown.investor import service as investor
+from aethercrown.metering import service as metering
+from aethercrown.security import service as security
+from aethercrown.tasks import service as tasks
+from aethercrown.tenants.service import get_tenant
+from aethercrown.web.filters import Filters
+from aethercrown.web.service import (
+    CUSTOMERS,
+    FORECAST,
+    GAIN,
+    LOSS,
+    MRR_COLOUR,
+    NET,
+    ai_rows,
+    mrr_chart,
+    tenant_name,
+)
+from aethercrown.webhooks import service as webhooks
+
+LIST_SIZE = 25
+DRILL_SIZE = 500
+PLAN_COLOURS = ("#2563eb", "#9333ea", "#0891b2", "#ea580c", "#16a34a", "#be123c", "#64748b")
+MOVEMENT_LABELS = {
+    "paying": "Paying customers",
+    "new": "New",
+    "expansion": "Expansion",
+    "reactivation": "Reactivation",
+    "contraction": "Contraction",
+    "churn": "Churned",
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Charts: a specification the page's script draws, and the same figures as a table
+
+
+def fmt_value(value: Any, fmt: str, currency: str) -> str:
+    """A chart value written for people (the data table and the axis use the same rules)."""
+    if value is None:
+        return "–"
+    if fmt == "money":
+        return f"{currency} {plain(value, 0)}"
+    if fmt == "percent":
+        return percent(value)
+    if fmt == "count":
+        return plain(value, 0)
+    return plain(value)
+
+
+def figure(
+    chart_id: str,
+    title: str,
+    fmt: str,
+    currency: str,
+    x_labels: list[str],
+    lines: list[dict[str, Any]],
+    *,
+    x_kind: str = "month",
+    x_values: list[float] | None = None,
+    summary: str = "",
+) -> dict[str, Any]:
+    """A chart: x is months (time axis), categories or numbers; each series a line, dashes,
+    a band edge or bars. The table lists every plotted value beside the chart."""
+    if x_kind == "month":
+        xs: list[float] = [metrics.month_start(m).timestamp() for m in x_labels]
+    elif x_kind == "category":
+        xs = [float(i) for i in range(len(x_labels))]
+    else:
+        xs = list(x_values or [])
+    rows = [
+        [label, *(fmt_value(s["values"][i], fmt, currency) for s in lines)]
+        for i, label in enumerate(x_labels)
+    ]
+    return {
+        "id": chart_id,
+        "title": title,
+        "format": fmt,
+        "currency": currency,
+        "x_kind": x_kind,
+        "x": xs,
+        "x_labels": x_labels,
+        "series": lines,
+        "aria": f"{title}. {summary}".strip() if summary else f"{title}: chart, data table below",
+        "table": {"columns": ["", *(s["label"] for s in lines)], "rows": rows},
+    }
+
+
+def line(label: str, values: list[Any], color: str, kind: str = "line") -> dict[str, Any]:
+    return {"label": label, "values": values, "color": color, "kind": kind}
+
+
+def _major(values: list[Any], currency: str) -> list[float | None]:
+    return [major(v, currency) for v in values]
+
+
+def _safely(build: Callable[[], Any], fallback: Any = None) -> Any:
+    """A section whose domain answers a problem (nothing configured yet, no data) shows its
+    empty state instead of failing the whole page."""
+    try:
+        return build()
+    except ProblemError:
+        return fallback
+
+
+# ---------------------------------------------------------------------------------------------
+# Overview
+
+
+def _tile(
+    key: str,
+    row: dict[str, Any] | None,
+    previous: dict[str, Any] | None,
+    currency: str,
+    link: str | None = None,
+) -> dict[str, Any]:
+    value = row.get(key) if row else None
+    before = previous.get(key) if previous else None
+    delta = None
+    if value is not None and before is not None:
+        unit = KPIS[key].unit
+        diff = value - before
+        if unit == "percent":
+            delta = f"{diff * 100:+.1f} pts"
+        elif unit == "money":
+            delta = ("+" if diff >= 0 else "−") + money(abs(diff), currency)
+        else:
+            delta = ("+" if diff >= 0 else "−") + plain(abs(diff))
+    return {
+        "label": KPIS[key].label,
+        "value": display(key, value, currency),
+        "delta": delta,
+        "link": link,
+    }
+
+
+def overview(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dict[str, Any]:
+    period = filters.period()
+    revenue = analytics.revenue(session, tenant_id, period)
+    growth = analytics.growth(session, tenant_id, period)
+    rows = revenue["months"]
+    currency = revenue["currency"]
+    months = [r["month"] for r in rows]
+    latest = rows[-1] if rows else None
+    previous = rows[-2] if len(rows) > 1 else None
+    drill = (
+        (
+            lambda movement: filters.link(
+                "/console/customers", month=latest["month"], movement=movement
+            )
+        )
+        if latest
+        else (lambda movement: None)
+    )
+    tiles = [
+        _tile("mrr", latest, previous, currency, drill("paying")),
+        _tile("arr", latest, previous, currency),
+        _tile("nrr", latest, previous, currency, drill("expansion")),
+        _tile("grr", latest, previous, currency, drill("contraction")),
+        _tile("customers", latest, previous, currency, drill("paying")),
+        _tile("arpa", latest, previous, currency),
+        _tile("ltv", latest, previous, currency),
+        _tile("quick_ratio", latest, previous, currency),
+        _tile("logo_churn_rate", latest, previous, currency, drill("churn")),
+        _tile("new_customers", latest, previous, currency, drill("new")),
+    ]
+    gains = [
+        ("New", "new", GAIN),
+        ("Expansion", "expansion", "#65a30d"),
+        ("Reactivation", "reactivation", "#0d9488"),
+    ]
+    losses = [("Contraction", "contraction", "#f97316"), ("Churn", "churn", LOSS)]
+    # Stacked: each bar is drawn from the axis to the running total, the widest first, so the
+    # segments show one above the other; the table lists each movement on its own.
+    stacked: list[dict[str, Any]] = []
+    for group, sign in ((gains, 1), (losses, -1)):
+        running = [0] * len(rows)
+        tops = []
+        for label, key, colour in group:
+            running = [t + sign * r[key] for t, r in zip(running, rows, strict=True)]
+            tops.append(line(label, _major(running, currency), colour, "bars"))
+        stacked.extend(reversed(tops))
+    movements_chart = figure(
+        "chart-movements",
+        f"MRR movements ({currency})",
+        "money",
+        currency,
+        months,
+        [*stacked, line("Net new MRR", _major([r["net_new_mrr"] for r in rows], currency), NET)],
+        summary="gains stacked above the axis, losses below, net new MRR as a line",
+    )
+    movements_chart["table"] = {
+        "columns": ["Month", "New", "Expansion", "Reactivation", "Contraction", "Churn", "Net"],
+        "rows": [
+            [r["month"], *(money(r[k], currency) for k in (*metrics.MOVEMENTS, "net_new_mrr"))]
+            for r in rows
+        ],
+    }
+    plans = sorted({p for r in rows for p in r.get("mrr_by_plan", {})})
+    plan_chart = figure(
+        "chart-plans",
+        f"MRR by plan ({currency})",
+        "money",
+        currency,
+        months,
+        [
+            line(p, _major([r["mrr_by_plan"].get(p, 0) for r in rows], currency), c)
+            for p, c in zip(
+                plans, PLAN_COLOURS * (len(plans) // len(PLAN_COLOURS) + 1), strict=False
+            )
+        ],
+    )
+    mrr = mrr_chart(rows, growth["forecasts"].get("mrr"), currency)
+    forecast_months = [datetime.fromtimestamp(x).strftime("%Y-%m") for x in mrr["x"]]
+    mrr_fig = figure(
+        "chart-mrr",
+        mrr["title"],
+        "money",
+        currency,
+        forecast_months,
+        [line(s["label"], s["values"], s["color"], s["kind"]) for s in mrr["series"]],
+        summary="monthly recurring revenue with its forecast and interval",
+    )
+    retention = figure(
+        "chart-retention",
+        "Net and gross revenue retention (month)",
+        "percent",
+        currency,
+        months,
+        [
+            line("NRR", [r["nrr"] for r in rows], MRR_COLOUR),
+            line("GRR", [r["grr"] for r in rows], FORECAST),
+            line("Logo churn", [r["logo_churn_rate"] for r in rows], LOSS),
+        ],
+    )
+    customers = figure(
+        "chart-customers",
+        "Paying customers",
+        "count",
+        currency,
+        months,
+        [
+            line("Customers", [r["customers"] for r in rows], CUSTOMERS),
+            line("New", [r["new_customers"] for r in rows], GAIN, "bars"),
+            line("Churned", [-r["churned_customers"] for r in rows], LOSS, "bars"),
+        ],
+    )
+    funnel = {
+        "started": sum(r.get("trials_started", 0) for r in rows),
+        "ended": sum(r.get("trials_ended", 0) for r in rows),
+        "converted": sum(r.get("trials_converted", 0) for r in rows),
+    }
+    funnel_chart = figure(
+        "chart-funnel",
+        "Trial funnel over the range",
+        "count",
+        currency,
+        ["Trials started", "Trials ended", "Converted to paid"],
+        [
+            line(
+                "Trials",
+                [funnel["started"], funnel["ended"], funnel["converted"]],
+                CUSTOMERS,
+                "bars",
+            )
+        ],
+        x_kind="category",
+    )
+    cohorts = analytics.cohort_retention(session, tenant_id, period)
+    ai = analytics.ai_performance(session, tenant_id, filters.ledger_period())
+    width = max((len(c["retention"]) for c in cohorts), default=0)
+    return {
+        "tenant": tenant_name(session, tenant_id),
+        "currency": currency,
+        "month": latest["month"] if latest else None,
+        "previous_month": previous["month"] if previous else None,
+        "tiles": tiles,
+        "charts": [mrr_fig, movements_chart, plan_chart, retention, customers, funnel_chart],
+        "movement_rows": [
+            {
+                "month": r["month"],
+                "mrr": money(r["mrr"], currency),
+                "links": [
+                    (
+                        MOVEMENT_LABELS[k],
+                        r[count],
+                        filters.link("/console/customers", month=r["month"], movement=k),
+                    )
+                    for k, count in (
+                        ("new", "new_customers"),
+                        ("churn", "churned_customers"),
+                        ("reactivation", "reactivated_customers"),
+                    )
+                ],
+                "expansion": filters.link(
+                    "/console/customers", month=r["month"], movement="expansion"
+                ),
+                "contraction": filters.link(
+                    "/console/customers", month=r["month"], movement="contraction"
+                ),
+            }
+            for r in reversed(rows)
+        ],
+        "cohorts": cohorts,
+        "cohort_width": min(width, 13),
+        "funnel": funnel,
+        "ai": ai,
+        "ai_rows": ai_rows(ai, currency),
+    }
+
+
+def customers(
+    session: Session, tenant_id: uuid.UUID, filters: Filters, month: str, movement: str
+) -> dict[str, Any]:
+    """The rows behind one figure: the customers of a month's movement, named."""
+    period = filters.period()
+    rows = analytics.customers_behind(session, tenant_id, month, movement, period)
+    currency = analytics.reporting_currency(session, tenant_id, None)
+    names = metering.customer_names(
+        session, tenant_id, [r["customer_id"] for r in rows[:DRILL_SIZE]]
+    )
+    out = []
+    for r in rows[:DRILL_SIZE]:
+        ref = names.get(r["customer_id"])
+        out.append(
+            {
+                "external_id": ref.external_id if ref else str(r["customer_id"]),
+                "name": (ref.name if ref else None) or "–",
+                "mrr": money(r["mrr"], currency),
+                "previous_mrr": money(r["previous_mrr"], currency),
+                "change": money(r["mrr"] - r["previous_mrr"], currency),
+            }
+        )
+    return {
+        "tenant": tenant_name(session, tenant_id),
+        "month": month,
+        "movement": movement,
+        "movement_label": MOVEMENT_LABELS[movement],
+        "previous_month": metrics.add_months(month, -1),
+        "total": len(rows),
+        "rows": out,
+        "movements": [
+            (k, v, filters.link("/console/customers", month=month, movement=k))
+            for k, v in MOVEMENT_LABELS.items()
+        ],
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Churn
+
+
+def factor_text(factors: list[Any]) -> str:
+    """A score's top three factors in words: "days_since_login (raises risk), …"."""
+    words = []
+    for f in factors[:3]:
+        if isinstance(f, dict):
+            effect = "raises" if f.get("direction") == "raises_risk" else "lowers"
+            words.append(f"{f.get('feature', '?')} ({effect} risk)")
+    return ", ".join(words)
+
+
+def churn_page(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dict[str, Any]:
+    currency = analytics.reporting_currency(session, tenant_id, None)
+    campaigns, _ = churn.campaign_page(session, tenant_id, PageParams(limit=200))
+    levels = ("critical", "high", "medium", "low")
+    counts = [sum(1 for c in campaigns if c.risk_level == level) for level in levels]
+    bins = [0] * 10
+    for c in campaigns:
+        bins[min(int(c.probability * 10), 9)] += 1
+    distribution = figure(
+        "chart-risk",
+        "Churn probability of customers in campaigns",
+        "count",
+        currency,
+        [f"{i * 10}–{i * 10 + 10}%" for i in range(10)],
+        [line("Customers", bins, LOSS, "bars")],
+        x_kind="category",
+    )
+    ai = analytics.ai_performance(session, tenant_id, filters.ledger_period())
+    model = ai["churn_model"]
+    calibration = model["calibration"]["bins"]
+    calibration_chart = figure(
+        "chart-calibration",
+        "Calibration: predicted vs observed churn",
+        "percent",
+        currency,
+        [f"{b['lower'] * 100:.0f}–{b['upper'] * 100:.0f}%" for b in calibration],
+        [
+            line("Mean predicted", [b["mean_predicted"] for b in calibration], FORECAST, "bars"),
+            line("Observed rate", [b["observed_rate"] for b in calibration], LOSS),
+        ],
+        x_kind="category",
+    )
+    uplift = churn.uplift_report(session, tenant_id)
+    at_risk = sorted((c for c in campaigns if c.outcome is None), key=lambda c: -c.probability)
+    at_risk = at_risk[:LIST_SIZE]
+    factors = churn.latest_factors(session, tenant_id, [c.customer_id for c in at_risk])
+    models = list(reversed(churn.list_models(session, tenant_id)))
+    charts = [distribution, calibration_chart]
+    if models:
+        charts.append(
+            figure(
+                "chart-auc",
+                "Churn model quality by training",
+                "number",
+                currency,
+                [m.created_at.strftime("%Y-%m-%d") + f" v{m.version}" for m in models],
+                [
+                    line("ROC AUC", [round(m.roc_auc, 3) for m in models], MRR_COLOUR),
+                    line("Brier score", [round(m.brier, 3) for m in models], LOSS),
+                ],
+                x_kind="category",
+                summary="ROC AUC and Brier score of each trained model",
+            )
+        )
+    return {
+        "tenant": tenant_name(session, tenant_id),
+        "levels": list(zip(levels, counts, strict=True)),
+        "charts": charts,
+        "at_risk": at_risk,
+        "factors": {cid: factor_text(items) for cid, items in factors.items()},
+        "model": model,
+        "ai_rows": ai_rows(ai, currency)[1:4],
+        "uplift": uplift["buckets"],
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Budget
+
+
+def budget_page(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dict[str, Any]:
+    currency = analytics.reporting_currency(session, tenant_id, None)
+    plan = budget.current_plan(session, tenant_id)
+    charts = []
+    channels = []
+    if plan is not None:
+        for i, ch in enumerate(plan.channels):
+            spends = [p.spend for p in ch.curve]
+            chart_id = f"chart-curve-{i}"
+            charts.append(
+                figure(
+                    chart_id,
+                    f"{ch.channel}: return by spend per period",
+                    "number",
+                    currency,
+                    [plain(s, 0) for s in spends],
+                    [
+                        line("Expected return", [p.response for p in ch.curve], MRR_COLOUR),
+                        line("Low", [p.low for p in ch.curve], FORECAST, "band"),
+                        line("High", [p.high for p in ch.curve], FORECAST, "band"),
+                    ],
+                    x_kind="number",
+                    x_values=spends,
+                    summary=f"fitted {ch.model} curve with its interval; current spend "
+                    f"{plain(ch.current_spend_per_period, 0)}",
+                )
+            )
+            channels.append(
+                {
+                    "channel": ch.channel,
+                    "model": ch.model,
+                    "current": plain(ch.current_spend_per_period, 0),
+                    "recommended": plain(plan.allocations.get(ch.channel), 0),
+                    "marginal_roi": plain(ch.marginal_roi),
+                    "historical_roi": plain(ch.historical_roi),
+                    "chart": chart_id,
+                }
+            )
+    ledger = budget.recent_allocations(session, tenant_id, 60)
+    done = [a for a in reversed(ledger) if a.realised_return is not None]
+    if done:
+        charts.append(
+            figure(
+                "chart-ledger",
+                "Budget ledger: predicted vs realised return",
+                "number",
+                currency,
+                [a.created_at.strftime("%Y-%m-%d") for a in done],
+                [
+                    line("Predicted", [a.predicted_return for a in done], FORECAST),
+                    line("Realised", [a.realised_return for a in done], GAIN),
+                ],
+                x_kind="category",
+            )
+        )
+    return {
+        "tenant": tenant_name(session, tenant_id),
+        "plan": plan,
+        "channels": channels,
+        "charts": charts,
+        "ledger": ledger[:LIST_SIZE],
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Experiments
+
+
+def experiments_page(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dict[str, Any]:
+    currency = analytics.reporting_currency(session, tenant_id, None)
+    listed = experiments.recent(session, tenant_id, 12)
+    shown = []
+    charts = []
+    for i, exp in enumerate(listed):
+        try:
+            results = experiments.evaluate(session, tenant_id, exp)[0]
+        except ProblemError:
+            results = None
+        entry: dict[str, Any] = {"experiment": experiments.to_out(exp), "results": results}
+        if results is not None and results.metrics:
+            primary = results.metrics[0]
+            arms = [v for v in primary.variants if v.relative is not None]
+            if arms:
+                chart_id = f"chart-exp-{i}"
+                entry["chart"] = chart_id
+                charts.append(
+                    figure(
+                        chart_id,
+                        f"{exp.name}: {primary.name}, relative effect vs control",
+                        "percent",
+                        currency,
+                        [v.name for v in arms],
+                        [
+                            line(
+                                "Low",
+                                [v.relative.ci[0] if v.relative else None for v in arms],
+                                LOSS,
+                                "band",
+                            ),
+                            line(
+                                "Effect",
+                                [v.relative.effect if v.relative else None for v in arms],
+                                MRR_COLOUR,
+                                "points",
+                            ),
+                            line(
+                                "High",
+                                [v.relative.ci[1] if v.relative else None for v in arms],
+                                GAIN,
+                                "band",
+                            ),
+                        ],
+                        x_kind="category",
+                        summary="each variant's effect with its confidence interval",
+                    )
+                )
+        shown.append(entry)
+    return {"tenant": tenant_name(session, tenant_id), "experiments": shown, "charts": charts}
+
+
+# ---------------------------------------------------------------------------------------------
+# Usage
+
+
+def usage_page(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dict[str, Any]:
+    alerts, _ = metering.list_alerts(session, tenant_id, None, None, LIST_SIZE, None)
+    upsell = _safely(lambda: metering.analyse_upsell(session, tenant_id, None))
+    candidates = upsell.candidates[:LIST_SIZE] if upsell else []
+    currency = analytics.reporting_currency(session, tenant_id, None)
+    rows = [
+        {
+            "customer": a.customer,
+            "name": a.customer_name or "–",
+            "metric": a.metric,
+            "level": a.level,
+            "usage": plain(a.usage),
+            "capacity": plain(a.capacity),
+            "share": percent(a.usage / a.capacity) if a.capacity else "–",
+            "plan": a.plan,
+            "fired_at": a.fired_at.strftime("%Y-%m-%d %H:%M"),
+        }
+        for a in alerts
+    ]
+    by_level: dict[str, int] = {}
+    for a in alerts:
+        by_level[a.level] = by_level.get(a.level, 0) + 1
+    charts = []
+    if alerts:
+        labels = sorted(by_level)
+        charts.append(
+            figure(
+                "chart-alerts",
+                "Usage alerts by level",
+                "count",
+                currency,
+                labels,
+                [line("Alerts", [by_level[k] for k in labels], "#ea580c", "bars")],
+                x_kind="category",
+            )
+        )
+    return {
+        "tenant": tenant_name(session, tenant_id),
+        "alerts": rows,
+        "candidates": candidates,
+        "analysed": upsell.analysed if upsell else 0,
+        "charts": charts,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Content
+
+
+def content_page(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dict[str, Any]:
+    now = utcnow()
+    start, end = now - timedelta(days=7), now + timedelta(days=60)
+    scheduled = content.calendar(session, tenant_id, start, end)
+    items = content.recent_items(session, tenant_id, 10)
+    return {
+        "tenant": tenant_name(session, tenant_id),
+        "calendar": [content.calendar_entry(i) for i in scheduled][:50],
+        "items": items,
+        "start": start.date().isoformat(),
+        "end": end.date().isoformat(),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Operations
+
+
+def operations_page(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dict[str, Any]:
+    now = utcnow()
+    task_metrics = tasks.metrics(session, tenant_id, 24, now)
+    workers = tasks.list_workers(session, tenant_id, now)
+    runs = automation.recent_runs(session, tenant_id, LIST_SIZE)
+    trends = health.health_trends(session, tenant_id, 24 * 7, None, now)
+    deliveries = webhooks.recent_deliveries(session, tenant_id, LIST_SIZE)
+    keys = security.tenant_due_keys(session, tenant_id, 30)
+    return {
+        "tenant": tenant_name(session, tenant_id),
+        "tasks": task_metrics,
+        "workers": workers,
+        "runs": runs,
+        "trends": trends.components,
+        "deliveries": deliveries,
+        "keys": keys,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Investor
+
+
+KIND_NOUNS = {
+    "churn.campaign": ("churn campaign", "started"),
+    "churn.score": ("churn score", "computed"),
+    "budget_allocation": ("budget allocation", "made"),
+    "experiment_verdict": ("experiment verdict", "reached"),
+    "upsell": ("upsell offer", "made"),
+}
+
+
+def feed_sentence(group: dict[str, Any]) -> str:
+    """One readable line for a group of like decisions: "42 churn campaigns started for 38
+    customers (12 with an outcome)"."""
+    noun, verb = KIND_NOUNS.get(
+        group["kind"], (group["kind"].replace("_", " ").replace(".", " "), "made")
+    )
+    n = group["decisions"]
+    subjects = group["subjects"]
+    subject = group["subject_type"].replace("_", " ")
+    text = f"{n:,} {noun}{'' if n == 1 else 's'} {verb}"
+    if subjects:
+        text += f" for {subjects:,} {subject}{'' if subjects == 1 else 's'}"
+    if group["with_outcome"]:
+        text += f" ({group['with_outcome']:,} with an outcome)"
+    return text
+
+
+def decision_summary(
+    session: Session, tenant_id: uuid.UUID, days: int = 30
+) -> list[dict[str, Any]]:
+    now = utcnow()
+    groups = analytics.decision_groups(session, tenant_id, now - timedelta(days=days), now)
+    return [{**g, "sentence": feed_sentence(g)} for g in groups]
+
+
+def investor_page(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dict[str, Any]:
+    live = investor.live(session, tenant_id)
+    kpis = investor.kpis(session, tenant_id, 24)
+    currency = live["currency"]
+    rows = kpis["months"]
+    mrr = mrr_chart(rows, kpis["forecasts"].get("mrr"), currency)
+    mrr_months = [datetime.fromtimestamp(x).strftime("%Y-%m") for x in mrr["x"]]
+    charts = [
+        figure(
+            "chart-mrr",
+            mrr["title"],
+            "money",
+            currency,
+            mrr_months,
+            [line(s["label"], s["values"], s["color"], s["kind"]) for s in mrr["series"]],
+            summary="monthly recurring revenue with its forecast and interval",
+        ),
+        figure(
+            "chart-customers",
+            "Paying customers",
+            "count",
+            currency,
+            [r["month"] for r in rows],
+            [line("Customers", [r["customers"] for r in rows], CUSTOMERS)],
+        ),
+    ]
+    latest = kpis["latest"]
+    tiles = [
+        {"label": "MRR", "value": money(live["mrr"], currency)},
+        {"label": "ARR", "value": money(live["arr"], currency)},
+        {"label": "Paying customers", "value": str(live["customers"])},
+        {"label": "Active users (30 days)", "value": str(live["active_users_30d"])},
+        {"label": "AI tasks running", "value": str(live["ai_tasks_running"])},
+        {
+            "label": "Uptime",
+            "value": live["uptime"]["status"]
+            if live["uptime"]["value"] is None
+            else percent(live["uptime"]["value"]),
+        },
+        {"label": "MRR growth (CMGR)", "value": percent(kpis["mrr_cmgr"])},
+        {"label": "NRR (12 months)", "value": percent(latest["nrr_12m"]) if latest else "–"},
+    ]
+    return {
+        "tenant": tenant_name(session, tenant_id),
+        "as_of": live["as_of"],
+        "currency": currency,
+        "tiles": tiles,
+        "charts": charts,
+        "feed": decision_summary(session, tenant_id),
+    }
+
+
+def public_page(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dict[str, Any]:
+    settings = investor.public_settings(session, tenant_id)
+    tenant = get_tenant(session, tenant_id)
+    slug = tenant.slug if tenant else ""
+    published = _safely(lambda: investor.public_metrics(session, slug))
+    return {
+        "tenant": tenant_name(session, tenant_id),
+        "settings": settings.model_dump(mode="json"),
+        "slug": slug,
+        "published": published,
+    }

@@ -1,0 +1,76 @@
+"""Console sign-in sessions: a key signs in once and the browser then holds only a random
+session id (HttpOnly, SameSite=Lax cookie); the database keeps its SHA-256 and expiry. Each
+page checks the session and the key behind it (revoked or expired keys end their sessions).
+Never commits."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from sqlalchemy.orm import Session
+
+from aethercrown.clock import utcnow
+from aethercrown.core.auth import effective_scopes
+from aethercrown.web import repository
+
+COOKIE = "aethercrown_session"
+LIFETIME = timedelta(hours=8)
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleUser:
+    key_id: uuid.UUID
+    tenant_id: uuid.UUID
+    scopes: frozenset[str]
+
+    def has(self, scope: str) -> bool:
+        return scope in self.scopes
+
+
+def _hash(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+def start(session: Session, key_id: uuid.UUID, tenant_id: uuid.UUID) -> str:
+    """A new session for the key; answers the id the browser keeps (stored only hashed)."""
+    now = utcnow()
+    repository.remove_expired(session, now)
+    session_id = secrets.token_urlsafe(32)
+    repository.add(session, _hash(session_id), key_id, tenant_id, now, now + LIFETIME)
+    return session_id
+
+
+def resolve(session: Session, session_id: str | None) -> ConsoleUser | None:
+    """The signed-in user of a session id, or None if it is unknown, expired, or its key is
+    revoked or expired."""
+    if not session_id or len(session_id) > 100:
+        return None
+    row = repository.find(session, _hash(session_id))
+    now = utcnow()
+    if row is None or row.expires_at <= now or row.key_kind != "api_key":
+        return None
+    if row.key_revoked_at is not None and row.key_revoked_at <= now:
+        return None
+    if row.key_expires_at is not None and row.key_expires_at <= now:
+        return None
+    return ConsoleUser(row.key_id, row.tenant_id, effective_scopes(row.key_scopes))
+
+
+def end(session: Session, session_id: str | None) -> None:
+    if session_id and len(session_id) <= 100:
+        repository.remove(session, _hash(session_id))
+
+
+def same_origin(origin: str | None, referer: str | None, own: str) -> bool:
+    """CSRF defence for a form POST: the browser's Origin (or, failing that, Referer) must be
+    this site's own scheme://host[:port]. A POST naming neither is refused."""
+    claimed = origin if origin and origin != "null" else None
+    if claimed is None and referer:
+        parts = urlsplit(referer)
+        claimed = f"{parts.scheme}://{parts.netloc}"
+    return claimed is not None and claimed.rstrip("/") == own.rstrip("/")
