@@ -19,6 +19,7 @@ from aethercrown.automation.api import router as automation_router
 from aethercrown.automation.service import Runner, RunnerThread
 from aethercrown.budget.api import router as budget_router
 from aethercrown.churn.api import router as churn_router
+from aethercrown.connectors.api import router as connectors_router
 from aethercrown.content.api import router as content_router
 from aethercrown.core.auth import AdminPrincipal
 from aethercrown.core.errors import install_error_handlers
@@ -71,6 +72,7 @@ ROUTERS = (
     revenue_router,
     webhooks_router,
     content_router,
+    connectors_router,
 )
 
 

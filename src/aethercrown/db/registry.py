@@ -24,6 +24,7 @@ MODEL_MODULES = (
     "aethercrown.analytics.models",
     "aethercrown.budget.models",
     "aethercrown.content.models",
+    "aethercrown.connectors.models",
 )
 
 for _module in MODEL_MODULES:
