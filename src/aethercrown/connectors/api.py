@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+import zlib
+from datetime import datetime
+from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, StringConstraints
 from starlette.concurrency import run_in_threadpool
 
-from aethercrown.connectors import stripe_service
+from aethercrown.connectors import segment_service, stripe_service
 from aethercrown.connectors.models import StripeConnection, StripeEvent, StripeInvoice
 from aethercrown.connectors.repository import StripeEventRepository, StripeInvoiceRepository
 from aethercrown.connectors.schemas import (
@@ -22,6 +26,7 @@ from aethercrown.connectors.schemas import (
 )
 from aethercrown.core.auth import TenantReader, TenantWriter
 from aethercrown.core.crypto import SecretBox, secret_box
+from aethercrown.core.errors import InvalidInput, ProblemError, field_error
 from aethercrown.core.pagination import Page, Pagination, paginate
 from aethercrown.db.session import DbSession, SessionFactory
 
@@ -136,3 +141,132 @@ def list_stripe_invoices(
     stmt = StripeInvoiceRepository(session, principal.tenant_id).list_statement(customer)
     rows, cursor = paginate(session, stmt, StripeInvoice.id, page, parse=uuid.UUID)
     return Page(items=[StripeInvoiceOut.model_validate(r) for r in rows], next_cursor=cursor)
+
+
+# ---- Segment-format tracking ----------------------------------------------------------------
+
+tracking_router = APIRouter(prefix="/v1", tags=["connectors"])
+# Segment's own limit for a batch call; a single call is far smaller.
+MAX_TRACKING_BODY = 500 * 1024
+
+
+async def _tracking_body(request: Request) -> Any:
+    raw = await request.body()
+    if request.headers.get("content-encoding", "").lower() == "gzip":
+        try:
+            raw = gzip_decompress(raw, MAX_TRACKING_BODY)
+        except ValueError as exc:
+            raise InvalidInput(str(exc), [field_error(["body"], str(exc))]) from exc
+    if len(raw) > MAX_TRACKING_BODY:
+        raise ProblemError(413, "payload-too-large", "Payload too large", "At most 500 KB a call")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput("The body is not JSON", [field_error(["body"], str(exc))]) from exc
+
+
+def gzip_decompress(raw: bytes, limit: int) -> bytes:
+    """A gzip body, refused past ``limit`` bytes inflated (a small bomb stays small)."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(raw, limit + 1)
+    except zlib.error as exc:
+        raise ValueError(f"The gzip body is corrupt: {exc}") from exc
+    if len(out) > limit:
+        raise ValueError(f"The body inflates past {limit} bytes")
+    return out
+
+
+async def _track(request: Request, session: Any, kind: str | None) -> dict[str, Any]:
+    tenant_id = segment_service.tenant_for_basic_auth(session, request.headers.get("authorization"))
+    body = await _tracking_body(request)
+    if kind is None:
+        batch = body.get("batch") if isinstance(body, dict) else None
+        if not isinstance(batch, list):
+            raise InvalidInput(
+                'A batch call sends {"batch": [messages]}',
+                [field_error(["body", "batch"], "must be a list of messages")],
+            )
+        messages: list[Any] = batch
+    else:
+        if not isinstance(body, dict):
+            raise InvalidInput("A call sends one message object", [field_error(["body"], "object")])
+        messages = [{**body, "type": body.get("type", kind)}]
+    return await run_in_threadpool(segment_service.ingest_messages, session, tenant_id, messages)
+
+
+TRACKING_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No or unknown write key (HTTP basic auth user name)"},
+    400: {"description": "Malformed message; nothing stored"},
+}
+
+
+@tracking_router.post("/track", responses=TRACKING_RESPONSES)
+async def segment_track(request: Request, session: DbSession) -> dict[str, Any]:
+    """Segment `track`: a user did something (activity of their customer)."""
+    return await _track(request, session, "track")
+
+
+@tracking_router.post("/identify", responses=TRACKING_RESPONSES)
+async def segment_identify(request: Request, session: DbSession) -> dict[str, Any]:
+    """Segment `identify`: a user's traits (``traits.company.id`` links them to a customer)."""
+    return await _track(request, session, "identify")
+
+
+@tracking_router.post("/group", responses=TRACKING_RESPONSES)
+async def segment_group(request: Request, session: DbSession) -> dict[str, Any]:
+    """Segment `group`: the user's account, created or updated as a customer."""
+    return await _track(request, session, "group")
+
+
+@tracking_router.post("/page", responses=TRACKING_RESPONSES)
+async def segment_page(request: Request, session: DbSession) -> dict[str, Any]:
+    """Segment `page`: accepted and counted (not stored)."""
+    return await _track(request, session, "page")
+
+
+@tracking_router.post("/batch", responses=TRACKING_RESPONSES)
+async def segment_batch(request: Request, session: DbSession) -> dict[str, Any]:
+    """Segment `batch` (what the SDKs send): up to 500 KB of messages of any type."""
+    return await _track(request, session, None)
+
+
+class SegmentSourceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00]*$")]
+
+
+class SegmentSourceOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: uuid.UUID
+    name: str
+    display_prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+    write_key: str | None = None
+
+
+@router.post("/segment/sources", response_model=SegmentSourceOut, status_code=201)
+def create_segment_source(
+    principal: TenantWriter, body: SegmentSourceIn, session: DbSession
+) -> SegmentSourceOut:
+    """A write key for Segment-format tracking calls (shown once). Point an SDK's host at this
+    server and give it the key."""
+    source, key = segment_service.create_source(session, principal.tenant_id, body.name)
+    return SegmentSourceOut.model_validate(source).model_copy(update={"write_key": key})
+
+
+@router.get("/segment/sources", response_model=list[SegmentSourceOut])
+def list_segment_sources(principal: TenantReader, session: DbSession) -> list[SegmentSourceOut]:
+    return [
+        SegmentSourceOut.model_validate(s)
+        for s in segment_service.list_sources(session, principal.tenant_id)
+    ]
+
+
+@router.delete("/segment/sources/{source_id}", status_code=204)
+def revoke_segment_source(
+    source_id: uuid.UUID, principal: TenantWriter, session: DbSession
+) -> Response:
+    segment_service.revoke_source(session, principal.tenant_id, source_id)
+    return Response(status_code=204)

@@ -309,6 +309,19 @@ def known_customers(
     return set(CustomerRepository(session, tenant_id).ids_by_external(external_ids))
 
 
+def customer_rows(
+    session: Session, tenant_id: uuid.UUID, external_ids: Collection[str]
+) -> dict[str, dict[str, Any]]:
+    """Stored customers as contract rows (the fields an ingest takes), by external id, so a
+    source that knows only some fields can merge them into what is stored."""
+    if not external_ids:
+        return {}
+    spec = get_kind("customers")
+    repo = CustomerRepository(session, tenant_id)
+    objs = repo.all(repo.select().where(Customer.external_id.in_(sorted(set(external_ids)))))
+    return {o.external_id: {f: getattr(o, f) for f in spec.fields} for o in objs}
+
+
 def external_ids_starting(
     session: Session, tenant_id: uuid.UUID, kind: str, prefixes: Collection[str]
 ) -> list[str]:
@@ -414,6 +427,7 @@ __all__ = [
     "BatchTooLarge",
     "IngestResult",
     "QuotaExceeded",
+    "customer_rows",
     "delete_by_external",
     "external_ids_starting",
     "get_row",
