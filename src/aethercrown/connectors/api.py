@@ -9,10 +9,10 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from starlette.concurrency import run_in_threadpool
 
-from aethercrown.connectors import segment_service, stripe_service
+from aethercrown.connectors import adspend_service, segment_service, stripe_service
 from aethercrown.connectors.models import StripeConnection, StripeEvent, StripeInvoice
 from aethercrown.connectors.repository import StripeEventRepository, StripeInvoiceRepository
 from aethercrown.connectors.schemas import (
@@ -270,3 +270,70 @@ def revoke_segment_source(
 ) -> Response:
     segment_service.revoke_source(session, principal.tenant_id, source_id)
     return Response(status_code=204)
+
+
+# ---- ad-spend exports -----------------------------------------------------------------------
+
+AdFormat = Annotated[str, Query(pattern="^(google-ads|meta|linkedin)$", alias="format")]
+MAX_EXPORT_BYTES = 20 * 1024 * 1024
+
+
+class ChannelRuleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    source: Annotated[str, StringConstraints(pattern="^(google-ads|meta|linkedin|any)$")] = "any"
+    pattern: Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00]*$")]
+    channel: Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[^\x00]*$")]
+    priority: Annotated[int, Field(ge=0, le=1_000_000)] = 100
+
+
+class ChannelRuleOut(ChannelRuleIn):
+    model_config = ConfigDict(from_attributes=True)
+
+
+@router.put("/marketing/channel-rules", response_model=list[ChannelRuleOut])
+def put_channel_rules(
+    principal: TenantWriter, body: list[ChannelRuleIn], session: DbSession
+) -> list[ChannelRuleOut]:
+    """Replace the tenant's campaign-to-channel rules: a campaign whose name contains
+    ``pattern`` (any case) counts as ``channel``; lowest ``priority`` first."""
+    rules = adspend_service.replace_channel_rules(
+        session, principal.tenant_id, [r.model_dump() for r in body]
+    )
+    return [ChannelRuleOut.model_validate(r) for r in rules]
+
+
+@router.get("/marketing/channel-rules", response_model=list[ChannelRuleOut])
+def get_channel_rules(principal: TenantReader, session: DbSession) -> list[ChannelRuleOut]:
+    return [
+        ChannelRuleOut.model_validate(r)
+        for r in adspend_service.channel_rules(session, principal.tenant_id)
+    ]
+
+
+@router.post(
+    "/marketing/import",
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}
+    },
+)
+async def import_ad_spend(
+    request: Request,
+    principal: TenantWriter,
+    session: DbSession,
+    fmt: AdFormat,
+    currency: Annotated[str, Query(pattern="^[A-Z]{3}$")] = "USD",
+) -> dict[str, Any]:
+    """Import a Google Ads, Meta or LinkedIn campaign report (CSV as exported) into marketing
+    spend; rows that cannot be read are listed under ``skipped`` with the reason."""
+    raw = await request.body()
+    if len(raw) > MAX_EXPORT_BYTES:
+        raise ProblemError(413, "payload-too-large", "Payload too large", "At most 20 MB")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = (
+            raw.decode("utf-16") if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else raw.decode("latin-1")
+        )
+    return await run_in_threadpool(
+        adspend_service.import_export, session, principal.tenant_id, text, fmt, currency
+    )
