@@ -84,6 +84,14 @@ def _victim_onboarding_id(client: TestClient, victim: TenantHandle) -> str:
         return str(service.start(session, victim.uid, body, "test", allow_loopback=False).id)
 
 
+def _victim_segment_source_id(client: TestClient, victim: TenantHandle) -> str:
+    response = client.post(
+        "/api/v1/connectors/segment/sources", json={"name": "victim"}, headers=victim.headers
+    )
+    assert response.status_code == 201
+    return str(response.json()["id"])
+
+
 RESOURCES: dict[str, ResourceMaker] = {
     "tenant_id": lambda client, victim: victim.id,
     "key_id": _victim_key_id,
@@ -100,6 +108,7 @@ RESOURCES: dict[str, ResourceMaker] = {
     "task_id": _victim_task_id,
     "worker_id": _victim_worker_id,
     "content_id": _victim_content_id,
+    "source_id": _victim_segment_source_id,
     "customer": lambda client, victim: str(stored_row(client, victim, "customers")["external_id"]),
     "onboarding_id": _victim_onboarding_id,
 }

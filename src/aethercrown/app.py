@@ -19,6 +19,8 @@ from aethercrown.automation.api import router as automation_router
 from aethercrown.automation.service import Runner, RunnerThread
 from aethercrown.budget.api import router as budget_router
 from aethercrown.churn.api import router as churn_router
+from aethercrown.connectors.api import router as connectors_router
+from aethercrown.connectors.api import tracking_router
 from aethercrown.content.api import router as content_router
 from aethercrown.core.auth import AdminPrincipal
 from aethercrown.core.errors import install_error_handlers
@@ -77,6 +79,8 @@ ROUTERS = (
     onboarding_router,
     onboarding_portal_router,
     onboarding_pages_router,
+    connectors_router,
+    tracking_router,
 )
 
 

@@ -139,6 +139,7 @@ def _register_subcommands() -> None:
     from aethercrown.automation.cli import app as automate_app
     from aethercrown.budget.cli import app as budget_app
     from aethercrown.churn.cli import app as churn_app
+    from aethercrown.connectors.cli import app as connectors_app
     from aethercrown.content.cli import app as content_app
     from aethercrown.data.cli import export_rows, import_rows
     from aethercrown.experiments.cli import app as experiments_app
@@ -161,6 +162,7 @@ def _register_subcommands() -> None:
     app.add_typer(usage_app, name="usage", help="Import usage events and print usage reports.")
     app.add_typer(content_app, name="content", help="Generate blog posts and analyse their SEO.")
     app.add_typer(onboarding_app, name="onboarding", help="Onboard enterprise customers.")
+    app.add_typer(connectors_app, name="connectors", help="Stripe, Segment tracking, ad spend.")
 
 
 _register_subcommands()

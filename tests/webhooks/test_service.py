@@ -1,12 +1,13 @@
 import threading
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from aethercrown.clock import utcnow
 from aethercrown.db.session import write_transaction
@@ -54,6 +55,22 @@ class Receiver:
         self.server.shutdown()
 
 
+def standard_webhook_verifies(secret: str, body: bytes, headers: dict[str, str]) -> bool:
+    """Checked by the ``standardwebhooks`` library: its ``verify`` when the test clock reads the
+    wall clock (the library reads the wall clock for the timestamp's age), else its ``sign`` for
+    the delivery's own timestamp against each signature sent."""
+    hook = Webhook(secret.encode())
+    if abs((utcnow() - datetime.now(UTC)).total_seconds()) < 60:
+        try:
+            hook.verify(body, headers)
+        except WebhookVerificationError:
+            return False
+        return True
+    stamp = datetime.fromtimestamp(int(headers["webhook-timestamp"]), UTC)
+    expected = hook.sign(headers["webhook-id"], stamp, body.decode()).split(",")[1]
+    return expected in [s.split(",")[1] for s in headers["webhook-signature"].split(" ")]
+
+
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     r = Receiver()
@@ -89,6 +106,9 @@ def test_signed_delivery_that_the_receiver_can_verify(
     ).json()["secret"]
     assert verify(request["headers"]["AetherCrown-Signature"], secret, request["body"])
     assert not verify(request["headers"]["AetherCrown-Signature"], "wrong", request["body"])
+    assert standard_webhook_verifies(secret, request["body"], request["headers"])
+    assert not standard_webhook_verifies("wrong", request["body"], request["headers"])
+    assert request["headers"]["webhook-id"] == str(delivery.id)
     assert deliver_due(session_factory) == {"delivered": 0, "retrying": 0, "failed": 0}  # sent once
 
 
@@ -142,6 +162,9 @@ def test_grace_period_signs_with_both_secrets_and_no_url_means_no_event(
     assert verify(header, old["secret"], request["body"]) and verify(
         header, new["secret"], request["body"]
     )
+    assert request["headers"]["webhook-signature"].count("v1,") == 2
+    for secret in (old["secret"], new["secret"]):
+        assert standard_webhook_verifies(secret, request["body"], request["headers"])
 
 
 def test_verify_rejects_stale_timestamps() -> None:

@@ -27,6 +27,8 @@ from aethercrown.data.service import ingest_rows, iter_export_rows
 from aethercrown.settings import get_settings
 
 FORMATS = ("csv", "ndjson")
+# Ad platforms' campaign reports (read by the connectors domain into marketing spend).
+AD_FORMATS = ("google-ads", "meta", "linkedin")
 EXTENSIONS = {".csv": "csv", ".ndjson": "ndjson", ".jsonl": "ndjson"}
 # Errors printed per failed batch (the count of the rest is printed too).
 MAX_PRINTED_ERRORS = 200
@@ -130,19 +132,41 @@ def _ingest_batch(
 
 
 def import_rows(
-    file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="CSV/NDJSON"),
+    paths: list[str] = typer.Argument(..., metavar="[KIND] FILE", help="CSV/NDJSON file"),
     tenant: str = typer.Option(..., "--tenant", help="Tenant slug or id"),
-    kind: str = typer.Option(..., "--kind", help=", ".join(KINDS)),
-    fmt: str | None = typer.Option(None, "--format", help="csv | ndjson (default: by extension)"),
+    kind_option: str | None = typer.Option(None, "--kind", help=", ".join(KINDS)),
+    fmt: str | None = typer.Option(
+        None,
+        "--format",
+        help="csv | ndjson (default: by extension); for marketing also an ad platform's "
+        f"campaign report: {' | '.join(AD_FORMATS)}",
+    ),
+    currency: str = typer.Option("USD", help="Ad reports: currency when the file names none"),
     batch_size: int = typer.Option(5_000, "--batch-size", min=1, help="Rows per transaction"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar"),
 ) -> None:
-    """Import business data (idempotent upsert; a batch with any bad row writes nothing)."""
+    """Import business data (idempotent upsert; a batch with any bad row writes nothing):
+    `aethercrown import KIND FILE` or `aethercrown import FILE --kind KIND`;
+    `aethercrown import marketing --format google-ads|meta|linkedin FILE.csv` reads an ad
+    platform's campaign report (see docs/modules/connectors.md)."""
     from aethercrown.core.commandline import open_database
     from aethercrown.db.engine import make_session_factory
     from aethercrown.db.session import write_transaction
     from aethercrown.tenants.service import resolve_tenant_ref
 
+    if len(paths) > 2:
+        raise typer.BadParameter("give [KIND] FILE", param_hint="[KIND] FILE")
+    kind = kind_option or (paths[0] if len(paths) == 2 else None)
+    if kind is None:
+        raise typer.BadParameter("name the kind: `import KIND FILE` or --kind", param_hint="--kind")
+    file = Path(paths[-1])
+    if not file.is_file():
+        raise typer.BadParameter(f"{file} is not a readable file", param_hint="FILE")
+    if fmt in AD_FORMATS:
+        if kind != "marketing":
+            raise typer.BadParameter(f"{fmt} reports are marketing spend", param_hint="--format")
+        _import_ad_report(file, tenant, fmt, currency)
+        return
     spec = _spec(kind)
     fmt = _format_of(file, fmt)
     settings = get_settings()
@@ -209,6 +233,30 @@ def import_rows(
     finally:
         engine.dispose()
     _print_totals(totals)
+
+
+def _import_ad_report(file: Path, tenant: str, fmt: str, currency: str) -> None:
+    from aethercrown.connectors.adspend_service import import_export
+    from aethercrown.core.commandline import unit_of_work
+    from aethercrown.tenants.service import resolve_tenant_ref
+
+    raw = file.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = (
+            raw.decode("utf-16") if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else raw.decode("latin-1")
+        )
+    try:
+        with unit_of_work() as session:
+            tenant_id = resolve_tenant_ref(session, tenant).id
+            report = import_export(session, tenant_id, text, fmt, currency.upper())
+    except ProblemError as exc:
+        typer.echo(f"error: {exc.detail or exc.title}; nothing was imported", err=True)
+        raise typer.Exit(1) from exc
+    for skipped in report["skipped"]:
+        typer.echo(f"skipped line {skipped['line']}: {skipped['reason']}", err=True)
+    typer.echo(json.dumps(report))
 
 
 def _print_totals(totals: dict[str, int]) -> None:

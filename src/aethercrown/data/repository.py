@@ -18,6 +18,7 @@ from sqlalchemy import (
     cast,
     false,
     func,
+    or_,
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -158,6 +159,26 @@ class RowRepository(TenantRepository[Any]):
 
     def by_external(self, external_id: str) -> Any:
         return self.session.scalar(self.select().where(self.model.external_id == external_id))
+
+    def external_ids_starting(self, prefixes: Collection[str]) -> list[str]:
+        """Stored external ids that begin with any of ``prefixes`` (rows a source derives from
+        one of its own objects, named ``<object id>:…``)."""
+        out: list[str] = []
+        column = self.model.external_id
+        ordered = sorted(set(prefixes))
+        for chunk in chunked(ordered, 200):
+            stmt = self.select(column).where(
+                or_(*[column.startswith(p, autoescape=True) for p in chunk])
+            )
+            out.extend(self.session.scalars(stmt))
+        return out
+
+    def delete_external(self, external_ids: Collection[str]) -> int:
+        deleted = 0
+        for chunk in chunked(sorted(set(external_ids)), IN_CHUNK):
+            result = self.session.execute(self.delete().where(self.model.external_id.in_(chunk)))
+            deleted += int(getattr(result, "rowcount", 0) or 0)
+        return deleted
 
 
 class CustomerRepository(RowRepository):

@@ -7,7 +7,7 @@ It never commits; the caller's unit of work does.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from operator import itemgetter
 from typing import Any
 
@@ -312,7 +312,49 @@ def _raise_invalid(errors: list[dict[str, Any]], received: int) -> None:
     raise exc
 
 
+def delete_by_external(
+    session: Session, tenant_id: uuid.UUID, kind: str, external_ids: Sequence[str]
+) -> int:
+    """Delete the tenant's rows of ``kind`` with these external ids (for a source whose own
+    object no longer yields them, as a connector re-deriving its rows); returns rows deleted."""
+    spec = get_kind(kind)
+    if "external_id" not in spec.fields:
+        raise InvalidInput(f"{kind} rows have no external_id")
+    return repository_for(session, tenant_id, kind).delete_external(external_ids)
+
+
 # ---- reads ----
+
+
+def known_customers(
+    session: Session, tenant_id: uuid.UUID, external_ids: Collection[str]
+) -> set[str]:
+    """The external ids among ``external_ids`` that name a stored customer of the tenant."""
+    if not external_ids:
+        return set()
+    return set(CustomerRepository(session, tenant_id).ids_by_external(external_ids))
+
+
+def customer_rows(
+    session: Session, tenant_id: uuid.UUID, external_ids: Collection[str]
+) -> dict[str, dict[str, Any]]:
+    """Stored customers as contract rows (the fields an ingest takes), by external id, so a
+    source that knows only some fields can merge them into what is stored."""
+    if not external_ids:
+        return {}
+    spec = get_kind("customers")
+    repo = CustomerRepository(session, tenant_id)
+    objs = repo.all(repo.select().where(Customer.external_id.in_(sorted(set(external_ids)))))
+    return {o.external_id: {f: getattr(o, f) for f in spec.fields} for o in objs}
+
+
+def external_ids_starting(
+    session: Session, tenant_id: uuid.UUID, kind: str, prefixes: Collection[str]
+) -> list[str]:
+    """External ids of the tenant's ``kind`` rows that begin with one of ``prefixes``."""
+    if not prefixes:
+        return []
+    return repository_for(session, tenant_id, kind).external_ids_starting(prefixes)
 
 
 def _customer_filter_id(session: Session, tenant_id: uuid.UUID, filters: Mapping[str, Any]) -> Any:
@@ -411,9 +453,13 @@ __all__ = [
     "BatchTooLarge",
     "IngestResult",
     "QuotaExceeded",
+    "customer_rows",
+    "delete_by_external",
+    "external_ids_starting",
     "get_row",
     "get_row_by_external",
     "ingest_rows",
     "iter_export_rows",
+    "known_customers",
     "list_rows",
 ]

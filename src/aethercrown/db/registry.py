@@ -26,6 +26,7 @@ MODEL_MODULES = (
     "aethercrown.content.models",
     "aethercrown.onboarding.models",
     "aethercrown.web.models",
+    "aethercrown.connectors.models",
 )
 
 for _module in MODEL_MODULES:

@@ -7,12 +7,23 @@ signed Stripe-style::
     AetherCrown-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>
 
 with one ``v1`` per live signing secret, so a receiver keeps verifying through a rotation's grace
-period. The secret is the tenant's ``webhook_secret`` key (provisioned on first use; readable with
+period. Each request is also signed in the Standard Webhooks format (the format Svix, Polar and
+others use, with verifiers in many languages)::
+
+    webhook-id: <delivery id, the same on every retry>
+    webhook-timestamp: <unix seconds>
+    webhook-signature: v1,<base64 HMAC-SHA256(key, "<id>.<timestamp>.<raw body>")> [v1,… per secret]
+
+where the key is the secret's UTF-8 bytes (Python: ``standardwebhooks.Webhook(secret.encode())``;
+a library that takes ``whsec_<base64>`` gets ``"whsec_" + base64(secret)``). The
+``AetherCrown-Signature`` header stays for this release, then goes. The secret is the
+tenant's ``webhook_secret`` key (provisioned on first use; readable with
 ``GET /api/v1/operational/security/keys/{id}/secret``).
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import logging
@@ -73,6 +84,15 @@ class WebhookDelivery(TenantScoped, UUIDPrimaryKey, Base):
 def sign(secret: str, timestamp: int, body: bytes) -> str:
     mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
     return mac.hexdigest()
+
+
+def standard_signature(secrets: list[str], message_id: str, timestamp: int, body: bytes) -> str:
+    """The ``webhook-signature`` header: ``v1,<base64>`` per secret, space separated."""
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    return " ".join(
+        "v1," + base64.b64encode(hmac.new(s.encode(), signed, hashlib.sha256).digest()).decode()
+        for s in secrets
+    )
 
 
 def signature_header(secrets: list[str], timestamp: int, body: bytes) -> str:
@@ -262,10 +282,14 @@ def signed_request(
         },
         default=str,
     )
+    timestamp = int(utcnow().timestamp())
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "AetherCrown-Webhooks/1",
-        SIGNATURE_HEADER: signature_header(secrets, int(utcnow().timestamp()), body),
+        "webhook-id": str(event_id),
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": standard_signature(secrets, str(event_id), timestamp, body),
+        SIGNATURE_HEADER: signature_header(secrets, timestamp, body),
         "AetherCrown-Event": event_type,
         "AetherCrown-Delivery": str(event_id),
     }
@@ -296,12 +320,9 @@ def post_signed(
 
 
 def _send(http: httpx.Client, delivery: _Claimed) -> _Outcome:
-    try:
-        response = http.post(delivery.url, content=delivery.body, headers=delivery.headers)
-    except httpx.HTTPError as exc:
-        return _Outcome(None, f"{type(exc).__name__}: {exc}"[:500])
-    ok = 200 <= response.status_code < 300
-    return _Outcome(response.status_code, None if ok else response.text[:500])
+    status, answer = post_signed(delivery.url, delivery.body, delivery.headers, http)
+    ok = status is not None and 200 <= status < 300
+    return _Outcome(status, None if ok else answer)
 
 
 def _record(

@@ -1,0 +1,317 @@
+"""Connector throughput on PostgreSQL: Stripe webhooks mapped per second (over HTTP, one signed
+event a request, and in batches through the service), a Stripe backfill of 10,000 subscriptions
+from a local Stripe-shaped server, and Segment batch ingestion over HTTP.
+
+    .venv/bin/python benchmarks/connectors.py
+    .venv/bin/python benchmarks/connectors.py --customers 2000 --segment-events 100000
+    AETHERCROWN_BENCH_PG_URL=postgresql://postgres@127.0.0.1:5432/postgres ...
+
+Runs in a scratch database (``aethercrown_bench_connectors`` next to the given URL's), dropped
+and created each run. The HTTP figures are measured against a real ``aethercrown serve``
+(uvicorn, one worker) on loopback with keep-alive clients in threads; payloads are built and
+signed before the clock starts. The machine's load average is printed with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.connectors.stripe_fakes import (
+    customer,
+    event,
+    invoice,
+    item,
+    price,
+    stripe_server,
+    stripe_signature,
+    subscription,
+)
+
+from aethercrown.connectors import segment_service, stripe_service
+from aethercrown.core.crypto import secret_box
+from aethercrown.data.models import ActivityEvent, Subscription
+from aethercrown.db import migrate
+from aethercrown.db.engine import make_engine, make_session_factory
+from aethercrown.db.session import write_transaction
+from aethercrown.settings import Settings
+from aethercrown.tenants.schemas import TenantCreate
+from aethercrown.tenants.service import create_tenant
+
+SECRET = "whsec_bench_0123456789abcdef"
+SECRET_KEY = "bench-secret-key-0123456789-0123456789"
+JAN = int(datetime(2025, 1, 1, tzinfo=UTC).timestamp())
+DAY = 86_400
+PLANS = [
+    price("price_s", 2900, nickname="starter"),
+    price("price_p", 9900, nickname="pro"),
+    price("price_y", 99_000, "year", nickname="pro-yearly"),
+]
+
+
+def scratch_postgres(url: str) -> str:
+    base = make_url(Settings(database_url=url).database_url)
+    name = "aethercrown_bench_connectors"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
+def stripe_history(prefix: str, n: int) -> list[dict[str, Any]]:
+    """Four events per customer: created, subscribed, changed plan mid-month, invoice paid."""
+    out = []
+    for i in range(n):
+        cus, sub, si = f"cus_{prefix}{i}", f"sub_{prefix}{i}", f"si_{prefix}{i}"
+        t = JAN + i
+        first = subscription(sub, cus, [item(si, PLANS[i % 3], 1 + i % 4, t)], start=t)
+        changed = subscription(sub, cus, [item(si, PLANS[(i + 1) % 3], 1 + i % 4, t)], start=t)
+        out += [
+            event(f"evt_{prefix}{i}_c", "customer.created", t, customer(cus, t, f"C {i}")),
+            event(f"evt_{prefix}{i}_s", "customer.subscription.created", t, first),
+            event(f"evt_{prefix}{i}_u", "customer.subscription.updated", t + 14 * DAY, changed),
+            event(
+                f"evt_{prefix}{i}_i",
+                "invoice.paid",
+                t + 15 * DAY,
+                invoice(
+                    f"in_{prefix}{i}",
+                    cus,
+                    sub,
+                    created=t + 15 * DAY,
+                    status="paid",
+                    amount=2900,
+                    paid=True,
+                ),
+            ),
+        ]
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def serve(url: str) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "AETHERCROWN_DATABASE_URL": url,
+        "AETHERCROWN_RUN_AUTOMATION": "false",
+        "AETHERCROWN_SECRET_KEY": SECRET_KEY,
+        "AETHERCROWN_LOG_LEVEL": "WARNING",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aethercrown", "--no-migrate", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 300
+    while True:
+        try:
+            if httpx.get(f"{base}/livez", timeout=1).status_code == 200:
+                return proc, base
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            raise RuntimeError("the server did not start")
+        time.sleep(0.5)
+
+
+def post_all(base: str, requests: list[tuple[str, bytes, dict[str, str]]], workers: int) -> float:
+    chunks = [requests[i::workers] for i in range(workers)]
+
+    def run(chunk: list[tuple[str, bytes, dict[str, str]]]) -> None:
+        with httpx.Client(base_url=base, timeout=60) as http:
+            for path, body, headers in chunk:
+                if "/stripe/webhook/" in path:
+                    stamp = int(time.time())
+                    headers = {**headers, "Stripe-Signature": stripe_signature(SECRET, body, stamp)}
+                response = http.post(path, content=body, headers=headers)
+                if response.status_code != 200:
+                    raise RuntimeError(f"{path}: {response.status_code} {response.text[:200]}")
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(run, chunks))
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=1000, help="Stripe customers (x4 events)")
+    parser.add_argument("--subscriptions", type=int, default=10_000, help="to backfill")
+    parser.add_argument("--segment-events", type=int, default=100_000)
+    parser.add_argument("--workers", type=int, default=8, help="HTTP client threads")
+    args = parser.parse_args()
+    os.environ["AETHERCROWN_SECRET_KEY"] = SECRET_KEY
+    pg = os.environ.get("AETHERCROWN_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    url = scratch_postgres(pg)
+    migrate.upgrade(url)
+    engine = make_engine(url)
+    factory = make_session_factory(engine)
+    box = secret_box(Settings(database_url=url, secret_key=SECRET_KEY))
+    tenants: dict[str, uuid.UUID] = {}
+    with write_transaction(factory) as session:
+        for slug in ("http", "batch", "backfill", "segment"):
+            tenant, _ = create_tenant(
+                session, TenantCreate(name=slug, slug=f"bench-{slug}", tier="enterprise"), "bench"
+            )
+            tenants[slug] = tenant.id
+            stripe_service.connect(
+                session, tenant.id, box, webhook_secret=SECRET, api_key="sk_bench_key_000"
+            )
+        _, write_key = segment_service.create_source(session, tenants["segment"], "bench")
+    print(f"PostgreSQL scratch database; load average before: {os.getloadavg()}")
+
+    # Stripe, batches through the service (500 events a unit of work).
+    events = stripe_history("b", args.customers)
+    started = time.perf_counter()
+    for i in range(0, len(events), 500):
+        with write_transaction(factory) as session:
+            stripe_service.ingest_events(session, tenants["batch"], events[i : i + 500])
+    elapsed = time.perf_counter() - started
+    print(
+        f"stripe events mapped, batches of 500 via the service: {len(events)} in "
+        f"{elapsed:.1f} s = {len(events) / elapsed:,.0f} events/s"
+    )
+
+    # Stripe over HTTP: one signed webhook a request, as Stripe sends them.
+    proc, base = serve(url)
+    try:
+        events = stripe_history("h", args.customers)
+        path = stripe_service.webhook_path(tenants["http"])
+        # Signed when sent (a run longer than Stripe's 300 s tolerance would go stale).
+        requests = [(path, orjson.dumps(e), {"Content-Type": "application/json"}) for e in events]
+        # Events of one customer in order within one client; customers spread over clients.
+        requests = [r for k in range(4) for r in requests[k::4]]
+        elapsed = post_all(base, requests, args.workers)
+        print(
+            f"stripe webhooks over HTTP ({args.workers} clients): {len(requests)} in "
+            f"{elapsed:.1f} s = {len(requests) / elapsed:,.0f} events/s"
+        )
+
+        # Segment batches over HTTP: 500 track events a /v1/batch call.
+        auth = "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()
+        with httpx.Client(base_url=base, timeout=60) as http:
+            groups = [
+                {
+                    "type": "group",
+                    "userId": f"u{i}",
+                    "groupId": f"acct_{i % 1000}",
+                    "messageId": f"g{i}",
+                    "traits": {"name": f"Account {i % 1000}"},
+                }
+                for i in range(5000)
+            ]
+            for i in range(0, len(groups), 500):
+                http.post(
+                    "/v1/batch",
+                    json={"batch": groups[i : i + 500]},
+                    headers={"Authorization": auth},
+                ).raise_for_status()
+        calls = []
+        stamp = "2025-03-01T12:00:00Z"
+        for start in range(0, args.segment_events, 500):
+            batch = [
+                {
+                    "type": "track",
+                    "userId": f"u{i % 5000}",
+                    "event": "Used reports",
+                    "messageId": f"m{i}",
+                    "timestamp": stamp,
+                    "properties": {"i": i},
+                }
+                for i in range(start, min(start + 500, args.segment_events))
+            ]
+            calls.append(
+                (
+                    "/v1/batch",
+                    orjson.dumps({"batch": batch}),
+                    {"Authorization": auth, "Content-Type": "application/json"},
+                )
+            )
+        elapsed = post_all(base, calls, min(args.workers, 4))
+        print(
+            f"segment track events over HTTP (/v1/batch of 500, {min(args.workers, 4)} "
+            f"clients): {args.segment_events} in {elapsed:.1f} s = "
+            f"{args.segment_events / elapsed:,.0f} events/s"
+        )
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+    # Backfill from a local Stripe-shaped server.
+    n = args.subscriptions
+    account = {
+        "customers": [customer(f"cus_{i:06d}", JAN + i, f"C {i}") for i in range(n)],
+        "subscriptions": [
+            subscription(
+                f"sub_{i:06d}",
+                f"cus_{i:06d}",
+                [item(f"si_{i:06d}", PLANS[i % 3], 1, JAN + i)],
+                start=JAN + i,
+            )
+            for i in range(n)
+        ],
+        "invoices": [],
+    }
+    with stripe_server(account) as server:
+        with write_transaction(factory) as session:
+            stripe_service.connect(
+                session,
+                tenants["backfill"],
+                box,
+                webhook_secret=SECRET,
+                api_key="sk_bench_key_000",
+                api_base=server.url,
+            )
+        started = time.perf_counter()
+        report = stripe_service.run_backfill(factory, tenants["backfill"], box)
+        elapsed = time.perf_counter() - started
+    with factory() as session:
+        subs = session.scalar(
+            select(func.count())
+            .select_from(Subscription)
+            .where(Subscription.tenant_id == tenants["backfill"])
+        )
+        activity = session.scalar(
+            select(func.count())
+            .select_from(ActivityEvent)
+            .where(ActivityEvent.tenant_id == tenants["segment"])
+        )
+    print(
+        f"stripe backfill: {report.fetched} objects ({n} customers + {n} subscriptions) in "
+        f"{elapsed:.1f} s; {subs} subscriptions stored"
+    )
+    print(f"segment activity rows stored: {activity}")
+    print(f"load average after: {os.getloadavg()}")
+    engine.dispose()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""``aethercrown connectors …``: connect Stripe and backfill from its API."""
+
+from __future__ import annotations
+
+import uuid
+
+import typer
+from rich.console import Console
+
+from aethercrown.connectors import stripe_service
+from aethercrown.core.commandline import fail, open_database, unit_of_work
+from aethercrown.core.crypto import secret_box
+from aethercrown.core.errors import ProblemError
+from aethercrown.db.engine import make_session_factory
+from aethercrown.settings import get_settings
+
+app = typer.Typer(no_args_is_help=True)
+stripe_app = typer.Typer(no_args_is_help=True, help="Stripe: connect, backfill.")
+app.add_typer(stripe_app, name="stripe")
+
+
+def _tenant_id(ref: str) -> uuid.UUID:
+    from aethercrown.tenants.service import resolve_tenant_ref
+
+    try:
+        with unit_of_work() as session:
+            return resolve_tenant_ref(session, ref).id
+    except ProblemError as exc:
+        fail(exc.detail or exc.title)
+
+
+@stripe_app.command("connect")
+def connect(
+    tenant: str = typer.Option(..., help="Tenant slug or id"),
+    webhook_secret: str = typer.Option(
+        ..., envvar="STRIPE_WEBHOOK_SECRET", help="The endpoint's signing secret (whsec_…)"
+    ),
+    api_key: str | None = typer.Option(
+        None, envvar="STRIPE_API_KEY", help="A read key for backfills (rk_… or sk_…)"
+    ),
+    api_base: str | None = typer.Option(None, help="A Stripe-compatible API base URL"),
+) -> None:
+    """Store the tenant's Stripe secrets; prints the webhook path to give Stripe."""
+    tenant_id = _tenant_id(tenant)
+    box = secret_box(get_settings())
+    with unit_of_work() as session:
+        stripe_service.connect(
+            session,
+            tenant_id,
+            box,
+            webhook_secret=webhook_secret,
+            api_key=api_key,
+            api_base=api_base,
+        )
+    typer.echo(f"webhook endpoint: {stripe_service.webhook_path(tenant_id)}")
+
+
+@stripe_app.command("backfill")
+def backfill(
+    tenant: str = typer.Option(..., help="Tenant slug or id"),
+    restart: bool = typer.Option(False, help="Forget the stored cursors; read everything again"),
+) -> None:
+    """Read customers, subscriptions and invoices from the Stripe API into the tenant's data.
+    Resumes after the last page stored when a run was stopped; prints progress."""
+    tenant_id = _tenant_id(tenant)
+    settings = get_settings()
+    engine = open_database(settings)
+    console = Console(stderr=True)
+    try:
+        report = stripe_service.run_backfill(
+            make_session_factory(engine),
+            tenant_id,
+            secret_box(settings),
+            restart=restart,
+            progress=lambda resource, n: console.print(f"{resource}: {n} read"),
+        )
+    except ProblemError as exc:
+        fail(f"backfill stopped: {exc.detail or exc.title}")
+    finally:
+        engine.dispose()
+    parts = ", ".join(
+        f"{name} {state.get('fetched', 0)}" for name, state in report.resources.items()
+    )
+    typer.echo(f"backfill {report.status}: {parts} (rate limited {report.rate_limited} times)")

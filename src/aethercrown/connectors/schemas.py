@@ -1,0 +1,85 @@
+"""API shapes of the connectors."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints
+
+NO_NUL = r"^[^\x00]*$"
+Secret = Annotated[str, StringConstraints(min_length=8, max_length=500, pattern=NO_NUL)]
+
+
+class StripeConnectionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    webhook_secret: Secret = Field(
+        description="The signing secret Stripe shows for this endpoint (whsec_…)"
+    )
+    api_key: Secret | None = Field(
+        None, description="A restricted read key (rk_…) or secret key, for backfills"
+    )
+    api_base: AnyHttpUrl | None = Field(
+        None, description="A Stripe-compatible API base URL; empty = https://api.stripe.com"
+    )
+
+
+class StripeConnectionOut(BaseModel):
+    webhook_path: str = Field(description="Point the Stripe webhook endpoint here")
+    has_api_key: bool
+    api_base: str | None
+    backfill_status: str
+    backfill: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+class StripeWebhookResult(BaseModel):
+    received: int
+    stored: int
+    duplicates: int
+    mapped: int
+
+
+class BackfillOut(BaseModel):
+    status: str
+    fetched: int
+    rate_limited: int
+    resources: dict[str, Any]
+
+
+class BackfillIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    restart: bool = Field(False, description="Forget the stored cursors and read everything again")
+
+
+class StripeEventOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    event_id: str
+    event_type: str
+    object_type: str
+    object_id: str
+    created: datetime
+    received_at: datetime
+
+
+class StripeInvoiceOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    external_id: str
+    customer: str
+    subscription: str | None
+    status: str
+    currency: str
+    amount_due: int
+    amount_paid: int
+    recurring_amount: int
+    proration_amount: int
+    attempt_count: int
+    period_start: datetime | None
+    period_end: datetime | None
+    issued_at: datetime

@@ -1,0 +1,305 @@
+"""Tracking calls in Segment's format (``/v1/track``, ``/v1/identify``, ``/v1/group``,
+``/v1/batch``), authenticated as Segment's HTTP API is: HTTP basic auth with the source's write key
+as the user name. An app instrumented with a Segment SDK sends here by changing its host.
+
+What each call becomes:
+
+- ``group`` (a user's account): the customer ``groupId``, created or updated with the traits
+  given (name, email, employees, country, createdAt), and the user linked to it;
+- ``identify``: the user's traits; ``traits.company.id`` links the user to that customer;
+- ``track``: one activity event of the user's customer (``context.groupId`` if sent, else the
+  customer the user was linked to): ``Signed In``/``Logged In`` are logins, an event with a
+  ``duration`` (seconds) property is a session, any other event is use of the feature it names.
+  The churn model and the analytics read these. A track whose user belongs to no customer yet is
+  skipped and counted, with the reason;
+- ``page``, ``screen`` and ``alias`` are accepted and counted, not stored.
+
+``messageId`` deduplicates: an activity event's external id is its message id, so a retried
+batch (the SDKs retry on 5xx and 429) stores each event once.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import hashlib
+import secrets
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy.orm import Session
+
+from aethercrown.clock import utcnow
+from aethercrown.connectors.models import SegmentSource
+from aethercrown.connectors.repository import (
+    SegmentSourceRepository,
+    SegmentUserRepository,
+    segment_source_by_hash,
+)
+from aethercrown.core.errors import InvalidInput, NotFound, ProblemError, field_error
+from aethercrown.data import service as data
+
+WRITE_KEY_PREFIX = "seg_"
+MESSAGE_TYPES = ("track", "identify", "group", "page", "screen", "alias")
+LOGIN_EVENTS = frozenset({"signed in", "logged in", "login", "log in", "sign in", "user signed in"})
+MAX_MESSAGES = 2_500
+_TIME = TypeAdapter(datetime)
+
+
+class WriteKeyRejected(ProblemError):
+    def __init__(self, detail: str) -> None:
+        super().__init__(
+            401,
+            "unauthorized",
+            "Unauthorized",
+            detail,
+            headers={"WWW-Authenticate": 'Basic realm="segment"'},
+        )
+
+
+def create_source(session: Session, tenant_id: uuid.UUID, name: str) -> tuple[SegmentSource, str]:
+    """A new write key for the tenant (shown once; only its SHA-256 is kept)."""
+    key = WRITE_KEY_PREFIX + secrets.token_urlsafe(24)
+    source = SegmentSource(
+        name=name, key_hash=hashlib.sha256(key.encode()).hexdigest(), display_prefix=key[:10]
+    )
+    SegmentSourceRepository(session, tenant_id).add(source)
+    session.flush()
+    return source, key
+
+
+def list_sources(session: Session, tenant_id: uuid.UUID) -> Sequence[SegmentSource]:
+    return SegmentSourceRepository(session, tenant_id).all()
+
+
+def revoke_source(session: Session, tenant_id: uuid.UUID, source_id: uuid.UUID) -> None:
+    source = SegmentSourceRepository(session, tenant_id).get_or_404(source_id)
+    if source.revoked_at is None:
+        source.revoked_at = utcnow()
+
+
+def tenant_for_basic_auth(session: Session, authorization: str | None) -> uuid.UUID:
+    """The tenant whose live write key is the basic-auth user name (the password is unused)."""
+    if not authorization or not authorization.lower().startswith("basic "):
+        raise WriteKeyRejected("Send the write key as the HTTP basic auth user name")
+    try:
+        decoded = base64.b64decode(authorization[6:].strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise WriteKeyRejected("Malformed basic auth credentials") from exc
+    key = decoded.split(":", 1)[0]
+    source = segment_source_by_hash(session, hashlib.sha256(key.encode()).hexdigest())
+    if source is None:
+        raise WriteKeyRejected("Unknown or revoked write key")
+    return source.tenant_id
+
+
+def _text(value: Any, limit: int = 200) -> str | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        value = str(value)
+    if not isinstance(value, str) or not value.strip() or len(value) > limit or "\x00" in value:
+        return None
+    return value.strip()
+
+
+def _check(index: int, message: Any, errors: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The message's fields that matter, or None (and errors) when it is malformed."""
+    before = len(errors)
+    if not isinstance(message, Mapping):
+        errors.append(field_error([index], "must be an object"))
+        return None
+    kind = message.get("type")
+    if kind not in MESSAGE_TYPES:
+        errors.append(field_error([index, "type"], f"must be one of: {', '.join(MESSAGE_TYPES)}"))
+    message_id = _text(message.get("messageId"))
+    if message_id is None:
+        errors.append(field_error([index, "messageId"], "must be a string of 1 to 200 characters"))
+    user = _text(message.get("userId")) or _text(message.get("anonymousId"))
+    if user is None:
+        errors.append(field_error([index, "userId"], "userId or anonymousId is required"))
+    at = utcnow()
+    if message.get("timestamp") is not None:
+        try:
+            at = _TIME.validate_python(message["timestamp"])
+        except ValidationError:
+            errors.append(field_error([index, "timestamp"], "must be an ISO-8601 time"))
+        else:
+            if at.tzinfo is None:
+                errors.append(field_error([index, "timestamp"], "must carry a UTC offset"))
+    out: dict[str, Any] = {"type": kind, "messageId": message_id, "user": user, "at": at}
+    for name in ("traits", "properties", "context"):
+        value = message.get(name, {})
+        if value is None:
+            value = {}
+        if not isinstance(value, Mapping):
+            errors.append(field_error([index, name], "must be an object"))
+            value = {}
+        out[name] = value
+    if kind == "track":
+        out["event"] = _text(message.get("event"))
+        if out["event"] is None:
+            errors.append(field_error([index, "event"], "must be a string of 1 to 200 characters"))
+    if kind == "group":
+        out["groupId"] = _text(message.get("groupId"))
+        if out["groupId"] is None:
+            errors.append(
+                field_error([index, "groupId"], "must be a string of 1 to 200 characters")
+            )
+    return out if len(errors) == before else None
+
+
+def _customer_row(
+    external_id: str, traits: Mapping[str, Any], at: datetime, stored: dict[str, Any] | None
+) -> dict[str, Any]:
+    row: dict[str, Any] = (
+        dict(stored)
+        if stored
+        else {
+            "external_id": external_id,
+            "name": external_id,
+            "email": None,
+            "company_size": None,
+            "annual_revenue": None,
+            "currency": "USD",
+            "country": None,
+            "signup_date": at.date(),
+            "attributes": {"source": "segment"},
+        }
+    )
+    if _text(traits.get("name"), 300):
+        row["name"] = _text(traits.get("name"), 300)
+    if _text(traits.get("email"), 320):
+        row["email"] = _text(traits.get("email"), 320)
+    employees = traits.get("employees", traits.get("employee_count"))
+    if isinstance(employees, int) and not isinstance(employees, bool) and 0 <= employees < 2**31:
+        row["company_size"] = employees
+    country = traits.get("country")
+    if isinstance(country, str) and len(country) == 2 and country.isalpha():
+        row["country"] = country.upper()
+    created = traits.get("createdAt", traits.get("created_at"))
+    if created is not None and not stored:
+        with contextlib.suppress(ValidationError):
+            row["signup_date"] = _TIME.validate_python(created).date()
+    plan = _text(traits.get("plan"), 100)
+    if plan:
+        row["attributes"] = {**(row.get("attributes") or {}), "plan": plan}
+    return row
+
+
+def _activity(message: dict[str, Any], customer: str) -> dict[str, Any]:
+    event: str = message["event"]
+    duration = message["properties"].get("duration")
+    base = {
+        "external_id": message["messageId"],
+        "customer": customer,
+        "user_id": message["user"],
+        "occurred_at": message["at"],
+        "duration_seconds": None,
+        "feature": None,
+    }
+    if event.lower() in LOGIN_EVENTS:
+        return {**base, "kind": "login"}
+    if isinstance(duration, int | float) and not isinstance(duration, bool) and duration >= 0:
+        return {**base, "kind": "session", "duration_seconds": min(int(duration), 2**31 - 1)}
+    return {**base, "kind": "feature", "feature": event}
+
+
+def ingest_messages(
+    session: Session, tenant_id: uuid.UUID, messages: Sequence[Any]
+) -> dict[str, Any]:
+    """Validate a batch (all or nothing: one malformed message is a 400 that stores nothing),
+    then apply groups, identifies and tracks in that order."""
+    if len(messages) > MAX_MESSAGES:
+        raise ProblemError(
+            413, "batch-too-large", "Batch too large", f"At most {MAX_MESSAGES} messages a batch"
+        )
+    errors: list[dict[str, Any]] = []
+    checked = [_check(i, m, errors) for i, m in enumerate(messages)]
+    if errors:
+        raise InvalidInput(
+            f"{len({e['loc'][0] for e in errors})} of {len(messages)} messages are malformed; "
+            "nothing was stored",
+            errors[:200],
+        )
+    clean = [m for m in checked if m is not None]
+    seen: set[str] = set()
+    unique = []
+    for m in clean:
+        if m["messageId"] not in seen:
+            seen.add(m["messageId"])
+            unique.append(m)
+
+    links: dict[str, str] = {}
+    customer_traits: dict[str, tuple[dict[str, Any], datetime]] = {}
+    user_rows: list[dict[str, Any]] = []
+    for m in unique:
+        if m["type"] == "group":
+            links[m["user"]] = m["groupId"]
+            traits, _ = customer_traits.get(m["groupId"], ({}, m["at"]))
+            customer_traits[m["groupId"]] = ({**traits, **m["traits"]}, m["at"])
+            user_rows.append({"user_id": m["user"], "customer": m["groupId"], "traits": {}})
+        elif m["type"] == "identify":
+            company = m["traits"].get("company")
+            company_id = _text(company.get("id")) if isinstance(company, Mapping) else None
+            if company_id:
+                links[m["user"]] = company_id
+                traits, _ = customer_traits.get(company_id, ({}, m["at"]))
+                customer_traits[company_id] = ({**traits, **company}, m["at"])
+            traits = {k: v for k, v in m["traits"].items() if k != "company"}
+            user_rows.append({"user_id": m["user"], "customer": company_id, "traits": traits})
+    tracks = [m for m in unique if m["type"] == "track"]
+    unlinked = {m["user"] for m in tracks if m["user"] not in links}
+    links = {**SegmentUserRepository(session, tenant_id).customers_of(unlinked), **links}
+
+    activity: list[dict[str, Any]] = []
+    skipped: dict[str, int] = {}
+    referenced: dict[str, datetime] = {}
+    for m in tracks:
+        customer = _text(m["context"].get("groupId")) or links.get(m["user"])
+        if customer is None:
+            skipped["no customer (group) known for the user"] = (
+                skipped.get("no customer (group) known for the user", 0) + 1
+            )
+            continue
+        activity.append(_activity(m, customer))
+        referenced.setdefault(customer, m["at"])
+
+    wanted = set(customer_traits) | set(referenced)
+    stored = data.customer_rows(session, tenant_id, wanted)
+    customers = [
+        _customer_row(ext, traits, at, stored.get(ext))
+        for ext, (traits, at) in customer_traits.items()
+    ]
+    customers += [
+        _customer_row(ext, {}, at, None)
+        for ext, at in referenced.items()
+        if ext not in stored and ext not in customer_traits
+    ]
+    if customers:
+        data.ingest_rows(session, tenant_id, "customers", customers, max_rows=len(customers))
+    SegmentUserRepository(session, tenant_id).upsert(user_rows)
+    result = None
+    if activity:
+        result = data.ingest_rows(session, tenant_id, "activity", activity, max_rows=len(activity))
+    return {
+        "success": True,
+        "received": len(messages),
+        "duplicates": len(clean) - len(unique) + (result.unchanged if result else 0),
+        "activity": (result.inserted if result else 0),
+        "customers": len(customers),
+        "users": len(user_rows),
+        "ignored": sum(1 for m in unique if m["type"] in ("page", "screen", "alias")),
+        "skipped": skipped,
+    }
+
+
+def source_or_404(session: Session, tenant_id: uuid.UUID, source_id: uuid.UUID) -> SegmentSource:
+    source = SegmentSourceRepository(session, tenant_id).get(source_id)
+    if source is None:
+        raise NotFound("Segment source", source_id)
+    return source

@@ -1,0 +1,206 @@
+"""Segment-format tracking, sent by Segment's official Python SDK over real HTTP to the platform
+served by uvicorn on a free port: batches, retries after 503s, deduplication by messageId."""
+
+from __future__ import annotations
+
+import base64
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from segment.analytics import Client
+
+from tests.conftest import TenantHandle, bearer, create_tenant
+
+
+class FailFirstBatches:
+    """Answers 503 to the first ``n`` POST /v1/batch calls (the SDK must retry them)."""
+
+    def __init__(self, app: Any, n: int) -> None:
+        self.app = app
+        self.left = n
+        self.refused = 0
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == "/v1/batch" and self.left > 0:
+            self.left -= 1
+            self.refused += 1
+            await send({"type": "http.response.start", "status": 503, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await self.app(scope, receive, send)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def served(app: Any) -> Iterator[tuple[str, FailFirstBatches]]:
+    wrapper = FailFirstBatches(app, 0)
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(wrapper, host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}", wrapper
+    finally:
+        server.should_exit = True
+        thread.join(30)
+
+
+def _write_key(http: httpx.Client, tenant: TenantHandle) -> str:
+    response = http.post(
+        "/api/v1/connectors/segment/sources", json={"name": "web app"}, headers=tenant.headers
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["write_key"])
+
+
+def _activity(http: httpx.Client, tenant: TenantHandle) -> list[dict[str, Any]]:
+    page = http.get("/api/v1/data/activity", params={"limit": 500}, headers=tenant.headers)
+    return list(page.json()["items"])
+
+
+def test_the_official_sdk_sends_batches_with_retries(
+    served: tuple[str, FailFirstBatches], admin_key: str
+) -> None:
+    base, wrapper = served
+    with httpx.Client(base_url=base, timeout=30) as http:
+        tenant = create_tenant(http, admin_key, "acme", tier="professional")  # type: ignore[arg-type]
+        other = create_tenant(http, admin_key, "globex")  # type: ignore[arg-type]
+        key = _write_key(http, tenant)
+        wrapper.left = 2  # the first two uploads fail: the SDK retries them
+        errors: list[Any] = []
+        sdk = Client(
+            key, host=base, upload_size=50, max_retries=5, on_error=lambda e, b: errors.append(e)
+        )
+        at = datetime(2025, 3, 1, 12, tzinfo=UTC)
+        sdk.group(
+            "u1", "acct_1", {"name": "Alpha GmbH", "employees": 40, "country": "de"}, timestamp=at
+        )
+        sdk.identify("u1", {"email": "u1@alpha.example"}, timestamp=at)
+        sdk.identify("u2", {"company": {"id": "acct_2", "name": "Beta"}}, timestamp=at)
+        sdk.track("u1", "Signed In", timestamp=at)
+        sdk.track("u1", "Session Ended", {"duration": 620}, timestamp=at)
+        for i in range(120):
+            sdk.track("u2" if i % 2 else "u1", "Exported report", {"n": i}, timestamp=at)
+        sdk.track("u9", "Orphan event", timestamp=at)  # no customer known: skipped
+        sdk.track("u9", "Grouped event", context={"groupId": "acct_3"}, timestamp=at)
+        sdk.flush()
+        sdk.join()
+        assert errors == []
+        assert wrapper.refused == 2
+        rows = _activity(http, tenant)
+        kinds = sorted({(r["kind"], r["feature"]) for r in rows})
+        assert kinds == [
+            ("feature", "Exported report"),
+            ("feature", "Grouped event"),
+            ("login", None),
+            ("session", None),
+        ]
+        assert len(rows) == 123
+        session = next(r for r in rows if r["kind"] == "session")
+        assert session["duration_seconds"] == 620 and session["customer"] == "acct_1"
+        customers = http.get("/api/v1/data/customers", headers=tenant.headers).json()["items"]
+        by_id = {c["external_id"]: c for c in customers}
+        assert by_id["acct_1"]["name"] == "Alpha GmbH"
+        assert by_id["acct_1"]["company_size"] == 40
+        assert by_id["acct_1"]["country"] == "DE"
+        assert by_id["acct_2"]["name"] == "Beta"
+        assert set(by_id) == {"acct_1", "acct_2", "acct_3"}
+        # The other tenant saw nothing of it.
+        assert _activity(http, other) == []
+
+
+def test_message_ids_deduplicate_and_bad_input_stores_nothing(
+    served: tuple[str, FailFirstBatches], admin_key: str
+) -> None:
+    base, _ = served
+    with httpx.Client(base_url=base, timeout=30) as http:
+        tenant = create_tenant(http, admin_key, "acme", tier="professional")  # type: ignore[arg-type]
+        other = create_tenant(http, admin_key, "globex")  # type: ignore[arg-type]
+        key = _write_key(http, tenant)
+        auth = {"Authorization": "Basic " + base64.b64encode(f"{key}:".encode()).decode()}
+        group = {"type": "group", "userId": "u1", "groupId": "acct_1", "messageId": "m0"}
+        track = {
+            "type": "track",
+            "userId": "u1",
+            "event": "Clicked",
+            "messageId": "m1",
+            "timestamp": "2025-03-01T10:00:00Z",
+        }
+        first = http.post("/v1/batch", json={"batch": [group, track, track]}, headers=auth)
+        assert first.status_code == 200, first.text
+        assert first.json()["activity"] == 1
+        again = http.post("/v1/track", json=track, headers=auth)
+        assert again.status_code == 200
+        assert again.json()["activity"] == 0 and again.json()["duplicates"] == 1
+        assert len(_activity(http, tenant)) == 1
+        bad_bodies: list[Any] = [
+            {"batch": [track, {"type": "track", "userId": "u1", "messageId": "m2"}]},  # no event
+            {"batch": [{**track, "messageId": "m3", "timestamp": "yesterday"}]},
+            {"batch": "nope"},
+            {"batch": [{**track, "messageId": "m4", "type": "explode"}]},
+        ]
+        for body in bad_bodies:
+            response = http.post("/v1/batch", json=body, headers=auth)
+            assert response.status_code in (400, 422), body
+            assert response.headers["content-type"] == "application/problem+json"
+        not_json = http.post("/v1/batch", content=b"{", headers=auth)
+        assert not_json.status_code == 422
+        assert len(_activity(http, tenant)) == 1
+        for headers in (
+            {},
+            {"Authorization": "Basic !!!"},
+            bearer(tenant.key),
+            {"Authorization": "Basic " + base64.b64encode(b"seg_unknown:").decode()},
+        ):
+            assert http.post("/v1/track", json=track, headers=headers).status_code == 401
+        # Another tenant's key never writes into this tenant, and its own key into its own only.
+        other_key = _write_key(http, other)
+        other_auth = {
+            "Authorization": "Basic " + base64.b64encode(f"{other_key}:".encode()).decode()
+        }
+        assert (
+            http.post("/v1/batch", json={"batch": [group, track]}, headers=other_auth).status_code
+            == 200
+        )
+        assert len(_activity(http, other)) == 1
+        assert len(_activity(http, tenant)) == 1
+        source_id = http.get("/api/v1/connectors/segment/sources", headers=tenant.headers).json()[
+            0
+        ]["id"]
+        assert (
+            http.delete(
+                f"/api/v1/connectors/segment/sources/{source_id}", headers=other.headers
+            ).status_code
+            == 404
+        )
+        assert (
+            http.delete(
+                f"/api/v1/connectors/segment/sources/{source_id}", headers=tenant.headers
+            ).status_code
+            == 204
+        )
+        assert (
+            http.post(
+                "/v1/track", json={**track, "messageId": str(uuid.uuid4())}, headers=auth
+            ).status_code
+            == 401
+        )
