@@ -112,6 +112,7 @@ def damped_trend(
     mean: list[float] = []
     lower: list[float | None] = []
     upper: list[float | None] = []
+    scales: list[float] = []  # the interval's scale at horizons 1 … h − 1
     for h in range(1, horizon + 1):
         point = float(_ahead(states[-1:], phi, h)[0])
         # Past origins 1 … n−1−h (origin 0's trend already saw y[1]), the latest ERROR_WINDOW.
@@ -132,7 +133,20 @@ def damped_trend(
         # independent ones: the t quantile's degrees of freedom.
         freedom = max(len(errors) / h - 1, 1.0)
         quantile = float(student_t.ppf(0.5 + level / 2, freedom))
-        width = quantile * math.sqrt(float(np.mean(errors**2))) * (abs(point) if relative else 1)
+        scale = quantile * math.sqrt(float(np.mean(errors**2)))
+        # The few, overlapping past errors at a long horizon understate its error (on the
+        # demo the 6-month interval held 61 % of paying customers): the scale may not grow
+        # slower from one horizon to the next than it grew from 1 to h − 1 steps, as the power
+        # h^γ those two measure (γ kept in [½, 1½]: ½ a random walk's growth, 1 the demo's
+        # trend errors, whose MAPE is 2.0, 3.8, 5.6, 7.5, 9.5, 11.8 % at 1…6 months), nor
+        # slower than a random walk's √h from 1 to 2 steps.
+        if scales:
+            growth = 0.5
+            if h >= 3 and scales[0] > 0 and scales[-1] > 0:
+                growth = min(max(math.log(scales[-1] / scales[0]) / math.log(h - 1), 0.5), 1.5)
+            scale = max(scale, scales[-1] * (h / (h - 1)) ** growth)
+        scales.append(scale)
+        width = scale * (abs(point) if relative else 1)
         lower.append(point - width)
         upper.append(point + width)
     return _clip(
