@@ -9,7 +9,12 @@
    Then the endpoint's end-to-end latency on the default demo's marketing rows in a fresh
    SQLite database, in-process HTTP: cold (fits computed and cached) and warm (fits read).
 
-    .venv/bin/python benchmarks/budget.py --seeds 20
+    .venv/bin/python benchmarks/budget.py --seeds 20 [--diagnose]
+
+   Each company's curves are fitted once (an in-memory stand-in for the endpoint's fit cache)
+   and read for every budget. ``--diagnose`` prints, for each case under 95 % of the optimum or
+   under the current split, every channel's amounts, trusted range and fitted curve (mean and
+   95 % band) against the true curve at the recommended amount.
 
 2. default (optimiser): time to split a budget over 5, 50 and 500 channels on fixed curves,
 against a peer optimiser on the same curves in the same run.
@@ -176,7 +181,48 @@ def demo_history(company: Any) -> service.History:
     return service.History(channels, 1, "minor", "USD", days[0], days[-1], len(channels))
 
 
-def truth_quality(seeds: int) -> None:
+class MemoryFitCache:
+    """The endpoint's fit cache, in memory: each company's curves are fitted once and read for
+    every budget, as the endpoint reads them from the database on a warm call."""
+
+    def __init__(self) -> None:
+        self.saved: dict[str, dict[str, Any]] = {}
+
+    def payloads(self, keys: list[str]) -> dict[str, dict[str, Any]]:
+        return {k: self.saved[k] for k in keys if k in self.saved}
+
+    def store(self, fresh: list[tuple[str, str, dict[str, Any]]]) -> None:
+        self.saved.update((key, payload) for key, _, payload in fresh)
+
+
+def diagnosis(
+    seed: int,
+    scale: float,
+    ratio: float,
+    now: float,
+    posteriors: list[Any],
+    ours: np.ndarray,
+    current: np.ndarray,
+    optimum_x: np.ndarray,
+    truth: CurveArrays,
+) -> str:
+    """Per channel of a case under 95 % of the optimum or under the current split: the amounts,
+    the trusted range, and the fitted curve (mean and 95 % band) against the true one."""
+    lines = [f"seed {seed}, {scale:g}×: ours {ratio:.3f}, current {now:.3f} of the optimum"]
+    for i, post in enumerate(posteriors):
+        at = post.values(ours[i])[:, 0]
+        true_at = float(truth.take(np.array([i])).value(np.array([ours[i]]))[0])
+        lines.append(
+            f"  {post.channel:13} current {current[i]:9,.0f} ours {ours[i]:9,.0f} "
+            f"optimum {optimum_x[i]:9,.0f} trusted ≤ {post.trusted_max:9,.0f}"
+            f"{' HELD (' + post.weak_reason[:40] + ')' if post.weak else ''} | at ours: true "
+            f"{true_at:9,.0f} fitted {at.mean():9,.0f} [{np.percentile(at, 2.5):,.0f}, "
+            f"{np.percentile(at, 97.5):,.0f}]"
+        )
+    return "\n".join(lines)
+
+
+def truth_quality(seeds: int, diagnose: bool = False) -> None:
     print(
         f"quality: {seeds} demo companies (SimConfig defaults, end {FIXED_END:%Y-%m-%d}) × "
         f"budgets {', '.join(f'{s:g}' for s in SCALES)} × current daily spend; "
@@ -201,20 +247,34 @@ def truth_quality(seeds: int) -> None:
             ]
         )
         level = sum(statistics.fmean(c.spend) for c in history.channels)
-        cells = []
+        cache = MemoryFitCache()
+        cells: list[str] = []
+        lines: list[str] = []
         for scale in SCALES:
             budget = scale * level
             body = schemas.OptimizeRequest(total_budget=budget)
-            result = service.plan_from_history(demo_history(company), body)
+            result = service.plan_from_history(
+                demo_history(company),
+                body,
+                cache=cache,  # type: ignore[arg-type]
+            )
             ours = np.array([result.allocations[n] for n in names])
             current = np.array([result.comparison["current_split"].allocations[n] for n in names])
             lo, hi = np.full(len(names), 0.05 * budget), np.full(len(names), budget)
-            optimum = maximise(truth, lo, hi, budget).value
+            best = maximise(truth, lo, hi, budget)
+            optimum, optimum_x = best.value, best.x
             ratio = float(truth.value(ours).sum()) / optimum
             now = float(truth.value(current).sum()) / optimum
             results.append((scale, ratio, now))
             cells.append(f"{ratio:9.3f} / {now:8.3f}")
+            if diagnose and (ratio < 0.95 or ratio < now - 1e-6):
+                posteriors = service.fit_posteriors(history, cache)  # type: ignore[arg-type]
+                lines.append(
+                    diagnosis(seed, scale, ratio, now, posteriors, ours, current, optimum_x, truth)
+                )
         print(f"{seed:4d} " + " ".join(f"{c:>20}" for c in cells), flush=True)
+        for line in lines:
+            print(line, flush=True)
     print(
         f"\n{'budget':>7} {'min':>6} {'p10':>6} {'median':>6} {'max':>6} {'<0.95':>6} "
         f"{'<current':>8} {'current median':>14}"
@@ -293,9 +353,12 @@ def main() -> None:
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
     parser.add_argument("--seeds", type=int, default=0, help="quality on N demo companies")
     parser.add_argument("--latency-repeats", type=int, default=5)
+    parser.add_argument(
+        "--diagnose", action="store_true", help="per-channel detail of the cases that fall short"
+    )
     args = parser.parse_args()
     if args.seeds:
-        truth_quality(args.seeds)
+        truth_quality(args.seeds, args.diagnose)
         latency(args.latency_repeats)
         return
     sizes = [int(s) for s in args.sizes.split(",")]

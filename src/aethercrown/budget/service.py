@@ -127,7 +127,7 @@ def history_from_store(
             "no historical_data given and the tenant has no stored marketing data",
         )
     first = last - timedelta(days=window_days - 1)
-    stored = repo.between(first, last)
+    stored = repo.points_between(first, last)
     if not stored:
         raise _invalid(
             ["window_days"], f"the tenant has no marketing data between {first} and {last}"

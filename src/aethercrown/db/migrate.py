@@ -11,7 +11,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext, MigrationInfo
 from alembic.script import Script, ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -52,12 +52,19 @@ def downgrade(url: str, revision: str = "base") -> None:
 
 
 @cache
+@cache
 def expected_heads() -> frozenset[str]:
-    """The heads of the migration scripts shipped with this code (one per domain branch)."""
+    """The heads of the migration scripts shipped with this code (one per domain branch).
+    Cached: reading them parses every script (tens of ms), and they do not change while the
+    process runs; the health check asks on every call."""
     return frozenset(ScriptDirectory.from_config(alembic_config()).get_heads())
 
 
-def applied_heads(engine: Engine) -> set[str]:
+def applied_heads(engine: Engine | Connection) -> set[str]:
+    """The revisions the database is at; on a connection as given (the health check reads them
+    in its own unit rather than opening a second connection)."""
+    if isinstance(engine, Connection):
+        return set(MigrationContext.configure(engine).get_current_heads())
     with engine.connect() as conn:
         return set(MigrationContext.configure(conn).get_current_heads())
 

@@ -75,10 +75,8 @@ def check_database(session: Session) -> schemas.ComponentCheck:
 
 
 def check_migrations(session: Session) -> schemas.ComponentCheck:
-    bind = session.get_bind()
-    engine = bind.engine if hasattr(bind, "engine") else bind
     try:
-        applied, ms = _timed(lambda: migrate.applied_heads(engine))  # type: ignore[arg-type]
+        applied, ms = _timed(lambda: migrate.applied_heads(session.connection()))
     except Exception as exc:
         return schemas.ComponentCheck(
             component="migrations", status="down", detail={"error": type(exc).__name__}
