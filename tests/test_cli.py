@@ -172,6 +172,16 @@ COMMANDS: dict[str, list[str] | None] = {
     "usage import": ["usage", "import", "{file}", "--tenant", "ttt"],
     "usage fold": ["usage", "fold"],
     "usage report": ["usage", "report", "--tenant", "ttt", "--customer", "c"],
+    "connectors stripe connect": [
+        "connectors",
+        "stripe",
+        "connect",
+        "--tenant",
+        "ttt",
+        "--webhook-secret",
+        "whsec_test",
+    ],
+    "connectors stripe backfill": ["connectors", "stripe", "backfill", "--tenant", "ttt"],
     "onboarding create": None,  # validates its request file before it opens the database
     "onboarding status": [
         "onboarding",

@@ -6,6 +6,7 @@ from fastapi.testclient import TestClient
 
 from tests.conftest import TenantHandle, bearer
 from tests.onboarding.conftest import BASE, request_body
+from tests.web.test_pages import sign_in
 from tests.webhooks.test_service import Receiver
 
 
@@ -25,9 +26,16 @@ def test_report_page_and_portal_page(
     assert "account creation" in page.text and "onboarding.create" in page.text
     assert client.get(f"/onboarding/{body['id']}", headers=other_tenant.headers).status_code == 404
     assert client.get("/onboarding/not-an-id", headers=tenant.headers).status_code == 404
-    # The dashboard's sign-in cookie opens it too.
-    client.cookies.set("aethercrown_key", tenant.key)
-    assert client.get(f"/onboarding/{body['id']}").status_code == 200
+    # In the console, signed in with the tenant's key: the list, the report, nobody else's.
+    sign_in(client, tenant.key)
+    console = client.get("/console/onboarding")
+    assert console.status_code == 200 and f'href="/console/onboarding/{body["id"]}"' in console.text
+    assert 'href="/console/onboarding"' in console.text  # in the navigation
+    report = client.get(f"/console/onboarding/{body['id']}")
+    assert report.status_code == 200 and "support webhook answered 500" in report.text
+    assert client.get("/console/onboarding/not-an-id").status_code == 404
+    sign_in(client, other_tenant.key)
+    assert client.get(f"/console/onboarding/{body['id']}").status_code == 404
     client.cookies.clear()
 
     # The portal: a sign-in form, the customer's key signs in, a tenant key does not.

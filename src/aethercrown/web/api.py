@@ -95,7 +95,15 @@ CONSOLE_PAGES = (
         pages.content_page,
         False,
     ),
-    ConsolePage("onboarding", ONBOARDING_PATH, "Onboarding", "tenant:read", "", None, False),
+    ConsolePage(
+        "onboarding",
+        ONBOARDING_PATH,
+        "Onboarding",
+        "tenant:read",
+        "onboarding.html.j2",
+        pages.onboarding_page,
+        False,
+    ),
     ConsolePage(
         "operations",
         "/console/operations",
@@ -377,6 +385,15 @@ def _console_route(page: ConsolePage) -> None:
 for _page_spec in CONSOLE_PAGES:
     if _page_spec.build is not None:
         _console_route(_page_spec)
+
+
+@router.get(ONBOARDING_PATH + "/{onboarding_id}")
+async def console_onboarding(request: Request, session: DbSession, onboarding_id: str) -> Response:
+    try:
+        ident = uuid.UUID(onboarding_id)
+        return await _page(request, session, BY_PATH[ONBOARDING_PATH], onboarding_id=ident)
+    except (ValueError, NotFound):
+        return _render("onboarding_missing.html.j2", 404, ident=onboarding_id[:100])
 
 
 @router.get("/console/customers")

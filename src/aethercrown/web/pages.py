@@ -27,6 +27,7 @@ from aethercrown.experiments import service as experiments
 from aethercrown.health import service as health
 from aethercrown.investor import service as investor
 from aethercrown.metering import service as metering
+from aethercrown.onboarding import service as onboarding
 from aethercrown.security import service as security
 from aethercrown.tasks import service as tasks
 from aethercrown.tenants.service import get_tenant
@@ -641,6 +642,23 @@ def content_page(session: Session, tenant_id: uuid.UUID, filters: Filters) -> di
         "start": start.date().isoformat(),
         "end": end.date().isoformat(),
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# Onboarding
+
+
+def onboarding_page(
+    session: Session, tenant_id: uuid.UUID, filters: Filters, onboarding_id: uuid.UUID | None = None
+) -> dict[str, Any]:
+    """Every onboarding, or one onboarding's report (its steps, blockers and SLA target); a
+    missing or another tenant's onboarding is the service's 404."""
+    body: dict[str, Any] = {"tenant": tenant_name(session, tenant_id), "report": None}
+    if onboarding_id is None:
+        body["onboardings"] = onboarding.list_onboardings(session, tenant_id)
+    else:
+        body["report"] = onboarding.report(session, tenant_id, onboarding_id)
+    return body
 
 
 # ---------------------------------------------------------------------------------------------
