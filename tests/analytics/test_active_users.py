@@ -137,12 +137,13 @@ def test_rollup_equals_the_raw_distinct_users(
         "activity",
         [
             event("a1", "c1", "u7", "2026-03-03T09:00:00Z"),
-            event("late", "c2", "u9", "2026-01-06T08:00:00Z"),
+            event("late", "c2", "u9", "2025-12-31T23:00:00Z"),
         ],
     )
     counts = assert_same(session_factory, tenant)
     assert counts["daily"]["2026-02-28"] == 4  # a2 keeps u1 at c1 there
-    assert "2026-01-05" not in counts["daily"] and counts["daily"]["2026-01-06"] == 1
+    assert "2026-01-05" not in counts["daily"] and counts["daily"]["2025-12-31"] == 1
+    assert "2026-01" not in counts["monthly"] and counts["monthly"]["2025-12"] == 1
     assert counts["daily"]["2026-03-03"] == 1
 
 

@@ -18,6 +18,7 @@ from aethercrown.core.models import Decision
 from aethercrown.core.tenancy import TenantRepository
 from aethercrown.data.models import (
     ActiveUserDay,
+    ActiveUserMonth,
     ActivityEvent,
     Customer,
     MarketingSpend,
@@ -119,11 +120,13 @@ class ActivityData(TenantRepository[ActivityEvent]):
         return {_as_date(d): int(n) for d, n in rows}
 
     def monthly_active_users(self) -> dict[str, int]:
-        month = _month(self.session, ActiveUserDay.day).label("bucket")
-        users = self._user_days(month, ActiveUserDay.customer_id, ActiveUserDay.user_id)
-        sub = users.distinct().subquery()
-        rows = self.session.execute(select(sub.c.bucket, func.count()).group_by(sub.c.bucket))
-        return {str(m): int(n) for m, n in rows}
+        month = ActiveUserMonth.month
+        rows = self.session.execute(
+            select(month, func.count())
+            .where(ActiveUserMonth.tenant_id == self.tenant_id)
+            .group_by(month)
+        )
+        return {_as_date(m).strftime("%Y-%m"): int(n) for m, n in rows}
 
     def active_users_since(self, since: datetime) -> int:
         """Distinct users with an event at or after ``since``: the rollup's whole days after

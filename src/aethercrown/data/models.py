@@ -147,3 +147,20 @@ class ActiveUserDay(TenantScoped, Base):
         ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
     )
     user_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+
+
+class ActiveUserMonth(TenantScoped, Base):
+    """A user of a customer who was active in a UTC calendar month (its first day): the month
+    grain beside ``ActiveUserDay``, kept the same way, so monthly active users are a count per
+    month rather than a DISTINCT over every user-day."""
+
+    __tablename__ = "active_user_months"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    customer_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[str] = mapped_column(String(200), primary_key=True)

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import orjson
+from dateutil.relativedelta import relativedelta
 from sqlalchemy import (
     ColumnElement,
     Date,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     any_,
     bindparam,
     cast,
+    delete,
     false,
     func,
     or_,
@@ -29,6 +31,7 @@ from aethercrown.core.tenancy import TenantRepository
 from aethercrown.data.kinds import KINDS, KindSpec
 from aethercrown.data.models import (
     ActiveUserDay,
+    ActiveUserMonth,
     ActivityEvent,
     Customer,
     MarketingSpend,
@@ -251,22 +254,28 @@ class ActiveUserDayRepository(TenantRepository[ActiveUserDay]):
             return
         e = ActivityEvent
         if self.session.get_bind().dialect.name == "postgresql":
-            day: Any = cast(func.timezone("UTC", e.occurred_at), Date)
+            utc = func.timezone("UTC", e.occurred_at)
+            day: Any = cast(utc, Date)
+            month: Any = cast(func.date_trunc("month", utc), Date)
             insert: Any = postgresql.insert
         else:
             day, insert = func.date(e.occurred_at), sqlite.insert
+            month = func.date(e.occurred_at, "start of month")
         for chunk in chunked(list(external_ids), IN_CHUNK * 10):
-            users = (
-                select(e.tenant_id, day, e.customer_id, e.user_id)
-                .where(
-                    e.tenant_id == self.tenant_id, in_strings(self.session, e.external_id, chunk)
+            for model, grain, column in (
+                (ActiveUserDay, day, "day"),
+                (ActiveUserMonth, month, "month"),
+            ):
+                users = (
+                    select(e.tenant_id, grain, e.customer_id, e.user_id)
+                    .where(e.tenant_id == self.tenant_id)
+                    .where(in_strings(self.session, e.external_id, chunk))
+                    .distinct()
                 )
-                .distinct()
-            )
-            columns = ["tenant_id", "day", "customer_id", "user_id"]
-            self.session.execute(
-                insert(ActiveUserDay).from_select(columns, users).on_conflict_do_nothing()
-            )
+                columns = ["tenant_id", column, "customer_id", "user_id"]
+                self.session.execute(
+                    insert(model).from_select(columns, users).on_conflict_do_nothing()
+                )
 
     def prune(self, user_days: Iterable[UserDay]) -> None:
         """Forget each of these user-days that no stored event keeps any more (an event moved
@@ -285,12 +294,34 @@ class ActiveUserDayRepository(TenantRepository[ActiveUserDay]):
                 )
                 .limit(1)
             )
-            if kept is None:
+            if kept is not None:
+                continue
+            self.session.execute(
+                self.delete().where(
+                    ActiveUserDay.day == day,
+                    ActiveUserDay.customer_id == customer_id,
+                    ActiveUserDay.user_id == user_id,
+                )
+            )
+            # The month goes too when no other day of it keeps the user.
+            first = day.replace(day=1)
+            month_kept = self.session.scalar(
+                self.select(ActiveUserDay.day)
+                .where(
+                    ActiveUserDay.customer_id == customer_id,
+                    ActiveUserDay.user_id == user_id,
+                    ActiveUserDay.day >= first,
+                    ActiveUserDay.day < first + relativedelta(months=1),
+                )
+                .limit(1)
+            )
+            if month_kept is None:
                 self.session.execute(
-                    self.delete().where(
-                        ActiveUserDay.day == day,
-                        ActiveUserDay.customer_id == customer_id,
-                        ActiveUserDay.user_id == user_id,
+                    delete(ActiveUserMonth).where(
+                        ActiveUserMonth.tenant_id == self.tenant_id,
+                        ActiveUserMonth.month == first,
+                        ActiveUserMonth.customer_id == customer_id,
+                        ActiveUserMonth.user_id == user_id,
                     )
                 )
 
