@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime
 
 from aethercrown.analytics.metrics import SubscriptionRecord
 from aethercrown.data.models import ActivityEvent, Customer, MarketingSpend, Subscription
+from aethercrown.data.repository import ActiveUserDayRepository
 from aethercrown.db.session import write_transaction
 
 
@@ -171,4 +172,9 @@ def load_company(session_factory, tenant_id: uuid.UUID) -> dict[str, uuid.UUID]:
                     duration_seconds=60,
                 )
             )
+        # Written past ingestion, so the active-user rollups are kept here as ingestion keeps them.
+        session.flush()
+        ActiveUserDayRepository(session, tenant_id).record_events(
+            [f"act_{i}" for i in range(len(ACTIVITY))]
+        )
     return ids
