@@ -177,7 +177,7 @@ def main() -> int:
 
 def check(base: str, keys: dict[str, str]) -> str | None:
     """What a new user does next, through the API: None if it works, else what failed."""
-    for label in ("dashboard", "API docs", "operator admin key", "demo tenant key"):
+    for label in ("console", "API docs", "operator admin key", "demo tenant key"):
         if not keys.get(label):
             return f"the start did not print its {label}: {keys}"
     if not keys["operator admin key"].startswith("aca_"):
