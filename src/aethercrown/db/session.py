@@ -15,6 +15,11 @@ A request gets one session (``DbSession``): a read unit for GET/HEAD/OPTIONS, a 
 every other method, committed before the response is sent, so anything acknowledged is durable.
 A write unit still waiting for the queue after ``WRITE_QUEUE_TIMEOUT_SECONDS`` answers 503
 problem+json with ``Retry-After``.
+
+On PostgreSQL each transaction of a unit of work is also scoped to one tenant for row-level
+security (``db.tenant_scope``: set per transaction with ``set_config(..., true)`` when it
+begins, from the tenant ``core.tenancy.TenantRepository`` serves; never left on a pooled
+connection).
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ from sqlalchemy import Engine, event, inspect
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
+
+from aethercrown.db import tenant_scope  # noqa: F401  (registers the per-transaction scope)
 
 log = logging.getLogger("aethercrown.db")
 
