@@ -174,6 +174,8 @@ async def authenticate_secret(
     verdict = await limiter.hit(str(key.key_id), key.per_minute or ADMIN_REQUESTS_PER_MINUTE)
     if key.tenant_id is not None:
         request.state.tenant_id = key.tenant_id
+    else:  # the unit of work's row-level-security scope (db.session.request_scope)
+        request.state.operator = True
     headers = verdict.headers()
     if not verdict.allowed:
         request.state.rate_limited = True

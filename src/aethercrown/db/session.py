@@ -40,7 +40,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from aethercrown.db import tenant_scope  # noqa: F401  (registers the per-transaction scope)
+from aethercrown.db import tenant_scope  # also registers the per-transaction scope
 
 log = logging.getLogger("aethercrown.db")
 
@@ -262,6 +262,7 @@ def _record_after_read(factory: sessionmaker[Session], read: Session) -> None:
     for obj in added:
         read.expunge(obj)
     with write_transaction(factory) as writer:
+        tenant_scope.inherit_scope(writer, read)  # the read's tenant, for row-level security
         for cls, identity, values in changed:
             current = writer.get(cls, identity)
             if current is not None:
@@ -274,6 +275,18 @@ def _record_after_read(factory: sessionmaker[Session], read: Session) -> None:
         writer.add_all(added)
 
 
+def request_scope(request: Request) -> str | None:
+    """A request's tenant for row-level security: the tenant its key (or an operator's
+    ``X-Tenant``) resolved to; every tenant for an operator acting for the installation; none
+    (no tenant row) before or without authentication."""
+    tenant_id = getattr(request.state, "tenant_id", None)
+    if tenant_id is not None:
+        return str(tenant_id)
+    if getattr(request.state, "operator", False):
+        return tenant_scope.ALL_TENANTS
+    return None
+
+
 async def get_session(request: Request) -> AsyncIterator[Session]:
     """The request's unit of work: a read unit for GET/HEAD/OPTIONS (opened and closed on the
     event loop: no worker-thread hop), a write unit for every other method (its queue wait and
@@ -281,6 +294,7 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     factory: sessionmaker[Session] = request.app.state.session_factory
     if request.method in READ_METHODS:
         session = factory()
+        tenant_scope.scope_by_default(session, lambda: request_scope(request))
         # Nothing flushed into the read transaction: what a read decided (a prediction it
         # records in the ledger) is written after it, in a write unit (see _record_after_read).
         session.autoflush = False
@@ -304,6 +318,7 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     token = _holding.set(queue)
     try:
         session = await run_in_threadpool(_open_writer, factory)
+        tenant_scope.scope_by_default(session, lambda: request_scope(request))
         try:
             yield session
         except BaseException:

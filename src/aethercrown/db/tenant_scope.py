@@ -23,12 +23,12 @@ connection. On SQLite (no row-level security) they only record the scope.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, event, text
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 
 TENANT_SETTING = "aethercrown.tenant_id"
 ALL_TENANTS_SETTING = "aethercrown.all_tenants"
@@ -36,6 +36,10 @@ ALL_TENANTS = "all"
 
 _SCOPE = "aethercrown_tenant_scope"  # session.info: a tenant id as text, or ALL_TENANTS
 _APPLIED = "aethercrown_tenant_scope_applied"  # session.info: the scope the transaction has
+# session.info: where the unit of work's default scope comes from (a request's authenticated
+# tenant, known only once its dependencies have run); asked each time a statement is about to
+# run until the unit has a scope of its own.
+_DEFAULT = "aethercrown_tenant_scope_default"
 
 _SET_SCOPE = text(
     f"SELECT set_config('{TENANT_SETTING}', :tenant, true), "
@@ -53,10 +57,17 @@ def _set(connection: Connection, scope: str | None) -> None:
     connection.execute(_SET_SCOPE, {"tenant": tenant, "all_tenants": "on" if everyone else "off"})
 
 
+def _wanted(session: Session) -> str | None:
+    scope: str | None = session.info.get(_SCOPE)
+    if scope is None and (default := session.info.get(_DEFAULT)) is not None:
+        scope = default()
+    return scope
+
+
 def _apply(session: Session) -> None:
     """Give the session's open transaction (if any) its current scope; a transaction not begun
     yet gets it when it begins (``_scope_new_transaction``)."""
-    scope = session.info.get(_SCOPE)
+    scope = _wanted(session)
     if not session.in_transaction() or session.info.get(_APPLIED) == scope:
         return
     if not _is_postgresql(session.get_bind()):
@@ -65,6 +76,22 @@ def _apply(session: Session) -> None:
     if session.info.get(_APPLIED) != scope:
         _set(connection, scope)
         session.info[_APPLIED] = scope
+
+
+def scope_by_default(session: Session, default: Callable[[], str | None]) -> None:
+    """The scope of a unit of work that sets none itself: ``default()`` (a tenant id as text,
+    ``ALL_TENANTS`` or None), asked when the unit's statements run. ``db.session`` gives a
+    request's unit its authenticated tenant this way."""
+    session.info[_DEFAULT] = default
+
+
+def inherit_scope(session: Session, source: Session) -> None:
+    """Give ``session`` the scope ``source`` has now (a write unit recording what a read unit
+    decided)."""
+    scope = _wanted(source)
+    if scope is not None:
+        session.info[_SCOPE] = scope
+        _apply(session)
 
 
 def scope_to_tenant(session: Session, tenant_id: uuid.UUID) -> None:
@@ -102,6 +129,13 @@ def across_tenants(session: Session) -> Iterator[Session]:
             _apply(session)
 
 
+def connection_across_tenants(connection: Connection) -> None:
+    """``across_tenants`` for a Core connection's current transaction (a batched writer that
+    stores several tenants' rows at once)."""
+    if _is_postgresql(connection):
+        _set(connection, ALL_TENANTS)
+
+
 def scope_of(session: Session) -> str | None:
     """The session's scope: a tenant id as text, ``ALL_TENANTS``, or None (no tenant rows)."""
     return session.info.get(_SCOPE)
@@ -114,10 +148,24 @@ def _scope_new_transaction(
     session.info.pop(_APPLIED, None)
     if not _is_postgresql(connection):
         return
-    scope = session.info.get(_SCOPE)
+    scope = _wanted(session)
     if scope is not None:
         _set(connection, scope)
     session.info[_APPLIED] = scope
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _scope_before_statement(state: ORMExecuteState) -> None:
+    # A request's default scope may become known after its transaction began (a write unit
+    # opens before the route's other dependencies run).
+    if _DEFAULT in state.session.info:
+        _apply(state.session)
+
+
+@event.listens_for(Session, "before_flush")
+def _scope_before_flush(session: Session, _context: Any, _instances: Any) -> None:
+    if _DEFAULT in session.info:
+        _apply(session)
 
 
 @event.listens_for(Session, "after_transaction_end")
@@ -136,6 +184,10 @@ _VISIBLE = (
     f"current_setting('{ALL_TENANTS_SETTING}', true) = 'on' "
     f"OR tenant_id = NULLIF(current_setting('{TENANT_SETTING}', true), '')::uuid"
 )
+
+# Tables whose installation-wide rows (tenant_id NULL) every tenant may read, though not write:
+# the health samples of shared components (the database, Redis), which a tenant's check shows.
+SHARED_READ_TABLES = frozenset({"health_samples"})
 
 
 def tenant_tables(connection: Connection) -> list[str]:
@@ -159,8 +211,9 @@ def secure_tenant_table(connection: Connection, table: str) -> None:
     connection.execute(text(f'ALTER TABLE "{table}" ENABLE ROW LEVEL SECURITY'))
     connection.execute(text(f'ALTER TABLE "{table}" FORCE ROW LEVEL SECURITY'))
     connection.execute(text(f'DROP POLICY IF EXISTS {POLICY} ON "{table}"'))
+    readable = f"{_VISIBLE} OR tenant_id IS NULL" if table in SHARED_READ_TABLES else _VISIBLE
     connection.execute(
-        text(f'CREATE POLICY {POLICY} ON "{table}" USING ({_VISIBLE}) WITH CHECK ({_VISIBLE})')
+        text(f'CREATE POLICY {POLICY} ON "{table}" USING ({readable}) WITH CHECK ({_VISIBLE})')
     )
 
 
