@@ -263,6 +263,14 @@ def plausible_bodies(ids: dict[str, str], marker: str) -> dict[tuple[str, str], 
             "user_id": f"{marker}-u9",
             "kind": "impression",
         },
+        ("post", "/api/v1/content/items/{content_id}/render"): {
+            "customer": f"{marker}-c1",
+            "from_address": "news@example.com",
+        },
+        ("post", "/api/v1/content/items/{content_id}/schedule"): {"at": "2099-01-01T09:00:00Z"},
+        ("post", "/api/v1/content/items/{content_id}/headline-test"): {
+            "headlines": [f"{marker} other headline"]
+        },
         ("post", "/api/v1/tenants/{tenant_id}/scale"): {"tier": "starter"},
         ("patch", "/api/v1/tenants/{tenant_id}"): {"name": "renamed by the other tenant"},
         ("post", "/api/v1/enterprise/usage/{customer}/trigger-upsell"): {},
