@@ -211,6 +211,9 @@ def main() -> None:
     codes = []
     try:
         wait_ready(f"{base}/readyz", server)
+        # The first /openapi.json builds the document (134 operations): 17 s on a busy machine,
+        # past schemathesis' 10 s loading timeout, which then ran nothing. Built once here.
+        httpx.get(f"{base}/openapi.json", timeout=300).raise_for_status()
         tenant = prepare(base, admin)
         for name, headers in (
             ("operator", {"Authorization": f"Bearer {admin}", "X-Tenant": tenant["slug"]}),

@@ -27,6 +27,7 @@ from aethercrown.db import migrate
 from aethercrown.db.engine import make_engine, make_session_factory
 from aethercrown.db.registry import metadata
 from aethercrown.db.session import write_transaction
+from aethercrown.db.tenant_scope import APP_ROLE
 from aethercrown.security.service import ensure_bootstrap_admin
 from aethercrown.settings import Settings
 
@@ -66,6 +67,31 @@ def normalise_pg(url: str) -> str:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
     return base.set(database=name).render_as_string(hide_password=False)
+
+
+# The login the application connects as in the PostgreSQL runs: a member of the role migration
+# 0012 creates (not a superuser, not the tables' owner), so row-level security applies to the
+# application exactly as in a deployment; fixtures that set up and empty tables keep the owner.
+APP_LOGIN = "aethercrown_test_app"
+
+
+def app_url(owner_url: str) -> str:
+    """The URL the application uses: on PostgreSQL the same database as ``APP_LOGIN``."""
+    url = make_url(owner_url)
+    if url.get_backend_name() != "postgresql":
+        return owner_url
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(
+            text(
+                "DO $$ BEGIN "
+                f"IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{APP_LOGIN}') THEN "
+                f"CREATE ROLE {APP_LOGIN} LOGIN IN ROLE {APP_ROLE}; END IF; "
+                "EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+            )
+        )
+    admin.dispose()
+    return url.set(username=APP_LOGIN, password=None).render_as_string(hide_password=False)
 
 
 def reset_postgres(url: str) -> None:
@@ -142,10 +168,15 @@ def db(engine: Engine, _tier_snapshot: list[dict[str, Any]]) -> Iterator[Engine]
     _truncate(engine, _tier_snapshot)
 
 
+@pytest.fixture(scope="session")
+def application_url(database_url: str) -> str:
+    return app_url(database_url)
+
+
 @pytest.fixture
-def settings(db: Engine, tmp_path: Path) -> Settings:
+def settings(db: Engine, application_url: str, tmp_path: Path) -> Settings:
     return Settings(
-        database_url=db.url.render_as_string(hide_password=False),
+        database_url=application_url,
         redis_url=None,
         data_dir=tmp_path / "data",
         log_level="WARNING",

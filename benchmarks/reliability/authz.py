@@ -212,6 +212,27 @@ def populate(client: httpx.Client, tenant: Tenant, marker: str) -> dict[str, str
         ),
         200,
     )
+    # A content item (its profile first): /content/items/{content_id}/… need one.
+    expect(
+        client.put(
+            "/api/v1/content/profile",
+            json={
+                "product_name": f"{marker} product",
+                "audience": "finance teams at subscription businesses",
+                "value_propositions": ["recover failed payments automatically"],
+                "features": [{"name": "Smart retries", "does": "retries failed cards"}],
+                "postal_address": "1 Main Street, Springfield",
+                "sender_name": f"{marker} team",
+            },
+            headers=h,
+        ),
+        200,
+    )
+    item = expect(
+        client.post("/api/v1/content/generate/email", json={"topic": f"{marker} news"}, headers=h),
+        201,
+    )
+    ids["content_id"] = str(item["id"])
     # The tenant's own plans: one renamed to carry the marker (best effort: plans are
     # per-tenant rows whether or not the rename is accepted).
     client.patch(
@@ -241,6 +262,14 @@ def plausible_bodies(ids: dict[str, str], marker: str) -> dict[tuple[str, str], 
             "event_id": f"{marker}-x",
             "user_id": f"{marker}-u9",
             "kind": "impression",
+        },
+        ("post", "/api/v1/content/items/{content_id}/render"): {
+            "customer": f"{marker}-c1",
+            "from_address": "news@example.com",
+        },
+        ("post", "/api/v1/content/items/{content_id}/schedule"): {"at": "2099-01-01T09:00:00Z"},
+        ("post", "/api/v1/content/items/{content_id}/headline-test"): {
+            "headlines": [f"{marker} other headline"]
         },
         ("post", "/api/v1/tenants/{tenant_id}/scale"): {"tier": "starter"},
         ("patch", "/api/v1/tenants/{tenant_id}"): {"name": "renamed by the other tenant"},

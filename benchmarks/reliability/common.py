@@ -22,6 +22,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from aethercrown.db import migrate as db_migrate
+from aethercrown.db.tenant_scope import APP_ROLE, grant_app_role
 from aethercrown.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -89,10 +90,34 @@ class Database:
     PostgreSQL database with its ``public`` schema dropped and rebuilt."""
 
     backend: str
-    url: str
+    url: str  # the owner's: migrations and the checks' own reads
+    # What the servers connect as: on PostgreSQL a login of the row-level-security role
+    # (docs/operations.md), so every part runs with the database's tenant wall up.
+    app_url: str | None = None
 
     def engine(self) -> Engine:
         return create_engine(self.url)
+
+
+# The login the servers use on PostgreSQL: a member of the row-level-security role.
+APP_LOGIN = "aethercrown_reliability_app"
+
+
+def create_database_if_absent(url: str) -> None:
+    """A scratch PostgreSQL database named by ``url``, created (through the server's
+    ``postgres`` database) when the server has none of that name: CI names one and runs."""
+    target = make_url(url)
+    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            found = conn.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"),
+                {"name": target.database},
+            ).first()
+            if found is None:
+                conn.execute(text(f'CREATE DATABASE "{target.database}"'))
+    finally:
+        admin.dispose()
 
 
 @contextmanager
@@ -103,12 +128,22 @@ def fresh_database(backend: str, postgres_url: str | None) -> Iterator[Database]
         return
     assert postgres_url is not None
     url = Settings(database_url=postgres_url).database_url
+    create_database_if_absent(url)
     engine = create_engine(make_url(url), isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
         conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
         conn.execute(text("CREATE SCHEMA public"))
+        grant_app_role(conn)  # as migration 0012 would; its login must exist before servers
+        conn.execute(
+            text(
+                "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = "
+                f"'{APP_LOGIN}') THEN CREATE ROLE {APP_LOGIN} LOGIN IN ROLE {APP_ROLE}; "
+                "END IF; END $$"
+            )
+        )
     engine.dispose()
-    yield Database("postgresql", url)
+    app_url = make_url(url).set(username=APP_LOGIN, password=None)
+    yield Database("postgresql", url, app_url.render_as_string(hide_password=False))
 
 
 def server_env(db: Database, data_dir: Path, mode: Mode, **extra: str) -> dict[str, str]:
@@ -119,7 +154,8 @@ def server_env(db: Database, data_dir: Path, mode: Mode, **extra: str) -> dict[s
     }
     env.update(
         {
-            "AETHERCROWN_DATABASE_URL": db.url,
+            "AETHERCROWN_DATABASE_URL": db.app_url or db.url,
+            "AETHERCROWN_MIGRATION_DATABASE_URL": db.url,
             "AETHERCROWN_DATA_DIR": str(data_dir),
             "AETHERCROWN_SECRET_KEY": SECRET_KEY,
             "AETHERCROWN_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY,

@@ -3,6 +3,7 @@ subprocess on the same backend, its exit code the verdict and its last lines the
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 
@@ -29,12 +30,14 @@ def run(db: Database, mode: Mode, postgres_url: str | None) -> list[Row]:
         args += ["--max-examples", "5"]
     if db.backend == "postgresql" and postgres_url:
         args += ["--database-url", postgres_url]
-    timeout = max(30.0, mode.remaining())
+    # No budget (full mode): no limit; math.inf is not a timeout subprocess accepts.
+    remaining = mode.remaining()
+    timeout = max(30.0, remaining) if math.isfinite(remaining) else None
     try:
         done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return [
-            Row(part, db.backend, " ".join(args[1:]), 1, f"did not finish within {timeout:.0f} s")
+            Row(part, db.backend, " ".join(args[1:]), 1, f"did not finish within {remaining:.0f} s")
         ]
     lines = [line.strip() for line in done.stdout.splitlines() if line.strip()]
     figure = "; ".join(lines[-4:]) or (done.stderr.strip().splitlines() or ["no output"])[-1]

@@ -99,7 +99,14 @@ def serve(
         http=serving.HTTP_PROTOCOL,
         log_level="warning",
         access_log=False,
+        # Longer than clients keep an idle connection (httpx 5 s, like uvicorn's default): with
+        # equal timeouts a client reuses a connection the server is closing that instant and
+        # reads nothing (the load test's client ReadErrors).
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
+
+
+KEEP_ALIVE_SECONDS = 65
 
 
 def startup_banner(

@@ -18,6 +18,14 @@ class Settings(BaseSettings):
         default=f"sqlite:///{DEFAULT_DATA_DIR / 'aethercrown.db'}",
         description="SQLAlchemy URL; SQLite file by default, postgresql+psycopg:// at scale.",
     )
+    migration_database_url: str | None = Field(
+        default=None,
+        description=(
+            "The URL migrations run with (the tables' owner) when the application's own "
+            "database_url is a role that may only read and write rows (PostgreSQL row-level "
+            "security, docs/operations.md); unset: database_url."
+        ),
+    )
     redis_url: str | None = Field(default=None, description="Redis for shared rate limits.")
     bootstrap_admin_key: str | None = Field(default=None, min_length=32)
     host: str = "127.0.0.1"
@@ -42,9 +50,11 @@ class Settings(BaseSettings):
     # loopback receivers.
     onboarding_allow_loopback_webhooks: bool = False
 
-    @field_validator("database_url")
+    @field_validator("database_url", "migration_database_url")
     @classmethod
-    def _normalise_postgres_driver(cls, value: str) -> str:
+    def _normalise_postgres_driver(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         # Accept the usual postgres:// and postgresql:// forms; always drive them with psycopg 3.
         for prefix in ("postgres://", "postgresql://"):
             if value.startswith(prefix):

@@ -26,6 +26,7 @@ from aethercrown.cli import app as cli_app
 from aethercrown.clock import utcnow
 from aethercrown.core.jobs import JobSpec, all_jobs
 from aethercrown.db.session import write_transaction
+from aethercrown.db.tenant_scope import across_tenants
 from aethercrown.settings import Settings
 from tests.conftest import TenantHandle, bearer
 
@@ -52,7 +53,9 @@ class Calls:
 
 
 def runs(factory: sessionmaker[Session]) -> list[AutomationRun]:
-    with factory() as session:
+    # Every tenant's runs: with the application's own factory (PostgreSQL: row-level security)
+    # that is a read across tenants, said so.
+    with factory() as session, across_tenants(session):
         return list(session.scalars(select(AutomationRun).order_by(AutomationRun.id)))
 
 

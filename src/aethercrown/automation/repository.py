@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from aethercrown.automation.models import AutomationRun
 from aethercrown.core.models import Tenant, Tier
 from aethercrown.core.tenancy import TenantRepository
+from aethercrown.db.tenant_scope import scope_to_all_tenants
 
 
 class RunRepository(TenantRepository[AutomationRun]):  # type: ignore[type-var]
@@ -44,6 +45,7 @@ class RunnerRepository:
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        scope_to_all_tenants(session)
 
     def active_tenants(self) -> list[tuple[uuid.UUID, int]]:
         rows = self.session.execute(

@@ -36,6 +36,7 @@ from aethercrown.automation.repository import RunnerRepository, RunRepository
 from aethercrown.clock import utcnow
 from aethercrown.core.jobs import JobSpec, job_settings_scope
 from aethercrown.db.session import read_transaction, write_transaction
+from aethercrown.db.tenant_scope import scope_to_all_tenants, scope_to_tenant
 from aethercrown.settings import Settings
 
 log = logging.getLogger("aethercrown.automation")
@@ -223,6 +224,12 @@ class Runner:
             return summary
         assert job.run is not None
         with write_transaction(self.session_factory) as session:
+            # Row-level security (PostgreSQL): a tenant's job sees its tenant; an
+            # installation-wide job (the usage fold) is about every tenant by design.
+            if target.tenant_id is None:
+                scope_to_all_tenants(session)
+            else:
+                scope_to_tenant(session, target.tenant_id)
             summary = _jsonable(job.run(session, target.tenant_id, target.period_start))
             done = RunnerRepository(session).finish(
                 run_id, status="succeeded", ended_at=self.wall(), summary=summary

@@ -25,6 +25,7 @@ from aethercrown.core.keycache import CachedKey, KeyCache
 from aethercrown.core.models import ApiKey, Tenant, Tier
 from aethercrown.core.ratelimit import RateLimiter
 from aethercrown.db.session import SessionFactory, read_transaction
+from aethercrown.db.tenant_scope import across_tenants
 
 SCOPES = ("admin", "tenant:write", "tenant:read", "investor")
 _IMPLIED: dict[str, frozenset[str]] = {
@@ -130,7 +131,8 @@ def _load_key(session: Session, key_hash: str, cache: KeyCache) -> CachedKey | N
     generation = cache.generation
     # Taken before the query: the entry's lifetime counts from the oldest state it may hold.
     loaded_at = time.monotonic()
-    row = session.connection().execute(_KEY_LOOKUP, {"key_hash": key_hash}).first()
+    with across_tenants(session):  # the key's tenant is what this finds out
+        row = session.connection().execute(_KEY_LOOKUP, {"key_hash": key_hash}).first()
     if row is None:
         return None
     key = CachedKey(
@@ -176,6 +178,8 @@ async def authenticate_secret(
     verdict = await limiter.hit(str(key.key_id), key.per_minute or ADMIN_REQUESTS_PER_MINUTE)
     if key.tenant_id is not None:
         request.state.tenant_id = key.tenant_id
+    else:  # the unit of work's row-level-security scope (db.session.request_scope)
+        request.state.operator = True
     headers = verdict.headers()
     if not verdict.allowed:
         request.state.rate_limited = True

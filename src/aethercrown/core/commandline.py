@@ -54,14 +54,22 @@ def open_database(
     except (SQLAlchemyError, OSError) as exc:
         _unreachable(settings.database_url, exc)
     try:
-        _ready_schema(engine, settings.database_url, migrate=migrate, verbose=verbose)
+        _ready_schema(
+            engine,
+            settings.database_url,
+            migrate=migrate,
+            verbose=verbose,
+            migration_url=settings.migration_database_url,
+        )
     except BaseException:
         engine.dispose()
         raise
     return engine
 
 
-def _ready_schema(engine: Engine, url: str, *, migrate: bool, verbose: bool) -> None:
+def _ready_schema(
+    engine: Engine, url: str, *, migrate: bool, verbose: bool, migration_url: str | None = None
+) -> None:
     try:
         status = migrations.status(engine)
     except (SQLAlchemyError, OSError) as exc:
@@ -77,7 +85,8 @@ def _ready_schema(engine: Engine, url: str, *, migrate: bool, verbose: bool) -> 
         return
     if not migrate:
         fail(NOT_MIGRATED)
-    applied = migrations.upgrade(url)
+    # The tables' owner migrates when the application's role may only touch rows.
+    applied = migrations.upgrade(migration_url or url)
     if verbose:
         for step in applied:
             typer.echo(f"applied {step.revision}: {step.doc}", err=True)

@@ -23,6 +23,7 @@ from aethercrown.core.auth import hash_secret
 from aethercrown.core.errors import database_busy, problem_response
 from aethercrown.core.models import ApiKey, IdempotencyRecord
 from aethercrown.db.session import is_database_busy, write_transaction
+from aethercrown.db.tenant_scope import across_tenants
 
 RETENTION = timedelta(hours=24)
 MAX_KEY_LENGTH = 255
@@ -142,7 +143,7 @@ def _owner_of(factory: sessionmaker[Session], authorization: bytes | None) -> st
     scheme, _, token = authorization.decode("latin-1").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
-    with factory() as session:
+    with factory() as session, across_tenants(session):  # the key's owner is what this finds
         row = session.execute(
             select(ApiKey.id, ApiKey.tenant_id).where(ApiKey.key_hash == hash_secret(token.strip()))
         ).first()

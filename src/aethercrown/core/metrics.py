@@ -22,6 +22,7 @@ from sqlalchemy.exc import OperationalError
 
 from aethercrown.core.models import ApiKey, TenantRequestCount
 from aethercrown.db.session import write_queue_turn
+from aethercrown.db.tenant_scope import connection_across_tenants
 
 log = logging.getLogger("aethercrown.metrics")
 
@@ -146,6 +147,7 @@ class TenantRequestCounter:
         ]
         # In this process's write queue, like every other writer of a SQLite database.
         with write_queue_turn(engine), engine.begin() as conn:
+            connection_across_tenants(conn)  # every tenant's counts, every key's last use
             self._write(conn, rows, last_used)
 
     @staticmethod

@@ -3,6 +3,10 @@
 Every tenant-owned table mixes in ``TenantScoped``; every repository over such a table extends
 ``TenantRepository``, whose ``select()`` already carries the tenant filter. Nothing else filters
 ``tenant_id`` by hand, so a forgotten filter cannot leak another tenant's rows.
+
+On PostgreSQL the repository also scopes its session's transactions to its tenant
+(``db.tenant_scope``), so row-level security hides every other tenant's rows even from a query
+that forgets the filter.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
 from sqlalchemy.sql.dml import Delete, Update
 
 from aethercrown.core.errors import NotFound
+from aethercrown.db.tenant_scope import scope_to_all_tenants, scope_to_tenant
 
 
 class TenantScoped:
@@ -35,6 +40,11 @@ class TenantRepository(Generic[M]):
     def __init__(self, session: Session, tenant_id: uuid.UUID) -> None:
         self.session = session
         self.tenant_id = tenant_id
+        if tenant_id is None:
+            # The operator's installation-wide view (a subclass taking ``tenant_id=None``).
+            scope_to_all_tenants(session)
+        else:
+            scope_to_tenant(session, tenant_id)
 
     def select(self, *columns: Any) -> Select[Any]:
         stmt = select(*columns) if columns else select(self.model)

@@ -15,6 +15,11 @@ A request gets one session (``DbSession``): a read unit for GET/HEAD/OPTIONS, a 
 every other method, committed before the response is sent, so anything acknowledged is durable.
 A write unit still waiting for the queue after ``WRITE_QUEUE_TIMEOUT_SECONDS`` answers 503
 problem+json with ``Retry-After``.
+
+On PostgreSQL each transaction of a unit of work is also scoped to one tenant for row-level
+security (``db.tenant_scope``: set per transaction with ``set_config(..., true)`` when it
+begins, from the tenant ``core.tenancy.TenantRepository`` serves; never left on a pooled
+connection).
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ from sqlalchemy import Engine, event, inspect
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
+
+from aethercrown.db import tenant_scope  # also registers the per-transaction scope
 
 log = logging.getLogger("aethercrown.db")
 
@@ -255,6 +262,7 @@ def _record_after_read(factory: sessionmaker[Session], read: Session) -> None:
     for obj in added:
         read.expunge(obj)
     with write_transaction(factory) as writer:
+        tenant_scope.inherit_scope(writer, read)  # the read's tenant, for row-level security
         for cls, identity, values in changed:
             current = writer.get(cls, identity)
             if current is not None:
@@ -267,6 +275,18 @@ def _record_after_read(factory: sessionmaker[Session], read: Session) -> None:
         writer.add_all(added)
 
 
+def request_scope(request: Request) -> str | None:
+    """A request's tenant for row-level security: the tenant its key (or an operator's
+    ``X-Tenant``) resolved to; every tenant for an operator acting for the installation; none
+    (no tenant row) before or without authentication."""
+    tenant_id = getattr(request.state, "tenant_id", None)
+    if tenant_id is not None:
+        return str(tenant_id)
+    if getattr(request.state, "operator", False):
+        return tenant_scope.ALL_TENANTS
+    return None
+
+
 async def get_session(request: Request) -> AsyncIterator[Session]:
     """The request's unit of work: a read unit for GET/HEAD/OPTIONS (opened and closed on the
     event loop: no worker-thread hop), a write unit for every other method (its queue wait and
@@ -274,6 +294,7 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     factory: sessionmaker[Session] = request.app.state.session_factory
     if request.method in READ_METHODS:
         session = factory()
+        tenant_scope.scope_by_default(session, lambda: request_scope(request))
         # Nothing flushed into the read transaction: what a read decided (a prediction it
         # records in the ledger) is written after it, in a write unit (see _record_after_read).
         session.autoflush = False
@@ -297,6 +318,7 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     token = _holding.set(queue)
     try:
         session = await run_in_threadpool(_open_writer, factory)
+        tenant_scope.scope_by_default(session, lambda: request_scope(request))
         try:
             yield session
         except BaseException:

@@ -18,6 +18,7 @@ from aethercrown.core.models import Decision
 from aethercrown.core.tenancy import TenantRepository
 from aethercrown.data.models import ActivityEvent, Customer, Payment, Subscription, SupportTicket
 from aethercrown.db.session import WROTE
+from aethercrown.db.tenant_scope import scope_to_all_tenants
 from aethercrown.metering.models import (
     Meter,
     MeteringSettings,
@@ -410,6 +411,7 @@ class FoldRepository:
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        scope_to_all_tenants(session)
 
     @property
     def dialect(self) -> str:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from aethercrown.core.models import Tenant, TenantRequestCount, Tier
 from aethercrown.core.tenancy import TenantScoped
 from aethercrown.db.base import Base
+from aethercrown.db.tenant_scope import scope_to_tenant
 
 
 class TierRepository:
@@ -102,6 +103,7 @@ class TenantUsageRepository:
     def __init__(self, session: Session, tenant_id: uuid.UUID) -> None:
         self.session = session
         self.tenant_id = tenant_id
+        scope_to_tenant(session, tenant_id)
 
     def requests_by_day(self, since: date) -> Sequence[TenantRequestCount]:
         return self.session.scalars(

@@ -44,6 +44,7 @@ from aethercrown.core.jobs import JobSpec
 from aethercrown.core.tenancy import TenantScoped
 from aethercrown.db.base import Base, UUIDPrimaryKey
 from aethercrown.db.session import write_transaction
+from aethercrown.db.tenant_scope import scope_to_all_tenants
 from aethercrown.settings import get_settings
 
 log = logging.getLogger("aethercrown.webhooks")
@@ -218,6 +219,7 @@ def deliver_due(
     box = box or secret_box(get_settings())
     token = uuid.uuid4().hex
     with write_transaction(factory) as session:
+        scope_to_all_tenants(session)  # the runner sends every tenant's deliveries
         claimed = _claim(session, now, limit, now + (lease or lease_for(limit)), token, box)
     if not claimed:
         return {"delivered": 0, "retrying": 0, "failed": 0}
@@ -229,6 +231,7 @@ def deliver_due(
         if own_client:
             http.close()
     with write_transaction(factory) as session:
+        scope_to_all_tenants(session)
         return _record(session, outcomes, token, now)
 
 
