@@ -105,7 +105,7 @@ def test_the_scope_is_per_transaction_and_never_left_on_a_pooled_connection(
 
 
 def test_every_tenant_table_has_row_level_security_forced(pg: Engine) -> None:
-    """Fails when a migration adds a tenant table after 0012_row_level_security without
+    """Fails when a migration adds a tenant table after 0013_row_level_security without
     securing it (``tenant_scope.secure_tenant_table``)."""
     with pg.connect() as conn:
         secured = dict(

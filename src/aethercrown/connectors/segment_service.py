@@ -42,6 +42,7 @@ from aethercrown.connectors.repository import (
 )
 from aethercrown.core.errors import InvalidInput, NotFound, ProblemError, field_error
 from aethercrown.data import service as data
+from aethercrown.db.tenant_scope import across_tenants, scope_to_tenant
 
 WRITE_KEY_PREFIX = "seg_"
 MESSAGE_TYPES = ("track", "identify", "group", "page", "screen", "alias")
@@ -91,9 +92,11 @@ def tenant_for_basic_auth(session: Session, authorization: str | None) -> uuid.U
     except (binascii.Error, UnicodeDecodeError) as exc:
         raise WriteKeyRejected("Malformed basic auth credentials") from exc
     key = decoded.split(":", 1)[0]
-    source = segment_source_by_hash(session, hashlib.sha256(key.encode()).hexdigest())
+    with across_tenants(session):  # the key's tenant is what this finds out
+        source = segment_source_by_hash(session, hashlib.sha256(key.encode()).hexdigest())
     if source is None:
         raise WriteKeyRejected("Unknown or revoked write key")
+    scope_to_tenant(session, source.tenant_id)
     return source.tenant_id
 
 

@@ -1,7 +1,7 @@
 """Row-level security's side of a unit of work: which tenant's rows the database shows it.
 
 On PostgreSQL every table with a ``tenant_id`` column has row-level security enabled and forced
-(migration 0012_row_level_security): a row is visible, and may be written, only when its
+(migration 0013_row_level_security): a row is visible, and may be written, only when its
 ``tenant_id`` equals the transaction's ``aethercrown.tenant_id`` setting, or when the
 transaction's ``aethercrown.all_tenants`` setting is ``on``. With neither set, a query sees no
 tenant row at all. This is the second wall behind ``core.tenancy.TenantRepository``'s filter: a

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from aethercrown.clock import utcnow
 from aethercrown.core.auth import effective_scopes
+from aethercrown.db.tenant_scope import across_tenants, scope_to_tenant
 from aethercrown.web import repository
 
 COOKIE = "aethercrown_session"
@@ -39,7 +40,9 @@ def _hash(session_id: str) -> str:
 def start(session: Session, key_id: uuid.UUID, tenant_id: uuid.UUID) -> str:
     """A new session for the key; answers the id the browser keeps (stored only hashed)."""
     now = utcnow()
-    repository.remove_expired(session, now)
+    with across_tenants(session):  # housekeeping of every tenant's expired sessions
+        repository.remove_expired(session, now)
+    scope_to_tenant(session, tenant_id)
     session_id = secrets.token_urlsafe(32)
     repository.add(session, _hash(session_id), key_id, tenant_id, now, now + LIFETIME)
     return session_id
@@ -50,10 +53,13 @@ def resolve(session: Session, session_id: str | None) -> ConsoleUser | None:
     revoked or expired."""
     if not session_id or len(session_id) > 100:
         return None
-    row = repository.find(session, _hash(session_id))
+    with across_tenants(session):  # the session's tenant is what this finds out
+        row = repository.find(session, _hash(session_id))
     now = utcnow()
     if row is None or row.expires_at <= now or row.key_kind != "api_key":
         return None
+    # The page's reads in this unit of work see the signed-in tenant's rows only.
+    scope_to_tenant(session, row.tenant_id)
     if row.key_revoked_at is not None and row.key_revoked_at <= now:
         return None
     if row.key_expires_at is not None and row.key_expires_at <= now:
@@ -63,7 +69,8 @@ def resolve(session: Session, session_id: str | None) -> ConsoleUser | None:
 
 def end(session: Session, session_id: str | None) -> None:
     if session_id and len(session_id) <= 100:
-        repository.remove(session, _hash(session_id))
+        with across_tenants(session):
+            repository.remove(session, _hash(session_id))
 
 
 def same_origin(origin: str | None, referer: str | None, own: str) -> bool:

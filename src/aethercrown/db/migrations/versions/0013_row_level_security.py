@@ -7,9 +7,8 @@ forced, with one policy: a row is visible and writable only in a transaction sco
 ``aethercrown.db.tenant_scope``. The role the application acts as, ``aethercrown_app``, is
 created when absent and given the rows. SQLite has no row-level security: nothing to do.
 
-Revision ID: 0012_row_level_security
-Revises: 0003_simulate, 0005_churn, 0008_ops, 0009_analytics, 0011_budget_fit_cache,
-    0011_content, 0011_webhook_lease
+Revision ID: 0013_row_level_security
+Revises: every other head (0003_simulate … 0012_web_sessions)
 Create Date: 2026-12-02 17:40:00
 """
 
@@ -19,7 +18,7 @@ from alembic import op
 
 from aethercrown.db import tenant_scope
 
-revision: str = "0012_row_level_security"
+revision: str = "0013_row_level_security"
 down_revision: str | Sequence[str] | None = (
     "0003_simulate",
     "0005_churn",
@@ -28,6 +27,10 @@ down_revision: str | Sequence[str] | None = (
     "0011_budget_fit_cache",
     "0011_content",
     "0011_webhook_lease",
+    "0012_active_user_months",
+    "0012_connectors",
+    "0012_onboarding",
+    "0012_web_sessions",
 )
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
