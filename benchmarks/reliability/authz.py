@@ -233,6 +233,36 @@ def populate(client: httpx.Client, tenant: Tenant, marker: str) -> dict[str, str
         201,
     )
     ids["content_id"] = str(item["id"])
+    source = expect(
+        client.post("/api/v1/connectors/segment/sources", json={"name": marker}, headers=h), 201
+    )
+    ids["source_id"] = str(source["id"])
+    # An onboarding: its support webhook's host does not resolve, so it waits at that step.
+    onboarding = expect(
+        client.post(
+            "/api/v1/enterprise/onboarding/create",
+            json={
+                "customer": {"external_id": f"{marker}-ent", "name": f"{marker} Enterprise"},
+                "sla_tier": "enterprise",
+                "contacts": [
+                    {
+                        "name": "Ada",
+                        "email": "ada@customer.example",
+                        "role": "admin",
+                        "time_zone": "Europe/Berlin",
+                    }
+                ],
+                "plan": "enterprise",
+                "meters": [{"name": f"{marker}_units", "capacity": 1000}],
+                "training": {"sessions": 1, "duration_minutes": 60},
+                "support_webhook_url": f"https://support.{marker}.invalid/hook",
+            },
+            headers=h,
+        ),
+        201,
+        202,
+    )
+    ids["onboarding_id"] = str(onboarding["id"])
     # The tenant's own plans: one renamed to carry the marker (best effort: plans are
     # per-tenant rows whether or not the rename is accepted).
     client.patch(
