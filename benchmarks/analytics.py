@@ -441,7 +441,9 @@ def main() -> None:
 
     mismatches = 0
     for row in months:
-        instant = metrics.month_end_instant(row["month"], now)
+        # The month read at its last instant (the current month: now), as metrics reads it.
+        boundary = metrics.month_start(metrics.add_months(row["month"], 1))
+        instant = now if now < boundary else boundary - timedelta(microseconds=1)
         if independent_mrr(rows["subscriptions"], instant) != row["mrr"]:
             mismatches += 1
     print(
