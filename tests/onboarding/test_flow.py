@@ -299,6 +299,12 @@ def test_sla_tiers_are_editable_rows(client: TestClient, tenant: TenantHandle) -
         f"{BASE}/sla-tiers/premium", json={"uptime_target_bp": 20000}, headers=tenant.headers
     )
     assert bad.status_code == 422
+    a_bool = client.patch(
+        f"{BASE}/sla-tiers/premium",
+        json={"credits": [{"below_bp": 9990, "credit_percent": False}]},
+        headers=tenant.headers,
+    )
+    assert a_bool.status_code == 422  # JSON false is not a percentage
 
 
 def test_the_runner_knows_the_onboarding_jobs() -> None:

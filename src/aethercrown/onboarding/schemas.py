@@ -239,8 +239,9 @@ class PortalKeyOut(BaseModel):
 
 class CreditRow(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    below_bp: Annotated[int, Field(ge=1, le=10_000)]
-    credit_percent: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]
+    # strict: a JSON true/false is not a number (lax mode would store it as 1/0).
+    below_bp: Annotated[int, Field(ge=1, le=10_000, strict=True)]
+    credit_percent: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False, strict=True)]
 
 
 class SlaTierIn(BaseModel):
