@@ -37,7 +37,7 @@ from aethercrown.data.models import Customer
 from aethercrown.db.session import read_transaction, write_transaction
 from aethercrown.metering import service as metering
 from aethercrown.metering.schemas import MeterIn
-from aethercrown.onboarding import schemas, sla, training
+from aethercrown.onboarding import channel, schemas, sla, training
 from aethercrown.onboarding.models import Onboarding, OnboardingStep, SlaBreach, SlaTier
 from aethercrown.onboarding.repository import (
     BreachRepository,
@@ -56,7 +56,7 @@ HEALTH_STEP = len(STEPS)
 RETRY_BASE_SECONDS = 60.0
 RETRY_MAX_SECONDS = 6 * 3600.0
 # The ping's lease: longer than its timeout, so a crashed sender's step is taken up again soon.
-PING_LEASE = timedelta(seconds=webhooks.TIMEOUT_SECONDS + 55)
+PING_LEASE = timedelta(seconds=channel.TIMEOUT_SECONDS + 55)
 DOCS_LINK_DAYS = 30
 DEFAULT_DOCS_PATH = "/docs"
 PING_EVENT = "onboarding.support_channel.test"
@@ -187,9 +187,12 @@ def start(
     actor: str,
     *,
     allow_loopback: bool,
+    resolved_problem: str | None = None,
 ) -> Onboarding:
     """Validate the request against the tenant's tiers and plans and store the onboarding
-    with its eight pending steps. 422 names what is wrong; 409 if the customer already has one."""
+    with its eight pending steps. 422 names what is wrong; 409 if the customer already has one.
+    ``resolved_problem`` is what ``channel`` found of the webhook host's addresses (looked up
+    by the caller before this unit of work: DNS is network I/O)."""
     errors = []
     tiers = ensure_tiers(session, tenant_id)
     if body.sla_tier not in {t.slug for t in tiers}:
@@ -199,8 +202,8 @@ def start(
     if metering.plan_for(plans, body.plan) is None:
         errors.append(field_error(["plan"], "not one of the tenant's plans"))
     problem = schemas.webhook_url_problem(body.support_webhook_url, allow_loopback)
-    if problem is not None:
-        errors.append(field_error(["support_webhook_url"], problem))
+    if problem is not None or resolved_problem is not None:
+        errors.append(field_error(["support_webhook_url"], problem or str(resolved_problem)))
     if errors:
         raise InvalidInput(
             "The onboarding request is not valid: " + ", ".join(e["field"] for e in errors),
@@ -249,12 +252,32 @@ def create(
     *,
     allow_loopback: bool,
     client: httpx.Client | None = None,
+    resolver: channel.Resolver | None = None,
 ) -> schemas.OnboardingCreated:
     """Start an onboarding and take it as far as it goes now (each step its own unit of work,
     the ping outside any). The portal key's secret is in this answer only."""
+    resolved_problem = None
+    if schemas.webhook_url_problem(body.support_webhook_url, allow_loopback) is None:
+        resolved_problem = channel.url_problem_after_lookup(
+            body.support_webhook_url, allow_loopback, resolver
+        )
     with write_transaction(factory) as session:
-        onboarding_id = start(session, tenant_id, body, actor, allow_loopback=allow_loopback).id
-    flow = advance(factory, tenant_id, onboarding_id, allow_loopback=allow_loopback, client=client)
+        onboarding_id = start(
+            session,
+            tenant_id,
+            body,
+            actor,
+            allow_loopback=allow_loopback,
+            resolved_problem=resolved_problem,
+        ).id
+    flow = advance(
+        factory,
+        tenant_id,
+        onboarding_id,
+        allow_loopback=allow_loopback,
+        client=client,
+        resolver=resolver,
+    )
     with read_transaction(factory) as session:
         out = status(session, tenant_id, onboarding_id)
     return schemas.OnboardingCreated(**out.model_dump(), portal_api_key=flow.portal_secret)
@@ -307,6 +330,7 @@ def advance(
     *,
     allow_loopback: bool,
     client: httpx.Client | None = None,
+    resolver: channel.Resolver | None = None,
     box: SecretBox | None = None,
     before_commit: StepHook | None = None,
 ) -> FlowResult:
@@ -339,9 +363,17 @@ def advance(
                 continue
         if ping is None:
             break  # the URL was refused before sending: the step waits
-        status_code, answer = webhooks.post_signed(ping.url, ping.body, ping.headers, client)
+        # The host is resolved and checked again here and the request sent to that address.
+        answer = channel.ping(
+            ping.url,
+            ping.body,
+            ping.headers,
+            allow_loopback=allow_loopback,
+            client=client,
+            resolver=resolver,
+        )
         with write_transaction(factory) as session:
-            done = _record_ping(session, tenant_id, onboarding_id, ping, status_code, answer)
+            done = _record_ping(session, tenant_id, onboarding_id, ping, answer)
         if not done:
             break
         flow.steps_done.append("support_channel_setup")
@@ -744,8 +776,7 @@ def _record_ping(
     tenant_id: uuid.UUID,
     onboarding_id: uuid.UUID,
     ping: _Ping,
-    status_code: int | None,
-    answer: str | None,
+    answer: channel.PingAnswer,
 ) -> bool:
     onboarding = OnboardingRepository(session, tenant_id).locked(onboarding_id)
     if onboarding is None:
@@ -754,13 +785,24 @@ def _record_ping(
     if step is None or step.claim_token != ping.token:
         return False  # the lease expired and another runner took the step over
     now = utcnow()
-    result = {"url": ping.url, "status_code": status_code, "answer": answer, "at": now.isoformat()}
-    if status_code is not None and 200 <= status_code < 300:
+    # Only the endpoint's origin and a fixed reason are kept: the URL's path may hold a token,
+    # and an exception's text or the answer's body may hold URLs, credentials or addresses.
+    result = {
+        "endpoint": channel.origin(ping.url),
+        "status_code": answer.status_code,
+        "reason": answer.reason,
+        "at": now.isoformat(),
+    }
+    if answer.ok:
         outcome = StepOutcome(True, result)
-    elif status_code is None:
-        outcome = StepOutcome(False, result, blocker=f"support webhook did not answer: {answer}")
+    elif answer.status_code is None:
+        outcome = StepOutcome(
+            False, result, blocker=f"support webhook did not answer: {answer.reason}"
+        )
     else:
-        outcome = StepOutcome(False, result, blocker=f"support webhook answered {status_code}")
+        outcome = StepOutcome(
+            False, result, blocker=f"support webhook answered {answer.status_code}"
+        )
     _settle(session, onboarding, step, outcome, now)
     return outcome.done
 
@@ -800,6 +842,7 @@ def advance_due(
     *,
     allow_loopback: bool,
     client: httpx.Client | None = None,
+    resolver: channel.Resolver | None = None,
 ) -> dict[str, Any]:
     """The job: every onboarding of the tenant whose step is due (waiting past its next
     attempt, or running under a lease that expired) is taken as far as it goes."""
@@ -808,7 +851,12 @@ def advance_due(
     advanced = completed = 0
     for onboarding_id in due:
         flow = advance(
-            factory, tenant_id, onboarding_id, allow_loopback=allow_loopback, client=client
+            factory,
+            tenant_id,
+            onboarding_id,
+            allow_loopback=allow_loopback,
+            client=client,
+            resolver=resolver,
         )
         advanced += bool(flow.steps_done)
         completed += "initial_health_check" in flow.steps_done
@@ -1139,12 +1187,24 @@ def _demo_support_endpoints(blocked: set[str]) -> httpx.Client:
     answers the ping 200, except those meant to show a blocked onboarding, which answer 503."""
 
     def answer(request: httpx.Request) -> httpx.Response:
-        host = request.url.host
+        # The request goes to the checked address; the name is in its Host header.
+        host = request.headers.get("host", "")
         if any(host == f"support.{slug}.example" for slug in blocked):
             return httpx.Response(503, text="support desk not live yet")
         return httpx.Response(200, text="ok: support channel confirmed")
 
     return httpx.Client(transport=httpx.MockTransport(answer), timeout=webhooks.TIMEOUT_SECONDS)
+
+
+# In the simulated network every customer's support host has a public address (example.com's;
+# nothing is ever sent to it: the transport above answers in memory).
+DEMO_SUPPORT_ADDRESS = "93.184.215.14"
+
+
+def _demo_resolver(host: str, port: int) -> list[str]:
+    if host.startswith("support.") and host.endswith(".example"):
+        return [DEMO_SUPPORT_ADDRESS]
+    raise OSError("not a host of the simulated network")
 
 
 def onboard_demo_customers(
@@ -1201,6 +1261,13 @@ def onboard_demo_customers(
                 continue
             with write_transaction(factory) as session:
                 onboarding_id = start(session, tenant_id, body, "simulate", allow_loopback=False).id
-            advance(factory, tenant_id, onboarding_id, allow_loopback=False, client=client)
+            advance(
+                factory,
+                tenant_id,
+                onboarding_id,
+                allow_loopback=False,
+                client=client,
+                resolver=_demo_resolver,
+            )
             made.append(ext)
     return {"onboarded": made, "blocked": sorted(blocked)}
