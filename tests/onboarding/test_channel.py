@@ -141,7 +141,8 @@ def test_the_ping_goes_to_the_checked_address_with_the_host_name_kept(
         )
         assert out.steps[6].status == "done"
         # This name has no address of its own (nothing would answer without the pin): the
-        # request arrived because it was sent to the address the check saw. Looked up at creation and again before the ping; sent to the address checked.
+        # request arrived because it was sent to the address the check saw. Looked up at
+        # creation and again before the ping.
         assert lookups == ["support.pinned.localhost", "support.pinned.localhost"]
         (request,) = receiver.requests
         assert request["headers"]["Host"] == f"support.pinned.localhost:{port}"

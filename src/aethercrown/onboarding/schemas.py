@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from aethercrown.data.schemas import UtcTime
 from aethercrown.metering.schemas import MetricName
 from aethercrown.onboarding.channel import LOOPBACK, address_problem
 
@@ -292,3 +293,24 @@ class SlaStatus(BaseModel):
 class DocsLinkCheck(BaseModel):
     valid: bool
     reason: str | None
+
+
+class FirstResponseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    responded_at: UtcTime | None = Field(
+        None,
+        description="When the customer first heard back (default: now); not before the "
+        "ticket was opened, not in the future",
+    )
+
+
+class FirstResponseOut(BaseModel):
+    ticket: str = Field(description="The ticket's external id")
+    customer: str | None
+    opened_at: datetime
+    responded_at: datetime
+    response_minutes: float
+    recorded_by: str
+    recorded_now: bool = Field(
+        description="False when the ticket already had its first response: it is not moved"
+    )
