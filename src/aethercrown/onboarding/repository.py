@@ -49,6 +49,21 @@ class OnboardingRepository(TenantRepository[Onboarding]):
             self.select().where(Onboarding.id == ident).with_for_update()
         ).first()
 
+    def locked_at_current_step(self, ident: uuid.UUID) -> tuple[Onboarding, OnboardingStep] | None:
+        """``locked`` and its current step, in one query (the flow asks once a step)."""
+        row = self.session.execute(
+            self.select(Onboarding, OnboardingStep)
+            .join(
+                OnboardingStep,
+                (OnboardingStep.onboarding_id == Onboarding.id)
+                & (OnboardingStep.position == Onboarding.current_step)
+                & (OnboardingStep.tenant_id == self.tenant_id),
+            )
+            .where(Onboarding.id == ident)
+            .with_for_update(of=Onboarding)
+        ).first()
+        return None if row is None else (row[0], row[1])
+
     def by_portal_key(self, key_id: uuid.UUID) -> Onboarding | None:
         return self.session.scalars(self.select().where(Onboarding.portal_key_id == key_id)).first()
 
