@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from aethercrown.core.errors import InvalidInput
-from aethercrown.db.session import read_transaction
+from aethercrown.db.session import read_transaction, write_transaction
 from aethercrown.onboarding import channel, schemas, service
 from aethercrown.onboarding.models import Onboarding
 from aethercrown.onboarding.repository import StepRepository
@@ -253,3 +253,26 @@ def test_timeout_tls_and_status_reasons(
         assert out.blockers[0].reason == "support webhook answered 503"
     finally:
         receiver.close()
+
+
+def test_rows_stored_before_the_reasons_were_fixed_show_none_of_their_text(
+    client: TestClient, tenant: TenantHandle, session_factory: sessionmaker[Session]
+) -> None:
+    closed = free_port()
+    body = schemas.OnboardingCreate.model_validate(request_body(f"http://127.0.0.1:{closed}/hook"))
+    out = service.create(session_factory, tenant.uid, body, "test", allow_loopback=True)
+    raw = "ConnectError: [Errno 111] Connection refused by http://u:s3cr3t@10.1.2.3/x"
+    with write_transaction(session_factory) as session:
+        step = StepRepository(session, tenant.uid).at(out.id, 7)
+        assert step is not None
+        step.blocker = f"support webhook did not answer: {raw}"  # as an older version stored it
+    shown = client.get(f"{BASE}/{out.id}/status", headers=tenant.headers)
+    assert b"s3cr3t" not in shown.content and b"10.1.2.3" not in shown.content
+    assert shown.json()["blockers"][0]["reason"] == (
+        "support webhook did not answer: request failed"
+    )
+    old_result = {"url": "https://hooks.example.com/T0/s3cr3t", "answer": raw, "status_code": None}
+    assert channel.shown_result(old_result) == {
+        "status_code": None,
+        "endpoint": "https://hooks.example.com",
+    }

@@ -195,6 +195,41 @@ def ping(
     return send(found, body, headers, client)
 
 
+# Every reason ``failure_reason`` and ``ping`` write (besides "answered N").
+REASONS = frozenset(
+    {
+        "timed out",
+        "TLS error",
+        "connection refused",
+        "could not connect",
+        "not a valid HTTP answer",
+        "request failed",
+        "the host name does not resolve",
+    }
+)
+NO_ANSWER = "support webhook did not answer: "
+
+
+def shown_blocker(blocker: str | None) -> str | None:
+    """A blocker as it may be shown. Rows written before the reasons were fixed ones kept the
+    exception's text after ``NO_ANSWER``; that text is never shown, only "request failed"."""
+    if blocker is None or not blocker.startswith(NO_ANSWER):
+        return blocker
+    reason = blocker[len(NO_ANSWER) :]
+    if reason in REASONS or reason.startswith("refused: the host name resolves to "):
+        return blocker
+    return NO_ANSWER + "request failed"
+
+
+def shown_result(result: dict[str, object]) -> dict[str, object]:
+    """A ping step's stored result as it may be shown: older rows kept the full URL and the
+    answer's text; only the origin is shown, never the text."""
+    out = {k: v for k, v in result.items() if k not in ("url", "answer")}
+    if isinstance(result.get("url"), str) and "endpoint" not in out:
+        out["endpoint"] = origin(str(result["url"]))
+    return out
+
+
 def origin(url: str) -> str:
     """What a report shows of the URL: scheme and host (its path may hold a secret token)."""
     parts = urlsplit(url)

@@ -820,9 +820,7 @@ def _record_ping(
     if answer.ok:
         outcome = StepOutcome(True, result)
     elif answer.status_code is None:
-        outcome = StepOutcome(
-            False, result, blocker=f"support webhook did not answer: {answer.reason}"
-        )
+        outcome = StepOutcome(False, result, blocker=channel.NO_ANSWER + answer.reason)
     else:
         outcome = StepOutcome(
             False, result, blocker=f"support webhook answered {answer.status_code}"
@@ -900,7 +898,10 @@ def _status_of(onboarding: Onboarding, steps: Sequence[OnboardingStep]) -> schem
     current = next((s for s in steps if s.position == onboarding.current_step), None)
     blockers = [
         schemas.BlockerOut(
-            step=s.name, reason=s.blocker, attempts=s.attempts, next_attempt_at=s.next_attempt_at
+            step=s.name,
+            reason=str(channel.shown_blocker(s.blocker)),
+            attempts=s.attempts,
+            next_attempt_at=s.next_attempt_at,
         )
         for s in steps
         if s.status in ("waiting", "running") and s.blocker
@@ -923,7 +924,7 @@ def _status_of(onboarding: Onboarding, steps: Sequence[OnboardingStep]) -> schem
                 started_at=s.started_at,
                 finished_at=s.finished_at,
                 duration_seconds=_seconds(s.started_at, s.finished_at),
-                blocker=s.blocker,
+                blocker=channel.shown_blocker(s.blocker),
                 next_attempt_at=s.next_attempt_at,
             )
             for s in steps
@@ -988,7 +989,10 @@ def report(
         ((onboarding.completed_at or now) - onboarding.started_at).total_seconds() / 3600, 3
     )
     provisioned = {
-        s.name: {k: v for k, v in s.result.items() if k != "ics"}  # older rows kept the file
+        # Older rows kept the training file and the ping's URL and answer text: not shown.
+        s.name: channel.shown_result({k: v for k, v in s.result.items() if k != "ics"})
+        if s.position == PING_STEP
+        else {k: v for k, v in s.result.items() if k != "ics"}
         for s in steps
         if s.status == "done"
     }
