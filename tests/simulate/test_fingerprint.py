@@ -1,10 +1,11 @@
 """The generator's output pinned bit for bit: same seed and same end, same company.
 
 The digest was computed before ``generate`` was split into one function per part of the company
-(issue 16), and re-pinned on 2026-12-03, the company unchanged, when float arrays began to be hashed at float32
-precision (see ``_floats``): a refactor, or a speed-up of any part, that changes one row, one
-truth value or one draw of any stream fails here. A deliberate change of the company updates the pinned digest and
-says why (with ``GENERATOR_VERSION`` in ``simulate/service.py``).
+(issue 16), and re-pinned on 2026-12-03, the company unchanged, when float arrays began to be
+hashed at float32 precision (see ``_floats``): a refactor, or a speed-up of any part, that
+changes one row, one truth value or one draw of any stream fails here. A deliberate change of
+the company updates the pinned digest and says why (with ``GENERATOR_VERSION`` in
+``simulate/service.py``).
 """
 
 from __future__ import annotations
