@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import ipaddress
 import uuid
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from aethercrown.core.urls import public_url_problem
 from aethercrown.metering.schemas import MetricName
 
 ExternalId = Annotated[str, Field(min_length=1, max_length=200)]
@@ -42,49 +41,8 @@ def check_time_zone(value: str) -> str:
 
 TimeZone = Annotated[str, Field(min_length=1, max_length=64, examples=["Europe/Berlin"])]
 
-_LOCAL_NAMES = ("localhost", ".localhost", ".local", ".internal", ".localdomain")
-
-
-def webhook_url_problem(url: str, allow_loopback: bool) -> str | None:
-    """Why ``url`` cannot be a support webhook (None when it can): https only, never a private,
-    link-local or loopback address — except loopback (http or https) when the installation
-    allows it for tests."""
-    try:
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
-        _ = parts.port
-    except ValueError:
-        return "not a valid URL"
-    if not host:
-        return "the URL has no host"
-    if parts.username or parts.password:
-        return "credentials in the URL are not allowed"
-    try:
-        address: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipaddress.ip_address(host)
-    except ValueError:
-        address = None
-    loopback = (
-        host == "localhost"
-        or host.endswith(".localhost")
-        or (address is not None and address.is_loopback)
-    )
-    if loopback and allow_loopback:
-        return None if parts.scheme in ("http", "https") else "the URL must use https"
-    if parts.scheme != "https":
-        return "the URL must use https"
-    if loopback:
-        return "loopback addresses are not allowed"
-    if address is not None and (
-        address.is_private
-        or address.is_link_local
-        or address.is_reserved
-        or address.is_multicast
-        or address.is_unspecified
-    ):
-        return "private and reserved addresses are not allowed"
-    if host.endswith(_LOCAL_NAMES):
-        return "local host names are not allowed"
-    return None
+# Support webhooks follow the rules every outbound URL does (core.urls).
+webhook_url_problem = public_url_problem
 
 
 class CustomerIn(BaseModel):
