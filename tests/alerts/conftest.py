@@ -80,7 +80,12 @@ class Mailbox:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         content = envelope.original_content or b""
-        self.messages.append((list(envelope.rcpt_tos), message_from_bytes(content, _class=EmailMessage, policy=policy.default)))
+        self.messages.append(
+            (
+                list(envelope.rcpt_tos),
+                message_from_bytes(content, _class=EmailMessage, policy=policy.default),
+            )
+        )
         return "250 Message accepted for delivery"
 
 
