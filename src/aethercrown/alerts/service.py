@@ -72,6 +72,12 @@ def channel_out(channel: AlertChannel) -> AlertChannelOut:
     )
 
 
+def _invalid(title: str, errors: list[dict[str, Any]]) -> InvalidInput:
+    # The reasons in the detail too: the CLI prints the detail alone.
+    reasons = "; ".join(f"{e['field']}: {e['msg']}" for e in errors)
+    return InvalidInput(f"{title}: {reasons}", errors)
+
+
 def _check(
     *, webhook_url: str | None, event_types: Sequence[str] | None, settings: Settings
 ) -> None:
@@ -85,7 +91,7 @@ def _check(
         if problem:
             errors.append(field_error(["event_types", i], f"{pattern!r} {problem}"))
     if errors:
-        raise InvalidInput("The alert channel is not valid", errors)
+        raise _invalid("The alert channel is not valid", errors)
 
 
 def _set_url(channel: AlertChannel, url: str, box: SecretBox) -> None:
@@ -152,7 +158,7 @@ def update_channel(
         if name in sent and getattr(body, name) is None:
             errors.append(field_error([name], "may not be null"))
     if errors:
-        raise InvalidInput("The alert channel change is not valid", errors)
+        raise _invalid("The alert channel change is not valid", errors)
     _check(webhook_url=body.webhook_url, event_types=body.event_types, settings=settings)
     if body.name is not None and body.name != channel.name:
         if repo.by_name(body.name) is not None:
