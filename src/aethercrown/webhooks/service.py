@@ -199,8 +199,15 @@ def deliver_due(
     Through the shared outbox (``core.outbox``): claimed under a lease in one short write
     unit (and signed there), sent with no transaction open, recorded in another."""
     box = box or secret_box(get_settings())
-    own_client = client is None
-    http = client or httpx.Client(timeout=TIMEOUT_SECONDS)
+    # Made on the first send, so a run with nothing due opens no client.
+    opened: list[httpx.Client] = []
+
+    def send(delivery: _Claimed) -> Attempt:
+        if client is not None:
+            return _send(client, delivery)
+        if not opened:
+            opened.append(httpx.Client(timeout=TIMEOUT_SECONDS))
+        return _send(opened[0], delivery)
 
     def prepare(session: Session, rows: list[WebhookDelivery]) -> list[_Claimed]:
         secrets: dict[uuid.UUID, list[str]] = {}
@@ -215,13 +222,13 @@ def deliver_due(
         return OUTBOX.deliver_due(
             factory,
             prepare,
-            lambda delivery: _send(http, delivery),
+            send,
             now=now,
             limit=limit,
             lease=lease or lease_for(limit),
         )
     finally:
-        if own_client:
+        for http in opened:
             http.close()
 
 
