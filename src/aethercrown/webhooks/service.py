@@ -56,6 +56,7 @@ MAX_BACKOFF_SECONDS = 6 * 3600
 TIMEOUT_SECONDS = 5.0
 # A receiver should reject signatures older than this (replay protection).
 TOLERANCE_SECONDS = 300
+_TENANTS = "aethercrown_webhook_tenants"  # session.info: the tenants events were emitted for
 
 
 class WebhookDelivery(TenantScoped, UUIDPrimaryKey, OutboxRow, Base):
@@ -121,6 +122,10 @@ def enqueue_webhook(
 
     alerts.route_event(session, tenant_id, event_type, payload, decision_id)
     tenant = session.get(Tenant, tenant_id)
+    # Held for the unit of work: the identity map keeps objects weakly, and a run emitting a
+    # thousand events would otherwise query the tenant (flushing the outbox rows added since)
+    # once per event.
+    session.info.setdefault(_TENANTS, {})[tenant_id] = tenant
     if tenant is None or not tenant.webhook_url:
         return None
     delivery = WebhookDelivery(
