@@ -182,6 +182,16 @@ COMMANDS: dict[str, list[str] | None] = {
         "whsec_test",
     ],
     "connectors stripe backfill": ["connectors", "stripe", "backfill", "--tenant", "ttt"],
+    "alerts add": ["alerts", "add", "ops", "--tenant", "ttt", "--email", "ops@t.example"],
+    "alerts list": ["alerts", "list", "--tenant", "ttt"],
+    "alerts test": ["alerts", "test", "00000000-0000-0000-0000-000000000000", "--tenant", "ttt"],
+    "alerts remove": [
+        "alerts",
+        "remove",
+        "00000000-0000-0000-0000-000000000000",
+        "--tenant",
+        "ttt",
+    ],
     "onboarding create": None,  # validates its request file before it opens the database
     "onboarding status": [
         "onboarding",

@@ -92,6 +92,16 @@ def _victim_segment_source_id(client: TestClient, victim: TenantHandle) -> str:
     return str(response.json()["id"])
 
 
+def _victim_alert_channel_id(client: TestClient, victim: TenantHandle) -> str:
+    response = client.post(
+        "/api/v1/alert-channels",
+        json={"name": "victim", "kind": "email", "recipients": ["ops@victim.example"]},
+        headers=victim.headers,
+    )
+    assert response.status_code == 201
+    return str(response.json()["id"])
+
+
 RESOURCES: dict[str, ResourceMaker] = {
     "tenant_id": lambda client, victim: victim.id,
     "key_id": _victim_key_id,
@@ -111,6 +121,7 @@ RESOURCES: dict[str, ResourceMaker] = {
     "source_id": _victim_segment_source_id,
     "customer": lambda client, victim: str(stored_row(client, victim, "customers")["external_id"]),
     "onboarding_id": _victim_onboarding_id,
+    "channel_id": _victim_alert_channel_id,
 }
 # Parameters that are not tenant-owned identifiers.
 NOT_OWNED = {"slug"}

@@ -237,6 +237,20 @@ def populate(client: httpx.Client, tenant: Tenant, marker: str) -> dict[str, str
         client.post("/api/v1/connectors/segment/sources", json={"name": marker}, headers=h), 201
     )
     ids["source_id"] = str(source["id"])
+    # An alert channel (email: a test send by its owner would reach no one real).
+    channel = expect(
+        client.post(
+            "/api/v1/alert-channels",
+            json={
+                "name": f"{marker} alerts",
+                "kind": "email",
+                "recipients": [f"ops@{marker}.invalid"],
+            },
+            headers=h,
+        ),
+        201,
+    )
+    ids["channel_id"] = str(channel["id"])
     # An onboarding: its support webhook's host does not resolve, so it waits at that step.
     onboarding = expect(
         client.post(

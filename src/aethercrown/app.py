@@ -14,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from aethercrown import __version__
+from aethercrown.alerts.api import router as alerts_router
 from aethercrown.analytics.api import router as dashboard_router
 from aethercrown.automation.api import router as automation_router
 from aethercrown.automation.service import Runner, RunnerThread
@@ -75,6 +76,7 @@ ROUTERS = (
     usage_router,
     revenue_router,
     webhooks_router,
+    alerts_router,
     content_router,
     onboarding_router,
     onboarding_portal_router,

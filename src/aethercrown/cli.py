@@ -142,6 +142,7 @@ def startup_banner(
 
 
 def _register_subcommands() -> None:
+    from aethercrown.alerts.cli import app as alerts_app
     from aethercrown.analytics.cli import app as analytics_app
     from aethercrown.automation.cli import app as automate_app
     from aethercrown.budget.cli import app as budget_app
@@ -170,6 +171,7 @@ def _register_subcommands() -> None:
     app.add_typer(content_app, name="content", help="Generate blog posts and analyse their SEO.")
     app.add_typer(onboarding_app, name="onboarding", help="Onboard enterprise customers.")
     app.add_typer(connectors_app, name="connectors", help="Stripe, Segment tracking, ad spend.")
+    app.add_typer(alerts_app, name="alerts", help="Alert channels: Slack webhooks and email.")
 
 
 _register_subcommands()

@@ -49,6 +49,22 @@ class Settings(BaseSettings):
     # Onboarding's support webhooks must be public https; tests (and a local demo) may allow
     # loopback receivers.
     onboarding_allow_loopback_webhooks: bool = False
+    # Alert channels (docs/modules/alerts.md). Their Slack webhooks must be public https like
+    # onboarding's; tests may allow loopback receivers.
+    alerts_allow_loopback_webhooks: bool = False
+    # The console's address as people reach it, for links in alert messages; unset:
+    # http://<host>:<port>.
+    public_url: str | None = Field(default=None, max_length=500)
+    # The SMTP server email alert channels send through (a local relay by default).
+    smtp_host: str = "localhost"
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_starttls: bool = Field(
+        default=False, description="Upgrade the connection with STARTTLS before logging in."
+    )
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str = Field(default="AetherCrown <alerts@localhost>", max_length=300)
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0)
 
     @field_validator("database_url", "migration_database_url")
     @classmethod
@@ -60,6 +76,10 @@ class Settings(BaseSettings):
             if value.startswith(prefix):
                 return "postgresql+psycopg://" + value[len(prefix) :]
         return value
+
+    @property
+    def console_base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
     def is_sqlite(self) -> bool:

@@ -28,6 +28,7 @@ CONSOLE_PAGES = (
     "Usage",
     "Content",
     "Operations",
+    "Alerts",
     "Investor",
     "Public metrics",
 )

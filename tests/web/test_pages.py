@@ -20,6 +20,7 @@ PAGES = (
     "/console/usage",
     "/console/content",
     "/console/operations",
+    "/console/alerts",
     "/console/investor",
     "/console/public",
 )

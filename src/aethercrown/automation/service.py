@@ -38,8 +38,11 @@ from aethercrown.core.jobs import JobSpec, job_settings_scope
 from aethercrown.db.session import read_transaction, write_transaction
 from aethercrown.db.tenant_scope import scope_to_all_tenants, scope_to_tenant
 from aethercrown.settings import Settings
+from aethercrown.webhooks.service import enqueue_webhook
 
 log = logging.getLogger("aethercrown.automation")
+
+JOB_FAILED_EVENT = "automation.job.failed"
 
 DEFAULT_MAX_ATTEMPTS = 3
 # A run still "running" after this long is taken to have lost its runner (a crash or a kill):
@@ -188,9 +191,24 @@ class Runner:
             )
             trace = traceback.format_exc()[-8000:]
             with write_transaction(self.session_factory) as session:
-                RunnerRepository(session).finish(
+                failed = RunnerRepository(session).finish(
                     run_id, status="failed", ended_at=self.wall(), error=f"{error}\n{trace}"
                 )
+                if failed and target.tenant_id is not None:
+                    # The tenant hears of it (webhook, alert channels) with its run's record.
+                    enqueue_webhook(
+                        session,
+                        target.tenant_id,
+                        JOB_FAILED_EVENT,
+                        {
+                            "job": target.job.name,
+                            "run_id": run_id,
+                            "period_start": target.period_start.isoformat(),
+                            "attempt": attempt,
+                            "final": attempt >= self.max_attempts,
+                            "error": error[:500],
+                        },
+                    )
         return RunResult(
             run_id=run_id,
             job=target.job.name,

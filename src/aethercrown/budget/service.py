@@ -27,9 +27,12 @@ from aethercrown.clock import utcnow
 from aethercrown.core.errors import InvalidInput, field_error
 from aethercrown.core.ledger import record_decision, record_outcome
 from aethercrown.core.models import Decision
+from aethercrown.webhooks.service import enqueue_webhook
 
 MODEL = "aethercrown.budget.grid-posterior"
 MODEL_VERSION = "2"
+# The webhook (and alert) each daily allocation sends.
+ALLOCATION_EVENT = "budget.allocation.recorded"
 ROBUST_METHOD = (
     "per-channel grid posterior over Hill/exponential curves with carry-over (weekly conversion "
     "counts, quasi-Poisson, priced at revenue per conversion; or weekly returns, normal), "
@@ -688,6 +691,20 @@ def record_daily_allocation(
         predicted_value=result.expected_return.value,
     )
     session.flush()
+    enqueue_webhook(
+        session,
+        tenant_id,
+        ALLOCATION_EVENT,
+        {
+            "decision_id": str(decision.id),
+            "period": day.isoformat(),
+            "allocations": result.allocations,
+            "expected_return": result.expected_return.value,
+            "currency": history.currency,
+            "units": "minor",
+        },
+        decision_id=decision.id,
+    )
     return {
         "closed": closed,
         "decision_id": str(decision.id),

@@ -749,9 +749,9 @@ def _plan_campaigns(
              "model_version": model_version},
             decision_id=decision_id,
         )  # fmt: skip
-        if delivery is None:
-            break  # no endpoint configured for this tenant
-        queued.append(row["id"])
+        # None: no webhook endpoint; the call still routed the event to alert channels.
+        if delivery is not None:
+            queued.append(row["id"])
     if queued:
         repo.mark_queued(queued)
         for item in results.values():

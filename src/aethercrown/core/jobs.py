@@ -76,6 +76,7 @@ JOB_MODULES: tuple[str, ...] = (
     "aethercrown.metering.jobs",
     "aethercrown.content.jobs",
     "aethercrown.onboarding.jobs",
+    "aethercrown.alerts.jobs",
 )
 
 

@@ -27,6 +27,7 @@ MODEL_MODULES = (
     "aethercrown.onboarding.models",
     "aethercrown.web.models",
     "aethercrown.connectors.models",
+    "aethercrown.alerts.models",
 )
 
 for _module in MODEL_MODULES:

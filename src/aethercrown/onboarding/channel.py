@@ -26,26 +26,12 @@ from urllib.parse import urlsplit
 
 import httpx
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+from aethercrown.core.urls import LOOPBACK, IPAddress, address_problem
+
 # host, port -> the addresses the host name resolves to (raises OSError when it does not).
 Resolver = Callable[[str, int], list[str]]
 
 TIMEOUT_SECONDS = 5.0
-LOOPBACK = "loopback addresses are not allowed"
-PRIVATE = "private and reserved addresses are not allowed"
-
-
-def address_problem(address: IPAddress, allow_loopback: bool) -> str | None:
-    """Why a webhook may not be sent to ``address`` (None when it may)."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
-    if address.is_loopback:
-        return None if allow_loopback else LOOPBACK
-    # ``is_global`` leaves out private, shared (100.64/10), documentation, benchmark and
-    # link-local ranges; multicast can be "global" and is refused all the same.
-    if not address.is_global or address.is_multicast or address.is_unspecified:
-        return PRIVATE
-    return None
 
 
 def system_resolver(host: str, port: int) -> list[str]:

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import ipaddress
 import uuid
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from aethercrown.core.urls import public_url_problem
 from aethercrown.data.schemas import UtcTime
 from aethercrown.metering.schemas import MetricName
-from aethercrown.onboarding.channel import LOOPBACK, address_problem
 
 ExternalId = Annotated[str, Field(min_length=1, max_length=200)]
 Slug = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,39}$")]
@@ -44,44 +42,8 @@ def check_time_zone(value: str) -> str:
 
 TimeZone = Annotated[str, Field(min_length=1, max_length=64, examples=["Europe/Berlin"])]
 
-_LOCAL_NAMES = ("localhost", ".localhost", ".local", ".internal", ".localdomain")
-
-
-def webhook_url_problem(url: str, allow_loopback: bool) -> str | None:
-    """Why ``url`` cannot be a support webhook (None when it can): https only, never a private,
-    link-local or loopback address — except loopback (http or https) when the installation
-    allows it for tests. The URL alone: what its host name resolves to is checked by
-    ``channel.resolve`` (at creation, outside any transaction, and again before each ping)."""
-    try:
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
-        _ = parts.port
-    except ValueError:
-        return "not a valid URL"
-    if not host:
-        return "the URL has no host"
-    if parts.username or parts.password:
-        return "credentials in the URL are not allowed"
-    try:
-        address: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipaddress.ip_address(host)
-    except ValueError:
-        address = None
-    loopback = (
-        host == "localhost"
-        or host.endswith(".localhost")
-        or (address is not None and address_problem(address, False) == LOOPBACK)
-    )
-    if loopback and allow_loopback:
-        return None if parts.scheme in ("http", "https") else "the URL must use https"
-    if parts.scheme != "https":
-        return "the URL must use https"
-    if loopback:
-        return LOOPBACK
-    if address is not None:
-        return address_problem(address, allow_loopback)
-    if host.endswith(_LOCAL_NAMES):
-        return "local host names are not allowed"
-    return None
+# Support webhooks follow the rules every outbound URL does (core.urls).
+webhook_url_problem = public_url_problem
 
 
 class CustomerIn(BaseModel):

@@ -114,6 +114,15 @@ CONSOLE_PAGES = (
         False,
     ),
     ConsolePage(
+        "alerts",
+        "/console/alerts",
+        "Alerts",
+        "tenant:read",
+        "alerts.html.j2",
+        pages.alerts_page,
+        False,
+    ),
+    ConsolePage(
         "investor",
         "/console/investor",
         "Investor",

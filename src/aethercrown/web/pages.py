@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from aethercrown.alerts import service as alerts
 from aethercrown.analytics import metrics
 from aethercrown.analytics import service as analytics
 from aethercrown.analytics.kpis import KPIS, display
@@ -681,6 +682,24 @@ def operations_page(session: Session, tenant_id: uuid.UUID, filters: Filters) ->
         "trends": trends.components,
         "deliveries": deliveries,
         "keys": keys,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Alerts
+
+
+def alerts_page(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dict[str, Any]:
+    """The tenant's alert channels (a Slack URL only masked) and their latest deliveries."""
+    channels = alerts.list_channels(session, tenant_id)
+    names = {c.id: c.name for c in channels}
+    return {
+        "tenant": tenant_name(session, tenant_id),
+        "channels": [alerts.channel_out(c) for c in channels],
+        "deliveries": [
+            {"row": d, "channel": names.get(d.channel_id, "–")}
+            for d in alerts.recent_deliveries(session, tenant_id, LIST_SIZE)
+        ],
     }
 
 

@@ -34,17 +34,17 @@ from typing import Any
 
 import httpx
 import orjson
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, or_, select
+from sqlalchemy import ForeignKey, Index, String, or_, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
+from aethercrown.alerts import service as alerts
 from aethercrown.clock import utcnow
-from aethercrown.core.backoff import exponential_backoff
 from aethercrown.core.crypto import SecretBox, secret_box
 from aethercrown.core.jobs import JobSpec
+from aethercrown.core.outbox import Attempt, Outbox, OutboxRow, RetryPolicy
+from aethercrown.core.outbox import headline as outbox_headline
 from aethercrown.core.tenancy import TenantScoped
 from aethercrown.db.base import Base, UUIDPrimaryKey
-from aethercrown.db.session import write_transaction
-from aethercrown.db.tenant_scope import scope_to_all_tenants
 from aethercrown.settings import get_settings
 
 log = logging.getLogger("aethercrown.webhooks")
@@ -56,30 +56,25 @@ MAX_BACKOFF_SECONDS = 6 * 3600
 TIMEOUT_SECONDS = 5.0
 # A receiver should reject signatures older than this (replay protection).
 TOLERANCE_SECONDS = 300
+_TENANTS = "aethercrown_webhook_tenants"  # session.info: the tenants events were emitted for
 
 
-class WebhookDelivery(TenantScoped, UUIDPrimaryKey, Base):
+class WebhookDelivery(TenantScoped, UUIDPrimaryKey, OutboxRow, Base):
     __tablename__ = "webhook_deliveries"
     __table_args__ = (Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),)
 
     event_type: Mapped[str] = mapped_column(String(100))
     payload: Mapped[dict[str, Any]] = mapped_column()
     url: Mapped[str] = mapped_column(String(2000))
-    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|delivered|failed
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
-    last_status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
-    delivered_at: Mapped[datetime | None] = mapped_column(nullable=True)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
     decision_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("decisions.id", ondelete="SET NULL"), nullable=True
     )
-    # The lease of the runner sending it: no other runner claims it before claimed_until, and
-    # only the holder of claim_token records the outcome. A lease that expired (its runner
-    # crashed mid-batch) is claimed again.
-    claimed_until: Mapped[datetime | None] = mapped_column(nullable=True)
-    claim_token: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+
+POLICY = RetryPolicy(
+    max_attempts=MAX_ATTEMPTS, base_seconds=BASE_BACKOFF_SECONDS, max_seconds=MAX_BACKOFF_SECONDS
+)
+OUTBOX = Outbox(WebhookDelivery, POLICY, "webhooks")
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -120,10 +115,17 @@ def enqueue_webhook(
     payload: dict[str, Any],
     decision_id: uuid.UUID | None = None,
 ) -> WebhookDelivery | None:
-    """Store an event for the tenant's endpoint. None when the tenant has no webhook URL."""
+    """Store an event for the tenant's endpoint, and for each of its alert channels whose
+    filter takes it (``alerts.service.route_event``), in the caller's unit of work. Returns the
+    webhook delivery: None when the tenant has no webhook URL."""
     from aethercrown.core.models import Tenant
 
+    alerts.route_event(session, tenant_id, event_type, payload, decision_id)
     tenant = session.get(Tenant, tenant_id)
+    # Held for the unit of work: the identity map keeps objects weakly, and a run emitting a
+    # thousand events would otherwise query the tenant (flushing the outbox rows added since)
+    # once per event.
+    session.info.setdefault(_TENANTS, {})[tenant_id] = tenant
     if tenant is None or not tenant.webhook_url:
         return None
     delivery = WebhookDelivery(
@@ -169,9 +171,7 @@ def signing_secrets(session: Session, tenant_id: uuid.UUID, box: SecretBox) -> l
 
 
 def backoff(attempts: int) -> timedelta:
-    return timedelta(
-        seconds=exponential_backoff(attempts, BASE_BACKOFF_SECONDS, MAX_BACKOFF_SECONDS)
-    )
+    return POLICY.backoff(attempts)
 
 
 @dataclass(frozen=True)
@@ -183,16 +183,6 @@ class _Claimed:
     body: bytes
     headers: dict[str, str]
     attempts: int
-
-
-@dataclass(frozen=True)
-class _Outcome:
-    status_code: int | None
-    error: str | None
-
-    @property
-    def ok(self) -> bool:
-        return self.status_code is not None and 200 <= self.status_code < 300
 
 
 def lease_for(limit: int) -> timedelta:
@@ -211,60 +201,40 @@ def deliver_due(
 ) -> dict[str, int]:
     """Send every delivery that is due; record each attempt. Returns counts by outcome.
 
-    Three steps, so that no database transaction is open while a receiver is called (a slow
-    one would otherwise hold SQLite's write lock, or PostgreSQL row locks, for its timeout):
-    claim the due deliveries under a lease in one short write unit, send them with no
-    transaction open, record the outcomes in another short write unit."""
-    now = now or utcnow()
+    Through the shared outbox (``core.outbox``): claimed under a lease in one short write
+    unit (and signed there), sent with no transaction open, recorded in another."""
     box = box or secret_box(get_settings())
-    token = uuid.uuid4().hex
-    with write_transaction(factory) as session:
-        scope_to_all_tenants(session)  # the runner sends every tenant's deliveries
-        claimed = _claim(session, now, limit, now + (lease or lease_for(limit)), token, box)
-    if not claimed:
-        return {"delivered": 0, "retrying": 0, "failed": 0}
-    own_client = client is None
-    http = client or httpx.Client(timeout=TIMEOUT_SECONDS)
+    # Made on the first send, so a run with nothing due opens no client.
+    opened: list[httpx.Client] = []
+
+    def send(delivery: _Claimed) -> Attempt:
+        if client is not None:
+            return _send(client, delivery)
+        if not opened:
+            opened.append(httpx.Client(timeout=TIMEOUT_SECONDS))
+        return _send(opened[0], delivery)
+
+    def prepare(session: Session, rows: list[WebhookDelivery]) -> list[_Claimed]:
+        secrets: dict[uuid.UUID, list[str]] = {}
+        claimed = []
+        for delivery in rows:
+            if delivery.tenant_id not in secrets:
+                secrets[delivery.tenant_id] = signing_secrets(session, delivery.tenant_id, box)
+            claimed.append(_signed(delivery, secrets[delivery.tenant_id]))
+        return claimed
+
     try:
-        outcomes = [(delivery, _send(http, delivery)) for delivery in claimed]
-    finally:
-        if own_client:
-            http.close()
-    with write_transaction(factory) as session:
-        scope_to_all_tenants(session)
-        return _record(session, outcomes, token, now)
-
-
-def _claim(
-    session: Session,
-    now: datetime,
-    limit: int,
-    until: datetime,
-    token: str,
-    box: SecretBox,
-) -> list[_Claimed]:
-    stmt = (
-        select(WebhookDelivery)
-        .where(
-            WebhookDelivery.status == "pending",
-            WebhookDelivery.next_attempt_at <= now,
-            or_(WebhookDelivery.claimed_until.is_(None), WebhookDelivery.claimed_until <= now),
+        return OUTBOX.deliver_due(
+            factory,
+            prepare,
+            send,
+            now=now,
+            limit=limit,
+            lease=lease or lease_for(limit),
         )
-        .order_by(WebhookDelivery.next_attempt_at)
-        .limit(limit)
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        # Several runners may claim at once; each row goes to one of them.
-        stmt = stmt.with_for_update(skip_locked=True)
-    claimed = []
-    secrets: dict[uuid.UUID, list[str]] = {}
-    for delivery in session.scalars(stmt).all():
-        delivery.claimed_until = until
-        delivery.claim_token = token
-        if delivery.tenant_id not in secrets:
-            secrets[delivery.tenant_id] = signing_secrets(session, delivery.tenant_id, box)
-        claimed.append(_signed(delivery, secrets[delivery.tenant_id]))
-    return claimed
+    finally:
+        for http in opened:
+            http.close()
 
 
 def signed_request(
@@ -322,46 +292,10 @@ def post_signed(
     return response.status_code, response.text[:500]
 
 
-def _send(http: httpx.Client, delivery: _Claimed) -> _Outcome:
+def _send(http: httpx.Client, delivery: _Claimed) -> Attempt:
     status, answer = post_signed(delivery.url, delivery.body, delivery.headers, http)
     ok = status is not None and 200 <= status < 300
-    return _Outcome(status, None if ok else answer)
-
-
-def _record(
-    session: Session, outcomes: list[tuple[_Claimed, _Outcome]], token: str, now: datetime
-) -> dict[str, int]:
-    counts = {"delivered": 0, "retrying": 0, "failed": 0}
-    rows = {
-        row.id: row
-        for row in session.scalars(
-            select(WebhookDelivery).where(
-                WebhookDelivery.id.in_([d.id for d, _ in outcomes]),
-                WebhookDelivery.claim_token == token,
-            )
-        )
-    }
-    for claimed, outcome in outcomes:
-        delivery = rows.get(claimed.id)
-        if delivery is None:
-            continue  # the lease expired and another runner took it over: its outcome counts
-        delivery.claimed_until = None
-        delivery.claim_token = None
-        delivery.attempts = claimed.attempts + 1
-        delivery.last_status_code = outcome.status_code
-        delivery.last_error = outcome.error
-        if outcome.ok:
-            delivery.status = "delivered"
-            delivery.delivered_at = now
-            counts["delivered"] += 1
-        elif delivery.attempts >= MAX_ATTEMPTS:
-            delivery.status = "failed"
-            log.warning("webhook gave up", extra={"delivery": str(delivery.id)})
-            counts["failed"] += 1
-        else:
-            delivery.next_attempt_at = now + backoff(delivery.attempts)
-            counts["retrying"] += 1
-    return counts
+    return Attempt(delivered=ok, status_code=status, error=None if ok else answer)
 
 
 def _delivery_job(
@@ -371,12 +305,7 @@ def _delivery_job(
 
 
 def _delivery_headline(summary: dict[str, Any]) -> str:
-    if not any(summary.values()):
-        return "no webhook due"
-    return (
-        f"{summary.get('delivered', 0):,} delivered, {summary.get('retrying', 0):,} to retry, "
-        f"{summary.get('failed', 0):,} given up"
-    )
+    return outbox_headline(summary, "no webhook due")
 
 
 JOBS = [
