@@ -280,3 +280,148 @@ def test_the_overview_shows_the_measured_ai_performance(
     assert "<td>0.750 (4, 2)</td>" in text and "Brier score / ECE</td><td>0.287" in text
     assert "+100.0 pts" in text and "treated 2 of 2 retained, held out 0 of 1" in text
     assert "USD 1,500.00 vs USD 1,000.00 (1; MAPE 50.0%, bias 50.0%)" in text
+
+
+def test_churn_quality_by_month_savings_and_renewals_drill_down(
+    client: TestClient,
+    tenant: TenantHandle,
+    investor_key: str,
+    company: dict[str, uuid.UUID],
+    session_factory,
+    frozen_now,
+) -> None:  # type: ignore[no-untyped-def]
+    """AUC per scoring month from ledger scores and their outcomes, with the customers behind
+    it; the campaigns' expected saving (MRR × uplift measured against the holdout) on the churn
+    page and in the investor feed; each paying customer's renewal probability (its latest churn
+    score spread over the days to its renewal) on the usage page and in the drill-down."""
+    from datetime import timedelta
+
+    from aethercrown.analytics.metrics import month_of
+    from aethercrown.churn import renewal
+    from aethercrown.churn.models import ChurnScore, RetentionCampaign
+    from aethercrown.core.ledger import record_decision, record_outcome
+    from aethercrown.db.session import write_transaction
+
+    now = frozen_now
+    # Decisions a moment before the stopped clock: periods end (exclusively) at now.
+    made = now - timedelta(minutes=1)
+    with write_transaction(session_factory) as session:
+        for name, score, churned in (
+            ("a", 0.9, 1.0),
+            ("b", 0.2, 1.0),
+            ("c", 0.7, 0.0),
+            ("e", 0.1, 0.0),
+        ):
+            d = record_decision(
+                session,
+                tenant_id=tenant.uid,
+                kind="churn.score",
+                subject_type="customer",
+                subject_id=company[name],
+                inputs={},
+                output={},
+                model="m",
+                model_version="1",
+                predicted_value=score,
+            )
+            d.created_at = made
+            record_outcome(d, {"churned": bool(churned)}, churned)
+        session.add(
+            ChurnScore(
+                tenant_id=tenant.uid,
+                customer_id=company["a"],
+                scored_at=now,
+                probability=0.19,
+                risk_level="low",
+                model_source="tenant",
+                model_version="1",
+                factors=[],
+            )
+        )
+        # Resolved campaigns 60 days ago measure the medium level's uplift: treated 2 of 2
+        # retained, held out 0 of 1 → +100 pts. One treated campaign of a yesterday follows.
+        old = now - timedelta(days=60)
+        for name, holdout, outcome in (
+            ("b", False, "retained"),
+            ("c", False, "retained"),
+            ("e", True, "churned"),
+        ):
+            session.add(
+                RetentionCampaign(
+                    tenant_id=tenant.uid, customer_id=company[name], cooldown_bucket=1,
+                    risk_level="medium", probability=0.4, actions=[], holdout=holdout,
+                    status="held_out" if holdout else "planned", model_version="1",
+                    outcome=outcome, outcome_at=now - timedelta(days=30), created_at=old,
+                )
+            )  # fmt: skip
+        session.add(
+            RetentionCampaign(
+                tenant_id=tenant.uid, customer_id=company["a"], cooldown_bucket=2,
+                risk_level="medium", probability=0.4, actions=["gentle_reminder"],
+                holdout=False, status="planned", model_version="1",
+                created_at=now - timedelta(days=1),
+            )
+        )  # fmt: skip
+        campaign = record_decision(
+            session,
+            tenant_id=tenant.uid,
+            kind="churn.campaign",
+            subject_type="customer",
+            subject_id=company["a"],
+            inputs={},
+            output={},
+            model="rules",
+            model_version="1",
+        )
+        campaign.created_at = made
+    sign_in(client, tenant.key)
+    churn = client.get("/console/churn")
+    assert churn.status_code == 200, churn.text[:500]
+    month = month_of(made)
+    assert 'id="chart-auc-months"' in churn.text
+    link = f'href="/console/churn/scores?month={month}"'
+    assert link in churn.text and "<td>0.75</td>" in churn.text
+    # a's MRR (USD 100.00) × the measured +100 pts.
+    assert "1 churn campaign started for 1 customer, expected to save 100 USD MRR" in churn.text
+    assert 'href="/console/churn/campaigns"' in churn.text
+
+    scores = client.get("/console/churn/scores", params={"month": month})
+    assert scores.status_code == 200
+    assert "4 scores made in" in scores.text and "ROC AUC 0.75" in scores.text
+    rows = scores.text.split('id="scores"')[1]
+    assert rows.index("Customer A") < rows.index("Customer C") < rows.index("Customer B")
+    assert "<td>90.0%</td><td>churned</td>" in rows
+    assert client.get("/console/churn/scores", params={"month": "2026-13"}).status_code == 422
+
+    campaigns = client.get("/console/churn/campaigns")
+    assert campaigns.status_code == 200
+    assert "<td>USD 100.00</td><td>+100.0 pts</td><td>USD 100.00</td>" in campaigns.text
+
+    # Renewal: a pays USD 100.00 a month from 10 January; 19% over 30 days at a constant hazard.
+    due = renewal.next_renewal(datetime_of(2026, 1, 10), "month", now)
+    assert due is not None
+    chance = renewal.survival(0.19, 30, (due - now).total_seconds() / 86400)
+    usage = client.get("/console/usage")
+    assert usage.status_code == 200
+    table = usage.text.split('id="renewals"')[1].split("</table>")[0]
+    assert f"<td>{due:%Y-%m-%d}</td><td>19.0%</td><td>{chance * 100:.1f}%</td>" in table
+    assert 'href="/console/usage/renewals"' in usage.text
+    every = client.get("/console/usage/renewals")
+    assert every.status_code == 200 and "Customer F" in every.text
+    drill = client.get(
+        "/console/customers",
+        params={"month": month_of(now - timedelta(days=now.day)), "movement": "paying"},
+    )
+    assert f"<td>{due:%Y-%m-%d}</td><td>{chance * 100:.1f}%</td>" in drill.text
+
+    client.post("/console/logout", headers=ORIGIN)
+    sign_in(client, investor_key, "/console/investor")
+    feed = client.get("/console/investor").text
+    assert "1 churn campaign started for 1 customer, expected to save 100 USD MRR" in feed
+    assert client.get("/console/churn/campaigns", follow_redirects=False).status_code == 303
+
+
+def datetime_of(year: int, month: int, day: int):  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    return datetime(year, month, day, tzinfo=UTC)

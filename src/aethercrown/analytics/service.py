@@ -49,6 +49,7 @@ CHURN_PREFIX = "churn"
 # Retention campaigns carry the score that triggered them and the same outcome: counted once,
 # as campaigns (treated against held out), not again as scores.
 CAMPAIGN_KIND = "churn.campaign"
+SCORE_KIND = "churn.score"
 BUDGET_PREFIX = "budget"
 EXPERIMENT_PREFIX = "experiment"
 VERDICT_KIND = "experiment_verdict"
@@ -377,6 +378,78 @@ def _ai_performance(session: Session, tenant_id: uuid.UUID, start: str, end: str
     }
 
 
+def _month_or_422(month: str) -> None:
+    try:
+        metrics.parse_month(month)
+    except ValueError as exc:
+        raise InvalidInput("Months are YYYY-MM", [field_error(["month"], str(exc))]) from None
+
+
+def churn_auc_by_month(
+    session: Session, tenant_id: uuid.UUID, body: PeriodRequest
+) -> list[dict[str, Any]]:
+    """The churn model's discrimination per scoring month: for the scores made in each month of
+    the period whose outcome is known (churned within the horizon or not), how many, how many
+    churned, and their ROC AUC (None while a month has only one class). Same scores as the AI
+    performance's AUC (campaigns excluded), reused like it while the ledger is unchanged."""
+    now = utcnow()
+    start, end = resolve_period(body, now)
+    fingerprint = digest([DecisionData(session, tenant_id).count()])
+
+    def compute() -> dict[str, Any]:
+        since, until = month_bounds(start, end)
+        rows = DecisionData(session, tenant_id).monthly_score_histogram(
+            CHURN_PREFIX, since, until, SCORE_RESOLUTION, exclude=[CAMPAIGN_KIND]
+        )
+        by_month: dict[str, list[tuple[float, int, int]]] = {}
+        for month, bucket, label, n in rows:
+            by_month.setdefault(month, []).append(
+                (bucket / SCORE_RESOLUTION, n if label else 0, 0 if label else n)
+            )
+        return {
+            "months": [
+                {
+                    "month": month,
+                    "scored": sum(p + q for _, p, q in hist),
+                    "churned": sum(p for _, p, _ in hist),
+                    "auc": metrics.auc_from_histogram(hist),
+                }
+                for month, hist in sorted(by_month.items())
+            ]
+        }
+
+    payload = cached(session, tenant_id, f"auc-months:{start}:{end}", now, compute, fingerprint)
+    return list(payload["months"])
+
+
+def scores_of_month(
+    session: Session, tenant_id: uuid.UUID, month: str, limit: int
+) -> dict[str, Any]:
+    """The rows behind one month of the churn AUC: the customer scores made in ``month`` (how
+    many, how many with an outcome, how many churned) and the ``limit`` highest, each with its
+    probability and, once known, whether the customer churned within the horizon."""
+    _month_or_422(month)
+    since, until = month_bounds(month, month)
+    (total, known, churned), rows = DecisionData(session, tenant_id).scored_in(
+        SCORE_KIND, since, until, limit
+    )
+    return {
+        "month": month,
+        "scored": total,
+        "with_outcome": known,
+        "churned": churned,
+        "rows": [
+            {
+                "customer_id": subject,
+                "probability": predicted,
+                "churned": None if outcome is None else outcome >= 0.5,
+                "scored_at": at,
+            }
+            for subject, predicted, outcome, at in rows
+        ],
+    }
+
+
 def _campaign_uplift(rows: list[tuple[bool, bool, int]]) -> dict[str, Any]:
     """Retention campaigns whose outcome is known: the retention of the treated customers minus
     that of the randomly held-out ones (the campaigns' measured effect), with its interval."""
@@ -611,7 +684,7 @@ def customers_behind(
         raise InvalidInput(
             "Unknown movement", [field_error(["movement"], f"one of {', '.join(DRILL_MOVEMENTS)}")]
         )
-    metrics.parse_month(month)
+    _month_or_422(month)
     matrix = _customer_matrix(
         session, tenant_id, body.currency, body.plan, body.segment, month, utcnow()
     )

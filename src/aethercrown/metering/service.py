@@ -712,10 +712,16 @@ def customer_usage(
     uniques = UniqueValueRepository(session, tenant_id)
     distinct_now = uniques.distinct_values(unique_pairs, start, end)
     distinct_prev = uniques.distinct_values(unique_pairs, prev_start, prev_span_end)
+    # The metrics each customer has daily rows for, indexed once: scanning every key for every
+    # customer was quadratic in the customers (seconds for the usage page of 1,300 customers).
+    metrics_of: dict[uuid.UUID, set[str]] = {}
+    for c, m in daily:
+        if m in meters:
+            metrics_of.setdefault(c, set()).add(m)
     out = []
     for cid, external in customers:
         plan = plan_of.get(cid)
-        names = {m for (c, m) in daily if c == cid and m in meters}
+        names = set(metrics_of.get(cid, ()))
         if plan is not None:
             names |= {m for m in plan.capacities if m in meters}
         states: dict[str, MetricState] = {}

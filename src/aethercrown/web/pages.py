@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from aethercrown.analytics import metrics
 from aethercrown.analytics import service as analytics
 from aethercrown.analytics.kpis import KPIS, display
+from aethercrown.analytics.schemas import PeriodRequest
 from aethercrown.automation import service as automation
 from aethercrown.budget import service as budget
 from aethercrown.churn import service as churn
@@ -46,6 +47,10 @@ from aethercrown.web.service import (
 from aethercrown.webhooks import service as webhooks
 
 LIST_SIZE = 25
+# The decision feed and the campaigns' expected saving look back this many days.
+FEED_DAYS = 30
+# The usage page's renewals look this many days ahead.
+RENEWAL_DAYS = 30
 DRILL_SIZE = 500
 PLAN_COLOURS = ("#2563eb", "#9333ea", "#0891b2", "#ea580c", "#16a34a", "#be123c", "#64748b")
 MOVEMENT_LABELS = {
@@ -343,12 +348,16 @@ def customers(
     period = filters.period()
     rows = analytics.customers_behind(session, tenant_id, month, movement, period)
     currency = analytics.reporting_currency(session, tenant_id, None)
-    names = metering.customer_names(
-        session, tenant_id, [r["customer_id"] for r in rows[:DRILL_SIZE]]
-    )
+    ids = [r["customer_id"] for r in rows[:DRILL_SIZE]]
+    names = metering.customer_names(session, tenant_id, ids)
+    # Each customer still paying today: its next renewal and the chance it renews.
+    outlook = {
+        r.customer_id: r for r in churn.renewal_outlook(session, tenant_id, currency, None, ids)
+    }
     out = []
     for r in rows[:DRILL_SIZE]:
         ref = names.get(r["customer_id"])
+        ahead = outlook.get(r["customer_id"])
         out.append(
             {
                 "external_id": ref.external_id if ref else str(r["customer_id"]),
@@ -356,6 +365,10 @@ def customers(
                 "mrr": money(r["mrr"], currency),
                 "previous_mrr": money(r["previous_mrr"], currency),
                 "change": money(r["mrr"] - r["previous_mrr"], currency),
+                "renews_at": "–"
+                if ahead is None
+                else renewal_row(ahead, {}, currency)["renews_at"],
+                "renewal_probability": "–" if ahead is None else percent(ahead.renewal_probability),
             }
         )
     return {
@@ -441,6 +454,23 @@ def churn_page(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dict
                 summary="ROC AUC and Brier score of each trained model",
             )
         )
+    by_month = analytics.churn_auc_by_month(session, tenant_id, filters.ledger_period())
+    if by_month:
+        charts.append(
+            figure(
+                "chart-auc-months",
+                "Churn model AUC by scoring month",
+                "number",
+                currency,
+                [m["month"] for m in by_month],
+                [line("ROC AUC", [m["auc"] for m in by_month], MRR_COLOUR)],
+                summary="ROC AUC of the scores made each month against the outcomes that followed",
+            )
+        )
+    now = utcnow()
+    savings = churn.campaign_savings(
+        session, tenant_id, currency, now - timedelta(days=FEED_DAYS), now
+    )
     return {
         "tenant": tenant_name(session, tenant_id),
         "levels": list(zip(levels, counts, strict=True)),
@@ -450,6 +480,127 @@ def churn_page(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dict
         "model": model,
         "ai_rows": ai_rows(ai, currency)[1:4],
         "uplift": uplift["buckets"],
+        "auc_months": [
+            {
+                **m,
+                "auc_text": plain(m["auc"], 3),
+                "link": filters.link("/console/churn/scores", month=m["month"]),
+            }
+            for m in reversed(by_month)
+        ],
+        "savings": savings,
+        "savings_sentence": savings_sentence(savings),
+        "savings_link": filters.link("/console/churn/campaigns"),
+    }
+
+
+def whole_money(amount: int | float | None, currency: str) -> str:
+    """Minor units as whole major units with the code after: "6,120 USD" (the feed's style)."""
+    value = major(amount, currency)
+    return "–" if value is None else f"{plain(value, 0)} {currency}"
+
+
+def savings_sentence(savings: dict[str, Any]) -> str:
+    """ "42 churn campaigns started for 38 customers, expected to save 6,120 USD MRR (95%
+    interval −300 to 12,500 USD)", from ``churn.campaign_savings``."""
+    n, customers, currency = savings["campaigns"], savings["customers"], savings["currency"]
+    text = (
+        f"{n:,} churn campaign{'' if n == 1 else 's'} started for {customers:,} "
+        f"customer{'' if customers == 1 else 's'}"
+    )
+    if savings["held_out"]:
+        text += f" ({savings['held_out']:,} held out)"
+    if savings["expected_save"] is not None:
+        text += f", expected to save {whole_money(savings['expected_save'], currency)} MRR"
+        if savings["interval"]:
+            low, high = savings["interval"]
+            text += (
+                f" (95% interval {plain(major(low, currency), 0)} to {whole_money(high, currency)})"
+            )
+    elif savings["treated"]:
+        text += "; no uplift against the holdout is measured yet, so no saving is expected"
+    return text
+
+
+def churn_scores(
+    session: Session, tenant_id: uuid.UUID, filters: Filters, month: str
+) -> dict[str, Any]:
+    """The rows behind one month of the AUC chart: the customers scored that month, highest
+    probability first, and whether each churned within the horizon."""
+    found = analytics.scores_of_month(session, tenant_id, month, DRILL_SIZE)
+    ids = []
+    for r in found["rows"]:
+        try:
+            ids.append(uuid.UUID(r["customer_id"]))
+        except ValueError:
+            continue
+    names = metering.customer_names(session, tenant_id, ids)
+    months = analytics.churn_auc_by_month(session, tenant_id, PeriodRequest(start=month, end=month))
+    auc = months[0]["auc"] if months else None
+    rows = []
+    for r in found["rows"]:
+        try:
+            ref = names.get(uuid.UUID(r["customer_id"]))
+        except ValueError:
+            ref = None
+        rows.append(
+            {
+                "external_id": ref.external_id if ref else r["customer_id"],
+                "name": (ref.name if ref else None) or "–",
+                "probability": percent(r["probability"]),
+                "outcome": "–"
+                if r["churned"] is None
+                else ("churned" if r["churned"] else "stayed"),
+                "scored_at": r["scored_at"].strftime("%Y-%m-%d"),
+            }
+        )
+    return {
+        "tenant": tenant_name(session, tenant_id),
+        "month": month,
+        "scored": found["scored"],
+        "with_outcome": found["with_outcome"],
+        "churned": found["churned"],
+        "auc": plain(auc, 3),
+        "rows": rows,
+        "parent": filters.link("/console/churn"),
+    }
+
+
+def churn_campaigns(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dict[str, Any]:
+    """The rows behind the expected saving: each campaign of the last FEED_DAYS days with its
+    customer's MRR when it started and its own expected saving."""
+    currency = analytics.reporting_currency(session, tenant_id, None)
+    now = utcnow()
+    savings = churn.campaign_savings(
+        session, tenant_id, currency, now - timedelta(days=FEED_DAYS), now
+    )
+    shown = savings["rows"][:DRILL_SIZE]
+    names = metering.customer_names(session, tenant_id, [r["customer_id"] for r in shown])
+    rows = []
+    for r in shown:
+        ref = names.get(r["customer_id"])
+        rows.append(
+            {
+                "external_id": ref.external_id if ref else str(r["customer_id"]),
+                "name": (ref.name if ref else None) or "–",
+                "started": r["created_at"].strftime("%Y-%m-%d"),
+                "risk_level": r["risk_level"],
+                "probability": percent(r["probability"]),
+                "group": "held out" if r["holdout"] else "treated",
+                "mrr": money(r["mrr"], currency),
+                "uplift": "–" if r["uplift"] is None else f"{r['uplift'] * 100:+.1f} pts",
+                "expected_save": money(r["expected_save"], currency),
+                "outcome": r["outcome"] or "–",
+            }
+        )
+    return {
+        "tenant": tenant_name(session, tenant_id),
+        "sentence": savings_sentence(savings),
+        "treated_mrr": money(savings["treated_mrr"], currency),
+        "days": FEED_DAYS,
+        "total": savings["campaigns"],
+        "rows": rows,
+        "parent": filters.link("/console/churn"),
     }
 
 
@@ -617,12 +768,91 @@ def usage_page(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dict
                 x_kind="category",
             )
         )
+    now = utcnow()
+    outlook = churn.renewal_outlook(session, tenant_id, currency, now)
+    soon = [
+        r
+        for r in outlook
+        if (r.renews_at or r.ends_at or now) <= now + timedelta(days=RENEWAL_DAYS)
+    ]
+    expected = sum(r.mrr * r.renewal_probability for r in soon if r.renewal_probability is not None)
+    known = [r for r in soon if r.renewal_probability is not None]
+    # The least likely first: the renewals someone should look at.
+    shown = sorted(
+        soon,
+        key=lambda r: (
+            r.renewal_probability if r.renewal_probability is not None else 2.0,
+            -r.mrr,
+        ),
+    )[:LIST_SIZE]
+    names = metering.customer_names(session, tenant_id, [r.customer_id for r in shown])
+    if known:
+        bins = [0] * 10
+        for r in known:
+            bins[min(int((r.renewal_probability or 0.0) * 10), 9)] += 1
+        charts.append(
+            figure(
+                "chart-renewals",
+                f"Renewal probability of the renewals due in {RENEWAL_DAYS} days",
+                "count",
+                currency,
+                [f"{i * 10}–{i * 10 + 10}%" for i in range(10)],
+                [line("Customers", bins, CUSTOMERS, "bars")],
+                x_kind="category",
+                summary="customers by their probability of renewing",
+            )
+        )
     return {
         "tenant": tenant_name(session, tenant_id),
         "alerts": rows,
         "candidates": candidates,
         "analysed": upsell.analysed if upsell else 0,
         "charts": charts,
+        "renewal_days": RENEWAL_DAYS,
+        "renewal_tiles": [
+            {"label": f"Renewals due in {RENEWAL_DAYS} days", "value": plain(len(soon), 0)},
+            {"label": "MRR up for renewal", "value": money(sum(r.mrr for r in soon), currency)},
+            {
+                "label": "MRR expected to renew",
+                "value": money(round(expected), currency) if known else "–",
+            },
+            {
+                "label": "Cancelled (will not renew)",
+                "value": plain(sum(1 for r in soon if r.renews_at is None), 0),
+            },
+        ],
+        "renewals": [renewal_row(r, names, currency) for r in shown],
+        "renewals_link": "/console/usage/renewals",
+    }
+
+
+def renewal_row(r: churn.Renewal, names: dict[Any, Any], currency: str) -> dict[str, Any]:
+    ref = names.get(r.customer_id)
+    return {
+        "external_id": ref.external_id if ref else str(r.customer_id),
+        "name": (ref.name if ref else None) or "–",
+        "plan": r.plan,
+        "mrr": money(r.mrr, currency),
+        "renews_at": r.renews_at.strftime("%Y-%m-%d")
+        if r.renews_at
+        else ("ends " + r.ends_at.strftime("%Y-%m-%d") if r.ends_at else "–"),
+        "churn_probability": percent(r.churn_probability),
+        "renewal_probability": percent(r.renewal_probability),
+    }
+
+
+def renewals(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dict[str, Any]:
+    """The rows behind the renewal figures: every paying customer's next renewal, soonest
+    first, with its probability of renewing."""
+    currency = analytics.reporting_currency(session, tenant_id, None)
+    outlook = churn.renewal_outlook(session, tenant_id, currency)
+    shown = outlook[:DRILL_SIZE]
+    names = metering.customer_names(session, tenant_id, [r.customer_id for r in shown])
+    return {
+        "tenant": tenant_name(session, tenant_id),
+        "total": len(outlook),
+        "rows": [renewal_row(r, names, currency) for r in shown],
+        "parent": "/console/usage",
     }
 
 
@@ -715,11 +945,25 @@ def feed_sentence(group: dict[str, Any]) -> str:
 
 
 def decision_summary(
-    session: Session, tenant_id: uuid.UUID, days: int = 30
+    session: Session, tenant_id: uuid.UUID, days: int = FEED_DAYS
 ) -> list[dict[str, Any]]:
+    """The feed's groups; the retention campaigns' group also says the MRR they are expected to
+    save (``churn.campaign_savings`` over the same days)."""
     now = utcnow()
-    groups = analytics.decision_groups(session, tenant_id, now - timedelta(days=days), now)
-    return [{**g, "sentence": feed_sentence(g)} for g in groups]
+    since = now - timedelta(days=days)
+    groups = analytics.decision_groups(session, tenant_id, since, now)
+    out = []
+    for g in groups:
+        sentence = feed_sentence(g)
+        if g["kind"] == "churn.campaign":
+            currency = analytics.reporting_currency(session, tenant_id, None)
+            savings = churn.campaign_savings(session, tenant_id, currency, since, now)
+            if savings["expected_save"] is not None:
+                sentence += (
+                    f", expected to save {whole_money(savings['expected_save'], currency)} MRR"
+                )
+        out.append({**g, "sentence": sentence})
+    return out
 
 
 def investor_page(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dict[str, Any]:
