@@ -41,8 +41,8 @@ def next_renewal(started_at: datetime, interval: str, now: datetime) -> datetime
     if step is None:
         return None
     elapsed = (now.year - started_at.year) * 12 + now.month - started_at.month
-    # Start just before the boundary now falls after, so at most two steps are tried.
-    k = max(elapsed // step - 1, 1)
+    # The boundary in now's month (or the last one before it) is at most one step short.
+    k = max(elapsed // step, 1)
     while True:
         candidate = started_at + relativedelta(months=k * step)
         if candidate > now:

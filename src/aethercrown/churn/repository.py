@@ -583,3 +583,16 @@ def load_company_rows(session: Any, tenant_id: uuid.UUID, company: Any) -> dict[
             if rows:
                 session.execute(cast(Table, model.__table__).insert(), [convert(r) for r in rows])
     return ids
+
+
+def renewal_fingerprint(session: Any, tenant_id: uuid.UUID) -> tuple[Any, ...]:
+    """What renewal outlooks are read from, in one round trip: the latest churn score and the
+    subscriptions (count, last change)."""
+    scores = ScoreRepository(session, tenant_id)
+    subscriptions = SubscriptionRepository(session, tenant_id)
+    parts = [
+        scores.select(func.max(ChurnScore.id)).scalar_subquery(),
+        subscriptions.select(func.count()).scalar_subquery(),
+        subscriptions.select(func.max(Subscription.updated_at)).scalar_subquery(),
+    ]
+    return tuple(session.execute(select(*parts)).one())

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from aethercrown.churn import features as F
 from aethercrown.churn import model as M
-from aethercrown.churn import policy, renewal, schemas
+from aethercrown.churn import policy, renewal, repository, schemas
 from aethercrown.churn.models import ChurnModel, RetentionCampaign
 from aethercrown.churn.repository import (
     CAMPAIGN_KIND,
@@ -957,6 +957,11 @@ def renewal_outlook(
         )
     out.sort(key=lambda r: (r.renews_at or r.ends_at or now, str(r.customer_id)))
     return out
+
+
+def renewal_fingerprint(session: Session, tenant_id: uuid.UUID) -> list[str]:
+    """Changes whenever ``renewal_outlook`` could, but for the clock."""
+    return [str(part) for part in repository.renewal_fingerprint(session, tenant_id)]
 
 
 def campaign_savings(

@@ -35,6 +35,7 @@ from aethercrown.metering.repository import (
     UniqueValueRepository,
     UsageRepository,
 )
+from aethercrown.metering.repository import upsell_fingerprint as repository_upsell_fingerprint
 from aethercrown.pricing import formula
 from aethercrown.pricing.models import PricePlan
 from aethercrown.pricing.repository import PlanRepository
@@ -879,6 +880,12 @@ def upsell_candidate(
         projected_usage_low={k: round(v, 6) for k, v in at_least.items()},
         projected_usage_high={k: round(v, 6) for k, v in usage.projected_high().items()},
     )
+
+
+def upsell_fingerprint(session: Session, tenant_id: uuid.UUID) -> list[str]:
+    """Changes whenever an upsell analysis could (see ``repository.upsell_fingerprint``), so a
+    reader may keep an analysis while it is unchanged."""
+    return [str(part) for part in repository_upsell_fingerprint(session, tenant_id)]
 
 
 def analyse_upsell(

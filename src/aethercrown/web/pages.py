@@ -21,6 +21,7 @@ from aethercrown.churn import service as churn
 from aethercrown.clock import utcnow
 from aethercrown.content import service as content
 from aethercrown.core.errors import ProblemError
+from aethercrown.core.ledger import digest
 from aethercrown.core.money import major, money
 from aethercrown.core.numbers import percent, plain
 from aethercrown.core.pagination import PageParams
@@ -608,9 +609,30 @@ def churn_campaigns(session: Session, tenant_id: uuid.UUID, filters: Filters) ->
 # Budget
 
 
+def current_budget_plan(session: Session, tenant_id: uuid.UUID) -> Any:
+    """Today's budget recommendation, kept in the analytics snapshot store while the marketing
+    data and stored fits are unchanged (at most five minutes): re-optimising the allocation
+    took most of the page's time."""
+    now = utcnow()
+
+    def compute() -> dict[str, Any]:
+        plan = budget.current_plan(session, tenant_id)
+        return {"plan": None if plan is None else plan.model_dump(mode="json")}
+
+    kept = analytics.cached(
+        session,
+        tenant_id,
+        f"console-budget:{now:%Y-%m-%d}",
+        now,
+        compute,
+        digest(budget.plan_fingerprint(session, tenant_id)),
+    )
+    return None if kept["plan"] is None else budget.plan_from(kept["plan"])
+
+
 def budget_page(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dict[str, Any]:
     currency = analytics.reporting_currency(session, tenant_id, None)
-    plan = budget.current_plan(session, tenant_id)
+    plan = current_budget_plan(session, tenant_id)
     charts = []
     channels = []
     if plan is not None:
@@ -679,13 +701,30 @@ def budget_page(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dic
 def experiments_page(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dict[str, Any]:
     currency = analytics.reporting_currency(session, tenant_id, None)
     listed = experiments.recent(session, tenant_id, 12)
+    fingerprints = experiments.results_fingerprints(session, tenant_id, listed)
+    now = utcnow()
     shown = []
     charts = []
     for i, exp in enumerate(listed):
-        try:
-            results = experiments.evaluate(session, tenant_id, exp)[0]
-        except ProblemError:
-            results = None
+
+        def compute(exp: Any = exp) -> dict[str, Any]:
+            try:
+                out = experiments.evaluate(session, tenant_id, exp)[0]
+            except ProblemError:
+                return {"results": None}
+            return {"results": out.model_dump(mode="json")}
+
+        # Each evaluation aggregates every assignment and event of the experiment (tenths of
+        # a second on the demo's): kept while the experiment and its data are unchanged.
+        kept = analytics.cached(
+            session,
+            tenant_id,
+            f"console-experiment:{exp.id}",
+            now,
+            compute,
+            digest(fingerprints[exp.id]),
+        )
+        results = None if kept["results"] is None else experiments.results_from(kept["results"])
         entry: dict[str, Any] = {"experiment": experiments.to_out(exp), "results": results}
         if results is not None and results.metrics:
             primary = results.metrics[0]
@@ -732,10 +771,30 @@ def experiments_page(session: Session, tenant_id: uuid.UUID, filters: Filters) -
 # Usage
 
 
+def upsell_summary(session: Session, tenant_id: uuid.UUID) -> dict[str, Any]:
+    """The upsell analysis the usage page shows (how many customers, the first candidates),
+    kept in the analytics snapshot store while the usage, plans, settings and subscriptions
+    it reads are unchanged (and for at most its five minutes): analysing every customer's
+    usage takes seconds on a company of 2,000 customers, too long for each page view."""
+    now = utcnow()
+
+    def compute() -> dict[str, Any]:
+        analysis = metering.analyse_upsell(session, tenant_id, None, now)
+        return {
+            "analysed": analysis.analysed,
+            "candidates": [c.model_dump(mode="json") for c in analysis.candidates[:LIST_SIZE]],
+        }
+
+    fingerprint = digest(metering.upsell_fingerprint(session, tenant_id))
+    return analytics.cached(
+        session, tenant_id, f"console-upsell:{now:%Y-%m-%d}", now, compute, fingerprint
+    )
+
+
 def usage_page(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dict[str, Any]:
     alerts, _ = metering.list_alerts(session, tenant_id, None, None, LIST_SIZE, None)
-    upsell = _safely(lambda: metering.analyse_upsell(session, tenant_id, None))
-    candidates = upsell.candidates[:LIST_SIZE] if upsell else []
+    upsell = _safely(lambda: upsell_summary(session, tenant_id))
+    candidates = upsell["candidates"] if upsell else []
     currency = analytics.reporting_currency(session, tenant_id, None)
     rows = [
         {
@@ -768,28 +827,8 @@ def usage_page(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dict
                 x_kind="category",
             )
         )
-    now = utcnow()
-    outlook = churn.renewal_outlook(session, tenant_id, currency, now)
-    soon = [
-        r
-        for r in outlook
-        if (r.renews_at or r.ends_at or now) <= now + timedelta(days=RENEWAL_DAYS)
-    ]
-    expected = sum(r.mrr * r.renewal_probability for r in soon if r.renewal_probability is not None)
-    known = [r for r in soon if r.renewal_probability is not None]
-    # The least likely first: the renewals someone should look at.
-    shown = sorted(
-        soon,
-        key=lambda r: (
-            r.renewal_probability if r.renewal_probability is not None else 2.0,
-            -r.mrr,
-        ),
-    )[:LIST_SIZE]
-    names = metering.customer_names(session, tenant_id, [r.customer_id for r in shown])
-    if known:
-        bins = [0] * 10
-        for r in known:
-            bins[min(int((r.renewal_probability or 0.0) * 10), 9)] += 1
+    renewals = renewal_summary(session, tenant_id, currency)
+    if renewals["bins"]:
         charts.append(
             figure(
                 "chart-renewals",
@@ -797,7 +836,7 @@ def usage_page(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dict
                 "count",
                 currency,
                 [f"{i * 10}–{i * 10 + 10}%" for i in range(10)],
-                [line("Customers", bins, CUSTOMERS, "bars")],
+                [line("Customers", renewals["bins"], CUSTOMERS, "bars")],
                 x_kind="category",
                 summary="customers by their probability of renewing",
             )
@@ -806,24 +845,66 @@ def usage_page(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dict
         "tenant": tenant_name(session, tenant_id),
         "alerts": rows,
         "candidates": candidates,
-        "analysed": upsell.analysed if upsell else 0,
+        "analysed": upsell["analysed"] if upsell else 0,
         "charts": charts,
         "renewal_days": RENEWAL_DAYS,
-        "renewal_tiles": [
-            {"label": f"Renewals due in {RENEWAL_DAYS} days", "value": plain(len(soon), 0)},
-            {"label": "MRR up for renewal", "value": money(sum(r.mrr for r in soon), currency)},
-            {
-                "label": "MRR expected to renew",
-                "value": money(round(expected), currency) if known else "–",
-            },
-            {
-                "label": "Cancelled (will not renew)",
-                "value": plain(sum(1 for r in soon if r.renews_at is None), 0),
-            },
-        ],
-        "renewals": [renewal_row(r, names, currency) for r in shown],
+        "renewal_tiles": renewals["tiles"],
+        "renewals": renewals["rows"],
         "renewals_link": "/console/usage/renewals",
     }
+
+
+def renewal_summary(session: Session, tenant_id: uuid.UUID, currency: str) -> dict[str, Any]:
+    """The renewals due in RENEWAL_DAYS days: tiles, the least likely first, and how many fall
+    in each tenth of probability. Kept in the analytics snapshot store while the churn scores
+    and subscriptions are unchanged (at most five minutes)."""
+    now = utcnow()
+
+    def compute() -> dict[str, Any]:
+        outlook = churn.renewal_outlook(session, tenant_id, currency, now)
+        soon = [
+            r
+            for r in outlook
+            if (r.renews_at or r.ends_at or now) <= now + timedelta(days=RENEWAL_DAYS)
+        ]
+        known = [r for r in soon if r.renewal_probability is not None]
+        expected = sum(r.mrr * (r.renewal_probability or 0.0) for r in known)
+        # The least likely first: the renewals someone should look at.
+        shown = sorted(
+            soon,
+            key=lambda r: (
+                r.renewal_probability if r.renewal_probability is not None else 2.0,
+                -r.mrr,
+            ),
+        )[:LIST_SIZE]
+        names = metering.customer_names(session, tenant_id, [r.customer_id for r in shown])
+        bins = [0] * 10
+        for r in known:
+            bins[min(int((r.renewal_probability or 0.0) * 10), 9)] += 1
+        return {
+            "tiles": [
+                {"label": f"Renewals due in {RENEWAL_DAYS} days", "value": plain(len(soon), 0)},
+                {
+                    "label": "MRR up for renewal",
+                    "value": money(sum(r.mrr for r in soon), currency),
+                },
+                {
+                    "label": "MRR expected to renew",
+                    "value": money(round(expected), currency) if known else "–",
+                },
+                {
+                    "label": "Cancelled (will not renew)",
+                    "value": plain(sum(1 for r in soon if r.renews_at is None), 0),
+                },
+            ],
+            "rows": [renewal_row(r, names, currency) for r in shown],
+            "bins": bins if known else None,
+        }
+
+    fingerprint = digest(churn.renewal_fingerprint(session, tenant_id))
+    return analytics.cached(
+        session, tenant_id, f"console-renewals:{currency}:{now:%Y-%m-%d}", now, compute, fingerprint
+    )
 
 
 def renewal_row(r: churn.Renewal, names: dict[Any, Any], currency: str) -> dict[str, Any]:
