@@ -287,8 +287,8 @@ def test_churn_quality_by_month_savings_and_renewals_drill_down(
     tenant: TenantHandle,
     investor_key: str,
     company: dict[str, uuid.UUID],
-    session_factory,
     frozen_now,
+    churn_history,
 ) -> None:  # type: ignore[no-untyped-def]
     """AUC per scoring month from ledger scores and their outcomes, with the customers behind
     it; the campaigns' expected saving (MRR × uplift measured against the holdout) on the churn
@@ -298,82 +298,9 @@ def test_churn_quality_by_month_savings_and_renewals_drill_down(
 
     from aethercrown.analytics.metrics import month_of
     from aethercrown.churn import renewal
-    from aethercrown.churn.models import ChurnScore, RetentionCampaign
-    from aethercrown.core.ledger import record_decision, record_outcome
-    from aethercrown.db.session import write_transaction
 
     now = frozen_now
-    # Decisions a moment before the stopped clock: periods end (exclusively) at now.
-    made = now - timedelta(minutes=1)
-    with write_transaction(session_factory) as session:
-        for name, score, churned in (
-            ("a", 0.9, 1.0),
-            ("b", 0.2, 1.0),
-            ("c", 0.7, 0.0),
-            ("e", 0.1, 0.0),
-        ):
-            d = record_decision(
-                session,
-                tenant_id=tenant.uid,
-                kind="churn.score",
-                subject_type="customer",
-                subject_id=company[name],
-                inputs={},
-                output={},
-                model="m",
-                model_version="1",
-                predicted_value=score,
-            )
-            d.created_at = made
-            record_outcome(d, {"churned": bool(churned)}, churned)
-        session.add(
-            ChurnScore(
-                tenant_id=tenant.uid,
-                customer_id=company["a"],
-                scored_at=now,
-                probability=0.19,
-                risk_level="low",
-                model_source="tenant",
-                model_version="1",
-                factors=[],
-            )
-        )
-        # Resolved campaigns 60 days ago measure the medium level's uplift: treated 2 of 2
-        # retained, held out 0 of 1 → +100 pts. One treated campaign of a yesterday follows.
-        old = now - timedelta(days=60)
-        for name, holdout, outcome in (
-            ("b", False, "retained"),
-            ("c", False, "retained"),
-            ("e", True, "churned"),
-        ):
-            session.add(
-                RetentionCampaign(
-                    tenant_id=tenant.uid, customer_id=company[name], cooldown_bucket=1,
-                    risk_level="medium", probability=0.4, actions=[], holdout=holdout,
-                    status="held_out" if holdout else "planned", model_version="1",
-                    outcome=outcome, outcome_at=now - timedelta(days=30), created_at=old,
-                )
-            )  # fmt: skip
-        session.add(
-            RetentionCampaign(
-                tenant_id=tenant.uid, customer_id=company["a"], cooldown_bucket=2,
-                risk_level="medium", probability=0.4, actions=["gentle_reminder"],
-                holdout=False, status="planned", model_version="1",
-                created_at=now - timedelta(days=1),
-            )
-        )  # fmt: skip
-        campaign = record_decision(
-            session,
-            tenant_id=tenant.uid,
-            kind="churn.campaign",
-            subject_type="customer",
-            subject_id=company["a"],
-            inputs={},
-            output={},
-            model="rules",
-            model_version="1",
-        )
-        campaign.created_at = made
+    made = churn_history
     sign_in(client, tenant.key)
     churn = client.get("/console/churn")
     assert churn.status_code == 200, churn.text[:500]

@@ -25,7 +25,7 @@ from aethercrown.data.models import (
     Subscription,
 )
 from aethercrown.db.engine import make_session_factory
-from aethercrown.db.session import write_transaction
+from aethercrown.db.session import write_transaction, wrote
 from aethercrown.tasks.models import COMPLETED, FAILED, RUNNING, Task
 
 
@@ -438,9 +438,12 @@ class SnapshotStore(TenantRepository[AnalyticsSnapshot]):
 
         On SQLite the request's read transaction cannot take the write lock while another
         writer holds it (an upgrade fails at once instead of waiting), so the snapshot is
-        written in its own short BEGIN IMMEDIATE transaction, which waits its turn."""
+        written in its own short BEGIN IMMEDIATE transaction, which waits its turn. Unless the
+        request has already written in its transaction (a default row created on first use):
+        then that transaction holds the write lock, a second one would wait on it for nothing,
+        and the snapshot goes in with the request's own writes."""
         bind = self.session.get_bind()
-        if bind.dialect.name == "sqlite" and isinstance(bind, Engine):
+        if bind.dialect.name == "sqlite" and isinstance(bind, Engine) and not wrote(self.session):
             try:
                 with write_transaction(make_session_factory(bind)) as own:
                     SnapshotStore(own, self.tenant_id).upsert(view, fingerprint, payload)

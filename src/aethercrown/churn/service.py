@@ -965,13 +965,19 @@ def renewal_fingerprint(session: Session, tenant_id: uuid.UUID) -> list[str]:
 
 
 def campaign_savings(
-    session: Session, tenant_id: uuid.UUID, currency: str, since: datetime, until: datetime
+    session: Session,
+    tenant_id: uuid.UUID,
+    currency: str,
+    since: datetime,
+    until: datetime,
+    measured: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The retention campaigns started in ``[since, until)`` and the MRR they are expected to
     save: each treated (not held-out) customer's MRR when its campaign started, times the
     retention uplift measured against the holdout for its risk level (``uplift_report``), with
     the uplift's 95% interval. Levels without a measured uplift save nothing yet ("unmeasured").
-    Rows are every campaign with its MRR and its own expected saving."""
+    Rows are every campaign with its MRR and its own expected saving. ``measured`` is an
+    ``uplift_report`` the caller already has."""
     campaigns = CampaignRepository(session, tenant_id).created_between(since, until)
     lives = SubscriptionRepository(session, tenant_id).lives(
         currency, list({c.customer_id for c in campaigns})
@@ -979,7 +985,8 @@ def campaign_savings(
     by_customer: dict[uuid.UUID, list[renewal.Life]] = {}
     for life in lives:
         by_customer.setdefault(life.customer_id, []).append(life)
-    uplift = {b["risk_level"]: b for b in uplift_report(session, tenant_id)["buckets"]}
+    report = measured if measured is not None else uplift_report(session, tenant_id)
+    uplift = {b["risk_level"]: b for b in report["buckets"]}
     rows = []
     total = {"mrr": 0.0, "save": 0.0, "low": 0.0, "high": 0.0}
     unmeasured = 0

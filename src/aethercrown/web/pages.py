@@ -50,8 +50,9 @@ from aethercrown.webhooks import service as webhooks
 LIST_SIZE = 25
 # The decision feed and the campaigns' expected saving look back this many days.
 FEED_DAYS = 30
-# The usage page's renewals look this many days ahead.
-RENEWAL_DAYS = 30
+# The usage page's renewals look this many days ahead: every monthly subscription renews
+# within it.
+RENEWAL_DAYS = 31
 DRILL_SIZE = 500
 PLAN_COLOURS = ("#2563eb", "#9333ea", "#0891b2", "#ea580c", "#16a34a", "#be123c", "#64748b")
 MOVEMENT_LABELS = {
@@ -465,12 +466,14 @@ def churn_page(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dict
                 currency,
                 [m["month"] for m in by_month],
                 [line("ROC AUC", [m["auc"] for m in by_month], MRR_COLOUR)],
+                # Months as categories: a scoring month without outcomes is simply absent.
+                x_kind="category",
                 summary="ROC AUC of the scores made each month against the outcomes that followed",
             )
         )
     now = utcnow()
     savings = churn.campaign_savings(
-        session, tenant_id, currency, now - timedelta(days=FEED_DAYS), now
+        session, tenant_id, currency, now - timedelta(days=FEED_DAYS), now, uplift
     )
     return {
         "tenant": tenant_name(session, tenant_id),
@@ -517,6 +520,11 @@ def savings_sentence(savings: dict[str, Any]) -> str:
             low, high = savings["interval"]
             text += (
                 f" (95% interval {plain(major(low, currency), 0)} to {whole_money(high, currency)})"
+            )
+        if savings["unmeasured"]:
+            text += (
+                f"; {savings['unmeasured']:,} at a risk level without a measured uplift count "
+                "nothing"
             )
     elif savings["treated"]:
         text += "; no uplift against the holdout is measured yet, so no saving is expected"
