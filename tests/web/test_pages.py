@@ -289,6 +289,7 @@ def test_churn_quality_by_month_savings_and_renewals_drill_down(
     company: dict[str, uuid.UUID],
     frozen_now,
     churn_history,
+    session_factory,
 ) -> None:  # type: ignore[no-untyped-def]
     """AUC per scoring month from ledger scores and their outcomes, with the customers behind
     it; the campaigns' expected saving (MRR × uplift measured against the holdout) on the churn
@@ -333,6 +334,19 @@ def test_churn_quality_by_month_savings_and_renewals_drill_down(
     table = usage.text.split('id="renewals"')[1].split("</table>")[0]
     assert f"<td>{due:%Y-%m-%d}</td><td>19.0%</td><td>{chance * 100:.1f}%</td>" in table
     assert 'href="/console/usage/renewals"' in usage.text
+    # The kept renewals follow a new score at once (the latest score is in the fingerprint).
+    from aethercrown.churn.models import ChurnScore
+    from aethercrown.db.session import write_transaction
+
+    with write_transaction(session_factory) as session:
+        session.add(
+            ChurnScore(
+                tenant_id=tenant.uid, customer_id=company["c"], scored_at=now, probability=0.55,
+                risk_level="high", model_source="tenant", model_version="1", factors=[],
+            )
+        )  # fmt: skip
+    again = client.get("/console/usage").text.split('id="renewals"')[1].split("</table>")[0]
+    assert "<td>55.0%</td>" in again
     every = client.get("/console/usage/renewals")
     assert every.status_code == 200 and "Customer F" in every.text
     drill = client.get(

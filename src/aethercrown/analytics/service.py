@@ -312,7 +312,8 @@ def ai_performance(session: Session, tenant_id: uuid.UUID, body: PeriodRequest) 
     return cached(
         session,
         tenant_id,
-        f"ai:{start}:{end}",
+        # v2: churn_model.by_month was added; earlier snapshots lack it.
+        f"ai:v2:{start}:{end}",
         now,
         lambda: _ai_performance(session, tenant_id, start, end),
         fingerprint,
@@ -351,6 +352,7 @@ def _ai_performance(session: Session, tenant_id: uuid.UUID, start: str, end: str
             ),
             "calibration": metrics.calibration_from_histogram(scores),
             "score_resolution": 1 / SCORE_RESOLUTION,
+            "by_month": _auc_by_month(ledger, since, until),
         },
         "campaigns": _campaign_uplift(ledger.holdout_outcomes(CAMPAIGN_KIND, since, until)),
         "budget": {
@@ -388,38 +390,32 @@ def _month_or_422(month: str) -> None:
 def churn_auc_by_month(
     session: Session, tenant_id: uuid.UUID, body: PeriodRequest
 ) -> list[dict[str, Any]]:
-    """The churn model's discrimination per scoring month: for the scores made in each month of
-    the period whose outcome is known (churned within the horizon or not), how many, how many
-    churned, and their ROC AUC (None while a month has only one class). Same scores as the AI
-    performance's AUC (campaigns excluded), reused like it while the ledger is unchanged."""
-    now = utcnow()
-    start, end = resolve_period(body, now)
-    fingerprint = digest([DecisionData(session, tenant_id).count()])
+    """The churn model's discrimination per scoring month (``ai_performance``'s
+    ``churn_model.by_month``, reused with it while the ledger is unchanged)."""
+    return list(ai_performance(session, tenant_id, body)["churn_model"]["by_month"])
 
-    def compute() -> dict[str, Any]:
-        since, until = month_bounds(start, end)
-        rows = DecisionData(session, tenant_id).monthly_score_histogram(
-            CHURN_PREFIX, since, until, SCORE_RESOLUTION, exclude=[CAMPAIGN_KIND]
+
+def _auc_by_month(ledger: DecisionData, since: datetime, until: datetime) -> list[dict[str, Any]]:
+    """For the scores made in each month of ``[since, until)`` whose outcome is known (churned
+    within the horizon or not): how many, how many churned, and their ROC AUC (None while a
+    month has only one class). The same scores as the overall AUC (campaigns excluded)."""
+    rows = ledger.monthly_score_histogram(
+        CHURN_PREFIX, since, until, SCORE_RESOLUTION, exclude=[CAMPAIGN_KIND]
+    )
+    by_month: dict[str, list[tuple[float, int, int]]] = {}
+    for month, bucket, label, n in rows:
+        by_month.setdefault(month, []).append(
+            (bucket / SCORE_RESOLUTION, n if label else 0, 0 if label else n)
         )
-        by_month: dict[str, list[tuple[float, int, int]]] = {}
-        for month, bucket, label, n in rows:
-            by_month.setdefault(month, []).append(
-                (bucket / SCORE_RESOLUTION, n if label else 0, 0 if label else n)
-            )
-        return {
-            "months": [
-                {
-                    "month": month,
-                    "scored": sum(p + q for _, p, q in hist),
-                    "churned": sum(p for _, p, _ in hist),
-                    "auc": metrics.auc_from_histogram(hist),
-                }
-                for month, hist in sorted(by_month.items())
-            ]
+    return [
+        {
+            "month": month,
+            "scored": sum(p + q for _, p, q in hist),
+            "churned": sum(p for _, p, _ in hist),
+            "auc": metrics.auc_from_histogram(hist),
         }
-
-    payload = cached(session, tenant_id, f"auc-months:{start}:{end}", now, compute, fingerprint)
-    return list(payload["months"])
+        for month, hist in sorted(by_month.items())
+    ]
 
 
 def scores_of_month(

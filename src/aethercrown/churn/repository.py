@@ -443,12 +443,18 @@ class CampaignRepository(TenantRepository[RetentionCampaign]):
             )
         ).all()
 
-    def created_between(self, since: datetime, until: datetime) -> Sequence[RetentionCampaign]:
-        return self.session.scalars(
-            self.select()
-            .where(RetentionCampaign.created_at >= since, RetentionCampaign.created_at < until)
-            .order_by(RetentionCampaign.created_at.desc(), RetentionCampaign.id)
-        ).all()
+    def created_between(self, since: datetime, until: datetime) -> Sequence[Any]:
+        """The campaigns created in ``[since, until)``, newest first, as plain rows of what a
+        reader shows (no ORM objects: a month of a large tenant's campaigns)."""
+        c = RetentionCampaign
+        return self.session.execute(
+            self.select(
+                c.customer_id, c.risk_level, c.probability, c.holdout, c.status, c.outcome,
+                c.created_at,
+            )
+            .where(c.created_at >= since, c.created_at < until)
+            .order_by(c.created_at.desc(), c.id)
+        ).all()  # fmt: skip
 
     def outcome_counts(self) -> list[tuple[str, bool, str, int]]:
         rows = self.session.execute(

@@ -48,6 +48,8 @@ from aethercrown.web.service import (
 from aethercrown.webhooks import service as webhooks
 
 LIST_SIZE = 25
+# Probability bins' labels, short enough for ten on a phone (the chart's title says "%").
+TENTHS = [f"{i * 10}–{i * 10 + 10}" for i in range(10)]
 # The decision feed and the campaigns' expected saving look back this many days.
 FEED_DAYS = 30
 # The usage page's renewals look this many days ahead: every monthly subscription renews
@@ -412,10 +414,10 @@ def churn_page(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dict
         bins[min(int(c.probability * 10), 9)] += 1
     distribution = figure(
         "chart-risk",
-        "Churn probability of customers in campaigns",
+        "Churn probability (%) of customers in campaigns",
         "count",
         currency,
-        [f"{i * 10}–{i * 10 + 10}%" for i in range(10)],
+        TENTHS,
         [line("Customers", bins, LOSS, "bars")],
         x_kind="category",
     )
@@ -456,7 +458,7 @@ def churn_page(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dict
                 summary="ROC AUC and Brier score of each trained model",
             )
         )
-    by_month = analytics.churn_auc_by_month(session, tenant_id, filters.ledger_period())
+    by_month = model["by_month"]
     if by_month:
         charts.append(
             figure(
@@ -840,10 +842,10 @@ def usage_page(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dict
         charts.append(
             figure(
                 "chart-renewals",
-                f"Renewal probability of the renewals due in {RENEWAL_DAYS} days",
+                f"Renewal probability (%) of the renewals due in {RENEWAL_DAYS} days",
                 "count",
                 currency,
-                [f"{i * 10}–{i * 10 + 10}%" for i in range(10)],
+                TENTHS,
                 [line("Customers", renewals["bins"], CUSTOMERS, "bars")],
                 x_kind="category",
                 summary="customers by their probability of renewing",
@@ -877,6 +879,7 @@ def renewal_summary(session: Session, tenant_id: uuid.UUID, currency: str) -> di
         ]
         known = [r for r in soon if r.renewal_probability is not None]
         expected = sum(r.mrr * (r.renewal_probability or 0.0) for r in known)
+        scored_mrr = sum(r.mrr for r in known)
         # The least likely first: the renewals someone should look at.
         shown = sorted(
             soon,
@@ -897,8 +900,12 @@ def renewal_summary(session: Session, tenant_id: uuid.UUID, currency: str) -> di
                     "value": money(sum(r.mrr for r in soon), currency),
                 },
                 {
-                    "label": "MRR expected to renew",
-                    "value": money(round(expected), currency) if known else "–",
+                    # Only customers with a churn score have a probability: the expected MRR
+                    # is read against theirs, not against everything up for renewal.
+                    "label": "Scored MRR expected to renew",
+                    "value": f"{money(round(expected), currency)} of {money(scored_mrr, currency)}"
+                    if known
+                    else "–",
                 },
                 {
                     "label": "Cancelled (will not renew)",
