@@ -698,16 +698,19 @@ def customers_behind(
         "expansion": was & paying & (now_mrr > before),
         "contraction": was & paying & (now_mrr < before),
     }
-    rows: list[dict[str, Any]] = [
-        {
-            "customer_id": uuid.UUID(matrix.customers[j]),
-            "mrr": int(now_mrr[j]),
-            "previous_mrr": int(before[j]),
-        }
-        for j in masks[movement].nonzero()[0]
+    # Ordered on the ids as stored (strings) before they become UUIDs: the same order, without
+    # formatting every UUID back for the sort.
+    found = sorted(
+        (
+            (int(now_mrr[j]), int(before[j]), matrix.customers[j])
+            for j in masks[movement].nonzero()[0]
+        ),
+        key=lambda r: (-max(r[0], r[1]), r[2]),
+    )
+    return [
+        {"customer_id": uuid.UUID(cid), "mrr": mrr, "previous_mrr": previous}
+        for mrr, previous, cid in found
     ]
-    rows.sort(key=lambda r: (-max(r["mrr"], r["previous_mrr"]), str(r["customer_id"])))
-    return rows
 
 
 def cohort_retention(

@@ -354,14 +354,13 @@ def customers(
     currency = analytics.reporting_currency(session, tenant_id, None)
     ids = [r["customer_id"] for r in rows[:DRILL_SIZE]]
     names = metering.customer_names(session, tenant_id, ids)
-    # Each customer still paying today: its next renewal and the chance it renews.
-    outlook = {
-        r.customer_id: r for r in churn.renewal_outlook(session, tenant_id, currency, None, ids)
-    }
+    # Each customer still paying today: its next renewal and the chance it renews (from the
+    # kept renewals: computing them for 500 customers took longer than the rest of the page).
+    outlook = renewal_summary(session, tenant_id, currency)["by_customer"]
     out = []
     for r in rows[:DRILL_SIZE]:
         ref = names.get(r["customer_id"])
-        ahead = outlook.get(r["customer_id"])
+        ahead = outlook.get(str(r["customer_id"]))
         out.append(
             {
                 "external_id": ref.external_id if ref else str(r["customer_id"]),
@@ -369,10 +368,8 @@ def customers(
                 "mrr": money(r["mrr"], currency),
                 "previous_mrr": money(r["previous_mrr"], currency),
                 "change": money(r["mrr"] - r["previous_mrr"], currency),
-                "renews_at": "–"
-                if ahead is None
-                else renewal_row(ahead, {}, currency)["renews_at"],
-                "renewal_probability": "–" if ahead is None else percent(ahead.renewal_probability),
+                "renews_at": "–" if ahead is None else ahead[0],
+                "renewal_probability": "–" if ahead is None else ahead[1],
             }
         )
     return {
@@ -866,7 +863,8 @@ def usage_page(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dict
 
 def renewal_summary(session: Session, tenant_id: uuid.UUID, currency: str) -> dict[str, Any]:
     """The renewals due in RENEWAL_DAYS days: tiles, the least likely first, and how many fall
-    in each tenth of probability. Kept in the analytics snapshot store while the churn scores
+    in each tenth of probability; and for the drill-downs every paying customer's renewal and
+    the soonest renewals. Kept in the analytics snapshot store while the churn scores
     and subscriptions are unchanged (at most five minutes)."""
     now = utcnow()
 
@@ -888,7 +886,10 @@ def renewal_summary(session: Session, tenant_id: uuid.UUID, currency: str) -> di
                 -r.mrr,
             ),
         )[:LIST_SIZE]
-        names = metering.customer_names(session, tenant_id, [r.customer_id for r in shown])
+        soonest = outlook[:DRILL_SIZE]
+        names = metering.customer_names(
+            session, tenant_id, list({r.customer_id for r in [*shown, *soonest]})
+        )
         bins = [0] * 10
         for r in known:
             bins[min(int((r.renewal_probability or 0.0) * 10), 9)] += 1
@@ -914,6 +915,17 @@ def renewal_summary(session: Session, tenant_id: uuid.UUID, currency: str) -> di
             ],
             "rows": [renewal_row(r, names, currency) for r in shown],
             "bins": bins if known else None,
+            # For the drill-downs: every paying customer's renewal date and probability, and
+            # the soonest renewals named.
+            "by_customer": {
+                str(r.customer_id): [
+                    renewal_row(r, {}, currency)["renews_at"],
+                    percent(r.renewal_probability),
+                ]
+                for r in outlook
+            },
+            "total": len(outlook),
+            "soonest": [renewal_row(r, names, currency) for r in soonest],
         }
 
     fingerprint = digest(churn.renewal_fingerprint(session, tenant_id))
@@ -941,13 +953,11 @@ def renewals(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dict[s
     """The rows behind the renewal figures: every paying customer's next renewal, soonest
     first, with its probability of renewing."""
     currency = analytics.reporting_currency(session, tenant_id, None)
-    outlook = churn.renewal_outlook(session, tenant_id, currency)
-    shown = outlook[:DRILL_SIZE]
-    names = metering.customer_names(session, tenant_id, [r.customer_id for r in shown])
+    kept = renewal_summary(session, tenant_id, currency)
     return {
         "tenant": tenant_name(session, tenant_id),
-        "total": len(outlook),
-        "rows": [renewal_row(r, names, currency) for r in shown],
+        "total": kept["total"],
+        "rows": kept["soonest"],
         "parent": "/console/usage",
     }
 
