@@ -10,7 +10,11 @@ and the time until every chart has drawn, median and worst. Goals (issue 19): p9
 page, first paint ≤ 1 s. Prints the load average (the machine may be shared). Run by hand.
 
     .venv/bin/python benchmarks/web.py [--requests 50] [--paints 5] [--database-url URL]
-        [--customers N] [--months M]
+        [--customers N] [--months M] [--key KEY]
+
+With ``--key`` (the tenant key printed when that database's demo was loaded) the database named
+by ``--database-url`` is timed as it is, without loading a demo: the same data can then be
+timed by two versions of the code. A page a version does not have is reported as absent.
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ PAGES = (
     "/console?range=24m",
     "/console/customers?month={month}&movement=paying",
     "/console/churn",
+    "/console/churn/scores?month={month}",
+    "/console/churn/campaigns",
     "/console/budget",
     "/console/experiments",
     "/console/usage",
@@ -79,6 +85,9 @@ def server_times(client: TestClient, month: str, requests: int) -> None:
         began = time.perf_counter()
         first = client.get(path)
         first_ms = (time.perf_counter() - began) * 1000
+        if first.status_code == 404:
+            print(f"{path:<52} {'absent':>9}")
+            continue
         assert first.status_code == 200, (path, first.status_code, first.text[:300])
         samples = []
         for _ in range(requests):
@@ -149,26 +158,33 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=None)
     parser.add_argument("--months", type=int, default=None)
     parser.add_argument("--no-browser", action="store_true")
+    parser.add_argument("--key", default=None, help="time --database-url as it is (no load)")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="aethercrown-web-bench-"))
     url = args.database_url or f"sqlite:///{tmp / 'web.db'}"
-    migrate.upgrade(url)
-    config = SimConfig()
-    if args.customers or args.months:
-        config = SimConfig(
-            customers=args.customers or config.customers, months=args.months or config.months
+    if args.key:
+        if not args.database_url:
+            parser.error("--key needs --database-url")
+        key = args.key
+        print(f"database: {url.split('://')[0]} as it is; load average {load_average()}")
+    else:
+        migrate.upgrade(url)
+        config = SimConfig()
+        if args.customers or args.months:
+            config = SimConfig(
+                customers=args.customers or config.customers, months=args.months or config.months
+            )
+        engine = make_engine(url)
+        began = time.perf_counter()
+        result = load_demo(make_session_factory(engine), "demo", config)
+        engine.dispose()
+        key = result.api_key or ""
+        print(
+            f"database: {url.split('://')[0]}; demo of {config.customers} customers × "
+            f"{config.months} months loaded (with its replay) in "
+            f"{time.perf_counter() - began:.0f} s; load average before timing {load_average()}"
         )
-    engine = make_engine(url)
-    began = time.perf_counter()
-    result = load_demo(make_session_factory(engine), "demo", config)
-    engine.dispose()
-    key = result.api_key or ""
-    print(
-        f"database: {url.split('://')[0]}; demo of {config.customers} customers × "
-        f"{config.months} months loaded (with its replay) in {time.perf_counter() - began:.0f} s; "
-        f"load average before timing {load_average()}"
-    )
     settings = Settings(
         database_url=url,
         data_dir=tmp / "data",

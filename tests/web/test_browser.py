@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from datetime import datetime
 from pathlib import Path
 
 from tests.conftest import TenantHandle
@@ -83,6 +84,7 @@ def test_the_console_in_chromium(
     tenant: TenantHandle,
     investor_key: str,
     company: dict[str, uuid.UUID],
+    churn_history: datetime,
 ) -> None:
     """One browser, one server, one company: sign in, every page (accessible, no console
     error, nothing fetched from outside, no sideways scroll at 390 px), a drill-down, a date
@@ -129,6 +131,29 @@ def test_the_console_in_chromium(
                 page.wait_for_load_state("load")
                 assert page.locator("nav [aria-current=page]").inner_text() == name
                 problems += _check(page, name, axe_source)
+
+            # The churn model's AUC per scoring month leads to the customers scored that month,
+            # the campaigns' expected saving to the campaigns, the renewals to every renewal.
+            page.click("nav >> text=Churn")
+            _settle(page)
+            assert _chart_points(page, "chart-auc-months") >= 1
+            assert "expected to save 100 USD MRR" in page.inner_text("#savings")
+            page.locator("#auc-months a").first.click()
+            page.wait_for_url("**/console/churn/scores?**")
+            assert page.locator("#scores tbody tr").count() == 4
+            problems += _check(page, "Churn scores", axe_source)
+            page.go_back()
+            page.click("#savings a")
+            page.wait_for_url("**/console/churn/campaigns**")
+            assert page.locator("#campaigns tbody tr").count() == 1
+            problems += _check(page, "Retention campaigns", axe_source)
+            page.click("nav >> text=Usage")
+            _settle(page)
+            assert _chart_points(page, "chart-renewals") >= 1
+            page.click("text=every renewal")
+            page.wait_for_url("**/console/usage/renewals")
+            assert page.locator("#renewals tbody tr").count() >= 4
+            problems += _check(page, "Renewals", axe_source)
 
             # A figure leads to the customers behind it.
             page.click("nav >> text=Overview")

@@ -281,3 +281,89 @@ def test_the_overview_shows_the_measured_ai_performance(
     assert "<td>0.750 (4, 2)</td>" in text and "Brier score / ECE</td><td>0.287" in text
     assert "+100.0 pts" in text and "treated 2 of 2 retained, held out 0 of 1" in text
     assert "USD 1,500.00 vs USD 1,000.00 (1; MAPE 50.0%, bias 50.0%)" in text
+
+
+def test_churn_quality_by_month_savings_and_renewals_drill_down(
+    client: TestClient,
+    tenant: TenantHandle,
+    investor_key: str,
+    company: dict[str, uuid.UUID],
+    frozen_now,
+    churn_history,
+    session_factory,
+) -> None:  # type: ignore[no-untyped-def]
+    """AUC per scoring month from ledger scores and their outcomes, with the customers behind
+    it; the campaigns' expected saving (MRR × uplift measured against the holdout) on the churn
+    page and in the investor feed; each paying customer's renewal probability (its latest churn
+    score spread over the days to its renewal) on the usage page and in the drill-down."""
+    from datetime import timedelta
+
+    from aethercrown.analytics.metrics import month_of
+    from aethercrown.churn import renewal
+
+    now = frozen_now
+    made = churn_history
+    sign_in(client, tenant.key)
+    churn = client.get("/console/churn")
+    assert churn.status_code == 200, churn.text[:500]
+    month = month_of(made)
+    assert 'id="chart-auc-months"' in churn.text
+    link = f'href="/console/churn/scores?month={month}"'
+    assert link in churn.text and "<td>0.75</td>" in churn.text
+    # a's MRR (USD 100.00) × the measured +100 pts.
+    assert "1 churn campaign started for 1 customer, expected to save 100 USD MRR" in churn.text
+    assert 'href="/console/churn/campaigns"' in churn.text
+
+    scores = client.get("/console/churn/scores", params={"month": month})
+    assert scores.status_code == 200
+    assert "4 scores made in" in scores.text and "ROC AUC 0.75" in scores.text
+    rows = scores.text.split('id="scores"')[1]
+    assert rows.index("Customer A") < rows.index("Customer C") < rows.index("Customer B")
+    assert "<td>90.0%</td><td>churned</td>" in rows
+    assert client.get("/console/churn/scores", params={"month": "2026-13"}).status_code == 422
+
+    campaigns = client.get("/console/churn/campaigns")
+    assert campaigns.status_code == 200
+    assert "<td>USD 100.00</td><td>+100.0 pts</td><td>USD 100.00</td>" in campaigns.text
+
+    # Renewal: a pays USD 100.00 a month from 10 January; 19% over 30 days at a constant hazard.
+    due = renewal.next_renewal(datetime_of(2026, 1, 10), "month", now)
+    assert due is not None
+    chance = renewal.survival(0.19, 30, (due - now).total_seconds() / 86400)
+    usage = client.get("/console/usage")
+    assert usage.status_code == 200
+    table = usage.text.split('id="renewals"')[1].split("</table>")[0]
+    assert f"<td>{due:%Y-%m-%d}</td><td>19.0%</td><td>{chance * 100:.1f}%</td>" in table
+    assert 'href="/console/usage/renewals"' in usage.text
+    # The kept renewals follow a new score at once (the latest score is in the fingerprint).
+    from aethercrown.churn.models import ChurnScore
+    from aethercrown.db.session import write_transaction
+
+    with write_transaction(session_factory) as session:
+        session.add(
+            ChurnScore(
+                tenant_id=tenant.uid, customer_id=company["c"], scored_at=now, probability=0.55,
+                risk_level="high", model_source="tenant", model_version="1", factors=[],
+            )
+        )  # fmt: skip
+    again = client.get("/console/usage").text.split('id="renewals"')[1].split("</table>")[0]
+    assert "<td>55.0%</td>" in again
+    every = client.get("/console/usage/renewals")
+    assert every.status_code == 200 and "Customer F" in every.text
+    drill = client.get(
+        "/console/customers",
+        params={"month": month_of(now - timedelta(days=now.day)), "movement": "paying"},
+    )
+    assert f"<td>{due:%Y-%m-%d}</td><td>{chance * 100:.1f}%</td>" in drill.text
+
+    client.post("/console/logout", headers=ORIGIN)
+    sign_in(client, investor_key, "/console/investor")
+    feed = client.get("/console/investor").text
+    assert "1 churn campaign started for 1 customer, expected to save 100 USD MRR" in feed
+    assert client.get("/console/churn/campaigns", follow_redirects=False).status_code == 303
+
+
+def datetime_of(year: int, month: int, day: int):  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    return datetime(year, month, day, tzinfo=UTC)

@@ -25,7 +25,7 @@ from aethercrown.data.models import (
     Subscription,
 )
 from aethercrown.db.engine import make_session_factory
-from aethercrown.db.session import write_transaction
+from aethercrown.db.session import write_transaction, wrote
 from aethercrown.tasks.models import COMPLETED, FAILED, RUNNING, Task
 
 
@@ -299,6 +299,66 @@ class DecisionData(TenantRepository[Decision]):
             for b, lab, n, sp, se in self.session.execute(stmt)
         ]
 
+    def monthly_score_histogram(
+        self,
+        prefix: str,
+        start: datetime,
+        end: datetime,
+        resolution: int,
+        exclude: Sequence[str] = (),
+    ) -> list[tuple[str, int, int, int]]:
+        """The decisions ``score_histogram`` counts, grouped also by the month they were made
+        in ('YYYY-MM', UTC): rows of (month, bin, label, count), in one aggregate query."""
+        label = self._label()
+        bucket = func.round(Decision.predicted_value * resolution)
+        month = _month(self.session, Decision.created_at)
+        stmt = self._period(
+            self.select(month, bucket, label, func.count()).where(
+                Decision.kind.startswith(prefix, autoescape=True),
+                Decision.kind.not_in(list(exclude)),
+                Decision.predicted_value.is_not(None),
+                Decision.outcome_value.is_not(None),
+            ),
+            start,
+            end,
+        ).group_by(month, bucket, label)
+        return [(str(m), int(b), int(lab), int(n)) for m, b, lab, n in self.session.execute(stmt)]
+
+    def scored_in(
+        self, kind: str, start: datetime, end: datetime, limit: int
+    ) -> tuple[tuple[int, int, int], list[tuple[str, float, float | None, datetime]]]:
+        """``kind``'s decisions made in ``[start, end)`` with a prediction: (how many, how many
+        with an outcome, how many positive), and the ``limit`` highest predictions as (subject
+        id, predicted, outcome value, made at)."""
+        where = (Decision.kind == kind, Decision.predicted_value.is_not(None))
+        label = case((Decision.outcome_value >= 0.5, 1), else_=0)
+        counts = self.session.execute(
+            self._period(
+                self.select(
+                    func.count(), func.count(Decision.outcome_value), func.sum(label)
+                ).where(*where),
+                start,
+                end,
+            )
+        ).one()
+        stmt = (
+            self._period(
+                self.select(
+                    Decision.subject_id,
+                    Decision.predicted_value,
+                    Decision.outcome_value,
+                    Decision.created_at,
+                ).where(*where),
+                start,
+                end,
+            )
+            .order_by(Decision.predicted_value.desc(), Decision.subject_id)
+            .limit(limit)
+        )
+        rows = [(str(s), float(p), o, at) for s, p, o, at in self.session.execute(stmt)]
+        total, known, positive = counts
+        return (int(total or 0), int(known or 0), int(positive or 0)), rows
+
     def holdout_outcomes(
         self, kind: str, start: datetime, end: datetime
     ) -> list[tuple[bool, bool, int]]:
@@ -378,9 +438,12 @@ class SnapshotStore(TenantRepository[AnalyticsSnapshot]):
 
         On SQLite the request's read transaction cannot take the write lock while another
         writer holds it (an upgrade fails at once instead of waiting), so the snapshot is
-        written in its own short BEGIN IMMEDIATE transaction, which waits its turn."""
+        written in its own short BEGIN IMMEDIATE transaction, which waits its turn. Unless the
+        request has already written in its transaction (a default row created on first use):
+        then that transaction holds the write lock, a second one would wait on it for nothing,
+        and the snapshot goes in with the request's own writes."""
         bind = self.session.get_bind()
-        if bind.dialect.name == "sqlite" and isinstance(bind, Engine):
+        if bind.dialect.name == "sqlite" and isinstance(bind, Engine) and not wrote(self.session):
             try:
                 with write_transaction(make_session_factory(bind)) as own:
                     SnapshotStore(own, self.tenant_id).upsert(view, fingerprint, payload)

@@ -49,6 +49,7 @@ CHURN_PREFIX = "churn"
 # Retention campaigns carry the score that triggered them and the same outcome: counted once,
 # as campaigns (treated against held out), not again as scores.
 CAMPAIGN_KIND = "churn.campaign"
+SCORE_KIND = "churn.score"
 BUDGET_PREFIX = "budget"
 EXPERIMENT_PREFIX = "experiment"
 VERDICT_KIND = "experiment_verdict"
@@ -311,7 +312,8 @@ def ai_performance(session: Session, tenant_id: uuid.UUID, body: PeriodRequest) 
     return cached(
         session,
         tenant_id,
-        f"ai:{start}:{end}",
+        # v2: churn_model.by_month was added; earlier snapshots lack it.
+        f"ai:v2:{start}:{end}",
         now,
         lambda: _ai_performance(session, tenant_id, start, end),
         fingerprint,
@@ -350,6 +352,7 @@ def _ai_performance(session: Session, tenant_id: uuid.UUID, start: str, end: str
             ),
             "calibration": metrics.calibration_from_histogram(scores),
             "score_resolution": 1 / SCORE_RESOLUTION,
+            "by_month": _auc_by_month(ledger, since, until),
         },
         "campaigns": _campaign_uplift(ledger.holdout_outcomes(CAMPAIGN_KIND, since, until)),
         "budget": {
@@ -374,6 +377,72 @@ def _ai_performance(session: Session, tenant_id: uuid.UUID, start: str, end: str
             **finished,
             "completed_per_week": round(finished["completed"] / weeks, 2),
         },
+    }
+
+
+def _month_or_422(month: str) -> None:
+    try:
+        metrics.parse_month(month)
+    except ValueError as exc:
+        raise InvalidInput("Months are YYYY-MM", [field_error(["month"], str(exc))]) from None
+
+
+def churn_auc_by_month(
+    session: Session, tenant_id: uuid.UUID, body: PeriodRequest
+) -> list[dict[str, Any]]:
+    """The churn model's discrimination per scoring month (``ai_performance``'s
+    ``churn_model.by_month``, reused with it while the ledger is unchanged)."""
+    return list(ai_performance(session, tenant_id, body)["churn_model"]["by_month"])
+
+
+def _auc_by_month(ledger: DecisionData, since: datetime, until: datetime) -> list[dict[str, Any]]:
+    """For the scores made in each month of ``[since, until)`` whose outcome is known (churned
+    within the horizon or not): how many, how many churned, and their ROC AUC (None while a
+    month has only one class). The same scores as the overall AUC (campaigns excluded)."""
+    rows = ledger.monthly_score_histogram(
+        CHURN_PREFIX, since, until, SCORE_RESOLUTION, exclude=[CAMPAIGN_KIND]
+    )
+    by_month: dict[str, list[tuple[float, int, int]]] = {}
+    for month, bucket, label, n in rows:
+        by_month.setdefault(month, []).append(
+            (bucket / SCORE_RESOLUTION, n if label else 0, 0 if label else n)
+        )
+    return [
+        {
+            "month": month,
+            "scored": sum(p + q for _, p, q in hist),
+            "churned": sum(p for _, p, _ in hist),
+            "auc": metrics.auc_from_histogram(hist),
+        }
+        for month, hist in sorted(by_month.items())
+    ]
+
+
+def scores_of_month(
+    session: Session, tenant_id: uuid.UUID, month: str, limit: int
+) -> dict[str, Any]:
+    """The rows behind one month of the churn AUC: the customer scores made in ``month`` (how
+    many, how many with an outcome, how many churned) and the ``limit`` highest, each with its
+    probability and, once known, whether the customer churned within the horizon."""
+    _month_or_422(month)
+    since, until = month_bounds(month, month)
+    (total, known, churned), rows = DecisionData(session, tenant_id).scored_in(
+        SCORE_KIND, since, until, limit
+    )
+    return {
+        "month": month,
+        "scored": total,
+        "with_outcome": known,
+        "churned": churned,
+        "rows": [
+            {
+                "customer_id": subject,
+                "probability": predicted,
+                "churned": None if outcome is None else outcome >= 0.5,
+                "scored_at": at,
+            }
+            for subject, predicted, outcome, at in rows
+        ],
     }
 
 
@@ -611,7 +680,7 @@ def customers_behind(
         raise InvalidInput(
             "Unknown movement", [field_error(["movement"], f"one of {', '.join(DRILL_MOVEMENTS)}")]
         )
-    metrics.parse_month(month)
+    _month_or_422(month)
     matrix = _customer_matrix(
         session, tenant_id, body.currency, body.plan, body.segment, month, utcnow()
     )
@@ -629,16 +698,19 @@ def customers_behind(
         "expansion": was & paying & (now_mrr > before),
         "contraction": was & paying & (now_mrr < before),
     }
-    rows: list[dict[str, Any]] = [
-        {
-            "customer_id": uuid.UUID(matrix.customers[j]),
-            "mrr": int(now_mrr[j]),
-            "previous_mrr": int(before[j]),
-        }
-        for j in masks[movement].nonzero()[0]
+    # Ordered on the ids as stored (strings) before they become UUIDs: the same order, without
+    # formatting every UUID back for the sort.
+    found = sorted(
+        (
+            (int(now_mrr[j]), int(before[j]), matrix.customers[j])
+            for j in masks[movement].nonzero()[0]
+        ),
+        key=lambda r: (-max(r[0], r[1]), r[2]),
+    )
+    return [
+        {"customer_id": uuid.UUID(cid), "mrr": mrr, "previous_mrr": previous}
+        for mrr, previous, cid in found
     ]
-    rows.sort(key=lambda r: (-max(r["mrr"], r["previous_mrr"]), str(r["customer_id"])))
-    return rows
 
 
 def cohort_retention(

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Select, func
+from sqlalchemy import Select, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -112,3 +112,22 @@ class FitCacheRepository(TenantRepository[BudgetFitCache]):
             .on_conflict_do_nothing(index_elements=["tenant_id", "fingerprint"])
         )
         self.session.execute(stmt)
+
+
+def plan_fingerprint(session: Any, tenant_id: Any) -> tuple[Any, ...]:
+    """What ``current_plan`` is computed from, in one round trip: the marketing days (count,
+    last id, and the sums an in-place correction changes) and the stored fits (count, last)."""
+    days = MarketingRepository(session, tenant_id)
+    fits = FitCacheRepository(session, tenant_id)
+    m = MarketingSpend
+    parts = [
+        days.select(func.count()).scalar_subquery(),
+        days.select(func.max(m.id)).scalar_subquery(),
+        days.select(func.sum(m.spend)).scalar_subquery(),
+        days.select(func.sum(m.attributed_revenue)).scalar_subquery(),
+        days.select(func.sum(m.conversions)).scalar_subquery(),
+        days.select(func.max(m.day)).scalar_subquery(),
+        fits.select(func.count()).scalar_subquery(),
+        fits.select(func.max(BudgetFitCache.id)).scalar_subquery(),
+    ]
+    return tuple(session.execute(select(*parts)).one())

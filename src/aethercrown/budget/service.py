@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
-from aethercrown.budget import planner, robust, schemas
+from aethercrown.budget import planner, repository, robust, schemas
 from aethercrown.budget.curves import ChannelFit, ResponseCurve
 from aethercrown.budget.repository import (
     DECISION_KIND,
@@ -812,6 +812,16 @@ class _ReadOnlyFitCache(FitCacheRepository):
 
     def store(self, rows: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
         return None
+
+
+def plan_fingerprint(session: Session, tenant_id: uuid.UUID) -> list[str]:
+    """Changes whenever ``current_plan`` could, so a reader may keep the plan meanwhile."""
+    return [str(part) for part in repository.plan_fingerprint(session, tenant_id)]
+
+
+def plan_from(payload: dict[str, Any]) -> schemas.OptimizeResult:
+    """A plan kept as JSON (``OptimizeResult.model_dump(mode="json")``) read back."""
+    return schemas.OptimizeResult.model_validate(payload)
 
 
 def current_plan(

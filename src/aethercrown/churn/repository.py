@@ -17,6 +17,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from aethercrown.churn import features as F
 from aethercrown.churn.features import FORTNIGHT_DAYS, QUARTER_DAYS, RECENT_DAYS, FloatArray
 from aethercrown.churn.models import ChurnModel, ChurnScore, RetentionCampaign
+from aethercrown.churn.renewal import Life
 from aethercrown.clock import utcnow
 from aethercrown.core.models import Decision
 from aethercrown.core.tenancy import TenantRepository
@@ -120,6 +121,39 @@ class SubscriptionRepository(TenantRepository[Subscription]):
             ),
             mrr_minor=per_interval / months,
         )
+
+    def lives(self, currency: str, customer_ids: Sequence[uuid.UUID] | None = None) -> list[Life]:
+        """The subscriptions in ``currency`` (of ``customer_ids`` when given) that renewals and
+        MRR are read from."""
+        stmt = self.select(
+            Subscription.customer_id,
+            Subscription.plan,
+            Subscription.amount,
+            Subscription.quantity,
+            Subscription.interval,
+            Subscription.discount_percent,
+            Subscription.discount_amount,
+            Subscription.started_at,
+            Subscription.ended_at,
+            Subscription.trial_end,
+        ).where(Subscription.currency == currency)
+        if customer_ids is not None:
+            stmt = stmt.where(Subscription.customer_id.in_(list(customer_ids)))
+        return [
+            Life(
+                customer_id=r[0],
+                plan=r[1],
+                amount=int(r[2]),
+                quantity=int(r[3] or 1),
+                interval=r[4],
+                discount_percent=float(r[5] or 0.0),
+                discount_amount=int(r[6] or 0),
+                started_at=r[7],
+                ended_at=r[8],
+                trial_end=r[9],
+            )
+            for r in self.session.execute(stmt)
+        ]
 
     def data_span(self) -> tuple[datetime | None, datetime | None]:
         row = self.session.execute(
@@ -338,6 +372,21 @@ class ScoreRepository(TenantRepository[ChurnScore]):
         )
         return {cid: list(factors or []) for cid, factors in self.session.execute(stmt)}
 
+    def latest_probabilities(
+        self, customer_ids: Sequence[uuid.UUID] | None = None
+    ) -> dict[uuid.UUID, tuple[float, datetime]]:
+        """Each customer's latest churn probability and when it was scored."""
+        latest = self.select(ChurnScore.customer_id, func.max(ChurnScore.id).label("last"))
+        if customer_ids is not None:
+            if not customer_ids:
+                return {}
+            latest = latest.where(ChurnScore.customer_id.in_(list(customer_ids)))
+        last = latest.group_by(ChurnScore.customer_id).subquery()
+        stmt = select(ChurnScore.customer_id, ChurnScore.probability, ChurnScore.scored_at).join(
+            last, ChurnScore.id == last.c.last
+        )
+        return {cid: (float(p), at) for cid, p, at in self.session.execute(stmt)}
+
 
 class CampaignRepository(TenantRepository[RetentionCampaign]):
     model = RetentionCampaign
@@ -393,6 +442,19 @@ class CampaignRepository(TenantRepository[RetentionCampaign]):
                 RetentionCampaign.outcome.is_(None), RetentionCampaign.created_at <= created_before
             )
         ).all()
+
+    def created_between(self, since: datetime, until: datetime) -> Sequence[Any]:
+        """The campaigns created in ``[since, until)``, newest first, as plain rows of what a
+        reader shows (no ORM objects: a month of a large tenant's campaigns)."""
+        c = RetentionCampaign
+        return self.session.execute(
+            self.select(
+                c.customer_id, c.risk_level, c.probability, c.holdout, c.status, c.outcome,
+                c.created_at,
+            )
+            .where(c.created_at >= since, c.created_at < until)
+            .order_by(c.created_at.desc(), c.id)
+        ).all()  # fmt: skip
 
     def outcome_counts(self) -> list[tuple[str, bool, str, int]]:
         rows = self.session.execute(
@@ -527,3 +589,16 @@ def load_company_rows(session: Any, tenant_id: uuid.UUID, company: Any) -> dict[
             if rows:
                 session.execute(cast(Table, model.__table__).insert(), [convert(r) for r in rows])
     return ids
+
+
+def renewal_fingerprint(session: Any, tenant_id: uuid.UUID) -> tuple[Any, ...]:
+    """What renewal outlooks are read from, in one round trip: the latest churn score and the
+    subscriptions (count, last change)."""
+    scores = ScoreRepository(session, tenant_id)
+    subscriptions = SubscriptionRepository(session, tenant_id)
+    parts = [
+        scores.select(func.max(ChurnScore.id)).scalar_subquery(),
+        subscriptions.select(func.count()).scalar_subquery(),
+        subscriptions.select(func.max(Subscription.updated_at)).scalar_subquery(),
+    ]
+    return tuple(session.execute(select(*parts)).one())

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from aethercrown.churn import features as F
 from aethercrown.churn import model as M
-from aethercrown.churn import policy, schemas
+from aethercrown.churn import policy, renewal, repository, schemas
 from aethercrown.churn.models import ChurnModel, RetentionCampaign
 from aethercrown.churn.repository import (
     CAMPAIGN_KIND,
@@ -885,3 +885,159 @@ def latest_factors(
 ) -> dict[uuid.UUID, list[Any]]:
     """Each customer's top factors (TreeSHAP) from its latest score, where it has one."""
     return ScoreRepository(session, tenant_id).latest_factors(customer_ids)
+
+
+# ---------------------------------------------------------------- renewals and savings
+
+
+@dataclass
+class Renewal:
+    """A paying customer's next renewal and the chance it is still there to renew."""
+
+    customer_id: uuid.UUID
+    plan: str
+    mrr: int  # minor units, every paying subscription of the customer in the currency
+    renews_at: datetime | None  # None when every subscription is set to end first
+    ends_at: datetime | None  # the scheduled end, when the customer has cancelled
+    churn_probability: float | None  # the latest score (over the model's horizon)
+    scored_at: datetime | None
+    renewal_probability: float | None  # None without a score; 0 when cancelled
+
+
+def renewal_outlook(
+    session: Session,
+    tenant_id: uuid.UUID,
+    currency: str,
+    now: datetime | None = None,
+    customer_ids: Sequence[uuid.UUID] | None = None,
+    horizon_days: int = DEFAULT_HORIZON_DAYS,
+) -> list[Renewal]:
+    """Every paying customer's (or ``customer_ids``') next renewal, soonest first: its date,
+    the MRR it carries, and the probability the customer renews, the latest churn score spread
+    over the days to the renewal (``renewal.survival``). A customer whose subscriptions all
+    end before their next renewal has cancelled: probability 0."""
+    now = now or utcnow()
+    lives = SubscriptionRepository(session, tenant_id).lives(currency, customer_ids)
+    by_customer: dict[uuid.UUID, list[renewal.Life]] = {}
+    for life in lives:
+        if renewal.alive(life, now) and renewal.monthly_minor(life) > 0:
+            by_customer.setdefault(life.customer_id, []).append(life)
+    scores = ScoreRepository(session, tenant_id).latest_probabilities(
+        list(by_customer) if customer_ids is not None else None
+    )
+    out = []
+    for customer_id, paying in by_customer.items():
+        main = max(paying, key=renewal.monthly_minor)
+        dates = []
+        for life in paying:
+            due = renewal.next_renewal(life.started_at, life.interval, now)
+            if due is not None and (life.ended_at is None or life.ended_at > due):
+                dates.append(due)
+        ends = [life.ended_at for life in paying if life.ended_at is not None]
+        renews_at = min(dates) if dates else None
+        score = scores.get(customer_id)
+        if renews_at is None:
+            chance: float | None = 0.0
+        elif score is None:
+            chance = None
+        else:
+            days = (renews_at - now).total_seconds() / DAY
+            chance = round(renewal.survival(score[0], horizon_days, days), 4)
+        out.append(
+            Renewal(
+                customer_id=customer_id,
+                plan=main.plan,
+                mrr=round(sum(renewal.monthly_minor(life) for life in paying)),
+                renews_at=renews_at,
+                ends_at=max(ends) if renews_at is None and ends else None,
+                churn_probability=None if score is None else score[0],
+                scored_at=None if score is None else score[1],
+                renewal_probability=chance,
+            )
+        )
+    out.sort(key=lambda r: (r.renews_at or r.ends_at or now, str(r.customer_id)))
+    return out
+
+
+def renewal_fingerprint(session: Session, tenant_id: uuid.UUID) -> list[str]:
+    """Changes whenever ``renewal_outlook`` could, but for the clock."""
+    return [str(part) for part in repository.renewal_fingerprint(session, tenant_id)]
+
+
+def campaign_savings(
+    session: Session,
+    tenant_id: uuid.UUID,
+    currency: str,
+    since: datetime,
+    until: datetime,
+    measured: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The retention campaigns started in ``[since, until)`` and the MRR they are expected to
+    save: each treated (not held-out) customer's MRR when its campaign started, times the
+    retention uplift measured against the holdout for its risk level (``uplift_report``), with
+    the uplift's 95% interval. Levels without a measured uplift save nothing yet ("unmeasured").
+    Rows are every campaign with its MRR and its own expected saving. ``measured`` is an
+    ``uplift_report`` the caller already has."""
+    campaigns = CampaignRepository(session, tenant_id).created_between(since, until)
+    lives = SubscriptionRepository(session, tenant_id).lives(
+        currency, list({c.customer_id for c in campaigns})
+    )
+    by_customer: dict[uuid.UUID, list[renewal.Life]] = {}
+    for life in lives:
+        by_customer.setdefault(life.customer_id, []).append(life)
+    report = measured if measured is not None else uplift_report(session, tenant_id)
+    uplift = {b["risk_level"]: b for b in report["buckets"]}
+    rows = []
+    total = {"mrr": 0.0, "save": 0.0, "low": 0.0, "high": 0.0}
+    unmeasured = 0
+    for c in campaigns:
+        mrr = sum(
+            renewal.monthly_minor(life)
+            for life in by_customer.get(c.customer_id, [])
+            if renewal.alive(life, c.created_at)
+        )
+        measured = uplift.get(c.risk_level) or {}
+        effect = measured.get("retention_uplift")
+        ci = measured.get("ci95")
+        save = None
+        if not c.holdout:
+            total["mrr"] += mrr
+            if effect is None:
+                unmeasured += 1
+            else:
+                save = mrr * effect
+                total["save"] += save
+                if ci:
+                    total["low"] += mrr * ci[0]
+                    total["high"] += mrr * ci[1]
+        rows.append(
+            {
+                "customer_id": c.customer_id,
+                "risk_level": c.risk_level,
+                "probability": c.probability,
+                "holdout": c.holdout,
+                "status": c.status,
+                "outcome": c.outcome,
+                "created_at": c.created_at,
+                "mrr": round(mrr),
+                "uplift": None if c.holdout else effect,
+                "expected_save": None if save is None else round(save),
+            }
+        )
+    treated = [c for c in campaigns if not c.holdout]
+    return {
+        "since": since,
+        "until": until,
+        "currency": currency,
+        "campaigns": len(campaigns),
+        "customers": len({c.customer_id for c in campaigns}),
+        "treated": len(treated),
+        "held_out": len(campaigns) - len(treated),
+        "treated_mrr": round(total["mrr"]),
+        "expected_save": round(total["save"]) if len(treated) > unmeasured else None,
+        "interval": [round(total["low"]), round(total["high"])]
+        if len(treated) > unmeasured
+        else None,
+        "unmeasured": unmeasured,
+        "rows": rows,
+    }

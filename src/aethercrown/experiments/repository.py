@@ -190,3 +190,26 @@ def metric_sums(
             post_pre_sum=float(row[8]),
         )
     return out
+
+
+def data_fingerprints(
+    session: Session, tenant_id: uuid.UUID, experiment_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, tuple[Any, ...]]:
+    """Per experiment, the count and last id of its assignments, events and covariates (rows
+    are only ever added): equal fingerprints, equal results. Three grouped queries."""
+    out: dict[uuid.UUID, list[Any]] = {i: [] for i in experiment_ids}
+    for repo, model in (
+        (AssignmentRepository(session, tenant_id), ExperimentAssignment),
+        (EventRepository(session, tenant_id), ExperimentEvent),
+        (CovariateRepository(session, tenant_id), ExperimentCovariate),
+    ):
+        column = model.experiment_id
+        rows = session.execute(
+            repo.select(column, func.count(), func.max(model.id))
+            .where(column.in_(list(experiment_ids)))
+            .group_by(column)
+        ).all()
+        found = {r[0]: (int(r[1]), r[2]) for r in rows}
+        for i in experiment_ids:
+            out[i].extend(found.get(i, (0, None)))
+    return {i: tuple(parts) for i, parts in out.items()}

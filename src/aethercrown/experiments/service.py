@@ -16,7 +16,7 @@ from aethercrown.clock import utcnow
 from aethercrown.core.errors import Conflict, InvalidInput, field_error
 from aethercrown.core.ledger import audit, record_decision
 from aethercrown.core.numbers import plain
-from aethercrown.experiments import schemas
+from aethercrown.experiments import repository, schemas
 from aethercrown.experiments.models import (
     Experiment,
     ExperimentAssignment,
@@ -929,3 +929,22 @@ def recent(session: Session, tenant_id: uuid.UUID, limit: int) -> list[Experimen
     repo = ExperimentRepository(session, tenant_id)
     stmt = repo.list_statement(status=None).order_by(None).order_by(Experiment.started_at.desc())
     return list(session.scalars(stmt.limit(limit)).all())
+
+
+def results_fingerprints(
+    session: Session, tenant_id: uuid.UUID, listed: Sequence[Experiment]
+) -> dict[uuid.UUID, list[str]]:
+    """Per experiment, what its results are computed from (its settings and status, and, while
+    it runs, the count and last id of its assignments, events and covariates: a stopped one
+    takes no new data), so a reader may keep the results of ``evaluate`` while it is
+    unchanged."""
+    running = [e.id for e in listed if e.status == "running"]
+    data = repository.data_fingerprints(session, tenant_id, running) if running else {}
+    return {
+        e.id: [str(e.updated_at), e.status, e.engine, *map(str, data.get(e.id, ()))] for e in listed
+    }
+
+
+def results_from(payload: dict[str, Any]) -> schemas.ExperimentResults:
+    """Results kept as JSON (``ExperimentResults.model_dump(mode="json")``) read back."""
+    return schemas.ExperimentResults.model_validate(payload)

@@ -31,6 +31,7 @@ from aethercrown.metering.models import (
     UsageUniqueValue,
 )
 from aethercrown.metering.stats import DayRollup
+from aethercrown.pricing.models import PricePlan
 
 LOOKUP_CHUNK = 5_000
 
@@ -761,3 +762,27 @@ def _pg_event_arrays(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "times": [r["occurred_at"] for r in rows],
         "props": [orjson.dumps(r["properties"]).decode() for r in rows],
     }
+
+
+def upsell_fingerprint(session: Session, tenant_id: uuid.UUID) -> tuple[Any, ...]:
+    """What an upsell analysis is computed from, in one round trip: the fold cursor (it moves
+    whenever usage is added to the rollups), the tenant's meters, settings, plans
+    and subscriptions (their counts and last changes). Equal fingerprints, equal analyses."""
+    settings = SettingsRepository(session, tenant_id)
+    meters = MeterRepository(session, tenant_id)
+    subscriptions = SubscriptionRepository(session, tenant_id)
+    plans = _PricePlans(session, tenant_id)
+    parts = [
+        select(func.max(UsageFoldCursor.last_event_id)).scalar_subquery(),
+        meters.select(func.count()).scalar_subquery(),
+        settings.select(func.max(MeteringSettings.updated_at)).scalar_subquery(),
+        plans.select(func.count()).scalar_subquery(),
+        plans.select(func.max(PricePlan.updated_at)).scalar_subquery(),
+        subscriptions.select(func.count()).scalar_subquery(),
+        subscriptions.select(func.max(Subscription.updated_at)).scalar_subquery(),
+    ]
+    return tuple(session.execute(select(*parts)).one())
+
+
+class _PricePlans(TenantRepository[PricePlan]):
+    model = PricePlan

@@ -142,6 +142,35 @@ CONSOLE_PAGES = (
     ),
 )
 BY_PATH = {p.path: p for p in CONSOLE_PAGES}
+# Drill-downs: pages behind a figure, reached from it rather than from the navigation.
+CHURN_SCORES = ConsolePage(
+    "churn-scores",
+    "/console/churn/scores",
+    "Churn scores",
+    "tenant:read",
+    "churn_scores.html.j2",
+    pages.churn_scores,
+    False,
+)
+CHURN_CAMPAIGNS = ConsolePage(
+    "churn-campaigns",
+    "/console/churn/campaigns",
+    "Retention campaigns",
+    "tenant:read",
+    "churn_campaigns.html.j2",
+    pages.churn_campaigns,
+    False,
+)
+RENEWALS = ConsolePage(
+    "renewals",
+    "/console/usage/renewals",
+    "Renewals",
+    "tenant:read",
+    "renewals.html.j2",
+    pages.renewals,
+    False,
+)
+
 NOTICES = {
     "signin": "Sign in to open the console.",
     "expired": "Your session ended (signed out, expired, or its key was revoked); sign in again.",
@@ -423,6 +452,23 @@ async def console_customers(
         pages.customers,
     )
     return await _page(request, session, page, month=month, movement=movement)
+
+
+@router.get("/console/churn/scores")
+async def console_churn_scores(
+    request: Request, session: DbSession, month: Annotated[str, Query(pattern=MONTH_PATTERN)]
+) -> Response:
+    return await _page(request, session, CHURN_SCORES, month=month)
+
+
+@router.get("/console/churn/campaigns")
+async def console_churn_campaigns(request: Request, session: DbSession) -> Response:
+    return await _page(request, session, CHURN_CAMPAIGNS)
+
+
+@router.get("/console/usage/renewals")
+async def console_renewals(request: Request, session: DbSession) -> Response:
+    return await _page(request, session, RENEWALS)
 
 
 def _form(body: bytes) -> dict[str, str]:

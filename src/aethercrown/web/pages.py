@@ -15,12 +15,14 @@ from aethercrown.alerts import service as alerts
 from aethercrown.analytics import metrics
 from aethercrown.analytics import service as analytics
 from aethercrown.analytics.kpis import KPIS, display
+from aethercrown.analytics.schemas import PeriodRequest
 from aethercrown.automation import service as automation
 from aethercrown.budget import service as budget
 from aethercrown.churn import service as churn
 from aethercrown.clock import utcnow
 from aethercrown.content import service as content
 from aethercrown.core.errors import ProblemError
+from aethercrown.core.ledger import digest
 from aethercrown.core.money import major, money
 from aethercrown.core.numbers import percent, plain
 from aethercrown.core.pagination import PageParams
@@ -47,6 +49,13 @@ from aethercrown.web.service import (
 from aethercrown.webhooks import service as webhooks
 
 LIST_SIZE = 25
+# Probability bins' labels, short enough for ten on a phone (the chart's title says "%").
+TENTHS = [f"{i * 10}–{i * 10 + 10}" for i in range(10)]
+# The decision feed and the campaigns' expected saving look back this many days.
+FEED_DAYS = 30
+# The usage page's renewals look this many days ahead: every monthly subscription renews
+# within it.
+RENEWAL_DAYS = 31
 DRILL_SIZE = 500
 PLAN_COLOURS = ("#2563eb", "#9333ea", "#0891b2", "#ea580c", "#16a34a", "#be123c", "#64748b")
 MOVEMENT_LABELS = {
@@ -344,12 +353,15 @@ def customers(
     period = filters.period()
     rows = analytics.customers_behind(session, tenant_id, month, movement, period)
     currency = analytics.reporting_currency(session, tenant_id, None)
-    names = metering.customer_names(
-        session, tenant_id, [r["customer_id"] for r in rows[:DRILL_SIZE]]
-    )
+    ids = [r["customer_id"] for r in rows[:DRILL_SIZE]]
+    names = metering.customer_names(session, tenant_id, ids)
+    # Each customer still paying today: its next renewal and the chance it renews (from the
+    # kept renewals: computing them for 500 customers took longer than the rest of the page).
+    outlook = renewal_summary(session, tenant_id, currency)["by_customer"]
     out = []
     for r in rows[:DRILL_SIZE]:
         ref = names.get(r["customer_id"])
+        ahead = outlook.get(str(r["customer_id"]))
         out.append(
             {
                 "external_id": ref.external_id if ref else str(r["customer_id"]),
@@ -357,6 +369,8 @@ def customers(
                 "mrr": money(r["mrr"], currency),
                 "previous_mrr": money(r["previous_mrr"], currency),
                 "change": money(r["mrr"] - r["previous_mrr"], currency),
+                "renews_at": "–" if ahead is None else ahead[0],
+                "renewal_probability": "–" if ahead is None else ahead[1],
             }
         )
     return {
@@ -398,10 +412,10 @@ def churn_page(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dict
         bins[min(int(c.probability * 10), 9)] += 1
     distribution = figure(
         "chart-risk",
-        "Churn probability of customers in campaigns",
+        "Churn probability (%) of customers in campaigns",
         "count",
         currency,
-        [f"{i * 10}–{i * 10 + 10}%" for i in range(10)],
+        TENTHS,
         [line("Customers", bins, LOSS, "bars")],
         x_kind="category",
     )
@@ -442,6 +456,25 @@ def churn_page(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dict
                 summary="ROC AUC and Brier score of each trained model",
             )
         )
+    by_month = model["by_month"]
+    if by_month:
+        charts.append(
+            figure(
+                "chart-auc-months",
+                "Churn model AUC by scoring month",
+                "number",
+                currency,
+                [m["month"] for m in by_month],
+                [line("ROC AUC", [m["auc"] for m in by_month], MRR_COLOUR)],
+                # Months as categories: a scoring month without outcomes is simply absent.
+                x_kind="category",
+                summary="ROC AUC of the scores made each month against the outcomes that followed",
+            )
+        )
+    now = utcnow()
+    savings = churn.campaign_savings(
+        session, tenant_id, currency, now - timedelta(days=FEED_DAYS), now, uplift
+    )
     return {
         "tenant": tenant_name(session, tenant_id),
         "levels": list(zip(levels, counts, strict=True)),
@@ -451,6 +484,132 @@ def churn_page(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dict
         "model": model,
         "ai_rows": ai_rows(ai, currency)[1:4],
         "uplift": uplift["buckets"],
+        "auc_months": [
+            {
+                **m,
+                "auc_text": plain(m["auc"], 3),
+                "link": filters.link("/console/churn/scores", month=m["month"]),
+            }
+            for m in reversed(by_month)
+        ],
+        "savings": savings,
+        "savings_sentence": savings_sentence(savings),
+        "savings_link": filters.link("/console/churn/campaigns"),
+    }
+
+
+def whole_money(amount: int | float | None, currency: str) -> str:
+    """Minor units as whole major units with the code after: "6,120 USD" (the feed's style)."""
+    value = major(amount, currency)
+    return "–" if value is None else f"{plain(value, 0)} {currency}"
+
+
+def savings_sentence(savings: dict[str, Any]) -> str:
+    """ "42 churn campaigns started for 38 customers, expected to save 6,120 USD MRR (95%
+    interval −300 to 12,500 USD)", from ``churn.campaign_savings``."""
+    n, customers, currency = savings["campaigns"], savings["customers"], savings["currency"]
+    text = (
+        f"{n:,} churn campaign{'' if n == 1 else 's'} started for {customers:,} "
+        f"customer{'' if customers == 1 else 's'}"
+    )
+    if savings["held_out"]:
+        text += f" ({savings['held_out']:,} held out)"
+    if savings["expected_save"] is not None:
+        text += f", expected to save {whole_money(savings['expected_save'], currency)} MRR"
+        if savings["interval"]:
+            low, high = savings["interval"]
+            text += (
+                f" (95% interval {plain(major(low, currency), 0)} to {whole_money(high, currency)})"
+            )
+        if savings["unmeasured"]:
+            text += (
+                f"; {savings['unmeasured']:,} at a risk level without a measured uplift count "
+                "nothing"
+            )
+    elif savings["treated"]:
+        text += "; no uplift against the holdout is measured yet, so no saving is expected"
+    return text
+
+
+def churn_scores(
+    session: Session, tenant_id: uuid.UUID, filters: Filters, month: str
+) -> dict[str, Any]:
+    """The rows behind one month of the AUC chart: the customers scored that month, highest
+    probability first, and whether each churned within the horizon."""
+    found = analytics.scores_of_month(session, tenant_id, month, DRILL_SIZE)
+    ids = []
+    for r in found["rows"]:
+        try:
+            ids.append(uuid.UUID(r["customer_id"]))
+        except ValueError:
+            continue
+    names = metering.customer_names(session, tenant_id, ids)
+    months = analytics.churn_auc_by_month(session, tenant_id, PeriodRequest(start=month, end=month))
+    auc = months[0]["auc"] if months else None
+    rows = []
+    for r in found["rows"]:
+        try:
+            ref = names.get(uuid.UUID(r["customer_id"]))
+        except ValueError:
+            ref = None
+        rows.append(
+            {
+                "external_id": ref.external_id if ref else r["customer_id"],
+                "name": (ref.name if ref else None) or "–",
+                "probability": percent(r["probability"]),
+                "outcome": "–"
+                if r["churned"] is None
+                else ("churned" if r["churned"] else "stayed"),
+                "scored_at": r["scored_at"].strftime("%Y-%m-%d"),
+            }
+        )
+    return {
+        "tenant": tenant_name(session, tenant_id),
+        "month": month,
+        "scored": found["scored"],
+        "with_outcome": found["with_outcome"],
+        "churned": found["churned"],
+        "auc": plain(auc, 3),
+        "rows": rows,
+        "parent": filters.link("/console/churn"),
+    }
+
+
+def churn_campaigns(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dict[str, Any]:
+    """The rows behind the expected saving: each campaign of the last FEED_DAYS days with its
+    customer's MRR when it started and its own expected saving."""
+    currency = analytics.reporting_currency(session, tenant_id, None)
+    now = utcnow()
+    savings = churn.campaign_savings(
+        session, tenant_id, currency, now - timedelta(days=FEED_DAYS), now
+    )
+    shown = savings["rows"][:DRILL_SIZE]
+    names = metering.customer_names(session, tenant_id, [r["customer_id"] for r in shown])
+    rows = []
+    for r in shown:
+        ref = names.get(r["customer_id"])
+        rows.append(
+            {
+                "external_id": ref.external_id if ref else str(r["customer_id"]),
+                "name": (ref.name if ref else None) or "–",
+                "started": r["created_at"].strftime("%Y-%m-%d"),
+                "risk_level": r["risk_level"],
+                "probability": percent(r["probability"]),
+                "group": "held out" if r["holdout"] else "treated",
+                "mrr": money(r["mrr"], currency),
+                "uplift": "–" if r["uplift"] is None else f"{r['uplift'] * 100:+.1f} pts",
+                "expected_save": money(r["expected_save"], currency),
+                "outcome": r["outcome"] or "–",
+            }
+        )
+    return {
+        "tenant": tenant_name(session, tenant_id),
+        "sentence": savings_sentence(savings),
+        "treated_mrr": money(savings["treated_mrr"], currency),
+        "days": FEED_DAYS,
+        "total": savings["campaigns"],
+        "rows": rows,
+        "parent": filters.link("/console/churn"),
     }
 
 
@@ -458,9 +617,30 @@ def churn_page(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dict
 # Budget
 
 
+def current_budget_plan(session: Session, tenant_id: uuid.UUID) -> Any:
+    """Today's budget recommendation, kept in the analytics snapshot store while the marketing
+    data and stored fits are unchanged (at most five minutes): re-optimising the allocation
+    took most of the page's time."""
+    now = utcnow()
+
+    def compute() -> dict[str, Any]:
+        plan = budget.current_plan(session, tenant_id)
+        return {"plan": None if plan is None else plan.model_dump(mode="json")}
+
+    kept = analytics.cached(
+        session,
+        tenant_id,
+        f"console-budget:{now:%Y-%m-%d}",
+        now,
+        compute,
+        digest(budget.plan_fingerprint(session, tenant_id)),
+    )
+    return None if kept["plan"] is None else budget.plan_from(kept["plan"])
+
+
 def budget_page(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dict[str, Any]:
     currency = analytics.reporting_currency(session, tenant_id, None)
-    plan = budget.current_plan(session, tenant_id)
+    plan = current_budget_plan(session, tenant_id)
     charts = []
     channels = []
     if plan is not None:
@@ -529,13 +709,30 @@ def budget_page(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dic
 def experiments_page(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dict[str, Any]:
     currency = analytics.reporting_currency(session, tenant_id, None)
     listed = experiments.recent(session, tenant_id, 12)
+    fingerprints = experiments.results_fingerprints(session, tenant_id, listed)
+    now = utcnow()
     shown = []
     charts = []
     for i, exp in enumerate(listed):
-        try:
-            results = experiments.evaluate(session, tenant_id, exp)[0]
-        except ProblemError:
-            results = None
+
+        def compute(exp: Any = exp) -> dict[str, Any]:
+            try:
+                out = experiments.evaluate(session, tenant_id, exp)[0]
+            except ProblemError:
+                return {"results": None}
+            return {"results": out.model_dump(mode="json")}
+
+        # Each evaluation aggregates every assignment and event of the experiment (tenths of
+        # a second on the demo's): kept while the experiment and its data are unchanged.
+        kept = analytics.cached(
+            session,
+            tenant_id,
+            f"console-experiment:{exp.id}",
+            now,
+            compute,
+            digest(fingerprints[exp.id]),
+        )
+        results = None if kept["results"] is None else experiments.results_from(kept["results"])
         entry: dict[str, Any] = {"experiment": experiments.to_out(exp), "results": results}
         if results is not None and results.metrics:
             primary = results.metrics[0]
@@ -582,10 +779,30 @@ def experiments_page(session: Session, tenant_id: uuid.UUID, filters: Filters) -
 # Usage
 
 
+def upsell_summary(session: Session, tenant_id: uuid.UUID) -> dict[str, Any]:
+    """The upsell analysis the usage page shows (how many customers, the first candidates),
+    kept in the analytics snapshot store while the usage, plans, settings and subscriptions
+    it reads are unchanged (and for at most its five minutes): analysing every customer's
+    usage takes seconds on a company of 2,000 customers, too long for each page view."""
+    now = utcnow()
+
+    def compute() -> dict[str, Any]:
+        analysis = metering.analyse_upsell(session, tenant_id, None, now)
+        return {
+            "analysed": analysis.analysed,
+            "candidates": [c.model_dump(mode="json") for c in analysis.candidates[:LIST_SIZE]],
+        }
+
+    fingerprint = digest(metering.upsell_fingerprint(session, tenant_id))
+    return analytics.cached(
+        session, tenant_id, f"console-upsell:{now:%Y-%m-%d}", now, compute, fingerprint
+    )
+
+
 def usage_page(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dict[str, Any]:
     alerts, _ = metering.list_alerts(session, tenant_id, None, None, LIST_SIZE, None)
-    upsell = _safely(lambda: metering.analyse_upsell(session, tenant_id, None))
-    candidates = upsell.candidates[:LIST_SIZE] if upsell else []
+    upsell = _safely(lambda: upsell_summary(session, tenant_id))
+    candidates = upsell["candidates"] if upsell else []
     currency = analytics.reporting_currency(session, tenant_id, None)
     rows = [
         {
@@ -618,12 +835,131 @@ def usage_page(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dict
                 x_kind="category",
             )
         )
+    renewals = renewal_summary(session, tenant_id, currency)
+    if renewals["bins"]:
+        charts.append(
+            figure(
+                "chart-renewals",
+                f"Renewal probability (%) of the renewals due in {RENEWAL_DAYS} days",
+                "count",
+                currency,
+                TENTHS,
+                [line("Customers", renewals["bins"], CUSTOMERS, "bars")],
+                x_kind="category",
+                summary="customers by their probability of renewing",
+            )
+        )
     return {
         "tenant": tenant_name(session, tenant_id),
         "alerts": rows,
         "candidates": candidates,
-        "analysed": upsell.analysed if upsell else 0,
+        "analysed": upsell["analysed"] if upsell else 0,
         "charts": charts,
+        "renewal_days": RENEWAL_DAYS,
+        "renewal_tiles": renewals["tiles"],
+        "renewals": renewals["rows"],
+        "renewals_link": "/console/usage/renewals",
+    }
+
+
+def renewal_summary(session: Session, tenant_id: uuid.UUID, currency: str) -> dict[str, Any]:
+    """The renewals due in RENEWAL_DAYS days: tiles, the least likely first, and how many fall
+    in each tenth of probability; and for the drill-downs every paying customer's renewal and
+    the soonest renewals. Kept in the analytics snapshot store while the churn scores
+    and subscriptions are unchanged (at most five minutes)."""
+    now = utcnow()
+
+    def compute() -> dict[str, Any]:
+        outlook = churn.renewal_outlook(session, tenant_id, currency, now)
+        soon = [
+            r
+            for r in outlook
+            if (r.renews_at or r.ends_at or now) <= now + timedelta(days=RENEWAL_DAYS)
+        ]
+        known = [r for r in soon if r.renewal_probability is not None]
+        expected = sum(r.mrr * (r.renewal_probability or 0.0) for r in known)
+        scored_mrr = sum(r.mrr for r in known)
+        # The least likely first: the renewals someone should look at.
+        shown = sorted(
+            soon,
+            key=lambda r: (
+                r.renewal_probability if r.renewal_probability is not None else 2.0,
+                -r.mrr,
+            ),
+        )[:LIST_SIZE]
+        soonest = outlook[:DRILL_SIZE]
+        names = metering.customer_names(
+            session, tenant_id, list({r.customer_id for r in [*shown, *soonest]})
+        )
+        bins = [0] * 10
+        for r in known:
+            bins[min(int((r.renewal_probability or 0.0) * 10), 9)] += 1
+        return {
+            "tiles": [
+                {"label": f"Renewals due in {RENEWAL_DAYS} days", "value": plain(len(soon), 0)},
+                {
+                    "label": "MRR up for renewal",
+                    "value": money(sum(r.mrr for r in soon), currency),
+                },
+                {
+                    # Only customers with a churn score have a probability: the expected MRR
+                    # is read against theirs, not against everything up for renewal.
+                    "label": "Scored MRR expected to renew",
+                    "value": f"{money(round(expected), currency)} of {money(scored_mrr, currency)}"
+                    if known
+                    else "–",
+                },
+                {
+                    "label": "Cancelled (will not renew)",
+                    "value": plain(sum(1 for r in soon if r.renews_at is None), 0),
+                },
+            ],
+            "rows": [renewal_row(r, names, currency) for r in shown],
+            "bins": bins if known else None,
+            # For the drill-downs: every paying customer's renewal date and probability, and
+            # the soonest renewals named.
+            "by_customer": {
+                str(r.customer_id): [
+                    renewal_row(r, {}, currency)["renews_at"],
+                    percent(r.renewal_probability),
+                ]
+                for r in outlook
+            },
+            "total": len(outlook),
+            "soonest": [renewal_row(r, names, currency) for r in soonest],
+        }
+
+    fingerprint = digest(churn.renewal_fingerprint(session, tenant_id))
+    return analytics.cached(
+        session, tenant_id, f"console-renewals:{currency}:{now:%Y-%m-%d}", now, compute, fingerprint
+    )
+
+
+def renewal_row(r: churn.Renewal, names: dict[Any, Any], currency: str) -> dict[str, Any]:
+    ref = names.get(r.customer_id)
+    return {
+        "external_id": ref.external_id if ref else str(r.customer_id),
+        "name": (ref.name if ref else None) or "–",
+        "plan": r.plan,
+        "mrr": money(r.mrr, currency),
+        "renews_at": r.renews_at.strftime("%Y-%m-%d")
+        if r.renews_at
+        else ("ends " + r.ends_at.strftime("%Y-%m-%d") if r.ends_at else "–"),
+        "churn_probability": percent(r.churn_probability),
+        "renewal_probability": percent(r.renewal_probability),
+    }
+
+
+def renewals(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dict[str, Any]:
+    """The rows behind the renewal figures: every paying customer's next renewal, soonest
+    first, with its probability of renewing."""
+    currency = analytics.reporting_currency(session, tenant_id, None)
+    kept = renewal_summary(session, tenant_id, currency)
+    return {
+        "tenant": tenant_name(session, tenant_id),
+        "total": kept["total"],
+        "rows": kept["soonest"],
+        "parent": "/console/usage",
     }
 
 
@@ -734,11 +1070,25 @@ def feed_sentence(group: dict[str, Any]) -> str:
 
 
 def decision_summary(
-    session: Session, tenant_id: uuid.UUID, days: int = 30
+    session: Session, tenant_id: uuid.UUID, days: int = FEED_DAYS
 ) -> list[dict[str, Any]]:
+    """The feed's groups; the retention campaigns' group also says the MRR they are expected to
+    save (``churn.campaign_savings`` over the same days)."""
     now = utcnow()
-    groups = analytics.decision_groups(session, tenant_id, now - timedelta(days=days), now)
-    return [{**g, "sentence": feed_sentence(g)} for g in groups]
+    since = now - timedelta(days=days)
+    groups = analytics.decision_groups(session, tenant_id, since, now)
+    out = []
+    for g in groups:
+        sentence = feed_sentence(g)
+        if g["kind"] == "churn.campaign":
+            currency = analytics.reporting_currency(session, tenant_id, None)
+            savings = churn.campaign_savings(session, tenant_id, currency, since, now)
+            if savings["expected_save"] is not None:
+                sentence += (
+                    f", expected to save {whole_money(savings['expected_save'], currency)} MRR"
+                )
+        out.append({**g, "sentence": sentence})
+    return out
 
 
 def investor_page(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dict[str, Any]:
