@@ -25,16 +25,28 @@ class Strict(BaseModel):
 class HistoryRow(Strict):
     channel: str = Channel
     date: date
-    spend: float = Field(ge=0, le=1e15, description="Spend in the period. " + MONEY_UNITS)
-    revenue: float | None = Field(default=None, ge=0, le=1e15, description="Attributed return")
-    conversions: float | None = Field(default=None, ge=0, le=1e15)
+    spend: float = Field(
+        ge=0, le=1e15, description="Spend in the period. " + MONEY_UNITS, strict=True
+    )
+    revenue: float | None = Field(
+        default=None, ge=0, le=1e15, description="Attributed return", strict=True
+    )
+    conversions: float | None = Field(default=None, ge=0, le=1e15, strict=True)
 
 
 class ChannelLimit(Strict):
-    min_amount: float | None = Field(default=None, ge=0, le=1e15, description=MONEY_UNITS)
-    max_amount: float | None = Field(default=None, ge=0, le=1e15, description=MONEY_UNITS)
+    min_amount: float | None = Field(
+        default=None, ge=0, le=1e15, description=MONEY_UNITS, strict=True
+    )
+    max_amount: float | None = Field(
+        default=None, ge=0, le=1e15, description=MONEY_UNITS, strict=True
+    )
     min_share: float | None = Field(
-        default=None, ge=0, le=1, description="Overrides the request's min_share for this channel"
+        default=None,
+        ge=0,
+        le=1,
+        description="Overrides the request's min_share for this channel",
+        strict=True,
     )
 
     @model_validator(mode="after")
@@ -58,6 +70,7 @@ class OptimizeRequest(Strict):
             "or over `horizon_days` when given. Required unless a target scenario is chosen, "
             "where it caps the flexible budget. " + MONEY_UNITS
         ),
+        strict=True,
     )
     historical_data: list[HistoryRow] | None = Field(
         default=None,
@@ -68,7 +81,9 @@ class OptimizeRequest(Strict):
     objective: Literal["revenue", "conversions"] = Field(
         default="revenue", description="What the return is: attributed revenue or conversions"
     )
-    window_days: int = Field(default=548, ge=7, le=1095, description="Stored data: days of history")
+    window_days: int = Field(
+        default=548, ge=7, le=1095, description="Stored data: days of history", strict=True
+    )
     end_date: date | None = Field(
         default=None, description="Stored data: last day of the window (default: latest data)"
     )
@@ -76,27 +91,38 @@ class OptimizeRequest(Strict):
         default=None, max_length=500, description="Only these channels (each must have rows)"
     )
     horizon_days: int | None = Field(
-        default=None, ge=1, le=3660, description="Days the total budget covers"
+        default=None, ge=1, le=3660, description="Days the total budget covers", strict=True
     )
-    min_share: float = Field(default=0.05, ge=0, le=1, description="Minimum share per channel")
+    min_share: float = Field(
+        default=0.05, ge=0, le=1, description="Minimum share per channel", strict=True
+    )
     channel_limits: dict[str, ChannelLimit] = Field(default_factory=dict, max_length=500)
-    fixed: dict[str, Annotated[float, Field(ge=0, le=1e15)]] = Field(
+    fixed: dict[str, Annotated[float, Field(ge=0, le=1e15, strict=True)]] = Field(
         default_factory=dict,
         max_length=500,
         description="Channels held at a fixed amount (per horizon like total_budget). "
         + MONEY_UNITS,
     )
     target_roas: float | None = Field(
-        default=None, gt=0, le=1e6, description="Flexible budget: spend while ROAS ≥ this"
+        default=None,
+        gt=0,
+        le=1e6,
+        description="Flexible budget: spend while ROAS ≥ this",
+        strict=True,
     )
     target_marginal_roi: float | None = Field(
         default=None,
         gt=0,
         le=1e6,
         description="Flexible budget: spend while the next unit returns at least this",
+        strict=True,
     )
-    bootstrap: int = Field(default=30, ge=0, le=200, description="Bootstrap refits per channel")
-    interval: float = Field(default=0.9, gt=0, lt=1, description="Width of the return interval")
+    bootstrap: int = Field(
+        default=30, ge=0, le=200, description="Bootstrap refits per channel", strict=True
+    )
+    interval: float = Field(
+        default=0.9, gt=0, lt=1, description="Width of the return interval", strict=True
+    )
 
     @model_validator(mode="after")
     def _scenario(self) -> OptimizeRequest:

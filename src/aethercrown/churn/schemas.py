@@ -17,12 +17,20 @@ class BehaviourRow(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     user_id: str | None = Field(None, max_length=200)
-    days_since_last_login: float = Field(ge=0, le=36_500, description="days")
-    session_frequency: float = Field(ge=0, le=10_000, description="sessions per week")
-    avg_session_duration: float = Field(ge=0, le=1_440, description="minutes per session")
-    feature_usage: float = Field(ge=0, le=100_000, description="distinct features, last 30 days")
-    support_tickets: float = Field(ge=0, le=100_000, description="tickets, last 90 days")
-    payment_issues: float = Field(ge=0, le=100_000, description="failed payments, last 90 days")
+    days_since_last_login: float = Field(ge=0, le=36_500, description="days", strict=True)
+    session_frequency: float = Field(ge=0, le=10_000, description="sessions per week", strict=True)
+    avg_session_duration: float = Field(
+        ge=0, le=1_440, description="minutes per session", strict=True
+    )
+    feature_usage: float = Field(
+        ge=0, le=100_000, description="distinct features, last 30 days", strict=True
+    )
+    support_tickets: float = Field(
+        ge=0, le=100_000, description="tickets, last 90 days", strict=True
+    )
+    payment_issues: float = Field(
+        ge=0, le=100_000, description="failed payments, last 90 days", strict=True
+    )
 
 
 class PredictRequest(BaseModel):
@@ -86,7 +94,7 @@ class PredictResponse(BaseModel):
 class TrainRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    horizon_days: int = Field(30, ge=1, le=365)
+    horizon_days: int = Field(30, ge=1, le=365, strict=True)
     as_of: datetime | None = None
 
 

@@ -52,7 +52,9 @@ class BackfillOut(BaseModel):
 class BackfillIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    restart: bool = Field(False, description="Forget the stored cursors and read everything again")
+    restart: bool = Field(
+        False, description="Forget the stored cursors and read everything again", strict=True
+    )
 
 
 class StripeEventOut(BaseModel):

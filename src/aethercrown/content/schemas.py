@@ -106,8 +106,8 @@ class ProfileOut(BaseModel):
 class BlogIn(Strict):
     topic: Annotated[str, bounded(1, 200)]
     keyphrase: Annotated[str, bounded(1, 100)]
-    target_words: int = Field(1000, ge=800, le=2000)
-    seed: int = Field(0, ge=0, le=2**31 - 1)
+    target_words: int = Field(1000, ge=800, le=2000, strict=True)
+    seed: int = Field(0, ge=0, le=2**31 - 1, strict=True)
     provider: ProviderChoice = "auto"
 
 
@@ -116,8 +116,10 @@ class SocialIn(Strict):
     keyphrase: Annotated[str, bounded(1, 100)] | None = None
     platforms: list[Platform] = Field(min_length=1, max_length=7)
     link: Url | None = None
-    thread: bool = Field(False, description="Split into a thread where the platform has them")
-    seed: int = Field(0, ge=0, le=2**31 - 1)
+    thread: bool = Field(
+        False, description="Split into a thread where the platform has them", strict=True
+    )
+    seed: int = Field(0, ge=0, le=2**31 - 1, strict=True)
     provider: ProviderChoice = "auto"
 
 
@@ -294,14 +296,14 @@ Email = Annotated[
 
 class NewsletterIn(Strict):
     topic: Annotated[str, bounded(1, 200)]
-    sections: int = Field(3, ge=2, le=6)
-    seed: int = Field(0, ge=0, le=2**31 - 1)
+    sections: int = Field(3, ge=2, le=6, strict=True)
+    seed: int = Field(0, ge=0, le=2**31 - 1, strict=True)
     provider: ProviderChoice = "auto"
 
 
 class EmailIn(Strict):
     topic: Annotated[str, bounded(1, 200)]
-    seed: int = Field(0, ge=0, le=2**31 - 1)
+    seed: int = Field(0, ge=0, le=2**31 - 1, strict=True)
     provider: ProviderChoice = "auto"
 
 

@@ -6,14 +6,23 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    field_validator,
+    model_validator,
+)
 
 Engine = Literal["bayesian", "frequentist", "sequential"]
 MetricKind = Literal["binomial", "mean", "revenue", "count"]
 MetricRole = Literal["primary", "secondary", "guardrail"]
 Alternative = Literal["two-sided", "greater", "less"]
 Key = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")]
-FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+# Strict: lax parsing would read true as 1.0 (a JSON integer is still a float).
+FiniteFloat = Annotated[StrictFloat, Field(allow_inf_nan=False)]
 UserId = Annotated[str, Field(min_length=1, max_length=200)]
 
 
@@ -32,7 +41,7 @@ class MetricIn(Strict):
     name: str | None = Field(None, max_length=200)
     kind: MetricKind = "binomial"
     role: MetricRole = "primary"
-    lower_is_better: bool = False
+    lower_is_better: StrictBool = False
 
 
 class ExperimentCreate(Strict):
@@ -48,10 +57,10 @@ class ExperimentCreate(Strict):
     power: FiniteFloat = Field(0.8, gt=0.5, lt=1)
     sequential_tuning: FiniteFloat = Field(5000, ge=1, le=1e9)
     correction: Literal["holm", "bh", "none"] = "holm"
-    normalise_weights: bool = False
+    normalise_weights: StrictBool = False
     seed: str | None = Field(None, min_length=1, max_length=200)
     coverage: FiniteFloat = Field(1.0, gt=0, le=1)
-    bandit: bool = False
+    bandit: StrictBool = False
     bandit_floor: FiniteFloat = Field(0.05, ge=0, lt=0.5)
 
 
@@ -259,7 +268,7 @@ class PowerIn(Strict):
     alpha: FiniteFloat = Field(0.05, ge=1e-10, lt=0.5)
     power: FiniteFloat = Field(0.8, gt=0.5, lt=1)
     alternative: Alternative = "two-sided"
-    variants: int = Field(2, ge=2, le=20)
+    variants: int = Field(2, ge=2, le=20, strict=True)
     daily_users: FiniteFloat | None = Field(None, gt=0, le=1e12)
 
 

@@ -17,7 +17,7 @@ class PublicFigure(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     # Money in minor units, counts in units, rates in percentage points. None: published exactly.
-    round_to: float | None = Field(None, gt=0, le=1e15, allow_inf_nan=False)
+    round_to: float | None = Field(None, gt=0, le=1e15, allow_inf_nan=False, strict=True)
 
 
 class PublicMetricsSettings(BaseModel):

@@ -18,7 +18,7 @@ class UsageEventIn(BaseModel):
     id: ExternalId = Field(description="Idempotency key, unique per tenant")
     customer: ExternalId = Field(description="The customer's external id")
     metric: MetricName
-    value: Annotated[float, Field(ge=-1e15, le=1e15, allow_inf_nan=False)] = 1.0
+    value: Annotated[float, Field(ge=-1e15, le=1e15, allow_inf_nan=False, strict=True)] = 1.0
     timestamp: datetime | None = Field(None, description="ISO-8601; naive is read as UTC")
     properties: Annotated[dict[str, Any], Field(max_length=50)] = Field(default_factory=dict)
 
@@ -71,11 +71,11 @@ class MeterOut(BaseModel):
 
 class SettingsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    warning_bp: Annotated[int, Field(ge=1, le=100_000)] | None = None
-    critical_bp: Annotated[int, Field(ge=1, le=100_000)] | None = None
-    upsell_growth_bp: Annotated[int, Field(ge=0, le=1_000_000)] | None = None
-    upsell_high_usage_bp: Annotated[int, Field(ge=1, le=100_000)] | None = None
-    upsell_sustained_days: Annotated[int, Field(ge=1, le=28)] | None = None
+    warning_bp: Annotated[int, Field(ge=1, le=100_000, strict=True)] | None = None
+    critical_bp: Annotated[int, Field(ge=1, le=100_000, strict=True)] | None = None
+    upsell_growth_bp: Annotated[int, Field(ge=0, le=1_000_000, strict=True)] | None = None
+    upsell_high_usage_bp: Annotated[int, Field(ge=1, le=100_000, strict=True)] | None = None
+    upsell_sustained_days: Annotated[int, Field(ge=1, le=28, strict=True)] | None = None
 
 
 class SettingsOut(BaseModel):

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
 from aethercrown.core.urls import public_url_problem
 from aethercrown.data.schemas import UtcTime
@@ -50,7 +50,7 @@ class CustomerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     external_id: ExternalId
     name: Annotated[str, Field(min_length=1, max_length=300)]
-    company_size: Annotated[int, Field(ge=1, le=10_000_000)] | None = None
+    company_size: Annotated[int, Field(ge=1, le=10_000_000, strict=True)] | None = None
     country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] | None = None
 
 
@@ -70,7 +70,7 @@ class ContactIn(BaseModel):
 class MeterAgreement(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: MetricName
-    capacity: Annotated[float, Field(gt=0, le=1e15, allow_inf_nan=False)]
+    capacity: Annotated[float, Field(gt=0, le=1e15, allow_inf_nan=False, strict=True)]
     aggregation: Literal["count", "sum", "max", "unique", "latest"] = "sum"
     unit: Annotated[str, Field(min_length=1, max_length=40)] = "unit"
 
@@ -78,10 +78,10 @@ class MeterAgreement(BaseModel):
 class TrainingIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     time_zone: TimeZone | None = Field(None, description="Default: the admin contact's zone")
-    sessions: Annotated[int, Field(ge=1, le=10)] = 3
-    duration_minutes: Annotated[int, Field(ge=15, le=240)] = 60
-    working_hours_start: Annotated[int, Field(ge=0, le=23)] = 9
-    working_hours_end: Annotated[int, Field(ge=1, le=24)] = 17
+    sessions: Annotated[int, Field(ge=1, le=10, strict=True)] = 3
+    duration_minutes: Annotated[int, Field(ge=15, le=240, strict=True)] = 60
+    working_hours_start: Annotated[int, Field(ge=0, le=23, strict=True)] = 9
+    working_hours_end: Annotated[int, Field(ge=1, le=24, strict=True)] = 17
 
     @field_validator("time_zone")
     @classmethod
@@ -206,11 +206,11 @@ class CreditRow(BaseModel):
 class SlaTierIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Annotated[str, Field(min_length=1, max_length=100)] | None = None
-    response_minutes: Annotated[int, Field(ge=1, le=60 * 24 * 30)] | None = None
-    uptime_target_bp: Annotated[int, Field(ge=1, le=10_000)] | None = None
-    dedicated_support: bool | None = None
-    custom_integration: bool | None = None
-    onboarding_target_hours: Annotated[int, Field(ge=1, le=24 * 365)] | None = None
+    response_minutes: Annotated[int, Field(ge=1, le=60 * 24 * 30, strict=True)] | None = None
+    uptime_target_bp: Annotated[int, Field(ge=1, le=10_000, strict=True)] | None = None
+    dedicated_support: StrictBool | None = None
+    custom_integration: StrictBool | None = None
+    onboarding_target_hours: Annotated[int, Field(ge=1, le=24 * 365, strict=True)] | None = None
     credits: Annotated[list[CreditRow], Field(max_length=20)] | None = None
 
 

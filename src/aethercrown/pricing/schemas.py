@@ -5,27 +5,36 @@ from __future__ import annotations
 import itertools
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 
 from aethercrown.pricing.formula import BP
 
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")]
 MetricName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,99}$")]
-Amount = Annotated[int, Field(ge=0, le=10**12)]
-Quantity = Annotated[float, Field(ge=0, le=1e15, allow_inf_nan=False)]
+# Strict: lax parsing would read true as 1 and 5.0 as 5 (a JSON integer is still a float).
+Amount = Annotated[StrictInt, Field(ge=0, le=10**12)]
+Quantity = Annotated[StrictFloat, Field(ge=0, le=1e15, allow_inf_nan=False)]
 
 
 class OveragePrice(BaseModel):
     model_config = ConfigDict(extra="forbid")
     unit_amount: Amount = Field(description="Minor units per started package")
-    per: Annotated[float, Field(gt=0, le=1e12, allow_inf_nan=False)] = 1
+    per: Annotated[StrictFloat, Field(gt=0, le=1e12, allow_inf_nan=False)] = 1
 
 
 class PlanIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     slug: Slug
     name: Annotated[str, Field(min_length=1, max_length=100)]
-    rank: Annotated[int, Field(ge=0, le=1000)]
+    rank: Annotated[StrictInt, Field(ge=0, le=1000)]
     monthly_price: Amount
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "USD"
     capacities: dict[MetricName, Quantity] = Field(default_factory=dict)
@@ -36,7 +45,7 @@ class PlanPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     slug: Slug
     name: Annotated[str, Field(min_length=1, max_length=100)] | None = None
-    rank: Annotated[int, Field(ge=0, le=1000)] | None = None
+    rank: Annotated[StrictInt, Field(ge=0, le=1000)] | None = None
     monthly_price: Amount | None = None
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] | None = None
     capacities: dict[MetricName, Quantity] | None = None
@@ -133,11 +142,11 @@ class QuoteRequest(BaseModel):
     usage: dict[MetricName, Quantity] | None = Field(
         None, description="Usage per billing period; default: the customer's projection"
     )
-    company_size: Annotated[int, Field(ge=0, le=10**8)] | None = None
-    annual_revenue: Annotated[int, Field(ge=0, le=10**15)] | None = None
-    activity_rate: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] | None = None
-    tenure_months: Annotated[int, Field(ge=0, le=1200)] | None = None
-    feature_adoption: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] | None = None
+    company_size: Annotated[StrictInt, Field(ge=0, le=10**8)] | None = None
+    annual_revenue: Annotated[StrictInt, Field(ge=0, le=10**15)] | None = None
+    activity_rate: Annotated[StrictFloat, Field(ge=0, le=1, allow_inf_nan=False)] | None = None
+    tenure_months: Annotated[StrictInt, Field(ge=0, le=1200)] | None = None
+    feature_adoption: Annotated[StrictFloat, Field(ge=0, le=1, allow_inf_nan=False)] | None = None
 
 
 class QuoteLineOut(BaseModel):

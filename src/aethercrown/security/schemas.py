@@ -35,7 +35,7 @@ class KeyRegister(BaseModel):
 class KeyRotate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    grace_seconds: int = Field(default=0, ge=0, le=MAX_GRACE_SECONDS)
+    grace_seconds: int = Field(default=0, ge=0, le=MAX_GRACE_SECONDS, strict=True)
     secret: Annotated[str, StringConstraints(min_length=16, max_length=4096)] | None = Field(
         default=None, description="external only: the new third-party secret"
     )

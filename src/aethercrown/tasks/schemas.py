@@ -17,13 +17,17 @@ class TaskIn(BaseModel):
 
     id: str = TaskKey
     type: str = Field(min_length=1, max_length=100)
-    priority: int = Field(ge=1, le=4, description="1 low … 4 critical")
+    priority: int = Field(ge=1, le=4, description="1 low … 4 critical", strict=True)
     estimated_duration: float = Field(
-        gt=0, le=7 * 86400, allow_inf_nan=False, description="Estimated run time in seconds"
+        gt=0,
+        le=7 * 86400,
+        allow_inf_nan=False,
+        description="Estimated run time in seconds",
+        strict=True,
     )
     dependencies: list[str] = Field(default_factory=list, max_length=100)
     payload: dict[str, Any] = Field(default_factory=dict)
-    max_attempts: int = Field(default=3, ge=1, le=20)
+    max_attempts: int = Field(default=3, ge=1, le=20, strict=True)
 
 
 class ScheduleRequest(BaseModel):
@@ -77,7 +81,7 @@ class WorkerRegister(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)
-    capacity: int = Field(default=1, ge=1, le=1000)
+    capacity: int = Field(default=1, ge=1, le=1000, strict=True)
 
 
 class WorkerOut(BaseModel):
@@ -97,9 +101,9 @@ class AssignRequest(BaseModel):
 
     worker_id: uuid.UUID
     max_tasks: int | None = Field(
-        default=None, ge=1, le=100, description="Default: the worker's free capacity"
+        default=None, ge=1, le=100, description="Default: the worker's free capacity", strict=True
     )
-    lease_seconds: int = Field(default=300, ge=1, le=86400)
+    lease_seconds: int = Field(default=300, ge=1, le=86400, strict=True)
 
 
 class Assignment(BaseModel):
@@ -126,7 +130,7 @@ class FailRequest(BaseModel):
 
     worker_id: uuid.UUID
     error: str = Field(min_length=1, max_length=10_000)
-    retry: bool = Field(default=True, description="False: fail permanently now")
+    retry: bool = Field(default=True, description="False: fail permanently now", strict=True)
 
 
 class Percentiles(BaseModel):
