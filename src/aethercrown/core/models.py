@@ -163,9 +163,9 @@ class TenantRequestCount(Base):
 
 
 class TenantStoredRows(Base):
-    """How many rows a tenant stores in one tenant table, kept by the database's triggers
-    (``aethercrown.db.row_counts``): on PostgreSQL a table's count is the sum of its rows here
-    (each writing statement appends its delta), on SQLite one row per tenant and table."""
+    """How many rows a tenant stores in one tenant table, kept by PostgreSQL's triggers
+    (``aethercrown.db.row_counts``): a table's count is the sum of its rows here, each writing
+    statement appending its delta. Empty on SQLite, which counts when the quota is read."""
 
     __tablename__ = "tenant_stored_rows"
     __table_args__ = (Index("ix_tenant_stored_rows_tenant_table", "tenant_id", "table_name"),)

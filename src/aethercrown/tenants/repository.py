@@ -8,7 +8,19 @@ from datetime import date
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, bindparam, delete, func, insert, select, text
+from sqlalchemy import (
+    CompoundSelect,
+    Select,
+    Uuid,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from aethercrown.core.models import Tenant, TenantRequestCount, TenantStoredRows, Tier
@@ -121,9 +133,8 @@ class TenantUsageRepository:
         ).all()
 
     def stored_rows(self) -> dict[str, int]:
-        """Rows per domain over every tenant-scoped table (every domain listed, 0 included):
-        the counts the database keeps (``db.row_counts``), one indexed query. Flushes first
-        (autoflush), so it counts the unit of work's own pending rows."""
+        """Rows per domain over every tenant-scoped table (every domain listed, 0 included).
+        Flushes first (autoflush), so it counts the unit of work's own pending rows."""
         per_domain = dict.fromkeys(sorted(set(_domains().values())), 0)
         for table, rows in self._per_table().items():
             domain = _domains().get(table)
@@ -135,12 +146,19 @@ class TenantUsageRepository:
         """All the tenant's stored rows (the quota's figure). With ``fold`` (a unit of work that
         writes), the tenant's accumulated deltas are folded into one row per table once there
         are more than ``FOLD_AFTER`` of them, so the sum read here stays short."""
-        rows = self.session.execute(self._per_table_statement()).all()
+        if not self._kept():
+            return sum(self._counted().values())
+        rows = self.session.execute(self._kept_statement()).all()
         if fold and sum(r.deltas for r in rows) > FOLD_AFTER:
             self.fold()
         return sum(int(r.total) for r in rows if r.table_name in _domains())
 
-    def _per_table_statement(self) -> Select[str, int, int]:
+    def _kept(self) -> bool:
+        """Whether the database keeps the counts (PostgreSQL's triggers, ``db.row_counts``);
+        on SQLite they are counted when read."""
+        return self.session.get_bind().dialect.name == "postgresql"
+
+    def _kept_statement(self) -> Select[str, int, int]:
         # An ORM statement: the session autoflushes before it, as before any count.
         return (
             select(
@@ -153,8 +171,15 @@ class TenantUsageRepository:
         )
 
     def _per_table(self) -> dict[str, int]:
-        rows = self.session.execute(self._per_table_statement())
+        if not self._kept():
+            return self._counted()
+        rows = self.session.execute(self._kept_statement())
         return {r.table_name: int(r.total) for r in rows}
+
+    def _counted(self) -> dict[str, int]:
+        """Every counted table's rows of the tenant, counted now: one statement."""
+        rows = self.session.execute(_count_statement(), {"tenant_id": self.tenant_id})
+        return {r.table_name: int(r.n) for r in rows}
 
     def fold(self) -> bool:
         """Fold the tenant's delta rows into one row per table (PostgreSQL; exact under
@@ -162,8 +187,8 @@ class TenantUsageRepository:
         meanwhile are not visible to the delete and stay as they are). One folder per tenant at
         a time (a transaction-scoped advisory lock, tried, not waited for); False when another
         held it."""
-        if self.session.get_bind().dialect.name != "postgresql":
-            return False  # SQLite's triggers keep one row per table already
+        if not self._kept():
+            return False
         got = self.session.execute(_TRY_FOLD_LOCK, {"tenant": str(self.tenant_id)}).scalar()
         if not got:
             return False
@@ -175,16 +200,13 @@ class TenantUsageRepository:
         count was wrong, (kept, actual). On PostgreSQL the caller's transaction must read one
         snapshot (REPEATABLE READ, ``recount_rows`` in the service sets it), so rows committed
         by others while it counts are either in both the deletion and the count, or in
-        neither; the fold lock keeps folders out meanwhile."""
-        if self.session.get_bind().dialect.name == "postgresql":
-            self.session.execute(_FOLD_LOCK, {"tenant": str(self.tenant_id)})
+        neither; the fold lock keeps folders out meanwhile. SQLite keeps no counts: nothing to
+        rebuild."""
+        if not self._kept():
+            return {}
+        self.session.execute(_FOLD_LOCK, {"tenant": str(self.tenant_id)})
         kept = self._per_table()
-        actual: dict[str, int] = {}
-        for table_name, cls in counted_models().items():
-            n = self.session.scalar(
-                select(func.count()).select_from(cls).where(cls.tenant_id == self.tenant_id)
-            )
-            actual[table_name] = int(n or 0)
+        actual = self._counted()
         self.session.execute(
             delete(TenantStoredRows).where(TenantStoredRows.tenant_id == self.tenant_id)
         )
@@ -226,6 +248,21 @@ def counted_models() -> dict[str, type[TenantScoped]]:
         if issubclass(cls, TenantScoped):
             found.setdefault(cls.__table__.name, cls)  # type: ignore[attr-defined]
     return found
+
+
+@cache
+def _count_statement() -> CompoundSelect[Any]:
+    """One statement counting the tenant's rows in every counted table (``:tenant_id``), one
+    result row per table: a single round trip instead of one per table."""
+    tenant = bindparam("tenant_id", type_=Uuid())
+    return union_all(
+        *(
+            select(literal(name).label("table_name"), func.count().label("n"))
+            .select_from(cls)
+            .where(cls.tenant_id == tenant)
+            for name, cls in sorted(counted_models().items())
+        )
+    )
 
 
 @cache

@@ -3,7 +3,8 @@
 The stored-row quota was checked with one ``count(*)`` per tenant table on every ingest. From
 here the tables' triggers keep ``tenant_stored_rows`` (see ``aethercrown.db.row_counts``), filled
 once with what the tables hold now. The table is a tenant table: row-level security on
-PostgreSQL like every other.
+PostgreSQL like every other. SQLite gets the table, empty, and no triggers: it counts the rows
+when the quota is read (see the module for why).
 
 Revision ID: 0014_tenant_stored_rows
 Revises: 0013_row_level_security
