@@ -47,7 +47,7 @@ test-calendar: $(STAMP) $(GBSTATS_STAMP)
 
 # The reliability suite (benchmarks/reliability): authorization matrix, crash durability,
 # concurrent runners and claimers, load, schema fuzzing; one table, non-zero exit on any failure.
-# Not part of `make test`. RELIABILITY_ARGS="--budget-seconds 300" for the quick mode,
+# Not part of `make test`. RELIABILITY_ARGS="--budget-seconds 540" for the quick mode,
 # "--database-url postgresql://…" (a scratch database: it is wiped) for PostgreSQL too.
 RELIABILITY_ARGS ?=
 reliability: $(STAMP)

@@ -70,13 +70,32 @@ def main() -> None:
             return httpx.Response(200, text="ok")
 
         client = httpx.Client(transport=httpx.MockTransport(answer))
+
+        # The support hosts resolve at once to a public address (no DNS time is counted).
+        def resolver(host: str, port: int) -> list[str]:
+            return ["93.184.215.14"]
+
         # One warm-up onboarding (imports, first-use defaults: SLA tiers, plans, the secret).
-        service.create(factory, tenant_id, _body(-1), "bench", allow_loopback=False, client=client)
+        service.create(
+            factory,
+            tenant_id,
+            _body(-1),
+            "bench",
+            allow_loopback=False,
+            client=client,
+            resolver=resolver,
+        )
         timings, cpu = [], []
         for n in range(args.onboardings):
             began, began_cpu = time.perf_counter(), time.process_time()
             out = service.create(
-                factory, tenant_id, _body(n), "bench", allow_loopback=False, client=client
+                factory,
+                tenant_id,
+                _body(n),
+                "bench",
+                allow_loopback=False,
+                client=client,
+                resolver=resolver,
             )
             timings.append((time.perf_counter() - began) * 1000)
             cpu.append((time.process_time() - began_cpu) * 1000)

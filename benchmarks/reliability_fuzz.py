@@ -146,6 +146,8 @@ def run_schemathesis(
         str(args.seed),
         "--max-examples",
         str(args.max_examples),
+        "--phases",
+        args.phases,
         "--workers",
         "1",
         "--generation-database",
@@ -176,6 +178,17 @@ def main() -> None:
     parser.add_argument("--max-examples", type=int, default=20)
     parser.add_argument("--seed", type=int, default=20261202)
     parser.add_argument("--keep-reports", default=None, help="directory for the event logs")
+    parser.add_argument(
+        "--phases",
+        default="examples,coverage,fuzzing,stateful",
+        help="schemathesis phases (the quick mode of `make reliability` runs examples,fuzzing)",
+    )
+    parser.add_argument(
+        "--keys",
+        default="tenant,operator",
+        choices=["tenant,operator", "tenant", "operator"],
+        help="which keys to run schemathesis with, in this order",
+    )
     parser.add_argument(
         "--strict",
         action="store_true",
@@ -215,10 +228,14 @@ def main() -> None:
         # past schemathesis' 10 s loading timeout, which then ran nothing. Built once here.
         httpx.get(f"{base}/openapi.json", timeout=300).raise_for_status()
         tenant = prepare(base, admin)
-        for name, headers in (
-            ("operator", {"Authorization": f"Bearer {admin}", "X-Tenant": tenant["slug"]}),
-            ("tenant", {"Authorization": f"Bearer {tenant['api_key']}"}),
-        ):
+        # The tenant's own key first: the operator pass may rotate or revoke the tenant's keys
+        # (auto-rotate, revoke), which would leave a later tenant pass answering only 401.
+        passes = {
+            "tenant": {"Authorization": f"Bearer {tenant['api_key']}"},
+            "operator": {"Authorization": f"Bearer {admin}", "X-Tenant": tenant["slug"]},
+        }
+        for name in args.keys.split(","):
+            headers = passes[name]
             code, results[name] = run_schemathesis(base, headers, args, reports / f"{name}.ndjson")
             codes.append(code)
     finally:

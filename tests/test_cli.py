@@ -198,6 +198,13 @@ COMMANDS: dict[str, list[str] | None] = {
         "--tenant",
         "ttt",
     ],
+    "onboarding first-response": [
+        "onboarding",
+        "first-response",
+        "no-such-ticket",
+        "--tenant",
+        "ttt",
+    ],
     "content generate blog": [
         "content",
         "generate",

@@ -301,6 +301,7 @@ def plausible_bodies(ids: dict[str, str], marker: str) -> dict[tuple[str, str], 
         ("post", "/api/v1/content/items/{content_id}/headline-test"): {
             "headlines": [f"{marker} other headline"]
         },
+        ("post", "/api/v1/enterprise/onboarding/tickets/{ticket_id}/first-response"): {},
         ("post", "/api/v1/tenants/{tenant_id}/scale"): {"tier": "starter"},
         ("patch", "/api/v1/tenants/{tenant_id}"): {"name": "renamed by the other tenant"},
         ("post", "/api/v1/enterprise/usage/{customer}/trigger-upsell"): {},

@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import socket
 import threading
 import time
 from collections.abc import Callable
 
 import httpx
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+from aethercrown.core.errors import PROBLEM_JSON, TYPE_PREFIX
 
 LOOP = "asyncio"
 HTTP_PROTOCOL = "aethercrown.serving:NoDelayHttpToolsProtocol"
@@ -35,6 +38,30 @@ class NoDelayHttpToolsProtocol(HttpToolsProtocol):
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         super().connection_made(transport)
+
+    def send_400_response(self, msg: str) -> None:
+        # Bytes the HTTP parser refuses (a request line or headers it cannot read, e.g. a
+        # 100 kB query) never reach the app, so uvicorn answers them in text/plain; every other
+        # error the platform gives is problem+json, and clients parse one format.
+        body = json.dumps(
+            {
+                "type": f"{TYPE_PREFIX}malformed-request",
+                "title": "Malformed HTTP request",
+                "status": 400,
+                "detail": "The request could not be read as HTTP/1.1 (its request line or "
+                "headers are malformed or too long)",
+            }
+        ).encode()
+        head = [STATUS_LINE[400]]
+        for name, value in self.server_state.default_headers:
+            head += [name, b": ", value, b"\r\n"]
+        head += [
+            f"content-type: {PROBLEM_JSON}\r\n".encode(),
+            f"content-length: {len(body)}\r\n".encode(),
+            b"connection: close\r\n\r\n",
+        ]
+        self.transport.write(b"".join(head) + body)
+        self.transport.close()
 
 
 def cannot_listen(host: str, port: int) -> str | None:

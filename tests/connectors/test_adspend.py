@@ -107,6 +107,12 @@ def test_bad_reports_are_4xx_and_store_nothing(
         headers=tenant.headers,
     )
     assert duplicate_rules.status_code == 422
+    bool_priority = client.put(
+        "/api/v1/connectors/marketing/channel-rules",
+        json=[{"pattern": "x", "channel": "a", "priority": False}],
+        headers=tenant.headers,
+    )
+    assert bool_priority.status_code == 422
     assert (
         client.get("/api/v1/connectors/marketing/channel-rules", headers=tenant.headers).json()
         == []

@@ -16,9 +16,13 @@ def test_bad_json_wrong_types_and_unknown_routes_are_problem_json(
         ("POST", "/api/v1/tenants/create", b"{not json", 422, "body"),
         ("POST", "/api/v1/tenants/create", b'{"name": 5, "slug": ["x"]}', 422, "name"),
         ("POST", "/api/v1/tenants/create", b"[]", 422, None),
-        ("GET", "/api/v1/tenants/not-a-uuid", None, 422, "tenant_id"),
+        # Tenant and experiment ids are matched as UUIDs (so ".../create" is not an id): a
+        # malformed one matches no route.
+        ("GET", "/api/v1/tenants/not-a-uuid", None, 404, None),
         ("GET", "/api/v1/nowhere", None, 404, None),
         ("DELETE", "/api/v1/tenants/create", None, 405, None),
+        ("PATCH", "/api/v1/tenants/create", b"{}", 405, None),
+        ("GET", "/api/v1/content/ab-test/create", None, 405, None),
     ]
     for method, url, content, status, field in cases:
         response = client.request(method, url, content=content, headers=h)

@@ -180,6 +180,11 @@ def test_the_training_schedule_is_an_icalendar_file_in_the_contacts_zone(
         assert event.decoded("DTEND") - start == timedelta(hours=1)
         assert "ada@big.example" in str(event["ATTENDEE"])
     assert len({str(e["UID"]) for e in events}) == 3
+    # Rendered on request from the stored sessions: the same file every time (stable UIDs,
+    # DTSTAMP the step's time), whatever the clock reads now.
+    with clock.travel(clock.utcnow() + timedelta(days=3)):
+        again = client.get(f"{BASE}/{created['id']}/training.ics", headers=tenant.headers)
+    assert again.content == response.content
 
 
 def test_the_docs_link_is_signed_and_expires(
@@ -299,6 +304,12 @@ def test_sla_tiers_are_editable_rows(client: TestClient, tenant: TenantHandle) -
         f"{BASE}/sla-tiers/premium", json={"uptime_target_bp": 20000}, headers=tenant.headers
     )
     assert bad.status_code == 422
+    a_bool = client.patch(
+        f"{BASE}/sla-tiers/premium",
+        json={"credits": [{"below_bp": 9990, "credit_percent": False}]},
+        headers=tenant.headers,
+    )
+    assert a_bool.status_code == 422  # JSON false is not a percentage
 
 
 def test_the_runner_knows_the_onboarding_jobs() -> None:

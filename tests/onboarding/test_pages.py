@@ -17,15 +17,34 @@ def test_report_page_and_portal_page(
     created = client.post(f"{BASE}/create", json=request_body(receiver.url), headers=tenant.headers)
     body = created.json()
 
-    assert client.get("/onboarding").status_code == 401  # signed out
-    listing = client.get("/onboarding", headers=tenant.headers)
-    assert listing.status_code == 200 and "big-co" in listing.text
-    page = client.get(f"/onboarding/{body['id']}", headers=tenant.headers)
-    assert page.status_code == 200
-    assert 'id="blockers"' in page.text and "support webhook answered 500" in page.text
-    assert "account creation" in page.text and "onboarding.create" in page.text
-    assert client.get(f"/onboarding/{body['id']}", headers=other_tenant.headers).status_code == 404
-    assert client.get("/onboarding/not-an-id", headers=tenant.headers).status_code == 404
+    # The first staff pages only send the browser to the console, which asks to sign in: no
+    # credential opens them, neither the dead ``aethercrown_key`` cookie nor a Bearer key.
+    ident = body["id"]
+    for path, console_path in (
+        ("/onboarding", "/console/onboarding"),
+        (f"/onboarding/{ident}", f"/console/onboarding/{ident}"),
+    ):
+        moved = client.get(path, follow_redirects=False)
+        assert (moved.status_code, moved.headers["location"]) == (307, console_path)
+        for credentials in (
+            {"cookies": {"aethercrown_key": tenant.key}},
+            {"headers": tenant.headers},
+        ):
+            client.cookies.clear()
+            client.cookies.update(credentials.get("cookies", {}))
+            page = client.get(path, headers=credentials.get("headers"))
+            assert page.url.path == "/console/login", (path, credentials.keys())
+            assert "big-co" not in page.text and "support webhook" not in page.text
+    # Nor does the old cookie open any console page (only the server-side session does).
+    client.cookies.clear()
+    client.cookies.set("aethercrown_key", tenant.key)
+    for path in ("/console", "/console/onboarding", f"/console/onboarding/{ident}", "/portal"):
+        page = client.get(path)
+        assert "big-co" not in page.text, path
+        assert page.url.path in ("/console/login", "/portal"), path
+    client.cookies.clear()
+    odd = client.get("/onboarding/a b?x=1", follow_redirects=False)
+    assert odd.headers["location"] == "/console/onboarding/a%20b"
     # In the console, signed in with the tenant's key: the list, the report, nobody else's.
     sign_in(client, tenant.key)
     console = client.get("/console/onboarding")

@@ -100,3 +100,43 @@ def test_unknown_time_zones_are_refused(zone: str) -> None:
     with pytest.raises(ValueError):
         check_time_zone(zone)
     assert check_time_zone("Asia/Tokyo") == "Asia/Tokyo"
+
+
+def _at(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def test_first_response_at_the_boundary_and_across_a_month_end() -> None:
+    """Enterprise's 60 minutes, worked by hand: an answer at exactly 60:00 is within the target,
+    one at 60:01 is a breach of 60.02 minutes; a ticket opened on 31 January 23:30 and first
+    answered on 1 February 00:45 waited 75 minutes and is January's breach."""
+    tickets = [
+        sla.Ticket("at-limit", _at("2027-01-30 12:00"), _at("2027-01-30 13:00:00")),
+        sla.Ticket("one-second-over", _at("2027-01-30 14:00"), _at("2027-01-30 15:00:01")),
+        sla.Ticket("month-end", _at("2027-01-31 23:30"), _at("2027-02-01 00:45")),
+        sla.Ticket("february", _at("2027-02-01 00:10"), _at("2027-02-01 00:40")),
+        sla.Ticket("unanswered", _at("2027-02-01 01:00"), None),
+    ]
+    # 02:00:00: the unanswered ticket has waited exactly its 60 minutes, not yet a breach.
+    january, february = sla.response_compliance(tickets, 60, _at("2027-02-01 02:00:00"))
+    assert (january.month.isoformat(), january.tickets, january.within_target) == (
+        "2027-01-01",
+        3,
+        1,
+    )
+    assert january.compliance == pytest.approx(1 / 3)
+    assert [(b["ticket"], b["response_minutes"], b["answered"]) for b in january.breaches] == [
+        ("one-second-over", 60.02, True),
+        ("month-end", 75.0, True),
+    ]
+    assert (february.tickets, february.within_target, february.breaches) == (1, 1, [])
+    # One second later it is February's breach, unanswered.
+    _, february = sla.response_compliance(tickets, 60, _at("2027-02-01 02:00:01"))
+    assert (february.tickets, february.within_target, february.compliance) == (2, 1, 0.5)
+    assert [(b["ticket"], b["response_minutes"], b["answered"]) for b in february.breaches] == [
+        ("unanswered", 60.02, False)
+    ]
+    # Premium's 4 hours on the same tickets: every answered one is within; the unanswered one
+    # is not measured before 05:00.
+    months = sla.response_compliance(tickets, 240, _at("2027-02-01 05:00:00"))
+    assert [(m.tickets, m.within_target, len(m.breaches)) for m in months] == [(3, 3, 0), (1, 1, 0)]

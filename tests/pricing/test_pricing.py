@@ -62,6 +62,7 @@ def test_default_plans_are_seeded_per_tenant_and_editable(
         ("patch", {"plans": [{"slug": "new", "monthly_price": 1}]}),  # a new plan needs more
         ("patch", {"factors": {"engagement_discounts": {"tenure_months": [[5, 100]]}}}),
         ("patch", {"factors": {"usage_multipliers": {"api_calls": [[0, 1], [0, 2]]}}}),
+        ("patch", {"factors": {"usage_multipliers": {"api_calls": [[0.0, False]]}}}),  # bool
         ("patch", {"plans": [{"slug": "solo", "monthly_price": -1}]}),
         ("put", {"plans": []}),
         ("put", {"plans": [{"slug": "a", "name": "A", "rank": 1, "monthly_price": 1}] * 2}),

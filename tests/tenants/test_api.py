@@ -207,4 +207,4 @@ def test_read_answers_exactly_what_the_orm_routes_answer(
         ).status_code
         == 404
     )
-    assert client.get("/api/v1/tenants/not-a-uuid", headers=bearer(admin_key)).status_code == 422
+    assert client.get("/api/v1/tenants/not-a-uuid", headers=bearer(admin_key)).status_code == 404

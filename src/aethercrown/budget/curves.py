@@ -267,18 +267,8 @@ def fit_channel(
         spend_series=[float(v) for v in spend],
         return_series=[float(v) for v in returns],
     )
-    if n < MIN_POINTS:
-        fit.fallback_reason = f"only {n} periods of data; a curve needs at least {MIN_POINTS}"
-        return fit
-    mean = float(spend.mean())
-    cv = float(spend.std() / mean) if mean > 0 else 0.0
-    distinct = len(np.unique(np.round(spend, 9)))
-    if mean <= 0 or cv < MIN_SPEND_CV or distinct < MIN_DISTINCT_SPEND:
-        fit.fallback_reason = (
-            f"spend barely varies (coefficient of variation {cv:.3f}, {distinct} distinct "
-            f"levels); a curve needs variation of at least {MIN_SPEND_CV} and "
-            f"{MIN_DISTINCT_SPEND} levels"
-        )
+    fit.fallback_reason = _unfittable(spend)
+    if fit.fallback_reason is not None:
         return fit
 
     rates = ADSTOCK_GRID if consecutive and n >= MIN_POINTS_FOR_ADSTOCK else (0.0,)
@@ -292,37 +282,14 @@ def fit_channel(
     family, rate, params, rss = found
     season = np.ones(n)
     if calendar is not None and consecutive and n >= MIN_POINTS_FOR_SEASONALITY:
-        # Alternate: calendar factors from the returns relative to the curve, then the curve
-        # on the returns with the calendar divided out (the curve is at average seasonality).
-        # Kept only if it explains the returns better than the curve alone.
-        s_family, s_rate, s_params, s_season = family, rate, params, season
-        for _ in range(SEASONAL_ROUNDS):
-            s_season = _seasonality(
-                returns, _model(s_family, s_params, adstock(spend, s_rate)), calendar
-            )
-            refit = _search(
-                spend, returns / s_season, rates, x_scale, y_scale, (s_family, s_rate, s_params)
-            )
-            if refit is not None:
-                s_family, s_rate, s_params, _ = refit
-        seasonal_fit = _model(s_family, s_params, adstock(spend, s_rate)) * s_season
-        if float(np.sum((returns - seasonal_fit) ** 2)) < rss:
-            family, rate, params, season = s_family, s_rate, s_params, s_season
+        seasonal = _seasonal_fit(spend, returns, rates, x_scale, y_scale, found, calendar)
+        if seasonal is not None:
+            family, rate, params, season = seasonal
             fit.season_adjusted = True
     rss = float(np.sum((returns - _model(family, params, adstock(spend, rate)) * season) ** 2))
     r2 = 1.0 - rss / tss if tss > 0 else 0.0
-    if r2 < MIN_R2:
-        fit.fallback_reason = (
-            f"the best curve explains {max(r2, 0.0):.0%} of the return's variance "
-            f"(R² {r2:.3f} < {MIN_R2})"
-        )
-        return fit
-    p_value = _f_test(r2, n, len(params) + (1 if rate else 0))
-    if p_value > MAX_P_VALUE:
-        fit.fallback_reason = (
-            f"the curve's fit (R² {r2:.3f}) is not distinguishable from spend having no effect "
-            f"(F-test p = {p_value:.3f} > {MAX_P_VALUE})"
-        )
+    fit.fallback_reason = _insignificant(r2, n, len(params) + (1 if rate else 0))
+    if fit.fallback_reason is not None:
         return fit
     x = adstock(spend, rate)
     curve_only = _model(family, params, x)
@@ -340,6 +307,70 @@ def fit_channel(
         family, rate, params, x, returns / season, curve_only, bootstrap, seed
     )
     return fit
+
+
+def _unfittable(spend: FloatArray) -> str | None:
+    """Why no curve can be fitted to this spend (too few periods, too little variation)."""
+    n = len(spend)
+    if n < MIN_POINTS:
+        return f"only {n} periods of data; a curve needs at least {MIN_POINTS}"
+    mean = float(spend.mean())
+    cv = float(spend.std() / mean) if mean > 0 else 0.0
+    distinct = len(np.unique(np.round(spend, 9)))
+    if mean <= 0 or cv < MIN_SPEND_CV or distinct < MIN_DISTINCT_SPEND:
+        return (
+            f"spend barely varies (coefficient of variation {cv:.3f}, {distinct} distinct "
+            f"levels); a curve needs variation of at least {MIN_SPEND_CV} and "
+            f"{MIN_DISTINCT_SPEND} levels"
+        )
+    return None
+
+
+def _seasonal_fit(
+    spend: FloatArray,
+    returns: FloatArray,
+    rates: tuple[float, ...],
+    x_scale: float,
+    y_scale: float,
+    found: tuple[str, float, FloatArray, float],
+    calendar: tuple[FloatArray, FloatArray],
+) -> tuple[str, float, FloatArray, FloatArray] | None:
+    """The curve and calendar factors fitted together, or None if they explain the returns no
+    better than the curve alone (``found``).
+
+    Alternates: calendar factors from the returns relative to the curve, then the curve on the
+    returns with the calendar divided out (the curve is at average seasonality)."""
+    s_family, s_rate, s_params, rss = found
+    s_season = np.ones(len(spend))
+    for _ in range(SEASONAL_ROUNDS):
+        s_season = _seasonality(
+            returns, _model(s_family, s_params, adstock(spend, s_rate)), calendar
+        )
+        refit = _search(
+            spend, returns / s_season, rates, x_scale, y_scale, (s_family, s_rate, s_params)
+        )
+        if refit is not None:
+            s_family, s_rate, s_params, _ = refit
+    seasonal_fit = _model(s_family, s_params, adstock(spend, s_rate)) * s_season
+    if float(np.sum((returns - seasonal_fit) ** 2)) < rss:
+        return s_family, s_rate, s_params, s_season
+    return None
+
+
+def _insignificant(r2: float, n: int, parameters: int) -> str | None:
+    """Why a fitted curve is not used: it explains too little, or no more than no effect."""
+    if r2 < MIN_R2:
+        return (
+            f"the best curve explains {max(r2, 0.0):.0%} of the return's variance "
+            f"(R² {r2:.3f} < {MIN_R2})"
+        )
+    p_value = _f_test(r2, n, parameters)
+    if p_value > MAX_P_VALUE:
+        return (
+            f"the curve's fit (R² {r2:.3f}) is not distinguishable from spend having no effect "
+            f"(F-test p = {p_value:.3f} > {MAX_P_VALUE})"
+        )
+    return None
 
 
 def _search(

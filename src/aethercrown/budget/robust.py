@@ -237,42 +237,16 @@ def fit_channel(
     weeks = len(s) // block
 
     def empty(reason: str) -> ChannelPosterior:
-        roi = float(r.sum() / s.sum()) if s.sum() > 0 else 0.0
-        # A straight line at the historical ROI, so the held channel still shows its return.
-        n = max(draws, 1)
-        return ChannelPosterior(
-            channel,
-            (HILL,) * n,
-            np.full(n, roi * max(trusted, 1.0) * 1e6),
-            np.full(n, max(trusted, 1.0) * 1e6),
-            np.ones(n),
-            np.zeros(n),
-            trusted,
-            current,
-            0.0,
-            weeks,
-            reason,
-        )
+        return _held(channel, s, r, trusted, current, weeks, draws, reason)
 
     if weeks < MIN_BLOCKS or trusted <= 0 or s.std() <= 0.02 * max(current, 1e-12):
         return empty(
             f"too little history or spend variation to fit a curve (only {len(s)} periods, "
             f"{weeks} blocks of a week; {MIN_BLOCKS} needed)"
         )
-    stock = _adstock_rows(s, rates)  # (L, T)
     ks = trusted * np.geomspace(*K_RANGE, K_POINTS)
     shapes = [*HILL_SLOPES, 0.0]  # 0 marks the exponential
-    ratio = stock[:, None, :] / ks[None, :, None]  # (L, K, T)
-    with np.errstate(divide="ignore"):
-        log_ratio = np.log(ratio)  # −inf at zero spend: u = 0 there, as it should be
-    feats = np.empty((len(rates), len(shapes), len(ks), len(s)))
-    for j, k in enumerate(shapes):
-        if k == 0.0:
-            feats[:, j] = -np.expm1(-ratio)
-        else:
-            # u/(1+u) with u = ratio^k, written as a logistic of k·log(ratio) (no overflow).
-            feats[:, j] = 0.5 * (1.0 + np.tanh(0.5 * k * log_ratio))
-    x = _blocks(feats, block)  # (L, S, K, W)
+    x = _blocks(_curve_features(s, rates, ks, shapes), block)  # (L, S, K, W)
     rng = np.random.default_rng(seed)
     if counts is not None:
         drawn = _poisson_draws(x, _blocks(np.asarray(counts, dtype=float), block), rng, draws)
@@ -302,24 +276,74 @@ def fit_channel(
         r2,
         w,
     )
-    reason = None
+    reason = _weakness(post, r2, evidence)
+    return post if reason is None else replace(post, weak_reason=reason)
+
+
+def _held(
+    channel: str,
+    s: np.ndarray,
+    r: np.ndarray,
+    trusted: float,
+    current: float,
+    weeks: int,
+    draws: int,
+    reason: str,
+) -> ChannelPosterior:
+    """A channel held at its current spend for ``reason``: a straight line at its historical
+    ROI, so it still shows its return."""
+    roi = float(r.sum() / s.sum()) if s.sum() > 0 else 0.0
+    n = max(draws, 1)
+    return ChannelPosterior(
+        channel,
+        (HILL,) * n,
+        np.full(n, roi * max(trusted, 1.0) * 1e6),
+        np.full(n, max(trusted, 1.0) * 1e6),
+        np.ones(n),
+        np.zeros(n),
+        trusted,
+        current,
+        0.0,
+        weeks,
+        reason,
+    )
+
+
+def _curve_features(
+    s: np.ndarray, rates: Sequence[float], ks: np.ndarray, shapes: Sequence[float]
+) -> np.ndarray:
+    """Every candidate curve's unit response to the adstocked spend: (rate, shape, K, period)."""
+    stock = _adstock_rows(s, rates)  # (L, T)
+    ratio = stock[:, None, :] / ks[None, :, None]  # (L, K, T)
+    with np.errstate(divide="ignore"):
+        log_ratio = np.log(ratio)  # −inf at zero spend: u = 0 there, as it should be
+    feats = np.empty((len(rates), len(shapes), len(ks), len(s)))
+    for j, k in enumerate(shapes):
+        if k == 0.0:
+            feats[:, j] = -np.expm1(-ratio)
+        else:
+            # u/(1+u) with u = ratio^k, written as a logistic of k·log(ratio) (no overflow).
+            feats[:, j] = 0.5 * (1.0 + np.tanh(0.5 * k * log_ratio))
+    return feats
+
+
+def _weakness(post: ChannelPosterior, r2: float, evidence: float) -> str | None:
+    """Why a fitted channel is too weak to move (little evidence, or too wide a posterior at
+    its current spend), or None."""
     if evidence < MIN_EVIDENCE:
-        reason = (
+        return (
             f"the fitted curve explains too little of the weekly return (R² {r2:.2f}; "
             f"likelihood ratio against no spend effect {evidence:.1f})"
         )
-    else:
-        at = post.values(max(current, 1e-9))[:, 0]
-        lo, mid, hi = np.percentile(at, [5, 50, 95])
-        if mid <= 0 or (hi - lo) / mid > MAX_RELATIVE_WIDTH:
-            width = (hi - lo) / mid if mid > 0 else math.inf
-            reason = (
-                f"the posterior is too wide: the 90% interval of the return at the current "
-                f"spend is {width:.0%} of its median"
-            )
-    if reason is not None:
-        post = replace(post, weak_reason=reason)
-    return post
+    at = post.values(max(post.current, 1e-9))[:, 0]
+    lo, mid, hi = np.percentile(at, [5, 50, 95])
+    if mid <= 0 or (hi - lo) / mid > MAX_RELATIVE_WIDTH:
+        width = (hi - lo) / mid if mid > 0 else math.inf
+        return (
+            f"the posterior is too wide: the 90% interval of the return at the current "
+            f"spend is {width:.0%} of its median"
+        )
+    return None
 
 
 def _gaussian_draws(

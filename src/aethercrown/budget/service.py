@@ -7,7 +7,7 @@ import itertools
 import statistics
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -302,101 +302,28 @@ def shape_robust(
     lower, upper = planner.bounds(stand_ins, budget, limits)
     fixed = [p.channel in limits.fixed for p in posteriors]
     plan = robust.optimise(posteriors, budget, lower, upper, fixed=fixed, interval=interval)
-    resolution = MINOR_RESOLUTION if history.money == "minor" else AS_GIVEN_RESOLUTION
-    fmt = "{:,.0f}" if history.money == "minor" else "{:,.2f}"
-    total = budget * periods
+    fmt = _money_format(history)
     names = plan.channels
-
-    def split(x: np.ndarray) -> dict[str, float]:
-        return dict(zip(names, _round_split(x * periods, total, resolution), strict=True))
-
-    def mean_total(x: np.ndarray) -> float:
-        return sum(p.mean(float(a)) for p, a in zip(posteriors, x, strict=True))
-
+    split = _splitter(history, names, budget * periods, periods)
     allocations = split(plan.allocation)
     expected = plan.expected * periods
-    series = {c.channel: c for c in history.channels}
-    roi = np.array(
-        [
-            sum(series[n].returns) / sum(series[n].spend) if sum(series[n].spend) > 0 else 0.0
-            for n in names
-        ]
-    )
+    roi = _historical_roi(history, names)
     weights = roi / roi.sum() if roi.sum() > 0 else np.full(len(names), 1.0 / len(names))
     proportional = planner._fill(lower, upper, weights, budget)
 
     def comparison(x: np.ndarray) -> schemas.SplitComparison:
-        value = mean_total(x) * periods
-        return schemas.SplitComparison(
-            allocations=split(x),
-            expected_return=value,
-            uplift=expected - value,
-            uplift_percent=(expected - value) / value * 100 if value > 0 else None,
-        )
+        value = sum(p.mean(float(a)) for p, a in zip(posteriors, x, strict=True)) * periods
+        return _comparison(split(x), value, expected)
 
-    money = fmt.format
-    recommendations = []
-    channels = []
-    for i, p in enumerate(posteriors):
-        x, cur = float(plan.allocation[i]), float(plan.current[i])
-        change = x - cur
-        band = planner.MAINTAIN_BAND * max(cur, x, 1e-12)
-        action = "maintain" if abs(change) <= band else ("increase" if change > 0 else "decrease")
-        m_cur, m_new = p.marginal(cur), float(plan.marginal[i])
-        gain = p.mean(x) - p.mean(cur)
-        if fixed[i]:
-            reason = f"held fixed at {money(x * periods)} as asked"
-        elif p.weak:
-            reason = f"held at its current spend: {p.weak_reason}"
-        elif action == "maintain":
-            reason = (
-                "kept near its current spend: no move is better than it with enough certainty "
-                f"(marginal ROI {m_cur:.2f} there)"
-            )
-        else:
-            reason = (
-                f"marginal ROI {m_cur:.2f} at the current {money(cur * periods)}, {m_new:.2f} at "
-                f"{money(x * periods)}; the move {'adds' if gain >= 0 else 'gives up'} "
-                f"{money(abs(gain) * periods)} expected return"
-            )
-            if plan.beyond_trusted[i] or x >= p.trusted_max * 0.98:
-                reason += (
-                    f" (at the edge of its trusted range, {money(p.trusted_max)} a period: "
-                    "no further return is credited)"
-                )
-        recommendations.append(
-            schemas.Recommendation(
-                channel=p.channel,
-                action=action,
-                reason=reason,
-                current_amount=cur * periods,
-                recommended_amount=allocations[p.channel],
-                change=allocations[p.channel] - cur * periods,
-                marginal_roi_current=m_cur,
-                marginal_roi_recommended=m_new,
-                expected_return_change=gain * periods,
-            )
+    answers = [
+        _robust_channel(
+            p, i, plan, fixed[i], allocations[p.channel], float(roi[i]), periods, fmt, interval
         )
-        channels.append(
-            schemas.ChannelOut(
-                channel=p.channel,
-                model=str(p.representative()["family"]),
-                fallback=p.weak,
-                fallback_reason=p.weak_reason,
-                parameters={**p.representative(), "draws": len(p.beta)},
-                fit=schemas.FitOut(r2=p.r2, mape=None, points=p.blocks),
-                historical_roi=float(roi[i]),
-                current_spend_per_period=p.current,
-                marginal_roi=m_new,
-                curve=_posterior_points(p, x, interval),
-                trusted_max_spend=p.trusted_max,
-                held=plan.held[i],
-                beyond_trusted=plan.beyond_trusted[i],
-            )
-        )
+        for i, p in enumerate(posteriors)
+    ]
     return schemas.OptimizeResult(
         allocations=allocations,
-        recommendations=recommendations,
+        recommendations=[recommendation for recommendation, _ in answers],
         total_budget=sum(allocations.values()),
         expected_return=schemas.ExpectedReturn(
             value=expected,
@@ -410,19 +337,14 @@ def shape_robust(
             "current_split": comparison(plan.current),
             "proportional_rule": comparison(proportional),
         },
-        channels=channels,
+        channels=[channel for _, channel in answers],
         scenario={"kind": "budget"},
-        units=schemas.Units(
-            money=history.money,
-            currency=history.currency,
-            period_days=history.period_days,
-            horizon_days=horizon,
-            periods=periods,
-            note=(
-                "allocations, expected return and comparisons cover horizon_days; curve points, "
-                "trusted_max_spend and current_spend_per_period are per period of the history; "
-                + schemas.MONEY_UNITS
-            ),
+        units=_units(
+            history,
+            horizon,
+            periods,
+            "allocations, expected return and comparisons cover horizon_days; curve points, "
+            "trusted_max_spend and current_spend_per_period are per period of the history; ",
         ),
         optimizer=schemas.OptimizerOut(
             method=ROBUST_METHOD,
@@ -430,11 +352,7 @@ def shape_robust(
             relative_gap=0.0,
             nodes=robust.DP_STEPS,
         ),
-        data_window={
-            "first": history.first.isoformat(),
-            "last": history.last.isoformat(),
-            "rows": history.rows,
-        },
+        data_window=_data_window(history),
         confidence=robust.confidence(plan, posteriors, fmt, periods),
         gain_over_current=schemas.GainOut(
             value=plan.gain_mean * periods,
@@ -444,6 +362,132 @@ def shape_robust(
             probability_positive=plan.gain_positive,
         ),
     )
+
+
+def _robust_channel(
+    p: robust.ChannelPosterior,
+    i: int,
+    plan: robust.RobustPlan,
+    fixed: bool,
+    allocated: float,
+    historical_roi: float,
+    periods: float,
+    fmt: str,
+    interval: float,
+) -> tuple[schemas.Recommendation, schemas.ChannelOut]:
+    """Channel ``i``'s recommendation, with its reason in words, and its fit and curve."""
+    money = fmt.format
+    x, cur = float(plan.allocation[i]), float(plan.current[i])
+    change = x - cur
+    band = planner.MAINTAIN_BAND * max(cur, x, 1e-12)
+    action = "maintain" if abs(change) <= band else ("increase" if change > 0 else "decrease")
+    m_cur, m_new = p.marginal(cur), float(plan.marginal[i])
+    gain = p.mean(x) - p.mean(cur)
+    if fixed:
+        reason = f"held fixed at {money(x * periods)} as asked"
+    elif p.weak:
+        reason = f"held at its current spend: {p.weak_reason}"
+    elif action == "maintain":
+        reason = (
+            "kept near its current spend: no move is better than it with enough certainty "
+            f"(marginal ROI {m_cur:.2f} there)"
+        )
+    else:
+        reason = (
+            f"marginal ROI {m_cur:.2f} at the current {money(cur * periods)}, {m_new:.2f} at "
+            f"{money(x * periods)}; the move {'adds' if gain >= 0 else 'gives up'} "
+            f"{money(abs(gain) * periods)} expected return"
+        )
+        if plan.beyond_trusted[i] or x >= p.trusted_max * 0.98:
+            reason += (
+                f" (at the edge of its trusted range, {money(p.trusted_max)} a period: "
+                "no further return is credited)"
+            )
+    recommendation = schemas.Recommendation(
+        channel=p.channel,
+        action=action,
+        reason=reason,
+        current_amount=cur * periods,
+        recommended_amount=allocated,
+        change=allocated - cur * periods,
+        marginal_roi_current=m_cur,
+        marginal_roi_recommended=m_new,
+        expected_return_change=gain * periods,
+    )
+    channel = schemas.ChannelOut(
+        channel=p.channel,
+        model=str(p.representative()["family"]),
+        fallback=p.weak,
+        fallback_reason=p.weak_reason,
+        parameters={**p.representative(), "draws": len(p.beta)},
+        fit=schemas.FitOut(r2=p.r2, mape=None, points=p.blocks),
+        historical_roi=historical_roi,
+        current_spend_per_period=p.current,
+        marginal_roi=m_new,
+        curve=_posterior_points(p, x, interval),
+        trusted_max_spend=p.trusted_max,
+        held=plan.held[i],
+        beyond_trusted=plan.beyond_trusted[i],
+    )
+    return recommendation, channel
+
+
+def _money_format(history: History) -> str:
+    return "{:,.0f}" if history.money == "minor" else "{:,.2f}"
+
+
+def _splitter(
+    history: History, names: Sequence[str], total: float, periods: float
+) -> Callable[[np.ndarray], dict[str, float]]:
+    """Per-period amounts to amounts over the horizon, per channel, rounded to the money's
+    resolution and summing to ``total``."""
+    resolution = MINOR_RESOLUTION if history.money == "minor" else AS_GIVEN_RESOLUTION
+
+    def split(x: np.ndarray) -> dict[str, float]:
+        return dict(zip(names, _round_split(x * periods, total, resolution), strict=True))
+
+    return split
+
+
+def _comparison(
+    allocations: dict[str, float], value: float, expected: float
+) -> schemas.SplitComparison:
+    """Another split (its expected return ``value``) against the recommended one's."""
+    return schemas.SplitComparison(
+        allocations=allocations,
+        expected_return=value,
+        uplift=expected - value,
+        uplift_percent=(expected - value) / value * 100 if value > 0 else None,
+    )
+
+
+def _historical_roi(history: History, names: Sequence[str]) -> np.ndarray:
+    series = {c.channel: c for c in history.channels}
+    return np.array(
+        [
+            sum(series[n].returns) / sum(series[n].spend) if sum(series[n].spend) > 0 else 0.0
+            for n in names
+        ]
+    )
+
+
+def _units(history: History, horizon: int, periods: float, note: str) -> schemas.Units:
+    return schemas.Units(
+        money=history.money,
+        currency=history.currency,
+        period_days=history.period_days,
+        horizon_days=horizon,
+        periods=periods,
+        note=note + schemas.MONEY_UNITS,
+    )
+
+
+def _data_window(history: History) -> dict[str, Any]:
+    return {
+        "first": history.first.isoformat(),
+        "last": history.last.isoformat(),
+        "rows": history.rows,
+    }
 
 
 def _posterior_points(
@@ -486,50 +530,33 @@ def shape(
     horizon: int,
     interval: float,
 ) -> schemas.OptimizeResult:
-    resolution = MINOR_RESOLUTION if history.money == "minor" else AS_GIVEN_RESOLUTION
-    fmt = "{:,.0f}" if history.money == "minor" else "{:,.2f}"
-    total = plan.budget * periods
-
-    def split(x: np.ndarray) -> dict[str, float]:
-        return dict(zip(plan.channels, _round_split(x * periods, total, resolution), strict=True))
-
+    split = _splitter(history, plan.channels, plan.budget * periods, periods)
     allocations = split(plan.allocation)
-    recs = planner.recommend(plan, limits, fmt=fmt)
+    recs = planner.recommend(plan, limits, fmt=_money_format(history))
     expected = plan.expected * periods
-
-    def comparison(x: np.ndarray, value: float) -> schemas.SplitComparison:
-        value *= periods
-        return schemas.SplitComparison(
-            allocations=split(x),
-            expected_return=value,
-            uplift=expected - value,
-            uplift_percent=(expected - value) / value * 100 if value > 0 else None,
+    channels = [
+        schemas.ChannelOut(
+            channel=fit.channel,
+            model=fit.curve.family if fit.curve else "roi_proportional_fallback",
+            fallback=fit.curve is None,
+            fallback_reason=fit.fallback_reason,
+            parameters=(
+                {**fit.curve.as_dict(), "seasonality_adjusted": fit.season_adjusted}
+                if fit.curve
+                else None
+            ),
+            fit=schemas.FitOut(
+                r2=fit.quality.r2 if fit.quality else None,
+                mape=fit.quality.mape if fit.quality else None,
+                points=fit.points,
+            ),
+            historical_roi=fit.roi,
+            current_spend_per_period=fit.mean_spend,
+            marginal_roi=float(plan.marginal[i]),
+            curve=_curve_points(fit, float(plan.allocation[i])),
         )
-
-    channels = []
-    for i, fit in enumerate(plan.fits):
-        channels.append(
-            schemas.ChannelOut(
-                channel=fit.channel,
-                model=fit.curve.family if fit.curve else "roi_proportional_fallback",
-                fallback=fit.curve is None,
-                fallback_reason=fit.fallback_reason,
-                parameters=(
-                    {**fit.curve.as_dict(), "seasonality_adjusted": fit.season_adjusted}
-                    if fit.curve
-                    else None
-                ),
-                fit=schemas.FitOut(
-                    r2=fit.quality.r2 if fit.quality else None,
-                    mape=fit.quality.mape if fit.quality else None,
-                    points=fit.points,
-                ),
-                historical_roi=fit.roi,
-                current_spend_per_period=fit.mean_spend,
-                marginal_roi=float(plan.marginal[i]),
-                curve=_curve_points(fit, float(plan.allocation[i])),
-            )
-        )
+        for i, fit in enumerate(plan.fits)
+    ]
     return schemas.OptimizeResult(
         allocations=allocations,
         recommendations=[
@@ -556,21 +583,21 @@ def shape(
         ),
         marginal_roi={c: float(m) for c, m in zip(plan.channels, plan.marginal, strict=True)},
         comparison={
-            "current_split": comparison(plan.current, plan.current_expected),
-            "proportional_rule": comparison(plan.proportional, plan.proportional_expected),
+            "current_split": _comparison(
+                split(plan.current), plan.current_expected * periods, expected
+            ),
+            "proportional_rule": _comparison(
+                split(plan.proportional), plan.proportional_expected * periods, expected
+            ),
         },
         channels=channels,
         scenario=plan.scenario,
-        units=schemas.Units(
-            money=history.money,
-            currency=history.currency,
-            period_days=history.period_days,
-            horizon_days=horizon,
-            periods=periods,
-            note=(
-                "allocations, expected return and comparisons cover horizon_days; curve points "
-                "and current_spend_per_period are per period of the history; " + schemas.MONEY_UNITS
-            ),
+        units=_units(
+            history,
+            horizon,
+            periods,
+            "allocations, expected return and comparisons cover horizon_days; curve points "
+            "and current_spend_per_period are per period of the history; ",
         ),
         optimizer=schemas.OptimizerOut(
             method=METHOD,
@@ -579,11 +606,7 @@ def shape(
             / max(abs(plan.upper_bound), 1e-300),
             nodes=plan.nodes,
         ),
-        data_window={
-            "first": history.first.isoformat(),
-            "last": history.last.isoformat(),
-            "rows": history.rows,
-        },
+        data_window=_data_window(history),
     )
 
 

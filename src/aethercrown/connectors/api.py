@@ -283,7 +283,7 @@ class ChannelRuleIn(BaseModel):
     source: Annotated[str, StringConstraints(pattern="^(google-ads|meta|linkedin|any)$")] = "any"
     pattern: Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00]*$")]
     channel: Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[^\x00]*$")]
-    priority: Annotated[int, Field(ge=0, le=1_000_000)] = 100
+    priority: Annotated[int, Field(ge=0, le=1_000_000, strict=True)] = 100
 
 
 class ChannelRuleOut(ChannelRuleIn):

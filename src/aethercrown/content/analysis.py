@@ -532,9 +532,31 @@ def analyse(
     body_words = [w for _, tokens in tokenised for w in tokens]
     word_count = len(body_words)
     analysis = Analysis(word_count=word_count)
-    seo = analysis.seo
-    fix: str | None
+    analysis.seo += _keyphrase_checks(title, slug, keyphrase, paragraphs, headings, body_words)
+    analysis.seo += _meta_description_checks(meta_description, keyphrase)
+    analysis.seo += [_title_width_check(title), _text_length_check(word_count)]
+    analysis.readability += _structure_checks(blocks, paragraphs, headings, tokenised)
+    analysis.readability += _style_checks(tokenised)
+    ease, grade, flesch = _flesch_check(tokenised, body_words)
+    analysis.flesch_reading_ease = round(ease, 1)
+    analysis.flesch_kincaid_grade = round(grade, 1)
+    analysis.readability.append(flesch)
+    return analysis
 
+
+def _keyphrase_checks(
+    title: str,
+    slug: str,
+    keyphrase: str,
+    paragraphs: list[str],
+    headings: list[_Block],
+    body_words: list[str],
+) -> list[Check]:
+    """The keyphrase in the title (best at its start), introduction, slug and subheadings, and
+    its density; one check saying there is none when it is blank."""
+    seo: list[Check] = []
+    fix: str | None
+    word_count = len(body_words)
     # Keyphrase in the title: best at its start.
     if not keyphrase.strip():
         seo.append(
@@ -634,7 +656,13 @@ def analyse(
                 "Yoast: 0.5–3 % of the text.",
             )
         )
+    return seo
 
+
+def _meta_description_checks(meta_description: str, keyphrase: str) -> list[Check]:
+    """The meta description's length, and the keyphrase in it (when there is one)."""
+    seo: list[Check] = []
+    fix: str | None
     meta_len = len(meta_description)
     # Yoast: missing is red, too short or too long orange.
     score = _band(meta_len, (120, 156), (1, 1_000_000))
@@ -668,7 +696,10 @@ def analyse(
                 "Yoast: the keyphrase appears in the meta description.",
             )
         )
+    return seo
 
+
+def _title_width_check(title: str) -> Check:
     width = title_width(title)
     if width > 600:
         score, fix = BAD, f"Shorten the title: about {width} px wide, over Google's 600 px."
@@ -676,31 +707,38 @@ def analyse(
         score, fix = OK, f"Lengthen the title: about {width} px leaves space unused (400–600 px)."
     else:
         score, fix = GOOD, None
-    seo.append(
-        Check(
-            "title_width",
-            "SEO title width",
-            score,
-            width,
-            fix,
-            "Yoast: the title fills Google's 600 px without overflowing.",
-        )
+    return Check(
+        "title_width",
+        "SEO title width",
+        score,
+        width,
+        fix,
+        "Yoast: the title fills Google's 600 px without overflowing.",
     )
 
+
+def _text_length_check(word_count: int) -> Check:
     score = GOOD if word_count >= 300 else (OK if word_count >= 250 else BAD)
-    seo.append(
-        Check(
-            "text_length",
-            "Text length",
-            score,
-            word_count,
-            None if score == GOOD else "Write at least 300 words.",
-            "Yoast: at least 300 words for a post.",
-        )
+    return Check(
+        "text_length",
+        "Text length",
+        score,
+        word_count,
+        None if score == GOOD else "Write at least 300 words.",
+        "Yoast: at least 300 words for a post.",
     )
 
-    # Readability.
-    read = analysis.readability
+
+def _structure_checks(
+    blocks: list[_Block],
+    paragraphs: list[str],
+    headings: list[_Block],
+    tokenised: list[tuple[str, list[str]]],
+) -> list[Check]:
+    """Sentence, paragraph and section lengths."""
+    read: list[Check] = []
+    fix: str | None
+    word_count = sum(len(tokens) for _, tokens in tokenised)
     sentence_lengths = [len(tokens) for _, tokens in tokenised]
     n_sentences = len(sentence_lengths) or 1
     long_share = 100 * sum(1 for n in sentence_lengths if n > 20) / n_sentences
@@ -761,7 +799,13 @@ def analyse(
             "Yoast: at most 300 words between subheadings.",
         )
     )
+    return read
 
+
+def _style_checks(tokenised: list[tuple[str, list[str]]]) -> list[Check]:
+    """Passive voice and transition words, as shares of the sentences."""
+    read: list[Check] = []
+    n_sentences = len(tokenised) or 1
     passive = sum(1 for _, tokens in tokenised if _is_passive(tokens))
     passive_share = 100 * passive / n_sentences
     score = _band(passive_share, (0, 10), (0, 15))
@@ -794,25 +838,27 @@ def analyse(
             "Yoast: at least 30 % of sentences hold a transition word.",
         )
     )
+    return read
 
+
+def _flesch_check(
+    tokenised: list[tuple[str, list[str]]], body_words: list[str]
+) -> tuple[float, float, Check]:
+    """Flesch reading ease and Flesch-Kincaid grade, and the check on the ease."""
+    word_count = len(body_words)
+    n_sentences = len(tokenised) or 1
     syllables = sum(n * syllable_count(w) for w, n in Counter(body_words).items())
     words_per_sentence = word_count / n_sentences if word_count else 0.0
     syllables_per_word = syllables / word_count if word_count else 0.0
     ease = 206.835 - 1.015 * words_per_sentence - 84.6 * syllables_per_word
     grade = 0.39 * words_per_sentence + 11.8 * syllables_per_word - 15.59
-    analysis.flesch_reading_ease = round(ease, 1)
-    analysis.flesch_kincaid_grade = round(grade, 1)
     score = GOOD if ease >= 60 else (OK if ease >= 50 else BAD)
-    read.append(
-        Check(
-            "flesch_reading_ease",
-            "Flesch reading ease",
-            score,
-            round(ease, 1),
-            None
-            if score == GOOD
-            else "Hard to read: use shorter sentences and shorter, common words.",
-            f"Yoast: 60 or more reads easily; Flesch-Kincaid grade {grade:.1f}.",
-        )
+    check = Check(
+        "flesch_reading_ease",
+        "Flesch reading ease",
+        score,
+        round(ease, 1),
+        None if score == GOOD else "Hard to read: use shorter sentences and shorter, common words.",
+        f"Yoast: 60 or more reads easily; Flesch-Kincaid grade {grade:.1f}.",
     )
-    return analysis
+    return ease, grade, check

@@ -45,7 +45,11 @@ def put_profile(
     return service.profile_out(profile)
 
 
-@router.get("/profile", response_model=schemas.ProfileOut)
+@router.get(
+    "/profile",
+    response_model=schemas.ProfileOut,
+    responses={409: {"description": "No product profile yet: PUT one first"}},
+)
 def get_profile(principal: TenantReader, session: DbSession) -> schemas.ProfileOut:
     return service.profile_out(service.profile_or_409(session, principal.tenant_id))
 

@@ -437,12 +437,62 @@ def write_blog(
         meta = meta[:155].rsplit(" ", 1)[0].rstrip(",:;") + "…"
     slug = slugify(keyphrase + " guide") if len(slugify(title)) > 60 else slugify(title)
 
+    # The draws keep their order (the same seed writes the same post): the plan's shuffle, the
+    # introduction, the sections, the top-up, the questions, the close.
+    plan = _section_plan(facts, keyphrase, features, rng)
+    total_weight = sum(w for *_, w in plan) + 1.2  # + introduction and conclusion
+    blocks = _introduction(composer, target_words * 0.6 / total_weight, rng)
+    outline: list[dict[str, object]] = []
+    links_used: list[dict[str, str]] = []
+    for index, (level, heading, pools, weight) in enumerate(plan):
+        blocks.append(f"{'#' * level} {heading}")
+        outline.append({"level": level, "heading": heading})
+        blocks.extend(
+            _section(
+                composer,
+                facts,
+                heading,
+                pools,
+                target_words * weight / total_weight,
+                # The internal link in the second section, the external one in the last but one.
+                link_kind={1: "internal", len(plan) - 2: "external"}.get(index),
+                links_used=links_used,
+            )
+        )
+    _top_up(composer, blocks, target_words)
+    _answer_questions(composer, blocks, outline, keyphrase, target_words)
+
+    blocks.append(f"## Getting started with {keyphrase}")
+    outline.append({"level": 2, "heading": f"Getting started with {keyphrase}"})
+    blocks.extend(_paragraphs(composer.draw(_CLOSING, 3), rng))
+    call_to_action = _call_to_action(facts, keyphrase, links_used)
+    blocks.append(call_to_action)
+
+    markdown = f"# {title}\n\n" + "\n\n".join(blocks) + "\n"
+    return BlogPost(
+        title=title,
+        slug=slug,
+        meta_description=meta,
+        keyphrase=keyphrase,
+        outline=outline,
+        markdown=markdown,
+        html=render_html(markdown),
+        call_to_action=call_to_action,
+        links=links_used,
+    )
+
+
+_Pools = list[tuple[tuple[str, ...], dict[str, str]]]
+
+
+def _section_plan(
+    facts: ProductFacts, keyphrase: str, features: list[Feature], rng: random.Random
+) -> list[tuple[int, str, _Pools, float]]:
+    """(level, heading, sentence pools, weight) per section; the weights share the target out."""
     step_headings = list(_STEP_HEADINGS[1:])
     rng.shuffle(step_headings)
     step_headings = [_STEP_HEADINGS[0], *sorted(step_headings[:2], key=_STEP_HEADINGS.index)]
-
-    # Section plan: (level, heading, pools); budgets share the target out by weight.
-    plan: list[tuple[int, str, list[tuple[tuple[str, ...], dict[str, str]]], float]] = [
+    plan: list[tuple[int, str, _Pools, float]] = [
         (2, f"Why {keyphrase} matters for {facts.audience}", [(_WHY, {}), (_GENERAL, {})], 1.2),
         (
             2,
@@ -460,12 +510,11 @@ def write_blog(
     plan.append(
         (2, f"Results to expect from work on {keyphrase}", [(_RESULTS, {}), (_WHY, {})], 0.7)
     )
+    return plan
 
-    total_weight = sum(w for *_, w in plan) + 1.2  # + introduction and conclusion
-    intro_budget = target_words * 0.6 / total_weight
-    blocks: list[str] = []
-    outline: list[dict[str, object]] = []
 
+def _introduction(composer: _Composer, budget: float, rng: random.Random) -> list[str]:
+    """The opening sentence (naming the topic and the keyphrase), then about ``budget`` words."""
     intro_first = composer.fill(
         "This guide covers {topic}: what {kp} means for {audience}, where it goes wrong and "
         "how to act on it step by step."
@@ -475,89 +524,92 @@ def write_blog(
     composer.words += len(intro_first.split())
     composer.keyphrase_uses += 1
     intro_sentences = [intro_first, *composer.draw(_GENERAL, 2)]
-    blocks.append(" ".join(intro_sentences))
-    blocks.extend(_paragraphs(composer.draw(_WHY, max(2, int(intro_budget / 14) - 3)), rng))
+    return [
+        " ".join(intro_sentences),
+        *_paragraphs(composer.draw(_WHY, max(2, int(budget / 14) - 3)), rng),
+    ]
 
+
+def _section(
+    composer: _Composer,
+    facts: ProductFacts,
+    heading: str,
+    pools: _Pools,
+    budget: float,
+    link_kind: str | None,
+    links_used: list[dict[str, str]],
+) -> list[str]:
+    """A section's paragraphs: about ``budget`` words from its pools, the proof points in the
+    results section, and the tenant's first link of ``link_kind`` (recorded in ``links_used``)."""
+    sentences: list[str] = []
+    for pool, extra in pools:
+        need = max(2, round(budget / 14)) - len(sentences)
+        if need <= 0:
+            break
+        sentences.extend(composer.draw(pool, need, **extra))
     proofs = [p for p in facts.proof_points if contains_banned(p, facts.banned_words) is None]
-    internal = facts.links_of("internal")
-    external = facts.links_of("external")
-    links_used: list[dict[str, str]] = []
-    for index, (level, heading, pools, weight) in enumerate(plan):
-        budget = target_words * weight / total_weight
-        blocks.append(f"{'#' * level} {heading}")
-        outline.append({"level": level, "heading": heading})
-        sentences: list[str] = []
-        for pool, extra in pools:
-            need = max(2, round(budget / 14)) - len(sentences)
-            if need <= 0:
-                break
-            sentences.extend(composer.draw(pool, need, **extra))
-        if heading.startswith("Results") and proofs:
-            sentences[1:1] = [p.strip().rstrip(".") + "." for p in proofs[:3]]
-        paragraphs = _paragraphs(sentences, rng)
-        if index == 1 and internal:
-            link = internal[0]
-            paragraphs.append(_link_sentence(link, "For a closer look, read [{title}]({url})."))
-            links_used.append({"kind": "internal", "title": link.title, "url": link.url})
-        if index == len(plan) - 2 and external:
-            link = external[0]
-            paragraphs.append(_link_sentence(link, "For outside research, see [{title}]({url})."))
-            links_used.append({"kind": "external", "title": link.title, "url": link.url})
-        blocks.extend(paragraphs)
+    if heading.startswith("Results") and proofs:
+        sentences[1:1] = [p.strip().rstrip(".") + "." for p in proofs[:3]]
+    paragraphs = _paragraphs(sentences, composer.rng)
+    links = facts.links_of(link_kind) if link_kind else []
+    if links:
+        template = {
+            "internal": "For a closer look, read [{title}]({url}).",
+            "external": "For outside research, see [{title}]({url}).",
+        }[link_kind or ""]
+        paragraphs.append(_link_sentence(links[0], template))
+        links_used.append({"kind": link_kind or "", "title": links[0].title, "url": links[0].url})
+    return paragraphs
 
-    # Top up toward the target from the general pool, spread over the step sections.
+
+def _top_up(composer: _Composer, blocks: list[str], target_words: int) -> None:
+    """Sentences from the general pool toward the target, spread over the step sections."""
     current = _words([b for b in blocks if not b.startswith("#")])
-    if current < target_words:
-        extra_sentences = composer.draw(_GENERAL, max(0, round((target_words - current) / 13)))
-        extra_paragraphs = _paragraphs(extra_sentences, rng)
-        step_positions = [i for i, b in enumerate(blocks) if b.startswith("### Step")]
-        for n, paragraph in enumerate(extra_paragraphs):
-            if not step_positions:
-                blocks.append(paragraph)
-                continue
-            position = step_positions[n % len(step_positions)] + 1
-            blocks.insert(position, paragraph)
-            step_positions = [p + 1 if p >= position else p for p in step_positions]
+    if current >= target_words:
+        return
+    extra_sentences = composer.draw(_GENERAL, max(0, round((target_words - current) / 13)))
+    extra_paragraphs = _paragraphs(extra_sentences, composer.rng)
+    step_positions = [i for i, b in enumerate(blocks) if b.startswith("### Step")]
+    for n, paragraph in enumerate(extra_paragraphs):
+        if not step_positions:
+            blocks.append(paragraph)
+            continue
+        position = step_positions[n % len(step_positions)] + 1
+        blocks.insert(position, paragraph)
+        step_positions = [p + 1 if p >= position else p for p in step_positions]
 
-    # Long posts answer common questions, each under its own subheading.
-    current = _words([b for b in blocks if not b.startswith("#")])
-    if current < target_words - 60:
-        blocks.append(f"## Questions teams ask about {keyphrase}")
-        outline.append({"level": 2, "heading": f"Questions teams ask about {keyphrase}"})
-        for question, answers in _QUESTIONS:
-            if _words([b for b in blocks if not b.startswith("#")]) >= target_words - 60:
-                break
-            blocks.append(f"### {question}")
-            outline.append({"level": 3, "heading": question})
-            answer = composer.draw(answers, len(answers))
-            answer += composer.draw(_GENERAL, 2)
-            blocks.extend(_paragraphs(answer, rng))
 
-    blocks.append(f"## Getting started with {keyphrase}")
-    outline.append({"level": 2, "heading": f"Getting started with {keyphrase}"})
-    blocks.extend(_paragraphs(composer.draw(_CLOSING, 3), rng))
+def _answer_questions(
+    composer: _Composer,
+    blocks: list[str],
+    outline: list[dict[str, object]],
+    keyphrase: str,
+    target_words: int,
+) -> None:
+    """Long posts answer common questions, each under its own subheading, until the target."""
+    if _words([b for b in blocks if not b.startswith("#")]) >= target_words - 60:
+        return
+    blocks.append(f"## Questions teams ask about {keyphrase}")
+    outline.append({"level": 2, "heading": f"Questions teams ask about {keyphrase}"})
+    for question, answers in _QUESTIONS:
+        if _words([b for b in blocks if not b.startswith("#")]) >= target_words - 60:
+            break
+        blocks.append(f"### {question}")
+        outline.append({"level": 3, "heading": question})
+        answer = composer.draw(answers, len(answers))
+        answer += composer.draw(_GENERAL, 2)
+        blocks.extend(_paragraphs(answer, composer.rng))
+
+
+def _call_to_action(facts: ProductFacts, keyphrase: str, links_used: list[dict[str, str]]) -> str:
+    """The closing call to action, linked to the tenant's CTA link when it has one."""
     cta_link = facts.cta_link()
     verb = {"professional": "Book a demo of", "bold": "Start now with"}.get(facts.tone, "Try")
     cta_text = f"{verb} {facts.product_name}"
-    if cta_link is not None:
-        call_to_action = f"**[{cta_text}]({cta_link.url})** and see the difference in {keyphrase}."
-        links_used.append({"kind": "cta", "title": cta_link.title, "url": cta_link.url})
-    else:
-        call_to_action = f"**{cta_text}** and see the difference in {keyphrase}."
-    blocks.append(call_to_action)
-
-    markdown = f"# {title}\n\n" + "\n\n".join(blocks) + "\n"
-    return BlogPost(
-        title=title,
-        slug=slug,
-        meta_description=meta,
-        keyphrase=keyphrase,
-        outline=outline,
-        markdown=markdown,
-        html=render_html(markdown),
-        call_to_action=call_to_action,
-        links=links_used,
-    )
+    if cta_link is None:
+        return f"**{cta_text}** and see the difference in {keyphrase}."
+    links_used.append({"kind": "cta", "title": cta_link.title, "url": cta_link.url})
+    return f"**[{cta_text}]({cta_link.url})** and see the difference in {keyphrase}."
 
 
 def _feature_fill(feature: Feature) -> dict[str, str]:

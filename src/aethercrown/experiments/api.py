@@ -55,7 +55,8 @@ def list_experiments(
     return _list(session, principal.tenant_id, page, status_filter)
 
 
-@router.get("/{experiment_id}", response_model=schemas.ExperimentOut)
+# ":uuid": "/create" (POST) must not match this path, so a GET on it answers 405.
+@router.get("/{experiment_id:uuid}", response_model=schemas.ExperimentOut)
 def get_experiment(
     experiment_id: uuid.UUID, principal: TenantReader, session: DbSession
 ) -> schemas.ExperimentOut:

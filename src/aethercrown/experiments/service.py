@@ -424,21 +424,7 @@ def evaluate(
         by_variant = metric_sums(session, tenant_id, experiment.id, metric["key"], metric["kind"])
         sums.append([by_variant.get(v, empty) for v in range(k)])
 
-    def grid(attr: str) -> np.ndarray:
-        return np.array([[getattr(s, attr) for s in row] for row in sums], dtype=float)
-
-    batch = MetricBatch(
-        n=np.array([[users.get(v, 0) for v in range(k)] for _ in sums], dtype=float),
-        total=grid("total"),
-        sum_squares=grid("sum_squares"),
-        binomial=np.array([m["kind"] == "binomial" for m in experiment.metrics]),
-        weights=np.tile(np.asarray(experiment.configured_weights, dtype=float), (len(sums), 1)),
-        pre_total=grid("pre_total"),
-        pre_sum_squares=grid("pre_sum_squares"),
-        post_pre_sum=grid("post_pre_sum"),
-        has_covariate=grid("covariates").sum(axis=1) > 0,
-        inverse=np.array([m["lower_is_better"] for m in experiment.metrics]),
-    )
+    batch = _metric_batch(experiment, sums, users)
     options: dict[str, Any] = {
         "alpha": experiment.alpha,
         "sequential_tuning": experiment.sequential_tuning,
@@ -456,34 +442,20 @@ def evaluate(
 
     metric_results = []
     for row, metric in enumerate(experiment.metrics):
-        variants = []
-        for v, spec in enumerate(experiment.variants):
-            s = sums[row][v]
-            n = users.get(v, 0)
-            item = schemas.VariantResult(
-                key=spec["key"],
-                name=spec["name"],
-                users=n,
-                impressions=impressions.get(v, 0),
-                conversions=s.conversions,
-                rate=s.conversions / n if n else None,
-                mean=float(relative.mean[row, v]),
-                variance=float(relative.variance[row, v]),
+        variants = [
+            _variant_result(
+                spec,
+                row,
+                v,
+                sums[row][v],
+                users.get(v, 0),
+                impressions.get(v, 0),
+                (relative, absolute),
+                adjusted,
+                significance,
             )
-            if v > 0:
-                c = v - 1
-                problem = int(relative.problem[row, c])
-                item.problem = PROBLEMS.get(problem)
-                item.relative = _interval(relative, row, c)
-                item.absolute = _interval(absolute, row, c)
-                if relative.p_value is not None and adjusted is not None:
-                    item.p_value = _finite(relative.p_value[row, c])
-                    item.adjusted_p_value = _finite(adjusted[row, c])
-                if relative.chance_to_win is not None and relative.risk is not None:
-                    item.chance_to_win = _finite(relative.chance_to_win[row, c])
-                    item.risk = _finite(relative.risk[row, c])
-                item.significant = bool(significance[row, c] != 0) if not problem else None
-            variants.append(item)
+            for v, spec in enumerate(experiment.variants)
+        ]
         metric_results.append(
             schemas.MetricResult(
                 key=metric["key"],
@@ -513,6 +485,70 @@ def evaluate(
         metrics=metric_results,
     )
     return out, batch
+
+
+def _metric_batch(
+    experiment: Experiment, sums: list[list[VariantSums]], users: dict[int, int]
+) -> MetricBatch:
+    """The stored sums as the engines' input: one row per metric, one column per variant."""
+    k = len(experiment.variants)
+
+    def grid(attr: str) -> np.ndarray:
+        return np.array([[getattr(s, attr) for s in row] for row in sums], dtype=float)
+
+    return MetricBatch(
+        n=np.array([[users.get(v, 0) for v in range(k)] for _ in sums], dtype=float),
+        total=grid("total"),
+        sum_squares=grid("sum_squares"),
+        binomial=np.array([m["kind"] == "binomial" for m in experiment.metrics]),
+        weights=np.tile(np.asarray(experiment.configured_weights, dtype=float), (len(sums), 1)),
+        pre_total=grid("pre_total"),
+        pre_sum_squares=grid("pre_sum_squares"),
+        post_pre_sum=grid("post_pre_sum"),
+        has_covariate=grid("covariates").sum(axis=1) > 0,
+        inverse=np.array([m["lower_is_better"] for m in experiment.metrics]),
+    )
+
+
+def _variant_result(
+    spec: dict[str, Any],
+    row: int,
+    v: int,
+    s: VariantSums,
+    n: int,
+    impressions: int,
+    analyses: tuple[BatchResult, BatchResult],
+    adjusted: np.ndarray | None,
+    significance: np.ndarray,
+) -> schemas.VariantResult:
+    """Variant ``v`` on metric ``row``: its counts and mean, and (against the control, v = 0)
+    its relative and absolute effect, p-values or chance to win, and significance."""
+    relative, absolute = analyses
+    item = schemas.VariantResult(
+        key=spec["key"],
+        name=spec["name"],
+        users=n,
+        impressions=impressions,
+        conversions=s.conversions,
+        rate=s.conversions / n if n else None,
+        mean=float(relative.mean[row, v]),
+        variance=float(relative.variance[row, v]),
+    )
+    if v == 0:
+        return item
+    c = v - 1
+    problem = int(relative.problem[row, c])
+    item.problem = PROBLEMS.get(problem)
+    item.relative = _interval(relative, row, c)
+    item.absolute = _interval(absolute, row, c)
+    if relative.p_value is not None and adjusted is not None:
+        item.p_value = _finite(relative.p_value[row, c])
+        item.adjusted_p_value = _finite(adjusted[row, c])
+    if relative.chance_to_win is not None and relative.risk is not None:
+        item.chance_to_win = _finite(relative.chance_to_win[row, c])
+        item.risk = _finite(relative.risk[row, c])
+    item.significant = bool(significance[row, c] != 0) if not problem else None
+    return item
 
 
 def has_new_verdict(experiment: Experiment, out: schemas.ExperimentResults) -> bool:
@@ -706,31 +742,7 @@ def analyze(body: schemas.AnalyzeIn) -> schemas.AnalyzeOut:
             )
         )
     binomial = body.metric_type == "binomial"
-    for i, v in enumerate(variants):
-        if v.n < 0 or (v.sum < 0 and binomial):
-            errors.append(field_error(["variants", i], "counts must not be negative"))
-        elif v.n != int(v.n):
-            errors.append(field_error(["variants", i, "n"], "n must be a whole number"))
-        elif binomial and v.sum > v.n:
-            errors.append(
-                field_error(
-                    ["variants", i, "sum"], f"conversions ({plain(v.sum)}) exceed n ({plain(v.n)})"
-                )
-            )
-        elif not binomial:
-            if v.n < 2:
-                errors.append(field_error(["variants", i, "n"], "a mean needs n ≥ 2"))
-            elif v.sum_squares is None:
-                errors.append(
-                    field_error(["variants", i, "sum_squares"], "a mean needs sum_squares")
-                )
-            elif v.sum_squares < 0 or v.sum_squares * v.n < v.sum**2 * (1 - 1e-9):
-                errors.append(
-                    field_error(
-                        ["variants", i, "sum_squares"],
-                        "sum_squares is below sum²/n (negative variance)",
-                    )
-                )
+    errors += [e for i, v in enumerate(variants) if (e := _variant_error(i, v, binomial))]
     weights = [1.0 / max(len(variants), 1)] * len(variants)
     if body.weights is not None:
         if len(body.weights) != len(variants):
@@ -764,28 +776,7 @@ def analyze(body: schemas.AnalyzeIn) -> schemas.AnalyzeOut:
         alpha=body.alpha,
         sequential_tuning=body.sequential_tuning,
     )
-    out = []
-    for i, v in enumerate(variants):
-        item = schemas.AnalyzeVariantOut(
-            name=v.name, n=v.n, mean=float(result.mean[0, i]), variance=float(result.variance[0, i])
-        )
-        if i > 0:
-            c = i - 1
-            item.problem = PROBLEMS.get(int(result.problem[0, c]))
-            item.effect = _finite(result.effect[0, c])
-            item.ci = (_finite(result.ci_low[0, c]), _finite(result.ci_high[0, c]))
-            item.stddev = _finite(result.stddev[0, c])
-            if result.p_value is not None:
-                item.p_value = _finite(result.p_value[0, c])
-            if (
-                result.chance_to_win is not None
-                and result.risk is not None
-                and result.risk_control is not None
-            ):
-                item.chance_to_win = _finite(result.chance_to_win[0, c])
-                item.risk = _finite(result.risk[0, c])
-                item.risk_control = _finite(result.risk_control[0, c])
-        out.append(item)
+    out = [_analyzed_variant(i, v, result) for i, v in enumerate(variants)]
     srm_p = float(result.srm_p_value[0])
     return schemas.AnalyzeOut(
         engine=body.engine,
@@ -796,6 +787,56 @@ def analyze(body: schemas.AnalyzeIn) -> schemas.AnalyzeOut:
         srm_detected=srm_p < SRM_THRESHOLD,
         variants=out,
     )
+
+
+def _variant_error(i: int, v: schemas.AnalyzeVariant, binomial: bool) -> dict[str, Any] | None:
+    """What is wrong with variant ``i``'s sums (the first problem found), or None."""
+    if v.n < 0 or (v.sum < 0 and binomial):
+        return field_error(["variants", i], "counts must not be negative")
+    if v.n != int(v.n):
+        return field_error(["variants", i, "n"], "n must be a whole number")
+    if binomial:
+        if v.sum > v.n:
+            return field_error(
+                ["variants", i, "sum"], f"conversions ({plain(v.sum)}) exceed n ({plain(v.n)})"
+            )
+        return None
+    if v.n < 2:
+        return field_error(["variants", i, "n"], "a mean needs n ≥ 2")
+    if v.sum_squares is None:
+        return field_error(["variants", i, "sum_squares"], "a mean needs sum_squares")
+    if v.sum_squares < 0 or v.sum_squares * v.n < v.sum**2 * (1 - 1e-9):
+        return field_error(
+            ["variants", i, "sum_squares"], "sum_squares is below sum²/n (negative variance)"
+        )
+    return None
+
+
+def _analyzed_variant(
+    i: int, v: schemas.AnalyzeVariant, result: BatchResult
+) -> schemas.AnalyzeVariantOut:
+    """Variant ``i``'s mean and variance and, against the control (i = 0), its effect."""
+    item = schemas.AnalyzeVariantOut(
+        name=v.name, n=v.n, mean=float(result.mean[0, i]), variance=float(result.variance[0, i])
+    )
+    if i == 0:
+        return item
+    c = i - 1
+    item.problem = PROBLEMS.get(int(result.problem[0, c]))
+    item.effect = _finite(result.effect[0, c])
+    item.ci = (_finite(result.ci_low[0, c]), _finite(result.ci_high[0, c]))
+    item.stddev = _finite(result.stddev[0, c])
+    if result.p_value is not None:
+        item.p_value = _finite(result.p_value[0, c])
+    if (
+        result.chance_to_win is not None
+        and result.risk is not None
+        and result.risk_control is not None
+    ):
+        item.chance_to_win = _finite(result.chance_to_win[0, c])
+        item.risk = _finite(result.risk[0, c])
+        item.risk_control = _finite(result.risk_control[0, c])
+    return item
 
 
 def power_calculation(body: schemas.PowerIn) -> schemas.PowerOut:

@@ -88,6 +88,23 @@ def verify_docs_link(
     return service.verify_docs_link(session, principal.tenant_id, url)
 
 
+@router.post(
+    "/tickets/{ticket_id}/first-response", response_model=schemas.FirstResponseOut, status_code=201
+)
+def first_response(
+    principal: TenantWriter,
+    session: DbSession,
+    ticket_id: Annotated[str, Path(min_length=1, max_length=200)],
+    body: schemas.FirstResponseIn | None = None,
+) -> Any:
+    """Record when a support ticket (its external id or id) was first answered: the time
+    first-response SLAs are measured on. Only the first counts; a ticket that has one keeps it
+    (``recorded_now`` false)."""
+    return service.record_first_response(
+        session, principal.tenant_id, ticket_id, body or schemas.FirstResponseIn(), principal.actor
+    )
+
+
 @router.get("/{onboarding_id}/status", response_model=schemas.OnboardingStatus)
 def status(principal: TenantReader, session: DbSession, onboarding_id: OnboardingRef) -> Any:
     """Each step's state, start, end and duration; the blocker and its next retry."""

@@ -1,5 +1,6 @@
-"""``aethercrown onboarding create|status|report``: start an enterprise onboarding from a JSON
-request file, then follow it."""
+"""``aethercrown onboarding create|status|report|first-response``: start an enterprise
+onboarding from a JSON request file, follow it, and record support tickets' first responses
+(what first-response SLAs are measured on)."""
 
 from __future__ import annotations
 
@@ -105,3 +106,25 @@ def report(
 ) -> None:
     """Time to complete against the SLA target, step timings, who acted, what was made."""
     _read("report", tenant, onboarding_id)
+
+
+@app.command("first-response")
+def first_response(
+    ticket: str = typer.Argument(..., help="The ticket's external id (or id)"),
+    tenant: str = typer.Option(..., help="Tenant slug or id"),
+    at: str | None = typer.Option(
+        None, "--at", help="When it was first answered, ISO 8601 (default: now; naive is UTC)"
+    ),
+) -> None:
+    """Record when a support ticket was first answered; a ticket that has one keeps it."""
+    try:
+        body = schemas.FirstResponseIn.model_validate({"responded_at": at})
+    except ValidationError:
+        fail(f"--at {at}: not an ISO 8601 time", 2)
+    tenant_id = _tenant_id(tenant)
+    try:
+        with unit_of_work() as session:
+            out = service.record_first_response(session, tenant_id, ticket, body, "cli")
+    except ProblemError as exc:
+        _problem(exc)
+    _echo(out.model_dump(mode="json"))

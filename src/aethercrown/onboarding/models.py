@@ -121,3 +121,20 @@ class SlaBreach(TenantScoped, UUIDPrimaryKey, Base):
         ForeignKey("decisions.id", ondelete="SET NULL"), nullable=True
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TicketFirstResponse(TenantScoped, UUIDPrimaryKey, Base):
+    """When a support ticket was first answered (the first response SLAs are measured on),
+    recorded once: a later answer does not move it. A row of its own beside the ingested
+    ticket, which knows only when it was opened and closed."""
+
+    __tablename__ = "ticket_first_responses"
+    __table_args__ = (UniqueConstraint("tenant_id", "ticket_id"),)
+
+    ticket_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("support_tickets.id", ondelete="CASCADE")
+    )
+    responded_at: Mapped[datetime] = mapped_column()
+    # Who recorded it (the key's actor, "cli", …).
+    recorded_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,13 +1,15 @@
-"""Server-rendered pages: the onboarding report (tenant staff: the dashboard's signed-in key, or
-a Bearer key) and the customer portal (the customer's own portal key, signed in once and kept in
-an HttpOnly cookie of its own). Templates: web/templates/onboarding*.html.j2."""
+"""Server-rendered pages of the onboarding domain: the customer portal (the customer's own
+portal key, signed in once and kept in an HttpOnly cookie of its own). Tenant staff read
+onboardings in the console (``/console/onboarding``), signed in with the console's server-side
+session like every console page; the first pages' addresses ``/onboarding`` and
+``/onboarding/{id}`` only send the browser there. Templates: web/templates/onboarding*.html.j2."""
 
 from __future__ import annotations
 
 import uuid
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -22,10 +24,10 @@ from aethercrown.metering import service as metering
 from aethercrown.onboarding import service
 from aethercrown.pricing import service as pricing
 
-# The dashboard's sign-in cookie (web.api) for staff; the portal's own for customers.
-STAFF_COOKIE = "aethercrown_key"
+# The portal's own cookie: the customer's key, scoped to /portal (never a staff credential).
 PORTAL_COOKIE = "aethercrown_portal_key"
 COOKIE_MAX_AGE = 8 * 3600
+CONSOLE_ONBOARDING = "/console/onboarding"
 TEMPLATES = Path(__file__).resolve().parent.parent / "web" / "templates"
 
 router = APIRouter(tags=["web"], include_in_schema=False)
@@ -41,18 +43,13 @@ def _render(template: str, status_code: int = 200, **context: Any) -> HTMLRespon
     return HTMLResponse(_env.get_template(template).render(**context), status_code=status_code)
 
 
-def _secret(request: Request, cookie: str) -> str | None:
+async def _portal_principal(
+    request: Request, response: Response, session: Session
+) -> Principal | None:
+    """The customer's portal key, from a Bearer header or the portal's cookie."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return token.strip()
-    return request.cookies.get(cookie)
-
-
-async def _principal(
-    request: Request, response: Response, session: Session, cookie: str, scope: str
-) -> Principal | None:
-    secret = _secret(request, cookie)
+    secret = token.strip() if scheme.lower() == "bearer" else request.cookies.get(PORTAL_COOKIE)
     if not secret or len(secret) > 200:
         return None
     try:
@@ -61,39 +58,23 @@ async def _principal(
         if exc.status == 429:
             raise
         return None
-    if principal.tenant_id is None or not principal.has(scope):
+    if principal.tenant_id is None or not principal.has(PORTAL_SCOPE):
         return None
     return principal
 
 
-def _signed_out(what: str, login: str) -> HTMLResponse:
-    return _render("onboarding_signin.html.j2", 401, what=what, login=login)
-
-
+# The first staff pages' addresses (bookmarks, links in old mails): the console's pages, which
+# ask for the console's sign-in. Nothing here reads a credential.
 @router.get("/onboarding")
-async def onboarding_list_page(
-    request: Request, response: Response, session: DbSession
-) -> Response:
-    principal = await _principal(request, response, session, STAFF_COOKIE, "tenant:read")
-    if principal is None or principal.tenant_id is None:
-        return _signed_out("the onboarding pages", "/dashboard/login")
-    rows = await run_in_threadpool(service.list_onboardings, session, principal.tenant_id)
-    return _render("onboarding_list.html.j2", onboardings=rows)
+def onboarding_list_page() -> RedirectResponse:
+    return RedirectResponse(CONSOLE_ONBOARDING, status_code=307)
 
 
 @router.get("/onboarding/{onboarding_id}")
-async def onboarding_report_page(
-    request: Request, response: Response, session: DbSession, onboarding_id: str
-) -> Response:
-    principal = await _principal(request, response, session, STAFF_COOKIE, "tenant:read")
-    if principal is None or principal.tenant_id is None:
-        return _signed_out("the onboarding pages", "/dashboard/login")
-    try:
-        ident = uuid.UUID(onboarding_id)
-        body = await run_in_threadpool(service.report, session, principal.tenant_id, ident)
-    except (ValueError, ProblemError):
-        return _render("onboarding_missing.html.j2", 404, ident=onboarding_id[:100])
-    return _render("onboarding_report.html.j2", report=body)
+def onboarding_report_page(onboarding_id: str) -> RedirectResponse:
+    return RedirectResponse(
+        f"{CONSOLE_ONBOARDING}/{quote(onboarding_id[:100], safe='')}", status_code=307
+    )
 
 
 def _portal_page(session: Session, tenant_id: uuid.UUID, key_id: uuid.UUID) -> dict[str, Any]:
@@ -121,7 +102,7 @@ async def portal_page(
     session: DbSession,
     error: Annotated[str | None, Query(max_length=10)] = None,
 ) -> Response:
-    principal = await _principal(request, response, session, PORTAL_COOKIE, PORTAL_SCOPE)
+    principal = await _portal_principal(request, response, session)
     if principal is None or principal.tenant_id is None:
         return _render("onboarding_portal_login.html.j2", 200, error=bool(error))
     try:

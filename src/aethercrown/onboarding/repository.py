@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -12,7 +13,13 @@ from aethercrown.core.tenancy import TenantRepository
 from aethercrown.data.models import Customer, SupportTicket
 from aethercrown.health.models import HealthSample
 from aethercrown.metering.models import UsageEvent
-from aethercrown.onboarding.models import Onboarding, OnboardingStep, SlaBreach, SlaTier
+from aethercrown.onboarding.models import (
+    Onboarding,
+    OnboardingStep,
+    SlaBreach,
+    SlaTier,
+    TicketFirstResponse,
+)
 
 
 class SlaTierRepository(TenantRepository[SlaTier]):
@@ -41,6 +48,21 @@ class OnboardingRepository(TenantRepository[Onboarding]):
         return self.session.scalars(
             self.select().where(Onboarding.id == ident).with_for_update()
         ).first()
+
+    def locked_at_current_step(self, ident: uuid.UUID) -> tuple[Onboarding, OnboardingStep] | None:
+        """``locked`` and its current step, in one query (the flow asks once a step)."""
+        row = self.session.execute(
+            self.select(Onboarding, OnboardingStep)
+            .join(
+                OnboardingStep,
+                (OnboardingStep.onboarding_id == Onboarding.id)
+                & (OnboardingStep.position == Onboarding.current_step)
+                & (OnboardingStep.tenant_id == self.tenant_id),
+            )
+            .where(Onboarding.id == ident)
+            .with_for_update(of=Onboarding)
+        ).first()
+        return None if row is None else (row[0], row[1])
 
     def by_portal_key(self, key_id: uuid.UUID) -> Onboarding | None:
         return self.session.scalars(self.select().where(Onboarding.portal_key_id == key_id)).first()
@@ -139,16 +161,50 @@ class CustomerReads(TenantRepository[Customer]):
             )
         )
 
-    def tickets(self, customer_id: uuid.UUID, since: datetime) -> Sequence[SupportTicket]:
-        return self.session.scalars(
-            select(SupportTicket)
+    def tickets(
+        self, customer_id: uuid.UUID, since: datetime
+    ) -> list[tuple[str, datetime, datetime | None]]:
+        """The customer's tickets opened since ``since``: external id, opened, first answered
+        (None while no first response is recorded)."""
+        rows = self.session.execute(
+            select(
+                SupportTicket.external_id,
+                SupportTicket.opened_at,
+                TicketFirstResponse.responded_at,
+            )
+            .outerjoin(
+                TicketFirstResponse,
+                (TicketFirstResponse.ticket_id == SupportTicket.id)
+                & (TicketFirstResponse.tenant_id == self.tenant_id),
+            )
             .where(
                 SupportTicket.tenant_id == self.tenant_id,
                 SupportTicket.customer_id == customer_id,
                 SupportTicket.opened_at >= since,
             )
             .order_by(SupportTicket.opened_at)
-        ).all()
+        )
+        return [(ext, opened, responded) for ext, opened, responded in rows]
+
+    def ticket(self, ref: str) -> SupportTicket | None:
+        """A ticket by its external id, or by its id (the external id wins)."""
+        by_external = SupportTicket.external_id == ref
+        match = by_external
+        with contextlib.suppress(ValueError):
+            match = match | (SupportTicket.id == uuid.UUID(ref))
+        return self.session.scalars(
+            select(SupportTicket)
+            .where(SupportTicket.tenant_id == self.tenant_id, match)
+            .order_by(by_external.desc())
+            .limit(1)
+        ).first()
+
+    def external_id_of(self, customer_id: uuid.UUID) -> str | None:
+        return self.session.scalar(
+            select(Customer.external_id).where(
+                Customer.tenant_id == self.tenant_id, Customer.id == customer_id
+            )
+        )
 
     def health_samples(self, since: datetime, until: datetime) -> list[tuple[datetime, str]]:
         """The installation's samples and the tenant's own, since ``since``."""
@@ -160,3 +216,13 @@ class CustomerReads(TenantRepository[Customer]):
             )
         )
         return [(at, status) for at, status in rows]
+
+
+class FirstResponseRepository(TenantRepository[TicketFirstResponse]):
+    model = TicketFirstResponse
+    noun = "First response"
+
+    def of_ticket(self, ticket_id: uuid.UUID) -> TicketFirstResponse | None:
+        return self.session.scalars(
+            self.select().where(TicketFirstResponse.ticket_id == ticket_id)
+        ).first()

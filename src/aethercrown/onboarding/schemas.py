@@ -11,7 +11,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from aethercrown.data.schemas import UtcTime
 from aethercrown.metering.schemas import MetricName
+from aethercrown.onboarding.channel import LOOPBACK, address_problem
 
 ExternalId = Annotated[str, Field(min_length=1, max_length=200)]
 Slug = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,39}$")]
@@ -48,7 +50,8 @@ _LOCAL_NAMES = ("localhost", ".localhost", ".local", ".internal", ".localdomain"
 def webhook_url_problem(url: str, allow_loopback: bool) -> str | None:
     """Why ``url`` cannot be a support webhook (None when it can): https only, never a private,
     link-local or loopback address — except loopback (http or https) when the installation
-    allows it for tests."""
+    allows it for tests. The URL alone: what its host name resolves to is checked by
+    ``channel.resolve`` (at creation, outside any transaction, and again before each ping)."""
     try:
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
@@ -66,22 +69,16 @@ def webhook_url_problem(url: str, allow_loopback: bool) -> str | None:
     loopback = (
         host == "localhost"
         or host.endswith(".localhost")
-        or (address is not None and address.is_loopback)
+        or (address is not None and address_problem(address, False) == LOOPBACK)
     )
     if loopback and allow_loopback:
         return None if parts.scheme in ("http", "https") else "the URL must use https"
     if parts.scheme != "https":
         return "the URL must use https"
     if loopback:
-        return "loopback addresses are not allowed"
-    if address is not None and (
-        address.is_private
-        or address.is_link_local
-        or address.is_reserved
-        or address.is_multicast
-        or address.is_unspecified
-    ):
-        return "private and reserved addresses are not allowed"
+        return LOOPBACK
+    if address is not None:
+        return address_problem(address, allow_loopback)
     if host.endswith(_LOCAL_NAMES):
         return "local host names are not allowed"
     return None
@@ -239,8 +236,9 @@ class PortalKeyOut(BaseModel):
 
 class CreditRow(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    below_bp: Annotated[int, Field(ge=1, le=10_000)]
-    credit_percent: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]
+    # strict: a JSON true/false is not a number (lax mode would store it as 1/0).
+    below_bp: Annotated[int, Field(ge=1, le=10_000, strict=True)]
+    credit_percent: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False, strict=True)]
 
 
 class SlaTierIn(BaseModel):
@@ -296,3 +294,24 @@ class SlaStatus(BaseModel):
 class DocsLinkCheck(BaseModel):
     valid: bool
     reason: str | None
+
+
+class FirstResponseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    responded_at: UtcTime | None = Field(
+        None,
+        description="When the customer first heard back (default: now); not before the "
+        "ticket was opened, not in the future",
+    )
+
+
+class FirstResponseOut(BaseModel):
+    ticket: str = Field(description="The ticket's external id")
+    customer: str | None
+    opened_at: datetime
+    responded_at: datetime
+    response_minutes: float
+    recorded_by: str
+    recorded_now: bool = Field(
+        description="False when the ticket already had its first response: it is not moved"
+    )

@@ -37,8 +37,10 @@ def month_of(at: datetime) -> date:
 def response_compliance(
     tickets: Iterable[Ticket], target_minutes: int, now: datetime
 ) -> list[ResponseMonth]:
-    """Per month the ticket was opened: how many were answered within the target. A ticket
-    still unanswered counts once its target has passed (a breach), not before."""
+    """Per month the ticket was opened: how many were first answered within the target (an
+    answer exactly at the target is within it). A ticket still unanswered counts once its
+    target has passed (a breach), not before. Minutes are rounded to 0.01 (a second over
+    the target shows as 60.02, not 60.0)."""
     target = timedelta(minutes=target_minutes)
     months: dict[date, ResponseMonth] = {}
     for t in sorted(tickets, key=lambda t: t.opened_at):
@@ -55,7 +57,7 @@ def response_compliance(
                 {
                     "ticket": t.external_id,
                     "opened_at": t.opened_at.isoformat(),
-                    "response_minutes": round(waited.total_seconds() / 60, 1),
+                    "response_minutes": round(waited.total_seconds() / 60, 2),
                     "answered": answered is not None,
                 }
             )

@@ -47,7 +47,13 @@ class PlanOut(PlanIn):
     model_config = ConfigDict(from_attributes=True, extra="ignore")
 
 
-Bands = list[tuple[Annotated[float, Field(ge=0, allow_inf_nan=False)], Annotated[int, Field(ge=0)]]]
+# strict: a JSON true/false is not a threshold or a basis-point figure (lax mode reads 1/0).
+Bands = list[
+    tuple[
+        Annotated[float, Field(ge=0, allow_inf_nan=False, strict=True)],
+        Annotated[int, Field(ge=0, strict=True)],
+    ]
+]
 
 
 def _check_bands(name: str, bands: Bands, max_bp: int) -> None:

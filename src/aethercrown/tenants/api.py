@@ -44,7 +44,8 @@ def list_tenants(
     )
 
 
-@router.get("/{tenant_id}", response_model=schemas.TenantOut)
+# ":uuid": "/create" (POST) must not match this path, so GET or PATCH on it answers 405.
+@router.get("/{tenant_id:uuid}", response_model=schemas.TenantOut)
 async def get_tenant(
     tenant_id: uuid.UUID, principal: Authenticated, session: DbSession
 ) -> dict[str, Any]:
@@ -53,7 +54,7 @@ async def get_tenant(
     return service.view_tenant(session, principal, tenant_id)
 
 
-@router.patch("/{tenant_id}", response_model=schemas.TenantOut)
+@router.patch("/{tenant_id:uuid}", response_model=schemas.TenantOut)
 def update_tenant(
     tenant_id: uuid.UUID, body: schemas.TenantUpdate, principal: Authenticated, session: DbSession
 ) -> schemas.TenantOut:

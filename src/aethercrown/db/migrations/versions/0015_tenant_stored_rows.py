@@ -6,8 +6,8 @@ once with what the tables hold now. The table is a tenant table: row-level secur
 PostgreSQL like every other. SQLite gets the table, empty, and no triggers: it counts the rows
 when the quota is read (see the module for why).
 
-Revision ID: 0014_tenant_stored_rows
-Revises: 0013_row_level_security
+Revision ID: 0015_tenant_stored_rows
+Revises: 0014_ticket_first_responses
 Create Date: 2026-12-03 07:20:00
 """
 
@@ -18,8 +18,8 @@ from alembic import op
 
 from aethercrown.db import row_counts, tenant_scope
 
-revision: str = "0014_tenant_stored_rows"
-down_revision: str | Sequence[str] | None = "0013_row_level_security"
+revision: str = "0015_tenant_stored_rows"
+down_revision: str | Sequence[str] | None = "0014_ticket_first_responses"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -68,6 +68,7 @@ COUNTED = (
     "task_dependencies",
     "task_workers",
     "tasks",
+    "ticket_first_responses",
     "upsell_campaigns",
     "usage_alerts",
     "usage_daily",
