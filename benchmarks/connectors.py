@@ -6,10 +6,11 @@ from a local Stripe-shaped server, and Segment batch ingestion over HTTP.
     .venv/bin/python benchmarks/connectors.py --customers 2000 --segment-events 100000
     AETHERCROWN_BENCH_PG_URL=postgresql://postgres@127.0.0.1:5432/postgres ...
 
-Runs in a scratch database (``aethercrown_bench_connectors`` next to the given URL's), dropped
-and created each run. The HTTP figures are measured against a real ``aethercrown serve``
-(uvicorn, one worker) on loopback with keep-alive clients in threads; payloads are built and
-signed before the clock starts. The machine's load average is printed with the figures.
+Runs in a scratch database (``aethercrown_bench_connectors`` next to the given URL's, or
+``AETHERCROWN_BENCH_SCRATCH_DB``), dropped and created each run. The HTTP figures are measured
+against a real ``aethercrown serve`` (uvicorn, one worker) on loopback with keep-alive clients
+in threads; payloads are built and signed before the clock starts. The machine's load average
+is printed with the figures.
 """
 
 from __future__ import annotations
@@ -68,7 +69,8 @@ PLANS = [
 
 def scratch_postgres(url: str) -> str:
     base = make_url(Settings(database_url=url).database_url)
-    name = "aethercrown_bench_connectors"
+    # Its own name per engineer on a shared server: the run drops the database it uses.
+    name = os.environ.get("AETHERCROWN_BENCH_SCRATCH_DB", "aethercrown_bench_connectors")
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, MetaData, create_engine, insert, select, text
+from sqlalchemy import Engine, MetaData, create_engine, func, insert, select, text
 from sqlalchemy.engine import make_url
 
 from aethercrown import clock
@@ -30,6 +30,7 @@ from aethercrown.db.session import write_transaction
 from aethercrown.db.tenant_scope import APP_ROLE
 from aethercrown.security.service import ensure_bootstrap_admin
 from aethercrown.settings import Settings
+from aethercrown.tenants.repository import counted_models
 
 # Jobs resolve the installation's SecretBox from the environment; give tests a fixed one.
 os.environ.setdefault("AETHERCROWN_SECRET_KEY", "test-secret-key-for-the-suite-only-0123456789")
@@ -160,12 +161,46 @@ def _truncate(engine: Engine, tier_rows: list[dict[str, Any]]) -> None:
         conn.execute(insert(metadata.tables["tiers"]), tier_rows)
 
 
+def stored_rows_mismatches(engine: Engine) -> dict[tuple[str, str], tuple[int, int]]:
+    """(tenant id, table) -> (count the database's triggers kept, actual rows) wherever the two
+    differ (``aethercrown.db.row_counts``); read as the owner, so every tenant at once. SQLite
+    keeps no counts (it counts when the quota is read): nothing to differ."""
+    if engine.dialect.name != "postgresql":
+        return {}
+    counts = metadata.tables["tenant_stored_rows"]
+    with engine.connect() as conn:
+        kept = {
+            (str(r.tenant_id), r.table_name): int(r.n)
+            for r in conn.execute(
+                select(
+                    counts.c.tenant_id, counts.c.table_name, func.sum(counts.c.row_count).label("n")
+                ).group_by(counts.c.tenant_id, counts.c.table_name)
+            )
+        }
+        actual: dict[tuple[str, str], int] = {}
+        for name in counted_models():
+            table = metadata.tables[name]
+            rows = conn.execute(
+                select(table.c.tenant_id, func.count().label("n")).group_by(table.c.tenant_id)
+            )
+            actual.update({(str(r.tenant_id), name): int(r.n) for r in rows})
+    return {
+        key: (kept.get(key, 0), actual.get(key, 0))
+        for key in set(kept) | set(actual)
+        if kept.get(key, 0) != actual.get(key, 0)
+    }
+
+
 @pytest.fixture
 def db(engine: Engine, _tier_snapshot: list[dict[str, Any]]) -> Iterator[Engine]:
-    """A database with empty tables (default tiers only), emptied again after the test."""
+    """A database with empty tables (default tiers only), emptied again after the test. After
+    each test, whatever it wrote, the stored-row counts the quota reads must equal the rows
+    (PostgreSQL, where the database keeps them)."""
     _truncate(engine, _tier_snapshot)
     yield engine
+    mismatches = stored_rows_mismatches(engine)
     _truncate(engine, _tier_snapshot)
+    assert not mismatches, f"stored-row counts drifted from the tables: {mismatches}"
 
 
 @pytest.fixture(scope="session")

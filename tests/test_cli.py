@@ -154,6 +154,7 @@ COMMANDS: dict[str, list[str] | None] = {
     "tenants create": ["tenants", "create", "T", "--slug", "ttt"],
     "tenants list": ["tenants", "list"],
     "tenants scale": ["tenants", "scale", "ttt", "--tier", "starter"],
+    "tenants recount-rows": ["tenants", "recount-rows", "ttt"],
     "keys create": ["keys", "create", "--scope", "admin"],
     "keys list": ["keys", "list"],
     "keys rotate": ["keys", "rotate", "00000000-0000-0000-0000-000000000000"],

@@ -160,3 +160,17 @@ class TenantRequestCount(Base):
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     status: Mapped[int] = mapped_column(Integer, primary_key=True)
     count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class TenantStoredRows(Base):
+    """How many rows a tenant stores in one tenant table, kept by PostgreSQL's triggers
+    (``aethercrown.db.row_counts``): a table's count is the sum of its rows here, each writing
+    statement appending its delta. Empty on SQLite, which counts when the quota is read."""
+
+    __tablename__ = "tenant_stored_rows"
+    __table_args__ = (Index("ix_tenant_stored_rows_tenant_table", "tenant_id", "table_name"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    table_name: Mapped[str] = mapped_column(String(63))
+    row_count: Mapped[int] = mapped_column(BigInteger)

@@ -29,7 +29,7 @@ from aethercrown.data.repository import (
 )
 from aethercrown.data.schemas import IngestResult
 from aethercrown.settings import get_settings
-from aethercrown.tenants.service import stored_rows
+from aethercrown.tenants.service import stored_rows_total
 
 # Bad rows listed in a 422's detail line (the errors list itself names every one).
 DETAIL_INDEXES = 20
@@ -203,7 +203,7 @@ def _check_quota(session: Session, tenant_id: uuid.UUID, adding: int) -> None:
     if tenant is None:
         raise NotFound("Tenant", tenant_id)
     limit = tenant.tier.max_stored_rows
-    stored = sum(stored_rows(session, tenant_id).values())
+    stored = stored_rows_total(session, tenant_id)
     if stored + adding > limit:
         raise QuotaExceeded(stored, adding, limit, tenant.tier_slug)
 

@@ -19,7 +19,12 @@ from aethercrown.core.money import money
 from aethercrown.security.service import IssuedKey, issue_key, seats_used
 from aethercrown.tasks.service import live_worker_count
 from aethercrown.tenants import schemas
-from aethercrown.tenants.repository import TenantRepository, TenantUsageRepository, TierRepository
+from aethercrown.tenants.repository import (
+    TenantRepository,
+    TenantUsageRepository,
+    TierRepository,
+    read_one_snapshot,
+)
 
 # Usage at or above this share of a quota triggers an upgrade recommendation.
 UPGRADE_AT = 0.8
@@ -51,6 +56,22 @@ def tenant_by_slug(session: Session, slug: str) -> Tenant | None:
 def stored_rows(session: Session, tenant_id: uuid.UUID) -> dict[str, int]:
     """The tenant's stored rows per domain (what its row quota counts)."""
     return TenantUsageRepository(session, tenant_id).stored_rows()
+
+
+def stored_rows_total(session: Session, tenant_id: uuid.UUID) -> int:
+    """The tenant's stored rows in all, for a unit of work about to write more (the quota
+    check): one indexed read of the counts the database keeps."""
+    return TenantUsageRepository(session, tenant_id).stored_rows_total(fold=True)
+
+
+def recount_rows(session: Session, tenant_id: uuid.UUID) -> dict[str, tuple[int, int]]:
+    """Rebuild the tenant's stored-row counts from its tables (repair after a ``TRUNCATE`` or
+    a restore that bypassed the triggers); returns the tables whose count was wrong, with the
+    count kept and the actual one. Call at the start of its own unit of work: on PostgreSQL it
+    makes the transaction read one snapshot (a concurrent fold can then fail it with a
+    serialization error: run it again)."""
+    read_one_snapshot(session)
+    return TenantUsageRepository(session, tenant_id).recount()
 
 
 def requests_by_day(session: Session, tenant_id: uuid.UUID, since: date) -> list[Any]:
