@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from aethercrown.alerts.catalogue import FILTERABLE
 
@@ -38,7 +38,7 @@ class _Filter(BaseModel):
 class AlertChannelCreate(_Filter):
     name: Name
     kind: Literal["slack", "email"]
-    enabled: bool = True
+    enabled: StrictBool = True
     webhook_url: WebhookUrl | None = Field(
         default=None, description="slack: the incoming webhook's https URL (stored encrypted)"
     )
@@ -65,7 +65,7 @@ class AlertChannelUpdate(_Filter):
     """Only the fields sent change; a channel's kind cannot."""
 
     name: Name | None = None
-    enabled: bool | None = None
+    enabled: StrictBool | None = None
     webhook_url: WebhookUrl | None = None
     recipients: list[Email] | None = Field(default=None, min_length=1, max_length=50)
 

@@ -7,7 +7,7 @@ PostgreSQL like every other. SQLite gets the table, empty, and no triggers: it c
 when the quota is read (see the module for why).
 
 Revision ID: 0015_tenant_stored_rows
-Revises: 0014_ticket_first_responses
+Revises: 0014_ticket_first_responses, 0014_alert_channels (it merges them: it counts both's tables)
 Create Date: 2026-12-03 07:20:00
 """
 
@@ -19,7 +19,10 @@ from alembic import op
 from aethercrown.db import row_counts, tenant_scope
 
 revision: str = "0015_tenant_stored_rows"
-down_revision: str | Sequence[str] | None = "0014_ticket_first_responses"
+down_revision: str | Sequence[str] | None = (
+    "0014_ticket_first_responses",
+    "0014_alert_channels",
+)
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -27,6 +30,8 @@ depends_on: str | Sequence[str] | None = None
 # revision), frozen here as a migration must be; later tables are counted by their migrations.
 COUNTED = (
     "active_user_days",
+    "alert_channels",
+    "alert_deliveries",
     "active_user_months",
     "activity_events",
     "analytics_snapshots",
