@@ -132,7 +132,8 @@ class RequestContextMiddleware:
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            # path_format: the template as documented ("{tenant_id}", not "{tenant_id:uuid}").
+            template = getattr(route, "path_format", None) or "unmatched"
             status = status_holder[0]
             self.metrics.observe(template, scope["method"], status, elapsed)
             tenant_id = state.get("tenant_id")
