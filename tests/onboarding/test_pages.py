@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
+from aethercrown.onboarding.pages import PORTAL_COOKIE
 from tests.conftest import TenantHandle, bearer
 from tests.onboarding.conftest import BASE, request_body
-from tests.web.test_pages import sign_in
+from tests.web.test_pages import ORIGIN, sign_in
 from tests.webhooks.test_service import Receiver
 
 
@@ -59,19 +60,44 @@ def test_report_page_and_portal_page(
 
     # The portal: a sign-in form, the customer's key signs in, a tenant key does not.
     assert 'action="/portal/login"' in client.get("/portal").text
-    refused = client.post("/portal/login", data={"key": tenant.key}, follow_redirects=False)
+    portal_key = body["portal_api_key"]
+    refused = client.post(
+        "/portal/login", data={"key": tenant.key}, headers=ORIGIN, follow_redirects=False
+    )
     assert refused.headers["location"] == "/portal?error=1"
+    # A sign-in posted from another site (or naming no origin) is refused and starts nothing.
+    for headers in ({"origin": "https://evil.example"}, {}):
+        forged = client.post("/portal/login", data={"key": portal_key}, headers=headers)
+        assert forged.status_code == 403, headers
+        assert forged.headers["content-type"].startswith("application/problem+json")
+        assert PORTAL_COOKIE not in forged.cookies
     signed = client.post(
-        "/portal/login", data={"key": body["portal_api_key"]}, follow_redirects=False
+        "/portal/login", data={"key": portal_key}, headers=ORIGIN, follow_redirects=False
     )
     assert signed.status_code == 303 and signed.headers["location"] == "/portal"
-    client.cookies.set("aethercrown_portal_key", body["portal_api_key"])
+    # The browser holds a session id, never the key; the key as a cookie opens nothing.
+    session_id = signed.cookies[PORTAL_COOKIE]
+    assert portal_key not in signed.headers["set-cookie"]
+    assert "httponly" in signed.headers["set-cookie"].lower()
+    client.cookies.clear()
+    client.cookies.set(PORTAL_COOKIE, portal_key)
+    assert "Customer portal: big-co" not in client.get("/portal").text
+    client.cookies.set(PORTAL_COOKIE, session_id)
     portal = client.get("/portal")
     assert portal.status_code == 200
     assert "Customer portal: big-co" in portal.text and 'id="usage"' in portal.text
     assert "Enterprise" in portal.text and 'id="invoice"' in portal.text
-    client.cookies.clear()
+    # The portal's session opens no console page.
+    client.cookies.set("aethercrown_session", session_id)
+    assert client.get("/console/onboarding").url.path == "/console/login"
+    client.cookies.delete("aethercrown_session")
+    # Sign-out is a POST from the portal itself; the session then opens nothing.
     assert (
-        "Customer portal: big-co"
-        in client.get("/portal", headers=bearer(body["portal_api_key"])).text
+        client.post("/portal/logout", headers={"origin": "https://evil.example"}).status_code == 403
     )
+    out = client.post("/portal/logout", headers=ORIGIN, follow_redirects=False)
+    assert out.status_code == 303
+    client.cookies.set(PORTAL_COOKIE, session_id)
+    assert "Customer portal: big-co" not in client.get("/portal").text
+    client.cookies.clear()
+    assert "Customer portal: big-co" in client.get("/portal", headers=bearer(portal_key)).text

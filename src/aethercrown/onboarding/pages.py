@@ -1,5 +1,7 @@
 """Server-rendered pages of the onboarding domain: the customer portal (the customer's own
-portal key, signed in once and kept in an HttpOnly cookie of its own). Tenant staff read
+portal key signs in once; the browser then holds only a random server-side session id, like the
+console's, in an HttpOnly cookie scoped to /portal; sign-in and sign-out are form POSTs checked
+by Origin). Tenant staff read
 onboardings in the console (``/console/onboarding``), signed in with the console's server-side
 session like every console page; the first pages' addresses ``/onboarding`` and
 ``/onboarding/{id}`` only send the browser there. Templates: web/templates/onboarding*.html.j2."""
@@ -23,10 +25,11 @@ from aethercrown.db.session import DbSession
 from aethercrown.metering import service as metering
 from aethercrown.onboarding import service
 from aethercrown.pricing import service as pricing
+from aethercrown.web import sessions
 
-# The portal's own cookie: the customer's key, scoped to /portal (never a staff credential).
-PORTAL_COOKIE = "aethercrown_portal_key"
-COOKIE_MAX_AGE = 8 * 3600
+# The portal's own cookie: a session id scoped to /portal, never the key. The session is the
+# console's kind; a portal key's session opens no console page (none asks for its scope).
+PORTAL_COOKIE = "aethercrown_portal_session"
 CONSOLE_ONBOARDING = "/console/onboarding"
 TEMPLATES = Path(__file__).resolve().parent.parent / "web" / "templates"
 
@@ -45,11 +48,27 @@ def _render(template: str, status_code: int = 200, **context: Any) -> HTMLRespon
 
 async def _portal_principal(
     request: Request, response: Response, session: Session
-) -> Principal | None:
-    """The customer's portal key, from a Bearer header or the portal's cookie."""
+) -> tuple[uuid.UUID, uuid.UUID] | None:
+    """(tenant, key) of the customer's portal key: from a Bearer header, or from the portal's
+    session cookie."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
-    secret = token.strip() if scheme.lower() == "bearer" else request.cookies.get(PORTAL_COOKIE)
+    if scheme.lower() != "bearer":
+        user = sessions.resolve(session, request.cookies.get(PORTAL_COOKIE))
+        if user is None or not user.has(PORTAL_SCOPE):
+            return None
+        return user.tenant_id, user.key_id
+    principal = await _portal_key(request, response, session, token.strip())
+    if principal is None or principal.tenant_id is None:
+        return None
+    return principal.tenant_id, principal.key_id
+
+
+async def _portal_key(
+    request: Request, response: Response, session: Session, secret: str
+) -> Principal | None:
+    """The principal of a portal key, or None for anything else (a wrong, revoked or staff key);
+    a rate limit still answers 429."""
     if not secret or len(secret) > 200:
         return None
     try:
@@ -58,9 +77,15 @@ async def _portal_principal(
         if exc.status == 429:
             raise
         return None
-    if principal.tenant_id is None or not principal.has(PORTAL_SCOPE):
-        return None
-    return principal
+    return principal if principal.has(PORTAL_SCOPE) else None
+
+
+def _check_origin(request: Request) -> None:
+    own = f"{request.url.scheme}://{request.url.netloc}"
+    if not sessions.same_origin(request.headers.get("origin"), request.headers.get("referer"), own):
+        raise ProblemError(
+            403, "cross-site-request", "Forbidden", "This form must be sent from the portal itself"
+        )
 
 
 # The first staff pages' addresses (bookmarks, links in old mails): the console's pages, which
@@ -102,11 +127,11 @@ async def portal_page(
     session: DbSession,
     error: Annotated[str | None, Query(max_length=10)] = None,
 ) -> Response:
-    principal = await _portal_principal(request, response, session)
-    if principal is None or principal.tenant_id is None:
+    signed_in = await _portal_principal(request, response, session)
+    if signed_in is None:
         return _render("onboarding_portal_login.html.j2", 200, error=bool(error))
     try:
-        page = await run_in_threadpool(_portal_page, session, principal.tenant_id, principal.key_id)
+        page = await run_in_threadpool(_portal_page, session, *signed_in)
     except ProblemError:
         return _render("onboarding_portal_login.html.j2", 200, error=True)
     return _render("onboarding_portal.html.j2", **page)
@@ -114,26 +139,30 @@ async def portal_page(
 
 @router.post("/portal/login")
 async def portal_login(request: Request, session: DbSession) -> Response:
+    _check_origin(request)
     form = parse_qs((await request.body()).decode("utf-8", "replace")[:4096])
     secret = (form.get("key") or [""])[0].strip()
-    probe = Response()
-    principal = None
-    if secret and len(secret) <= 200:
-        try:
-            principal = await authenticate_secret(request, probe, session, secret)
-        except ProblemError as exc:
-            if exc.status == 429:
-                raise
-    if principal is None or not principal.has(PORTAL_SCOPE):
+    principal = await _portal_key(request, Response(), session, secret)
+    if principal is None or principal.tenant_id is None:
         return RedirectResponse("/portal?error=1", status_code=303)
+    session_id = sessions.start(session, principal.key_id, principal.tenant_id)
     redirect = RedirectResponse("/portal", status_code=303)
     redirect.set_cookie(
         PORTAL_COOKIE,
-        secret,
-        max_age=COOKIE_MAX_AGE,
+        session_id,
+        max_age=int(sessions.LIFETIME.total_seconds()),
         httponly=True,
         samesite="strict",
         secure=request.url.scheme == "https",
         path="/portal",
     )
+    return redirect
+
+
+@router.post("/portal/logout")
+def portal_logout(request: Request, session: DbSession) -> RedirectResponse:
+    _check_origin(request)
+    sessions.end(session, request.cookies.get(PORTAL_COOKIE))
+    redirect = RedirectResponse("/portal", status_code=303)
+    redirect.delete_cookie(PORTAL_COOKIE, path="/portal")
     return redirect
