@@ -117,7 +117,11 @@ def measure(
             if endpoint.page:
                 # Sign in as a browser does; the cookie carries the key from then on.
                 target = endpoint.path
-                signed = client.post("/dashboard/login", data={"key": key, "next": target})
+                signed = client.post(
+                    "/console/login",
+                    data={"key": key, "next": target},
+                    headers={"Origin": base},  # a form POST from the console itself
+                )
                 if signed.status_code != 303 or "error" in signed.headers.get("location", ""):
                     sys.exit(f"sign-in for {target} failed: {signed.status_code}")
             else:
@@ -172,8 +176,15 @@ def main() -> None:
     newest = range(args.customers - args.churn_users + 1, args.customers + 1)
     churn_ids = [f"cus_{i:05d}" for i in newest]
     endpoints = [
-        Endpoint("GET /dashboard (executive page)", "GET", "/dashboard", None, 1000, page=True),
-        Endpoint("GET /investor (investor page)", "GET", "/investor", None, 1000, page=True),
+        Endpoint("GET /console (overview page)", "GET", "/console", None, 1000, page=True),
+        Endpoint(
+            "GET /console/investor (investor page)",
+            "GET",
+            "/console/investor",
+            None,
+            1000,
+            page=True,
+        ),
         Endpoint(
             "POST /api/v1/dashboard/executive/summary",
             "POST",

@@ -5,7 +5,16 @@ from __future__ import annotations
 import sys
 
 import typer
+import uvicorn
 
+from aethercrown import serving
+from aethercrown.alerts.cli import app as alerts_app
+from aethercrown.analytics.cli import app as analytics_app
+from aethercrown.automation.cli import app as automate_app
+from aethercrown.budget.cli import app as budget_app
+from aethercrown.churn.cli import app as churn_app
+from aethercrown.connectors.cli import app as connectors_app
+from aethercrown.content.cli import app as content_app
 from aethercrown.core.commandline import (
     NO_MIGRATE,
     CommandGroup,
@@ -13,7 +22,16 @@ from aethercrown.core.commandline import (
     open_database,
     unit_of_work,
 )
+from aethercrown.data.cli import export_rows, import_rows
+from aethercrown.experiments.cli import app as experiments_app
+from aethercrown.metering.cli import app as usage_app
+from aethercrown.onboarding.cli import app as onboarding_app
+from aethercrown.security.cli import app as keys_app
+from aethercrown.security.service import ensure_bootstrap_admin
 from aethercrown.settings import get_settings
+from aethercrown.simulate.cli import demo as demo_command
+from aethercrown.simulate.cli import load_demo_once
+from aethercrown.tenants.cli import app as tenants_app
 
 app = typer.Typer(
     cls=CommandGroup,
@@ -53,11 +71,6 @@ def serve(
 ) -> None:
     """Start the API (and the dashboard), applying migrations first. Once it answers, prints
     where to go and the keys this start created (on stdout)."""
-    import uvicorn
-
-    from aethercrown import serving
-    from aethercrown.security.service import ensure_bootstrap_admin
-
     settings = get_settings()
     host = host or settings.host
     port = port or settings.port
@@ -70,8 +83,6 @@ def serve(
         admin_key = ensure_bootstrap_admin(session, settings.bootstrap_admin_key)
     demo_key: str | None = None
     if demo:
-        from aethercrown.simulate.cli import load_demo_once
-
         loaded = load_demo_once(settings)
         demo_key = loaded.api_key if loaded else None
     base = serving.base_url(host, port)
@@ -142,21 +153,6 @@ def startup_banner(
 
 
 def _register_subcommands() -> None:
-    from aethercrown.alerts.cli import app as alerts_app
-    from aethercrown.analytics.cli import app as analytics_app
-    from aethercrown.automation.cli import app as automate_app
-    from aethercrown.budget.cli import app as budget_app
-    from aethercrown.churn.cli import app as churn_app
-    from aethercrown.connectors.cli import app as connectors_app
-    from aethercrown.content.cli import app as content_app
-    from aethercrown.data.cli import export_rows, import_rows
-    from aethercrown.experiments.cli import app as experiments_app
-    from aethercrown.metering.cli import app as usage_app
-    from aethercrown.onboarding.cli import app as onboarding_app
-    from aethercrown.security.cli import app as keys_app
-    from aethercrown.simulate.cli import demo as demo_command
-    from aethercrown.tenants.cli import app as tenants_app
-
     app.add_typer(tenants_app, name="tenants", help="Provision and scale tenants.")
     app.add_typer(keys_app, name="keys", help="Create, rotate and list API keys.")
     app.command("import")(import_rows)

@@ -13,6 +13,7 @@ from aethercrown.core.crypto import secret_box
 from aethercrown.core.errors import ProblemError
 from aethercrown.db.engine import make_session_factory
 from aethercrown.settings import get_settings
+from aethercrown.tenants.service import resolve_tenant_ref
 
 app = typer.Typer(no_args_is_help=True)
 stripe_app = typer.Typer(no_args_is_help=True, help="Stripe: connect, backfill.")
@@ -20,8 +21,6 @@ app.add_typer(stripe_app, name="stripe")
 
 
 def _tenant_id(ref: str) -> uuid.UUID:
-    from aethercrown.tenants.service import resolve_tenant_ref
-
     try:
         with unit_of_work() as session:
             return resolve_tenant_ref(session, ref).id

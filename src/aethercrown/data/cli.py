@@ -20,11 +20,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy.orm import Session, sessionmaker
 
+from aethercrown.connectors.adspend_service import import_export
+from aethercrown.core.commandline import open_database, unit_of_work
 from aethercrown.core.errors import InvalidInput, ProblemError
 from aethercrown.data import formats
 from aethercrown.data.kinds import KINDS, KindSpec
 from aethercrown.data.service import ingest_rows, iter_export_rows
+from aethercrown.db.engine import make_session_factory
+from aethercrown.db.session import write_transaction
 from aethercrown.settings import get_settings
+from aethercrown.tenants.service import resolve_tenant_ref
 
 FORMATS = ("csv", "ndjson")
 # Ad platforms' campaign reports (read by the connectors domain into marketing spend).
@@ -149,11 +154,6 @@ def import_rows(
     `aethercrown import KIND FILE` or `aethercrown import FILE --kind KIND`;
     `aethercrown import marketing --format google-ads|meta|linkedin FILE.csv` reads an ad
     platform's campaign report (see docs/modules/connectors.md)."""
-    from aethercrown.core.commandline import open_database
-    from aethercrown.db.engine import make_session_factory
-    from aethercrown.db.session import write_transaction
-    from aethercrown.tenants.service import resolve_tenant_ref
-
     if len(paths) > 2:
         raise typer.BadParameter("give [KIND] FILE", param_hint="[KIND] FILE")
     kind = kind_option or (paths[0] if len(paths) == 2 else None)
@@ -236,10 +236,6 @@ def import_rows(
 
 
 def _import_ad_report(file: Path, tenant: str, fmt: str, currency: str) -> None:
-    from aethercrown.connectors.adspend_service import import_export
-    from aethercrown.core.commandline import unit_of_work
-    from aethercrown.tenants.service import resolve_tenant_ref
-
     raw = file.read_bytes()
     try:
         text = raw.decode("utf-8-sig")
@@ -275,10 +271,6 @@ def export_rows(
     ),
 ) -> None:
     """Export business data as CSV (the columns an import takes back)."""
-    from aethercrown.core.commandline import open_database
-    from aethercrown.db.engine import make_session_factory
-    from aethercrown.tenants.service import resolve_tenant_ref
-
     spec = _spec(kind)
     raw: dict[str, Any] = {"customer": customer, "since": since, "until": until}
     for item in where:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import redis
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
@@ -128,8 +129,6 @@ def check_disk(session: Session, settings: Settings) -> schemas.ComponentCheck:
 
 
 def check_redis(url: str) -> schemas.ComponentCheck:
-    import redis
-
     client = redis.Redis.from_url(
         url, socket_timeout=PROBE_TIMEOUT_SECONDS, socket_connect_timeout=PROBE_TIMEOUT_SECONDS
     )

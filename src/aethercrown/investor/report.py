@@ -174,6 +174,8 @@ def render_html(report: dict[str, Any]) -> str:
 
 
 def render_pdf(report: dict[str, Any]) -> bytes:
+    # reportlab is imported on the first PDF asked for: it costs every process start ~0.3 s
+    # and most never render one.
     from reportlab.lib import colors
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.styles import getSampleStyleSheet

@@ -12,6 +12,9 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
+from sklearn.model_selection import StratifiedKFold
 
 FEATURES = (
     "active_day_share_30d",
@@ -101,10 +104,6 @@ MIN_PER_CLASS = 5
 
 def train(x: Sequence[Sequence[float]], y: Sequence[int], seed: int = 0) -> dict[str, Any]:
     """Fit; returns JSON parameters and out-of-fold quality (Brier, AUC, log loss)."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
-    from sklearn.model_selection import StratifiedKFold
-
     xa = np.asarray(x, dtype=float)
     ya = np.asarray(y, dtype=int)
     positives = int(ya.sum())

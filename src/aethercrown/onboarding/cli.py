@@ -16,13 +16,12 @@ from aethercrown.core.errors import ProblemError
 from aethercrown.db.engine import make_session_factory
 from aethercrown.onboarding import schemas, service
 from aethercrown.settings import get_settings
+from aethercrown.tenants.service import resolve_tenant_ref
 
 app = typer.Typer(no_args_is_help=True)
 
 
 def _tenant_id(ref: str) -> uuid.UUID:
-    from aethercrown.tenants.service import resolve_tenant_ref
-
     with unit_of_work() as session:
         return resolve_tenant_ref(session, ref).id
 

@@ -71,6 +71,7 @@ def to_icalendar(
 ) -> bytes:
     """An RFC 5545 calendar with one event per session, in the contact's zone (with its
     VTIMEZONE), stable UIDs so a re-sent file updates instead of duplicating."""
+    # Imported when a calendar is asked for (rare): it is not needed to start the platform.
     import icalendar
 
     cal = icalendar.Calendar()

@@ -17,11 +17,14 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from aethercrown.core.commandline import open_database
 from aethercrown.core.errors import ProblemError
+from aethercrown.db.engine import make_session_factory
 from aethercrown.settings import Settings, get_settings
 from aethercrown.simulate.config import SimConfig, as_end, default_end
-from aethercrown.simulate.service import LoadResult
+from aethercrown.simulate.service import LoadResult, load_demo
 from aethercrown.tenants.schemas import TenantCreate
+from aethercrown.tenants.service import tenant_by_slug
 
 LOAD_CACHE_MIB = 256
 END_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%SZ"]
@@ -74,10 +77,6 @@ def demo(
 def run_demo_load(
     settings: Settings, tenant: str, config: SimConfig, force: bool = False, replay: bool = True
 ) -> LoadResult:
-    from aethercrown.core.commandline import open_database
-    from aethercrown.db.engine import make_session_factory
-    from aethercrown.simulate.service import load_demo
-
     # A large SQLite page cache for the load's million index inserts (this engine only).
     engine = open_database(settings, sqlite_cache_mib=LOAD_CACHE_MIB)
     console = Console(stderr=True)
@@ -194,10 +193,6 @@ def load_demo_once(
     now — into tenant 'demo', with its replayed past; any later start finds the tenant and
     skips (a tenant someone made by hand is left alone). Returns what it loaded (with the new
     tenant's key, which the caller shows), or None."""
-    from aethercrown.core.commandline import open_database
-    from aethercrown.db.engine import make_session_factory
-    from aethercrown.tenants.service import tenant_by_slug
-
     engine = open_database(settings)
     try:
         with make_session_factory(engine)() as session:

@@ -6,6 +6,7 @@ few tens of megabytes, and the loader materialises one batch of dicts at a time.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -121,8 +122,6 @@ class RowTable(Sequence[dict[str, Any]]):
 
     def fingerprint(self) -> str:
         """A digest of every value: equal digests mean equal rows."""
-        import hashlib
-
         digest = hashlib.sha256()
         for batch in self.batches(20_000):
             digest.update(repr(batch).encode())

@@ -41,10 +41,12 @@ from aethercrown.alerts import service as alerts
 from aethercrown.clock import utcnow
 from aethercrown.core.crypto import SecretBox, secret_box
 from aethercrown.core.jobs import JobSpec
+from aethercrown.core.models import ApiKey, Tenant
 from aethercrown.core.outbox import Attempt, Outbox, OutboxRow, RetryPolicy
 from aethercrown.core.outbox import headline as outbox_headline
 from aethercrown.core.tenancy import TenantScoped
 from aethercrown.db.base import Base, UUIDPrimaryKey
+from aethercrown.security.service import issue_key
 from aethercrown.settings import get_settings
 
 log = logging.getLogger("aethercrown.webhooks")
@@ -118,8 +120,6 @@ def enqueue_webhook(
     """Store an event for the tenant's endpoint, and for each of its alert channels whose
     filter takes it (``alerts.service.route_event``), in the caller's unit of work. Returns the
     webhook delivery: None when the tenant has no webhook URL."""
-    from aethercrown.core.models import Tenant
-
     alerts.route_event(session, tenant_id, event_type, payload, decision_id)
     tenant = session.get(Tenant, tenant_id)
     # Held for the unit of work: the identity map keeps objects weakly, and a run emitting a
@@ -141,9 +141,6 @@ def enqueue_webhook(
 
 def signing_secrets(session: Session, tenant_id: uuid.UUID, box: SecretBox) -> list[str]:
     """The tenant's live webhook secrets, newest first; provisions one if there is none."""
-    from aethercrown.core.models import ApiKey
-    from aethercrown.security.service import issue_key
-
     now = utcnow()
     keys = session.scalars(
         select(ApiKey)
