@@ -313,15 +313,15 @@ def _store_customers(
 ) -> int:
     """Customers the traits update (or create), and those only named by a track (created when
     new, left alone when stored). Returns how many rows were written."""
-    stored = data.customer_rows(session, tenant_id, set(traits) | set(referenced))
+    # Whole rows only of the customers whose traits change; of those a track merely names,
+    # whether they exist (a batch of tracks names hundreds: ids are far cheaper than rows).
+    stored = data.customer_rows(session, tenant_id, set(traits))
+    named = {ext: at for ext, at in referenced.items() if ext not in traits}
+    known = data.known_customers(session, tenant_id, set(named))
     customers = [
         _customer_row(ext, sent, at, stored.get(ext)) for ext, (sent, at) in traits.items()
     ]
-    customers += [
-        _customer_row(ext, {}, at, None)
-        for ext, at in referenced.items()
-        if ext not in stored and ext not in traits
-    ]
+    customers += [_customer_row(ext, {}, at, None) for ext, at in named.items() if ext not in known]
     if customers:
         data.ingest_rows(session, tenant_id, "customers", customers, max_rows=len(customers))
     return len(customers)
