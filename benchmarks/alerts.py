@@ -111,7 +111,13 @@ def main() -> None:
                         event_types=["sla.*"],
                     ),
                 ):
-                    service.create_channel(s, tenant_id, body, settings)
+                    service.create_channel(
+                        s,
+                        tenant_id,
+                        body,
+                        settings,
+                        service.webhook_url_problem(body.webhook_url, settings),
+                    )
             n = args.events
             start = time.perf_counter()
             with write_transaction(factory) as s:

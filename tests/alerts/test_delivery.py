@@ -300,3 +300,69 @@ def test_a_failed_job_is_an_alert_and_the_runner_delivers_alerts(
         "failed": 0,
     }
     assert "Automation job failed" in slack.bodies[0]["blocks"][0]["text"]["text"]
+
+
+def test_slack_hosts_must_resolve_to_public_addresses_at_creation_and_at_each_send(
+    client: TestClient,
+    tenant: TenantHandle,
+    slack: SlackReceiver,
+    settings: Settings,
+    session_factory,  # type: ignore[no-untyped-def]
+    monkeypatch,  # type: ignore[no-untyped-def]
+) -> None:
+    """The rule onboarding's support webhooks follow (``core.outbound``): a name is only as
+    safe as what it resolves to, when it is saved and again before every send (rebinding)."""
+    answers = {"hooks.example.com": ["10.1.2.3"]}
+
+    def lookup(host: str, port: int) -> list[str]:
+        if host not in answers:
+            raise OSError("no such host")
+        return answers[host]
+
+    monkeypatch.setattr("aethercrown.core.outbound.system_resolver", lookup)
+    url = "https://hooks.example.com/services/T1/B1/secret"
+    refused = client.post(
+        BASE, json={"name": "x", "kind": "slack", "webhook_url": url}, headers=tenant.headers
+    )
+    assert refused.status_code == 422, refused.text
+    assert "resolves to a private or reserved address" in refused.text
+    # Public at creation, the cloud's metadata address at send time: nothing is sent there.
+    answers["hooks.example.com"] = ["93.184.216.34"]
+    _channel(client, tenant, name="room", kind="slack", webhook_url=url)
+    answers["hooks.example.com"] = ["93.184.216.34", "169.254.169.254"]
+    _emit(session_factory, tenant, "sla.breach", {"customer": "big-co", "onboarding": "o-1"})
+    assert alerts.deliver_due(session_factory, settings)["failed"] == 1
+    [row] = _rows(session_factory)
+    assert row.status == "failed" and row.attempts == 1 and row.last_status_code is None
+    assert row.last_error == "refused: the host name resolves to a private or reserved address"
+    # A name that stops resolving is tried again later, not given up on.
+    del answers["hooks.example.com"]
+    channel_id = row.channel_id
+    _emit(session_factory, tenant, "sla.breach", {"customer": "big-co", "onboarding": "o-2"})
+    assert alerts.deliver_due(session_factory, settings)["retrying"] == 1
+    assert {r.channel_id for r in _rows(session_factory)} == {channel_id}
+
+
+def test_loopback_receivers_only_when_the_installation_allows_them(
+    client: TestClient,
+    tenant: TenantHandle,
+    slack: SlackReceiver,
+    settings: Settings,
+    session_factory,  # type: ignore[no-untyped-def]
+) -> None:
+    """The suite's receivers are on loopback: allowed by ``alerts_allow_loopback_webhooks``
+    (as onboarding's tests set ``onboarding_allow_loopback_webhooks``), refused without it."""
+    _channel(client, tenant, name="room", kind="slack", webhook_url=slack.url)
+    _emit(session_factory, tenant, "sla.breach", {"customer": "big-co", "onboarding": "o-1"})
+    strict = settings.model_copy(update={"alerts_allow_loopback_webhooks": False})
+    assert alerts.deliver_due(session_factory, strict)["failed"] == 1
+    [row] = _rows(session_factory)
+    assert row.last_error == "refused: the host name resolves to a loopback address"
+    assert slack.bodies == []
+    assert alerts.webhook_url_problem(slack.url, strict) == "the URL must use https"
+    https_name = slack.url.replace("http://127.0.0.1", "https://localhost")
+    assert alerts.webhook_url_problem(https_name, strict) == "loopback addresses are not allowed"
+    assert alerts.webhook_url_problem(slack.url, settings) is None
+    _emit(session_factory, tenant, "sla.breach", {"customer": "big-co", "onboarding": "o-2"})
+    assert alerts.deliver_due(session_factory, settings)["delivered"] == 1
+    assert len(slack.bodies) == 1

@@ -204,3 +204,69 @@ def test_message_ids_deduplicate_and_bad_input_stores_nothing(
             ).status_code
             == 401
         )
+
+
+def _customers(http: httpx.Client, tenant: TenantHandle) -> dict[str, dict[str, Any]]:
+    items = http.get("/api/v1/data/customers", headers=tenant.headers).json()["items"]
+    return {c["external_id"]: c for c in items}
+
+
+def _send(sdk: Client) -> None:
+    # flush waits until the queue is sent; join would also stop the client's sender threads.
+    sdk.flush()
+
+
+def test_replayed_identify_and_group_calls_change_nothing(
+    served: tuple[str, FailFirstBatches], admin_key: str
+) -> None:
+    """An identify or group whose messageId the source sent before is acknowledged and applies
+    nothing, even when what it says is older than what was applied since; another source's
+    message with the same id is its own."""
+    base, _ = served
+    with httpx.Client(base_url=base, timeout=30) as http:
+        tenant = create_tenant(http, admin_key, "acme", tier="professional")  # type: ignore[arg-type]
+        key = _write_key(http, tenant)
+        at = datetime(2025, 3, 1, 12, tzinfo=UTC)
+        errors: list[Any] = []
+
+        def sdk_for(write_key: str) -> Client:
+            return Client(write_key, host=base, on_error=lambda e, b: errors.append(e))
+
+        sdk = sdk_for(key)
+        sdk.group("u1", "acct_1", {"name": "Alpha Old"}, timestamp=at, message_id="g1")
+        sdk.identify("u2", {"company": {"id": "acct_2", "name": "Beta"}}, message_id="i1")
+        _send(sdk)
+        sdk.group("u1", "acct_1", {"name": "Alpha New"}, timestamp=at, message_id="g2")
+        sdk.identify("u2", {"company": {"id": "acct_3", "name": "Gamma"}}, message_id="i2")
+        _send(sdk)
+        # The SDK replays the first two calls (a retry whose answer was lost), then tracks.
+        sdk.group("u1", "acct_1", {"name": "Alpha Old"}, timestamp=at, message_id="g1")
+        sdk.identify("u2", {"company": {"id": "acct_2", "name": "Beta again"}}, message_id="i1")
+        sdk.track("u2", "Exported report", timestamp=at, message_id="t1")
+        _send(sdk)
+        assert errors == []
+        by_id = _customers(http, tenant)
+        assert by_id["acct_1"]["name"] == "Alpha New"
+        assert by_id["acct_2"]["name"] == "Beta"
+        # u2 stayed linked to the customer its latest identify named.
+        [row] = _activity(http, tenant)
+        assert row["customer"] == "acct_3"
+
+        auth = {"Authorization": "Basic " + base64.b64encode(f"{key}:".encode()).decode()}
+        replay = {"userId": "u1", "groupId": "acct_1", "messageId": "g1", "traits": {"name": "X"}}
+        for path in ("/v1/group", "/v1/identify"):
+            answer = http.post(path, json=replay, headers=auth)
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["duplicates"] == 1 and answer.json()["customers"] == 0
+        fresh = http.post("/v1/identify", json={**replay, "messageId": "i9"}, headers=auth)
+        assert fresh.json()["duplicates"] == 0 and fresh.json()["users"] == 1
+        assert _customers(http, tenant)["acct_1"]["name"] == "Alpha New"
+
+        # A second source of the tenant: its own message ids, "g1" included.
+        other = sdk_for(_write_key(http, tenant))
+        other.group("u1", "acct_1", {"name": "Alpha Renamed"}, timestamp=at, message_id="g1")
+        _send(other)
+        sdk.join()
+        other.join()
+        assert errors == []
+        assert _customers(http, tenant)["acct_1"]["name"] == "Alpha Renamed"

@@ -19,7 +19,7 @@ from aethercrown.alerts.schemas import (
 )
 from aethercrown.core.auth import TenantReader, TenantWriter
 from aethercrown.core.pagination import Page, Pagination, paginate
-from aethercrown.db.session import DbSession, SessionFactory
+from aethercrown.db.session import DbSession, SessionFactory, write_transaction
 from aethercrown.settings import Settings
 
 router = APIRouter(prefix="/api/v1/alert-channels", tags=["alerts"])
@@ -32,12 +32,17 @@ def _settings(request: Request) -> Settings:
 
 @router.post("", response_model=AlertChannelOut, status_code=201)
 def create_channel(
-    request: Request, principal: TenantWriter, body: AlertChannelCreate, session: DbSession
+    request: Request, principal: TenantWriter, body: AlertChannelCreate, units: SessionFactory
 ) -> AlertChannelOut:
-    """A Slack-compatible incoming webhook (``kind: slack``, an https ``webhook_url``) or email
-    recipients (``kind: email``), with the events it takes and their minimum severity."""
-    channel = service.create_channel(session, principal.tenant_id, body, _settings(request))
-    return service.channel_out(channel)
+    """A Slack-compatible incoming webhook (``kind: slack``, an https ``webhook_url`` whose host
+    resolves to public addresses only) or email recipients (``kind: email``), with the events
+    it takes and their minimum severity."""
+    settings = _settings(request)
+    # The host is resolved before the unit opens: no DNS wait with a transaction open.
+    problem = service.webhook_url_problem(body.webhook_url, settings)
+    with write_transaction(units) as session:
+        channel = service.create_channel(session, principal.tenant_id, body, settings, problem)
+        return service.channel_out(channel)
 
 
 @router.get("", response_model=list[AlertChannelOut])
@@ -75,13 +80,16 @@ def update_channel(
     request: Request,
     principal: TenantWriter,
     body: AlertChannelUpdate,
-    session: DbSession,
+    units: SessionFactory,
 ) -> AlertChannelOut:
     """Change the fields sent (name, enabled, filter, webhook URL or recipients)."""
-    channel = service.update_channel(
-        session, principal.tenant_id, channel_id, body, _settings(request)
-    )
-    return service.channel_out(channel)
+    settings = _settings(request)
+    problem = service.webhook_url_problem(body.webhook_url, settings)
+    with write_transaction(units) as session:
+        channel = service.update_channel(
+            session, principal.tenant_id, channel_id, body, settings, problem
+        )
+        return service.channel_out(channel)
 
 
 @router.delete("/{channel_id}", status_code=204)

@@ -57,8 +57,10 @@ def add(
         }
     )
     tenant_id = _tenant_id(tenant)
+    settings = get_settings()
+    problem = service.webhook_url_problem(body.webhook_url, settings)
     with unit_of_work() as session:
-        channel = service.create_channel(session, tenant_id, body, get_settings())
+        channel = service.create_channel(session, tenant_id, body, settings, problem)
         out = service.channel_out(channel)
     _echo(out.model_dump(mode="json"))
 

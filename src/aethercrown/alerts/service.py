@@ -35,6 +35,7 @@ from aethercrown.clock import utcnow
 from aethercrown.core.crypto import SecretBox, secret_box
 from aethercrown.core.errors import Conflict, InvalidInput, field_error
 from aethercrown.core.models import Tenant
+from aethercrown.core.outbound import Resolver, url_problem_after_lookup
 from aethercrown.core.outbox import Attempt, Outbox, RetryPolicy, sanitise
 from aethercrown.core.urls import public_url_problem
 from aethercrown.db.session import write_transaction
@@ -78,14 +79,29 @@ def _invalid(title: str, errors: list[dict[str, Any]]) -> InvalidInput:
     return InvalidInput(f"{title}: {reasons}", errors)
 
 
+def webhook_url_problem(
+    webhook_url: str | None, settings: Settings, resolver: Resolver | None = None
+) -> str | None:
+    """Why a Slack webhook URL may not be saved: the URL alone (https, no literal private
+    address), then what its host resolves to (``core.outbound``, the rule onboarding's support
+    webhooks follow). Network I/O: call with no transaction open, before the unit that saves."""
+    if webhook_url is None:
+        return None
+    allow = settings.alerts_allow_loopback_webhooks
+    return public_url_problem(webhook_url, allow) or url_problem_after_lookup(
+        webhook_url, allow, resolver
+    )
+
+
 def _check(
-    *, webhook_url: str | None, event_types: Sequence[str] | None, settings: Settings
+    *,
+    webhook_url: str | None,
+    event_types: Sequence[str] | None,
+    url_problem: str | None,
 ) -> None:
     errors = []
-    if webhook_url is not None:
-        problem = public_url_problem(webhook_url, settings.alerts_allow_loopback_webhooks)
-        if problem:
-            errors.append(field_error(["webhook_url"], problem))
+    if webhook_url is not None and url_problem:
+        errors.append(field_error(["webhook_url"], url_problem))
     for i, pattern in enumerate(event_types or []):
         problem = catalogue.pattern_problem(pattern)
         if problem:
@@ -109,9 +125,14 @@ def _flush_named(session: Session, name: str) -> None:
 
 
 def create_channel(
-    session: Session, tenant_id: uuid.UUID, body: AlertChannelCreate, settings: Settings
+    session: Session,
+    tenant_id: uuid.UUID,
+    body: AlertChannelCreate,
+    settings: Settings,
+    url_problem: str | None,
 ) -> AlertChannel:
-    _check(webhook_url=body.webhook_url, event_types=body.event_types, settings=settings)
+    """``url_problem``: ``webhook_url_problem(body.webhook_url, …)``, found before this unit."""
+    _check(webhook_url=body.webhook_url, event_types=body.event_types, url_problem=url_problem)
     repo = ChannelRepository(session, tenant_id)
     if repo.by_name(body.name) is not None:
         raise Conflict(f"An alert channel named {body.name!r} exists", slug="channel-exists")
@@ -145,7 +166,9 @@ def update_channel(
     channel_id: uuid.UUID,
     body: AlertChannelUpdate,
     settings: Settings,
+    url_problem: str | None,
 ) -> AlertChannel:
+    """``url_problem`` as for ``create_channel``."""
     repo = ChannelRepository(session, tenant_id)
     channel = repo.get_or_404(channel_id)
     sent = body.model_fields_set
@@ -159,7 +182,7 @@ def update_channel(
             errors.append(field_error([name], "may not be null"))
     if errors:
         raise _invalid("The alert channel change is not valid", errors)
-    _check(webhook_url=body.webhook_url, event_types=body.event_types, settings=settings)
+    _check(webhook_url=body.webhook_url, event_types=body.event_types, url_problem=url_problem)
     if body.name is not None and body.name != channel.name:
         if repo.by_name(body.name) is not None:
             raise Conflict(f"An alert channel named {body.name!r} exists", slug="channel-exists")
@@ -337,7 +360,12 @@ def _send(item: _Claimed, settings: Settings) -> Attempt:
     if item.kind == "slack":
         if item.url is None:
             return Attempt(delivered=False, error="the channel has no webhook URL", final=True)
-        attempt = slack.send(item.url, item.message, SEND_TIMEOUT_SECONDS)
+        attempt = slack.send(
+            item.url,
+            item.message,
+            SEND_TIMEOUT_SECONDS,
+            allow_loopback=settings.alerts_allow_loopback_webhooks,
+        )
         secrets = [item.url, urlsplit(item.url).path]
     else:
         attempt = mail.send(smtp_server(settings), item.message, item.recipients)

@@ -1,17 +1,22 @@
-"""Slack-compatible incoming webhooks: an event as a Block Kit message (``blocks``, pure), sent
-with Slack's official client (``slack_sdk.webhook.WebhookClient``)."""
+"""Slack-compatible incoming webhooks: an event as a Block Kit message (``blocks``, pure), posted
+as Slack's incoming-webhook format says (a JSON body with ``text`` and ``blocks``).
+
+The webhook URL is a tenant's word, so it is sent the way onboarding's support webhooks are
+(``core.outbound``): the host is resolved before each send, every address it answers must be
+public (loopback only when the installation allows it, for tests), and the request connects to
+the address checked. Slack's own client (``slack_sdk``) opens its own connection by name through
+urllib, which cannot be pinned to a checked address; the body it would send is the same."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from slack_sdk.webhook import WebhookClient
+import httpx
+import orjson
 
 from aethercrown.alerts.catalogue import Message
+from aethercrown.core.outbound import Refused, Resolver, failure_reason, post_pinned, resolve
 from aethercrown.core.outbox import Attempt, retry_after_seconds
-
-log = logging.getLogger("aethercrown.alerts.slack")
 
 MARKS = {"info": ":information_source:", "warning": ":warning:", "critical": ":rotating_light:"}
 HEADER_LIMIT = 150  # Block Kit: a header's plain text
@@ -49,20 +54,34 @@ def blocks(message: Message) -> list[dict[str, Any]]:
     ]
 
 
-def send(url: str, message: Message, timeout: float) -> Attempt:
-    """Post the message (call with no transaction open). The client's own retries are off: the
-    outbox retries, later, and honours a 429's Retry-After instead of sleeping here."""
-    client = WebhookClient(url, timeout=max(1, round(timeout)), retry_handlers=[], logger=log)
+def send(
+    url: str,
+    message: Message,
+    timeout: float,
+    *,
+    allow_loopback: bool,
+    resolver: Resolver | None = None,
+    client: httpx.Client | None = None,
+) -> Attempt:
+    """Post the message (call with no transaction open). A host that resolves to an address not
+    allowed is a final failure (the channel must be changed); one that does not resolve is tried
+    again later. No retries here: the outbox retries, later, and honours a 429's Retry-After."""
+    found = resolve(url, allow_loopback, resolver)
+    if isinstance(found, Refused):
+        if found.unresolved:
+            return Attempt(delivered=False, error=found.reason)
+        return Attempt(delivered=False, error=f"refused: {found.reason}", final=True)
+    body = orjson.dumps({"text": message.summary, "blocks": blocks(message)})
+    headers = {"Content-Type": "application/json;charset=utf-8"}
     try:
-        response = client.send(text=message.summary, blocks=blocks(message))
-    except Exception as exc:  # the client raises whatever urllib raised (URLError, timeouts)
-        return Attempt(delivered=False, error=f"{type(exc).__name__}: {exc}")
+        response = post_pinned(found, body, headers, timeout=timeout, client=client)
+    except httpx.HTTPError as exc:
+        return Attempt(delivered=False, error=failure_reason(exc))
     ok = 200 <= response.status_code < 300
-    headers = {k.lower(): v for k, v in (response.headers or {}).items()}
-    retry_after = retry_after_seconds(headers.get("retry-after"))
+    retry_after = retry_after_seconds(response.headers.get("retry-after"))
     return Attempt(
         delivered=ok,
         status_code=response.status_code,
-        error=None if ok else f"{response.status_code}: {(response.body or '')[:300]}",
+        error=None if ok else f"{response.status_code}: {response.text[:300]}",
         retry_after=retry_after if response.status_code == 429 else None,
     )

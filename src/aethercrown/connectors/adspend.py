@@ -163,87 +163,102 @@ def _header(rows: list[list[str]], columns: Columns) -> int:
     )
 
 
+_FIELDS = (
+    "day",
+    "campaign",
+    "spend",
+    "currency",
+    "impressions",
+    "clicks",
+    "conversions",
+    "revenue",
+)
+
+
+def _delimiter(text: str) -> str:
+    """Tab, semicolon (European locales' exports) or comma: whichever the start has most of."""
+    sample = text[:4096]
+    if sample.count("\t") > sample.count(","):
+        return "\t"
+    return ";" if sample.count(";") > sample.count(",") else ","
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where each field is in the export's rows, and the currency its spend header names."""
+
+    at: dict[str, int | None]
+    header_currency: str
+
+    def cell(self, row: list[str], name: str) -> str:
+        index = self.at[name]
+        return row[index].strip() if index is not None and index < len(row) else ""
+
+
+def _layout(header: list[str], columns: Columns) -> _Layout:
+    at = {name: _find(header, getattr(columns, name)) for name in _FIELDS}
+    spend_header = header[at["spend"]] if at["spend"] is not None else ""
+    found = _CURRENCY_IN_HEADER.search(spend_header)
+    return _Layout(at, found.group(1) if found else "")
+
+
+def _campaign_day(
+    row: list[str], line: int, layout: _Layout, default_currency: str
+) -> dict[str, Any] | Skipped:
+    """One data row as a campaign-day in minor units, or why it is skipped."""
+    first = (row[0] if row else "").strip().lower()
+    campaign = layout.cell(row, "campaign")
+    if first.startswith("total") or campaign.lower().startswith("total"):
+        return Skipped(line, "totals row")
+    try:
+        day = parse_day(layout.cell(row, "day"))
+    except ValueError as exc:
+        return Skipped(line, str(exc))
+    if not campaign:
+        return Skipped(line, "no campaign name")
+    currency = (layout.cell(row, "currency") or layout.header_currency or default_currency).upper()
+    if not re.fullmatch(r"[A-Z]{3}", currency):
+        return Skipped(line, f"unreadable currency {currency!r}")
+    try:
+        spend = parse_number(layout.cell(row, "spend"))
+        revenue = parse_number(layout.cell(row, "revenue"))
+        counts = [
+            parse_number(layout.cell(row, n)) for n in ("impressions", "clicks", "conversions")
+        ]
+    except ValueError as exc:
+        return Skipped(line, str(exc))
+    scale = Decimal(10) ** exponent(currency)
+    return {
+        "line": line,
+        "campaign": campaign[:300],
+        "day": day,
+        "currency": currency,
+        "spend": int((spend * scale).to_integral_value()),
+        "attributed_revenue": int((revenue * scale).to_integral_value()),
+        "impressions": int(counts[0]),
+        "clicks": int(counts[1]),
+        "conversions": int(counts[2].to_integral_value()),
+    }
+
+
 def parse_export(text: str, fmt: str, default_currency: str = "USD") -> ParsedExport:
     """Campaign-day rows (campaign, day, spend in minor units, currency, counts) and skips."""
     columns = PLATFORMS.get(fmt)
     if columns is None:
         raise ExportError(f"unknown format {fmt!r}; one of: {', '.join(FORMATS)}")
-    sample = text[:4096]
-    delimiter = (
-        "\t"
-        if sample.count("\t") > sample.count(",")
-        else (";" if sample.count(";") > sample.count(",") else ",")
-    )
-    rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
+    rows = list(csv.reader(io.StringIO(text), delimiter=_delimiter(text)))
     start = _header(rows, columns)
-    header = rows[start]
-    at = {
-        name: _find(header, getattr(columns, name))
-        for name in (
-            "day",
-            "campaign",
-            "spend",
-            "currency",
-            "impressions",
-            "clicks",
-            "conversions",
-            "revenue",
-        )
-    }
-    spend_header = header[at["spend"]] if at["spend"] is not None else ""
-    header_currency = _CURRENCY_IN_HEADER.search(spend_header)
+    layout = _layout(rows[start], columns)
     out = ParsedExport()
-    for offset, row in enumerate(rows[start + 1 :], start=start + 2):
+    for line, row in enumerate(rows[start + 1 :], start=start + 2):
         if not row or all(not cell.strip() for cell in row):
             continue
         out.data_lines += 1
-
-        def cell(name: str, row: list[str] = row) -> str:
-            index = at[name]
-            return row[index].strip() if index is not None and index < len(row) else ""
-
-        first = (row[0] if row else "").strip().lower()
-        if first.startswith("total") or cell("campaign").lower().startswith("total"):
-            out.skipped.append(Skipped(offset, "totals row"))
-            continue
-        try:
-            day = parse_day(cell("day"))
-        except ValueError as exc:
-            out.skipped.append(Skipped(offset, str(exc)))
-            continue
-        campaign = cell("campaign")
-        if not campaign:
-            out.skipped.append(Skipped(offset, "no campaign name"))
-            continue
-        currency = (
-            cell("currency")
-            or (header_currency.group(1) if header_currency else "")
-            or default_currency
-        ).upper()
-        if not re.fullmatch(r"[A-Z]{3}", currency):
-            out.skipped.append(Skipped(offset, f"unreadable currency {currency!r}"))
-            continue
-        try:
-            spend = parse_number(cell("spend"))
-            revenue = parse_number(cell("revenue"))
-            counts = [parse_number(cell(n)) for n in ("impressions", "clicks", "conversions")]
-        except ValueError as exc:
-            out.skipped.append(Skipped(offset, str(exc)))
-            continue
-        scale = Decimal(10) ** exponent(currency)
-        out.rows.append(
-            {
-                "line": offset,
-                "campaign": campaign[:300],
-                "day": day,
-                "currency": currency,
-                "spend": int((spend * scale).to_integral_value()),
-                "attributed_revenue": int((revenue * scale).to_integral_value()),
-                "impressions": int(counts[0]),
-                "clicks": int(counts[1]),
-                "conversions": int(counts[2].to_integral_value()),
-            }
-        )
+        parsed = _campaign_day(row, line, layout, default_currency)
+        if isinstance(parsed, Skipped):
+            out.skipped.append(parsed)
+        else:
+            out.rows.append(parsed)
     return out
 
 

@@ -178,7 +178,10 @@ def gzip_decompress(raw: bytes, limit: int) -> bytes:
 
 
 async def _track(request: Request, session: Any, kind: str | None) -> dict[str, Any]:
-    tenant_id = segment_service.tenant_for_basic_auth(session, request.headers.get("authorization"))
+    # A database read: in the thread pool, not on the event loop the other requests share.
+    source = await run_in_threadpool(
+        segment_service.source_for_basic_auth, session, request.headers.get("authorization")
+    )
     body = await _tracking_body(request)
     if kind is None:
         batch = body.get("batch") if isinstance(body, dict) else None
@@ -192,7 +195,7 @@ async def _track(request: Request, session: Any, kind: str | None) -> dict[str, 
         if not isinstance(body, dict):
             raise InvalidInput("A call sends one message object", [field_error(["body"], "object")])
         messages = [{**body, "type": body.get("type", kind)}]
-    return await run_in_threadpool(segment_service.ingest_messages, session, tenant_id, messages)
+    return await run_in_threadpool(segment_service.ingest_messages, session, source, messages)
 
 
 TRACKING_RESPONSES: dict[int | str, dict[str, Any]] = {

@@ -7,10 +7,19 @@ here: the connectors map into the data domain's tables through ``aethercrown.dat
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Index, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from aethercrown.clock import utcnow
@@ -102,6 +111,22 @@ class SegmentUser(TenantScoped, Base):
     customer: Mapped[str | None] = mapped_column(String(200), nullable=True)
     traits: Mapped[dict[str, Any]] = mapped_column(default=dict)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SegmentMessage(TenantScoped, Base):
+    """The message id of an ``identify`` or ``group`` call a source sent, kept so that a replay
+    (an SDK retrying a batch whose answer it lost) changes nothing. ``track`` calls need no row
+    here: the activity event they become carries the message id."""
+
+    __tablename__ = "segment_messages"
+    __table_args__ = (UniqueConstraint("tenant_id", "source_id", "message_id"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    source_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("segment_sources.id", ondelete="CASCADE")
+    )
+    message_id: Mapped[str] = mapped_column(String(200))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class ChannelRule(TenantScoped, UUIDPrimaryKey, Base):

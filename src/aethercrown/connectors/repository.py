@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Collection, Sequence
 from typing import Any
 
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session
 from aethercrown.clock import utcnow
 from aethercrown.connectors.models import (
     ChannelRule,
+    SegmentMessage,
     SegmentSource,
     SegmentUser,
     StripeConnection,
@@ -188,6 +190,38 @@ class SegmentUserRepository(TenantRepository[SegmentUser]):
             if row.get("traits"):
                 user.traits = {**(user.traits or {}), **row["traits"]}
             user.updated_at = now
+
+
+class SegmentMessageRepository(TenantRepository[SegmentMessage]):
+    model = SegmentMessage
+    noun = "Segment message"
+
+    def claim_new(self, source_id: uuid.UUID, message_ids: Collection[str]) -> set[str]:
+        """Record these message ids of the source; returns those not recorded before. Two
+        requests replaying one id at once: the second waits on the unique index until the
+        first commits, then finds it there (so exactly one of them applies the message)."""
+        if not message_ids:
+            return set()
+        table = SegmentMessage.__table__
+        now = utcnow()
+        rows = [
+            {
+                "tenant_id": self.tenant_id,
+                "source_id": source_id,
+                "message_id": message_id,
+                "received_at": now,
+            }
+            for message_id in sorted(set(message_ids))
+        ]
+        stmt = (
+            _insert(self.session)(table)
+            .on_conflict_do_nothing(index_elements=["tenant_id", "source_id", "message_id"])
+            .returning(table.c.message_id)
+        )
+        new: set[str] = set()
+        for chunk in _chunks(rows):
+            new.update(self.session.scalars(stmt, list(chunk)).all())
+        return new
 
 
 class ChannelRuleRepository(TenantRepository[ChannelRule]):

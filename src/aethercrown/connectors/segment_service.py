@@ -14,8 +14,10 @@ What each call becomes:
   skipped and counted, with the reason;
 - ``page``, ``screen`` and ``alias`` are accepted and counted, not stored.
 
-``messageId`` deduplicates: an activity event's external id is its message id, so a retried
-batch (the SDKs retry on 5xx and 429) stores each event once.
+``messageId`` deduplicates, so a retried batch (the SDKs retry on 5xx and 429) changes nothing
+the first delivery did not: an activity event's external id is its message id, and the message
+ids of each source's identify and group calls are kept (``segment_messages``): a replayed one is
+acknowledged and counted as a duplicate, and applies nothing.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import hashlib
 import secrets
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -36,6 +39,7 @@ from sqlalchemy.orm import Session
 from aethercrown.clock import utcnow
 from aethercrown.connectors.models import SegmentSource
 from aethercrown.connectors.repository import (
+    SegmentMessageRepository,
     SegmentSourceRepository,
     SegmentUserRepository,
     segment_source_by_hash,
@@ -48,6 +52,8 @@ WRITE_KEY_PREFIX = "seg_"
 MESSAGE_TYPES = ("track", "identify", "group", "page", "screen", "alias")
 LOGIN_EVENTS = frozenset({"signed in", "logged in", "login", "log in", "sign in", "user signed in"})
 MAX_MESSAGES = 2_500
+# A write key's tenant and source.
+SourceRef = tuple[uuid.UUID, uuid.UUID]
 _TIME = TypeAdapter(datetime)
 
 
@@ -83,8 +89,9 @@ def revoke_source(session: Session, tenant_id: uuid.UUID, source_id: uuid.UUID) 
         source.revoked_at = utcnow()
 
 
-def tenant_for_basic_auth(session: Session, authorization: str | None) -> uuid.UUID:
-    """The tenant whose live write key is the basic-auth user name (the password is unused)."""
+def source_for_basic_auth(session: Session, authorization: str | None) -> SourceRef:
+    """The tenant and source whose live write key is the basic-auth user name (the password is
+    unused); the session is scoped to that tenant from here."""
     if not authorization or not authorization.lower().startswith("basic "):
         raise WriteKeyRejected("Send the write key as the HTTP basic auth user name")
     try:
@@ -97,7 +104,7 @@ def tenant_for_basic_auth(session: Session, authorization: str | None) -> uuid.U
     if source is None:
         raise WriteKeyRejected("Unknown or revoked write key")
     scope_to_tenant(session, source.tenant_id)
-    return source.tenant_id
+    return source.tenant_id, source.id
 
 
 def _text(value: Any, limit: int = 200) -> str | None:
@@ -212,11 +219,9 @@ def _activity(message: dict[str, Any], customer: str) -> dict[str, Any]:
     return {**base, "kind": "feature", "feature": event}
 
 
-def ingest_messages(
-    session: Session, tenant_id: uuid.UUID, messages: Sequence[Any]
-) -> dict[str, Any]:
-    """Validate a batch (all or nothing: one malformed message is a 400 that stores nothing),
-    then apply groups, identifies and tracks in that order."""
+def _validated(messages: Sequence[Any]) -> list[dict[str, Any]]:
+    """Every message checked (all or nothing: one malformed message is a 400 that stores
+    nothing), those repeated within the batch dropped."""
     if len(messages) > MAX_MESSAGES:
         raise ProblemError(
             413, "batch-too-large", "Batch too large", f"At most {MAX_MESSAGES} messages a batch"
@@ -229,73 +234,124 @@ def ingest_messages(
             "nothing was stored",
             errors[:200],
         )
-    clean = [m for m in checked if m is not None]
-    seen: set[str] = set()
-    unique = []
-    for m in clean:
-        if m["messageId"] not in seen:
-            seen.add(m["messageId"])
-            unique.append(m)
+    unique: dict[str, dict[str, Any]] = {}
+    for m in checked:
+        if m is not None:
+            unique.setdefault(m["messageId"], m)
+    return list(unique.values())
 
-    links: dict[str, str] = {}
-    customer_traits: dict[str, tuple[dict[str, Any], datetime]] = {}
-    user_rows: list[dict[str, Any]] = []
+
+def _without_replays(
+    session: Session, tenant_id: uuid.UUID, source_id: uuid.UUID, unique: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The batch less the identify and group calls this source sent before (their message
+    ids are recorded as they are applied, in the same unit of work)."""
+    ids = [m["messageId"] for m in unique if m["type"] in ("identify", "group")]
+    if not ids:
+        return unique
+    new = SegmentMessageRepository(session, tenant_id).claim_new(source_id, ids)
+    return [m for m in unique if m["type"] not in ("identify", "group") or m["messageId"] in new]
+
+
+@dataclass
+class _People:
+    """What a batch's identify and group calls say: user -> customer links, each customer's
+    traits (and the time they were first sent), and the user rows to upsert."""
+
+    links: dict[str, str] = field(default_factory=dict)
+    traits: dict[str, tuple[dict[str, Any], datetime]] = field(default_factory=dict)
+    users: list[dict[str, Any]] = field(default_factory=list)
+
+    def link(self, user: str, customer: str, traits: Mapping[str, Any], at: datetime) -> None:
+        self.links[user] = customer
+        known, _ = self.traits.get(customer, ({}, at))
+        self.traits[customer] = ({**known, **traits}, at)
+
+
+def _people(unique: list[dict[str, Any]]) -> _People:
+    people = _People()
     for m in unique:
         if m["type"] == "group":
-            links[m["user"]] = m["groupId"]
-            traits, _ = customer_traits.get(m["groupId"], ({}, m["at"]))
-            customer_traits[m["groupId"]] = ({**traits, **m["traits"]}, m["at"])
-            user_rows.append({"user_id": m["user"], "customer": m["groupId"], "traits": {}})
+            people.link(m["user"], m["groupId"], m["traits"], m["at"])
+            people.users.append({"user_id": m["user"], "customer": m["groupId"], "traits": {}})
         elif m["type"] == "identify":
             company = m["traits"].get("company")
             company_id = _text(company.get("id")) if isinstance(company, Mapping) else None
-            if company_id:
-                links[m["user"]] = company_id
-                traits, _ = customer_traits.get(company_id, ({}, m["at"]))
-                customer_traits[company_id] = ({**traits, **company}, m["at"])
+            if company_id and isinstance(company, Mapping):
+                people.link(m["user"], company_id, company, m["at"])
             traits = {k: v for k, v in m["traits"].items() if k != "company"}
-            user_rows.append({"user_id": m["user"], "customer": company_id, "traits": traits})
-    tracks = [m for m in unique if m["type"] == "track"]
-    unlinked = {m["user"] for m in tracks if m["user"] not in links}
-    links = {**SegmentUserRepository(session, tenant_id).customers_of(unlinked), **links}
+            people.users.append({"user_id": m["user"], "customer": company_id, "traits": traits})
+    return people
 
+
+NO_CUSTOMER = "no customer (group) known for the user"
+
+
+def _tracked(
+    tracks: list[dict[str, Any]], links: Mapping[str, str]
+) -> tuple[list[dict[str, Any]], dict[str, int], dict[str, datetime]]:
+    """The activity rows of the track calls, the calls skipped (by reason) and the customers
+    they name (with the first time each is seen, a new customer's signup date)."""
     activity: list[dict[str, Any]] = []
     skipped: dict[str, int] = {}
     referenced: dict[str, datetime] = {}
     for m in tracks:
         customer = _text(m["context"].get("groupId")) or links.get(m["user"])
         if customer is None:
-            skipped["no customer (group) known for the user"] = (
-                skipped.get("no customer (group) known for the user", 0) + 1
-            )
+            skipped[NO_CUSTOMER] = skipped.get(NO_CUSTOMER, 0) + 1
             continue
         activity.append(_activity(m, customer))
         referenced.setdefault(customer, m["at"])
+    return activity, skipped, referenced
 
-    wanted = set(customer_traits) | set(referenced)
-    stored = data.customer_rows(session, tenant_id, wanted)
+
+def _store_customers(
+    session: Session,
+    tenant_id: uuid.UUID,
+    traits: Mapping[str, tuple[dict[str, Any], datetime]],
+    referenced: Mapping[str, datetime],
+) -> int:
+    """Customers the traits update (or create), and those only named by a track (created when
+    new, left alone when stored). Returns how many rows were written."""
+    # Whole rows only of the customers whose traits change; of those a track merely names,
+    # whether they exist (a batch of tracks names hundreds: ids are far cheaper than rows).
+    stored = data.customer_rows(session, tenant_id, set(traits))
+    named = {ext: at for ext, at in referenced.items() if ext not in traits}
+    known = data.known_customers(session, tenant_id, set(named))
     customers = [
-        _customer_row(ext, traits, at, stored.get(ext))
-        for ext, (traits, at) in customer_traits.items()
+        _customer_row(ext, sent, at, stored.get(ext)) for ext, (sent, at) in traits.items()
     ]
-    customers += [
-        _customer_row(ext, {}, at, None)
-        for ext, at in referenced.items()
-        if ext not in stored and ext not in customer_traits
-    ]
+    customers += [_customer_row(ext, {}, at, None) for ext, at in named.items() if ext not in known]
     if customers:
         data.ingest_rows(session, tenant_id, "customers", customers, max_rows=len(customers))
-    SegmentUserRepository(session, tenant_id).upsert(user_rows)
+    return len(customers)
+
+
+def ingest_messages(session: Session, source: SourceRef, messages: Sequence[Any]) -> dict[str, Any]:
+    """Validate a batch (all or nothing), drop what was seen before (repeated message ids in
+    the batch, identify/group calls the source sent already; tracks are deduplicated by their
+    activity rows), then apply groups, identifies and tracks in that order."""
+    tenant_id, source_id = source
+    checked = _validated(messages)
+    unique = _without_replays(session, tenant_id, source_id, checked)
+    people = _people(unique)
+    tracks = [m for m in unique if m["type"] == "track"]
+    unlinked = {m["user"] for m in tracks if m["user"] not in people.links}
+    users = SegmentUserRepository(session, tenant_id)
+    links = {**users.customers_of(unlinked), **people.links}
+    activity, skipped, referenced = _tracked(tracks, links)
+    customers = _store_customers(session, tenant_id, people.traits, referenced)
+    users.upsert(people.users)
     result = None
     if activity:
         result = data.ingest_rows(session, tenant_id, "activity", activity, max_rows=len(activity))
     return {
         "success": True,
         "received": len(messages),
-        "duplicates": len(clean) - len(unique) + (result.unchanged if result else 0),
+        "duplicates": len(messages) - len(unique) + (result.unchanged if result else 0),
         "activity": (result.inserted if result else 0),
-        "customers": len(customers),
-        "users": len(user_rows),
+        "customers": customers,
+        "users": len(people.users),
         "ignored": sum(1 for m in unique if m["type"] in ("page", "screen", "alias")),
         "skipped": skipped,
     }

@@ -1,12 +1,9 @@
 """The support channel's test ping: where it may go, how it is sent, what of it is kept.
 
-A support webhook URL names a host; a name is only as safe as what it resolves to, so the host
-is resolved (``socket.getaddrinfo``) when the onboarding is created and again before every ping,
-and every address it answers must be public (not loopback, private, link-local, reserved, …;
-loopback is admitted only when the installation allows it, for tests). The ping then connects
-to the address that was checked, not to the name: a DNS server that answers a public address
-to the check and a private one a moment later (rebinding) never gets a second question. The
-host name still goes in the ``Host`` header and in TLS (SNI and the certificate check).
+A support webhook URL's host is resolved when the onboarding is created and again before every
+ping, and the ping connects to the address that was checked: the rule (every address public;
+loopback only when the installation allows it, for tests) and the pinned request are
+``core.outbound``'s, shared with alert channels.
 
 What is stored of a ping is a short reason written here (``answered 503``, ``timed out``, ``TLS
 error``, ``connection refused``, …), never an exception's text or the answer's body, which may
@@ -17,84 +14,23 @@ No database here; call with no transaction open (DNS and HTTP are network I/O).
 
 from __future__ import annotations
 
-import ipaddress
-import socket
-import ssl
-from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import httpx
 
-from aethercrown.core.urls import LOOPBACK, IPAddress, address_problem
-
-# host, port -> the addresses the host name resolves to (raises OSError when it does not).
-Resolver = Callable[[str, int], list[str]]
+# The rule and the pinned request live in ``core.outbound`` (alert channels use them too); the
+# names are kept here for onboarding's callers.
+from aethercrown.core.outbound import Refused as Refused
+from aethercrown.core.outbound import Resolver as Resolver
+from aethercrown.core.outbound import Target as Target
+from aethercrown.core.outbound import failure_reason as failure_reason
+from aethercrown.core.outbound import post_pinned
+from aethercrown.core.outbound import resolve as resolve
+from aethercrown.core.outbound import system_resolver as system_resolver
+from aethercrown.core.outbound import url_problem_after_lookup as url_problem_after_lookup
 
 TIMEOUT_SECONDS = 5.0
-
-
-def system_resolver(host: str, port: int) -> list[str]:
-    return [str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
-
-
-@dataclass(frozen=True)
-class Target:
-    """A URL and the checked address its request is sent to."""
-
-    url: str
-    address: str
-
-
-@dataclass(frozen=True)
-class Refused:
-    reason: str
-    # True when the name did not resolve at all (it may later: the step waits); False when it
-    # resolved to an address that is not allowed.
-    unresolved: bool = False
-
-
-def _port(url: str) -> tuple[str, int]:
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    return host, parts.port or (443 if parts.scheme == "https" else 80)
-
-
-def resolve(url: str, allow_loopback: bool, resolver: Resolver | None = None) -> Target | Refused:
-    """The address to send ``url``'s request to, if every address its host resolves to is
-    allowed; else why not. The URL's syntax is checked before (``schemas.webhook_url_problem``)."""
-    host, port = _port(url)
-    try:
-        answers = (resolver or system_resolver)(host, port)
-    except (OSError, UnicodeError, ValueError):
-        return Refused("the host name does not resolve", unresolved=True)
-    addresses: list[IPAddress] = []
-    for answer in answers:
-        try:
-            # A link-local IPv6 answer may carry its zone ("fe80::1%eth0").
-            addresses.append(ipaddress.ip_address(answer.split("%", 1)[0]))
-        except ValueError:
-            return Refused("the host name resolves to something that is not an address")
-    if not addresses:
-        return Refused("the host name does not resolve", unresolved=True)
-    # Every answer is checked, not only the first: a resolver may rotate them.
-    for address in addresses:
-        problem = address_problem(address, allow_loopback)
-        if problem is not None:
-            kind = "a loopback" if problem == LOOPBACK else "a private or reserved"
-            return Refused(f"the host name resolves to {kind} address")
-    return Target(url, str(addresses[0]))
-
-
-def url_problem_after_lookup(
-    url: str, allow_loopback: bool, resolver: Resolver | None = None
-) -> str | None:
-    """The check at validation: a host that resolves to an address not allowed is refused; one
-    that does not resolve (yet) is accepted, and its ping waits until it does."""
-    found = resolve(url, allow_loopback, resolver)
-    if isinstance(found, Refused) and not found.unresolved:
-        return found.reason
-    return None
 
 
 @dataclass(frozen=True)
@@ -107,60 +43,15 @@ class PingAnswer:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-def _chain(exc: BaseException) -> list[BaseException]:
-    seen: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in seen and len(seen) < 10:
-        seen.append(current)
-        current = current.__cause__ or current.__context__
-    return seen
-
-
-def failure_reason(exc: httpx.HTTPError) -> str:
-    """A short, fixed reason for a failed request; never the exception's own text."""
-    if isinstance(exc, httpx.TimeoutException):
-        return "timed out"
-    causes = _chain(exc)
-    if any(isinstance(c, ssl.SSLError) for c in causes):
-        return "TLS error"
-    if any(isinstance(c, ConnectionRefusedError) for c in causes):
-        return "connection refused"
-    if isinstance(exc, httpx.ConnectError):
-        # httpcore keeps the TLS failure's text but not always its type.
-        text = str(exc)
-        if "SSL" in text or "TLS" in text or "CERTIFICATE" in text.upper():
-            return "TLS error"
-        if "refused" in text.lower():
-            return "connection refused"
-        return "could not connect"
-    if isinstance(exc, httpx.RemoteProtocolError):
-        return "not a valid HTTP answer"
-    return "request failed"
-
-
 def send(
     target: Target, body: bytes, headers: dict[str, str], client: httpx.Client | None = None
 ) -> PingAnswer:
     """POST to the checked address, the URL's host kept for ``Host`` and TLS. Redirects are
     not followed (a redirect could point anywhere)."""
-    url = httpx.URL(target.url)
-    pinned = url.copy_with(host=target.address)
-    sent_headers = {**headers, "Host": url.netloc.decode("ascii")}
-    extensions = {"sni_hostname": url.host} if url.scheme == "https" else {}
-    http = client or httpx.Client(timeout=TIMEOUT_SECONDS, trust_env=False)
     try:
-        response = http.post(
-            pinned,
-            content=body,
-            headers=sent_headers,
-            extensions=extensions,
-            follow_redirects=False,
-        )
+        response = post_pinned(target, body, headers, timeout=TIMEOUT_SECONDS, client=client)
     except httpx.HTTPError as exc:
         return PingAnswer(None, failure_reason(exc))
-    finally:
-        if client is None:
-            http.close()
     return PingAnswer(response.status_code, f"answered {response.status_code}")
 
 
