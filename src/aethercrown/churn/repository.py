@@ -91,6 +91,10 @@ class CustomerRepository(TenantRepository[Customer]):
         )
 
 
+# Up to this many customers, their rows are read by customer rather than all at once.
+FEW_CUSTOMERS = 500
+
+
 class SubscriptionRepository(TenantRepository[Subscription]):
     model = Subscription
 
@@ -105,7 +109,7 @@ class SubscriptionRepository(TenantRepository[Subscription]):
                 Subscription.interval,
                 Subscription.discount_percent,
                 Subscription.discount_amount,
-            )
+            ).where(*_among(Subscription.customer_id, _few(index)))
         ).all()
         keep = [r for r in rows if r[0] in index]
         amount = np.array([r[3] * r[4] for r in keep], dtype=np.float64)
@@ -210,9 +214,10 @@ class EventAggregateQueries:
 
     def at(self, as_of: datetime, index: dict[uuid.UUID, int]) -> F.EventAggregates:
         n = len(index)
-        activity = self._activity_rows(as_of)
-        tickets = self._ticket_rows(as_of)
-        payments = self._failed_payment_rows(as_of)
+        only = _few(index)
+        activity = self._activity_rows(as_of, only)
+        tickets = self._ticket_rows(as_of, only)
+        payments = self._failed_payment_rows(as_of, only)
 
         def column(rows: Sequence[Any], pos: int, fill: float) -> FloatArray:
             out = np.full(n, fill, dtype=np.float64)
@@ -248,7 +253,7 @@ class EventAggregateQueries:
             failed_payments_recent=column(payments, 2, 0.0),
         )
 
-    def _activity_rows(self, as_of: datetime) -> Sequence[Any]:
+    def _activity_rows(self, as_of: datetime, only: list[uuid.UUID] | None) -> Sequence[Any]:
         """Per customer: last login or session, sessions, session seconds and distinct features
         in the recent and prior windows, sessions in the last two fortnights."""
         recent = as_of - timedelta(days=RECENT_DAYS)
@@ -274,11 +279,11 @@ class EventAggregateQueries:
                 func.sum(case((and_(is_session, e.occurred_at > fortnight), 1), else_=0)),
                 func.sum(case((and_(is_session, in_fortnight_prior), 1), else_=0)),
             )
-            .where(e.occurred_at <= as_of, e.occurred_at > prior)
+            .where(e.occurred_at <= as_of, e.occurred_at > prior, *_among(e.customer_id, only))
             .group_by(e.customer_id)
         ).all()
 
-    def _ticket_rows(self, as_of: datetime) -> Sequence[Any]:
+    def _ticket_rows(self, as_of: datetime, only: list[uuid.UUID] | None) -> Sequence[Any]:
         """Per customer: tickets opened this quarter, open at the moment, their satisfaction,
         and the unhappy ones (rated 1 or 2)."""
         quarter = as_of - timedelta(days=QUARTER_DAYS)
@@ -293,11 +298,11 @@ class EventAggregateQueries:
                 func.avg(case((and_(t.opened_at > quarter, closed_by_then), t.satisfaction))),
                 func.sum(case((unhappy, 1), else_=0)),
             )
-            .where(t.opened_at <= as_of)
+            .where(t.opened_at <= as_of, *_among(t.customer_id, only))
             .group_by(t.customer_id)
         ).all()
 
-    def _failed_payment_rows(self, as_of: datetime) -> Sequence[Any]:
+    def _failed_payment_rows(self, as_of: datetime, only: list[uuid.UUID] | None) -> Sequence[Any]:
         """Per customer: failed payments this quarter and in the recent window."""
         recent = as_of - timedelta(days=RECENT_DAYS)
         quarter = as_of - timedelta(days=QUARTER_DAYS)
@@ -306,9 +311,24 @@ class EventAggregateQueries:
             self.payments.select(
                 p.customer_id, func.count(), func.sum(case((p.occurred_at > recent, 1), else_=0))
             )
-            .where(p.occurred_at <= as_of, p.occurred_at > quarter, p.status == "failed")
+            .where(
+                p.occurred_at <= as_of,
+                p.occurred_at > quarter,
+                p.status == "failed",
+                *_among(p.customer_id, only),
+            )
             .group_by(p.customer_id)
         ).all()
+
+
+def _few(index: dict[uuid.UUID, int]) -> list[uuid.UUID] | None:
+    """The customers to filter on when they are few (a prediction on request: read through
+    the customer indexes); None for the whole base (scoring, training: one pass over a window)."""
+    return list(index) if len(index) <= FEW_CUSTOMERS else None
+
+
+def _among(column: Any, only: list[uuid.UUID] | None) -> list[Any]:
+    return [] if only is None else [column.in_(only)]
 
 
 class _TicketRepository(TenantRepository[SupportTicket]):
