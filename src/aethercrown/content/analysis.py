@@ -26,6 +26,7 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])[\"”')\]]*\s+(?=[\"“'(\[]?[A-Z0-9])")
 _MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 _MD_EMPHASIS = re.compile(r"(\*\*|__|\*|_|`)")
 _LIST_MARK = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
+_LIST_STARTS = frozenset("-*+0123456789")  # a stripped line can only be a list item if it starts so
 
 # Yoast's English transition words (single words and multi-word phrases), in lower case.
 TRANSITION_WORDS = frozenset(
@@ -381,8 +382,13 @@ class _Block:
 
 
 def _plain(line: str) -> str:
-    line = _MD_LINK.sub(r"\1", line)
-    return _MD_EMPHASIS.sub("", line).strip()
+    # Most lines hold no link and no emphasis: the membership tests are far cheaper than the
+    # substitutions they skip, and skipping one changes nothing.
+    if "[" in line:
+        line = _MD_LINK.sub(r"\1", line)
+    if "*" in line or "_" in line or "`" in line:
+        line = _MD_EMPHASIS.sub("", line)
+    return line.strip()
 
 
 def _blocks(markdown: str) -> list[_Block]:
@@ -407,7 +413,7 @@ def _blocks(markdown: str) -> list[_Block]:
                 continue  # the title, analysed on its own
             blocks.append(_Block("heading", level, _plain(line.lstrip("#"))))
             continue
-        if _LIST_MARK.match(line):
+        if line[0] in _LIST_STARTS and _LIST_MARK.match(line):
             flush()
             blocks.append(_Block("paragraph", 0, _plain(_LIST_MARK.sub("", line))))
             continue
@@ -440,8 +446,16 @@ def syllable_count(word: str) -> int:
         groups -= 1
     if lower.endswith("ed") and not lower.endswith(("ted", "ded")) and groups > 1:
         groups -= 1
+    if groups >= _most_pieces(len(lower)):
+        return groups  # hyphenation cannot find more pieces than this: skip the lookup
     hyphenated = len(_HYPHENATOR.positions(lower)) + 1
     return max(1, hyphenated, groups)
+
+
+def _most_pieces(length: int) -> int:
+    """The most pieces pyphen can cut a word of ``length`` letters into: it breaks only between
+    ``left`` letters from the start and ``right`` from the end."""
+    return max(0, length - _HYPHENATOR.right - _HYPHENATOR.left + 1) + 1
 
 
 def _normalise(text: str) -> str:
@@ -455,16 +469,13 @@ def _contains(text: str, keyphrase: str) -> bool:
 
 def _occurrences_in(tokens: list[str], keyphrase: str) -> int:
     """Occurrences of the keyphrase in lower-cased tokens, matched token by token."""
-    target = _normalise(keyphrase).split(" ")
-    n = len(target)
-    if not target[0]:
+    phrase = _normalise(keyphrase)
+    if not phrase:
         return 0
-    first = target[0]
-    return sum(
-        1
-        for i, token in enumerate(tokens[: len(tokens) - n + 1])
-        if token == first and tokens[i : i + n] == target
-    )
+    # Tokens hold no white space, so a token-by-token match is a match of " phrase " in the
+    # space-joined text; the look-ahead counts overlapping matches too, as the token walk did.
+    pattern = re.compile("(?= " + re.escape(phrase) + " )")
+    return len(pattern.findall(" " + " ".join(tokens) + " "))
 
 
 # Approximate advance widths (px) of Arial at 20 px, the font Google's result titles use; Yoast
@@ -489,6 +500,8 @@ def title_width(title: str) -> int:
 
 def _is_passive(tokens: list[str]) -> bool:
     """``tokens``: the sentence's words in lower case."""
+    if _BE_FORMS.isdisjoint(tokens):
+        return False  # most sentences: one set operation instead of a loop over the words
     for i, token in enumerate(tokens[:-1]):
         if token not in _BE_FORMS:
             continue
@@ -526,22 +539,41 @@ def analyse(
     blocks = _blocks(markdown)
     paragraphs = [b.text for b in blocks if b.kind == "paragraph"]
     headings = [b for b in blocks if b.kind == "heading" and b.level in (2, 3)]
-    all_sentences = [s for p in paragraphs for s in sentences(p)]
-    # Each sentence tokenised once: (lower-cased text, its lower-cased words).
-    tokenised = [(lower, words(lower)) for lower in (s.lower() for s in all_sentences)]
+    tokenised, paragraph_lengths = _tokenise(paragraphs)
     body_words = [w for _, tokens in tokenised for w in tokens]
     word_count = len(body_words)
     analysis = Analysis(word_count=word_count)
     analysis.seo += _keyphrase_checks(title, slug, keyphrase, paragraphs, headings, body_words)
     analysis.seo += _meta_description_checks(meta_description, keyphrase)
     analysis.seo += [_title_width_check(title), _text_length_check(word_count)]
-    analysis.readability += _structure_checks(blocks, paragraphs, headings, tokenised)
+    analysis.readability += _structure_checks(blocks, paragraph_lengths, headings, tokenised)
     analysis.readability += _style_checks(tokenised)
     ease, grade, flesch = _flesch_check(tokenised, body_words)
     analysis.flesch_reading_ease = round(ease, 1)
     analysis.flesch_kincaid_grade = round(grade, 1)
     analysis.readability.append(flesch)
     return analysis
+
+
+def _tokenise(paragraphs: list[str]) -> tuple[list[tuple[str, list[str]]], list[int]]:
+    """Each sentence tokenised once: (lower-cased text, its lower-cased words); and each
+    paragraph's word count.
+
+    A sentence boundary falls on white space after punctuation, where no word can run on, so a
+    paragraph's words are its sentences' words; lower-casing ASCII maps letters to letters, so
+    the count can be taken from the lower-cased tokens. Other text is counted afresh (lower-casing
+    can change a non-ASCII word's length, e.g. 'İ'), keeping the count exactly ``words(p)``."""
+    tokenised: list[tuple[str, list[str]]] = []
+    lengths: list[int] = []
+    for paragraph in paragraphs:
+        count = 0
+        for sentence in sentences(paragraph):
+            lower = sentence.lower()
+            tokens = words(lower)
+            tokenised.append((lower, tokens))
+            count += len(tokens)
+        lengths.append(count if paragraph.isascii() else len(words(paragraph)))
+    return tokenised, lengths
 
 
 def _keyphrase_checks(
@@ -731,7 +763,7 @@ def _text_length_check(word_count: int) -> Check:
 
 def _structure_checks(
     blocks: list[_Block],
-    paragraphs: list[str],
+    paragraph_lengths: list[int],
     headings: list[_Block],
     tokenised: list[tuple[str, list[str]]],
 ) -> list[Check]:
@@ -756,7 +788,7 @@ def _structure_checks(
         )
     )
 
-    longest_paragraph = max((len(words(p)) for p in paragraphs), default=0)
+    longest_paragraph = max(paragraph_lengths, default=0)
     score = _band(longest_paragraph, (0, 150), (0, 200))
     read.append(
         Check(
@@ -773,12 +805,13 @@ def _structure_checks(
 
     longest_section = 0
     current = 0
+    lengths = iter(paragraph_lengths)  # the paragraph blocks, in order
     for block in blocks:
         if block.kind == "heading":
             longest_section = max(longest_section, current)
             current = 0
         else:
-            current += len(words(block.text))
+            current += next(lengths)
     longest_section = max(longest_section, current)
     if word_count <= 300 and not headings:
         score, fix = GOOD, None
