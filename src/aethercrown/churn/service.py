@@ -760,6 +760,48 @@ def _plan_campaigns(
                 campaign["status"] = "queued"
 
 
+# ---------------------------------------------------------------- campaign emails
+
+
+def email_campaigns(
+    session: Session, tenant_id: uuid.UUID, since: datetime, limit: int
+) -> list[uuid.UUID]:
+    """Campaigns an email is written for: the treated ones (never the held-out control group,
+    whose customers must hear nothing) opened since ``since``, newest first."""
+    return CampaignRepository(session, tenant_id).treated_since(since, limit)
+
+
+def campaign_briefs(
+    session: Session, tenant_id: uuid.UUID, ids: Sequence[uuid.UUID], now: datetime | None = None
+) -> list[dict[str, Any]]:
+    """What each treated campaign's email is about, as plain values: its customer (external id,
+    name, current plan), the risk level, the top factors of the customer's latest score and the
+    offer (discount and actions). Held-out campaigns and unknown ids are left out."""
+    now = now or utcnow()
+    rows = [r for r in CampaignRepository(session, tenant_id).by_ids(ids) if not r.holdout]
+    customer_ids = [r.customer_id for r in rows]
+    named = metering.customer_names(session, tenant_id, customer_ids)
+    plans = metering.plan_names(session, tenant_id, customer_ids, now)
+    factors = latest_factors(session, tenant_id, customer_ids)
+    out = []
+    for row in rows:
+        ref = named.get(row.customer_id)
+        out.append(
+            {
+                "campaign": "churn",
+                "campaign_id": str(row.id),
+                "customer": ref.external_id if ref else str(row.customer_id),
+                "name": (ref.name if ref else None) or "",
+                "plan": plans.get(row.customer_id),
+                "risk_level": row.risk_level,
+                "discount_percent": row.discount_percent,
+                "actions": list(row.actions),
+                "factors": list(factors.get(row.customer_id, [])),
+            }
+        )
+    return out
+
+
 # ---------------------------------------------------------------- outcomes and uplift
 
 
@@ -1012,6 +1054,7 @@ def campaign_savings(
                     total["high"] += mrr * ci[1]
         rows.append(
             {
+                "campaign_id": c.id,
                 "customer_id": c.customer_id,
                 "risk_level": c.risk_level,
                 "probability": c.probability,

@@ -18,10 +18,12 @@ from functools import partial
 from typing import Any
 
 from cryptography.fernet import InvalidToken
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from aethercrown.churn import service as churn
 from aethercrown.clock import utcnow
-from aethercrown.content import analysis, mail, prompts, schemas, social, stats
+from aethercrown.content import analysis, campaign_mail, mail, prompts, schemas, social, stats
 from aethercrown.content.facts import Feature, Link, ProductFacts, contains_banned, slugify
 from aethercrown.content.models import ContentItem, ContentProfile, ContentVersion
 from aethercrown.content.provider import (
@@ -44,6 +46,7 @@ from aethercrown.core.errors import Conflict, InvalidInput, NotFound, ProblemErr
 from aethercrown.core.ledger import audit
 from aethercrown.experiments import schemas as experiment_schemas
 from aethercrown.experiments import service as experiments
+from aethercrown.metering import service as metering
 from aethercrown.webhooks.service import enqueue_webhook
 
 OFFLINE = "offline"
@@ -371,9 +374,17 @@ def store_item(
     generated: Generated,
     inputs: dict[str, Any],
     author: str,
+    campaign: tuple[str, uuid.UUID] | None = None,
 ) -> tuple[ContentItem, ContentVersion]:
     item = ItemRepository(session, tenant_id).add(
-        ContentItem(kind=kind, channel=channel, title=generated.title[:300], version=1)
+        ContentItem(
+            kind=kind,
+            channel=channel,
+            title=generated.title[:300],
+            version=1,
+            campaign_kind=campaign[0] if campaign else None,
+            campaign_id=campaign[1] if campaign else None,
+        )
     )
     session.flush()
     version = VersionRepository(session, tenant_id).add(
@@ -425,6 +436,8 @@ def item_out(item: ContentItem, version: ContentVersion) -> schemas.ItemOut:
         scheduled_at=item.scheduled_at,
         created_at=item.created_at,
         updated_at=item.updated_at,
+        campaign_kind=item.campaign_kind,
+        campaign_id=item.campaign_id,
         current=version_out(version),
     )
 
@@ -439,6 +452,8 @@ def item_summary(item: ContentItem) -> schemas.ItemSummary:
         version=item.version,
         scheduled_at=item.scheduled_at,
         created_at=item.created_at,
+        campaign_kind=item.campaign_kind,
+        campaign_id=item.campaign_id,
     )
 
 
@@ -991,3 +1006,178 @@ def recent_items(session: Session, tenant_id: uuid.UUID, limit: int) -> list[sch
         item_out(item, current_version(session, item))
         for item in session.scalars(stmt.limit(limit)).all()
     ]
+
+
+# Campaign emails -------------------------------------------------------------------------------
+#
+# A churn or upsell campaign's email, written for its customer. In three steps, like every
+# generation: ``campaign_briefs_to_write`` reads the campaigns (the caller then ends that unit),
+# ``compose_campaign_email`` writes each email with no transaction open, ``store_campaign_email``
+# stores it linked to its campaign in a new unit.
+
+
+@dataclass(frozen=True)
+class CampaignWork:
+    """What the read step found: the briefs to write, and what it did not write and why."""
+
+    briefs: list[campaign_mail.CampaignBrief]
+    already_written: int
+    not_found: list[uuid.UUID]
+
+
+def _brief(data: dict[str, Any]) -> campaign_mail.CampaignBrief:
+    return campaign_mail.CampaignBrief(
+        campaign=data["campaign"],
+        campaign_id=data["campaign_id"],
+        customer=data["customer"],
+        name=data["name"],
+        plan=data.get("plan"),
+        risk_level=data.get("risk_level"),
+        discount_percent=int(data.get("discount_percent") or 0),
+        actions=tuple(data.get("actions") or ()),
+        factors=tuple(data.get("factors") or ()),
+        recommended_plan=data.get("recommended_plan"),
+        monthly_price=data.get("monthly_price"),
+        currency=data.get("currency"),
+        reasons=tuple(data.get("reasons") or ()),
+    )
+
+
+def campaign_briefs_to_write(
+    session: Session,
+    tenant_id: uuid.UUID,
+    body: schemas.CampaignEmailsIn,
+    now: datetime | None = None,
+) -> CampaignWork:
+    """The campaigns named (or the latest of the last ``since_days`` days) that have no email
+    yet, each with its customer's brief from the churn or metering domain."""
+    now = now or utcnow()
+    if body.campaign_ids is not None:
+        wanted = list(dict.fromkeys(body.campaign_ids))
+    elif body.campaign == "churn":
+        wanted = churn.email_campaigns(
+            session, tenant_id, now - timedelta(days=body.since_days), body.limit * 4
+        )
+    else:
+        wanted = metering.upsell_email_campaigns(
+            session, tenant_id, now - timedelta(days=body.since_days), body.limit * 4
+        )
+    written = ItemRepository(session, tenant_id).of_campaigns(body.campaign, wanted)
+    todo = [cid for cid in wanted if cid not in written][: body.limit]
+    if body.campaign == "churn":
+        found = churn.campaign_briefs(session, tenant_id, todo, now)
+    else:
+        found = metering.upsell_briefs(session, tenant_id, todo)
+    by_id = {uuid.UUID(b["campaign_id"]): b for b in found}
+    return CampaignWork(
+        briefs=[_brief(by_id[cid]) for cid in todo if cid in by_id],
+        already_written=len(written),
+        not_found=[cid for cid in todo if cid not in by_id] if body.campaign_ids else [],
+    )
+
+
+def compose_campaign_email(
+    context: Context,
+    brief: campaign_mail.CampaignBrief,
+    choice: schemas.ProviderChoice = "auto",
+    seed: int = 0,
+) -> Generated:
+    """One campaign's email for its customer: the tenant's provider when it has one (its copy
+    must state the offer), else or on failure the offline writer."""
+    facts = context.facts
+    reasons = (
+        campaign_mail.risk_reasons(brief)
+        if brief.campaign == "churn"
+        else campaign_mail.usage_reasons(brief)
+    )
+    completion, fallback_reason = _ask(
+        context,
+        choice,
+        lambda: prompts.campaign_email_messages(
+            facts, brief.as_dict(), campaign_mail.offer(brief), reasons
+        ),
+        campaign_mail.campaign_validator(facts, brief),
+    )
+    if completion is not None:
+        message = mail.letter_from_copy(facts, completion.data)
+        name = campaign_mail.first_name(brief)
+        if name:
+            message["greeting"] = f"Hi {name},"
+        return Generated(
+            message["subject"], message, OPENAI_COMPATIBLE, completion.model, None, None
+        )
+    message = campaign_mail.write_campaign_email(facts, brief, seed)
+    return Generated(message["subject"], message, OFFLINE, None, fallback_reason, None)
+
+
+def store_campaign_email(
+    session: Session,
+    tenant_id: uuid.UUID,
+    brief: campaign_mail.CampaignBrief,
+    generated: Generated,
+    author: str,
+) -> tuple[ContentItem, ContentVersion] | None:
+    """Store the email linked to its campaign; None when the campaign got its email meanwhile
+    (another writer's, kept: one email per campaign)."""
+    campaign_id = uuid.UUID(brief.campaign_id)
+    repo = ItemRepository(session, tenant_id)
+    if repo.of_campaigns(brief.campaign, [campaign_id]):
+        return None
+    try:
+        with session.begin_nested():
+            item, version = store_item(
+                session,
+                tenant_id,
+                kind="email",
+                channel="email",
+                generated=generated,
+                inputs={"campaign": brief.as_dict()},
+                author=author,
+                campaign=(brief.campaign, campaign_id),
+            )
+    except IntegrityError:
+        return None  # a concurrent writer stored this campaign's email first
+    audit(
+        session,
+        tenant_id=tenant_id,
+        actor=author,
+        action="content.campaign_email.written",
+        target_type="content_item",
+        target_id=item.id,
+        details={"campaign": brief.campaign, "campaign_id": brief.campaign_id},
+    )
+    return item, version
+
+
+def campaign_emails(
+    session: Session, tenant_id: uuid.UUID, kind: str, campaign_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, ContentItem]:
+    """The email items of these campaigns, by campaign id (for the console's campaign page)."""
+    return ItemRepository(session, tenant_id).of_campaigns(kind, campaign_ids)
+
+
+def compose_campaign_emails(
+    context: Context, work: CampaignWork, choice: schemas.ProviderChoice, seed: int
+) -> list[Generated]:
+    """Every brief's email, in order (no database: may call the provider for each)."""
+    return [compose_campaign_email(context, brief, choice, seed) for brief in work.briefs]
+
+
+def store_campaign_emails(
+    session: Session,
+    tenant_id: uuid.UUID,
+    work: CampaignWork,
+    generated: list[Generated],
+    author: str,
+) -> schemas.CampaignEmailsOut:
+    written = []
+    already = work.already_written
+    for brief, email in zip(work.briefs, generated, strict=True):
+        stored = store_campaign_email(session, tenant_id, brief, email, author)
+        if stored is None:
+            already += 1
+        else:
+            written.append(item_out(*stored))
+    return schemas.CampaignEmailsOut(
+        written=written, already_written=already, not_found=work.not_found
+    )

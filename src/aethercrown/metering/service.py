@@ -402,6 +402,22 @@ def customer_plans(
     return plans, out
 
 
+def plan_names(
+    session: Session, tenant_id: uuid.UUID, customer_ids: Sequence[uuid.UUID], at: datetime
+) -> dict[uuid.UUID, str]:
+    """Each customer's current plan as the tenant names it (the subscription's own plan name
+    when no plan of the tenant's matches it). Reads only: never seeds the default plans."""
+    plans = PlanRepository(session, tenant_id).list()
+    named = SubscriptionRepository(session, tenant_id).active_plans(customer_ids, at)
+    out: dict[uuid.UUID, str] = {}
+    for cid, name in named.items():
+        if name is None:
+            continue
+        plan = plan_for(plans, name)
+        out[cid] = plan.name if plan is not None else name
+    return out
+
+
 def period_totals(
     session: Session,
     tenant_id: uuid.UUID,
@@ -991,6 +1007,47 @@ def trigger_upsell(
         decision_id=decision.id,
     )
     return _campaign_out(campaign, external_id, created=True)
+
+
+def upsell_email_campaigns(
+    session: Session, tenant_id: uuid.UUID, since: datetime, limit: int
+) -> list[uuid.UUID]:
+    """Upsell campaigns opened since ``since``, newest first: the ones an email is written for."""
+    return CampaignRepository(session, tenant_id).opened_since(since, limit)
+
+
+def upsell_briefs(
+    session: Session, tenant_id: uuid.UUID, ids: Sequence[uuid.UUID]
+) -> list[dict[str, Any]]:
+    """What each upsell campaign's email is about, as plain values: its customer (external id,
+    name), the current and recommended plans by the tenant's names, the recommended plan's
+    monthly price and the triggers that held (usage against capacity). Unknown ids are left
+    out."""
+    rows = CampaignRepository(session, tenant_id).by_ids(ids)
+    named = customer_names(session, tenant_id, [r.customer_id for r in rows])
+    plans = PlanRepository(session, tenant_id).list()
+
+    def display(slug: str | None) -> str | None:
+        plan = plan_for(plans, slug)
+        return plan.name if plan is not None else slug
+
+    out = []
+    for row in rows:
+        ref = named.get(row.customer_id)
+        out.append(
+            {
+                "campaign": "upsell",
+                "campaign_id": str(row.id),
+                "customer": ref.external_id if ref else str(row.customer_id),
+                "name": (ref.name if ref else None) or "",
+                "plan": display(row.current_plan),
+                "recommended_plan": display(row.recommended_plan),
+                "monthly_price": row.monthly_price,
+                "currency": row.currency,
+                "reasons": list(row.reasons),
+            }
+        )
+    return out
 
 
 def _require_recommendation(candidate: schemas.UpsellCandidate, external_id: str) -> None:
