@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from aethercrown.churn.models import ChurnScore, RetentionCampaign
 from aethercrown.cli import app
 from aethercrown.clock import utcnow
-from aethercrown.content import campaign_mail, service
+from aethercrown.content import campaign_mail, jobs, service
 from aethercrown.content.schemas import ProfileIn
 from aethercrown.core.crypto import secret_box
 from aethercrown.data.models import Customer, Subscription
@@ -352,3 +352,23 @@ def test_campaign_emails_from_the_command_line(tmp_path: Path, monkeypatch) -> N
     assert "1 campaigns already had their email" in again.output
     bad = runner.invoke(app, ["content", "campaign-emails", "referral", "--tenant", "acme-e"])
     assert bad.exit_code == 2
+
+
+def test_hourly_job_writes_new_campaigns_emails_once(
+    client: TestClient,
+    tenant: TenantHandle,
+    other_tenant: TenantHandle,
+    campaigns: Campaigns,
+    session_factory: sessionmaker[Session],
+) -> None:
+    first = jobs.campaign_emails(session_factory, tenant.uid, utcnow())
+    assert first == {"churn": 1, "upsell": 1, "fallbacks": 0}
+    assert jobs.campaign_emails_headline(first) == "1 retention email, 1 upsell email written"
+    assert jobs.campaign_emails(session_factory, tenant.uid, utcnow())["churn"] == 0
+    items = client.get(
+        f"{BASE}/items", params={"campaign_kind": "upsell"}, headers=tenant.headers
+    ).json()["items"]
+    assert [i["campaign_id"] for i in items] == [str(campaigns.upsell)]
+    # A tenant with no content profile has nothing to write from.
+    skipped = jobs.campaign_emails(session_factory, other_tenant.uid, utcnow())
+    assert "profile" in skipped["skipped"]

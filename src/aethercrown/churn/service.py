@@ -667,9 +667,42 @@ def _plan_campaigns(
     cooldown_days: int = DEFAULT_COOLDOWN_DAYS,
     holdout_share: float = DEFAULT_HOLDOUT_SHARE,
 ) -> None:
+    """Open the scored customers' campaigns (one per customer and cooldown), record each in the
+    ledger and announce the treated ones (webhook ``churn.campaign.created``); every result's
+    ``campaign`` says what happened to it."""
     repo = CampaignRepository(session, tenant_id)
     recent = repo.recent_customers(now - timedelta(days=cooldown_days))
     bucket = policy.cooldown_bucket(now, cooldown_days)
+    rows = _campaign_rows(tenant_id, results, recent, bucket, now, model_version, holdout_share)
+    inserted = repo.insert_new(rows)
+    _mark_lost_races(results, inserted)
+    created = [row for row in rows if row["id"] in inserted]
+    decision_ids = _record_campaign_decisions(session, tenant_id, created, model_version)
+    external_ids = {item["customer_id"]: item["external_id"] for item in results.values()}
+    queued = _announce_campaigns(
+        session, tenant_id, list(zip(created, decision_ids, strict=True)), external_ids,
+        model_version,
+    )  # fmt: skip
+    if queued:
+        repo.mark_queued(queued)
+        for item in results.values():
+            campaign = item.get("campaign")
+            if campaign and campaign.get("id") in set(queued):
+                campaign["status"] = "queued"
+
+
+def _campaign_rows(
+    tenant_id: uuid.UUID,
+    results: dict[int, dict[str, Any]],
+    recent: set[uuid.UUID],
+    bucket: int,
+    now: datetime,
+    model_version: str,
+    holdout_share: float,
+) -> list[dict[str, Any]]:
+    """The campaign rows to insert: one per active customer whose risk level has a campaign
+    and who had none within the cooldown; a random share is held out (no actions) to measure
+    the uplift. Sets each result's ``campaign`` (None, cooldown, held_out or planned)."""
     rows = []
     for item in results.values():
         plan = policy.CAMPAIGNS[item["risk_level"]]
@@ -702,16 +735,23 @@ def _plan_campaigns(
             "id": campaign_id,
             "status": "held_out" if held else "planned",
         }
-    inserted = repo.insert_new(rows)
-    external_ids = {item["customer_id"]: item["external_id"] for item in results.values()}
+    return rows
+
+
+def _mark_lost_races(results: dict[int, dict[str, Any]], inserted: set[uuid.UUID]) -> None:
     for item in results.values():
         campaign = item.get("campaign")
         if campaign and "id" in campaign and campaign["id"] not in inserted:
             # A concurrent scorer created this customer's campaign for the cooldown first.
             item["campaign"] = {**campaign, "status": "cooldown"}
             campaign.pop("id", None)
-    created = [row for row in rows if row["id"] in inserted]
-    campaign_decision_ids = record_decisions(
+
+
+def _record_campaign_decisions(
+    session: Session, tenant_id: uuid.UUID, created: list[dict[str, Any]], model_version: str
+) -> list[uuid.UUID]:
+    """One ledger decision per campaign opened, in the order of ``created``."""
+    return record_decisions(
         session,
         tenant_id=tenant_id,
         kind=CAMPAIGN_KIND,
@@ -733,7 +773,17 @@ def _plan_campaigns(
             for row in created
         ],
     )
-    campaign_decisions = list(zip(created, campaign_decision_ids, strict=True))
+
+
+def _announce_campaigns(
+    session: Session,
+    tenant_id: uuid.UUID,
+    campaign_decisions: list[tuple[dict[str, Any], uuid.UUID]],
+    external_ids: dict[uuid.UUID, str],
+    model_version: str,
+) -> list[uuid.UUID]:
+    """The webhook ``churn.campaign.created`` of each treated campaign (held-out customers are
+    not acted on); returns the campaigns queued for delivery."""
     queued = []
     for row, decision_id in campaign_decisions:
         if row["holdout"]:
@@ -752,12 +802,7 @@ def _plan_campaigns(
         # None: no webhook endpoint; the call still routed the event to alert channels.
         if delivery is not None:
             queued.append(row["id"])
-    if queued:
-        repo.mark_queued(queued)
-        for item in results.values():
-            campaign = item.get("campaign")
-            if campaign and campaign.get("id") in set(queued):
-                campaign["status"] = "queued"
+    return queued
 
 
 # ---------------------------------------------------------------- campaign emails

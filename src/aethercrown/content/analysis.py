@@ -586,12 +586,8 @@ def _keyphrase_checks(
 ) -> list[Check]:
     """The keyphrase in the title (best at its start), introduction, slug and subheadings, and
     its density; one check saying there is none when it is blank."""
-    seo: list[Check] = []
-    fix: str | None
-    word_count = len(body_words)
-    # Keyphrase in the title: best at its start.
     if not keyphrase.strip():
-        seo.append(
+        return [
             Check(
                 "keyphrase",
                 "Focus keyphrase",
@@ -600,95 +596,103 @@ def _keyphrase_checks(
                 "Set a focus keyphrase.",
                 "No focus keyphrase was given, so no keyphrase check can run.",
             )
-        )
+        ]
+    return [
+        _keyphrase_in_title(title, keyphrase),
+        _keyphrase_in_introduction(paragraphs, keyphrase),
+        _keyphrase_in_slug(slug, keyphrase),
+        _keyphrase_in_subheadings(headings, keyphrase),
+        _keyphrase_density(body_words, keyphrase),
+    ]
+
+
+def _keyphrase_in_title(title: str, keyphrase: str) -> Check:
+    fix: str | None
+    if _normalise(title).startswith(_normalise(keyphrase)):
+        score, fix = GOOD, None
+    elif _contains(title, keyphrase):
+        score, fix = OK, "Move the keyphrase to the beginning of the title."
     else:
-        norm_title = _normalise(title)
-        norm_phrase = _normalise(keyphrase)
-        if norm_title.startswith(norm_phrase):
-            score, fix = GOOD, None
-        elif _contains(title, keyphrase):
-            score, fix = OK, "Move the keyphrase to the beginning of the title."
-        else:
-            score, fix = BAD, f"Put '{keyphrase}' in the title, ideally at its start."
-        seo.append(
-            Check(
-                "keyphrase_in_title",
-                "Keyphrase in SEO title",
-                score,
-                "start" if score == GOOD else ("elsewhere" if score == OK else "missing"),
-                fix,
-                "Yoast: the exact keyphrase at the beginning of the title.",
-            )
-        )
+        score, fix = BAD, f"Put '{keyphrase}' in the title, ideally at its start."
+    return Check(
+        "keyphrase_in_title",
+        "Keyphrase in SEO title",
+        score,
+        "start" if score == GOOD else ("elsewhere" if score == OK else "missing"),
+        fix,
+        "Yoast: the exact keyphrase at the beginning of the title.",
+    )
 
-        intro = paragraphs[0] if paragraphs else ""
-        found = _contains(intro, keyphrase)
-        seo.append(
-            Check(
-                "keyphrase_in_introduction",
-                "Keyphrase in introduction",
-                GOOD if found else BAD,
-                found,
-                None if found else f"Use '{keyphrase}' in the first paragraph.",
-                "Yoast: the keyphrase appears in the first paragraph.",
-            )
-        )
 
-        slug_words = _normalise(slug.replace("-", " "))
-        found = f" {norm_phrase} " in f" {slug_words} "
-        seo.append(
-            Check(
-                "keyphrase_in_slug",
-                "Keyphrase in slug",
-                GOOD if found else BAD,
-                found,
-                None if found else f"Put '{keyphrase}' in the slug.",
-                "Yoast: the keyphrase's words appear in the slug.",
-            )
-        )
+def _keyphrase_in_introduction(paragraphs: list[str], keyphrase: str) -> Check:
+    intro = paragraphs[0] if paragraphs else ""
+    found = _contains(intro, keyphrase)
+    return Check(
+        "keyphrase_in_introduction",
+        "Keyphrase in introduction",
+        GOOD if found else BAD,
+        found,
+        None if found else f"Use '{keyphrase}' in the first paragraph.",
+        "Yoast: the keyphrase appears in the first paragraph.",
+    )
 
-        with_phrase = sum(1 for h in headings if _contains(h.text, keyphrase))
-        share = 100 * with_phrase / len(headings) if headings else 0.0
-        score = GOOD if headings and 30 <= share <= 75 else (OK if headings and share > 0 else BAD)
-        if not headings:
-            fix = "Add H2/H3 subheadings to the post."
-        elif share < 30:
-            fix = f"Use '{keyphrase}' (or a synonym) in more subheadings: 30–75 %."
-        elif share > 75:
-            fix = "Use the keyphrase in fewer subheadings (at most 75 %): vary them."
-        else:
-            fix = None
-        seo.append(
-            Check(
-                "keyphrase_in_subheadings",
-                "Keyphrase in subheadings",
-                score,
-                round(share, 1),
-                fix,
-                "Yoast: 30–75 % of H2/H3 subheadings.",
-            )
-        )
 
-        occurrences = _occurrences_in(body_words, keyphrase)
-        density = 100 * occurrences / word_count if word_count else 0.0
-        score = _band(density, (0.5, 3.0), (0.3, 3.5))
-        if density < 0.5:
-            fix = f"Use '{keyphrase}' more often ({occurrences} times now): aim for 0.5–3 %."
-        elif density > 3.0:
-            fix = f"Use '{keyphrase}' less often ({occurrences} times now): over 3 % reads stuffed."
-        else:
-            fix = None
-        seo.append(
-            Check(
-                "keyphrase_density",
-                "Keyphrase density",
-                score,
-                round(density, 2),
-                fix,
-                "Yoast: 0.5–3 % of the text.",
-            )
-        )
-    return seo
+def _keyphrase_in_slug(slug: str, keyphrase: str) -> Check:
+    slug_words = _normalise(slug.replace("-", " "))
+    found = f" {_normalise(keyphrase)} " in f" {slug_words} "
+    return Check(
+        "keyphrase_in_slug",
+        "Keyphrase in slug",
+        GOOD if found else BAD,
+        found,
+        None if found else f"Put '{keyphrase}' in the slug.",
+        "Yoast: the keyphrase's words appear in the slug.",
+    )
+
+
+def _keyphrase_in_subheadings(headings: list[_Block], keyphrase: str) -> Check:
+    fix: str | None
+    with_phrase = sum(1 for h in headings if _contains(h.text, keyphrase))
+    share = 100 * with_phrase / len(headings) if headings else 0.0
+    score = GOOD if headings and 30 <= share <= 75 else (OK if headings and share > 0 else BAD)
+    if not headings:
+        fix = "Add H2/H3 subheadings to the post."
+    elif share < 30:
+        fix = f"Use '{keyphrase}' (or a synonym) in more subheadings: 30–75 %."
+    elif share > 75:
+        fix = "Use the keyphrase in fewer subheadings (at most 75 %): vary them."
+    else:
+        fix = None
+    return Check(
+        "keyphrase_in_subheadings",
+        "Keyphrase in subheadings",
+        score,
+        round(share, 1),
+        fix,
+        "Yoast: 30–75 % of H2/H3 subheadings.",
+    )
+
+
+def _keyphrase_density(body_words: list[str], keyphrase: str) -> Check:
+    fix: str | None
+    word_count = len(body_words)
+    occurrences = _occurrences_in(body_words, keyphrase)
+    density = 100 * occurrences / word_count if word_count else 0.0
+    score = _band(density, (0.5, 3.0), (0.3, 3.5))
+    if density < 0.5:
+        fix = f"Use '{keyphrase}' more often ({occurrences} times now): aim for 0.5–3 %."
+    elif density > 3.0:
+        fix = f"Use '{keyphrase}' less often ({occurrences} times now): over 3 % reads stuffed."
+    else:
+        fix = None
+    return Check(
+        "keyphrase_density",
+        "Keyphrase density",
+        score,
+        round(density, 2),
+        fix,
+        "Yoast: 0.5–3 % of the text.",
+    )
 
 
 def _meta_description_checks(meta_description: str, keyphrase: str) -> list[Check]:

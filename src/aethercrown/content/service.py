@@ -478,71 +478,12 @@ def edit_item(
     body = dict(previous.body)
     result_analysis: dict[str, Any] | None = None
     if item.kind == "blog":
-        if "text" in changes:
-            raise ProblemError(
-                422, "validation-error", "Invalid input", "A blog post is edited as markdown"
-            )
-        merged = {
-            k: changes.get(k, body.get(k, ""))
-            for k in ("title", "slug", "meta_description", "keyphrase", "markdown")
-        }
-        markdown = merged["markdown"]
-        if "title" in changes and markdown.lstrip().startswith("# "):
-            markdown = re.sub(r"^\s*# .*$", f"# {merged['title']}", markdown, count=1, flags=re.M)
-        context_facts = facts_of(profile_or_409(session, tenant_id))
-        body = blog_body_from_markdown(
-            context_facts,
-            title=merged["title"],
-            slug=merged["slug"] or slugify(merged["title"]),
-            meta_description=merged["meta_description"],
-            keyphrase=merged["keyphrase"],
-            markdown=markdown,
-            call_to_action=body.get("call_to_action"),
-        )
+        body = _edit_blog(session, tenant_id, item, body, changes)
         result_analysis = _analyse_blog(body)
-        item.title = merged["title"][:300]
     elif item.kind in ("newsletter", "email"):
-        unknown = sorted(set(changes) - {"subject", "preheader", "text", "title"})
-        if unknown:
-            raise ProblemError(
-                422,
-                "validation-error",
-                "Invalid input",
-                f"A {item.kind} has no field(s) {', '.join(unknown)}",
-            )
-        for field, target in (
-            ("subject", "subject"),
-            ("preheader", "preheader"),
-            ("text", "intro"),
-        ):
-            if field in changes:
-                _check_merge_fields(changes[field], field)
-                body[target] = changes[field]
-        if "title" in changes or "subject" in changes:
-            item.title = changes.get("title") or changes["subject"]
+        body = _edit_letter(item, body, changes)
     else:
-        unknown = sorted(set(changes) - {"text", "title"})
-        if unknown:
-            raise ProblemError(
-                422,
-                "validation-error",
-                "Invalid input",
-                f"A {item.kind} item has no field(s) {', '.join(unknown)}",
-            )
-        if "text" in changes:
-            if item.kind == "social":
-                spec = social.PLATFORMS[item.channel]
-                thread = bool(body.get("thread")) and spec.threads
-                # An edit is never cut to fit: over the limit (outside a thread) is refused.
-                problem = None if thread else social.check(spec, changes["text"])
-                body = social.finish(spec, changes["text"], thread)
-                problem = problem or social.check_all(spec, body)
-                if problem:
-                    raise ProblemError(422, "validation-error", "Invalid input", problem)
-            else:
-                body["text"] = changes["text"]
-        if "title" in changes:
-            item.title = changes["title"]
+        body = _edit_post(item, body, changes)
     item.version += 1
     version = VersionRepository(session, tenant_id).add(
         ContentVersion(
@@ -560,6 +501,86 @@ def edit_item(
     item.updated_at = utcnow()
     session.flush()
     return item_out(item, version)
+
+
+def _refuse_fields(item: ContentItem, changes: dict[str, Any], allowed: set[str]) -> None:
+    unknown = sorted(set(changes) - allowed)
+    if unknown:
+        noun = item.kind if item.kind in ("newsletter", "email") else f"{item.kind} item"
+        raise ProblemError(
+            422,
+            "validation-error",
+            "Invalid input",
+            f"A {noun} has no field(s) {', '.join(unknown)}",
+        )
+
+
+def _edit_blog(
+    session: Session,
+    tenant_id: uuid.UUID,
+    item: ContentItem,
+    body: dict[str, Any],
+    changes: dict[str, Any],
+) -> dict[str, Any]:
+    """A blog post's new body, rebuilt from its edited Markdown and fields (title kept in the
+    Markdown's first heading); the item takes the new title."""
+    if "text" in changes:
+        raise ProblemError(
+            422, "validation-error", "Invalid input", "A blog post is edited as markdown"
+        )
+    merged = {
+        k: changes.get(k, body.get(k, ""))
+        for k in ("title", "slug", "meta_description", "keyphrase", "markdown")
+    }
+    markdown = merged["markdown"]
+    if "title" in changes and markdown.lstrip().startswith("# "):
+        markdown = re.sub(r"^\s*# .*$", f"# {merged['title']}", markdown, count=1, flags=re.M)
+    context_facts = facts_of(profile_or_409(session, tenant_id))
+    new_body = blog_body_from_markdown(
+        context_facts,
+        title=merged["title"],
+        slug=merged["slug"] or slugify(merged["title"]),
+        meta_description=merged["meta_description"],
+        keyphrase=merged["keyphrase"],
+        markdown=markdown,
+        call_to_action=body.get("call_to_action"),
+    )
+    item.title = merged["title"][:300]
+    return new_body
+
+
+def _edit_letter(
+    item: ContentItem, body: dict[str, Any], changes: dict[str, Any]
+) -> dict[str, Any]:
+    """A newsletter's or email's subject, preheader and intro (``text``), merge fields checked."""
+    _refuse_fields(item, changes, {"subject", "preheader", "text", "title"})
+    for field, target in (("subject", "subject"), ("preheader", "preheader"), ("text", "intro")):
+        if field in changes:
+            _check_merge_fields(changes[field], field)
+            body[target] = changes[field]
+    if "title" in changes or "subject" in changes:
+        item.title = changes.get("title") or changes["subject"]
+    return body
+
+
+def _edit_post(item: ContentItem, body: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """A social post's text, checked against its platform's limit (never cut to fit)."""
+    _refuse_fields(item, changes, {"text", "title"})
+    if "text" in changes:
+        if item.kind == "social":
+            spec = social.PLATFORMS[item.channel]
+            thread = bool(body.get("thread")) and spec.threads
+            # An edit is never cut to fit: over the limit (outside a thread) is refused.
+            problem = None if thread else social.check(spec, changes["text"])
+            body = social.finish(spec, changes["text"], thread)
+            problem = problem or social.check_all(spec, body)
+            if problem:
+                raise ProblemError(422, "validation-error", "Invalid input", problem)
+        else:
+            body["text"] = changes["text"]
+    if "title" in changes:
+        item.title = changes["title"]
+    return body
 
 
 def versions(
