@@ -12,6 +12,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
+from operator import mul
 from typing import Any
 
 import pyphen
@@ -20,6 +21,11 @@ GOOD, OK, BAD = 9, 6, 3
 _STATUS = {GOOD: "good", OK: "ok", BAD: "bad"}
 
 _HYPHENATOR = pyphen.Pyphen(lang="en_US")
+# Pyphen.positions is HyphDict.positions (cached per word by pyphen) kept to the points at least
+# ``left`` letters from the start and ``right`` from the end; syllable_count makes the same cut
+# itself, which spares a call and a list per word.
+_HYPH_POINTS = _HYPHENATOR.hd.positions
+_LEFT, _RIGHT = _HYPHENATOR.left, _HYPHENATOR.right
 _WORD = re.compile(r"[^\W_][\w'’\-]*")
 _VOWEL_GROUPS = re.compile(r"[aeiouy]+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"”')\]]*\s+(?=[\"“'(\[]?[A-Z0-9])")
@@ -446,16 +452,16 @@ def syllable_count(word: str) -> int:
         groups -= 1
     if lower.endswith("ed") and not lower.endswith(("ted", "ded")) and groups > 1:
         groups -= 1
-    if groups >= _most_pieces(len(lower)):
-        return groups  # hyphenation cannot find more pieces than this: skip the lookup
-    hyphenated = len(_HYPHENATOR.positions(lower)) + 1
+    last = len(lower) - _RIGHT  # the last point pyphen may break at
+    # Pyphen cuts at most (last - _LEFT + 1) points, so at most that many pieces plus one: when
+    # the vowel groups already reach it, the lookup cannot raise the count.
+    if groups >= max(0, last - _LEFT + 1) + 1:
+        return groups
+    hyphenated = 1
+    for point in _HYPH_POINTS(lower):
+        if _LEFT <= point <= last:
+            hyphenated += 1
     return max(1, hyphenated, groups)
-
-
-def _most_pieces(length: int) -> int:
-    """The most pieces pyphen can cut a word of ``length`` letters into: it breaks only between
-    ``left`` letters from the start and ``right`` from the end."""
-    return max(0, length - _HYPHENATOR.right - _HYPHENATOR.left + 1) + 1
 
 
 def _normalise(text: str) -> str:
@@ -884,7 +890,8 @@ def _flesch_check(
     """Flesch reading ease and Flesch-Kincaid grade, and the check on the ease."""
     word_count = len(body_words)
     n_sentences = len(tokenised) or 1
-    syllables = sum(n * syllable_count(w) for w, n in Counter(body_words).items())
+    counts = Counter(body_words)
+    syllables = sum(map(mul, counts.values(), map(syllable_count, counts)))
     words_per_sentence = word_count / n_sentences if word_count else 0.0
     syllables_per_word = syllables / word_count if word_count else 0.0
     ease = 206.835 - 1.015 * words_per_sentence - 84.6 * syllables_per_word
