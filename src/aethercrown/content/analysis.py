@@ -12,7 +12,6 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
-from operator import mul
 from typing import Any
 
 import pyphen
@@ -436,8 +435,7 @@ def sentences(text: str) -> list[str]:
     return [s for s in (p.strip() for p in _SENTENCE_END.split(text)) if s]
 
 
-@lru_cache(maxsize=65536)
-def syllable_count(word: str) -> int:
+def _count_syllables(word: str) -> int:
     """Syllables of an English word: pyphen's hyphenation points, which never split a one-letter
     syllable off, so at least the count of vowel groups less a silent final e."""
     lower = word.lower().strip("'’-")
@@ -462,6 +460,36 @@ def syllable_count(word: str) -> int:
         if _LEFT <= point <= last:
             hyphenated += 1
     return max(1, hyphenated, groups)
+
+
+syllable_count = lru_cache(maxsize=65536)(_count_syllables)
+
+# The analysis's own syllable cache: a plain dict, whose miss costs a fraction of an lru_cache
+# miss (a post's unique words are each looked up once, so most lookups of a new post miss).
+# Bounded by refusing new words once full rather than evicting: real vocabularies fit, and text
+# made up to fill it only stops being cached.
+_SYLLABLES: dict[str, int] = {}
+_SYLLABLES_MAX = 65536
+
+
+def clear_syllable_cache() -> None:
+    """Forget every counted word (benchmarks time the analysis from cold)."""
+    _SYLLABLES.clear()
+    syllable_count.cache_clear()
+
+
+def _syllables(counts: Counter[str]) -> int:
+    """The syllables of a text given as its words' counts."""
+    known = _SYLLABLES
+    total = 0
+    for word, n in counts.items():
+        count = known.get(word)
+        if count is None:
+            count = _count_syllables(word)
+            if len(known) < _SYLLABLES_MAX:
+                known[word] = count
+        total += n * count
+    return total
 
 
 def _normalise(text: str) -> str:
@@ -890,8 +918,7 @@ def _flesch_check(
     """Flesch reading ease and Flesch-Kincaid grade, and the check on the ease."""
     word_count = len(body_words)
     n_sentences = len(tokenised) or 1
-    counts = Counter(body_words)
-    syllables = sum(map(mul, counts.values(), map(syllable_count, counts)))
+    syllables = _syllables(Counter(body_words))
     words_per_sentence = word_count / n_sentences if word_count else 0.0
     syllables_per_word = syllables / word_count if word_count else 0.0
     ease = 206.835 - 1.015 * words_per_sentence - 84.6 * syllables_per_word
