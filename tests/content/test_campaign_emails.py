@@ -254,7 +254,7 @@ def test_upsell_email_from_the_provider_must_state_the_offer(
     prompt = json.dumps(llm.requests[0]["messages"], ensure_ascii=False)
     assert "Sam Ortiz" in prompt and "Starter" in prompt
     assert "the Professional plan at USD 99.00 a month" in prompt
-    assert "will reach 134% of your Starter plan" in prompt
+    assert "use of api calls will reach 134% of your Starter plan" in prompt
     assert "Dana" not in prompt  # another customer's brief never reaches this prompt
 
 

@@ -117,15 +117,16 @@ def usage_reasons(brief: CampaignBrief) -> list[str]:
             continue
         trigger = reason.get("trigger")
         if trigger == "growth":
-            out.append(f"your {metric} grew {value:.0%} on the same days of the last period")
+            out.append(f"your use of {metric} grew {value:.0%} on the same days of the last period")
         elif trigger == "sustained_high_usage":
             out.append(
-                f"your {metric} has run above {value:.0%} of {plan}'s capacity every day lately"
+                f"your use of {metric} has run above {value:.0%} of {plan}'s capacity every day "
+                "lately"
             )
         elif trigger == "projected_over_capacity":
             out.append(
-                f"at this pace your {metric} will reach {value:.0%} of {plan}'s capacity "
-                "before the period ends"
+                f"at this pace your use of {metric} will reach {value:.0%} of {plan}'s "
+                "capacity before the period ends"
             )
     return out
 
@@ -168,7 +169,9 @@ def write_campaign_email(
     rng = random.Random(seed_for("campaign", brief.campaign, brief.campaign_id, str(seed)))
     name = first_name(brief)
     product = facts.product_name
-    vp = rng.choice(facts.value_propositions) if facts.value_propositions else "get more done"
+    vps = list(facts.value_propositions) or ["get more done"]
+    rng.shuffle(vps)
+    vp = vps[0]
     features = list(facts.features)
     rng.shuffle(features)
     the_offer = offer(brief)
@@ -176,18 +179,20 @@ def write_campaign_email(
         subject, intro, paragraphs = _churn_copy(brief, rng, name, product, the_offer)
     else:
         subject, intro, paragraphs = _upsell_copy(brief, rng, name, product, the_offer)
-    for feature in features[: 2 if the_offer is None else 1]:
-        paragraphs.insert(
-            -1 if the_offer else len(paragraphs),
-            f"{feature.name} {feature.does.rstrip('.')}, so you can {vp}.",
-        )
+    for i, feature in enumerate(features[: 2 if the_offer is None else 1]):
+        # Each feature with its own value proposition; none twice (the second feature goes
+        # without one when the tenant gave a single proposition).
+        text = f"{feature.name} {feature.does.rstrip('.')}"
+        if i < len(vps):
+            text += f", so you can {vps[(i + 1) % len(vps)]}"
+        paragraphs.insert(-1 if the_offer else len(paragraphs), text + ".")
     proof = facts.proof_points[0].rstrip(".") + "." if facts.proof_points else ""
     if proof and contains_banned(proof, facts.banned_words) is None:
         paragraphs.append(proof)
     paragraphs = [p for p in paragraphs if contains_banned(p, facts.banned_words) is None]
     body = mail.letter(
         facts,
-        subject=subject[: mail.SUBJECT_MAX],
+        subject=(subject[:1].upper() + subject[1:])[: mail.SUBJECT_MAX],
         preheader=f"How {product} helps you {vp}.",
         intro=intro,
         sections=[mail.Section(None, text) for text in paragraphs],
