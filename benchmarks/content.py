@@ -81,7 +81,7 @@ def main() -> None:
     good: list[int] = []
     for run in range(args.runs):
         topic, keyphrase = TOPICS[run % len(TOPICS)]
-        analysis.syllable_count.cache_clear()
+        analysis.clear_syllable_cache()
         started, started_cpu = time.perf_counter(), time.thread_time()
         post = write_blog(FACTS, topic=topic, keyphrase=keyphrase, target_words=1000, seed=run)
         result = analysis.analyse(
@@ -107,7 +107,7 @@ def main() -> None:
     analysis_cpu: list[float] = []
     long_words: list[int] = []
     for post in posts:
-        analysis.syllable_count.cache_clear()
+        analysis.clear_syllable_cache()
         started, started_cpu = time.perf_counter(), time.thread_time()
         result = analysis.analyse(
             title=post.title,

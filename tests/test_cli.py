@@ -226,6 +226,7 @@ COMMANDS: dict[str, list[str] | None] = {
         "--tenant",
         "ttt",
     ],
+    "content campaign-emails": ["content", "campaign-emails", "churn", "--tenant", "ttt"],
 }
 
 

@@ -445,6 +445,17 @@ class CampaignRepository(TenantRepository[RetentionCampaign]):
             inserted.update(self.session.scalars(stmt))
         return inserted
 
+    def treated_since(self, since: datetime, limit: int) -> list[uuid.UUID]:
+        """Campaigns that act on their customer (not held out) opened since ``since``, newest
+        first: the ones an email is written for."""
+        stmt = (
+            self.select(RetentionCampaign.id)
+            .where(RetentionCampaign.created_at >= since, RetentionCampaign.holdout.is_(False))
+            .order_by(RetentionCampaign.created_at.desc(), RetentionCampaign.id)
+            .limit(limit)
+        )
+        return list(self.session.scalars(stmt))
+
     def mark_queued(self, ids: Sequence[uuid.UUID]) -> None:
         for start in range(0, len(ids), 2000):
             self.session.execute(
@@ -469,7 +480,7 @@ class CampaignRepository(TenantRepository[RetentionCampaign]):
         c = RetentionCampaign
         return self.session.execute(
             self.select(
-                c.customer_id, c.risk_level, c.probability, c.holdout, c.status, c.outcome,
+                c.id, c.customer_id, c.risk_level, c.probability, c.holdout, c.status, c.outcome,
                 c.created_at,
             )
             .where(c.created_at >= since, c.created_at < until)

@@ -667,9 +667,42 @@ def _plan_campaigns(
     cooldown_days: int = DEFAULT_COOLDOWN_DAYS,
     holdout_share: float = DEFAULT_HOLDOUT_SHARE,
 ) -> None:
+    """Open the scored customers' campaigns (one per customer and cooldown), record each in the
+    ledger and announce the treated ones (webhook ``churn.campaign.created``); every result's
+    ``campaign`` says what happened to it."""
     repo = CampaignRepository(session, tenant_id)
     recent = repo.recent_customers(now - timedelta(days=cooldown_days))
     bucket = policy.cooldown_bucket(now, cooldown_days)
+    rows = _campaign_rows(tenant_id, results, recent, bucket, now, model_version, holdout_share)
+    inserted = repo.insert_new(rows)
+    _mark_lost_races(results, inserted)
+    created = [row for row in rows if row["id"] in inserted]
+    decision_ids = _record_campaign_decisions(session, tenant_id, created, model_version)
+    external_ids = {item["customer_id"]: item["external_id"] for item in results.values()}
+    queued = _announce_campaigns(
+        session, tenant_id, list(zip(created, decision_ids, strict=True)), external_ids,
+        model_version,
+    )  # fmt: skip
+    if queued:
+        repo.mark_queued(queued)
+        for item in results.values():
+            campaign = item.get("campaign")
+            if campaign and campaign.get("id") in set(queued):
+                campaign["status"] = "queued"
+
+
+def _campaign_rows(
+    tenant_id: uuid.UUID,
+    results: dict[int, dict[str, Any]],
+    recent: set[uuid.UUID],
+    bucket: int,
+    now: datetime,
+    model_version: str,
+    holdout_share: float,
+) -> list[dict[str, Any]]:
+    """The campaign rows to insert: one per active customer whose risk level has a campaign
+    and who had none within the cooldown; a random share is held out (no actions) to measure
+    the uplift. Sets each result's ``campaign`` (None, cooldown, held_out or planned)."""
     rows = []
     for item in results.values():
         plan = policy.CAMPAIGNS[item["risk_level"]]
@@ -702,16 +735,23 @@ def _plan_campaigns(
             "id": campaign_id,
             "status": "held_out" if held else "planned",
         }
-    inserted = repo.insert_new(rows)
-    external_ids = {item["customer_id"]: item["external_id"] for item in results.values()}
+    return rows
+
+
+def _mark_lost_races(results: dict[int, dict[str, Any]], inserted: set[uuid.UUID]) -> None:
     for item in results.values():
         campaign = item.get("campaign")
         if campaign and "id" in campaign and campaign["id"] not in inserted:
             # A concurrent scorer created this customer's campaign for the cooldown first.
             item["campaign"] = {**campaign, "status": "cooldown"}
             campaign.pop("id", None)
-    created = [row for row in rows if row["id"] in inserted]
-    campaign_decision_ids = record_decisions(
+
+
+def _record_campaign_decisions(
+    session: Session, tenant_id: uuid.UUID, created: list[dict[str, Any]], model_version: str
+) -> list[uuid.UUID]:
+    """One ledger decision per campaign opened, in the order of ``created``."""
+    return record_decisions(
         session,
         tenant_id=tenant_id,
         kind=CAMPAIGN_KIND,
@@ -733,7 +773,17 @@ def _plan_campaigns(
             for row in created
         ],
     )
-    campaign_decisions = list(zip(created, campaign_decision_ids, strict=True))
+
+
+def _announce_campaigns(
+    session: Session,
+    tenant_id: uuid.UUID,
+    campaign_decisions: list[tuple[dict[str, Any], uuid.UUID]],
+    external_ids: dict[uuid.UUID, str],
+    model_version: str,
+) -> list[uuid.UUID]:
+    """The webhook ``churn.campaign.created`` of each treated campaign (held-out customers are
+    not acted on); returns the campaigns queued for delivery."""
     queued = []
     for row, decision_id in campaign_decisions:
         if row["holdout"]:
@@ -752,12 +802,49 @@ def _plan_campaigns(
         # None: no webhook endpoint; the call still routed the event to alert channels.
         if delivery is not None:
             queued.append(row["id"])
-    if queued:
-        repo.mark_queued(queued)
-        for item in results.values():
-            campaign = item.get("campaign")
-            if campaign and campaign.get("id") in set(queued):
-                campaign["status"] = "queued"
+    return queued
+
+
+# ---------------------------------------------------------------- campaign emails
+
+
+def email_campaigns(
+    session: Session, tenant_id: uuid.UUID, since: datetime, limit: int
+) -> list[uuid.UUID]:
+    """Campaigns an email is written for: the treated ones (never the held-out control group,
+    whose customers must hear nothing) opened since ``since``, newest first."""
+    return CampaignRepository(session, tenant_id).treated_since(since, limit)
+
+
+def campaign_briefs(
+    session: Session, tenant_id: uuid.UUID, ids: Sequence[uuid.UUID], now: datetime | None = None
+) -> list[dict[str, Any]]:
+    """What each treated campaign's email is about, as plain values: its customer (external id,
+    name, current plan), the risk level, the top factors of the customer's latest score and the
+    offer (discount and actions). Held-out campaigns and unknown ids are left out."""
+    now = now or utcnow()
+    rows = [r for r in CampaignRepository(session, tenant_id).by_ids(ids) if not r.holdout]
+    customer_ids = [r.customer_id for r in rows]
+    named = metering.customer_names(session, tenant_id, customer_ids)
+    plans = metering.plan_names(session, tenant_id, customer_ids, now)
+    factors = latest_factors(session, tenant_id, customer_ids)
+    out = []
+    for row in rows:
+        ref = named.get(row.customer_id)
+        out.append(
+            {
+                "campaign": "churn",
+                "campaign_id": str(row.id),
+                "customer": ref.external_id if ref else str(row.customer_id),
+                "name": (ref.name if ref else None) or "",
+                "plan": plans.get(row.customer_id),
+                "risk_level": row.risk_level,
+                "discount_percent": row.discount_percent,
+                "actions": list(row.actions),
+                "factors": list(factors.get(row.customer_id, [])),
+            }
+        )
+    return out
 
 
 # ---------------------------------------------------------------- outcomes and uplift
@@ -1012,6 +1099,7 @@ def campaign_savings(
                     total["high"] += mrr * ci[1]
         rows.append(
             {
+                "campaign_id": c.id,
                 "customer_id": c.customer_id,
                 "risk_level": c.risk_level,
                 "probability": c.probability,

@@ -20,12 +20,18 @@ GOOD, OK, BAD = 9, 6, 3
 _STATUS = {GOOD: "good", OK: "ok", BAD: "bad"}
 
 _HYPHENATOR = pyphen.Pyphen(lang="en_US")
+# Pyphen.positions is HyphDict.positions (cached per word by pyphen) kept to the points at least
+# ``left`` letters from the start and ``right`` from the end; syllable_count makes the same cut
+# itself, which spares a call and a list per word.
+_HYPH_POINTS = _HYPHENATOR.hd.positions
+_LEFT, _RIGHT = _HYPHENATOR.left, _HYPHENATOR.right
 _WORD = re.compile(r"[^\W_][\w'’\-]*")
 _VOWEL_GROUPS = re.compile(r"[aeiouy]+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"”')\]]*\s+(?=[\"“'(\[]?[A-Z0-9])")
 _MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 _MD_EMPHASIS = re.compile(r"(\*\*|__|\*|_|`)")
 _LIST_MARK = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
+_LIST_STARTS = frozenset("-*+0123456789")  # a stripped line can only be a list item if it starts so
 
 # Yoast's English transition words (single words and multi-word phrases), in lower case.
 TRANSITION_WORDS = frozenset(
@@ -381,8 +387,13 @@ class _Block:
 
 
 def _plain(line: str) -> str:
-    line = _MD_LINK.sub(r"\1", line)
-    return _MD_EMPHASIS.sub("", line).strip()
+    # Most lines hold no link and no emphasis: the membership tests are far cheaper than the
+    # substitutions they skip, and skipping one changes nothing.
+    if "[" in line:
+        line = _MD_LINK.sub(r"\1", line)
+    if "*" in line or "_" in line or "`" in line:
+        line = _MD_EMPHASIS.sub("", line)
+    return line.strip()
 
 
 def _blocks(markdown: str) -> list[_Block]:
@@ -407,7 +418,7 @@ def _blocks(markdown: str) -> list[_Block]:
                 continue  # the title, analysed on its own
             blocks.append(_Block("heading", level, _plain(line.lstrip("#"))))
             continue
-        if _LIST_MARK.match(line):
+        if line[0] in _LIST_STARTS and _LIST_MARK.match(line):
             flush()
             blocks.append(_Block("paragraph", 0, _plain(_LIST_MARK.sub("", line))))
             continue
@@ -424,8 +435,7 @@ def sentences(text: str) -> list[str]:
     return [s for s in (p.strip() for p in _SENTENCE_END.split(text)) if s]
 
 
-@lru_cache(maxsize=65536)
-def syllable_count(word: str) -> int:
+def _count_syllables(word: str) -> int:
     """Syllables of an English word: pyphen's hyphenation points, which never split a one-letter
     syllable off, so at least the count of vowel groups less a silent final e."""
     lower = word.lower().strip("'’-")
@@ -440,8 +450,46 @@ def syllable_count(word: str) -> int:
         groups -= 1
     if lower.endswith("ed") and not lower.endswith(("ted", "ded")) and groups > 1:
         groups -= 1
-    hyphenated = len(_HYPHENATOR.positions(lower)) + 1
+    last = len(lower) - _RIGHT  # the last point pyphen may break at
+    # Pyphen cuts at most (last - _LEFT + 1) points, so at most that many pieces plus one: when
+    # the vowel groups already reach it, the lookup cannot raise the count.
+    if groups >= max(0, last - _LEFT + 1) + 1:
+        return groups
+    hyphenated = 1
+    for point in _HYPH_POINTS(lower):
+        if _LEFT <= point <= last:
+            hyphenated += 1
     return max(1, hyphenated, groups)
+
+
+syllable_count = lru_cache(maxsize=65536)(_count_syllables)
+
+# The analysis's own syllable cache: a plain dict, whose miss costs a fraction of an lru_cache
+# miss (a post's unique words are each looked up once, so most lookups of a new post miss).
+# Bounded by refusing new words once full rather than evicting: real vocabularies fit, and text
+# made up to fill it only stops being cached.
+_SYLLABLES: dict[str, int] = {}
+_SYLLABLES_MAX = 65536
+
+
+def clear_syllable_cache() -> None:
+    """Forget every counted word (benchmarks time the analysis from cold)."""
+    _SYLLABLES.clear()
+    syllable_count.cache_clear()
+
+
+def _syllables(counts: Counter[str]) -> int:
+    """The syllables of a text given as its words' counts."""
+    known = _SYLLABLES
+    total = 0
+    for word, n in counts.items():
+        count = known.get(word)
+        if count is None:
+            count = _count_syllables(word)
+            if len(known) < _SYLLABLES_MAX:
+                known[word] = count
+        total += n * count
+    return total
 
 
 def _normalise(text: str) -> str:
@@ -455,16 +503,13 @@ def _contains(text: str, keyphrase: str) -> bool:
 
 def _occurrences_in(tokens: list[str], keyphrase: str) -> int:
     """Occurrences of the keyphrase in lower-cased tokens, matched token by token."""
-    target = _normalise(keyphrase).split(" ")
-    n = len(target)
-    if not target[0]:
+    phrase = _normalise(keyphrase)
+    if not phrase:
         return 0
-    first = target[0]
-    return sum(
-        1
-        for i, token in enumerate(tokens[: len(tokens) - n + 1])
-        if token == first and tokens[i : i + n] == target
-    )
+    # Tokens hold no white space, so a token-by-token match is a match of " phrase " in the
+    # space-joined text; the look-ahead counts overlapping matches too, as the token walk did.
+    pattern = re.compile("(?= " + re.escape(phrase) + " )")
+    return len(pattern.findall(" " + " ".join(tokens) + " "))
 
 
 # Approximate advance widths (px) of Arial at 20 px, the font Google's result titles use; Yoast
@@ -489,6 +534,8 @@ def title_width(title: str) -> int:
 
 def _is_passive(tokens: list[str]) -> bool:
     """``tokens``: the sentence's words in lower case."""
+    if _BE_FORMS.isdisjoint(tokens):
+        return False  # most sentences: one set operation instead of a loop over the words
     for i, token in enumerate(tokens[:-1]):
         if token not in _BE_FORMS:
             continue
@@ -526,22 +573,41 @@ def analyse(
     blocks = _blocks(markdown)
     paragraphs = [b.text for b in blocks if b.kind == "paragraph"]
     headings = [b for b in blocks if b.kind == "heading" and b.level in (2, 3)]
-    all_sentences = [s for p in paragraphs for s in sentences(p)]
-    # Each sentence tokenised once: (lower-cased text, its lower-cased words).
-    tokenised = [(lower, words(lower)) for lower in (s.lower() for s in all_sentences)]
+    tokenised, paragraph_lengths = _tokenise(paragraphs)
     body_words = [w for _, tokens in tokenised for w in tokens]
     word_count = len(body_words)
     analysis = Analysis(word_count=word_count)
     analysis.seo += _keyphrase_checks(title, slug, keyphrase, paragraphs, headings, body_words)
     analysis.seo += _meta_description_checks(meta_description, keyphrase)
     analysis.seo += [_title_width_check(title), _text_length_check(word_count)]
-    analysis.readability += _structure_checks(blocks, paragraphs, headings, tokenised)
+    analysis.readability += _structure_checks(blocks, paragraph_lengths, headings, tokenised)
     analysis.readability += _style_checks(tokenised)
     ease, grade, flesch = _flesch_check(tokenised, body_words)
     analysis.flesch_reading_ease = round(ease, 1)
     analysis.flesch_kincaid_grade = round(grade, 1)
     analysis.readability.append(flesch)
     return analysis
+
+
+def _tokenise(paragraphs: list[str]) -> tuple[list[tuple[str, list[str]]], list[int]]:
+    """Each sentence tokenised once: (lower-cased text, its lower-cased words); and each
+    paragraph's word count.
+
+    A sentence boundary falls on white space after punctuation, where no word can run on, so a
+    paragraph's words are its sentences' words; lower-casing ASCII maps letters to letters, so
+    the count can be taken from the lower-cased tokens. Other text is counted afresh (lower-casing
+    can change a non-ASCII word's length, e.g. 'İ'), keeping the count exactly ``words(p)``."""
+    tokenised: list[tuple[str, list[str]]] = []
+    lengths: list[int] = []
+    for paragraph in paragraphs:
+        count = 0
+        for sentence in sentences(paragraph):
+            lower = sentence.lower()
+            tokens = words(lower)
+            tokenised.append((lower, tokens))
+            count += len(tokens)
+        lengths.append(count if paragraph.isascii() else len(words(paragraph)))
+    return tokenised, lengths
 
 
 def _keyphrase_checks(
@@ -554,12 +620,8 @@ def _keyphrase_checks(
 ) -> list[Check]:
     """The keyphrase in the title (best at its start), introduction, slug and subheadings, and
     its density; one check saying there is none when it is blank."""
-    seo: list[Check] = []
-    fix: str | None
-    word_count = len(body_words)
-    # Keyphrase in the title: best at its start.
     if not keyphrase.strip():
-        seo.append(
+        return [
             Check(
                 "keyphrase",
                 "Focus keyphrase",
@@ -568,95 +630,103 @@ def _keyphrase_checks(
                 "Set a focus keyphrase.",
                 "No focus keyphrase was given, so no keyphrase check can run.",
             )
-        )
+        ]
+    return [
+        _keyphrase_in_title(title, keyphrase),
+        _keyphrase_in_introduction(paragraphs, keyphrase),
+        _keyphrase_in_slug(slug, keyphrase),
+        _keyphrase_in_subheadings(headings, keyphrase),
+        _keyphrase_density(body_words, keyphrase),
+    ]
+
+
+def _keyphrase_in_title(title: str, keyphrase: str) -> Check:
+    fix: str | None
+    if _normalise(title).startswith(_normalise(keyphrase)):
+        score, fix = GOOD, None
+    elif _contains(title, keyphrase):
+        score, fix = OK, "Move the keyphrase to the beginning of the title."
     else:
-        norm_title = _normalise(title)
-        norm_phrase = _normalise(keyphrase)
-        if norm_title.startswith(norm_phrase):
-            score, fix = GOOD, None
-        elif _contains(title, keyphrase):
-            score, fix = OK, "Move the keyphrase to the beginning of the title."
-        else:
-            score, fix = BAD, f"Put '{keyphrase}' in the title, ideally at its start."
-        seo.append(
-            Check(
-                "keyphrase_in_title",
-                "Keyphrase in SEO title",
-                score,
-                "start" if score == GOOD else ("elsewhere" if score == OK else "missing"),
-                fix,
-                "Yoast: the exact keyphrase at the beginning of the title.",
-            )
-        )
+        score, fix = BAD, f"Put '{keyphrase}' in the title, ideally at its start."
+    return Check(
+        "keyphrase_in_title",
+        "Keyphrase in SEO title",
+        score,
+        "start" if score == GOOD else ("elsewhere" if score == OK else "missing"),
+        fix,
+        "Yoast: the exact keyphrase at the beginning of the title.",
+    )
 
-        intro = paragraphs[0] if paragraphs else ""
-        found = _contains(intro, keyphrase)
-        seo.append(
-            Check(
-                "keyphrase_in_introduction",
-                "Keyphrase in introduction",
-                GOOD if found else BAD,
-                found,
-                None if found else f"Use '{keyphrase}' in the first paragraph.",
-                "Yoast: the keyphrase appears in the first paragraph.",
-            )
-        )
 
-        slug_words = _normalise(slug.replace("-", " "))
-        found = f" {norm_phrase} " in f" {slug_words} "
-        seo.append(
-            Check(
-                "keyphrase_in_slug",
-                "Keyphrase in slug",
-                GOOD if found else BAD,
-                found,
-                None if found else f"Put '{keyphrase}' in the slug.",
-                "Yoast: the keyphrase's words appear in the slug.",
-            )
-        )
+def _keyphrase_in_introduction(paragraphs: list[str], keyphrase: str) -> Check:
+    intro = paragraphs[0] if paragraphs else ""
+    found = _contains(intro, keyphrase)
+    return Check(
+        "keyphrase_in_introduction",
+        "Keyphrase in introduction",
+        GOOD if found else BAD,
+        found,
+        None if found else f"Use '{keyphrase}' in the first paragraph.",
+        "Yoast: the keyphrase appears in the first paragraph.",
+    )
 
-        with_phrase = sum(1 for h in headings if _contains(h.text, keyphrase))
-        share = 100 * with_phrase / len(headings) if headings else 0.0
-        score = GOOD if headings and 30 <= share <= 75 else (OK if headings and share > 0 else BAD)
-        if not headings:
-            fix = "Add H2/H3 subheadings to the post."
-        elif share < 30:
-            fix = f"Use '{keyphrase}' (or a synonym) in more subheadings: 30–75 %."
-        elif share > 75:
-            fix = "Use the keyphrase in fewer subheadings (at most 75 %): vary them."
-        else:
-            fix = None
-        seo.append(
-            Check(
-                "keyphrase_in_subheadings",
-                "Keyphrase in subheadings",
-                score,
-                round(share, 1),
-                fix,
-                "Yoast: 30–75 % of H2/H3 subheadings.",
-            )
-        )
 
-        occurrences = _occurrences_in(body_words, keyphrase)
-        density = 100 * occurrences / word_count if word_count else 0.0
-        score = _band(density, (0.5, 3.0), (0.3, 3.5))
-        if density < 0.5:
-            fix = f"Use '{keyphrase}' more often ({occurrences} times now): aim for 0.5–3 %."
-        elif density > 3.0:
-            fix = f"Use '{keyphrase}' less often ({occurrences} times now): over 3 % reads stuffed."
-        else:
-            fix = None
-        seo.append(
-            Check(
-                "keyphrase_density",
-                "Keyphrase density",
-                score,
-                round(density, 2),
-                fix,
-                "Yoast: 0.5–3 % of the text.",
-            )
-        )
-    return seo
+def _keyphrase_in_slug(slug: str, keyphrase: str) -> Check:
+    slug_words = _normalise(slug.replace("-", " "))
+    found = f" {_normalise(keyphrase)} " in f" {slug_words} "
+    return Check(
+        "keyphrase_in_slug",
+        "Keyphrase in slug",
+        GOOD if found else BAD,
+        found,
+        None if found else f"Put '{keyphrase}' in the slug.",
+        "Yoast: the keyphrase's words appear in the slug.",
+    )
+
+
+def _keyphrase_in_subheadings(headings: list[_Block], keyphrase: str) -> Check:
+    fix: str | None
+    with_phrase = sum(1 for h in headings if _contains(h.text, keyphrase))
+    share = 100 * with_phrase / len(headings) if headings else 0.0
+    score = GOOD if headings and 30 <= share <= 75 else (OK if headings and share > 0 else BAD)
+    if not headings:
+        fix = "Add H2/H3 subheadings to the post."
+    elif share < 30:
+        fix = f"Use '{keyphrase}' (or a synonym) in more subheadings: 30–75 %."
+    elif share > 75:
+        fix = "Use the keyphrase in fewer subheadings (at most 75 %): vary them."
+    else:
+        fix = None
+    return Check(
+        "keyphrase_in_subheadings",
+        "Keyphrase in subheadings",
+        score,
+        round(share, 1),
+        fix,
+        "Yoast: 30–75 % of H2/H3 subheadings.",
+    )
+
+
+def _keyphrase_density(body_words: list[str], keyphrase: str) -> Check:
+    fix: str | None
+    word_count = len(body_words)
+    occurrences = _occurrences_in(body_words, keyphrase)
+    density = 100 * occurrences / word_count if word_count else 0.0
+    score = _band(density, (0.5, 3.0), (0.3, 3.5))
+    if density < 0.5:
+        fix = f"Use '{keyphrase}' more often ({occurrences} times now): aim for 0.5–3 %."
+    elif density > 3.0:
+        fix = f"Use '{keyphrase}' less often ({occurrences} times now): over 3 % reads stuffed."
+    else:
+        fix = None
+    return Check(
+        "keyphrase_density",
+        "Keyphrase density",
+        score,
+        round(density, 2),
+        fix,
+        "Yoast: 0.5–3 % of the text.",
+    )
 
 
 def _meta_description_checks(meta_description: str, keyphrase: str) -> list[Check]:
@@ -731,7 +801,7 @@ def _text_length_check(word_count: int) -> Check:
 
 def _structure_checks(
     blocks: list[_Block],
-    paragraphs: list[str],
+    paragraph_lengths: list[int],
     headings: list[_Block],
     tokenised: list[tuple[str, list[str]]],
 ) -> list[Check]:
@@ -756,7 +826,7 @@ def _structure_checks(
         )
     )
 
-    longest_paragraph = max((len(words(p)) for p in paragraphs), default=0)
+    longest_paragraph = max(paragraph_lengths, default=0)
     score = _band(longest_paragraph, (0, 150), (0, 200))
     read.append(
         Check(
@@ -773,12 +843,13 @@ def _structure_checks(
 
     longest_section = 0
     current = 0
+    lengths = iter(paragraph_lengths)  # the paragraph blocks, in order
     for block in blocks:
         if block.kind == "heading":
             longest_section = max(longest_section, current)
             current = 0
         else:
-            current += len(words(block.text))
+            current += next(lengths)
     longest_section = max(longest_section, current)
     if word_count <= 300 and not headings:
         score, fix = GOOD, None
@@ -847,7 +918,7 @@ def _flesch_check(
     """Flesch reading ease and Flesch-Kincaid grade, and the check on the ease."""
     word_count = len(body_words)
     n_sentences = len(tokenised) or 1
-    syllables = sum(n * syllable_count(w) for w, n in Counter(body_words).items())
+    syllables = _syllables(Counter(body_words))
     words_per_sentence = word_count / n_sentences if word_count else 0.0
     syllables_per_word = syllables / word_count if word_count else 0.0
     ease = 206.835 - 1.015 * words_per_sentence - 84.6 * syllables_per_word

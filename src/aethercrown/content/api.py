@@ -184,6 +184,39 @@ def analyze(body: schemas.AnalysisIn, principal: TenantReader) -> dict[str, Any]
     ).as_dict()
 
 
+@router.post("/campaign-emails", response_model=schemas.CampaignEmailsOut)
+async def write_campaign_emails(
+    request: Request,
+    body: schemas.CampaignEmailsIn,
+    principal: TenantWriter,
+    units: SessionFactory,
+) -> schemas.CampaignEmailsOut:
+    """Write the emails of churn or upsell campaigns, one per campaign, personalised for its
+    customer (name, plan, top risk factors or usage against capacity, the offer) and stored as
+    email items linked to their campaigns. A campaign that has its email keeps it."""
+    box = _box(request)
+    tenant_id = principal.tenant_id
+
+    def read() -> tuple[service.Context, service.CampaignWork]:
+        with read_transaction(units) as session:
+            context = service.load_context(session, tenant_id, box)
+            return context, service.campaign_briefs_to_write(session, tenant_id, body)
+
+    context, work = await run_in_threadpool(read)
+    # The provider is called for each email with no unit of work open.
+    generated = await run_in_threadpool(
+        service.compose_campaign_emails, context, work, body.provider, body.seed
+    )
+
+    def store() -> schemas.CampaignEmailsOut:
+        with write_transaction(units) as session:
+            return service.store_campaign_emails(
+                session, tenant_id, work, generated, principal.actor
+            )
+
+    return await run_in_threadpool(store)
+
+
 @router.get("/items", response_model=schemas.ItemPage)
 def list_items(
     principal: TenantReader,
@@ -194,9 +227,18 @@ def list_items(
     status_filter: Annotated[
         Literal["draft", "scheduled", "due", "cancelled"] | None, Query(alias="status")
     ] = None,
+    campaign_kind: Literal["churn", "upsell"] | None = None,
+    campaign_id: uuid.UUID | None = None,
 ) -> schemas.ItemPage:
+    """Items, newest first; ``campaign_kind`` / ``campaign_id`` find campaigns' emails."""
     repo = ItemRepository(session, principal.tenant_id)
-    stmt = repo.filtered(kind=kind, channel=channel, status=status_filter)
+    stmt = repo.filtered(
+        kind=kind,
+        channel=channel,
+        status=status_filter,
+        campaign_kind=campaign_kind,
+        campaign_id=campaign_id,
+    )
     rows, cursor = paginate(session, stmt, ContentItem.id, page, parse=uuid.UUID, descending=True)
     return schemas.ItemPage(items=[service.item_summary(r) for r in rows], next_cursor=cursor)
 

@@ -14,7 +14,7 @@ from rich.table import Table
 from aethercrown.content import schemas, service
 from aethercrown.content.models import ContentProfile
 from aethercrown.content.repository import ProfileRepository
-from aethercrown.core.commandline import fail, unit_of_work
+from aethercrown.core.commandline import fail, invalid_input, unit_of_work
 from aethercrown.core.crypto import secret_box
 from aethercrown.core.errors import ProblemError
 from aethercrown.settings import get_settings
@@ -153,3 +153,60 @@ def generate_blog(
         f" (fell back: {generated.fallback_reason})" if generated.fallback_reason else ""
     )
     console.print(f"written by: {source}" + (f"; stored as {stored_id}" if stored_id else ""))
+
+
+@app.command("campaign-emails")
+def campaign_emails(
+    campaign: str = typer.Argument(..., help="churn | upsell"),
+    tenant: str = typer.Option(..., help="Tenant slug or id"),
+    since_days: int = typer.Option(30, help="Campaigns opened in the last N days"),
+    limit: int = typer.Option(50, help="At most this many emails (1–200)"),
+    seed: int = typer.Option(0, help="Seed of the offline writer"),
+    offline: bool = typer.Option(False, help="Use the offline writer even if a provider is set"),
+) -> None:
+    """Write the emails of the latest churn or upsell campaigns that have none yet, one per
+    campaign and customer, and list them."""
+    try:
+        body = schemas.CampaignEmailsIn.model_validate(
+            {
+                "campaign": campaign,
+                "since_days": since_days,
+                "limit": limit,
+                "seed": seed,
+                "provider": "offline" if offline else "auto",
+            }
+        )
+    except ValidationError as exc:
+        fail(invalid_input(exc), 2)
+    settings = get_settings()
+    try:
+        with unit_of_work(settings) as session:
+            tenant_id = resolve_tenant_ref(session, tenant).id
+            context = service.load_context(session, tenant_id, secret_box(settings))
+            work = service.campaign_briefs_to_write(session, tenant_id, body)
+    except ProblemError as exc:
+        fail(exc.detail or exc.title, 1)
+    # The provider is called with no transaction open; the emails are stored in a new one.
+    generated = service.compose_campaign_emails(context, work, body.provider, body.seed)
+    with unit_of_work(settings) as session:
+        out = service.store_campaign_emails(session, tenant_id, work, generated, "cli")
+    table = Table(title=f"{len(out.written)} {campaign} campaign emails written")
+    for column in ("Customer", "Subject", "Written by", "Item"):
+        table.add_column(column)
+    for item in out.written:
+        brief = item.current.inputs["campaign"]
+        table.add_row(
+            f"{brief['customer']} ({brief['name']})" if brief["name"] else brief["customer"],
+            item.title,
+            item.current.provider
+            + (
+                f" (fell back: {item.current.fallback_reason})"
+                if item.current.fallback_reason
+                else ""
+            ),
+            str(item.id),
+        )
+    console = Console(width=160)
+    console.print(table)
+    if out.already_written:
+        console.print(f"{out.already_written} campaigns already had their email")

@@ -53,6 +53,10 @@ class ContentItem(TenantScoped, UUIDPrimaryKey, Timestamps, Base):
         Index("ix_content_items_tenant_kind", "tenant_id", "kind"),
         Index("ix_content_items_tenant_scheduled", "tenant_id", "scheduled_at"),
         Index("ix_content_items_due", "status", "scheduled_at"),
+        # One email per campaign (NULLs, the items of no campaign, never collide).
+        Index(
+            "ux_content_items_campaign", "tenant_id", "campaign_kind", "campaign_id", unique=True
+        ),
     )
 
     kind: Mapped[str] = mapped_column(String(20))  # blog | social | newsletter | email
@@ -66,6 +70,10 @@ class ContentItem(TenantScoped, UUIDPrimaryKey, Timestamps, Base):
     headline_experiment_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("experiments.id", ondelete="SET NULL"), nullable=True
     )
+    # The churn or upsell campaign whose email this is (churn | upsell, and its id); the campaign
+    # lives in another domain's table, so the link is by value, not a foreign key.
+    campaign_kind: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    campaign_id: Mapped[uuid.UUID | None] = mapped_column(nullable=True)
 
 
 class ContentVersion(TenantScoped, Base):

@@ -112,3 +112,33 @@ def email_messages(facts: ProductFacts, topic: str, fields: Iterable[str]) -> li
         f"Facts: {_facts_json(facts)}"
     )
     return [{"role": "system", "content": _system(facts)}, {"role": "user", "content": task}]
+
+
+def campaign_email_messages(
+    facts: ProductFacts, brief: dict[str, object], offer: str | None, reasons: list[str]
+) -> list[dict[str, str]]:
+    """One customer's churn or upsell email: the brief is that customer's campaign alone."""
+    if brief["campaign"] == "churn":
+        purpose = (
+            "a retention email to a customer who may be about to leave. Be warm and helpful, "
+            "never guilt-tripping; say what we noticed only in the words given"
+        )
+    else:
+        purpose = (
+            "an upgrade email to a customer whose usage is outgrowing their plan. Be helpful, "
+            "never pushy; describe their usage only in the words given"
+        )
+    customer = {"name": brief["name"], "plan": brief["plan"]}
+    task = (
+        f"Write {purpose}.\n"
+        f"Customer: {json.dumps(customer, ensure_ascii=False)}\n"
+        f"What we noticed: {json.dumps(reasons, ensure_ascii=False)}\n"
+        f"The offer (state it exactly): {offer or 'none: suggest features that help them'}\n"
+        "An intro sentence, then one to three short paragraphs; the platform adds the 'cta' "
+        "link as a button and the greeting.\n"
+        "A subject under 70 characters; a preheader of 40–130 characters.\n"
+        'Answer as JSON: {"subject": "...", "preheader": "...", "intro": "...", '
+        '"paragraphs": ["...", "..."]}.\n'
+        f"Facts: {_facts_json(facts)}"
+    )
+    return [{"role": "system", "content": _system(facts)}, {"role": "user", "content": task}]

@@ -34,8 +34,14 @@ class ItemRepository(TenantRepository[ContentItem]):
         status: str | None = None,
         scheduled_from: datetime | None = None,
         scheduled_to: datetime | None = None,
+        campaign_kind: str | None = None,
+        campaign_id: uuid.UUID | None = None,
     ) -> Select[Any]:
         stmt = self.select()
+        if campaign_kind is not None:
+            stmt = stmt.where(ContentItem.campaign_kind == campaign_kind)
+        if campaign_id is not None:
+            stmt = stmt.where(ContentItem.campaign_id == campaign_id)
         if kind is not None:
             stmt = stmt.where(ContentItem.kind == kind)
         if channel is not None:
@@ -47,6 +53,19 @@ class ItemRepository(TenantRepository[ContentItem]):
         if scheduled_to is not None:
             stmt = stmt.where(ContentItem.scheduled_at < scheduled_to)
         return stmt
+
+    def of_campaigns(self, kind: str, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, ContentItem]:
+        """The email items of these campaigns, by campaign id (those that have one)."""
+        out: dict[uuid.UUID, ContentItem] = {}
+        for start in range(0, len(ids), 500):
+            stmt = self.select().where(
+                ContentItem.campaign_kind == kind,
+                ContentItem.campaign_id.in_(list(ids[start : start + 500])),
+            )
+            for item in self.session.scalars(stmt):
+                assert item.campaign_id is not None
+                out[item.campaign_id] = item
+        return out
 
     def counts_by_kind(self) -> dict[str, int]:
         stmt = self.select(ContentItem.kind, func.count()).group_by(ContentItem.kind)

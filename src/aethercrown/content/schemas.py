@@ -166,6 +166,10 @@ class ItemOut(BaseModel):
     scheduled_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    campaign_kind: str | None = Field(
+        None, description="churn | upsell when the item is a campaign's email"
+    )
+    campaign_id: uuid.UUID | None = None
     current: VersionOut
 
 
@@ -178,6 +182,8 @@ class ItemSummary(BaseModel):
     version: int
     scheduled_at: datetime | None
     created_at: datetime
+    campaign_kind: str | None = None
+    campaign_id: uuid.UUID | None = None
 
 
 class ItemPage(BaseModel):
@@ -323,3 +329,26 @@ class RenderOut(BaseModel):
     text: str
     headers: dict[str, str]
     raw: str
+
+
+class CampaignEmailsIn(Strict):
+    """Write the emails of churn or upsell campaigns, one per campaign and customer: the
+    campaigns named, or else the latest ones opened in the last ``since_days`` days that have
+    no email yet (at most ``limit``). A campaign that has its email keeps it."""
+
+    campaign: Literal["churn", "upsell"]
+    campaign_ids: Annotated[list[uuid.UUID], Field(max_length=200)] | None = None
+    since_days: int = Field(30, ge=1, le=366, strict=True)
+    limit: int = Field(50, ge=1, le=200, strict=True)
+    seed: int = Field(0, ge=0, le=2**31 - 1, strict=True)
+    provider: ProviderChoice = "auto"
+
+
+class CampaignEmailsOut(BaseModel):
+    written: list[ItemOut]
+    already_written: int = Field(description="Campaigns asked for that already had their email")
+    not_found: list[uuid.UUID] = Field(
+        default_factory=list,
+        description="Ids named that are no campaign of this kind (or a held-out one: its "
+        "customers get no email)",
+    )

@@ -18,10 +18,12 @@ from functools import partial
 from typing import Any
 
 from cryptography.fernet import InvalidToken
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from aethercrown.churn import service as churn
 from aethercrown.clock import utcnow
-from aethercrown.content import analysis, mail, prompts, schemas, social, stats
+from aethercrown.content import analysis, campaign_mail, mail, prompts, schemas, social, stats
 from aethercrown.content.facts import Feature, Link, ProductFacts, contains_banned, slugify
 from aethercrown.content.models import ContentItem, ContentProfile, ContentVersion
 from aethercrown.content.provider import (
@@ -44,6 +46,7 @@ from aethercrown.core.errors import Conflict, InvalidInput, NotFound, ProblemErr
 from aethercrown.core.ledger import audit
 from aethercrown.experiments import schemas as experiment_schemas
 from aethercrown.experiments import service as experiments
+from aethercrown.metering import service as metering
 from aethercrown.webhooks.service import enqueue_webhook
 
 OFFLINE = "offline"
@@ -371,9 +374,17 @@ def store_item(
     generated: Generated,
     inputs: dict[str, Any],
     author: str,
+    campaign: tuple[str, uuid.UUID] | None = None,
 ) -> tuple[ContentItem, ContentVersion]:
     item = ItemRepository(session, tenant_id).add(
-        ContentItem(kind=kind, channel=channel, title=generated.title[:300], version=1)
+        ContentItem(
+            kind=kind,
+            channel=channel,
+            title=generated.title[:300],
+            version=1,
+            campaign_kind=campaign[0] if campaign else None,
+            campaign_id=campaign[1] if campaign else None,
+        )
     )
     session.flush()
     version = VersionRepository(session, tenant_id).add(
@@ -425,6 +436,8 @@ def item_out(item: ContentItem, version: ContentVersion) -> schemas.ItemOut:
         scheduled_at=item.scheduled_at,
         created_at=item.created_at,
         updated_at=item.updated_at,
+        campaign_kind=item.campaign_kind,
+        campaign_id=item.campaign_id,
         current=version_out(version),
     )
 
@@ -439,6 +452,8 @@ def item_summary(item: ContentItem) -> schemas.ItemSummary:
         version=item.version,
         scheduled_at=item.scheduled_at,
         created_at=item.created_at,
+        campaign_kind=item.campaign_kind,
+        campaign_id=item.campaign_id,
     )
 
 
@@ -463,71 +478,12 @@ def edit_item(
     body = dict(previous.body)
     result_analysis: dict[str, Any] | None = None
     if item.kind == "blog":
-        if "text" in changes:
-            raise ProblemError(
-                422, "validation-error", "Invalid input", "A blog post is edited as markdown"
-            )
-        merged = {
-            k: changes.get(k, body.get(k, ""))
-            for k in ("title", "slug", "meta_description", "keyphrase", "markdown")
-        }
-        markdown = merged["markdown"]
-        if "title" in changes and markdown.lstrip().startswith("# "):
-            markdown = re.sub(r"^\s*# .*$", f"# {merged['title']}", markdown, count=1, flags=re.M)
-        context_facts = facts_of(profile_or_409(session, tenant_id))
-        body = blog_body_from_markdown(
-            context_facts,
-            title=merged["title"],
-            slug=merged["slug"] or slugify(merged["title"]),
-            meta_description=merged["meta_description"],
-            keyphrase=merged["keyphrase"],
-            markdown=markdown,
-            call_to_action=body.get("call_to_action"),
-        )
+        body = _edit_blog(session, tenant_id, item, body, changes)
         result_analysis = _analyse_blog(body)
-        item.title = merged["title"][:300]
     elif item.kind in ("newsletter", "email"):
-        unknown = sorted(set(changes) - {"subject", "preheader", "text", "title"})
-        if unknown:
-            raise ProblemError(
-                422,
-                "validation-error",
-                "Invalid input",
-                f"A {item.kind} has no field(s) {', '.join(unknown)}",
-            )
-        for field, target in (
-            ("subject", "subject"),
-            ("preheader", "preheader"),
-            ("text", "intro"),
-        ):
-            if field in changes:
-                _check_merge_fields(changes[field], field)
-                body[target] = changes[field]
-        if "title" in changes or "subject" in changes:
-            item.title = changes.get("title") or changes["subject"]
+        body = _edit_letter(item, body, changes)
     else:
-        unknown = sorted(set(changes) - {"text", "title"})
-        if unknown:
-            raise ProblemError(
-                422,
-                "validation-error",
-                "Invalid input",
-                f"A {item.kind} item has no field(s) {', '.join(unknown)}",
-            )
-        if "text" in changes:
-            if item.kind == "social":
-                spec = social.PLATFORMS[item.channel]
-                thread = bool(body.get("thread")) and spec.threads
-                # An edit is never cut to fit: over the limit (outside a thread) is refused.
-                problem = None if thread else social.check(spec, changes["text"])
-                body = social.finish(spec, changes["text"], thread)
-                problem = problem or social.check_all(spec, body)
-                if problem:
-                    raise ProblemError(422, "validation-error", "Invalid input", problem)
-            else:
-                body["text"] = changes["text"]
-        if "title" in changes:
-            item.title = changes["title"]
+        body = _edit_post(item, body, changes)
     item.version += 1
     version = VersionRepository(session, tenant_id).add(
         ContentVersion(
@@ -545,6 +501,86 @@ def edit_item(
     item.updated_at = utcnow()
     session.flush()
     return item_out(item, version)
+
+
+def _refuse_fields(item: ContentItem, changes: dict[str, Any], allowed: set[str]) -> None:
+    unknown = sorted(set(changes) - allowed)
+    if unknown:
+        noun = item.kind if item.kind in ("newsletter", "email") else f"{item.kind} item"
+        raise ProblemError(
+            422,
+            "validation-error",
+            "Invalid input",
+            f"A {noun} has no field(s) {', '.join(unknown)}",
+        )
+
+
+def _edit_blog(
+    session: Session,
+    tenant_id: uuid.UUID,
+    item: ContentItem,
+    body: dict[str, Any],
+    changes: dict[str, Any],
+) -> dict[str, Any]:
+    """A blog post's new body, rebuilt from its edited Markdown and fields (title kept in the
+    Markdown's first heading); the item takes the new title."""
+    if "text" in changes:
+        raise ProblemError(
+            422, "validation-error", "Invalid input", "A blog post is edited as markdown"
+        )
+    merged = {
+        k: changes.get(k, body.get(k, ""))
+        for k in ("title", "slug", "meta_description", "keyphrase", "markdown")
+    }
+    markdown = merged["markdown"]
+    if "title" in changes and markdown.lstrip().startswith("# "):
+        markdown = re.sub(r"^\s*# .*$", f"# {merged['title']}", markdown, count=1, flags=re.M)
+    context_facts = facts_of(profile_or_409(session, tenant_id))
+    new_body = blog_body_from_markdown(
+        context_facts,
+        title=merged["title"],
+        slug=merged["slug"] or slugify(merged["title"]),
+        meta_description=merged["meta_description"],
+        keyphrase=merged["keyphrase"],
+        markdown=markdown,
+        call_to_action=body.get("call_to_action"),
+    )
+    item.title = merged["title"][:300]
+    return new_body
+
+
+def _edit_letter(
+    item: ContentItem, body: dict[str, Any], changes: dict[str, Any]
+) -> dict[str, Any]:
+    """A newsletter's or email's subject, preheader and intro (``text``), merge fields checked."""
+    _refuse_fields(item, changes, {"subject", "preheader", "text", "title"})
+    for field, target in (("subject", "subject"), ("preheader", "preheader"), ("text", "intro")):
+        if field in changes:
+            _check_merge_fields(changes[field], field)
+            body[target] = changes[field]
+    if "title" in changes or "subject" in changes:
+        item.title = changes.get("title") or changes["subject"]
+    return body
+
+
+def _edit_post(item: ContentItem, body: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """A social post's text, checked against its platform's limit (never cut to fit)."""
+    _refuse_fields(item, changes, {"text", "title"})
+    if "text" in changes:
+        if item.kind == "social":
+            spec = social.PLATFORMS[item.channel]
+            thread = bool(body.get("thread")) and spec.threads
+            # An edit is never cut to fit: over the limit (outside a thread) is refused.
+            problem = None if thread else social.check(spec, changes["text"])
+            body = social.finish(spec, changes["text"], thread)
+            problem = problem or social.check_all(spec, body)
+            if problem:
+                raise ProblemError(422, "validation-error", "Invalid input", problem)
+        else:
+            body["text"] = changes["text"]
+    if "title" in changes:
+        item.title = changes["title"]
+    return body
 
 
 def versions(
@@ -991,3 +1027,178 @@ def recent_items(session: Session, tenant_id: uuid.UUID, limit: int) -> list[sch
         item_out(item, current_version(session, item))
         for item in session.scalars(stmt.limit(limit)).all()
     ]
+
+
+# Campaign emails -------------------------------------------------------------------------------
+#
+# A churn or upsell campaign's email, written for its customer. In three steps, like every
+# generation: ``campaign_briefs_to_write`` reads the campaigns (the caller then ends that unit),
+# ``compose_campaign_email`` writes each email with no transaction open, ``store_campaign_email``
+# stores it linked to its campaign in a new unit.
+
+
+@dataclass(frozen=True)
+class CampaignWork:
+    """What the read step found: the briefs to write, and what it did not write and why."""
+
+    briefs: list[campaign_mail.CampaignBrief]
+    already_written: int
+    not_found: list[uuid.UUID]
+
+
+def _brief(data: dict[str, Any]) -> campaign_mail.CampaignBrief:
+    return campaign_mail.CampaignBrief(
+        campaign=data["campaign"],
+        campaign_id=data["campaign_id"],
+        customer=data["customer"],
+        name=data["name"],
+        plan=data.get("plan"),
+        risk_level=data.get("risk_level"),
+        discount_percent=int(data.get("discount_percent") or 0),
+        actions=tuple(data.get("actions") or ()),
+        factors=tuple(data.get("factors") or ()),
+        recommended_plan=data.get("recommended_plan"),
+        monthly_price=data.get("monthly_price"),
+        currency=data.get("currency"),
+        reasons=tuple(data.get("reasons") or ()),
+    )
+
+
+def campaign_briefs_to_write(
+    session: Session,
+    tenant_id: uuid.UUID,
+    body: schemas.CampaignEmailsIn,
+    now: datetime | None = None,
+) -> CampaignWork:
+    """The campaigns named (or the latest of the last ``since_days`` days) that have no email
+    yet, each with its customer's brief from the churn or metering domain."""
+    now = now or utcnow()
+    if body.campaign_ids is not None:
+        wanted = list(dict.fromkeys(body.campaign_ids))
+    elif body.campaign == "churn":
+        wanted = churn.email_campaigns(
+            session, tenant_id, now - timedelta(days=body.since_days), body.limit * 4
+        )
+    else:
+        wanted = metering.upsell_email_campaigns(
+            session, tenant_id, now - timedelta(days=body.since_days), body.limit * 4
+        )
+    written = ItemRepository(session, tenant_id).of_campaigns(body.campaign, wanted)
+    todo = [cid for cid in wanted if cid not in written][: body.limit]
+    if body.campaign == "churn":
+        found = churn.campaign_briefs(session, tenant_id, todo, now)
+    else:
+        found = metering.upsell_briefs(session, tenant_id, todo)
+    by_id = {uuid.UUID(b["campaign_id"]): b for b in found}
+    return CampaignWork(
+        briefs=[_brief(by_id[cid]) for cid in todo if cid in by_id],
+        already_written=len(written),
+        not_found=[cid for cid in todo if cid not in by_id] if body.campaign_ids else [],
+    )
+
+
+def compose_campaign_email(
+    context: Context,
+    brief: campaign_mail.CampaignBrief,
+    choice: schemas.ProviderChoice = "auto",
+    seed: int = 0,
+) -> Generated:
+    """One campaign's email for its customer: the tenant's provider when it has one (its copy
+    must state the offer), else or on failure the offline writer."""
+    facts = context.facts
+    reasons = (
+        campaign_mail.risk_reasons(brief)
+        if brief.campaign == "churn"
+        else campaign_mail.usage_reasons(brief)
+    )
+    completion, fallback_reason = _ask(
+        context,
+        choice,
+        lambda: prompts.campaign_email_messages(
+            facts, brief.as_dict(), campaign_mail.offer(brief), reasons
+        ),
+        campaign_mail.campaign_validator(facts, brief),
+    )
+    if completion is not None:
+        message = mail.letter_from_copy(facts, completion.data)
+        name = campaign_mail.first_name(brief)
+        if name:
+            message["greeting"] = f"Hi {name},"
+        return Generated(
+            message["subject"], message, OPENAI_COMPATIBLE, completion.model, None, None
+        )
+    message = campaign_mail.write_campaign_email(facts, brief, seed)
+    return Generated(message["subject"], message, OFFLINE, None, fallback_reason, None)
+
+
+def store_campaign_email(
+    session: Session,
+    tenant_id: uuid.UUID,
+    brief: campaign_mail.CampaignBrief,
+    generated: Generated,
+    author: str,
+) -> tuple[ContentItem, ContentVersion] | None:
+    """Store the email linked to its campaign; None when the campaign got its email meanwhile
+    (another writer's, kept: one email per campaign)."""
+    campaign_id = uuid.UUID(brief.campaign_id)
+    repo = ItemRepository(session, tenant_id)
+    if repo.of_campaigns(brief.campaign, [campaign_id]):
+        return None
+    try:
+        with session.begin_nested():
+            item, version = store_item(
+                session,
+                tenant_id,
+                kind="email",
+                channel="email",
+                generated=generated,
+                inputs={"campaign": brief.as_dict()},
+                author=author,
+                campaign=(brief.campaign, campaign_id),
+            )
+    except IntegrityError:
+        return None  # a concurrent writer stored this campaign's email first
+    audit(
+        session,
+        tenant_id=tenant_id,
+        actor=author,
+        action="content.campaign_email.written",
+        target_type="content_item",
+        target_id=item.id,
+        details={"campaign": brief.campaign, "campaign_id": brief.campaign_id},
+    )
+    return item, version
+
+
+def campaign_emails(
+    session: Session, tenant_id: uuid.UUID, kind: str, campaign_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, ContentItem]:
+    """The email items of these campaigns, by campaign id (for the console's campaign page)."""
+    return ItemRepository(session, tenant_id).of_campaigns(kind, campaign_ids)
+
+
+def compose_campaign_emails(
+    context: Context, work: CampaignWork, choice: schemas.ProviderChoice, seed: int
+) -> list[Generated]:
+    """Every brief's email, in order (no database: may call the provider for each)."""
+    return [compose_campaign_email(context, brief, choice, seed) for brief in work.briefs]
+
+
+def store_campaign_emails(
+    session: Session,
+    tenant_id: uuid.UUID,
+    work: CampaignWork,
+    generated: list[Generated],
+    author: str,
+) -> schemas.CampaignEmailsOut:
+    written = []
+    already = work.already_written
+    for brief, email in zip(work.briefs, generated, strict=True):
+        stored = store_campaign_email(session, tenant_id, brief, email, author)
+        if stored is None:
+            already += 1
+        else:
+            written.append(item_out(*stored))
+    return schemas.CampaignEmailsOut(
+        written=written, already_written=already, not_found=work.not_found
+    )

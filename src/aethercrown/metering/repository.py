@@ -634,6 +634,21 @@ class CampaignRepository(TenantRepository[UpsellCampaign]):
     model = UpsellCampaign
     noun = "Upsell campaign"
 
+    def opened_since(self, since: datetime, limit: int) -> list[uuid.UUID]:
+        """Campaigns opened since ``since``, newest first."""
+        stmt = (
+            self.select(UpsellCampaign.id)
+            .where(UpsellCampaign.created_at >= since)
+            .order_by(UpsellCampaign.created_at.desc(), UpsellCampaign.id)
+            .limit(limit)
+        )
+        return list(self.session.scalars(stmt))
+
+    def by_ids(self, ids: Sequence[uuid.UUID]) -> Sequence[UpsellCampaign]:
+        if not ids:
+            return []
+        return self.all(self.select().where(UpsellCampaign.id.in_(list(ids))))
+
     def for_period(self, customer_id: uuid.UUID, period_start: date) -> UpsellCampaign | None:
         return self.session.scalar(
             self.select().where(

@@ -402,6 +402,22 @@ def customer_plans(
     return plans, out
 
 
+def plan_names(
+    session: Session, tenant_id: uuid.UUID, customer_ids: Sequence[uuid.UUID], at: datetime
+) -> dict[uuid.UUID, str]:
+    """Each customer's current plan as the tenant names it (the subscription's own plan name
+    when no plan of the tenant's matches it). Reads only: never seeds the default plans."""
+    plans = PlanRepository(session, tenant_id).list()
+    named = SubscriptionRepository(session, tenant_id).active_plans(customer_ids, at)
+    out: dict[uuid.UUID, str] = {}
+    for cid, name in named.items():
+        if name is None:
+            continue
+        plan = plan_for(plans, name)
+        out[cid] = plan.name if plan is not None else name
+    return out
+
+
 def period_totals(
     session: Session,
     tenant_id: uuid.UUID,
@@ -683,6 +699,64 @@ def _filled(
     return out
 
 
+@dataclass(frozen=True)
+class _Window:
+    """A usage report's days: the period, the previous period's same span, the last day with
+    data and the time of the report."""
+
+    start: date
+    end: date
+    prev_start: date
+    prev_span_end: date
+    last_day: date
+    as_of: datetime
+
+
+def _metric_state(
+    meter: MeterDef,
+    name: str,
+    rows: Sequence[Any],
+    plan: PricePlan | None,
+    w: _Window,
+    distinct_now: int,
+    distinct_prev: int,
+) -> MetricState:
+    """One metric of one customer: usage, capacity, daily series, growth and projection."""
+    current = [r for r in rows if w.start <= r.day < w.end]
+    previous = [r for r in rows if w.prev_start <= r.day < w.prev_span_end]
+    used = stats.combine(meter.aggregation, current, distinct_now)
+    before = stats.combine(meter.aggregation, previous, distinct_prev)
+    series = _filled(
+        meter.aggregation, [r for r in rows if r.day <= w.last_day], w.prev_start, w.last_day
+    )
+    current_series = {d: v for d, v in series.items() if d >= w.start}
+    projection = (
+        stats.project(meter.aggregation, used, series, w.start, w.end, w.as_of)
+        if w.as_of < stats.day_start(w.end)
+        else stats.Projection(used, used, used)
+    )
+    projected = projection.point
+    capacity_raw = plan.capacities.get(name) if plan is not None else None
+    capacity = float(capacity_raw) if capacity_raw is not None else None
+    pct = used / capacity * 100 if capacity else None
+    report = schemas.MetricReport(
+        metric=name,
+        aggregation=meter.aggregation,
+        unit=meter.unit,
+        usage=used,
+        capacity=capacity,
+        percent_of_capacity=round(pct, 2) if pct is not None else None,
+        daily=[schemas.DayPoint(day=d, value=v) for d, v in current_series.items()],
+        previous_period_same_span=before,
+        growth_rate=stats.growth_rate(used, before),
+        projected=round(projected, 6),
+        projected_low=round(projection.low, 6),
+        projected_high=round(projection.high, 6),
+        projected_percent_of_capacity=(round(projected / capacity * 100, 2) if capacity else None),
+    )
+    return MetricState(report, series)
+
+
 def customer_usage(
     session: Session,
     tenant_id: uuid.UUID,
@@ -704,6 +778,7 @@ def customer_usage(
     )
     span_days = (last_day - start).days + 1
     prev_span_end = min(prev_end, prev_start + timedelta(days=span_days))
+    window = _Window(start, end, prev_start, prev_span_end, last_day, as_of)
     ids = [c for c, _ in customers]
     daily = DailyRepository(session, tenant_id).daily(ids, prev_start, end)
     _, plan_of = customer_plans(session, tenant_id, ids, as_of)
@@ -727,43 +802,15 @@ def customer_usage(
             names |= {m for m in plan.capacities if m in meters}
         states: dict[str, MetricState] = {}
         for name in sorted(names):
-            meter = meters[name]
-            rows = daily.get((cid, name), [])
-            current = [r for r in rows if start <= r.day < end]
-            previous = [r for r in rows if prev_start <= r.day < prev_span_end]
-            used = stats.combine(meter.aggregation, current, distinct_now.get((cid, name), 0))
-            before = stats.combine(meter.aggregation, previous, distinct_prev.get((cid, name), 0))
-            series = _filled(
-                meter.aggregation, [r for r in rows if r.day <= last_day], prev_start, last_day
+            states[name] = _metric_state(
+                meters[name],
+                name,
+                daily.get((cid, name), []),
+                plan,
+                window,
+                distinct_now.get((cid, name), 0),
+                distinct_prev.get((cid, name), 0),
             )
-            current_series = {d: v for d, v in series.items() if d >= start}
-            projection = (
-                stats.project(meter.aggregation, used, series, start, end, as_of)
-                if as_of < stats.day_start(end)
-                else stats.Projection(used, used, used)
-            )
-            projected = projection.point
-            capacity_raw = plan.capacities.get(name) if plan is not None else None
-            capacity = float(capacity_raw) if capacity_raw is not None else None
-            pct = used / capacity * 100 if capacity else None
-            report = schemas.MetricReport(
-                metric=name,
-                aggregation=meter.aggregation,
-                unit=meter.unit,
-                usage=used,
-                capacity=capacity,
-                percent_of_capacity=round(pct, 2) if pct is not None else None,
-                daily=[schemas.DayPoint(day=d, value=v) for d, v in current_series.items()],
-                previous_period_same_span=before,
-                growth_rate=stats.growth_rate(used, before),
-                projected=round(projected, 6),
-                projected_low=round(projection.low, 6),
-                projected_high=round(projection.high, 6),
-                projected_percent_of_capacity=(
-                    round(projected / capacity * 100, 2) if capacity else None
-                ),
-            )
-            states[name] = MetricState(report, series)
         out.append(CustomerUsage(cid, external, plan, start, end, as_of, states))
     return out
 
@@ -991,6 +1038,47 @@ def trigger_upsell(
         decision_id=decision.id,
     )
     return _campaign_out(campaign, external_id, created=True)
+
+
+def upsell_email_campaigns(
+    session: Session, tenant_id: uuid.UUID, since: datetime, limit: int
+) -> list[uuid.UUID]:
+    """Upsell campaigns opened since ``since``, newest first: the ones an email is written for."""
+    return CampaignRepository(session, tenant_id).opened_since(since, limit)
+
+
+def upsell_briefs(
+    session: Session, tenant_id: uuid.UUID, ids: Sequence[uuid.UUID]
+) -> list[dict[str, Any]]:
+    """What each upsell campaign's email is about, as plain values: its customer (external id,
+    name), the current and recommended plans by the tenant's names, the recommended plan's
+    monthly price and the triggers that held (usage against capacity). Unknown ids are left
+    out."""
+    rows = CampaignRepository(session, tenant_id).by_ids(ids)
+    named = customer_names(session, tenant_id, [r.customer_id for r in rows])
+    plans = PlanRepository(session, tenant_id).list()
+
+    def display(slug: str | None) -> str | None:
+        plan = plan_for(plans, slug)
+        return plan.name if plan is not None else slug
+
+    out = []
+    for row in rows:
+        ref = named.get(row.customer_id)
+        out.append(
+            {
+                "campaign": "upsell",
+                "campaign_id": str(row.id),
+                "customer": ref.external_id if ref else str(row.customer_id),
+                "name": (ref.name if ref else None) or "",
+                "plan": display(row.current_plan),
+                "recommended_plan": display(row.recommended_plan),
+                "monthly_price": row.monthly_price,
+                "currency": row.currency,
+                "reasons": list(row.reasons),
+            }
+        )
+    return out
 
 
 def _require_recommendation(candidate: schemas.UpsellCandidate, external_id: str) -> None:

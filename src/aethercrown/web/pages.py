@@ -585,9 +585,11 @@ def churn_campaigns(session: Session, tenant_id: uuid.UUID, filters: Filters) ->
     )
     shown = savings["rows"][:DRILL_SIZE]
     names = metering.customer_names(session, tenant_id, [r["customer_id"] for r in shown])
+    emails = content.campaign_emails(session, tenant_id, "churn", [r["campaign_id"] for r in shown])
     rows = []
     for r in shown:
         ref = names.get(r["customer_id"])
+        email = emails.get(r["campaign_id"])
         rows.append(
             {
                 "external_id": ref.external_id if ref else str(r["customer_id"]),
@@ -600,6 +602,10 @@ def churn_campaigns(session: Session, tenant_id: uuid.UUID, filters: Filters) ->
                 "uplift": "–" if r["uplift"] is None else f"{r['uplift'] * 100:+.1f} pts",
                 "expected_save": money(r["expected_save"], currency),
                 "outcome": r["outcome"] or "–",
+                # The email the content module wrote for the campaign, if any (held-out
+                # customers never get one).
+                "email": email.title if email else None,
+                "email_id": str(email.id) if email else None,
             }
         )
     return {
