@@ -6,8 +6,8 @@ link is not a foreign key). One email per campaign: the unique index makes a sec
 insert fail instead of doubling the email. Both columns are nullable, so every existing item
 stays as it is; no table is added, so the stored-row counts are unchanged.
 
-Revision ID: 0016_content_campaign_emails
-Revises: 0015_tenant_stored_rows
+Revision ID: 0017_content_campaign_emails
+Revises: 0016_segment_message_ids
 Create Date: 2026-12-03 12:45:00
 """
 
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0016_content_campaign_emails"
-down_revision: str | Sequence[str] | None = "0015_tenant_stored_rows"
+revision: str = "0017_content_campaign_emails"
+down_revision: str | Sequence[str] | None = "0016_segment_message_ids"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
