@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -91,15 +92,20 @@ def start_servers(
 ) -> tuple[subprocess.Popen[bytes], int, dict[str, tuple[subprocess.Popen[bytes], int]]]:
     """`aethercrown serve` as a user runs it, and the bare and floor apps under the same
     uvicorn flags (the floor app is started once the tenant exists: see measure)."""
-    python = sys.executable
-    app_port = free_port()
-    app_proc = subprocess.Popen(
-        [python, "-m", "aethercrown", "serve", "--port", str(app_port), "--workers", str(workers)],
+    app_proc, app_port = start_platform(env, workers)
+    return app_proc, app_port, {"bare": start_plain("bare_app", env, workers)}
+
+
+def start_platform(env: dict[str, str], workers: int) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    args = ["serve", "--port", str(port), "--workers", str(workers)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aethercrown", *args],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    return app_proc, app_port, {"bare": start_plain("bare_app", env, workers)}
+    return proc, port
 
 
 def start_plain(
@@ -142,8 +148,23 @@ def stop(*procs: subprocess.Popen[bytes]) -> None:
             proc.kill()
 
 
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def _median(values: list[tuple[float, float]]) -> tuple[float, float]:
+    """The median req/s and the median p99 of several runs."""
+    return statistics.median(v[0] for v in values), statistics.median(v[1] for v in values)
+
+
 def measure(
-    env: dict[str, str], admin: str, workers: int, seconds: int, tenant: dict[str, str] | None
+    env: dict[str, str],
+    admin: str,
+    workers: int,
+    seconds: int,
+    tenant: dict[str, str] | None,
+    rounds: int,
+    baseline_src: str | None = None,
 ) -> tuple[dict[str, str], dict[str, tuple[float, float]]]:
     """Serve the apps with ``workers`` processes; the tenant is created on the first call.
     Returns the tenant and (req/s, p99 ms) of the bare, floor and authenticated endpoints."""
@@ -173,6 +194,17 @@ def measure(
         floor = f"http://127.0.0.1:{floor_port}/floor/{tenant['id']}"
         floor_async = f"http://127.0.0.1:{floor_port}/floor-async/{tenant['id']}"
         wait_ready(floor, floor_proc)
+        baseline = None
+        if baseline_src:
+            # Another version of the platform (e.g. main's src) on the same database, measured
+            # in the same rounds: what a change gained, under the same load.
+            base_env = {**env, "PYTHONPATH": baseline_src}
+            base_proc, base_port = start_platform(base_env, workers)
+            plain["baseline"] = (base_proc, base_port)
+            baseline = f"http://127.0.0.1:{base_port}/api/v1/tenants/{tenant['id']}"
+            wait_ready(f"http://127.0.0.1:{base_port}/livez", base_proc)
+            assert httpx.get(baseline, headers=auth).status_code == 200
+            wrk(baseline, 2, auth)
         target = f"{base}/api/v1/tenants/{tenant['id']}"
         assert httpx.get(target, headers=auth).status_code == 200
         assert httpx.get(floor, headers=auth).status_code == 200
@@ -181,17 +213,34 @@ def measure(
         wrk(floor, 2, auth)
         wrk(floor_async, 2, auth)
         wrk(f"http://127.0.0.1:{bare_port}/bare/x", 2, {})
-        figures = {
-            "bare": wrk(f"http://127.0.0.1:{bare_port}/bare/{tenant['id']}", seconds, {}),
-            "floor": wrk(floor, seconds, auth),
-            "floor_async": wrk(floor_async, seconds, auth),
-            "app": wrk(target, seconds, auth),
+        # Alternated, round after round, on the same connections count: the machine is shared
+        # and its load drifts, so each round compares the endpoints under the same conditions;
+        # the medians of the rounds are reported.
+        urls = {
+            "bare": (f"http://127.0.0.1:{bare_port}/bare/{tenant['id']}", {}),
+            "floor": (floor, auth),
+            "floor_async": (floor_async, auth),
+            "app": (target, auth),
         }
-        # p99 at half of each one's own saturation rate, 16 connections.
-        for kind, url in (("floor_async", floor_async), ("app", target)):
-            figures[f"{kind}_half"] = wrk(
-                url, seconds, auth, connections=16, rate=figures[kind][0] / 2
-            )
+        if baseline is not None:
+            urls["baseline"] = (baseline, auth)
+        runs: dict[str, list[tuple[float, float]]] = {kind: [] for kind in urls}
+        print(f"load average before the rounds: {_load()}", flush=True)
+        for _ in range(rounds):
+            for kind, (url, headers) in urls.items():
+                runs[kind].append(wrk(url, seconds, headers))
+        figures = {kind: _median(values) for kind, values in runs.items()}
+        # p99 at half of each one's own saturation rate, 16 connections, alternated too.
+        for _ in range(rounds):
+            for kind, url in (("floor_async", floor_async), ("app", target)):
+                runs.setdefault(f"{kind}_half", []).append(
+                    wrk(url, seconds, auth, connections=16, rate=figures[kind][0] / 2)
+                )
+        for kind in ("floor_async_half", "app_half"):
+            figures[kind] = _median(runs[kind])
+        pairs = zip(runs["app"], runs["floor_async"], strict=True)
+        shares = ", ".join(f"{app[0] / fair[0]:.1%}" for app, fair in pairs)
+        print(f"per round, authenticated read / fair floor: {shares}", flush=True)
     finally:
         stop(app_proc, *(proc for proc, _ in plain.values()))
     return tenant, figures
@@ -201,6 +250,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
+    parser.add_argument(
+        "--baseline-src",
+        default=None,
+        help="also serve the platform from this src directory (e.g. main's) in the same rounds",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="alternated rounds; medians are reported"
+    )
     parser.add_argument(
         "--workers", type=int, default=1, help="also measure both apps with this many processes"
     )
@@ -219,16 +276,19 @@ def main() -> None:
         "AETHERCROWN_RUN_AUTOMATION": "false",
     }
     rows = []
-    tenant, figures = measure(env, admin, 1, args.seconds, None)
+    tenant, figures = measure(env, admin, 1, args.seconds, None, args.rounds, args.baseline_src)
     rows.append((1, figures))
     if args.workers > 1:
-        _, figures = measure(env, admin, args.workers, args.seconds, tenant)
+        _, figures = measure(
+            env, admin, args.workers, args.seconds, tenant, args.rounds, args.baseline_src
+        )
         rows.append((args.workers, figures))
 
     backend = url.split(":", 1)[0]
-    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    load = _load()
     print(
-        f"database: {backend}; wrk -t2 -c50 -d{args.seconds}s; uvicorn, same flags for all; "
+        f"database: {backend}; wrk -t2 -c50 -d{args.seconds}s, {args.rounds} alternated rounds "
+        "(medians); uvicorn, same flags for all; "
         f"wrk shares the machine's {os.cpu_count()} cores with the server; load average {load}"
     )
     print(f"{'endpoint':<52}{'processes':>10}{'req/s':>10}{'p99 ms':>10}")
@@ -237,11 +297,14 @@ def main() -> None:
         "floor": "floor, def auth (thread hop) + sqlite3 read",
         "floor_async": "fair floor, async def auth + sqlite3 read",
         "app": "authenticated GET /api/v1/tenants/{id}",
+        "baseline": "the same, from --baseline-src",
         "floor_async_half": "fair floor at half its saturation, 16 conns",
         "app_half": "authenticated read at half its saturation, 16 conns",
     }
     for workers, figures in rows:
         for kind, name in names.items():
+            if kind not in figures:
+                continue
             rps, p99 = figures[kind]
             print(f"{name:<52}{workers:>10}{rps:>10.0f}{p99:>10.2f}")
     for workers, figures in rows:
@@ -255,6 +318,12 @@ def main() -> None:
             f"{app_p99:.2f} ms. The fair floor: {fair_rps / bare_rps:.1%} of bare; the def "
             f"floor {figures['floor'][0] / bare_rps:.1%}"
         )
+        if "baseline" in figures:
+            print(
+                f"{workers} process(es): --baseline-src does {figures['baseline'][0]:.0f} req/s, "
+                f"{figures['baseline'][0] / fair_rps:.1%} of the fair floor; this tree "
+                f"{app_rps / figures['baseline'][0]:.2f}x of it"
+            )
 
 
 if __name__ == "__main__":

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 from aethercrown import __version__
 from aethercrown.alerts.api import router as alerts_router
@@ -112,14 +113,22 @@ def _freeze_startup_heap() -> None:
         gc.freeze()
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or get_settings()
-    configure_logging(settings.log_level, settings.log_json)
-    engine = make_engine(settings.database_url)
-    counter = TenantRequestCounter()
-    metrics = HttpMetrics()
-    key_cache = KeyCache()
-    publish_invalidations(engine, settings.redis_url)
+@dataclass(frozen=True, slots=True)
+class _Parts:
+    """What one application instance owns: made once by ``create_app``, shared by its
+    lifespan, its middleware and its operations routes."""
+
+    settings: Settings
+    engine: Engine
+    counter: TenantRequestCounter
+    metrics: HttpMetrics
+    key_cache: KeyCache
+
+
+def _lifespan(parts: _Parts) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """The background work of one API process: the request-count flusher, the in-process
+    automation runner, the usage folder and the key cache's invalidation listener."""
+    settings, engine = parts.settings, parts.engine
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -127,7 +136,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         flusher = PeriodicThread(
             "request-count-flusher",
             settings.usage_flush_seconds,
-            lambda: counter.flush(engine),
+            lambda: parts.counter.flush(engine),
             final=True,
         )
         flusher.start()
@@ -141,7 +150,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
             folder.start()
         listener = (
-            asyncio.create_task(listen_for_invalidations(settings.redis_url, key_cache))
+            asyncio.create_task(listen_for_invalidations(settings.redis_url, parts.key_cache))
             if settings.redis_url
             else None
         )
@@ -160,37 +169,38 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             flusher.stop()
             engine.dispose()
 
-    app = FastAPI(
-        title="AetherCrown",
-        version=__version__,
-        description="Growth and revenue operations on autopilot for SaaS businesses.",
-        lifespan=lifespan,
-        # Served by aethercrown.web.api from vendored assets instead of FastAPI's CDN links.
-        docs_url=None,
-        redoc_url=None,
-    )
-    app.state.settings = settings
-    app.state.engine = engine
-    app.state.session_factory = make_session_factory(engine)
-    app.state.rate_limiter = RateLimiter(settings.redis_url)
-    app.state.key_cache = key_cache
-    app.state.request_counter = counter
-    app.state.http_metrics = metrics
+    return lifespan
 
+
+def _set_state(app: FastAPI, parts: _Parts) -> None:
+    """What routes and dependencies find on ``request.app.state``."""
+    app.state.settings = parts.settings
+    app.state.engine = parts.engine
+    app.state.session_factory = make_session_factory(parts.engine)
+    app.state.rate_limiter = RateLimiter(parts.settings.redis_url)
+    app.state.key_cache = parts.key_cache
+    app.state.request_counter = parts.counter
+    app.state.http_metrics = parts.metrics
+
+
+def _add_middleware(app: FastAPI, parts: _Parts) -> None:
     install_error_handlers(app)
     # Added last = outermost: the context middleware sees every request, idempotent replays too.
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(InputLimitsMiddleware)  # before idempotency: a refused body is not kept
+    pool = parts.engine.pool
     app.add_middleware(
         RequestContextMiddleware,
-        metrics=metrics,
-        counter=counter,
-        max_body_bytes=settings.max_body_bytes,
-        max_in_flight=engine.pool.size() + engine.pool._max_overflow,  # type: ignore[attr-defined]
+        metrics=parts.metrics,
+        counter=parts.counter,
+        max_body_bytes=parts.settings.max_body_bytes,
+        max_in_flight=pool.size() + pool._max_overflow,  # type: ignore[attr-defined]
     )
-    for router in ROUTERS:
-        app.include_router(router)
-    install_openapi(app)
+
+
+def _add_operations_routes(app: FastAPI, parts: _Parts) -> None:
+    """Liveness, readiness and the Prometheus metrics (operator key)."""
+    engine = parts.engine
 
     @app.get("/livez", tags=["operations"])
     async def livez() -> dict[str, str]:
@@ -218,6 +228,34 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
     def prometheus_metrics(principal: AdminPrincipal) -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(parts.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    engine = make_engine(settings.database_url)
+    parts = _Parts(
+        settings=settings,
+        engine=engine,
+        counter=TenantRequestCounter(),
+        metrics=HttpMetrics(),
+        key_cache=KeyCache(),
+    )
+    publish_invalidations(engine, settings.redis_url)
+    app = FastAPI(
+        title="AetherCrown",
+        version=__version__,
+        description="Growth and revenue operations on autopilot for SaaS businesses.",
+        lifespan=_lifespan(parts),
+        # Served by aethercrown.web.api from vendored assets instead of FastAPI's CDN links.
+        docs_url=None,
+        redoc_url=None,
+    )
+    _set_state(app, parts)
+    _add_middleware(app, parts)
+    for router in ROUTERS:
+        app.include_router(router)
+    install_openapi(app)
+    _add_operations_routes(app, parts)
     return app

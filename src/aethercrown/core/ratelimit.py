@@ -9,13 +9,15 @@ an asyncio task instead of the synchronous storage's timer thread.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
+from typing import Any
 
 from limits import RateLimitItemPerMinute
 from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
+
+_MAX_KEYS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,20 +51,47 @@ class RateLimiter:
             self.storage = MemoryStorage()
         self._strategy = SlidingWindowCounterRateLimiter(self.storage)
         self._items: dict[int, RateLimitItemPerMinute] = {}
+        # (identifier, per minute) -> the storage key: built by the library with string joins
+        # and escaping on every call otherwise; bounded like the key cache's entries.
+        self._keys: dict[tuple[str, int], str] = {}
 
     @property
     def backend(self) -> str:
         return "redis" if not isinstance(self.storage, MemoryStorage) else "memory"
 
     async def hit(self, identifier: str, per_minute: int) -> Verdict:
+        """One hit of the sliding window counter, with the window's state for the headers.
+
+        The storage is called directly, the same two calls as the library's strategy
+        (``SlidingWindowCounterRateLimiter.hit`` then ``get_window_stats``) and the same
+        arithmetic, without rebuilding the item's key twice per request."""
         item = self._items.get(per_minute)
         if item is None:
             item = self._items[per_minute] = RateLimitItemPerMinute(per_minute)
-        allowed = await self._strategy.hit(item, identifier)
-        stats = await self._strategy.get_window_stats(item, identifier)
-        # The limits library keeps its windows on the wall clock, so the reset is read on it too.
-        reset = max(0, math.ceil(stats.reset_time - time.time()))
-        return Verdict(allowed, per_minute, max(0, stats.remaining), reset)
+        key = self._keys.get((identifier, per_minute))
+        if key is None:
+            if len(self._keys) >= _MAX_KEYS:
+                self._keys = {}
+            key = self._keys[(identifier, per_minute)] = item.key_for(identifier)
+        expiry = item.get_expiry()
+        storage: Any = self.storage
+        allowed = bool(await storage.acquire_sliding_window_entry(key, per_minute, expiry, 1))
+        (
+            previous,
+            previous_expires_in,
+            current,
+            current_expires_in,
+        ) = await storage.get_sliding_window(key, expiry)
+        weighted = previous * previous_expires_in / expiry + current
+        remaining = max(0, per_minute - math.floor(weighted))
+        # As the library's get_window_stats: the sooner of the two windows' next expiry.
+        reset_in = math.inf
+        if previous:
+            reset_in = previous_expires_in % (expiry / previous)
+        if current:
+            reset_in = min(reset_in, current_expires_in % expiry)
+        reset = 0 if reset_in == math.inf else max(0, math.ceil(reset_in))
+        return Verdict(allowed, per_minute, remaining, reset)
 
     async def check(self) -> bool:
         return bool(await self.storage.check())

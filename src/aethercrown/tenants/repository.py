@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from aethercrown.core.models import Tenant, TenantRequestCount, TenantStoredRows, Tier
 from aethercrown.core.tenancy import TenantScoped
 from aethercrown.db.base import Base
+from aethercrown.db.prepared import PreparedRead
 from aethercrown.db.tenant_scope import scope_to_tenant
 
 
@@ -52,9 +53,9 @@ _TIER_COLUMNS = (
     Tier.max_ai_agents,
     Tier.automation_min_interval_seconds,
 )
-# Built once: reading a tenant for display is a plain Core query (no ORM identity map or
-# instance state), several times cheaper per call than session.get on the hot read path.
-_TENANT_VIEW = (
+# Built once: reading a tenant for display is a plain query (no ORM identity map or instance
+# state), compiled once and run on the driver's cursor: the authenticated read's hot path.
+_TENANT_VIEW = PreparedRead(
     select(
         Tenant.id,
         Tenant.name,
@@ -84,10 +85,9 @@ class TenantRepository:
         """The tenant with its tier's quotas as plain values, shaped like ``TenantOut``, read
         without loading ORM objects. Flushes first, so it sees the session's pending changes."""
         self.session.flush()
-        row = self.session.connection().execute(_TENANT_VIEW, {"tenant_id": tenant_id}).first()
-        if row is None:
+        values = _TENANT_VIEW.first(self.session, {"tenant_id": tenant_id})
+        if values is None:
             return None
-        values = row._asdict()
         quotas = {c.key: values.pop(f"quota_{c.key}") for c in _TIER_COLUMNS}
         values["tier"] = values.pop("tier_slug")
         values["quotas"] = quotas
