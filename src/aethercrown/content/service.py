@@ -44,6 +44,7 @@ from aethercrown.content.writer import BlogPost, render_html, write_blog
 from aethercrown.core.crypto import SecretBox
 from aethercrown.core.errors import Conflict, InvalidInput, NotFound, ProblemError, field_error
 from aethercrown.core.ledger import audit
+from aethercrown.data import service as data
 from aethercrown.experiments import schemas as experiment_schemas
 from aethercrown.experiments import service as experiments
 from aethercrown.metering import service as metering
@@ -987,8 +988,6 @@ def render_email(
             "every commercial email must carry both (CAN-SPAM)",
         )
     if body.customer is not None:
-        from aethercrown.data import service as data
-
         try:
             customer = data.get_row_by_external(session, tenant_id, "customers", body.customer)
         except NotFound:
