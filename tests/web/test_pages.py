@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from datetime import date
 from typing import Any
 
 import pytest
@@ -379,28 +380,11 @@ def chart_specs(html: str) -> dict[str, Any]:
 
 
 def test_budget_curves_draw_the_observed_periods_they_were_fitted_to(
-    client: TestClient, tenant: TenantHandle, session_factory
-) -> None:  # type: ignore[no-untyped-def]
+    client: TestClient, tenant: TenantHandle, marketing_days: list[date]
+) -> None:
     """Each channel's chart carries, beside its fitted curve and band, every day of the history
     the fit read (spend and return), and a data table lists those days."""
-    from datetime import date, timedelta
-
-    from aethercrown.data.models import MarketingSpend
-    from aethercrown.db.session import write_transaction
-
-    first = clock.utcnow().date() - timedelta(days=90)
-    days = [first + timedelta(days=i) for i in range(90)]
-    with write_transaction(session_factory) as session:
-        for i, day in enumerate(days):
-            for channel, scale in (("search", 1.0), ("social", 0.6)):
-                spend = 10_000 + 1_000 * (i % 9)
-                revenue = int(scale * 60_000 * spend / (spend + 12_000))
-                session.add(
-                    MarketingSpend(
-                        tenant_id=tenant.uid, channel=channel, day=day, spend=spend,
-                        currency="USD", attributed_revenue=revenue, conversions=spend // 1_000,
-                    )
-                )  # fmt: skip
+    days = marketing_days
     sign_in(client, tenant.key)
     page = client.get("/console/budget")
     assert page.status_code == 200, page.text[:500]
@@ -408,6 +392,7 @@ def test_budget_curves_draw_the_observed_periods_they_were_fitted_to(
     for i, channel in enumerate(("search", "social")):
         spec = specs[f"chart-curve-{i}"]
         assert spec["title"].startswith(channel)
+        assert len(spec["x"]) == 12  # the fitted curve
         points = spec["points"]
         assert len(points["x"]) == len(points["y"]) == 90
         assert points["x"][0] == 10_000.0

@@ -301,6 +301,13 @@ def growth(session: Session, tenant_id: uuid.UUID, body: PeriodRequest) -> dict[
     }
 
 
+def decisions_fingerprint(session: Session, tenant_id: uuid.UUID) -> str:
+    """Changes when a decision is added or the business data changes (subscriptions,
+    customers, activity, marketing): a reader of the ledger that also reads MRR may keep its
+    figure meanwhile (outcomes recorded later show within the snapshot's five minutes)."""
+    return digest([DecisionData(session, tenant_id).count(), *data_fingerprint(session, tenant_id)])
+
+
 def ai_performance(session: Session, tenant_id: uuid.UUID, body: PeriodRequest) -> dict[str, Any]:
     """Cached per period while no decision or task is added (and for at most five minutes, so
     outcomes recorded on existing decisions show within that)."""
