@@ -880,7 +880,9 @@ def experiments_page(session: Session, tenant_id: uuid.UUID, filters: Filters) -
 # Usage
 
 
-def upsell_summary(session: Session, tenant_id: uuid.UUID) -> dict[str, Any]:
+def upsell_summary(
+    session: Session, tenant_id: uuid.UUID, parts: list[str] | None = None
+) -> dict[str, Any]:
     """The upsell analysis the usage page shows (how many customers, the first candidates),
     kept in the analytics snapshot store while the usage, plans, settings and subscriptions
     it reads are unchanged (and for at most its five minutes): analysing every customer's
@@ -894,7 +896,8 @@ def upsell_summary(session: Session, tenant_id: uuid.UUID) -> dict[str, Any]:
             "candidates": [c.model_dump(mode="json") for c in analysis.candidates[:LIST_SIZE]],
         }
 
-    fingerprint = digest(metering.upsell_fingerprint(session, tenant_id))
+    # ``parts``: the fingerprint the caller already read (the usage page reads it once).
+    fingerprint = digest(parts or metering.upsell_fingerprint(session, tenant_id))
     return analytics.cached(
         session, tenant_id, f"console-upsell:{now:%Y-%m-%d}", now, compute, fingerprint
     )
@@ -904,7 +907,9 @@ def upsell_summary(session: Session, tenant_id: uuid.UUID) -> dict[str, Any]:
 CAPACITY_BINS = [*TENTHS, "≥ 100"]
 
 
-def capacity_summary(session: Session, tenant_id: uuid.UUID) -> dict[str, Any]:
+def capacity_summary(
+    session: Session, tenant_id: uuid.UUID, parts: list[str] | None = None
+) -> dict[str, Any]:
     """Every customer on a capped plan against its capacity this period, one row per customer
     (each capped meter's usage against its limit, the fullest first), kept under the upsell
     analysis' fingerprint, which sees every input (usage, meters, plans, subscriptions),
@@ -934,7 +939,8 @@ def capacity_summary(session: Session, tenant_id: uuid.UUID) -> dict[str, Any]:
             "rows": "".join(capacity_row(rs, meters) for rs in ordered),
         }
 
-    fingerprint = digest([*metering.upsell_fingerprint(session, tenant_id), "capacity rows"])
+    parts = parts or metering.upsell_fingerprint(session, tenant_id)
+    fingerprint = digest([*parts, "capacity rows"])
     kept = analytics.cached(
         session, tenant_id, f"console-capacity:{now:%Y-%m-%d}", now, compute, fingerprint
     )
@@ -963,8 +969,10 @@ def capacity_row(uses: list[metering.CapacityUse], meters: list[str]) -> str:
 
 def usage_page(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dict[str, Any]:
     alerts, _ = metering.list_alerts(session, tenant_id, None, None, LIST_SIZE, None)
-    capacity = capacity_summary(session, tenant_id)
-    upsell = _safely(lambda: upsell_summary(session, tenant_id))
+    # Both kept figures read the same inputs: their fingerprint is read once.
+    parts = metering.upsell_fingerprint(session, tenant_id)
+    capacity = capacity_summary(session, tenant_id, parts)
+    upsell = _safely(lambda: upsell_summary(session, tenant_id, parts))
     candidates = upsell["candidates"] if upsell else []
     currency = analytics.reporting_currency(session, tenant_id, None)
     rows = [
