@@ -7,7 +7,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
@@ -149,3 +149,32 @@ def churn_history(session_factory, tenant: TenantHandle, company: dict[str, uuid
         )
         campaign.created_at = made
     return made
+
+
+MARKETING_DAYS = 90
+
+
+@pytest.fixture
+def marketing_days(session_factory, tenant: TenantHandle) -> list[date]:  # type: ignore[no-untyped-def]
+    """Daily spend and attributed revenue of two channels ("search", "social") over the last
+    MARKETING_DAYS days, saturating in the spend, so the budget page fits response curves.
+    Spend on day i is 10,000 + 1,000 × (i mod 9). Returns the days, oldest first."""
+    from datetime import timedelta
+
+    from aethercrown.data.models import MarketingSpend
+    from aethercrown.db.session import write_transaction
+
+    first = clock.utcnow().date() - timedelta(days=MARKETING_DAYS)
+    days = [first + timedelta(days=i) for i in range(MARKETING_DAYS)]
+    with write_transaction(session_factory) as session:
+        for i, day in enumerate(days):
+            for channel, scale in (("search", 1.0), ("social", 0.6)):
+                spend = 10_000 + 1_000 * (i % 9)
+                revenue = int(scale * 60_000 * spend / (spend + 12_000))
+                session.add(
+                    MarketingSpend(
+                        tenant_id=tenant.uid, channel=channel, day=day, spend=spend,
+                        currency="USD", attributed_revenue=revenue, conversions=spend // 1_000,
+                    )
+                )  # fmt: skip
+    return days

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 from tests.conftest import TenantHandle
@@ -85,6 +85,7 @@ def test_the_console_in_chromium(
     investor_key: str,
     company: dict[str, uuid.UUID],
     churn_history: datetime,
+    marketing_days: list[date],
 ) -> None:
     """One browser, one server, one company: sign in, every page (accessible, no console
     error, nothing fetched from outside, no sideways scroll at 390 px), a drill-down, a date
@@ -131,6 +132,10 @@ def test_the_console_in_chromium(
                 page.wait_for_load_state("load")
                 assert page.locator("nav [aria-current=page]").inner_text() == name
                 problems += _check(page, name, axe_source)
+                if name == "Budget":
+                    # Each fitted curve (12 points, its band) is drawn beside the 90 observed
+                    # days it was fitted to.
+                    assert _chart_points(page, "chart-curve-0") >= 12 + len(marketing_days)
 
             # The churn model's AUC per scoring month leads to the customers scored that month,
             # the campaigns' expected saving to the campaigns, the renewals to every renewal.

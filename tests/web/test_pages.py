@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
+from datetime import date
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from aethercrown import clock
 from tests.conftest import TenantHandle
 
 ORIGIN = {"origin": "http://testserver"}
@@ -368,3 +372,77 @@ def datetime_of(year: int, month: int, day: int):  # type: ignore[no-untyped-def
     from datetime import UTC, datetime
 
     return datetime(year, month, day, tzinfo=UTC)
+
+
+def chart_specs(html: str) -> dict[str, Any]:
+    """The chart specifications a page embeds for its script, by chart id."""
+    raw = html.split('<script type="application/json" id="chart-data">', 1)[1]
+    return {spec["id"]: spec for spec in json.loads(raw.split("</script>", 1)[0])}
+
+
+def test_budget_curves_draw_the_observed_periods_they_were_fitted_to(
+    client: TestClient, tenant: TenantHandle, marketing_days: list[date]
+) -> None:
+    """Each channel's chart carries, beside its fitted curve and band, every day of the history
+    the fit read (spend and return), and a data table lists those days."""
+    days = marketing_days
+    sign_in(client, tenant.key)
+    page = client.get("/console/budget")
+    assert page.status_code == 200, page.text[:500]
+    specs = chart_specs(page.text)
+    for i, channel in enumerate(("search", "social")):
+        spec = specs[f"chart-curve-{i}"]
+        assert spec["title"].startswith(channel)
+        assert len(spec["x"]) == 12  # the fitted curve
+        points = spec["points"]
+        assert len(points["x"]) == len(points["y"]) == 90
+        assert points["x"][0] == 10_000.0
+        assert "90 observed periods" in spec["aria"]
+        assert f'aria-label="{channel}: observed spend and return per period"' in page.text
+    table = page.text.split("search: observed spend and return per period</caption>")[1]
+    rows = table.split("<tbody>")[1].split("</tbody>")[0].count("<tr>")
+    assert rows == 90
+    assert f'<th scope="row">{date.isoformat(days[0])}</th><td>10,000</td>' in table
+    # The allocation table says how many periods each curve was fitted to.
+    assert "<td>90</td></tr>" in page.text.split('id="allocation"')[1].split("</table>")[0]
+
+
+def test_usage_lists_every_customer_against_capacity(
+    client: TestClient, tenant: TenantHandle, session_factory
+) -> None:  # type: ignore[no-untyped-def]
+    """Every customer on a plan with limits is listed with each meter's use against its limit,
+    the fullest first, the ones without usage too; not only those that raised an alert."""
+    from aethercrown.db.session import write_transaction
+    from aethercrown.metering import schemas, service
+    from tests.metering.conftest import add_customer
+
+    now = clock.utcnow()
+    with write_transaction(session_factory) as session:
+        for ext in ("cap-busy", "cap-half", "cap-idle"):
+            add_customer(session, tenant.uid, ext, "starter")
+        add_customer(session, tenant.uid, "cap-none", None)
+    events = [
+        schemas.UsageEventIn(id="e1", customer="cap-busy", metric="api_calls", value=12_000,
+                             timestamp=now),
+        schemas.UsageEventIn(id="e2", customer="cap-half", metric="api_calls", value=5_000,
+                             timestamp=now),
+    ]  # fmt: skip
+    with write_transaction(session_factory) as session:
+        service.track(session, tenant.uid, events, now=now)
+    with write_transaction(session_factory) as session:
+        service.fold_pending(session, now=now)
+    sign_in(client, tenant.key)
+    page = client.get("/console/usage")
+    assert page.status_code == 200, page.text[:500]
+    table = page.text.split('id="capacity"')[1].split("</table>")[0]
+    order = [ext for ext in ("cap-busy", "cap-half", "cap-idle") if ext in table]
+    assert order == ["cap-busy", "cap-half", "cap-idle"]
+    assert table.index("cap-busy") < table.index("cap-half") < table.index("cap-idle")
+    assert "cap-none" not in table  # no plan, no limit
+    assert "<td>12,000 / 10,000 (120.0%)</td>" in table
+    assert "<td>5,000 / 10,000 (50.0%)</td>" in table
+    assert "<td>0 / 10,000 (0.0%)</td>" in table
+    assert "3 customers on a plan with usage limits" in page.text
+    assert "1 at or over a limit" in page.text
+    spec = chart_specs(page.text)["chart-capacity"]
+    assert sum(spec["series"][0]["values"]) == 3 and spec["series"][0]["values"][-1] == 1

@@ -476,18 +476,24 @@ def first_month(inputs: RevenueInputs) -> str | None:
     return month_of(min(starts)) if starts else None
 
 
-def revenue_series(inputs: RevenueInputs, as_of: datetime) -> list[dict[str, Any]]:
-    """One dict per month, from the first month any subscription started to ``as_of``'s month."""
-    first = first_month(inputs)
-    last = month_of(as_of)
-    if first is None or first > last:
-        return []
-    months = month_range(first, last)
+@dataclass
+class _SeriesParts:
+    """What every month of the series reads: the MRR matrix and what is derived from it once
+    (movements, retention, trials, the segments' columns)."""
+
+    inputs: RevenueInputs
+    as_of: datetime
+    matrix: MrrMatrix
+    moves: Movements
+    retention_1: tuple[list[float | None], list[float | None]]
+    retention_12: tuple[list[float | None], list[float | None]]
+    trials: dict[str, dict[str, int]]
+    segment_moves: dict[str, Movements]
+    segment_mrr: dict[str, IntArray]
+
+
+def _series_parts(inputs: RevenueInputs, months: list[str], as_of: datetime) -> _SeriesParts:
     matrix = build_matrix(inputs.subscriptions, months, as_of)
-    moves = movements(matrix.mrr)
-    nrr1, grr1 = retention(matrix.mrr, 1)
-    nrr12, grr12 = retention(matrix.mrr, 12)
-    trials = trial_counts(inputs.subscriptions, as_of)
     segment_of = np.array(
         [inputs.segments.get(c, "unknown") for c in matrix.customers], dtype=object
     )
@@ -496,81 +502,129 @@ def revenue_series(inputs: RevenueInputs, as_of: datetime) -> list[dict[str, Any
         for seg in SEGMENTS
         if (segment_of == seg).any()
     }
-    segment_mrr = {seg: matrix.mrr[:, segment_of == seg] for seg in segment_moves}
+    return _SeriesParts(
+        inputs=inputs,
+        as_of=as_of,
+        matrix=matrix,
+        moves=movements(matrix.mrr),
+        retention_1=retention(matrix.mrr, 1),
+        retention_12=retention(matrix.mrr, 12),
+        trials=trial_counts(inputs.subscriptions, as_of),
+        segment_moves=segment_moves,
+        segment_mrr={seg: matrix.mrr[:, segment_of == seg] for seg in segment_moves},
+    )
 
-    series: list[dict[str, Any]] = []
-    for i, month in enumerate(months):
-        mrr_now = int(matrix.mrr[i].sum())
-        customers = int((matrix.mrr[i] > 0).sum())
-        start_mrr = int(matrix.mrr[i - 1].sum()) if i else 0
-        start_customers = int((matrix.mrr[i - 1] > 0).sum()) if i else 0
-        row: dict[str, Any] = {
-            "month": month,
-            "mrr": mrr_now,
-            "arr": mrr_now * 12,
-            "customers": customers,
-        }
-        for name in MOVEMENTS:
-            row[name] = int(getattr(moves, name)[i])
-        row["net_new_mrr"] = (
-            row["new"] + row["expansion"] + row["reactivation"] - row["contraction"] - row["churn"]
-        )
-        row["new_customers"] = int(moves.new_customers[i])
-        row["churned_customers"] = int(moves.churned_customers[i])
-        row["reactivated_customers"] = int(moves.reactivated_customers[i])
-        row["mrr_growth_rate"] = rate(mrr_now - start_mrr, start_mrr)
-        row["logo_churn_rate"] = rate(row["churned_customers"], start_customers)
-        row["revenue_churn_rate"] = rate(row["churn"] + row["contraction"], start_mrr)
-        row["net_revenue_churn_rate"] = rate(
-            row["churn"] + row["contraction"] - row["expansion"], start_mrr
-        )
-        row["nrr"], row["grr"] = nrr1[i], grr1[i]
-        row["nrr_12m"], row["grr_12m"] = nrr12[i], grr12[i]
-        arpa = mrr_now / customers if customers else None
-        row["arpa"] = round(arpa) if arpa is not None else None
-        window = range(max(0, i - LTV_CHURN_WINDOW + 1), i + 1)
-        churned = sum(int(moves.churned_customers[k]) for k in window)
-        starting = sum(int((matrix.mrr[k - 1] > 0).sum()) for k in window if k > 0)
-        churn_rate = churned / starting if starting else 0.0
-        row["ltv"] = round(arpa / churn_rate) if arpa is not None and churn_rate > 0 else None
-        gains = row["new"] + row["expansion"] + row["reactivation"]
-        losses = row["churn"] + row["contraction"]
-        row["quick_ratio"] = rate(gains, losses, 2)
-        spend = int(inputs.marketing_spend.get(month, 0))
-        row["marketing_spend"] = spend
-        # CAC needs both a spend and customers it bought: a month without recorded spend is
-        # undefined ("–"), not a free acquisition of 0 (the spend may just not be loaded).
-        row["cac"] = round(spend / row["new_customers"]) if spend and row["new_customers"] else None
-        row["cac_note"] = (
-            None
-            if row["cac"] is not None
-            else "no marketing spend recorded this month"
-            if not spend
-            else "no new customers this month"
-        )
-        row["cac_payback_months"] = rate(spend, row["new"], 2) if spend else None
-        t = trials.get(month, _trial_zero())
-        row.update(t)
-        row["trial_conversion_rate"] = rate(t["trials_converted"], t["trials_ended"])
-        days = days_counted(month, as_of)
-        daily = sum(n for d, n in inputs.daily_active_users.items() if month_of(d) == month)
-        mau = int(inputs.monthly_active_users.get(month, 0))
-        dau = daily / days if days else 0.0
-        row["dau"] = round(dau, 2)
-        row["mau"] = mau
-        row["dau_mau"] = rate(dau, mau)
-        row["mrr_by_plan"] = {p: int(matrix.plan_mrr[i, k]) for k, p in enumerate(matrix.plans)}
-        row["customers_by_plan"] = {
+
+def _revenue_row(parts: _SeriesParts, i: int, month: str) -> dict[str, Any]:
+    """MRR, its movements, the churn rates and retention of month ``i``."""
+    matrix, moves = parts.matrix, parts.moves
+    mrr_now = int(matrix.mrr[i].sum())
+    start_mrr = int(matrix.mrr[i - 1].sum()) if i else 0
+    start_customers = int((matrix.mrr[i - 1] > 0).sum()) if i else 0
+    row: dict[str, Any] = {
+        "month": month,
+        "mrr": mrr_now,
+        "arr": mrr_now * 12,
+        "customers": int((matrix.mrr[i] > 0).sum()),
+    }
+    for name in MOVEMENTS:
+        row[name] = int(getattr(moves, name)[i])
+    row["net_new_mrr"] = (
+        row["new"] + row["expansion"] + row["reactivation"] - row["contraction"] - row["churn"]
+    )
+    row["new_customers"] = int(moves.new_customers[i])
+    row["churned_customers"] = int(moves.churned_customers[i])
+    row["reactivated_customers"] = int(moves.reactivated_customers[i])
+    row["mrr_growth_rate"] = rate(mrr_now - start_mrr, start_mrr)
+    row["logo_churn_rate"] = rate(row["churned_customers"], start_customers)
+    row["revenue_churn_rate"] = rate(row["churn"] + row["contraction"], start_mrr)
+    row["net_revenue_churn_rate"] = rate(
+        row["churn"] + row["contraction"] - row["expansion"], start_mrr
+    )
+    row["nrr"], row["grr"] = parts.retention_1[0][i], parts.retention_1[1][i]
+    row["nrr_12m"], row["grr_12m"] = parts.retention_12[0][i], parts.retention_12[1][i]
+    return row
+
+
+def _unit_economics(parts: _SeriesParts, i: int, row: dict[str, Any]) -> dict[str, Any]:
+    """ARPA, LTV, quick ratio, CAC and its payback of month ``i`` (``row``: its revenue)."""
+    matrix, moves = parts.matrix, parts.moves
+    customers = row["customers"]
+    arpa = row["mrr"] / customers if customers else None
+    out: dict[str, Any] = {"arpa": round(arpa) if arpa is not None else None}
+    window = range(max(0, i - LTV_CHURN_WINDOW + 1), i + 1)
+    churned = sum(int(moves.churned_customers[k]) for k in window)
+    starting = sum(int((matrix.mrr[k - 1] > 0).sum()) for k in window if k > 0)
+    churn_rate = churned / starting if starting else 0.0
+    out["ltv"] = round(arpa / churn_rate) if arpa is not None and churn_rate > 0 else None
+    gains = row["new"] + row["expansion"] + row["reactivation"]
+    losses = row["churn"] + row["contraction"]
+    out["quick_ratio"] = rate(gains, losses, 2)
+    spend = int(parts.inputs.marketing_spend.get(row["month"], 0))
+    out["marketing_spend"] = spend
+    # CAC needs both a spend and customers it bought: a month without recorded spend is
+    # undefined ("–"), not a free acquisition of 0 (the spend may just not be loaded).
+    out["cac"] = round(spend / row["new_customers"]) if spend and row["new_customers"] else None
+    out["cac_note"] = (
+        None
+        if out["cac"] is not None
+        else "no marketing spend recorded this month"
+        if not spend
+        else "no new customers this month"
+    )
+    out["cac_payback_months"] = rate(spend, row["new"], 2) if spend else None
+    return out
+
+
+def _trials_and_activity(parts: _SeriesParts, month: str) -> dict[str, Any]:
+    """The month's trial funnel and its daily and monthly active users."""
+    t = parts.trials.get(month, _trial_zero())
+    out: dict[str, Any] = {**t}
+    out["trial_conversion_rate"] = rate(t["trials_converted"], t["trials_ended"])
+    days = days_counted(month, parts.as_of)
+    daily = sum(n for d, n in parts.inputs.daily_active_users.items() if month_of(d) == month)
+    mau = int(parts.inputs.monthly_active_users.get(month, 0))
+    dau = daily / days if days else 0.0
+    out["dau"] = round(dau, 2)
+    out["mau"] = mau
+    out["dau_mau"] = rate(dau, mau)
+    return out
+
+
+def _breakdowns(parts: _SeriesParts, i: int) -> dict[str, Any]:
+    """Month ``i``'s MRR and customers by plan, and MRR and movements by segment."""
+    matrix = parts.matrix
+    return {
+        "mrr_by_plan": {p: int(matrix.plan_mrr[i, k]) for k, p in enumerate(matrix.plans)},
+        "customers_by_plan": {
             p: int(matrix.plan_customers[i, k]) for k, p in enumerate(matrix.plans)
-        }
-        row["by_segment"] = {
+        },
+        "by_segment": {
             seg: {
-                "mrr": int(segment_mrr[seg][i].sum()),
-                "customers": int((segment_mrr[seg][i] > 0).sum()),
+                "mrr": int(parts.segment_mrr[seg][i].sum()),
+                "customers": int((parts.segment_mrr[seg][i] > 0).sum()),
                 **{name: int(getattr(sm, name)[i]) for name in MOVEMENTS},
             }
-            for seg, sm in segment_moves.items()
-        }
+            for seg, sm in parts.segment_moves.items()
+        },
+    }
+
+
+def revenue_series(inputs: RevenueInputs, as_of: datetime) -> list[dict[str, Any]]:
+    """One dict per month, from the first month any subscription started to ``as_of``'s month:
+    its revenue and movements, unit economics, trials and activity, and breakdowns."""
+    first = first_month(inputs)
+    last = month_of(as_of)
+    if first is None or first > last:
+        return []
+    months = month_range(first, last)
+    parts = _series_parts(inputs, months, as_of)
+    series: list[dict[str, Any]] = []
+    for i, month in enumerate(months):
+        row = _revenue_row(parts, i, month)
+        row.update(_unit_economics(parts, i, row))
+        row.update(_trials_and_activity(parts, month))
+        row.update(_breakdowns(parts, i))
         series.append(row)
     return series
 

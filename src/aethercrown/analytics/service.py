@@ -301,6 +301,13 @@ def growth(session: Session, tenant_id: uuid.UUID, body: PeriodRequest) -> dict[
     }
 
 
+def decisions_fingerprint(session: Session, tenant_id: uuid.UUID) -> str:
+    """Changes when a decision is added or the business data changes (subscriptions,
+    customers, activity, marketing): a reader of the ledger that also reads MRR may keep its
+    figure meanwhile (outcomes recorded later show within the snapshot's five minutes)."""
+    return digest([DecisionData(session, tenant_id).count(), *data_fingerprint(session, tenant_id)])
+
+
 def ai_performance(session: Session, tenant_id: uuid.UUID, body: PeriodRequest) -> dict[str, Any]:
     """Cached per period while no decision or task is added (and for at most five minutes, so
     outcomes recorded on existing decisions show within that)."""
@@ -672,20 +679,51 @@ def customers_behind(
     month: str,
     movement: str,
     body: PeriodRequest,
-) -> list[dict[str, Any]]:
-    """The customers one figure of ``month`` counts (paying at its end, or one MRR movement of
-    the month), each with its MRR at the end of the month before and of the month, largest
-    first; the same rules as the monthly series (``metrics.movements``)."""
+    limit: int | None = None,
+) -> tuple[int, list[dict[str, Any]]]:
+    """How many customers one figure of ``month`` counts (paying at its end, or one MRR
+    movement of the month) and the first ``limit`` of them, each with its MRR at the end of
+    the month before and of the month, largest first; the same rules as the monthly series
+    (``metrics.movements``)."""
     if movement not in DRILL_MOVEMENTS:
         raise InvalidInput(
             "Unknown movement", [field_error(["movement"], f"one of {', '.join(DRILL_MOVEMENTS)}")]
         )
     _month_or_422(month)
-    matrix = _customer_matrix(
-        session, tenant_id, body.currency, body.plan, body.segment, month, utcnow()
+    now = utcnow()
+    currency = reporting_currency(session, tenant_id, body.currency)
+    view = f"behind:{currency}:{body.plan or '*'}:{body.segment or '*'}:{month}"
+    # Building the customer × month MRR matrix is most of a drill-down's time (tens of ms on
+    # the demo, hundreds under load): every movement of the month is kept at once, like the
+    # monthly series, while the data it came from is unchanged.
+    kept = cached(
+        session,
+        tenant_id,
+        view,
+        now,
+        lambda: _movements_of_month(session, tenant_id, currency, body, month, now),
+        _fingerprint(session, tenant_id, view, now),
     )
+    found = kept[movement]
+    return len(found), [
+        {"customer_id": uuid.UUID(cid), "mrr": mrr, "previous_mrr": previous}
+        for cid, mrr, previous in found[:limit]
+    ]
+
+
+def _movements_of_month(
+    session: Session,
+    tenant_id: uuid.UUID,
+    currency: str,
+    body: PeriodRequest,
+    month: str,
+    now: datetime,
+) -> dict[str, list[tuple[str, int, int]]]:
+    """For each drill-down movement of ``month``: (customer id, MRR at its end, MRR at the end
+    of the month before), largest first."""
+    matrix = _customer_matrix(session, tenant_id, currency, body.plan, body.segment, month, now)
     if matrix is None or matrix.months[-1] != month:
-        return []
+        return {m: [] for m in DRILL_MOVEMENTS}
     now_mrr = matrix.mrr[-1]
     before = matrix.mrr[-2] if len(matrix.months) > 1 else now_mrr * 0
     ever_before = (matrix.mrr[:-1] > 0).any(axis=0) if len(matrix.months) > 1 else now_mrr < 0
@@ -698,19 +736,15 @@ def customers_behind(
         "expansion": was & paying & (now_mrr > before),
         "contraction": was & paying & (now_mrr < before),
     }
-    # Ordered on the ids as stored (strings) before they become UUIDs: the same order, without
-    # formatting every UUID back for the sort.
-    found = sorted(
-        (
-            (int(now_mrr[j]), int(before[j]), matrix.customers[j])
-            for j in masks[movement].nonzero()[0]
-        ),
-        key=lambda r: (-max(r[0], r[1]), r[2]),
-    )
-    return [
-        {"customer_id": uuid.UUID(cid), "mrr": mrr, "previous_mrr": previous}
-        for mrr, previous, cid in found
-    ]
+    out = {}
+    for movement, mask in masks.items():
+        # Ordered on the ids as stored (strings): the same order as on the UUIDs.
+        found = sorted(
+            ((matrix.customers[j], int(now_mrr[j]), int(before[j])) for j in mask.nonzero()[0]),
+            key=lambda r: (-max(r[1], r[2]), r[0]),
+        )
+        out[movement] = found
+    return out
 
 
 def cohort_retention(

@@ -824,6 +824,24 @@ def plan_from(payload: dict[str, Any]) -> schemas.OptimizeResult:
     return schemas.OptimizeResult.model_validate(payload)
 
 
+def observed_points(
+    session: Session, tenant_id: uuid.UUID, window_days: int = 548
+) -> dict[str, list[tuple[str, float, float]]]:
+    """The history ``current_plan`` fits, per channel: each period's (first day, spend,
+    return), oldest first, in the stored minor units; empty without stored marketing data."""
+    try:
+        history = history_from_store(session, tenant_id, window_days, None, "revenue")
+    except InvalidInput:
+        return {}
+    out: dict[str, list[tuple[str, float, float]]] = {}
+    for c in history.channels:
+        days = [d.isoformat() for d in c.days] if c.days else [""] * len(c.spend)
+        out[c.channel] = [
+            (d, float(x), float(y)) for d, x, y in zip(days, c.spend, c.returns, strict=True)
+        ]
+    return out
+
+
 def current_plan(
     session: Session, tenant_id: uuid.UUID, window_days: int = 548
 ) -> schemas.OptimizeResult | None:

@@ -458,6 +458,69 @@ def period_totals(
     return out
 
 
+@dataclass(frozen=True)
+class CapacityUse:
+    """One customer's use of one capped meter this billing period."""
+
+    customer_id: uuid.UUID
+    external_id: str
+    name: str
+    plan: str
+    metric: str
+    usage: float
+    capacity: float
+
+    @property
+    def share(self) -> float:
+        return self.usage / self.capacity
+
+
+def capacity_use(session: Session, tenant_id: uuid.UUID, now: datetime) -> list[CapacityUse]:
+    """Every customer on a live plan with a capacity, against each capped meter this period
+    (usage 0 when nothing was used), the fullest first. Set-based: one query for the plans,
+    one per aggregation kind for the totals, one for the names."""
+    meters = meter_catalog(session, tenant_id)
+    plans = PlanRepository(session, tenant_id).ensure()
+    live = SubscriptionRepository(session, tenant_id).live_plans(now)
+    plan_of: dict[uuid.UUID, PricePlan] = {}
+    by_name: dict[str, PricePlan | None] = {}
+    for cid, name in live.items():
+        if name not in by_name:
+            by_name[name] = plan_for(plans, name)
+        plan = by_name[name]
+        if plan is not None:
+            plan_of[cid] = plan
+    pairs = sorted(
+        (
+            (cid, metric)
+            for cid, plan in plan_of.items()
+            for metric, capacity in plan.capacities.items()
+            if metric in meters and float(capacity or 0) > 0
+        ),
+        key=lambda p: (str(p[0]), p[1]),
+    )
+    start, end = stats.period_bounds(now)
+    totals = period_totals(session, tenant_id, pairs, meters, start, end)
+    names = customer_names(session, tenant_id, sorted({c for c, _ in pairs}, key=str))
+    out = []
+    for cid, metric in pairs:
+        ref = names.get(cid)
+        plan = plan_of[cid]
+        out.append(
+            CapacityUse(
+                cid,
+                ref.external_id if ref else str(cid),
+                ref.name if ref else "",
+                plan.slug,
+                metric,
+                totals.get((cid, metric), 0.0),
+                float(plan.capacities[metric]),
+            )
+        )
+    out.sort(key=lambda r: (-r.share, r.external_id, r.metric))
+    return out
+
+
 def evaluate_alerts(
     session: Session,
     tenant_id: uuid.UUID,

@@ -5,10 +5,11 @@ tables. Never commits."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from markupsafe import Markup, escape
 from sqlalchemy.orm import Session
 
 from aethercrown.alerts import service as alerts
@@ -58,6 +59,13 @@ FEED_DAYS = 30
 RENEWAL_DAYS = 31
 DRILL_SIZE = 500
 PLAN_COLOURS = ("#2563eb", "#9333ea", "#0891b2", "#ea580c", "#16a34a", "#be123c", "#64748b")
+# The drill-downs' columns, in their tables' order.
+CUSTOMER_COLUMNS = (
+    "external_id", "name", "previous_mrr", "mrr", "change", "renews_at", "renewal_probability",
+)  # fmt: skip
+RENEWAL_COLUMNS = (
+    "external_id", "name", "plan", "mrr", "renews_at", "churn_probability", "renewal_probability",
+)  # fmt: skip
 MOVEMENT_LABELS = {
     "paying": "Paying customers",
     "new": "New",
@@ -131,6 +139,16 @@ def _major(values: list[Any], currency: str) -> list[float | None]:
     return [major(v, currency) for v in values]
 
 
+def table_rows(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> Markup:
+    """A long table's rows written here, each value escaped: the template's loop spent more
+    on looking up and escaping 500 rows' cells than the rest of a drill-down."""
+    return Markup(
+        "".join(
+            "<tr>" + "".join(f"<td>{escape(r[k])}</td>" for k in keys) + "</tr>\n" for r in rows
+        )
+    )
+
+
 def _safely(build: Callable[[], Any], fallback: Any = None) -> Any:
     """A section whose domain answers a problem (nothing configured yet, no data) shows its
     empty state instead of failing the whole page."""
@@ -171,25 +189,18 @@ def _tile(
     }
 
 
-def overview(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dict[str, Any]:
-    period = filters.period()
-    revenue = analytics.revenue(session, tenant_id, period)
-    growth = analytics.growth(session, tenant_id, period)
-    rows = revenue["months"]
-    currency = revenue["currency"]
-    months = [r["month"] for r in rows]
+def overview_tiles(rows: list[dict[str, Any]], currency: str, filters: Filters) -> list[Any]:
+    """The last complete month's figures against the month before, each linking to the
+    customers behind it where there are some."""
     latest = rows[-1] if rows else None
     previous = rows[-2] if len(rows) > 1 else None
-    drill = (
-        (
-            lambda movement: filters.link(
-                "/console/customers", month=latest["month"], movement=movement
-            )
-        )
-        if latest
-        else (lambda movement: None)
-    )
-    tiles = [
+
+    def drill(movement: str) -> str | None:
+        if latest is None:
+            return None
+        return filters.link("/console/customers", month=latest["month"], movement=movement)
+
+    return [
         _tile("mrr", latest, previous, currency, drill("paying")),
         _tile("arr", latest, previous, currency),
         _tile("nrr", latest, previous, currency, drill("expansion")),
@@ -201,6 +212,11 @@ def overview(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dict[s
         _tile("logo_churn_rate", latest, previous, currency, drill("churn")),
         _tile("new_customers", latest, previous, currency, drill("new")),
     ]
+
+
+def movements_figure(rows: list[dict[str, Any]], currency: str) -> dict[str, Any]:
+    """MRR movements as stacked bars, gains above the axis and losses below, net new MRR as a
+    line; the table lists each movement on its own."""
     gains = [
         ("New", "new", GAIN),
         ("Expansion", "expansion", "#65a30d"),
@@ -208,7 +224,7 @@ def overview(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dict[s
     ]
     losses = [("Contraction", "contraction", "#f97316"), ("Churn", "churn", LOSS)]
     # Stacked: each bar is drawn from the axis to the running total, the widest first, so the
-    # segments show one above the other; the table lists each movement on its own.
+    # segments show one above the other.
     stacked: list[dict[str, Any]] = []
     for group, sign in ((gains, 1), (losses, -1)):
         running = [0] * len(rows)
@@ -217,22 +233,39 @@ def overview(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dict[s
             running = [t + sign * r[key] for t, r in zip(running, rows, strict=True)]
             tops.append(line(label, _major(running, currency), colour, "bars"))
         stacked.extend(reversed(tops))
-    movements_chart = figure(
+    chart = figure(
         "chart-movements",
         f"MRR movements ({currency})",
         "money",
         currency,
-        months,
+        [r["month"] for r in rows],
         [*stacked, line("Net new MRR", _major([r["net_new_mrr"] for r in rows], currency), NET)],
         summary="gains stacked above the axis, losses below, net new MRR as a line",
     )
-    movements_chart["table"] = {
+    chart["table"] = {
         "columns": ["Month", "New", "Expansion", "Reactivation", "Contraction", "Churn", "Net"],
         "rows": [
             [r["month"], *(money(r[k], currency) for k in (*metrics.MOVEMENTS, "net_new_mrr"))]
             for r in rows
         ],
     }
+    return chart
+
+
+def trial_funnel(rows: list[dict[str, Any]]) -> dict[str, int]:
+    return {
+        "started": sum(r.get("trials_started", 0) for r in rows),
+        "ended": sum(r.get("trials_ended", 0) for r in rows),
+        "converted": sum(r.get("trials_converted", 0) for r in rows),
+    }
+
+
+def overview_charts(
+    rows: list[dict[str, Any]], mrr_forecast: Any, funnel: dict[str, int], currency: str
+) -> list[dict[str, Any]]:
+    """MRR with its forecast, its movements, MRR by plan, retention, customers and the trial
+    funnel."""
+    months = [r["month"] for r in rows]
     plans = sorted({p for r in rows for p in r.get("mrr_by_plan", {})})
     plan_chart = figure(
         "chart-plans",
@@ -247,14 +280,13 @@ def overview(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dict[s
             )
         ],
     )
-    mrr = mrr_chart(rows, growth["forecasts"].get("mrr"), currency)
-    forecast_months = [datetime.fromtimestamp(x).strftime("%Y-%m") for x in mrr["x"]]
+    mrr = mrr_chart(rows, mrr_forecast, currency)
     mrr_fig = figure(
         "chart-mrr",
         mrr["title"],
         "money",
         currency,
-        forecast_months,
+        [datetime.fromtimestamp(x).strftime("%Y-%m") for x in mrr["x"]],
         [line(s["label"], s["values"], s["color"], s["kind"]) for s in mrr["series"]],
         summary="monthly recurring revenue with its forecast and interval",
     )
@@ -282,11 +314,6 @@ def overview(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dict[s
             line("Churned", [-r["churned_customers"] for r in rows], LOSS, "bars"),
         ],
     )
-    funnel = {
-        "started": sum(r.get("trials_started", 0) for r in rows),
-        "ended": sum(r.get("trials_ended", 0) for r in rows),
-        "converted": sum(r.get("trials_converted", 0) for r in rows),
-    }
     funnel_chart = figure(
         "chart-funnel",
         "Trial funnel over the range",
@@ -303,41 +330,63 @@ def overview(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dict[s
         ],
         x_kind="category",
     )
+    return [
+        mrr_fig,
+        movements_figure(rows, currency),
+        plan_chart,
+        retention,
+        customers,
+        funnel_chart,
+    ]
+
+
+def movement_rows(
+    rows: list[dict[str, Any]], currency: str, filters: Filters
+) -> list[dict[str, Any]]:
+    """Each month's MRR and movements, newest first, each count linking to its customers."""
+    return [
+        {
+            "month": r["month"],
+            "mrr": money(r["mrr"], currency),
+            "links": [
+                (
+                    MOVEMENT_LABELS[k],
+                    r[count],
+                    filters.link("/console/customers", month=r["month"], movement=k),
+                )
+                for k, count in (
+                    ("new", "new_customers"),
+                    ("churn", "churned_customers"),
+                    ("reactivation", "reactivated_customers"),
+                )
+            ],
+            "expansion": filters.link("/console/customers", month=r["month"], movement="expansion"),
+            "contraction": filters.link(
+                "/console/customers", month=r["month"], movement="contraction"
+            ),
+        }
+        for r in reversed(rows)
+    ]
+
+
+def overview(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dict[str, Any]:
+    period = filters.period()
+    revenue = analytics.revenue(session, tenant_id, period)
+    growth = analytics.growth(session, tenant_id, period)
+    rows = revenue["months"]
+    currency = revenue["currency"]
+    funnel = trial_funnel(rows)
     cohorts = analytics.cohort_retention(session, tenant_id, period)
     ai = analytics.ai_performance(session, tenant_id, filters.ledger_period())
     width = max((len(c["retention"]) for c in cohorts), default=0)
     return {
         "tenant": tenant_name(session, tenant_id),
         "currency": currency,
-        "month": latest["month"] if latest else None,
-        "previous_month": previous["month"] if previous else None,
-        "tiles": tiles,
-        "charts": [mrr_fig, movements_chart, plan_chart, retention, customers, funnel_chart],
-        "movement_rows": [
-            {
-                "month": r["month"],
-                "mrr": money(r["mrr"], currency),
-                "links": [
-                    (
-                        MOVEMENT_LABELS[k],
-                        r[count],
-                        filters.link("/console/customers", month=r["month"], movement=k),
-                    )
-                    for k, count in (
-                        ("new", "new_customers"),
-                        ("churn", "churned_customers"),
-                        ("reactivation", "reactivated_customers"),
-                    )
-                ],
-                "expansion": filters.link(
-                    "/console/customers", month=r["month"], movement="expansion"
-                ),
-                "contraction": filters.link(
-                    "/console/customers", month=r["month"], movement="contraction"
-                ),
-            }
-            for r in reversed(rows)
-        ],
+        "month": rows[-1]["month"] if rows else None,
+        "previous_month": rows[-2]["month"] if len(rows) > 1 else None,
+        "tiles": overview_tiles(rows, currency, filters),
+        "charts": overview_charts(rows, growth["forecasts"].get("mrr"), funnel, currency),
+        "movement_rows": movement_rows(rows, currency, filters),
         "cohorts": cohorts,
         "cohort_width": min(width, 13),
         "funnel": funnel,
@@ -351,15 +400,17 @@ def customers(
 ) -> dict[str, Any]:
     """The rows behind one figure: the customers of a month's movement, named."""
     period = filters.period()
-    rows = analytics.customers_behind(session, tenant_id, month, movement, period)
+    total, rows = analytics.customers_behind(
+        session, tenant_id, month, movement, period, DRILL_SIZE
+    )
     currency = analytics.reporting_currency(session, tenant_id, None)
-    ids = [r["customer_id"] for r in rows[:DRILL_SIZE]]
+    ids = [r["customer_id"] for r in rows]
     names = metering.customer_names(session, tenant_id, ids)
     # Each customer still paying today: its next renewal and the chance it renews (from the
     # kept renewals: computing them for 500 customers took longer than the rest of the page).
     outlook = renewal_summary(session, tenant_id, currency)["by_customer"]
     out = []
-    for r in rows[:DRILL_SIZE]:
+    for r in rows:
         ref = names.get(r["customer_id"])
         ahead = outlook.get(str(r["customer_id"]))
         out.append(
@@ -379,8 +430,9 @@ def customers(
         "movement": movement,
         "movement_label": MOVEMENT_LABELS[movement],
         "previous_month": metrics.add_months(month, -1),
-        "total": len(rows),
+        "total": total,
         "rows": out,
+        "rows_html": table_rows(out, CUSTOMER_COLUMNS),
         "movements": [
             (k, v, filters.link("/console/customers", month=month, movement=k))
             for k, v in MOVEMENT_LABELS.items()
@@ -623,15 +675,38 @@ def churn_campaigns(session: Session, tenant_id: uuid.UUID, filters: Filters) ->
 # Budget
 
 
-def current_budget_plan(session: Session, tenant_id: uuid.UUID) -> Any:
-    """Today's budget recommendation, kept in the analytics snapshot store while the marketing
-    data and stored fits are unchanged (at most five minutes): re-optimising the allocation
-    took most of the page's time."""
+def observed_table(channel: str, points: Sequence[Sequence[Any]]) -> str:
+    """The observed periods of one channel as the rows of its data table, written once per
+    data version: a few thousand rows through the template cost more than the rest of the
+    page. Every value is escaped here."""
+    return "".join(
+        f'<tr><th scope="row">{escape(day or "–")}</th><td>{escape(plain(spend, 0))}</td>'
+        f"<td>{escape(plain(ret, 0))}</td></tr>"
+        for day, spend, ret in points
+    )
+
+
+def current_budget_plan(session: Session, tenant_id: uuid.UUID) -> tuple[Any, dict[str, Any]]:
+    """Today's budget recommendation and, per channel, the history its curve was fitted to
+    (each period's observed spend and return, with its data table), kept in the analytics
+    snapshot store while the marketing data and stored fits are unchanged (at most five
+    minutes): re-optimising the allocation took most of the page's time."""
     now = utcnow()
 
     def compute() -> dict[str, Any]:
         plan = budget.current_plan(session, tenant_id)
-        return {"plan": None if plan is None else plan.model_dump(mode="json")}
+        found = {} if plan is None else budget.observed_points(session, tenant_id)
+        return {
+            "plan": None if plan is None else plan.model_dump(mode="json"),
+            "observed": {
+                channel: {
+                    "x": [p[1] for p in points],
+                    "y": [p[2] for p in points],
+                    "table": observed_table(channel, points),
+                }
+                for channel, points in found.items()
+            },
+        }
 
     kept = analytics.cached(
         session,
@@ -639,38 +714,62 @@ def current_budget_plan(session: Session, tenant_id: uuid.UUID) -> Any:
         f"console-budget:{now:%Y-%m-%d}",
         now,
         compute,
-        digest(budget.plan_fingerprint(session, tenant_id)),
+        # "observed": a plan kept before the page drew the observed points is not reused.
+        digest([*budget.plan_fingerprint(session, tenant_id), "observed points"]),
     )
-    return None if kept["plan"] is None else budget.plan_from(kept["plan"])
+    plan = None if kept["plan"] is None else budget.plan_from(kept["plan"])
+    return plan, kept.get("observed", {})
+
+
+def curve_figure(chart_id: str, ch: Any, observed: dict[str, Any], currency: str) -> dict[str, Any]:
+    """One channel's fitted response curve with its band and, as points, the periods it was
+    fitted to (drawn together by the page's script). The data tables list the curve and
+    every observed period."""
+    curve = ch.curve
+    spec = figure(
+        chart_id,
+        f"{ch.channel}: return by spend per period",
+        "number",
+        currency,
+        [plain(p.spend, 0) for p in curve],
+        [
+            line("Expected return", [p.response for p in curve], MRR_COLOUR),
+            line("Low", [p.low for p in curve], FORECAST, "band"),
+            line("High", [p.high for p in curve], FORECAST, "band"),
+        ],
+        x_kind="number",
+        x_values=[p.spend for p in curve],
+        summary=f"fitted {ch.model} curve with its interval and the {len(observed['x']):,} "
+        f"observed periods it was fitted to, as points; current spend "
+        f"{plain(ch.current_spend_per_period, 0)}",
+    )
+    spec["table"]["columns"][0] = "Spend"
+    spec["points"] = {"label": "Observed", "color": GAIN, "x": observed["x"], "y": observed["y"]}
+    return spec
+
+
+def observed_data_table(ch: Any, observed: dict[str, Any]) -> dict[str, Any]:
+    """The observed periods' data table, beside the chart (not in its JSON)."""
+    return {
+        "title": f"{ch.channel}: observed spend and return per period",
+        "columns": ["Day", "Spend", "Return"],
+        # Written by ``observed_table``, which escapes every value.
+        "rows": Markup(observed["table"]),
+    }
 
 
 def budget_page(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dict[str, Any]:
     currency = analytics.reporting_currency(session, tenant_id, None)
-    plan = current_budget_plan(session, tenant_id)
+    plan, observed = current_budget_plan(session, tenant_id)
+    observed_tables: dict[str, dict[str, Any]] = {}
     charts = []
     channels = []
     if plan is not None:
         for i, ch in enumerate(plan.channels):
-            spends = [p.spend for p in ch.curve]
             chart_id = f"chart-curve-{i}"
-            charts.append(
-                figure(
-                    chart_id,
-                    f"{ch.channel}: return by spend per period",
-                    "number",
-                    currency,
-                    [plain(s, 0) for s in spends],
-                    [
-                        line("Expected return", [p.response for p in ch.curve], MRR_COLOUR),
-                        line("Low", [p.low for p in ch.curve], FORECAST, "band"),
-                        line("High", [p.high for p in ch.curve], FORECAST, "band"),
-                    ],
-                    x_kind="number",
-                    x_values=spends,
-                    summary=f"fitted {ch.model} curve with its interval; current spend "
-                    f"{plain(ch.current_spend_per_period, 0)}",
-                )
-            )
+            seen = observed.get(ch.channel, {"x": [], "y": [], "table": ""})
+            charts.append(curve_figure(chart_id, ch, seen, currency))
+            observed_tables[chart_id] = observed_data_table(ch, seen)
             channels.append(
                 {
                     "channel": ch.channel,
@@ -679,6 +778,7 @@ def budget_page(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dic
                     "recommended": plain(plan.allocations.get(ch.channel), 0),
                     "marginal_roi": plain(ch.marginal_roi),
                     "historical_roi": plain(ch.historical_roi),
+                    "observed": len(observed.get(ch.channel, {}).get("x", [])),
                     "chart": chart_id,
                 }
             )
@@ -704,6 +804,7 @@ def budget_page(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dic
         "plan": plan,
         "channels": channels,
         "charts": charts,
+        "observed_tables": observed_tables,
         "ledger": ledger[:LIST_SIZE],
     }
 
@@ -785,7 +886,9 @@ def experiments_page(session: Session, tenant_id: uuid.UUID, filters: Filters) -
 # Usage
 
 
-def upsell_summary(session: Session, tenant_id: uuid.UUID) -> dict[str, Any]:
+def upsell_summary(
+    session: Session, tenant_id: uuid.UUID, parts: list[str] | None = None
+) -> dict[str, Any]:
     """The upsell analysis the usage page shows (how many customers, the first candidates),
     kept in the analytics snapshot store while the usage, plans, settings and subscriptions
     it reads are unchanged (and for at most its five minutes): analysing every customer's
@@ -799,15 +902,83 @@ def upsell_summary(session: Session, tenant_id: uuid.UUID) -> dict[str, Any]:
             "candidates": [c.model_dump(mode="json") for c in analysis.candidates[:LIST_SIZE]],
         }
 
-    fingerprint = digest(metering.upsell_fingerprint(session, tenant_id))
+    # ``parts``: the fingerprint the caller already read (the usage page reads it once).
+    fingerprint = digest(parts or metering.upsell_fingerprint(session, tenant_id))
     return analytics.cached(
         session, tenant_id, f"console-upsell:{now:%Y-%m-%d}", now, compute, fingerprint
     )
 
 
+# Share of capacity used, by tenths, the last bin for customers at or over their limit.
+CAPACITY_BINS = [*TENTHS, "≥ 100"]
+
+
+def capacity_summary(
+    session: Session, tenant_id: uuid.UUID, parts: list[str] | None = None
+) -> dict[str, Any]:
+    """Every customer on a capped plan against its capacity this period, one row per customer
+    (each capped meter's usage against its limit, the fullest first), kept under the upsell
+    analysis' fingerprint, which sees every input (usage, meters, plans, subscriptions),
+    while it is unchanged and for at most five minutes. The table's rows are written once
+    per data version: a thousand rows through the template cost more than the rest of the
+    page."""
+    now = utcnow()
+
+    def compute() -> dict[str, Any]:
+        found = metering.capacity_use(session, tenant_id, now)
+        meters = sorted({r.metric for r in found})
+        by_customer: dict[uuid.UUID, list[metering.CapacityUse]] = {}
+        for r in found:
+            by_customer.setdefault(r.customer_id, []).append(r)
+        # Each customer by its fullest meter, the fullest first.
+        ordered = sorted(
+            by_customer.values(), key=lambda rs: (-max(r.share for r in rs), rs[0].external_id)
+        )
+        bins = [0] * len(CAPACITY_BINS)
+        for rs in ordered:
+            bins[min(int(max(r.share for r in rs) * 10), 10)] += 1
+        return {
+            "customers": len(ordered),
+            "over": sum(1 for rs in ordered if max(r.share for r in rs) >= 1),
+            "meters": meters,
+            "bins": bins,
+            "rows": "".join(capacity_row(rs, meters) for rs in ordered),
+        }
+
+    parts = parts or metering.upsell_fingerprint(session, tenant_id)
+    fingerprint = digest([*parts, "capacity rows"])
+    kept = analytics.cached(
+        session, tenant_id, f"console-capacity:{now:%Y-%m-%d}", now, compute, fingerprint
+    )
+    # Written by ``capacity_row``, which escapes every value.
+    return {**kept, "rows": Markup(kept["rows"])}
+
+
+def capacity_row(uses: list[metering.CapacityUse], meters: list[str]) -> str:
+    """One customer's row: external id, name, plan, its fullest share, then each meter's
+    usage against its limit."""
+    of = {r.metric: r for r in uses}
+    first = uses[0]
+    cells = [
+        f"<td>{escape(plain(of[m].usage))} / {escape(plain(of[m].capacity))} "
+        f"({escape(percent(of[m].share))})</td>"
+        if m in of
+        else "<td>–</td>"
+        for m in meters
+    ]
+    return (
+        f'<tr><th scope="row">{escape(first.external_id)}</th><td>{escape(first.name or "–")}'
+        f"</td><td>{escape(first.plan)}</td>"
+        f"<td>{escape(percent(max(r.share for r in uses)))}</td>{''.join(cells)}</tr>"
+    )
+
+
 def usage_page(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dict[str, Any]:
     alerts, _ = metering.list_alerts(session, tenant_id, None, None, LIST_SIZE, None)
-    upsell = _safely(lambda: upsell_summary(session, tenant_id))
+    # Both kept figures read the same inputs: their fingerprint is read once.
+    parts = metering.upsell_fingerprint(session, tenant_id)
+    capacity = capacity_summary(session, tenant_id, parts)
+    upsell = _safely(lambda: upsell_summary(session, tenant_id, parts))
     candidates = upsell["candidates"] if upsell else []
     currency = analytics.reporting_currency(session, tenant_id, None)
     rows = [
@@ -828,6 +999,20 @@ def usage_page(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dict
     for a in alerts:
         by_level[a.level] = by_level.get(a.level, 0) + 1
     charts = []
+    if capacity["customers"]:
+        charts.append(
+            figure(
+                "chart-capacity",
+                "Customers by share of capacity used this period (%, fullest meter)",
+                "count",
+                currency,
+                CAPACITY_BINS,
+                [line("Customers", capacity["bins"], "#0891b2", "bars")],
+                x_kind="category",
+                summary="customers on a plan with limits, by the share of the limit used so "
+                "far this billing period on their fullest meter",
+            )
+        )
     if alerts:
         labels = sorted(by_level)
         charts.append(
@@ -858,6 +1043,7 @@ def usage_page(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dict
     return {
         "tenant": tenant_name(session, tenant_id),
         "alerts": rows,
+        "capacity": capacity,
         "candidates": candidates,
         "analysed": upsell["analysed"] if upsell else 0,
         "charts": charts,
@@ -965,6 +1151,7 @@ def renewals(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dict[s
         "tenant": tenant_name(session, tenant_id),
         "total": kept["total"],
         "rows": kept["soonest"],
+        "rows_html": table_rows(kept["soonest"], RENEWAL_COLUMNS),
         "parent": "/console/usage",
     }
 
@@ -1082,19 +1269,32 @@ def decision_summary(
     save (``churn.campaign_savings`` over the same days)."""
     now = utcnow()
     since = now - timedelta(days=days)
-    groups = analytics.decision_groups(session, tenant_id, since, now)
-    out = []
-    for g in groups:
-        sentence = feed_sentence(g)
-        if g["kind"] == "churn.campaign":
-            currency = analytics.reporting_currency(session, tenant_id, None)
-            savings = churn.campaign_savings(session, tenant_id, currency, since, now)
-            if savings["expected_save"] is not None:
-                sentence += (
-                    f", expected to save {whole_money(savings['expected_save'], currency)} MRR"
-                )
-        out.append({**g, "sentence": sentence})
-    return out
+
+    def compute() -> dict[str, Any]:
+        out = []
+        for g in analytics.decision_groups(session, tenant_id, since, now):
+            sentence = feed_sentence(g)
+            if g["kind"] == "churn.campaign":
+                currency = analytics.reporting_currency(session, tenant_id, None)
+                savings = churn.campaign_savings(session, tenant_id, currency, since, now)
+                if savings["expected_save"] is not None:
+                    sentence += (
+                        f", expected to save {whole_money(savings['expected_save'], currency)} MRR"
+                    )
+            out.append({**g, "sentence": sentence})
+        return {"groups": out}
+
+    # Grouping the month's ledger and pricing the campaigns took most of the investor page's
+    # time: kept while no decision is added and the business data is unchanged.
+    kept = analytics.cached(
+        session,
+        tenant_id,
+        f"console-feed:{days}",
+        now,
+        compute,
+        analytics.decisions_fingerprint(session, tenant_id),
+    )
+    return list(kept["groups"])
 
 
 def investor_page(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dict[str, Any]:

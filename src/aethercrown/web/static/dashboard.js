@@ -44,22 +44,42 @@
     };
   }
 
+  // A chart with observed points beside its lines (a response curve and the periods it was
+  // fitted to) sends them apart, as their own x and y: uPlot shares one x array among series,
+  // so both x arrays are merged in order and each series is empty at the other's x.
+  function withPoints(spec) {
+    var p = spec.points;
+    if (!p) { return {x: spec.x, series: spec.series}; }
+    var rows = [];
+    spec.x.forEach(function (x, i) { rows.push([x, 0, i]); });
+    p.x.forEach(function (x, i) { rows.push([x, 1, i]); });
+    rows.sort(function (a, b) { return a[0] - b[0] || a[1] - b[1]; });
+    var series = spec.series.map(function (s) {
+      return {label: s.label, color: s.color, kind: s.kind, values: rows.map(function (r) { return r[1] === 0 ? s.values[r[2]] : null; })};
+    });
+    series.push({label: p.label, color: p.color, kind: "points", values: rows.map(function (r) { return r[1] === 1 ? p.y[r[2]] : null; })});
+    return {x: rows.map(function (r) { return r[0]; }), series: series};
+  }
+
   function draw(spec, el) {
     el.textContent = "";
     var points = 0;
-    var data = [spec.x];
+    var merged = withPoints(spec);
+    var data = [merged.x];
     var series = [{label: spec.x_kind === "month" ? "Month" : "", value: xValue(spec)}];
     var bars = uPlot.paths && uPlot.paths.bars ? uPlot.paths.bars({size: [0.6, 48]}) : null;
     var valueFmt = formatter(spec.format, spec.currency, false);
     var axisFmt = formatter(spec.format, spec.currency, true);
-    spec.series.forEach(function (s) {
+    merged.series.forEach(function (s) {
       data.push(s.values);
       s.values.forEach(function (v) { if (v !== null) { points += 1; } });
       var opts = {label: s.label, stroke: s.color, width: 2, value: function (u, v) { return valueFmt(v); }};
       if (s.kind === "bars" && bars) { opts.paths = bars; opts.fill = s.color; opts.width = 0; }
       if (s.kind === "dash") { opts.dash = [6, 4]; }
       if (s.kind === "band") { opts.dash = [2, 3]; opts.width = 1; }
-      if (s.kind === "points") { opts.width = 0; opts.paths = function () { return null; }; opts.points = {show: true, size: 9, fill: s.color}; }
+      // Beside observed points, the lines span the x values that belong to the points.
+      if (spec.points && s.kind !== "points") { opts.spanGaps = true; }
+      if (s.kind === "points") { opts.width = 0; opts.paths = function () { return null; }; opts.points = {show: true, size: spec.points ? 5 : 9, fill: s.color}; }
       series.push(opts);
     });
     var width = Math.max(Math.min(el.clientWidth || 0, 1200), 260);
