@@ -267,9 +267,15 @@ def ingest_rows(
         to_write, inserted, updated, replaced = good, len(good), 0, []
     if inserted:
         _check_quota(session, tenant_id, inserted)
-    repo.upsert(to_write, all_new=not stored)
+    # Activity ids are integers given in insert order: what a fresh batch adds lies above this.
+    fresh_load = kind == "activity" and not stored and session.get_bind().dialect.name == "sqlite"
+    last_id = repo.last_id() if fresh_load else None
+    all_inserted = repo.upsert(to_write, all_new=not stored)
     if kind == "activity":
-        _roll_up_active_users(session, tenant_id, repo, to_write, replaced)
+        if last_id is not None and all_inserted:
+            ActiveUserDayRepository(session, tenant_id).record_inserted_after(last_id)
+        else:
+            _roll_up_active_users(session, tenant_id, repo, to_write, replaced)
     return IngestResult(
         kind=kind,
         received=len(rows),
