@@ -275,3 +275,29 @@ def test_load_creates_the_simulated_experiments_with_results(
     assert all(not e["created"] for e in again.experiments.values())
     listed = client.get("/api/v1/content/ab-test", headers=tenant.headers).json()["items"]
     assert len(listed) == 3
+
+
+def test_the_typed_rows_the_loader_trusts_are_what_validation_makes_of_the_text_rows() -> None:
+    # The loader writes these kinds through ingest_rows(trusted=True), past the per-field
+    # validation: their typed rows must be exactly what validating the text rows gives.
+    from aethercrown.data.kinds import get_kind
+    from aethercrown.simulate.service import TRUSTED_KINDS
+
+    def shape(row: dict[str, object]) -> dict[str, tuple[str, str]]:
+        return {k: (type(v).__name__, repr(v)) for k, v in row.items()}
+
+    # A window ending mid-afternoon too (a partial last day).
+    partial = SimConfig(
+        customers=120, months=4, seed=11, end=datetime(2025, 3, 15, 13, 45, tzinfo=UTC)
+    )
+    for config in (SMALL, partial):
+        company = generate(config)
+        for kind in sorted(TRUSTED_KINDS):
+            table = company.rows[kind]
+            adapter = get_kind(kind).adapter
+            for text, typed in zip(
+                table.batches(5_000), table.batches(5_000, typed=True), strict=True
+            ):
+                assert [shape(r) for r in adapter.validate_python(text)] == [
+                    shape(r) for r in typed
+                ], kind

@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Dialect, Table, Uuid
@@ -38,19 +39,25 @@ def sqlite_executemany(
     names = list(compiled.positiontup or [])
     if not set(names) <= set(rows[0]):
         return None
-    pairs = [(name, _converter(table.c[name].type, dialect)) for name in names]
+    converters = [_converter(table.c[name].type, dialect) for name in names]
+    # One C call per row picks its values; a row lacking an optional key takes the slow path.
+    pick = itemgetter(*names) if len(names) > 1 else None
     sql = str(compiled)
     changed = 0
     for start in range(0, len(rows), CHUNK):
         chunk = rows[start : start + CHUNK]
+        try:
+            picked = list(map(pick, chunk)) if pick is not None else None
+        except KeyError:
+            picked = None
+        if picked is None:
+            picked = [tuple(r.get(name) for name in names) for r in chunk]
         # Column by column: one conversion applied down a list costs less than a tuple built
         # value by value.
-        columns = []
-        for name, convert in pairs:
-            values = [r.get(name) for r in chunk]
+        columns: list[Sequence[Any]] = list(zip(*picked, strict=True))
+        for i, convert in enumerate(converters):
             if convert is not None:
-                values = [None if v is None else convert(v) for v in values]
-            columns.append(values)
+                columns[i] = [None if v is None else convert(v) for v in columns[i]]
         changed += connection.exec_driver_sql(sql, list(zip(*columns, strict=True))).rowcount
     session.info[WROTE] = True
     return changed
@@ -62,7 +69,9 @@ def sqlite_time(moment: datetime) -> str:
         if moment.tzinfo is None:
             raise ValueError("naive datetime given where a UTC timestamp is required")
         moment = moment.astimezone(UTC)
-    return moment.replace(tzinfo=None).isoformat(" ", "microseconds")
+    # An aware UTC time's text is the naive one plus "+00:00": cutting it off costs less than
+    # building a naive copy (this runs on every timestamp of a bulk load).
+    return moment.isoformat(" ", "microseconds")[:26]
 
 
 def _uuid_hex() -> Callable[[uuid.UUID], str]:

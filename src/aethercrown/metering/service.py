@@ -314,14 +314,12 @@ def fold_pending(
         return schemas.FoldOut(events=0, tenants=0, alerts=0, last_event_id=after, caught_up=True)
     upto = folds.window_end(after, bound, limit)
     events = folds.count_window(after, upto)
-    touched = folds.fold_daily(after, upto)
-    _fold_distinct_values(session, folds, after, upto)
     period_start, _ = stats.period_bounds(now)
-    by_tenant: dict[uuid.UUID, set[tuple[uuid.UUID, str]]] = {}
-    for tenant_id, customer_id, metric, day in touched:
-        pairs = by_tenant.setdefault(tenant_id, set())
-        if day >= period_start:
-            pairs.add((customer_id, metric))
+    tenants, touched = folds.fold_daily(after, upto, period_start)
+    _fold_distinct_values(session, folds, after, upto)
+    by_tenant: dict[uuid.UUID, set[tuple[uuid.UUID, str]]] = {t: set() for t in tenants}
+    for tenant_id, customer_id, metric, _day in touched:
+        by_tenant[tenant_id].add((customer_id, metric))
     fired = 0
     for tenant_id, pairs in sorted(by_tenant.items(), key=lambda kv: str(kv[0])):
         if pairs:

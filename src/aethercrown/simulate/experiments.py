@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from aethercrown import clock
 from aethercrown.core.ledger import record_outcome
 from aethercrown.experiments import service as experiments_service
-from aethercrown.experiments.schemas import ExperimentCreate, TrackEvent
+from aethercrown.experiments.schemas import ExperimentCreate, TrackBatch
 from aethercrown.simulate.repository import VerdictRepository
 from aethercrown.simulate.rowtable import RowTable
 
@@ -137,9 +137,9 @@ def load_experiments(
         experiment.started_at = datetime.fromisoformat(spec["start"])
         accepted = exposed = 0
         for batch in batches(tracking_events(rows, spec["key"])):
-            tracked = experiments_service.track(
-                session, tenant_id, experiment, [TrackEvent.model_validate(e) for e in batch]
-            )
+            # The API's own batch type: one validator call for the batch, not one per event.
+            events = TrackBatch.model_validate({"events": batch}).events
+            tracked = experiments_service.track(session, tenant_id, experiment, events)
             accepted += tracked.accepted
             exposed += tracked.newly_exposed
         # Stopped at its simulated end, where its results give the engine's verdict (into the

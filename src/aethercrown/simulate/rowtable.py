@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any, overload
 
 import numpy as np
@@ -25,6 +25,13 @@ def iso_seconds(seconds: NDArray[np.int64]) -> list[str | None]:
     return [
         None if s < 0 else f"{t}Z" for t, s in zip(stamps.tolist(), seconds.tolist(), strict=True)
     ]
+
+
+def utc_times(seconds: NDArray[np.int64]) -> list[datetime | None]:
+    """UTC epoch seconds → aware UTC datetimes (what validating ``iso_seconds``'s text gives);
+    negative sentinel (-1) → None."""
+    at = datetime.fromtimestamp
+    return [None if s < 0 else at(s, UTC) for s in seconds.tolist()]
 
 
 def iso_days(days: NDArray[np.int64]) -> list[str]:
@@ -43,15 +50,21 @@ class Column:
     prefix: str = ""
     width: int = 0
 
-    def render(self, index: slice | NDArray[np.int64]) -> list[Any]:
+    def render(self, index: slice | NDArray[np.int64], typed: bool = False) -> list[Any]:
+        """The values as a row carries them: timestamps and days as ISO text, or with
+        ``typed`` as the values validation makes of that text (aware UTC datetimes, dates)."""
         if self.kind == "constant":
             n = len(range(*index.indices(1 << 62))) if isinstance(index, slice) else len(index)
             return [self.data] * n
         part = self.data[index]
         if self.kind == "timestamp":
-            return iso_seconds(np.asarray(part, dtype=np.int64))
+            seconds = np.asarray(part, dtype=np.int64)
+            return utc_times(seconds) if typed else iso_seconds(seconds)
         if self.kind == "day":
-            return iso_days(np.asarray(part, dtype=np.int64))
+            days = np.asarray(part, dtype=np.int64)
+            if typed:
+                return [date.fromordinal(EPOCH_DAY + d) for d in days.tolist()]
+            return iso_days(days)
         if self.kind == "prefixed":
             fmt = f"{self.prefix}{{:0{self.width}d}}"
             return [fmt.format(v) for v in np.asarray(part).tolist()]
@@ -91,9 +104,11 @@ class RowTable(Sequence[dict[str, Any]]):
         for start in range(0, self._length, 5000):
             yield from self._rows(slice(start, min(start + 5000, self._length)))
 
-    def batches(self, size: int) -> Iterator[list[dict[str, Any]]]:
+    def batches(self, size: int, *, typed: bool = False) -> Iterator[list[dict[str, Any]]]:
+        """Rows ``size`` at a time; ``typed``: times and days as values, not text (rows in the
+        shape ``data.service.ingest_rows`` validates text into, for its ``trusted`` path)."""
         for start in range(0, self._length, size):
-            yield self._rows(slice(start, min(start + size, self._length)))
+            yield self._rows(slice(start, min(start + size, self._length)), typed)
 
     def column(self, name: str) -> list[Any]:
         return self.columns[name].render(slice(0, self._length))
@@ -107,9 +122,9 @@ class RowTable(Sequence[dict[str, Any]]):
         }
         return RowTable(len(index), columns, self._drop_none)
 
-    def _rows(self, index: slice) -> list[dict[str, Any]]:
+    def _rows(self, index: slice, typed: bool = False) -> list[dict[str, Any]]:
         names = list(self.columns)
-        values = [self.columns[n].render(index) for n in names]
+        values = [self.columns[n].render(index, typed) for n in names]
         rows = [dict(zip(names, vals, strict=True)) for vals in zip(*values, strict=True)]
         if self._drop_none:
             # Only columns holding a None in this batch need the per-row pass.

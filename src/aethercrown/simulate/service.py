@@ -40,6 +40,8 @@ GENERATOR_VERSION = "2"
 NOT_INGESTED: dict[str, str] = {}
 
 LOAD_BATCH_ROWS = 50_000
+# Kinds written as typed rows through ingestion's trusted path (see _load).
+TRUSTED_KINDS = frozenset({"activity"})
 
 # (kind, rows written so far, rows of that kind)
 Progress = Callable[[str, int, int], None]
@@ -183,8 +185,12 @@ def _load(
         table = company.rows[kind]
         totals = {"received": 0, "inserted": 0, "updated": 0, "unchanged": 0}
         done = 0
-        for rows in table.batches(batch):
-            outcome = ingest_rows(session, tenant.id, kind, rows, max_rows=batch)
+        # The million activity rows go in typed, past the per-field validation (the generator
+        # is trusted; tests/simulate/test_load.py checks its typed rows equal the validated
+        # text rows): parsing a million timestamps only to render them again took seconds.
+        typed = kind in TRUSTED_KINDS
+        for rows in table.batches(batch, typed=typed):
+            outcome = ingest_rows(session, tenant.id, kind, rows, max_rows=batch, trusted=typed)
             totals["received"] += outcome.received
             totals["inserted"] += outcome.inserted
             totals["updated"] += outcome.updated
