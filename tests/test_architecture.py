@@ -78,3 +78,36 @@ def test_every_exception_is_still_needed() -> None:
         (package, target[0], target[1]) for _, package, _, target in imports() if len(target) > 1
     }
     assert set(EXCEPTIONS) <= used
+
+
+# Third-party modules imported inside functions on purpose: each costs every process start and
+# is used by few calls. Anything else is imported at the top of its module, where a cycle shows.
+LAZY_THIRD_PARTY = {
+    "reportlab": "the PDF report only",
+    "openai": "only when a tenant configures a provider",
+    "icalendar": "training calendars and content calendars only",
+    "yake": "about a second to import; keyword extraction only",
+    "twitter_text": "loads pkg_resources; counting a post's length only",
+}
+
+
+def _imports_inside_functions() -> Iterator[tuple[str, int, str]]:
+    for path in sorted(SRC.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            for inner in ast.walk(node):
+                if isinstance(inner, ast.ImportFrom) and inner.level == 0 and inner.module:
+                    yield str(path.relative_to(SRC)), inner.lineno, inner.module
+                elif isinstance(inner, ast.Import):
+                    for alias in inner.names:
+                        yield str(path.relative_to(SRC)), inner.lineno, alias.name
+
+
+def test_only_heavy_third_party_modules_are_imported_inside_functions() -> None:
+    hidden = [
+        f"{file}:{line} imports {module} inside a function"
+        for file, line, module in _imports_inside_functions()
+        if module.split(".")[0] not in LAZY_THIRD_PARTY
+    ]
+    assert hidden == []

@@ -20,17 +20,22 @@ from aethercrown.core.ledger import audit
 from aethercrown.core.models import Tenant
 from aethercrown.data.service import ingest_rows
 from aethercrown.db.session import write_transaction
+from aethercrown.metering.fold import catch_up
+from aethercrown.metering.service import load_events
 from aethercrown.onboarding import service as onboarding
+from aethercrown.pricing.schemas import PlanPatch, TiersPatch
+from aethercrown.pricing.service import patch_tiers
 from aethercrown.settings import Settings, get_settings
 from aethercrown.simulate import schemas
 from aethercrown.simulate.config import SimConfig, iso_end
+from aethercrown.simulate.experiments import load_experiments
 from aethercrown.simulate.generator import SimulatedCompany, generate
 from aethercrown.simulate.models import SimulatedTruth
 from aethercrown.simulate.replay import CADENCES, Cadence, replay
 from aethercrown.simulate.repository import SimulatedTruthRepository
 from aethercrown.simulate.truth import Truth
 from aethercrown.tenants.schemas import TenantCreate
-from aethercrown.tenants.service import tenant_by_slug
+from aethercrown.tenants.service import create_tenant, tenant_by_slug
 
 # 2: the window is defined by its end instant; weekly usage is counted back from the end.
 GENERATOR_VERSION = "2"
@@ -116,8 +121,6 @@ def _fold_and_replay(
     progress: Progress | None,
     cadences: dict[str, Cadence],
 ) -> dict[str, Any]:
-    from aethercrown.metering.fold import catch_up
-
     def replayed(done: int, total: int) -> None:
         if progress is not None:
             progress("replay", done, total)
@@ -273,10 +276,6 @@ def _load_usage(
     """The metered usage events, stored through metering (its folder rolls them up), so the
     demo's usage reports, alerts, upsell and renewal odds have history; and the tenant's plans
     get the capacities the simulated customers were sized against."""
-    from aethercrown.metering.service import load_events
-    from aethercrown.pricing.schemas import PlanPatch, TiersPatch
-    from aethercrown.pricing.service import patch_tiers
-
     capacities = company.truth.usage["capacities_per_month"]
     plans = [
         PlanPatch(slug=slug, capacities={m: caps[i] for m, caps in capacities.items()})
@@ -301,8 +300,6 @@ def _load_experiments(
 ) -> dict[str, dict[str, Any]]:
     """The simulated experiments, created in the tenant with their tracked events (through the
     experiments engine's own service), so the demo shows tests with results."""
-    from aethercrown.simulate.experiments import load_experiments
-
     return load_experiments(
         session,
         tenant_id,
@@ -313,8 +310,6 @@ def _load_experiments(
 
 
 def _ensure_tenant(session: Session, slug: str, actor: str) -> tuple[Tenant, str | None]:
-    from aethercrown.tenants.service import create_tenant
-
     tenant = tenant_by_slug(session, slug)
     if tenant is not None:
         return tenant, None
