@@ -1083,16 +1083,16 @@ def campaign_briefs_to_write(
             session, tenant_id, now - timedelta(days=body.since_days), body.limit * 4
         )
     written = ItemRepository(session, tenant_id).of_campaigns(body.campaign, wanted)
-    todo = [cid for cid in wanted if cid not in written][: body.limit]
+    unwritten = [cid for cid in wanted if cid not in written][: body.limit]
     if body.campaign == "churn":
-        found = churn.campaign_briefs(session, tenant_id, todo, now)
+        found = churn.campaign_briefs(session, tenant_id, unwritten, now)
     else:
-        found = metering.upsell_briefs(session, tenant_id, todo)
+        found = metering.upsell_briefs(session, tenant_id, unwritten)
     by_id = {uuid.UUID(b["campaign_id"]): b for b in found}
     return CampaignWork(
-        briefs=[_brief(by_id[cid]) for cid in todo if cid in by_id],
+        briefs=[_brief(by_id[cid]) for cid in unwritten if cid in by_id],
         already_written=len(written),
-        not_found=[cid for cid in todo if cid not in by_id] if body.campaign_ids else [],
+        not_found=[cid for cid in unwritten if cid not in by_id] if body.campaign_ids else [],
     )
 
 

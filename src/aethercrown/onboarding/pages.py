@@ -80,14 +80,6 @@ async def _portal_key(
     return principal if principal.has(PORTAL_SCOPE) else None
 
 
-def _check_origin(request: Request) -> None:
-    own = f"{request.url.scheme}://{request.url.netloc}"
-    if not sessions.same_origin(request.headers.get("origin"), request.headers.get("referer"), own):
-        raise ProblemError(
-            403, "cross-site-request", "Forbidden", "This form must be sent from the portal itself"
-        )
-
-
 # The first staff pages' addresses (bookmarks, links in old mails): the console's pages, which
 # ask for the console's sign-in. Nothing here reads a credential.
 @router.get("/onboarding")
@@ -139,7 +131,7 @@ async def portal_page(
 
 @router.post("/portal/login")
 async def portal_login(request: Request, session: DbSession) -> Response:
-    _check_origin(request)
+    sessions.require_same_origin(request, "the portal itself")
     form = parse_qs((await request.body()).decode("utf-8", "replace")[:4096])
     secret = (form.get("key") or [""])[0].strip()
     principal = await _portal_key(request, Response(), session, secret)
@@ -161,7 +153,7 @@ async def portal_login(request: Request, session: DbSession) -> Response:
 
 @router.post("/portal/logout")
 def portal_logout(request: Request, session: DbSession) -> RedirectResponse:
-    _check_origin(request)
+    sessions.require_same_origin(request, "the portal itself")
     sessions.end(session, request.cookies.get(PORTAL_COOKIE))
     redirect = RedirectResponse("/portal", status_code=303)
     redirect.delete_cookie(PORTAL_COOKIE, path="/portal")

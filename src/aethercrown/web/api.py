@@ -231,17 +231,8 @@ def _to_login(next_path: str, reason: str) -> RedirectResponse:
     )
 
 
-def _own_origin(request: Request) -> str:
-    return f"{request.url.scheme}://{request.url.netloc}"
-
-
 def _check_origin(request: Request) -> None:
-    if not sessions.same_origin(
-        request.headers.get("origin"), request.headers.get("referer"), _own_origin(request)
-    ):
-        raise ProblemError(
-            403, "cross-site-request", "Forbidden", "This form must be sent from the console itself"
-        )
+    sessions.require_same_origin(request, "the console itself")
 
 
 def _set_session_cookie(response: Response, request: Request, session_id: str) -> None:

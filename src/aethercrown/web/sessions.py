@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlsplit
 
+from fastapi import Request
 from sqlalchemy.orm import Session
 
 from aethercrown.clock import utcnow
 from aethercrown.core.auth import effective_scopes
+from aethercrown.core.errors import ProblemError
 from aethercrown.db.tenant_scope import across_tenants, scope_to_tenant
 from aethercrown.web import repository
 
@@ -81,3 +83,13 @@ def same_origin(origin: str | None, referer: str | None, own: str) -> bool:
         parts = urlsplit(referer)
         claimed = f"{parts.scheme}://{parts.netloc}"
     return claimed is not None and claimed.rstrip("/") == own.rstrip("/")
+
+
+def require_same_origin(request: Request, sent_from: str) -> None:
+    """403 problem+json unless the form POST came from this site (``same_origin``);
+    ``sent_from`` names the pages it must come from, for the answer's detail."""
+    own = f"{request.url.scheme}://{request.url.netloc}"
+    if not same_origin(request.headers.get("origin"), request.headers.get("referer"), own):
+        raise ProblemError(
+            403, "cross-site-request", "Forbidden", f"This form must be sent from {sent_from}"
+        )
