@@ -218,6 +218,7 @@ def settings(db: Engine, application_url: str, tmp_path: Path) -> Settings:
         usage_flush_seconds=3600,
         run_automation=False,
         usage_fold_seconds=0,  # tests fold through reads, or start a folder themselves
+        warm_start=False,  # a few hundred ms per app: tests/test_app.py checks it once
     )
 
 

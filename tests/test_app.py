@@ -4,6 +4,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from aethercrown.app import create_app
+from aethercrown.db import migrate
 from aethercrown.settings import Settings
 from tests.conftest import TenantHandle, bearer
 
@@ -13,6 +14,16 @@ def test_liveness_and_readiness_are_open(client: TestClient) -> None:
     ready = client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"database": "ok", "migrations": "current"}
+
+
+def test_a_warm_start_builds_before_the_first_request(settings: Settings) -> None:
+    # What the first request would otherwise pay for (see app._warm_start); the suite's
+    # settings turn it off, so this is where it runs.
+    migrate.expected_heads.cache_clear()
+    app = create_app(settings.model_copy(update={"warm_start": True}))
+    with TestClient(app) as c:
+        assert migrate.expected_heads.cache_info().currsize == 1
+        assert c.get("/readyz").json()["checks"] == {"database": "ok", "migrations": "current"}
 
 
 def test_readiness_fails_with_pending_migrations(tmp_path: Path) -> None:

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
         default=0.5, ge=0, description="How often the API folds new usage events; 0: never."
     )
     run_automation: bool = True
+    # Build, before the first request, what FastAPI and SQLAlchemy otherwise build on it (see
+    # app._warm_start); tests turn it off, their many short-lived apps never serve that long.
+    warm_start: bool = True
     # Seconds between the in-process automation runner's ticks (`aethercrown serve`).
     automation_tick_seconds: float = Field(default=30.0, gt=0)
     # Onboarding's support webhooks must be public https; tests (and a local demo) may allow

@@ -52,7 +52,6 @@ def downgrade(url: str, revision: str = "base") -> None:
 
 
 @cache
-@cache
 def expected_heads() -> frozenset[str]:
     """The heads of the migration scripts shipped with this code (one per domain branch).
     Cached: reading them parses every script (tens of ms), and they do not change while the
