@@ -42,6 +42,7 @@ from aethercrown.connectors.repository import (
     SegmentMessageRepository,
     SegmentSourceRepository,
     SegmentUserRepository,
+    prune_segment_messages,
     segment_source_by_hash,
 )
 from aethercrown.core.errors import InvalidInput, NotFound, ProblemError, field_error
@@ -370,6 +371,12 @@ def ingest_messages(session: Session, source: SourceRef, messages: Sequence[Any]
         "ignored": sum(1 for m in unique if m["type"] in ("page", "screen", "alias")),
         "skipped": skipped,
     }
+
+
+def prune_message_ids(session: Session, before: datetime, limit: int) -> int:
+    """Forget up to ``limit`` identify/group message ids received before ``before`` (every
+    tenant's: for the installation-wide prune job); returns how many."""
+    return prune_segment_messages(session, before, limit)
 
 
 def source_or_404(session: Session, tenant_id: uuid.UUID, source_id: uuid.UUID) -> SegmentSource:
