@@ -4,13 +4,15 @@ from a local Stripe-shaped server, and Segment batch ingestion over HTTP.
 
     .venv/bin/python benchmarks/connectors.py
     .venv/bin/python benchmarks/connectors.py --customers 2000 --segment-events 100000
+    .venv/bin/python benchmarks/connectors.py --only segment --segment-batch 100 --sqlite
     AETHERCROWN_BENCH_PG_URL=postgresql://postgres@127.0.0.1:5432/postgres ...
 
 Runs in a scratch database (``aethercrown_bench_connectors`` next to the given URL's, or
-``AETHERCROWN_BENCH_SCRATCH_DB``), dropped and created each run. The HTTP figures are measured
-against a real ``aethercrown serve`` (uvicorn, one worker) on loopback with keep-alive clients
-in threads; payloads are built and signed before the clock starts. The machine's load average
-is printed with the figures.
+``AETHERCROWN_BENCH_SCRATCH_DB``), dropped and created each run; ``--sqlite``: a fresh SQLite
+file instead. The HTTP figures are measured against a real ``aethercrown serve`` (uvicorn,
+``--server-workers`` processes, one as ``make run`` starts it) on loopback with keep-alive
+clients in threads; payloads are built and signed before the clock starts. The machine's load
+average is printed with the figures.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -115,7 +118,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def serve(url: str) -> tuple[subprocess.Popen[bytes], str]:
+def serve(url: str, workers: int = 1) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {
         **os.environ,
@@ -125,7 +128,17 @@ def serve(url: str) -> tuple[subprocess.Popen[bytes], str]:
         "AETHERCROWN_LOG_LEVEL": "WARNING",
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "aethercrown", "--no-migrate", "serve", "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "aethercrown",
+            "--no-migrate",
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -170,6 +183,19 @@ def main() -> None:
     parser.add_argument("--segment-events", type=int, default=100_000)
     parser.add_argument("--workers", type=int, default=8, help="HTTP client threads")
     parser.add_argument(
+        "--segment-batch",
+        type=int,
+        default=100,
+        help="track events per /v1/batch call (Segment's SDKs send ~100: 500 KB at most)",
+    )
+    parser.add_argument(
+        "--segment-clients", type=int, default=4, help="HTTP client threads sending Segment"
+    )
+    parser.add_argument(
+        "--server-workers", type=int, default=1, help="uvicorn worker processes (make run: 1)"
+    )
+    parser.add_argument("--sqlite", action="store_true", help="a scratch SQLite file instead")
+    parser.add_argument(
         "--only",
         choices=("stripe", "segment", "backfill"),
         action="append",
@@ -184,7 +210,8 @@ def main() -> None:
     parts = set(args.only or ("stripe", "segment", "backfill"))
     os.environ["AETHERCROWN_SECRET_KEY"] = SECRET_KEY
     pg = os.environ.get("AETHERCROWN_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-    url = scratch_postgres(pg)
+    scratch = tempfile.TemporaryDirectory(prefix="aethercrown-bench-")
+    url = f"sqlite:///{scratch.name}/bench.db" if args.sqlite else scratch_postgres(pg)
     migrate.upgrade(url)
     engine = make_engine(url)
     factory = make_session_factory(engine)
@@ -200,7 +227,8 @@ def main() -> None:
                 session, tenant.id, box, webhook_secret=SECRET, api_key="sk_bench_key_000"
             )
         _, write_key = segment_service.create_source(session, tenants["segment"], "bench")
-    print(f"PostgreSQL scratch database; load average before: {os.getloadavg()}")
+    backend = "SQLite" if args.sqlite else "PostgreSQL"
+    print(f"{backend} scratch database; load average before: {os.getloadavg()}")
 
     if "stripe" in parts:
         stripe_batches(factory, tenants["batch"], args.customers)
@@ -208,12 +236,12 @@ def main() -> None:
             analyze(factory)
 
     # Stripe over HTTP: one signed webhook a request, as Stripe sends them.
-    proc, base = serve(url)
+    proc, base = serve(url, args.server_workers)
     try:
         if "stripe" in parts:
             stripe_http(base, tenants["http"], args.customers, args.workers)
         if "segment" in parts:
-            segment_http(base, write_key, args.segment_events, args.workers, factory, args)
+            segment_http(base, write_key, args.segment_events, factory, args)
     finally:
         proc.terminate()
         proc.wait(30)
@@ -228,6 +256,7 @@ def main() -> None:
     print(f"segment activity rows stored: {activity}")
     print(f"load average after: {os.getloadavg()}")
     engine.dispose()
+    scratch.cleanup()
 
 
 def analyze(factory: Any) -> None:
@@ -268,10 +297,9 @@ def stripe_http(base: str, tenant_id: uuid.UUID, customers: int, workers: int) -
     )
 
 
-def segment_http(
-    base: str, write_key: str, n_events: int, workers: int, factory: Any, args: Any
-) -> None:
-    """Segment batches over HTTP: 500 track events a /v1/batch call, after 5,000 groups."""
+def segment_http(base: str, write_key: str, n_events: int, factory: Any, args: Any) -> None:
+    """Segment batches over HTTP: ``--segment-batch`` track events a /v1/batch call, after
+    5,000 groups."""
     auth = "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()
     with httpx.Client(base_url=base, timeout=60) as http:
         groups = [
@@ -294,7 +322,8 @@ def segment_http(
         analyze(factory)
     calls = []
     stamp = "2025-03-01T12:00:00Z"
-    for start in range(0, n_events, 500):
+    size = args.segment_batch
+    for start in range(0, n_events, size):
         batch = [
             {
                 "type": "track",
@@ -304,7 +333,7 @@ def segment_http(
                 "timestamp": stamp,
                 "properties": {"i": i},
             }
-            for i in range(start, min(start + 500, n_events))
+            for i in range(start, min(start + size, n_events))
         ]
         calls.append(
             (
@@ -313,11 +342,11 @@ def segment_http(
                 {"Authorization": auth, "Content-Type": "application/json"},
             )
         )
-    elapsed = post_all(base, calls, min(workers, 4))
+    elapsed = post_all(base, calls, args.segment_clients)
     print(
-        f"segment track events over HTTP (/v1/batch of 500, {min(workers, 4)} "
-        f"clients): {n_events} in {elapsed:.1f} s = "
-        f"{n_events / elapsed:,.0f} events/s"
+        f"segment track events over HTTP (/v1/batch of {size}, {args.segment_clients} clients, "
+        f"{args.server_workers} server worker(s)): {n_events} in {elapsed:.1f} s = "
+        f"{n_events / elapsed:,.0f} events/s; load average {os.getloadavg()}"
     )
 
 

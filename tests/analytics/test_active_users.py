@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from aethercrown.analytics.repository import ActivityData
 from aethercrown.data.models import ActiveUserDay, ActivityEvent, Customer
-from aethercrown.data.service import ingest_rows
+from aethercrown.data.service import append_activity, ingest_rows
 from aethercrown.db.session import write_transaction
 from tests.conftest import TenantHandle
 
@@ -172,3 +172,24 @@ def test_an_empty_tenant_has_no_active_users(
     session_factory: sessionmaker[Session], tenant: TenantHandle
 ) -> None:
     assert assert_same(session_factory, tenant) == {"daily": {}, "monthly": {}, "since": 0}
+
+
+@pytest.mark.usefixtures("customers")
+def test_appended_events_roll_up_as_ingested_ones(
+    session_factory: sessionmaker[Session], tenant: TenantHandle
+) -> None:
+    """The append-only writer (Segment's tracks; one statement on PostgreSQL) keeps the rollup
+    equal to the raw distinct users too; a redelivered event adds nothing."""
+    batch = [
+        event("a1", "c1", "u1", "2026-02-28T09:00:00Z"),
+        event("a2", "c1", "u1", "2026-02-28T18:00:00Z"),
+        event("a3", "c2", "u1", "2026-02-28T23:59:59Z"),
+        event("a4", "c1", "u2", "2026-03-01T00:00:00Z"),
+        event("a5", "c2", "u3", "2026-03-01T01:30:00+02:00"),
+    ]
+    for rows in (batch[:3], batch, [event("late", "c2", "u9", "2026-01-05T08:00:00Z")]):
+        with write_transaction(session_factory) as session:
+            append_activity(session, tenant.uid, rows)
+    counts = assert_same(session_factory, tenant)
+    assert counts["daily"] == {"2026-01-05": 1, "2026-02-28": 3, "2026-03-01": 1}
+    assert counts["monthly"] == {"2026-01": 1, "2026-02": 3, "2026-03": 1}

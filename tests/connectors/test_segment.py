@@ -9,14 +9,26 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 import uvicorn
 from segment.analytics import Client
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
+from aethercrown import clock
+from aethercrown.connectors import segment_service
+from aethercrown.connectors.jobs import (
+    SEGMENT_MESSAGE_RETENTION,
+    prune_headline,
+    prune_segment_messages,
+)
+from aethercrown.connectors.models import SegmentMessage
+from aethercrown.db.session import write_transaction
+from aethercrown.db.tenant_scope import across_tenants, scope_to_tenant
 from tests.conftest import TenantHandle, bearer, create_tenant
 
 
@@ -270,3 +282,38 @@ def test_replayed_identify_and_group_calls_change_nothing(
         other.join()
         assert errors == []
         assert _customers(http, tenant)["acct_1"]["name"] == "Alpha Renamed"
+
+
+def test_old_message_ids_are_pruned_by_the_daily_job(
+    session_factory: sessionmaker[Session], tenant: TenantHandle, other_tenant: TenantHandle
+) -> None:
+    """Message ids older than the retention go (every tenant's), newer ones stay: a replay
+    within the window is still a duplicate."""
+    now = datetime(2026, 3, 10, 12, tzinfo=UTC)
+    sources = {}
+    with write_transaction(session_factory) as session:
+        for handle in (tenant, other_tenant):
+            source, _ = segment_service.create_source(session, handle.uid, "web")
+            sources[handle.uid] = (handle.uid, source.id)
+    ages = {"old": SEGMENT_MESSAGE_RETENTION + timedelta(hours=1), "recent": timedelta(days=1)}
+    for label, age in ages.items():
+        for ref in sources.values():
+            with clock.travel(now - age), write_transaction(session_factory) as session:
+                scope_to_tenant(session, ref[0])
+                batch = [
+                    {"type": "identify", "userId": "u1", "messageId": f"{label}-{i}"}
+                    for i in range(3)
+                ]
+                segment_service.ingest_messages(session, ref, batch)
+    summary = prune_segment_messages(session_factory, None, now)
+    assert summary["deleted"] == 6
+    with session_factory() as session, across_tenants(session):
+        kept = sorted(session.scalars(select(SegmentMessage.message_id)))
+    assert kept == sorted(f"recent-{i}" for i in range(3) for _ in sources)
+    assert prune_headline(summary) == "forgot 6 Segment message ids received before 2026-03-03"
+    with write_transaction(session_factory) as session:
+        scope_to_tenant(session, tenant.uid)
+        replay = [{"type": "identify", "userId": "u1", "messageId": "recent-0"}]
+        assert (
+            segment_service.ingest_messages(session, sources[tenant.uid], replay)["duplicates"] == 1
+        )

@@ -20,8 +20,9 @@ from aethercrown.data.models import (
     Subscription,
     SupportTicket,
 )
-from aethercrown.data.service import ingest_rows
+from aethercrown.data.service import append_activity, ingest_rows
 from aethercrown.db.session import write_transaction
+from aethercrown.tenants.service import recount_rows, stored_rows_total
 from tests.conftest import TenantHandle
 
 MODELS = {
@@ -547,3 +548,75 @@ def test_a_batch_believed_new_that_meets_a_stored_key_is_still_upserted(
         names = dict(session.execute(select(Customer.external_id, Customer.name)).all())
     assert len(names) == len(rows["customers"])
     assert names[rows["customers"][0]["external_id"]] == "Renamed"
+
+
+def append(factory: sessionmaker[Session], tenant: TenantHandle, rows: Any, **kw: Any):  # type: ignore[no-untyped-def]
+    with write_transaction(factory) as session:
+        return append_activity(session, tenant.uid, rows, **kw)
+
+
+def test_append_activity_stores_new_events_once_and_leaves_stored_ones_alone(
+    session_factory: sessionmaker[Session], tenant: TenantHandle, rows: dict[str, Any]
+) -> None:
+    """The append-only writer (Segment's tracks): a redelivered event id is the same event,
+    even when what it says differs; the stored-row counts follow the rows it adds."""
+    ingest(session_factory, tenant, "customers", rows["customers"])
+    first = append(session_factory, tenant, rows["activity"][:3])
+    assert (first.inserted, first.updated, first.unchanged) == (3, 0, 0)
+    changed = [{**rows["activity"][0], "duration_seconds": 1}, *rows["activity"][1:]]
+    again = append(session_factory, tenant, changed)
+    assert (again.inserted, again.updated, again.unchanged) == (1, 0, 3)
+    with session_factory() as session:
+        durations = session.scalars(select(ActivityEvent.duration_seconds)).all()
+        assert sorted(d for d in durations if d is not None) == [600]
+    assert count(session_factory, "activity") == 4
+    with write_transaction(session_factory) as session:
+        assert recount_rows(session, tenant.uid) == {}  # the kept counts were right
+
+
+def test_append_activity_checks_rows_as_ingest_does(
+    session_factory: sessionmaker[Session], tenant: TenantHandle, rows: dict[str, Any]
+) -> None:
+    ingest(session_factory, tenant, "customers", rows["customers"])
+    bad = [
+        {**rows["activity"][0], "customer": "nobody"},
+        {**rows["activity"][1], "kind": "session"},  # a session without its duration
+        rows["activity"][2],
+        rows["activity"][2],  # twice in one batch
+        {**rows["activity"][3], "user_id": "x" * 201},
+    ]
+    with pytest.raises(InvalidInput) as exc:
+        append(session_factory, tenant, bad)
+    assert errors_of(exc) == {
+        (0, "customer"),
+        (1, "duration_seconds"),
+        (3, "external_id"),
+        (4, "user_id"),
+    }
+    assert count(session_factory, "activity") == 0
+    # Ids the caller resolved are used as given; the rest are looked up.
+    with session_factory() as session:
+        c1 = session.scalar(select(Customer.id).where(Customer.external_id == "c1"))
+    assert c1 is not None
+    done = append(session_factory, tenant, rows["activity"], customer_ids={"c1": c1})
+    assert done.inserted == 4
+
+
+def test_append_activity_over_the_quota_writes_nothing(
+    session_factory: sessionmaker[Session], tenant: TenantHandle, rows: dict[str, Any]
+) -> None:
+    from aethercrown.core.models import Tier
+
+    ingest(session_factory, tenant, "customers", rows["customers"])
+    append(session_factory, tenant, rows["activity"][:2])
+    with write_transaction(session_factory) as session:
+        tier = session.get(Tier, "professional")
+        assert tier is not None
+        # Room for one more row (the active-user rollups count too).
+        tier.max_stored_rows = stored_rows_total(session, tenant.uid) + 1
+    # Three rows, two of them stored: the one new row fits (a count, once the bound fails).
+    assert append(session_factory, tenant, rows["activity"][:3]).inserted == 1
+    with pytest.raises(ProblemError) as exc:
+        append(session_factory, tenant, rows["activity"])
+    assert exc.value.status == 403 and exc.value.extra["new_rows"] == 1
+    assert count(session_factory, "activity") == 3

@@ -126,7 +126,8 @@ class SegmentMessage(TenantScoped, Base):
         ForeignKey("segment_sources.id", ondelete="CASCADE")
     )
     message_id: Mapped[str] = mapped_column(String(200))
-    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Indexed for the daily prune (connectors.jobs).
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 class ChannelRule(TenantScoped, UUIDPrimaryKey, Base):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -222,6 +223,19 @@ class SegmentMessageRepository(TenantRepository[SegmentMessage]):
         for chunk in _chunks(rows):
             new.update(self.session.scalars(stmt, list(chunk)).all())
         return new
+
+
+def prune_segment_messages(session: Session, before: datetime, limit: int) -> int:
+    """Delete up to ``limit`` message ids (every tenant's: the caller's unit of work crosses
+    tenants) received before ``before``; returns how many went."""
+    oldest = (
+        select(SegmentMessage.id)
+        .where(SegmentMessage.received_at < before)
+        .order_by(SegmentMessage.received_at)
+        .limit(limit)
+    )
+    result = session.execute(delete(SegmentMessage).where(SegmentMessage.id.in_(oldest)))
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 class ChannelRuleRepository(TenantRepository[ChannelRule]):

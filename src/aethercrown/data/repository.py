@@ -22,6 +22,7 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -41,6 +42,7 @@ from aethercrown.data.models import (
 )
 from aethercrown.db.base import new_id
 from aethercrown.db.bulk import sqlite_executemany
+from aethercrown.db.session import WROTE
 
 # Keys per IN (...) list: far below SQLite's 32,766 bound variables and PostgreSQL's 65,535.
 IN_CHUNK = 5_000
@@ -234,10 +236,89 @@ class SubscriptionRepository(RowRepository):
         return out
 
 
+# One round trip on PostgreSQL for a batch of new activity events: the rows travel as one JSON
+# parameter (orjson writes it in C; seven typed arrays cost the driver more to adapt than the
+# database to insert), the events whose external id is stored already are skipped (ON CONFLICT
+# DO NOTHING: a concurrent writer's uncommitted duplicate is waited for, then skipped), and the
+# user-day and user-month rollups are recorded from the rows the insert returns rather than by
+# reading the table back. Rows are sorted by key in each insert so that two batches naming the
+# same users take the rollup rows' locks in one order (no deadlock between them).
+_APPEND_ACTIVITY = text(
+    """
+WITH inserted AS (
+    INSERT INTO activity_events
+        (tenant_id, external_id, customer_id, user_id, kind, occurred_at, duration_seconds,
+         feature)
+    SELECT CAST(:tenant_id AS uuid), external_id, customer_id, user_id, kind, occurred_at,
+           duration_seconds, feature
+    FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS v(
+        external_id varchar, customer_id uuid, user_id varchar, kind varchar,
+        occurred_at timestamptz, duration_seconds integer, feature varchar
+    )
+    ORDER BY external_id
+    ON CONFLICT (tenant_id, external_id) DO NOTHING
+    RETURNING customer_id, user_id, occurred_at
+), user_days AS (
+    INSERT INTO active_user_days (tenant_id, day, customer_id, user_id)
+    SELECT DISTINCT CAST(:tenant_id AS uuid), CAST(timezone('UTC', occurred_at) AS date),
+           customer_id, user_id
+    FROM inserted ORDER BY 2, 3, 4
+    ON CONFLICT DO NOTHING
+), user_months AS (
+    INSERT INTO active_user_months (tenant_id, month, customer_id, user_id)
+    SELECT DISTINCT CAST(:tenant_id AS uuid),
+           CAST(date_trunc('month', timezone('UTC', occurred_at)) AS date), customer_id, user_id
+    FROM inserted ORDER BY 2, 3, 4
+    ON CONFLICT DO NOTHING
+)
+SELECT count(*) FROM inserted
+"""
+)
+
+
 class ActivityRepository(RowRepository):
     model = ActivityEvent
     noun = "Activity event"
     spec = KINDS["activity"]
+
+    def append_new(self, rows: Sequence[dict[str, Any]]) -> int:
+        """Insert the rows (validated, ``customer_id`` resolved) whose external id is not
+        stored, leaving stored ones as they are, and record the new events' user-days and
+        user-months; returns how many were inserted."""
+        if not rows:
+            return 0
+        if self.session.get_bind().dialect.name == "postgresql":
+            picked = [{name: row[name] for name in _APPEND_COLUMNS} for row in rows]
+            inserted = self.session.execute(
+                _APPEND_ACTIVITY,
+                {"rows": orjson.dumps(picked).decode(), "tenant_id": self.tenant_id},
+            ).scalar_one()
+            self.session.info[WROTE] = True
+            return int(inserted)
+        # SQLite has one writer at a time: the events stored after the highest id seen now are
+        # this batch's (see ActiveUserDayRepository.record_inserted_after).
+        last_id = self.last_id()
+        table: Any = self.model.__table__
+        plain = sqlite.insert(table).on_conflict_do_nothing(
+            index_elements=["tenant_id", "external_id"]
+        )
+        for row in rows:
+            row["tenant_id"] = self.tenant_id
+        inserted = sqlite_executemany(self.session, plain, table, list(rows)) or 0
+        if inserted:
+            ActiveUserDayRepository(self.session, self.tenant_id).record_inserted_after(last_id)
+        return inserted
+
+
+_APPEND_COLUMNS = (
+    "external_id",
+    "customer_id",
+    "user_id",
+    "kind",
+    "occurred_at",
+    "duration_seconds",
+    "feature",
+)
 
 
 # A user of a customer active on a UTC day.

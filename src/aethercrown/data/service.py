@@ -21,6 +21,7 @@ from aethercrown.data.kinds import KindSpec, get_kind
 from aethercrown.data.models import Customer, Subscription
 from aethercrown.data.repository import (
     ActiveUserDayRepository,
+    ActivityRepository,
     CustomerRepository,
     RowRepository,
     SubscriptionRepository,
@@ -295,6 +296,66 @@ def ingest_rows(
     )
 
 
+def append_activity(
+    session: Session,
+    tenant_id: uuid.UUID,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    customer_ids: Mapping[str, uuid.UUID] | None = None,
+) -> IngestResult:
+    """Store the activity events whose ``external_id`` is new and leave stored ones as they are
+    (``unchanged``, whatever they say): for a source whose event ids are delivery ids, so that a
+    redelivered event is the same event (Segment's ``messageId``). Validated as ``ingest_rows``
+    validates (422 naming every bad row, 413, 403 over the quota; nothing written when it
+    raises), and set-based: on PostgreSQL the insert and the active-user rollups are one
+    statement. ``customer_ids``: the customers' ids by external id, when the caller has just
+    read them in this unit of work (the others are looked up)."""
+    spec = get_kind("activity")
+    if not isinstance(rows, list):
+        rows = list(rows)
+    if len(rows) > get_settings().max_batch_rows:
+        raise BatchTooLarge(len(rows), get_settings().max_batch_rows)
+    if not rows:
+        return IngestResult(kind="activity", received=0, inserted=0, updated=0, unchanged=0)
+    clean, errors = _validate(spec, rows)
+    for name, default in spec.defaults.items():
+        for row in clean:
+            if row is not None and row.get(name) is None:
+                row[name] = default
+    errors.extend(_cross_field_errors("activity", clean))
+    keys = [row["external_id"] if row is not None else None for row in clean]
+    if len(set(keys)) < len(keys):
+        errors.extend(_duplicate_errors(keys, clean, "external_id"))
+    known = dict(customer_ids or {})
+    wanted = {row["customer"] for row in clean if row is not None} - set(known)
+    if wanted:
+        known.update(CustomerRepository(session, tenant_id).ids_by_external(wanted))
+    for i, row in enumerate(clean):
+        if row is None:
+            continue
+        row["customer_id"] = known.get(row.pop("customer"))
+        if row["customer_id"] is None:
+            errors.append(field_error([i, "customer"], "unknown customer external_id"))
+    if errors:
+        _raise_invalid(errors, len(rows))
+    good: list[dict[str, Any]] = clean  # type: ignore[assignment]  # no None left
+    repo = ActivityRepository(session, tenant_id)
+    try:
+        # At most every row is new: checked against that bound first, the common case needs
+        # no lookup of the stored keys.
+        _check_quota(session, tenant_id, len(good))
+    except QuotaExceeded:
+        _check_quota(session, tenant_id, len(good) - len(repo.existing(keys)))
+    inserted = repo.append_new(good)
+    return IngestResult(
+        kind="activity",
+        received=len(rows),
+        inserted=inserted,
+        updated=0,
+        unchanged=len(good) - inserted,
+    )
+
+
 def _roll_up_active_users(
     session: Session,
     tenant_id: uuid.UUID,
@@ -349,6 +410,15 @@ def known_customers(
     if not external_ids:
         return set()
     return set(CustomerRepository(session, tenant_id).ids_by_external(external_ids))
+
+
+def customer_ids(
+    session: Session, tenant_id: uuid.UUID, external_ids: Collection[str]
+) -> dict[str, uuid.UUID]:
+    """The ids of the stored customers among ``external_ids``, by external id."""
+    if not external_ids:
+        return {}
+    return CustomerRepository(session, tenant_id).ids_by_external(external_ids)
 
 
 def customer_rows(
