@@ -77,6 +77,7 @@ JOB_MODULES: tuple[str, ...] = (
     "aethercrown.content.jobs",
     "aethercrown.onboarding.jobs",
     "aethercrown.alerts.jobs",
+    "aethercrown.connectors.jobs",
 )
 
 
