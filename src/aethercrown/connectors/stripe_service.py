@@ -25,8 +25,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from aethercrown.clock import utcnow
 from aethercrown.connectors import stripe_mapping as mapping
-from aethercrown.connectors.models import StripeConnection, StripeEvent
+from aethercrown.connectors.models import StripeConnection
 from aethercrown.connectors.repository import (
+    StoredEvent,
     StripeConnectionRepository,
     StripeEventRepository,
     StripeInvoiceRepository,
@@ -428,7 +429,7 @@ class _Batch:
         self.referenced[customer] = seen if known is None else min(known, seen)
 
 
-def _snapshots(events: Iterable[StripeEvent]) -> dict[str, list[mapping.Snapshot]]:
+def _snapshots(events: Iterable[StoredEvent]) -> dict[str, list[mapping.Snapshot]]:
     out: dict[str, list[mapping.Snapshot]] = defaultdict(list)
     for e in events:
         obj = e.payload.get("data", {}).get("object", {})
