@@ -204,14 +204,6 @@ def store_events(session: Session, tenant_id: uuid.UUID, events: Sequence[Any]) 
     return {"received": len(rows), "stored": len(stored), "duplicates": len(rows) - len(stored)}
 
 
-def ingest_events(session: Session, tenant_id: uuid.UUID, events: Sequence[Any]) -> dict[str, Any]:
-    """Store events and map everything of the tenant's that is pending, in this unit of work
-    (imports and tools; the webhook only stores)."""
-    result = store_events(session, tenant_id, events)
-    report = map_pending_in(session, tenant_id)
-    return {**result, "mapped": report.mapped, "failed": report.failed}
-
-
 def store_snapshots(session: Session, tenant_id: uuid.UUID, objects: Sequence[Any]) -> int:
     """A backfill's page: each object stored as its own latest read, then mapped."""
     now = utcnow()
@@ -268,16 +260,6 @@ def map_pending(
             break
         total.add(report)
     return total
-
-
-def map_pending_in(session: Session, tenant_id: uuid.UUID) -> MappingReport:
-    """``map_pending`` inside the caller's unit of work (one transaction for everything)."""
-    total = MappingReport()
-    while True:
-        report = map_batch(session, tenant_id, MAPPING_BATCH)
-        if report.batches == 0:
-            return total
-        total.add(report)
 
 
 def map_batch(session: Session, tenant_id: uuid.UUID, batch_size: int) -> MappingReport:
