@@ -183,6 +183,7 @@ COMMANDS: dict[str, list[str] | None] = {
         "whsec_test",
     ],
     "connectors stripe backfill": ["connectors", "stripe", "backfill", "--tenant", "ttt"],
+    "connectors stripe map": ["connectors", "stripe", "map", "--tenant", "ttt"],
     "alerts add": ["alerts", "add", "ops", "--tenant", "ttt", "--email", "ops@t.example"],
     "alerts list": ["alerts", "list", "--tenant", "ttt"],
     "alerts test": ["alerts", "test", "00000000-0000-0000-0000-000000000000", "--tenant", "ttt"],

@@ -24,6 +24,7 @@ from aethercrown.budget.api import router as budget_router
 from aethercrown.churn.api import router as churn_router
 from aethercrown.connectors.api import router as connectors_router
 from aethercrown.connectors.api import tracking_router
+from aethercrown.connectors.stripe_service import MappingKicker
 from aethercrown.content.api import router as content_router
 from aethercrown.core.auth import AdminPrincipal
 from aethercrown.core.errors import install_error_handlers
@@ -157,6 +158,11 @@ def _lifespan(parts: _Parts) -> Callable[[FastAPI], AbstractAsyncContextManager[
         )
         flusher.start()
         automation = _automation_thread(app, settings)
+        # Stripe webhooks are mapped a moment after they are stored, where automation runs.
+        kicker = MappingKicker(app.state.session_factory) if settings.run_automation else None
+        if kicker is not None:
+            kicker.start()
+        app.state.stripe_kicker = kicker
         folder = None
         if settings.usage_fold_seconds > 0:
             # Several API processes may each run one: folds take turns on the cursor's lock.
@@ -184,6 +190,8 @@ def _lifespan(parts: _Parts) -> Callable[[FastAPI], AbstractAsyncContextManager[
                 folder.stop()
             if automation is not None:
                 automation.stop()
+            if kicker is not None:
+                kicker.stop()
             flusher.stop()
             engine.dispose()
 

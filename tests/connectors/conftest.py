@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from aethercrown import clock
+from aethercrown.connectors import stripe_service
 from tests.conftest import TenantHandle
 from tests.connectors.stripe_fakes import WEBHOOK_SECRET, stripe_signature
 
@@ -25,6 +26,11 @@ def connect_stripe(
     return dict(response.json())
 
 
+def map_stripe(client: TestClient, tenant: TenantHandle) -> stripe_service.MappingReport:
+    """Run the mapping job's work for the tenant now (the app under test runs no automation)."""
+    return stripe_service.map_pending(client.app.state.session_factory, tenant.uid)  # type: ignore[attr-defined]
+
+
 def send_event(
     client: TestClient,
     tenant: TenantHandle,
@@ -32,10 +38,12 @@ def send_event(
     *,
     secret: str = WEBHOOK_SECRET,
     timestamp: int | None = None,
+    map_after: bool = True,
 ) -> Any:
+    """Deliver one signed event; then (``map_after``) map what is pending, as the job would."""
     payload = orjson.dumps(event)
     stamp = timestamp if timestamp is not None else int(clock.utcnow().timestamp())
-    return client.post(
+    response = client.post(
         f"/api/v1/connectors/stripe/webhook/{tenant.id}",
         content=payload,
         headers={
@@ -43,6 +51,9 @@ def send_event(
             "Content-Type": "application/json",
         },
     )
+    if map_after and response.status_code == 200:
+        map_stripe(client, tenant)
+    return response
 
 
 @pytest.fixture

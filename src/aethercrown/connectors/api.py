@@ -22,13 +22,14 @@ from aethercrown.connectors.schemas import (
     StripeConnectionOut,
     StripeEventOut,
     StripeInvoiceOut,
+    StripeMappingStatus,
     StripeWebhookResult,
 )
 from aethercrown.core.auth import TenantReader, TenantWriter
 from aethercrown.core.crypto import SecretBox, secret_box
 from aethercrown.core.errors import InvalidInput, ProblemError, field_error
 from aethercrown.core.pagination import Page, Pagination, paginate
-from aethercrown.db.session import DbSession, SessionFactory
+from aethercrown.db.session import DbSession, SessionFactory, read_transaction
 
 router = APIRouter(prefix="/api/v1/connectors", tags=["connectors"])
 
@@ -87,7 +88,8 @@ async def stripe_webhook(
     tenant_id: uuid.UUID, request: Request, session: DbSession
 ) -> StripeWebhookResult:
     """Stripe's webhook endpoint for one tenant. No bearer key: the Stripe-Signature made with
-    the tenant's endpoint secret authenticates the call."""
+    the tenant's endpoint secret authenticates the call. The event is stored and acknowledged;
+    it is mapped into business data a moment later (``GET /stripe/mapping`` shows progress)."""
     body = await request.body()
     result = await run_in_threadpool(
         stripe_service.receive_webhook,
@@ -97,7 +99,25 @@ async def stripe_webhook(
         request.headers.get(stripe_service.SIGNATURE_HEADER),
         _box(request),
     )
+    kicker = getattr(request.app.state, "stripe_kicker", None)
+    if kicker is not None and result["stored"]:
+        kicker.kick(tenant_id)  # it waits a moment: this request's unit commits first
     return StripeWebhookResult(**result)
+
+
+@router.get("/stripe/mapping", response_model=StripeMappingStatus)
+def get_stripe_mapping(principal: TenantReader, session: DbSession) -> StripeMappingStatus:
+    """Stripe events received, mapped, pending and failed (with the latest failures)."""
+    return StripeMappingStatus(**stripe_service.mapping_status(session, principal.tenant_id))
+
+
+@router.post("/stripe/mapping/run", response_model=StripeMappingStatus)
+def run_stripe_mapping(principal: TenantWriter, units: SessionFactory) -> StripeMappingStatus:
+    """Map the tenant's pending Stripe events now (the mapping job does it every minute, and
+    the API process a moment after each webhook), then show the status."""
+    stripe_service.map_pending(units, principal.tenant_id)
+    with read_transaction(units) as session:
+        return StripeMappingStatus(**stripe_service.mapping_status(session, principal.tenant_id))
 
 
 @router.post("/stripe/backfill", response_model=BackfillOut)

@@ -12,6 +12,7 @@ from aethercrown.core.commandline import fail, open_database, unit_of_work
 from aethercrown.core.crypto import secret_box
 from aethercrown.core.errors import ProblemError
 from aethercrown.db.engine import make_session_factory
+from aethercrown.db.session import read_transaction
 from aethercrown.settings import get_settings
 from aethercrown.tenants.service import resolve_tenant_ref
 
@@ -81,3 +82,34 @@ def backfill(
         f"{name} {state.get('fetched', 0)}" for name, state in report.resources.items()
     )
     typer.echo(f"backfill {report.status}: {parts} (rate limited {report.rate_limited} times)")
+
+
+@stripe_app.command("map")
+def map_events(
+    tenant: str = typer.Option(..., help="Tenant slug or id"),
+    batch_size: int = typer.Option(
+        stripe_service.MAPPING_BATCH, min=1, max=5000, help="Events a transaction"
+    ),
+) -> None:
+    """Map the tenant's stored Stripe events that are not mapped yet (the mapping job does it
+    every minute, the API process a moment after each webhook); prints the counts."""
+    tenant_id = _tenant_id(tenant)
+    settings = get_settings()
+    engine = open_database(settings)
+    try:
+        factory = make_session_factory(engine)
+        report = stripe_service.map_pending(factory, tenant_id, batch_size=batch_size)
+        with read_transaction(factory) as session:
+            status = stripe_service.mapping_status(session, tenant_id)
+    finally:
+        engine.dispose()
+    typer.echo(
+        f"mapped {report.mapped} events in {report.batches} batches ({report.failed} failed); "
+        f"received {status['received']}, mapped {status['mapped']}, "
+        f"pending {status['pending']}, failed {status['failed']}"
+    )
+    for failure in status["recent_failures"]:
+        typer.echo(
+            f"  {failure['event_id']} ({failure['event_type']}): attempt {failure['attempts']}, "
+            f"retry at {failure['retry_at']}: {failure['error']}"
+        )

@@ -1,4 +1,5 @@
-"""The connectors' periodic work: forgetting old Segment message ids.
+"""The connectors' periodic work: mapping the Stripe events the webhook stored, and forgetting
+old Segment message ids.
 
 ``segment_messages`` keeps the message id of every ``identify`` and ``group`` call so that a
 replay applies nothing. Replays come from the SDKs retrying a batch whose answer they lost, within
@@ -18,6 +19,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from aethercrown.connectors import segment_service
+from aethercrown.connectors.stripe_service import map_all_tenants
 from aethercrown.core.jobs import JobSpec, count
 from aethercrown.db.session import write_transaction
 from aethercrown.db.tenant_scope import scope_to_all_tenants
@@ -46,7 +48,29 @@ def prune_headline(summary: dict[str, Any]) -> str:
     return f"forgot {forgot} received before {summary['before'][:10]}"
 
 
+def _mapping_job(
+    factory: sessionmaker[Session], tenant_id: uuid.UUID | None, period_start: datetime
+) -> dict[str, Any]:
+    return map_all_tenants(factory)
+
+
+def _mapping_headline(summary: dict[str, Any]) -> str:
+    mapped, failed = summary.get("events_mapped", 0), summary.get("events_failed", 0)
+    if not mapped and not failed:
+        return "no Stripe event pending"
+    text = f"{count(mapped, 'Stripe event')} mapped"
+    return f"{text}, {failed:,} failed (retried later)" if failed else text
+
+
 JOBS = [
+    JobSpec(
+        name="stripe_mapping",
+        interval_seconds=60,
+        run_in_units=_mapping_job,
+        per_tenant=False,
+        description="Map stored Stripe events into customers, subscriptions and payments",
+        headline=_mapping_headline,
+    ),
     JobSpec(
         name="connectors.segment_messages_prune",
         interval_seconds=86_400,
@@ -55,5 +79,5 @@ JOBS = [
         description="Delete the Segment identify/group message ids kept past their 7-day "
         "deduplication window",
         headline=prune_headline,
-    )
+    ),
 ]

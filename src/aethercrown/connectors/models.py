@@ -19,6 +19,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -45,12 +46,24 @@ class StripeConnection(TenantScoped, UUIDPrimaryKey, Timestamps, Base):
 
 class StripeEvent(TenantScoped, Base):
     """One Stripe event as received (or one object as a backfill read it), kept raw. The mapping
-    into business data is recomputed from these, so arrival order never matters."""
+    into business data is recomputed from these, so arrival order never matters.
+
+    The webhook stores an event unmapped (``mapped_at`` empty) and answers; the mapping job
+    claims unmapped events in batches. An event whose object cannot be mapped keeps its error,
+    and is claimed again from ``retry_at`` on (exponential backoff per failed attempt)."""
 
     __tablename__ = "stripe_events"
     __table_args__ = (
         UniqueConstraint("tenant_id", "event_id"),
         Index("ix_stripe_events_tenant_object", "tenant_id", "object_id", "created"),
+        # Only the unmapped events: the mapping job's claims and its list of tenants with work.
+        Index(
+            "ix_stripe_events_unmapped",
+            "tenant_id",
+            "id",
+            postgresql_where=text("mapped_at IS NULL"),
+            sqlite_where=text("mapped_at IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
@@ -62,6 +75,10 @@ class StripeEvent(TenantScoped, Base):
     created: Mapped[datetime] = mapped_column()
     payload: Mapped[dict[str, Any]] = mapped_column()
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    mapped_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    map_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    map_error: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    retry_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class StripeInvoice(TenantScoped, UUIDPrimaryKey, Timestamps, Base):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import case, delete, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -23,6 +25,7 @@ from aethercrown.connectors.models import (
 )
 from aethercrown.core.tenancy import TenantRepository
 from aethercrown.db.base import new_id
+from aethercrown.db.tenant_scope import scope_to_all_tenants
 
 IN_CHUNK = 1_000
 
@@ -33,6 +36,39 @@ def _insert(session: Session) -> Any:
 
 def _chunks(items: Sequence[Any], size: int = IN_CHUNK) -> list[Sequence[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+@dataclass(frozen=True)
+class ClaimedEvent:
+    id: int
+    object_type: str
+    object_id: str
+    map_attempts: int
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    event_id: str
+    event_type: str
+    object_type: str
+    object_id: str
+    created: datetime
+    payload: dict[str, Any]
+
+
+def tenants_with_unmapped_events(session: Session, now: datetime) -> list[uuid.UUID]:
+    """Tenants with Stripe events due for mapping (the installation-wide mapping job's list:
+    crosses tenants by design)."""
+    scope_to_all_tenants(session)
+    stmt = (
+        select(StripeEvent.tenant_id)
+        .where(
+            StripeEvent.mapped_at.is_(None),
+            or_(StripeEvent.retry_at.is_(None), StripeEvent.retry_at <= now),
+        )
+        .distinct()
+    )
+    return list(session.scalars(stmt))
 
 
 class StripeConnectionRepository(TenantRepository[StripeConnection]):
@@ -83,16 +119,110 @@ class StripeEventRepository(TenantRepository[StripeEvent]):
         for chunk in _chunks(rows):
             self.session.execute(stmt, list(chunk))
 
-    def for_objects(self, object_ids: Collection[str]) -> Sequence[StripeEvent]:
-        """Every stored event of these objects, oldest first (arrival order among equals)."""
-        out: list[StripeEvent] = []
+    def lock_mapping(self) -> None:
+        """Take the tenant's mapping lock until the transaction ends (PostgreSQL; SQLite has one
+        writer at a time anyway). One mapper per tenant at a time: a batch re-derives whole
+        objects from all their stored events, so two batches that touched one object at once
+        could each write it from a different set of events, the staler one last. Another
+        mapper of the same tenant waits for this batch to commit, then claims what is left."""
+        if self.session.get_bind().dialect.name != "postgresql":
+            return
+        digest = hashlib.blake2b(f"stripe-mapping:{self.tenant_id}".encode(), digest_size=8)
+        key = int.from_bytes(digest.digest(), "big", signed=True)
+        self.session.execute(select(func.pg_advisory_xact_lock(key)))
+
+    def claim_unmapped(self, now: datetime, limit: int) -> list[ClaimedEvent]:
+        """Up to ``limit`` unmapped events due now (new ones, and failed ones whose retry time
+        has come), oldest arrival first, locked until the transaction ends (``FOR UPDATE SKIP
+        LOCKED`` on PostgreSQL: rows another transaction holds are passed over)."""
+        stmt = (
+            self.select(
+                StripeEvent.id,
+                StripeEvent.object_type,
+                StripeEvent.object_id,
+                StripeEvent.map_attempts,
+            )
+            .where(
+                StripeEvent.mapped_at.is_(None),
+                or_(StripeEvent.retry_at.is_(None), StripeEvent.retry_at <= now),
+            )
+            .order_by(StripeEvent.id)
+            .limit(limit)
+        )
+        if self.session.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True)
+        return [ClaimedEvent(*row) for row in self.session.execute(stmt)]
+
+    def mark_mapped(self, ids: Sequence[int], now: datetime) -> None:
+        for chunk in _chunks(sorted(ids)):
+            self.session.execute(
+                self.update()
+                .where(StripeEvent.id.in_(chunk))
+                .values(mapped_at=now, map_error=None, retry_at=None)
+            )
+
+    def mark_failed(self, failures: Sequence[tuple[int, int, str, datetime]]) -> None:
+        """Each (id, attempts so far, error, when to retry) stays unmapped until then."""
+        for event_id, attempts, error, retry_at in failures:
+            self.session.execute(
+                self.update()
+                .where(StripeEvent.id == event_id)
+                .values(map_attempts=attempts, map_error=error[:2000], retry_at=retry_at)
+            )
+
+    def mapping_counts(self) -> dict[str, int]:
+        """Events stored (webhooks and backfill reads), mapped, pending and failed."""
+        unmapped = StripeEvent.mapped_at.is_(None)
+        failed = unmapped & StripeEvent.map_error.is_not(None)
+        row = self.session.execute(
+            self.select(
+                func.count(),
+                func.count(StripeEvent.mapped_at),
+                func.coalesce(func.sum(case((unmapped & StripeEvent.map_error.is_(None), 1))), 0),
+                func.coalesce(func.sum(case((failed, 1))), 0),
+            )
+        ).one()
+        return {
+            "received": int(row[0]),
+            "mapped": int(row[1]),
+            "pending": int(row[2]),
+            "failed": int(row[3]),
+        }
+
+    def failures(self, limit: int) -> list[tuple[str, str, int, str | None, datetime | None]]:
+        """The latest events that failed to map: (event id, type, attempts, error, retry at)."""
+        stmt = (
+            self.select(
+                StripeEvent.event_id,
+                StripeEvent.event_type,
+                StripeEvent.map_attempts,
+                StripeEvent.map_error,
+                StripeEvent.retry_at,
+            )
+            .where(StripeEvent.mapped_at.is_(None), StripeEvent.map_error.is_not(None))
+            .order_by(StripeEvent.id.desc())
+            .limit(limit)
+        )
+        return [tuple(row) for row in self.session.execute(stmt)]
+
+    def for_objects(self, object_ids: Collection[str]) -> list[StoredEvent]:
+        """Every stored event of these objects, oldest first (arrival order among equals), as
+        plain rows: a batch reads hundreds, and only reads them."""
+        out: list[StoredEvent] = []
         for chunk in _chunks(sorted(set(object_ids))):
             stmt = (
-                self.select()
+                self.select(
+                    StripeEvent.event_id,
+                    StripeEvent.event_type,
+                    StripeEvent.object_type,
+                    StripeEvent.object_id,
+                    StripeEvent.created,
+                    StripeEvent.payload,
+                )
                 .where(StripeEvent.object_id.in_(chunk))
                 .order_by(StripeEvent.created, StripeEvent.id)
             )
-            out.extend(self.session.scalars(stmt))
+            out.extend(StoredEvent(*row) for row in self.session.execute(stmt))
         return out
 
     def list_statement(self, event_type: str | None) -> Any:

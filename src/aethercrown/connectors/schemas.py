@@ -37,9 +37,24 @@ class StripeConnectionOut(BaseModel):
 
 class StripeWebhookResult(BaseModel):
     received: int
-    stored: int
+    stored: int = Field(description="New events stored; the mapping job maps them shortly")
     duplicates: int
+
+
+class StripeMappingFailure(BaseModel):
+    event_id: str
+    event_type: str
+    attempts: int
+    error: str | None
+    retry_at: datetime | None
+
+
+class StripeMappingStatus(BaseModel):
+    received: int = Field(description="Events stored: webhooks and a backfill's reads")
     mapped: int
+    pending: int = Field(description="Stored, not mapped yet")
+    failed: int = Field(description="Could not be mapped; retried with backoff")
+    recent_failures: list[StripeMappingFailure]
 
 
 class BackfillOut(BaseModel):

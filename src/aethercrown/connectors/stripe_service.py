@@ -9,12 +9,14 @@ signing secret, so one tenant's events can never be verified, stored or mapped a
 from __future__ import annotations
 
 import hmac
+import logging
+import threading
 import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -23,23 +25,33 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from aethercrown.clock import utcnow
 from aethercrown.connectors import stripe_mapping as mapping
-from aethercrown.connectors.models import StripeConnection, StripeEvent
+from aethercrown.connectors.models import StripeConnection
 from aethercrown.connectors.repository import (
+    StoredEvent,
     StripeConnectionRepository,
     StripeEventRepository,
     StripeInvoiceRepository,
+    tenants_with_unmapped_events,
 )
 from aethercrown.core.backoff import exponential_backoff
 from aethercrown.core.crypto import SecretBox
 from aethercrown.core.errors import InvalidInput, NotFound, ProblemError, field_error
 from aethercrown.data import service as data
-from aethercrown.db.session import write_transaction
+from aethercrown.db.session import read_transaction, write_transaction
+
+log = logging.getLogger(__name__)
 
 # Stripe's own default tolerance; measured on the platform's clock (see verify_signature).
 SIGNATURE_TOLERANCE_SECONDS = 300
 SIGNATURE_HEADER = "Stripe-Signature"
 # Rows per data.ingest_rows call when a batch maps many objects.
 INGEST_CHUNK = 5_000
+# Events claimed per mapping transaction.
+MAPPING_BATCH = 500
+# Retry delay of an event whose object failed to map: 30 s, doubling, at most 6 hours.
+MAPPING_BACKOFF = (30.0, 6 * 3600.0)
+# How long after a webhook the API process maps (deliveries arriving meanwhile join the batch).
+KICK_DELAY_SECONDS = 1.0
 # The list endpoints a backfill reads, in the order references need them.
 BACKFILL_RESOURCES = ("customers", "subscriptions", "invoices")
 BACKFILL_PAGE_SIZE = 100
@@ -134,8 +146,10 @@ def receive_webhook(
     signature: str | None,
     box: SecretBox,
 ) -> dict[str, Any]:
-    """Verify, store (once per event id) and map one webhook delivery. Anything wrong raises
-    before a row is written: the request's unit of work then stores nothing."""
+    """Verify and store (once per event id) one webhook delivery; the mapping job maps it
+    later. Anything wrong raises before a row is written: the request's unit of work then
+    stores nothing. The answer goes out once the request's unit of work has committed, so an
+    acknowledged event is durably stored."""
     conn = connection(session, tenant_id)
     secret = box.open(conn.webhook_secret)
     verify_signature(payload, signature, secret, utcnow().timestamp())
@@ -143,7 +157,7 @@ def receive_webhook(
         event = orjson.loads(payload)
     except orjson.JSONDecodeError as exc:
         raise InvalidInput("The payload is not JSON", [field_error(["body"], str(exc))]) from exc
-    return ingest_events(session, tenant_id, [event])
+    return store_events(session, tenant_id, [event])
 
 
 def _event_row(index: int, event: Any) -> dict[str, Any]:
@@ -182,23 +196,12 @@ def _event_row(index: int, event: Any) -> dict[str, Any]:
     }
 
 
-def ingest_events(session: Session, tenant_id: uuid.UUID, events: Sequence[Any]) -> dict[str, Any]:
-    """Store events new to the tenant and map the objects they touch. A redelivered event is
-    counted as a duplicate and changes nothing."""
+def store_events(session: Session, tenant_id: uuid.UUID, events: Sequence[Any]) -> dict[str, Any]:
+    """Store events new to the tenant, unmapped (``map_pending`` maps them). A redelivered
+    event is counted as a duplicate and changes nothing."""
     rows = [_event_row(i, e) for i, e in enumerate(events)]
     stored = StripeEventRepository(session, tenant_id).insert_new(rows)
-    touched = {
-        r["object_id"]
-        for r in rows
-        if r["event_id"] in stored and r["object_type"] in mapping.MAPPED_OBJECTS
-    }
-    mapped = map_objects(session, tenant_id, touched)
-    return {
-        "received": len(rows),
-        "stored": len(stored),
-        "duplicates": len(rows) - len(stored),
-        "mapped": mapped,
-    }
+    return {"received": len(rows), "stored": len(stored), "duplicates": len(rows) - len(stored)}
 
 
 def store_snapshots(session: Session, tenant_id: uuid.UUID, objects: Sequence[Any]) -> int:
@@ -214,8 +217,182 @@ def store_snapshots(session: Session, tenant_id: uuid.UUID, objects: Sequence[An
             "data": {"object": obj},
         }
         rows.append(_event_row(i, event))
-    StripeEventRepository(session, tenant_id).replace_snapshots(rows)
+    repo = StripeEventRepository(session, tenant_id)
+    repo.lock_mapping()  # mapped here: no mapping job may write these objects meanwhile
+    for row in rows:
+        row["mapped_at"] = now
+    repo.replace_snapshots(rows)
     return map_objects(session, tenant_id, {r["object_id"] for r in rows})
+
+
+# ---- the mapping job --------------------------------------------------------------------------
+
+
+@dataclass
+class MappingReport:
+    batches: int = 0
+    mapped: int = 0  # events marked mapped (objects written, or of a type nothing maps)
+    failed: int = 0  # events whose object failed to map (kept for a retry)
+    objects: int = 0
+
+    def add(self, other: MappingReport) -> None:
+        self.batches += other.batches
+        self.mapped += other.mapped
+        self.failed += other.failed
+        self.objects += other.objects
+
+
+def map_pending(
+    factory: sessionmaker[Session],
+    tenant_id: uuid.UUID,
+    *,
+    batch_size: int = MAPPING_BATCH,
+    max_batches: int | None = None,
+) -> MappingReport:
+    """Map the tenant's unmapped events, ``batch_size`` a transaction, until none is due (or
+    ``max_batches`` ran). Each batch commits on its own: a crash loses at most the batch in
+    hand, whose events stay unmapped and are claimed again."""
+    total = MappingReport()
+    while max_batches is None or total.batches < max_batches:
+        with write_transaction(factory) as session:
+            report = map_batch(session, tenant_id, batch_size)
+        if report.batches == 0:
+            break
+        total.add(report)
+    return total
+
+
+def map_batch(session: Session, tenant_id: uuid.UUID, batch_size: int) -> MappingReport:
+    """Claim up to ``batch_size`` due events and map the objects they touch in one pass: each
+    object re-derived from all its stored events in Stripe's order (``created``, then
+    arrival), written with set-based upserts. An object that fails is rolled back to a
+    savepoint and its events keep the error with a retry time; the others are mapped."""
+    repo = StripeEventRepository(session, tenant_id)
+    repo.lock_mapping()
+    now = utcnow()
+    claimed = repo.claim_unmapped(now, batch_size)
+    if not claimed:
+        return MappingReport()
+    objects = sorted({c.object_id for c in claimed if c.object_type in mapping.MAPPED_OBJECTS})
+    errors: dict[str, str] = {}
+    if objects:
+        try:
+            with session.begin_nested():
+                map_objects(session, tenant_id, objects)
+        except Exception:  # one bad object must not hold up the rest: map them one by one
+            errors = _map_one_by_one(session, tenant_id, objects)
+    failures = [
+        (
+            c.id,
+            c.map_attempts + 1,
+            errors[c.object_id],
+            now + timedelta(seconds=exponential_backoff(c.map_attempts + 1, *MAPPING_BACKOFF)),
+        )
+        for c in claimed
+        if c.object_id in errors
+    ]
+    repo.mark_mapped([c.id for c in claimed if c.object_id not in errors], now)
+    repo.mark_failed(failures)
+    return MappingReport(
+        batches=1,
+        mapped=len(claimed) - len(failures),
+        failed=len(failures),
+        objects=len(objects) - len(errors),
+    )
+
+
+def _map_one_by_one(
+    session: Session, tenant_id: uuid.UUID, objects: Sequence[str]
+) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    for object_id in objects:
+        try:
+            with session.begin_nested():
+                map_objects(session, tenant_id, [object_id])
+        except ProblemError as exc:
+            errors[object_id] = exc.detail or exc.title
+        except Exception as exc:  # a database refusal (a value too long…) is the object's too
+            errors[object_id] = f"{type(exc).__name__}: {exc}"
+    return errors
+
+
+def mapping_status(session: Session, tenant_id: uuid.UUID, failures: int = 10) -> dict[str, Any]:
+    """Events received (webhooks and backfill reads), mapped, pending and failed, with the
+    latest failures' errors."""
+    repo = StripeEventRepository(session, tenant_id)
+    return {
+        **repo.mapping_counts(),
+        "recent_failures": [
+            {
+                "event_id": event_id,
+                "event_type": event_type,
+                "attempts": attempts,
+                "error": error,
+                "retry_at": retry_at,
+            }
+            for event_id, event_type, attempts, error, retry_at in repo.failures(failures)
+        ],
+    }
+
+
+def map_all_tenants(factory: sessionmaker[Session]) -> dict[str, Any]:
+    """The mapping job: every tenant with events due, each mapped until none is left."""
+    with read_transaction(factory) as session:
+        tenants = tenants_with_unmapped_events(session, utcnow())
+    total = MappingReport()
+    for tenant_id in tenants:
+        total.add(map_pending(factory, tenant_id))
+    return {
+        "tenants": len(tenants),
+        "events_mapped": total.mapped,
+        "events_failed": total.failed,
+        "objects": total.objects,
+        "batches": total.batches,
+    }
+
+
+class MappingKicker:
+    """Maps a tenant's events a moment after its webhooks arrive, in the API process (the
+    mapping job catches up with anything this misses: a restart, another process's webhooks).
+    ``kick`` only records the tenant; a daemon thread waits ``delay`` seconds, so a burst of
+    deliveries is mapped in a few batches rather than one by one, then maps every tenant
+    kicked meanwhile."""
+
+    def __init__(self, factory: sessionmaker[Session], delay: float = KICK_DELAY_SECONDS) -> None:
+        self._factory = factory
+        self._delay = delay
+        self._tenants: set[uuid.UUID] = set()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="stripe-mapping", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def kick(self, tenant_id: uuid.UUID) -> None:
+        with self._lock:
+            self._tenants.add(tenant_id)
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait()
+            if self._stop.wait(self._delay):
+                return
+            self._wake.clear()
+            with self._lock:
+                tenants, self._tenants = self._tenants, set()
+            for tenant_id in sorted(tenants):
+                try:
+                    map_pending(self._factory, tenant_id)
+                except Exception:  # the job retries; a failed kick only delays the data
+                    log.warning("stripe mapping after a webhook failed", exc_info=True)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout)
 
 
 # ---- mapping ----------------------------------------------------------------------------------
@@ -234,7 +411,7 @@ class _Batch:
         self.referenced[customer] = seen if known is None else min(known, seen)
 
 
-def _snapshots(events: Iterable[StripeEvent]) -> dict[str, list[mapping.Snapshot]]:
+def _snapshots(events: Iterable[StoredEvent]) -> dict[str, list[mapping.Snapshot]]:
     out: dict[str, list[mapping.Snapshot]] = defaultdict(list)
     for e in events:
         obj = e.payload.get("data", {}).get("object", {})

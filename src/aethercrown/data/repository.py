@@ -178,9 +178,12 @@ class RowRepository(TenantRepository[Any]):
         out: list[str] = []
         column = self.model.external_id
         ordered = sorted(set(prefixes))
-        for chunk in chunked(ordered, 200):
+        for chunk in chunked(ordered, 256):
+            # Padded (repeating the last prefix) to a power of two: a handful of statement
+            # shapes, each compiled once and cached, instead of one compile per count.
+            padded = [*chunk, *[chunk[-1]] * ((1 << (len(chunk) - 1).bit_length()) - len(chunk))]
             stmt = self.select(column).where(
-                or_(*[column.startswith(p, autoescape=True) for p in chunk])
+                or_(*[column.startswith(p, autoescape=True) for p in padded])
             )
             out.extend(self.session.scalars(stmt))
         return out

@@ -1,0 +1,223 @@
+"""Stripe webhooks acknowledged once stored and mapped by a job in batches: duplicates,
+arrival order, failures retried with backoff without blocking others, concurrent mappers."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from aethercrown import clock
+from aethercrown.connectors import stripe_service
+from aethercrown.connectors.repository import StripeEventRepository
+from aethercrown.core.errors import InvalidInput
+from aethercrown.core.jobs import all_jobs
+from tests.conftest import TenantHandle, create_tenant
+from tests.connectors.conftest import connect_stripe, map_stripe, send_event
+from tests.connectors.stripe_fakes import customer, event, invoice, item, price, subscription
+from tests.connectors.test_stripe import JAN, _comparable, _mapping, _rows, history
+
+DAY = 86_400
+PLANS = [price("price_s", 2900, nickname="starter"), price("price_p", 9900, nickname="pro")]
+
+
+def _history(prefix: str, n: int) -> list[dict[str, Any]]:
+    """Four events per customer: created, subscribed, changed plan, invoice paid."""
+    out = []
+    for i in range(n):
+        cus, sub, si = f"cus_{prefix}{i}", f"sub_{prefix}{i}", f"si_{prefix}{i}"
+        t = JAN + i
+        first = subscription(sub, cus, [item(si, PLANS[i % 2], 1, t)], start=t)
+        changed = subscription(sub, cus, [item(si, PLANS[(i + 1) % 2], 1, t)], start=t)
+        paid = invoice(
+            f"in_{prefix}{i}", cus, sub, created=t + 15 * DAY, status="paid", amount=2900, paid=True
+        )
+        out += [
+            event(f"evt_{prefix}{i}_c", "customer.created", t, customer(cus, t, f"C {i}")),
+            event(f"evt_{prefix}{i}_s", "customer.subscription.created", t, first),
+            event(f"evt_{prefix}{i}_u", "customer.subscription.updated", t + 14 * DAY, changed),
+            event(f"evt_{prefix}{i}_i", "invoice.paid", t + 15 * DAY, paid),
+        ]
+    return out
+
+
+def _store(client: TestClient, tenant: TenantHandle, events: Sequence[dict[str, Any]]) -> None:
+    for e in events:
+        response = send_event(client, tenant, e, map_after=False)
+        assert response.status_code == 200, response.text
+
+
+def _data(client: TestClient, tenant: TenantHandle) -> dict[str, Any]:
+    return {
+        kind: _comparable(_rows(client, tenant, kind))
+        for kind in ("customers", "subscriptions", "payments")
+    }
+
+
+def test_stored_events_are_mapped_in_batches_in_any_order_as_one_by_one(
+    client: TestClient, admin_key: str
+) -> None:
+    events = history() + _history("a", 5)
+    one_by_one = create_tenant(client, admin_key, tier="professional")
+    connect_stripe(client, one_by_one)
+    for e in events:  # in order, mapped after each delivery
+        assert send_event(client, one_by_one, e).status_code == 200
+    expected = _data(client, one_by_one)
+    for seed, batch_size in ((1, 2), (2, 5), (3, 500)):
+        tenant = create_tenant(client, admin_key, tier="professional")
+        connect_stripe(client, tenant)
+        order = list(events)
+        random.Random(seed).shuffle(order)
+        _store(client, tenant, order + order[:4])  # and some redelivered
+        assert _mapping(client, tenant)[:4] == (len(events), 0, len(events), 0)
+        assert _rows(client, tenant, "customers") == []  # acknowledged, not mapped yet
+        report = stripe_service.map_pending(
+            client.app.state.session_factory,  # type: ignore[attr-defined]
+            tenant.uid,
+            batch_size=batch_size,
+        )
+        assert report.mapped == len(events)
+        assert report.batches == -(-len(events) // batch_size)
+        assert _data(client, tenant) == expected, (seed, batch_size)
+        assert _mapping(client, tenant)[:4] == (len(events), len(events), 0, 0)
+
+
+def test_a_failing_event_is_retried_with_backoff_and_blocks_nothing(
+    client: TestClient, stripe_tenant: TenantHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bad_price = {"id": "p", "unit_amount": "9"}  # not a Stripe amount: the object cannot map
+    bad = event(
+        "evt_bad",
+        "customer.subscription.created",
+        JAN,
+        subscription("sub_bad", "cus_bad", [item("si_bad", bad_price, 1, JAN)], start=JAN),
+    )
+    flaky = event("evt_flaky", "customer.created", JAN, customer("cus_flaky", JAN, "Flaky"))
+    good = _history("g", 3)
+    failing = {"cus_flaky"}
+    real_map_objects = stripe_service.map_objects
+
+    def map_objects(session: Any, tenant_id: Any, object_ids: Any) -> int:
+        wanted = set(object_ids)
+        if wanted & failing:
+            raise InvalidInput("the flaky customer cannot be mapped just now")
+        return real_map_objects(session, tenant_id, wanted)
+
+    monkeypatch.setattr(stripe_service, "map_objects", map_objects)
+    # The malformed object is acknowledged (Stripe would retry a refusal for days) and kept.
+    _store(client, stripe_tenant, [bad, flaky, *good])
+    report = map_stripe(client, stripe_tenant)
+    assert (report.mapped, report.failed) == (len(good), 2)
+    received, mapped, pending, failed, failures = _mapping(client, stripe_tenant)
+    assert (received, mapped, pending, failed) == (len(good) + 2, len(good), 0, 2)
+    by_id = {f["event_id"]: f for f in failures}
+    assert "unit_amount" in by_id["evt_bad"]["error"]
+    assert "flaky" in by_id["evt_flaky"]["error"]
+    assert by_id["evt_bad"]["attempts"] == 1
+    # The others were mapped all the same.
+    assert sorted(c["external_id"] for c in _rows(client, stripe_tenant, "customers")) == [
+        "cus_g0",
+        "cus_g1",
+        "cus_g2",
+    ]
+    # Not claimed again before its retry time (30 s after the first failure)...
+    assert map_stripe(client, stripe_tenant).batches == 0
+    failing.clear()  # the flaky object's trouble is over
+    later = clock.utcnow() + timedelta(seconds=31)
+    with clock.travel(later, tick=False):
+        report = map_stripe(client, stripe_tenant)
+        assert (report.mapped, report.failed) == (1, 1)
+        _, mapped, pending, failed, failures = _mapping(client, stripe_tenant)
+        assert (mapped, pending, failed) == (len(good) + 1, 0, 1)
+        assert [(f["event_id"], f["attempts"]) for f in failures] == [("evt_bad", 2)]
+        # ...and backing off: the second failure waits 60 s.
+        assert map_stripe(client, stripe_tenant).batches == 0
+    assert "cus_flaky" in {c["external_id"] for c in _rows(client, stripe_tenant, "customers")}
+
+
+def test_two_concurrent_mappers_map_each_event_once(
+    client: TestClient, stripe_tenant: TenantHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events = _history("p", 60)
+    _store(client, stripe_tenant, events)
+    marked: list[int] = []
+    lock = threading.Lock()
+    real_mark = StripeEventRepository.mark_mapped
+
+    def mark_mapped(self: StripeEventRepository, ids: Sequence[int], now: Any) -> None:
+        with lock:
+            marked.extend(ids)
+        real_mark(self, ids, now)
+
+    monkeypatch.setattr(StripeEventRepository, "mark_mapped", mark_mapped)
+    factory = client.app.state.session_factory  # type: ignore[attr-defined]
+    reports: list[stripe_service.MappingReport] = []
+    start = threading.Barrier(2)
+
+    def mapper() -> None:
+        start.wait()
+        reports.append(stripe_service.map_pending(factory, stripe_tenant.uid, batch_size=20))
+
+    threads = [threading.Thread(target=mapper) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert sum(r.mapped for r in reports) == len(events)
+    counts = Counter(marked)
+    assert len(counts) == len(events) and set(counts.values()) == {1}
+    assert _mapping(client, stripe_tenant)[:4] == (len(events), len(events), 0, 0)
+    subs = _rows(client, stripe_tenant, "subscriptions")
+    assert len(subs) == 2 * 60  # two segments each: the plan change closed the first
+
+
+def test_the_job_and_the_api_map_pending_events(
+    client: TestClient, stripe_tenant: TenantHandle, other_tenant: TenantHandle
+) -> None:
+    connect_stripe(client, other_tenant, secret="whsec_globex_secret_987654")
+    _store(client, stripe_tenant, _history("j", 2))
+    other = event("evt_o", "customer.created", JAN, customer("cus_o", JAN, "Other"))
+    assert (
+        send_event(
+            client, other_tenant, other, secret="whsec_globex_secret_987654", map_after=False
+        ).status_code
+        == 200
+    )
+    job = next(j for j in all_jobs() if j.name == "stripe_mapping")
+    assert job.run_in_units is not None and not job.per_tenant
+    factory = client.app.state.session_factory  # type: ignore[attr-defined]
+    summary = job.run_in_units(factory, None, clock.utcnow())
+    assert summary["tenants"] == 2 and summary["events_mapped"] == 9
+    assert job.describe(summary) == "9 Stripe events mapped"
+    assert [c["external_id"] for c in _rows(client, other_tenant, "customers")] == ["cus_o"]
+    # The API: a writer maps now; a reader sees the status.
+    _store(client, stripe_tenant, _history("k", 1))
+    ran = client.post("/api/v1/connectors/stripe/mapping/run", headers=stripe_tenant.headers)
+    assert ran.status_code == 200, ran.text
+    assert (ran.json()["mapped"], ran.json()["pending"]) == (12, 0)
+
+
+def test_a_webhook_is_mapped_moments_later_by_the_api_process(
+    client: TestClient, stripe_tenant: TenantHandle
+) -> None:
+    factory = client.app.state.session_factory  # type: ignore[attr-defined]
+    kicker = stripe_service.MappingKicker(factory, delay=0.05)
+    kicker.start()
+    client.app.state.stripe_kicker = kicker  # type: ignore[attr-defined]
+    try:
+        e = event("evt_k", "customer.created", JAN, customer("cus_k", JAN, "Kicked"))
+        assert send_event(client, stripe_tenant, e, map_after=False).status_code == 200
+        deadline = time.monotonic() + 20
+        while _mapping(client, stripe_tenant)[1] < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [c["name"] for c in _rows(client, stripe_tenant, "customers")] == ["Kicked"]
+    finally:
+        client.app.state.stripe_kicker = None  # type: ignore[attr-defined]
+        kicker.stop()
