@@ -114,7 +114,8 @@ def test_only_heavy_third_party_modules_are_imported_inside_functions() -> None:
 
 
 # Issue #16: a function longer than this reads as several steps; split it into named parts, or
-# write `# long: <reason>` on the line before its `def` (or the first line of its body).
+# write `# long: <reason>` on the line before its `def` (above its decorators, if any) or on
+# the first line of its body.
 # Migrations are left out: each is a frozen record of one schema step, never edited once
 # released, and its upgrade is a list of tables rather than a sequence of steps.
 LONGEST_FUNCTION = 80
