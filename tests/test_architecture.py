@@ -111,3 +111,37 @@ def test_only_heavy_third_party_modules_are_imported_inside_functions() -> None:
         if module.split(".")[0] not in LAZY_THIRD_PARTY
     ]
     assert hidden == []
+
+
+# Issue #16: a function longer than this reads as several steps; split it into named parts, or
+# write `# long: <reason>` on the line before its `def` (above its decorators, if any) or on
+# the first line of its body.
+# Migrations are left out: each is a frozen record of one schema step, never edited once
+# released, and its upgrade is a list of tables rather than a sequence of steps.
+LONGEST_FUNCTION = 80
+LONG_REASON = "# long:"
+MIGRATIONS = SRC / "db" / "migrations"
+
+
+def _long_functions() -> Iterator[str]:
+    for path in sorted(SRC.rglob("*.py")):
+        if path.is_relative_to(MIGRATIONS):
+            continue
+        lines = path.read_text().splitlines()
+        for node in ast.walk(ast.parse("\n".join(lines))):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            assert node.end_lineno is not None
+            length = node.end_lineno - node.lineno + 1
+            if length <= LONGEST_FUNCTION:
+                continue
+            first_decorated = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            before_def = lines[first_decorated - 2] if first_decorated > 1 else ""
+            first_of_body = lines[node.body[0].lineno - 1]
+            if LONG_REASON in before_def or LONG_REASON in first_of_body:
+                continue
+            yield f"{path.relative_to(SRC)}:{node.lineno} {node.name} is {length} lines"
+
+
+def test_no_function_is_long_without_a_written_reason() -> None:
+    assert list(_long_functions()) == []

@@ -4,9 +4,8 @@ log."""
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from aethercrown.alerts import service
 from aethercrown.alerts.models import AlertDelivery
@@ -18,6 +17,7 @@ from aethercrown.alerts.schemas import (
     TestResult,
 )
 from aethercrown.core.auth import TenantReader, TenantWriter
+from aethercrown.core.outbox import DeliveryStatusQuery, EventTypeQuery
 from aethercrown.core.pagination import Page, Pagination, paginate
 from aethercrown.db.session import DbSession, SessionFactory, write_transaction
 from aethercrown.settings import Settings
@@ -55,8 +55,8 @@ def list_deliveries(
     principal: TenantReader,
     session: DbSession,
     page: Pagination,
-    status: Annotated[str | None, Query(pattern="^(pending|delivered|failed)$")] = None,
-    event_type: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+    status: DeliveryStatusQuery = None,
+    event_type: EventTypeQuery = None,
     channel_id: uuid.UUID | None = None,
 ) -> Page[AlertDeliveryOut]:
     """Every alert sent or owed, newest first, with its last attempt's result."""

@@ -264,6 +264,18 @@ class DecisionData(TenantRepository[Decision]):
     def _label(self) -> ColumnElement[Any]:
         return case((Decision.outcome_value >= 0.5, 1), else_=0)
 
+    def _scored_with_outcome(
+        self, prefix: str, exclude: Sequence[str]
+    ) -> tuple[ColumnElement[bool], ...]:
+        """The decisions a calibration reads: of kinds under ``prefix`` (less ``exclude``),
+        with a predicted value and a known outcome."""
+        return (
+            Decision.kind.startswith(prefix, autoescape=True),
+            Decision.kind.not_in(list(exclude)),
+            Decision.predicted_value.is_not(None),
+            Decision.outcome_value.is_not(None),
+        )
+
     def score_histogram(
         self,
         prefix: str,
@@ -285,12 +297,7 @@ class DecisionData(TenantRepository[Decision]):
                 func.count(),
                 func.sum(Decision.predicted_value),
                 func.sum((Decision.predicted_value - label) * (Decision.predicted_value - label)),
-            ).where(
-                Decision.kind.startswith(prefix, autoescape=True),
-                Decision.kind.not_in(list(exclude)),
-                Decision.predicted_value.is_not(None),
-                Decision.outcome_value.is_not(None),
-            ),
+            ).where(*self._scored_with_outcome(prefix, exclude)),
             start,
             end,
         ).group_by(bucket, label)
@@ -314,10 +321,7 @@ class DecisionData(TenantRepository[Decision]):
         month = _month(self.session, Decision.created_at)
         stmt = self._period(
             self.select(month, bucket, label, func.count()).where(
-                Decision.kind.startswith(prefix, autoescape=True),
-                Decision.kind.not_in(list(exclude)),
-                Decision.predicted_value.is_not(None),
-                Decision.outcome_value.is_not(None),
+                *self._scored_with_outcome(prefix, exclude)
             ),
             start,
             end,

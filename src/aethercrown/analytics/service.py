@@ -151,20 +151,16 @@ def load_view(
     # Without an asked currency the view is the default one; which currency that is (the most
     # used) is decided when it is computed, from the same data the fingerprint covers.
     view = f"revenue:{currency or '*'}:{plan or '*'}:{segment or '*'}"
-    fingerprint = _fingerprint(session, tenant_id, view, now)
-    store = SnapshotStore(session, tenant_id)
-    snapshot = store.find(view)
-    if (
-        snapshot is not None
-        and snapshot.fingerprint == fingerprint
-        and now - snapshot.computed_at < SNAPSHOT_MAX_AGE
-    ):
-        return snapshot.payload
-    payload = compute_view(
-        session, tenant_id, reporting_currency(session, tenant_id, currency), plan, segment, now
+    return cached(
+        session,
+        tenant_id,
+        view,
+        now,
+        lambda: compute_view(
+            session, tenant_id, reporting_currency(session, tenant_id, currency), plan, segment, now
+        ),
+        _fingerprint(session, tenant_id, view, now),
     )
-    store.save(view, fingerprint, payload)
-    return payload
 
 
 def refresh_snapshots(session: Session, tenant_id: uuid.UUID, now: datetime) -> int:

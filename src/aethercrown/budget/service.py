@@ -328,13 +328,7 @@ def shape_robust(
         allocations=allocations,
         recommendations=[recommendation for recommendation, _ in answers],
         total_budget=sum(allocations.values()),
-        expected_return=schemas.ExpectedReturn(
-            value=expected,
-            low=plan.expected_low * periods,
-            high=plan.expected_high * periods,
-            interval=interval,
-            roas=plan.expected / budget if budget > 0 else None,
-        ),
+        expected_return=_expected_return(plan, budget, periods, interval),
         marginal_roi={n: float(m) for n, m in zip(names, plan.marginal, strict=True)},
         comparison={
             "current_split": comparison(plan.current),
@@ -433,6 +427,19 @@ def _robust_channel(
         beyond_trusted=plan.beyond_trusted[i],
     )
     return recommendation, channel
+
+
+def _expected_return(
+    plan: planner.Plan | robust.RobustPlan, budget: float, periods: float, interval: float
+) -> schemas.ExpectedReturn:
+    """A plan's expected return (and its interval) over the horizon; its ROAS per period."""
+    return schemas.ExpectedReturn(
+        value=plan.expected * periods,
+        low=plan.expected_low * periods,
+        high=plan.expected_high * periods,
+        interval=interval,
+        roas=plan.expected / budget if budget > 0 else None,
+    )
 
 
 def _money_format(history: History) -> str:
@@ -538,52 +545,14 @@ def shape(
     recs = planner.recommend(plan, limits, fmt=_money_format(history))
     expected = plan.expected * periods
     channels = [
-        schemas.ChannelOut(
-            channel=fit.channel,
-            model=fit.curve.family if fit.curve else "roi_proportional_fallback",
-            fallback=fit.curve is None,
-            fallback_reason=fit.fallback_reason,
-            parameters=(
-                {**fit.curve.as_dict(), "seasonality_adjusted": fit.season_adjusted}
-                if fit.curve
-                else None
-            ),
-            fit=schemas.FitOut(
-                r2=fit.quality.r2 if fit.quality else None,
-                mape=fit.quality.mape if fit.quality else None,
-                points=fit.points,
-            ),
-            historical_roi=fit.roi,
-            current_spend_per_period=fit.mean_spend,
-            marginal_roi=float(plan.marginal[i]),
-            curve=_curve_points(fit, float(plan.allocation[i])),
-        )
+        _fitted_channel(fit, float(plan.marginal[i]), float(plan.allocation[i]))
         for i, fit in enumerate(plan.fits)
     ]
     return schemas.OptimizeResult(
         allocations=allocations,
-        recommendations=[
-            schemas.Recommendation(
-                channel=r.channel,
-                action=r.action,
-                reason=r.reason,
-                current_amount=r.current_amount * periods,
-                recommended_amount=allocations[r.channel],
-                change=allocations[r.channel] - r.current_amount * periods,
-                marginal_roi_current=r.marginal_roi_current,
-                marginal_roi_recommended=r.marginal_roi_recommended,
-                expected_return_change=r.expected_change * periods,
-            )
-            for r in recs
-        ],
+        recommendations=[_recommendation(r, allocations[r.channel], periods) for r in recs],
         total_budget=sum(allocations.values()),
-        expected_return=schemas.ExpectedReturn(
-            value=expected,
-            low=plan.expected_low * periods,
-            high=plan.expected_high * periods,
-            interval=interval,
-            roas=plan.expected / plan.budget if plan.budget > 0 else None,
-        ),
+        expected_return=_expected_return(plan, plan.budget, periods, interval),
         marginal_roi={c: float(m) for c, m in zip(plan.channels, plan.marginal, strict=True)},
         comparison={
             "current_split": _comparison(
@@ -610,6 +579,47 @@ def shape(
             nodes=plan.nodes,
         ),
         data_window=_data_window(history),
+    )
+
+
+def _fitted_channel(fit: ChannelFit, marginal_roi: float, chosen: float) -> schemas.ChannelOut:
+    """One channel's fitted curve (or why it fell back to ROI-proportional) and its points."""
+    return schemas.ChannelOut(
+        channel=fit.channel,
+        model=fit.curve.family if fit.curve else "roi_proportional_fallback",
+        fallback=fit.curve is None,
+        fallback_reason=fit.fallback_reason,
+        parameters=(
+            {**fit.curve.as_dict(), "seasonality_adjusted": fit.season_adjusted}
+            if fit.curve
+            else None
+        ),
+        fit=schemas.FitOut(
+            r2=fit.quality.r2 if fit.quality else None,
+            mape=fit.quality.mape if fit.quality else None,
+            points=fit.points,
+        ),
+        historical_roi=fit.roi,
+        current_spend_per_period=fit.mean_spend,
+        marginal_roi=marginal_roi,
+        curve=_curve_points(fit, chosen),
+    )
+
+
+def _recommendation(
+    r: planner.Recommendation, allocated: float, periods: float
+) -> schemas.Recommendation:
+    """The planner's per-period recommendation over the horizon, against the rounded split."""
+    return schemas.Recommendation(
+        channel=r.channel,
+        action=r.action,
+        reason=r.reason,
+        current_amount=r.current_amount * periods,
+        recommended_amount=allocated,
+        change=allocated - r.current_amount * periods,
+        marginal_roi_current=r.marginal_roi_current,
+        marginal_roi_recommended=r.marginal_roi_recommended,
+        expected_return_change=r.expected_change * periods,
     )
 
 

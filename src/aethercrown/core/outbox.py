@@ -25,8 +25,9 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Annotated, Any, Generic, Protocol, TypeVar
 
+from fastapi import Query
 from sqlalchemy import Integer, String, Text, or_, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
@@ -37,6 +38,10 @@ from aethercrown.db.tenant_scope import scope_to_all_tenants
 
 ERROR_LIMIT = 500
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+
+# The filters of a domain's list of its outbox deliveries (webhooks', alerts').
+DeliveryStatusQuery = Annotated[str | None, Query(pattern=f"^({PENDING}|{DELIVERED}|{FAILED})$")]
+EventTypeQuery = Annotated[str | None, Query(min_length=1, max_length=100)]
 
 
 class OutboxRow:

@@ -5,7 +5,7 @@ The routes of the six kinds are made by one factory from ``kinds.KINDS`` (this m
 """
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -82,19 +82,20 @@ def _request_body_doc(spec: KindSpec) -> dict[str, Any]:
     }
 
 
-def _add_kind_routes(spec: KindSpec) -> None:
-    # Long on purpose: one factory makes a kind's five routes as closures over its schemas,
-    # which FastAPI reads from the closures' annotations (the body, filters and page models
-    # differ per kind); split, each part would need the same eight names passed along.
-    kind = spec.name
-    out = spec.out_schema
-    filters_model = spec.filters
-    id_param = ID_PARAMS[kind]
+def _id_annotation(spec: KindSpec) -> Any:
+    """The path parameter of a kind's id: a positive BIGINT or a UUID, under its own name."""
+    id_param = ID_PARAMS[spec.name]
     if spec.id_type is int:
-        id_annotation: Any = Annotated[int, Path(alias=id_param, ge=1, le=MAX_BIGINT)]
-    else:
-        id_annotation = Annotated[uuid.UUID, Path(alias=id_param)]
-    page_model: Any = Page[out]  # type: ignore[valid-type]
+        return Annotated[int, Path(alias=id_param, ge=1, le=MAX_BIGINT)]
+    return Annotated[uuid.UUID, Path(alias=id_param)]
+
+
+# Each route is a closure over its kind: FastAPI reads the body, filter and id types from the
+# closure's annotations, and those differ per kind.
+
+
+def _ingest_route(spec: KindSpec) -> Callable[..., IngestResult]:
+    kind = spec.name
 
     def ingest(
         request: Request, principal: TenantWriter, rows: BodyRows, session: WriteSession
@@ -104,6 +105,12 @@ def _add_kind_routes(spec: KindSpec) -> None:
         # writes under one BEGIN IMMEDIATE, so a concurrent writer cannot invalidate the reads.
         limit = request.app.state.settings.max_batch_rows
         return service.ingest_rows(session, principal.tenant_id, kind, rows, max_rows=limit)
+
+    return ingest
+
+
+def _list_route(spec: KindSpec, page_model: Any) -> Callable[..., Any]:
+    kind, out, filters_model = spec.name, spec.out_schema, spec.filters
 
     def list_rows(
         principal: TenantReader,
@@ -115,6 +122,12 @@ def _add_kind_routes(spec: KindSpec) -> None:
             session, principal.tenant_id, kind, cast(BaseModel, filters).model_dump(), page
         )
         return page_model(items=[out.model_validate(i) for i in items], next_cursor=cursor)
+
+    return list_rows
+
+
+def _export_route(spec: KindSpec) -> Callable[..., StreamingResponse]:
+    kind, filters_model = spec.name, spec.filters
 
     def export_csv(
         request: Request,
@@ -137,6 +150,12 @@ def _add_kind_routes(spec: KindSpec) -> None:
             headers={"Content-Disposition": f'attachment; filename="{kind}.csv"'},
         )
 
+    return export_csv
+
+
+def _get_by_external_route(spec: KindSpec) -> Callable[..., Any]:
+    kind, out = spec.name, spec.out_schema
+
     def get_by_external(
         principal: TenantReader,
         session: DbSession,
@@ -145,13 +164,25 @@ def _add_kind_routes(spec: KindSpec) -> None:
         row = service.get_row_by_external(session, principal.tenant_id, kind, external_id)
         return out.model_validate(row)
 
+    return get_by_external
+
+
+def _get_one_route(spec: KindSpec) -> Callable[..., Any]:
+    kind, out = spec.name, spec.out_schema
+    id_annotation: Any = _id_annotation(spec)
+
     def get_one(row_id: id_annotation, principal: TenantReader, session: DbSession) -> Any:
         return out.model_validate(service.get_row(session, principal.tenant_id, kind, row_id))
 
-    label = kind.capitalize()
+    return get_one
+
+
+def _add_kind_routes(spec: KindSpec) -> None:
+    kind, out, label = spec.name, spec.out_schema, spec.name.capitalize()
+    page_model: Any = Page[out]  # type: ignore[valid-type]
     router.add_api_route(
         f"/{kind}",
-        ingest,
+        _ingest_route(spec),
         methods=["POST"],
         response_model=IngestResult,
         summary=f"{label}: bulk upsert (JSON array or NDJSON, all or nothing)",
@@ -160,7 +191,7 @@ def _add_kind_routes(spec: KindSpec) -> None:
     )
     router.add_api_route(
         f"/{kind}",
-        list_rows,
+        _list_route(spec, page_model),
         methods=["GET"],
         response_model=page_model,
         summary=f"{label}: list (cursor pagination, filters)",
@@ -168,7 +199,7 @@ def _add_kind_routes(spec: KindSpec) -> None:
     )
     router.add_api_route(
         f"/{kind}/export.csv",
-        export_csv,
+        _export_route(spec),
         methods=["GET"],
         response_class=StreamingResponse,
         summary=f"{label}: CSV export (header row; same filters as the list)",
@@ -177,15 +208,15 @@ def _add_kind_routes(spec: KindSpec) -> None:
     if "external_id" in spec.fields:
         router.add_api_route(
             f"/{kind}/by-external/{{external_id}}",
-            get_by_external,
+            _get_by_external_route(spec),
             methods=["GET"],
             response_model=out,
             summary=f"{label}: get by the tenant's external_id",
             name=f"get_{kind}_by_external",
         )
     router.add_api_route(
-        f"/{kind}/{{{id_param}}}",
-        get_one,
+        f"/{kind}/{{{ID_PARAMS[kind]}}}",
+        _get_one_route(spec),
         methods=["GET"],
         response_model=out,
         summary=f"{label}: get by id",

@@ -154,14 +154,7 @@ def import_rows(
     `aethercrown import KIND FILE` or `aethercrown import FILE --kind KIND`;
     `aethercrown import marketing --format google-ads|meta|linkedin FILE.csv` reads an ad
     platform's campaign report (see docs/modules/connectors.md)."""
-    if len(paths) > 2:
-        raise typer.BadParameter("give [KIND] FILE", param_hint="[KIND] FILE")
-    kind = kind_option or (paths[0] if len(paths) == 2 else None)
-    if kind is None:
-        raise typer.BadParameter("name the kind: `import KIND FILE` or --kind", param_hint="--kind")
-    file = Path(paths[-1])
-    if not file.is_file():
-        raise typer.BadParameter(f"{file} is not a readable file", param_hint="FILE")
+    kind, file = _kind_and_file(paths, kind_option)
     if fmt in AD_FORMATS:
         if kind != "marketing":
             raise typer.BadParameter(f"{fmt} reports are marketing spend", param_hint="--format")
@@ -179,22 +172,9 @@ def import_rows(
     factory = make_session_factory(engine)
     totals = {"received": 0, "inserted": 0, "updated": 0, "unchanged": 0, "batches": 0}
     try:
-        with write_transaction(factory) as session:
-            try:
-                tenant_id = resolve_tenant_ref(session, tenant).id
-            except ProblemError as exc:
-                err.print(f"[red]error:[/red] {exc.detail}")
-                raise typer.Exit(1) from exc
-        lines = _count_lines(file)
-        total = max(lines - 1, 0) if fmt == "csv" else lines
-        bar = Progress(
-            TextColumn(f"importing {kind}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err,
-            disable=not progress,
-        )
+        tenant_id = _tenant_id(factory, tenant, err)
+        total = _expected_rows(file, fmt)
+        bar = _progress_bar(kind, err, shown=progress)
         with bar:
             task = bar.add_task(kind, total=total)
             for batch in _batches(_records(file, fmt, spec), batch_size):
@@ -209,16 +189,7 @@ def import_rows(
                     raise typer.Exit(1) from exc
                 if counts is None:
                     bar.stop()
-                    first, last = batch[0][0], batch[-1][0]
-                    err.print(
-                        f"[red]error:[/red] {len(errors)} problem(s) in the batch of lines "
-                        f"{first}–{last}; nothing of it was written "
-                        f"({totals['batches']} earlier batch(es) were committed):"
-                    )
-                    for text in errors[:MAX_PRINTED_ERRORS]:
-                        err.print(f"  {text}", highlight=False, markup=False)
-                    if len(errors) > MAX_PRINTED_ERRORS:
-                        err.print(f"  … and {len(errors) - MAX_PRINTED_ERRORS} more")
+                    _print_batch_errors(err, batch, errors, committed=totals["batches"])
                     _print_totals(totals)
                     raise typer.Exit(1)
                 totals["batches"] += 1
@@ -233,6 +204,60 @@ def import_rows(
     finally:
         engine.dispose()
     _print_totals(totals)
+
+
+def _kind_and_file(paths: list[str], kind_option: str | None) -> tuple[str, Path]:
+    """The kind and the file of `import KIND FILE` or `import FILE --kind KIND`."""
+    if len(paths) > 2:
+        raise typer.BadParameter("give [KIND] FILE", param_hint="[KIND] FILE")
+    kind = kind_option or (paths[0] if len(paths) == 2 else None)
+    if kind is None:
+        raise typer.BadParameter("name the kind: `import KIND FILE` or --kind", param_hint="--kind")
+    file = Path(paths[-1])
+    if not file.is_file():
+        raise typer.BadParameter(f"{file} is not a readable file", param_hint="FILE")
+    return kind, file
+
+
+def _tenant_id(factory: sessionmaker[Session], tenant: str, err: Console) -> uuid.UUID:
+    with write_transaction(factory) as session:
+        try:
+            return resolve_tenant_ref(session, tenant).id
+        except ProblemError as exc:
+            err.print(f"[red]error:[/red] {exc.detail}")
+            raise typer.Exit(1) from exc
+
+
+def _expected_rows(file: Path, fmt: str) -> int:
+    """The progress bar's total: a line a row, less a CSV's header."""
+    lines = _count_lines(file)
+    return max(lines - 1, 0) if fmt == "csv" else lines
+
+
+def _progress_bar(kind: str, err: Console, *, shown: bool) -> Progress:
+    return Progress(
+        TextColumn(f"importing {kind}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        disable=not shown,
+    )
+
+
+def _print_batch_errors(
+    err: Console, batch: list[tuple[int, Any]], errors: list[str], *, committed: int
+) -> None:
+    first, last = batch[0][0], batch[-1][0]
+    err.print(
+        f"[red]error:[/red] {len(errors)} problem(s) in the batch of lines "
+        f"{first}–{last}; nothing of it was written "
+        f"({committed} earlier batch(es) were committed):"
+    )
+    for text in errors[:MAX_PRINTED_ERRORS]:
+        err.print(f"  {text}", highlight=False, markup=False)
+    if len(errors) > MAX_PRINTED_ERRORS:
+        err.print(f"  … and {len(errors) - MAX_PRINTED_ERRORS} more")
 
 
 def _import_ad_report(file: Path, tenant: str, fmt: str, currency: str) -> None:

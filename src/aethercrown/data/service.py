@@ -7,7 +7,7 @@ It never commits; the caller's unit of work does.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from operator import itemgetter
 from typing import Any
 
@@ -238,42 +238,13 @@ def ingest_rows(
     if not rows:
         return IngestResult(kind=kind, received=0, inserted=0, updated=0, unchanged=0)
 
-    if trusted:
-        clean: list[dict[str, Any] | None] = [dict(row) for row in rows]
-        errors: list[dict[str, Any]] = []
-    else:
-        clean, errors = _validate(spec, rows)
-    for name, default in spec.defaults.items():
-        for row in clean:
-            if row is not None and row.get(name) is None:
-                row[name] = default
-    errors.extend(_cross_field_errors(kind, clean))
-    # A single-column key is the bare value, a composite one a tuple (as repo.existing keys).
-    key_of = itemgetter(*spec.key)
-    keys = [key_of(row) if row is not None else None for row in clean]
-    if len(set(keys)) < len(keys):
-        errors.extend(_duplicate_errors(keys, clean, spec.key[-1]))
-    _resolve_references(session, tenant_id, spec, rows, clean, errors)
-    if errors:
-        _raise_invalid(errors, len(rows))
-
-    good: list[dict[str, Any]] = clean  # type: ignore[assignment]  # no None left
+    good, keys = _checked_rows(session, tenant_id, spec, rows, trusted=trusted)
     repo = repository_for(session, tenant_id, kind)
     stored = repo.existing(keys)
     if stored:
-        values_of = itemgetter(*repo.data_columns())
-        to_write = []
-        replaced: list[tuple[Any, ...]] = []  # the stored values of the rows updated
-        inserted = updated = 0
-        for key, row in zip(keys, good, strict=True):
-            before = stored.get(key)
-            if before is None:
-                inserted += 1
-                to_write.append(row)
-            elif before != values_of(row):
-                updated += 1
-                to_write.append(row)
-                replaced.append(before)
+        to_write, inserted, updated, replaced = _changed_rows(
+            stored, keys, good, itemgetter(*repo.data_columns())
+        )
     else:
         to_write, inserted, updated, replaced = good, len(good), 0, []
     if inserted:
@@ -354,6 +325,60 @@ def append_activity(
         updated=0,
         unchanged=len(good) - inserted,
     )
+
+
+def _checked_rows(
+    session: Session,
+    tenant_id: uuid.UUID,
+    spec: KindSpec,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    trusted: bool,
+) -> tuple[list[dict[str, Any]], list[Any]]:
+    """The batch's rows as they are stored, defaults filled in, and each row's upsert key;
+    InvalidInput naming every bad row's index and field when any row is bad."""
+    if trusted:
+        clean: list[dict[str, Any] | None] = [dict(row) for row in rows]
+        errors: list[dict[str, Any]] = []
+    else:
+        clean, errors = _validate(spec, rows)
+    for name, default in spec.defaults.items():
+        for row in clean:
+            if row is not None and row.get(name) is None:
+                row[name] = default
+    errors.extend(_cross_field_errors(spec.name, clean))
+    # A single-column key is the bare value, a composite one a tuple (as repo.existing keys).
+    key_of = itemgetter(*spec.key)
+    keys = [key_of(row) if row is not None else None for row in clean]
+    if len(set(keys)) < len(keys):
+        errors.extend(_duplicate_errors(keys, clean, spec.key[-1]))
+    _resolve_references(session, tenant_id, spec, rows, clean, errors)
+    if errors:
+        _raise_invalid(errors, len(rows))
+    return clean, keys  # type: ignore[return-value]  # no None left
+
+
+def _changed_rows(
+    stored: Mapping[Any, tuple[Any, ...]],
+    keys: list[Any],
+    good: list[dict[str, Any]],
+    values_of: Callable[[dict[str, Any]], tuple[Any, ...]],
+) -> tuple[list[dict[str, Any]], int, int, list[tuple[Any, ...]]]:
+    """The rows to write (new or changed), how many are new and changed, and the stored
+    values of the changed ones."""
+    to_write = []
+    replaced: list[tuple[Any, ...]] = []
+    inserted = updated = 0
+    for key, row in zip(keys, good, strict=True):
+        before = stored.get(key)
+        if before is None:
+            inserted += 1
+            to_write.append(row)
+        elif before != values_of(row):
+            updated += 1
+            to_write.append(row)
+            replaced.append(before)
+    return to_write, inserted, updated, replaced
 
 
 def _roll_up_active_users(

@@ -1500,10 +1500,78 @@ def _truth(
     usage_truth: dict[str, Any],
     experiment_truth: list[dict[str, Any]],
 ) -> Truth:
-    # Long for its keyword list only: one line per field of the truth.
     truth_subs = _truth_subscriptions(w, subscriptions, kept)
+    return Truth(
+        seed=config.seed,
+        config=config.to_dict(),
+        origin=w.origin,
+        start=w.start,
+        end=w.end,
+        hazard=_hazard_truth(churn),
+        churn=_churn_truth(w, cust, plan_at, churn, ends, customer_ids),
+        trials=_trials_truth(w, cust, billing, churn, ends, customer_ids),
+        channels=_channels_truth(marketing),
+        acquisition_seasonality=_acquisition_seasonality_truth(),
+        activity_seasonality=_activity_seasonality_truth(),
+        experiments=experiment_truth,
+        mrr_by_month=_mrr_by_month(truth_subs, w.start, w.end),
+        renewals=_renewals_truth(w, cust, billing, ends, kept, customer_ids),
+        plan_changes=_plan_changes_truth(w, changes, churn, ends, customer_ids),
+        plans=_plans_truth(),
+        usage=usage_truth,
+        subscriptions=truth_subs,
+        customers=customer_ids,
+        signup_day=cust.signup.tolist(),
+        daily_hazard=churn.hazard,
+        features=churn.features,
+        churn_day=churn.hazard_churn_day,
+        left_day=churn.left_day,
+    )
+
+
+def _hazard_truth(churn: _Churn) -> dict[str, Any]:
+    """The churn hazard's form, its calibrated intercept and coefficients, the latent health."""
+    return {
+        "form": "daily hazard = exp(intercept + Σ coefficient·feature); P(churn within H days "
+        "from d) = 1 − exp(−Σ hazard over [d, d+H))",
+        "intercept": churn.intercept,
+        "coefficients": dict(HAZARD_COEFFICIENTS),
+        "features": dict(HAZARD_FEATURES),
+        "latent_health": {
+            "ar1_phi": HEALTH_PHI,
+            "ar1_sigma": HEALTH_SIGMA,
+            "declining_share": DECLINING_SHARE,
+        },
+    }
+
+
+def _acquisition_seasonality_truth() -> dict[str, Any]:
+    return {
+        "weekly_monday_first": ACQ_WEEKLY.tolist(),
+        "yearly_amplitude": ACQ_YEARLY_AMPLITUDE,
+        "yearly_peak_day_of_year": ACQ_YEARLY_PEAK_DOY,
+        "form": "rate × weekly[weekday] × (1 + amplitude·cos(2π(doy − peak)/365.25))",
+    }
+
+
+def _activity_seasonality_truth() -> dict[str, Any]:
+    return {
+        "weekly_monday_first": ACT_WEEKLY.tolist(),
+        "yearly_amplitude": ACT_YEARLY_AMPLITUDE,
+        "yearly_peak_day_of_year": ACT_YEARLY_PEAK_DOY,
+    }
+
+
+def _plan_changes_truth(
+    w: _Window,
+    changes: list[tuple[int, int, int, int]],
+    churn: _Churn,
+    ends: _Ends,
+    customer_ids: list[str],
+) -> list[dict[str, Any]]:
+    """Every upgrade and downgrade that happened before its customer churned, in order."""
     churned, churn_second = ends.churned, churn.churn_second
-    plan_changes = [
+    return [
         {
             "customer": customer_ids[i],
             "at": _iso_second(int(w.epoch_seconds(day * DAY + CHANGE_HOUR))),
@@ -1514,59 +1582,17 @@ def _truth(
         for i, day, a, b in sorted(changes)
         if day * DAY + CHANGE_HOUR < (churn_second[i] if churned[i] else NEVER * DAY)
     ]
-    return Truth(
-        seed=config.seed,
-        config=config.to_dict(),
-        origin=w.origin,
-        start=w.start,
-        end=w.end,
-        hazard={
-            "form": "daily hazard = exp(intercept + Σ coefficient·feature); P(churn within H days "
-            "from d) = 1 − exp(−Σ hazard over [d, d+H))",
-            "intercept": churn.intercept,
-            "coefficients": dict(HAZARD_COEFFICIENTS),
-            "features": dict(HAZARD_FEATURES),
-            "latent_health": {
-                "ar1_phi": HEALTH_PHI,
-                "ar1_sigma": HEALTH_SIGMA,
-                "declining_share": DECLINING_SHARE,
-            },
-        },
-        churn=_churn_truth(w, cust, plan_at, churn, ends, customer_ids),
-        trials=_trials_truth(w, cust, billing, churn, ends, customer_ids),
-        channels=_channels_truth(marketing),
-        acquisition_seasonality={
-            "weekly_monday_first": ACQ_WEEKLY.tolist(),
-            "yearly_amplitude": ACQ_YEARLY_AMPLITUDE,
-            "yearly_peak_day_of_year": ACQ_YEARLY_PEAK_DOY,
-            "form": "rate × weekly[weekday] × (1 + amplitude·cos(2π(doy − peak)/365.25))",
-        },
-        activity_seasonality={
-            "weekly_monday_first": ACT_WEEKLY.tolist(),
-            "yearly_amplitude": ACT_YEARLY_AMPLITUDE,
-            "yearly_peak_day_of_year": ACT_YEARLY_PEAK_DOY,
-        },
-        experiments=experiment_truth,
-        mrr_by_month=_mrr_by_month(truth_subs, w.start, w.end),
-        renewals=_renewals_truth(w, cust, billing, ends, kept, customer_ids),
-        plan_changes=plan_changes,
-        plans={
-            name: {
-                "monthly_price": int(PLAN_PRICE[p]),
-                "annual_price": int(PLAN_PRICE[p] * ANNUAL_MULTIPLIER),
-                "capacities": {m: float(CAPACITY[m][p]) for m in CAPACITY},
-            }
-            for p, name in enumerate(PLANS)
-        },
-        usage=usage_truth,
-        subscriptions=truth_subs,
-        customers=customer_ids,
-        signup_day=cust.signup.tolist(),
-        daily_hazard=churn.hazard,
-        features=churn.features,
-        churn_day=churn.hazard_churn_day,
-        left_day=churn.left_day,
-    )
+
+
+def _plans_truth() -> dict[str, dict[str, Any]]:
+    return {
+        name: {
+            "monthly_price": int(PLAN_PRICE[p]),
+            "annual_price": int(PLAN_PRICE[p] * ANNUAL_MULTIPLIER),
+            "capacities": {m: float(CAPACITY[m][p]) for m in CAPACITY},
+        }
+        for p, name in enumerate(PLANS)
+    }
 
 
 def _calibrate_intercept(

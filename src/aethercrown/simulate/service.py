@@ -185,30 +185,57 @@ def _load(
     # counting the tenant's stored rows, so fewer calls keep a million-row load linear.
     batch = batch_rows or max(get_settings().max_batch_rows, LOAD_BATCH_ROWS)
     for kind in SimulatedCompany.CONTRACT_KINDS:
-        table = company.rows[kind]
-        totals = {"received": 0, "inserted": 0, "updated": 0, "unchanged": 0}
-        done = 0
-        # The million activity rows go in typed, past the per-field validation (the generator
-        # is trusted; tests/simulate/test_load.py checks its typed rows equal the validated
-        # text rows): parsing a million timestamps only to render them again took seconds.
-        typed = kind in TRUSTED_KINDS
-        for rows in table.batches(batch, typed=typed):
-            outcome = ingest_rows(session, tenant.id, kind, rows, max_rows=batch, trusted=typed)
-            totals["received"] += outcome.received
-            totals["inserted"] += outcome.inserted
-            totals["updated"] += outcome.updated
-            totals["unchanged"] += outcome.unchanged
-            done += len(rows)
-            if progress is not None:
-                progress(kind, done, len(table))
-        if progress is not None and not len(table):
-            progress(kind, 0, 0)
-        result.counts[kind] = totals
+        result.counts[kind] = _ingest_table(session, tenant.id, kind, company, batch, progress)
     result.counts["usage"] = _load_usage(session, tenant.id, company, actor, progress, batch)
     result.experiments = _load_experiments(session, tenant.id, company, actor)
     result.not_ingested = {kind: len(company.rows[kind]) for kind in NOT_INGESTED}
     result.load_seconds = time.perf_counter() - began
+    _record_load(session, repo, config, actor, company, result, first=stored is None)
+    return result
 
+
+def _ingest_table(
+    session: Session,
+    tenant_id: uuid.UUID,
+    kind: str,
+    company: SimulatedCompany,
+    batch: int,
+    progress: Progress | None,
+) -> dict[str, int]:
+    """One kind's generated rows through ``ingest_rows`` in batches; what it did with them."""
+    table = company.rows[kind]
+    totals = {"received": 0, "inserted": 0, "updated": 0, "unchanged": 0}
+    done = 0
+    # The million activity rows go in typed, past the per-field validation (the generator
+    # is trusted; tests/simulate/test_load.py checks its typed rows equal the validated
+    # text rows): parsing a million timestamps only to render them again took seconds.
+    typed = kind in TRUSTED_KINDS
+    for rows in table.batches(batch, typed=typed):
+        outcome = ingest_rows(session, tenant_id, kind, rows, max_rows=batch, trusted=typed)
+        totals["received"] += outcome.received
+        totals["inserted"] += outcome.inserted
+        totals["updated"] += outcome.updated
+        totals["unchanged"] += outcome.unchanged
+        done += len(rows)
+        if progress is not None:
+            progress(kind, done, len(table))
+    if progress is not None and not len(table):
+        progress(kind, 0, 0)
+    return totals
+
+
+def _record_load(
+    session: Session,
+    repo: SimulatedTruthRepository,
+    config: SimConfig,
+    actor: str,
+    company: SimulatedCompany,
+    result: LoadResult,
+    *,
+    first: bool,
+) -> None:
+    """The company's truth and row counts stored (on its first load), the load audited, and
+    the result's summary read from that truth."""
     truth_json = _jsonable(company.truth.to_dict())
     row_counts = {
         "ingested": result.counts,
@@ -218,7 +245,7 @@ def _load(
             k: {"rows": result.not_ingested[k], "why": v} for k, v in NOT_INGESTED.items()
         },
     }
-    if stored is None:
+    if first:
         repo.add(
             SimulatedTruth(
                 seed=config.seed,
@@ -231,11 +258,11 @@ def _load(
         )
     audit(
         session,
-        tenant_id=tenant.id,
+        tenant_id=result.tenant_id,
         actor=actor,
-        action="simulate.demo_loaded" if stored is None else "simulate.demo_reloaded",
+        action="simulate.demo_loaded" if first else "simulate.demo_reloaded",
         target_type="tenant",
-        target_id=tenant.id,
+        target_id=result.tenant_id,
         details={
             "seed": config.seed,
             "customers": config.customers,
@@ -244,7 +271,6 @@ def _load(
         },
     )
     result.summary = _summary_from_truth(truth_json, row_counts)
-    return result
 
 
 def _other_company(slug: str, stored: SimulatedTruth, config: SimConfig) -> str:

@@ -335,16 +335,24 @@ def requeue_expired(session: Session, tenant_id: uuid.UUID, now: datetime) -> in
     attempts = AttemptRepository(session, tenant_id)
     expired = repo.expired_leases(now)
     for task in expired:
-        attempt = attempts.current(task.id, task.attempts)
         ended = task.lease_expires_at.isoformat() if task.lease_expires_at else "?"
         message = f"lease expired at {ended}"
-        if attempt is not None:
-            attempt.outcome = "expired"
-            attempt.ended_at = now
-            attempt.error = message
+        _end_attempt(attempts, task, "expired", now, message)
         # The backoff counts from when the lease ended, not from when the sweep noticed.
         _retry_or_fail(task, message, task.lease_expires_at or now, retry=True)
     return len(expired)
+
+
+def _end_attempt(
+    attempts: AttemptRepository, task: Task, outcome: str, now: datetime, error: str | None = None
+) -> None:
+    """The task's current attempt, when it has one, ended now with ``outcome`` (and ``error``)."""
+    attempt = attempts.current(task.id, task.attempts)
+    if attempt is not None:
+        attempt.outcome = outcome
+        attempt.ended_at = now
+        if error is not None:
+            attempt.error = error
 
 
 def _retry_or_fail(task: Task, error: str, now: datetime, *, retry: bool) -> None:
@@ -463,10 +471,7 @@ def complete(
 ) -> Task:
     now = now or utcnow()
     task = _leased_task(session, tenant_id, key, body.worker_id)
-    attempt = AttemptRepository(session, tenant_id).current(task.id, task.attempts)
-    if attempt is not None:
-        attempt.outcome = COMPLETED
-        attempt.ended_at = now
+    _end_attempt(AttemptRepository(session, tenant_id), task, COMPLETED, now)
     task.status = COMPLETED
     task.result = body.result
     task.error = None
@@ -487,11 +492,7 @@ def fail(
 ) -> Task:
     now = now or utcnow()
     task = _leased_task(session, tenant_id, key, body.worker_id)
-    attempt = AttemptRepository(session, tenant_id).current(task.id, task.attempts)
-    if attempt is not None:
-        attempt.outcome = FAILED
-        attempt.ended_at = now
-        attempt.error = body.error
+    _end_attempt(AttemptRepository(session, tenant_id), task, FAILED, now, body.error)
     _retry_or_fail(task, body.error, now, retry=body.retry)
     return task
 

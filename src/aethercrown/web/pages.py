@@ -20,6 +20,8 @@ from aethercrown.analytics.schemas import PeriodRequest
 from aethercrown.automation import service as automation
 from aethercrown.budget import service as budget
 from aethercrown.churn import service as churn
+from aethercrown.churn.models import ChurnModel
+from aethercrown.churn.schemas import CampaignOut
 from aethercrown.clock import utcnow
 from aethercrown.content import service as content
 from aethercrown.core.errors import ProblemError
@@ -459,70 +461,19 @@ def churn_page(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dict
     campaigns, _ = churn.campaign_page(session, tenant_id, PageParams(limit=200))
     levels = ("critical", "high", "medium", "low")
     counts = [sum(1 for c in campaigns if c.risk_level == level) for level in levels]
-    bins = [0] * 10
-    for c in campaigns:
-        bins[min(int(c.probability * 10), 9)] += 1
-    distribution = figure(
-        "chart-risk",
-        "Churn probability (%) of customers in campaigns",
-        "count",
-        currency,
-        TENTHS,
-        [line("Customers", bins, LOSS, "bars")],
-        x_kind="category",
-    )
     ai = analytics.ai_performance(session, tenant_id, filters.ledger_period())
     model = ai["churn_model"]
-    calibration = model["calibration"]["bins"]
-    calibration_chart = figure(
-        "chart-calibration",
-        "Calibration: predicted vs observed churn",
-        "percent",
-        currency,
-        [f"{b['lower'] * 100:.0f}–{b['upper'] * 100:.0f}%" for b in calibration],
-        [
-            line("Mean predicted", [b["mean_predicted"] for b in calibration], FORECAST, "bars"),
-            line("Observed rate", [b["observed_rate"] for b in calibration], LOSS),
-        ],
-        x_kind="category",
-    )
     uplift = churn.uplift_report(session, tenant_id)
     at_risk = sorted((c for c in campaigns if c.outcome is None), key=lambda c: -c.probability)
     at_risk = at_risk[:LIST_SIZE]
     factors = churn.latest_factors(session, tenant_id, [c.customer_id for c in at_risk])
     models = list(reversed(churn.list_models(session, tenant_id)))
-    charts = [distribution, calibration_chart]
-    if models:
-        charts.append(
-            figure(
-                "chart-auc",
-                "Churn model quality by training",
-                "number",
-                currency,
-                [m.created_at.strftime("%Y-%m-%d") + f" v{m.version}" for m in models],
-                [
-                    line("ROC AUC", [round(m.roc_auc, 3) for m in models], MRR_COLOUR),
-                    line("Brier score", [round(m.brier, 3) for m in models], LOSS),
-                ],
-                x_kind="category",
-                summary="ROC AUC and Brier score of each trained model",
-            )
-        )
     by_month = model["by_month"]
-    if by_month:
-        charts.append(
-            figure(
-                "chart-auc-months",
-                "Churn model AUC by scoring month",
-                "number",
-                currency,
-                [m["month"] for m in by_month],
-                [line("ROC AUC", [m["auc"] for m in by_month], MRR_COLOUR)],
-                # Months as categories: a scoring month without outcomes is simply absent.
-                x_kind="category",
-                summary="ROC AUC of the scores made each month against the outcomes that followed",
-            )
-        )
+    charts = [
+        _risk_distribution_chart(campaigns, currency),
+        _calibration_chart(model["calibration"]["bins"], currency),
+        *_model_quality_charts(models, by_month, currency),
+    ]
     now = utcnow()
     savings = churn.campaign_savings(
         session, tenant_id, currency, now - timedelta(days=FEED_DAYS), now, uplift
@@ -548,6 +499,75 @@ def churn_page(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dict
         "savings_sentence": savings_sentence(savings),
         "savings_link": filters.link("/console/churn/campaigns"),
     }
+
+
+def _risk_distribution_chart(campaigns: Sequence[CampaignOut], currency: str) -> dict[str, Any]:
+    """How many customers in campaigns fall in each tenth of churn probability."""
+    bins = [0] * 10
+    for c in campaigns:
+        bins[min(int(c.probability * 10), 9)] += 1
+    return figure(
+        "chart-risk",
+        "Churn probability (%) of customers in campaigns",
+        "count",
+        currency,
+        TENTHS,
+        [line("Customers", bins, LOSS, "bars")],
+        x_kind="category",
+    )
+
+
+def _calibration_chart(calibration: list[dict[str, Any]], currency: str) -> dict[str, Any]:
+    return figure(
+        "chart-calibration",
+        "Calibration: predicted vs observed churn",
+        "percent",
+        currency,
+        [f"{b['lower'] * 100:.0f}–{b['upper'] * 100:.0f}%" for b in calibration],
+        [
+            line("Mean predicted", [b["mean_predicted"] for b in calibration], FORECAST, "bars"),
+            line("Observed rate", [b["observed_rate"] for b in calibration], LOSS),
+        ],
+        x_kind="category",
+    )
+
+
+def _model_quality_charts(
+    models: Sequence[ChurnModel], by_month: list[dict[str, Any]], currency: str
+) -> list[dict[str, Any]]:
+    """The churn model's quality per training and per scoring month (each once it has data)."""
+    charts = []
+    if models:
+        charts.append(
+            figure(
+                "chart-auc",
+                "Churn model quality by training",
+                "number",
+                currency,
+                [m.created_at.strftime("%Y-%m-%d") + f" v{m.version}" for m in models],
+                [
+                    line("ROC AUC", [round(m.roc_auc, 3) for m in models], MRR_COLOUR),
+                    line("Brier score", [round(m.brier, 3) for m in models], LOSS),
+                ],
+                x_kind="category",
+                summary="ROC AUC and Brier score of each trained model",
+            )
+        )
+    if by_month:
+        charts.append(
+            figure(
+                "chart-auc-months",
+                "Churn model AUC by scoring month",
+                "number",
+                currency,
+                [m["month"] for m in by_month],
+                [line("ROC AUC", [m["auc"] for m in by_month], MRR_COLOUR)],
+                # Months as categories: a scoring month without outcomes is simply absent.
+                x_kind="category",
+                summary="ROC AUC of the scores made each month against the outcomes that followed",
+            )
+        )
+    return charts
 
 
 def whole_money(amount: int | float | None, currency: str) -> str:

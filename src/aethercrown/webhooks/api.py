@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
 from aethercrown.core.auth import TenantReader
+from aethercrown.core.outbox import DeliveryStatusQuery, EventTypeQuery
 from aethercrown.core.pagination import Page, Pagination, paginate
 from aethercrown.db.session import DbSession
 from aethercrown.webhooks.repository import DeliveryRepository
@@ -38,8 +39,8 @@ def list_deliveries(
     principal: TenantReader,
     session: DbSession,
     page: Pagination,
-    status: Annotated[str | None, Query(pattern="^(pending|delivered|failed)$")] = None,
-    event_type: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+    status: DeliveryStatusQuery = None,
+    event_type: EventTypeQuery = None,
 ) -> Page[DeliveryOut]:
     """Every webhook the tenant was sent or is owed, newest first, with each attempt's result."""
     repo = DeliveryRepository(session, principal.tenant_id)
