@@ -12,7 +12,9 @@ per conversion varies with the plan bought) and priced at the channel's revenue 
 grid, β is linear, so it is integrated out in closed form — Gamma for counts, normal for returns
 — giving each grid point its weight; the counts' likelihood is tempered by the best fit's Pearson
 dispersion (quasi-Poisson) so the posterior is as wide as the data's scatter. Posterior draws are
-grid points drawn by weight with β drawn from its conditional — no MCMC, all numpy.
+grid points drawn by weight with β drawn from its conditional — no MCMC, all numpy. On a long
+enough daily history a yearly season shared by the channels (``fit_season``, fitted from all of
+them together) multiplies every curve, so no channel is credited with the season it spent in.
 
 The curve is trusted up to the highest spend the channel sustained for at least a week; past it
 the return is held flat at the edge (no credit for spend the data never saw) and flagged. A
