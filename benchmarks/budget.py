@@ -64,6 +64,8 @@ from aethercrown.db.engine import make_engine, make_session_factory
 from aethercrown.db.session import write_transaction
 from aethercrown.settings import Settings
 from aethercrown.simulate.config import SimConfig
+from aethercrown.simulate.curves import Curve as SimCurve
+from aethercrown.simulate.curves import adstock as sim_adstock
 from aethercrown.simulate.generator import generate
 from aethercrown.tenants.schemas import TenantCreate
 from aethercrown.tenants.service import create_tenant
@@ -222,15 +224,60 @@ def diagnosis(
     return "\n".join(lines)
 
 
-def truth_quality(seeds: int, diagnose: bool = False) -> None:
+def oracle_curves(company: Any, history: service.History, fit_half_saturation: bool) -> CurveArrays:
+    """Curves an oracle estimates from the company's own noisy rows, knowing what no estimator
+    can: each channel's true family, slope, carry-over and the acquisition season (weekly and
+    yearly) — so it fits only the level β (Poisson maximum likelihood of the conversions, priced
+    at the channel's observed revenue per conversion) and, with ``fit_half_saturation``, the
+    half-saturation K too (on a fine log grid from K/4 to 4K). How close its plan gets to the
+    optimum is how close any estimator could get on this data with that much known."""
+    season_truth = company.truth.acquisition_seasonality
+    days = list(history.channels[0].days or [])
+    weekday = np.array([d.weekday() for d in days])
+    doy = np.array([d.timetuple().tm_yday for d in days], dtype=float)
+    season = np.asarray(season_truth["weekly_monday_first"])[weekday] * (
+        1
+        + season_truth["yearly_amplitude"]
+        * np.cos(2 * np.pi * (doy - season_truth["yearly_peak_day_of_year"]) / 365.25)
+    )
+    fitted = []
+    for channel in history.channels:
+        true = company.truth.curve(channel.channel)
+        spend, counts = np.asarray(channel.spend), np.asarray(channel.counts or [])
+        value = float(np.sum(channel.returns)) / max(float(counts.sum()), 1.0)
+        scales = (
+            true.half_saturation * np.geomspace(0.25, 4.0, 81)
+            if fit_half_saturation
+            else [true.half_saturation]
+        )
+        best: tuple[float, float, float] | None = None
+        for k in scales:
+            x = SimCurve(true.kind, 1.0, k, true.slope).shape(sim_adstock(spend, true.carryover))
+            x = x * season
+            level = float(counts.sum()) / max(float(x.sum()), 1e-300)
+            mu = np.maximum(level * x, 1e-300)
+            loglik = float((counts * np.log(mu)).sum() - mu.sum())
+            if best is None or loglik > best[0]:
+                best = (loglik, float(k), level)
+        assert best is not None
+        fitted.append(ResponseCurve(true.kind, best[2] * value, best[1], true.slope))
+    return CurveArrays.of(fitted)
+
+
+def truth_quality(
+    seeds: int, diagnose: bool = False, first_seed: int = 0, oracle: bool = False
+) -> None:
     print(
-        f"quality: {seeds} demo companies (SimConfig defaults, end {FIXED_END:%Y-%m-%d}) × "
-        f"budgets {', '.join(f'{s:g}' for s in SCALES)} × current daily spend; "
-        "true return / true optimum (5 % minimum share)"
+        f"quality: {seeds} demo companies (seeds {first_seed}–{first_seed + seeds - 1}, SimConfig "
+        f"defaults, end {FIXED_END:%Y-%m-%d}) × budgets {', '.join(f'{s:g}' for s in SCALES)} "
+        "× current daily spend; true return / true optimum (5 % minimum share); load average "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}"
     )
     print(f"{'seed':>4} " + " ".join(f"{f'{s:g}× ours/current':>20}" for s in SCALES))
     results: list[tuple[float, float, float]] = []
-    for seed in range(seeds):
+    oracles: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
+    started = time.perf_counter()
+    for seed in range(first_seed, first_seed + seeds):
         company = generate(SimConfig(seed=seed, end=FIXED_END))
         history = demo_history(company)
         names = [c.channel for c in history.channels]
@@ -266,6 +313,11 @@ def truth_quality(seeds: int, diagnose: bool = False) -> None:
             ratio = float(truth.value(ours).sum()) / optimum
             now = float(truth.value(current).sum()) / optimum
             results.append((scale, ratio, now))
+            if oracle:
+                for label, fit_k in (("oracle: β", False), ("oracle: β, K", True)):
+                    known = oracle_curves(company, history, fit_k)
+                    plug_in = maximise(known, lo, hi, budget).x
+                    oracles[label].append((scale, float(truth.value(plug_in).sum()) / optimum, now))
             cells.append(f"{ratio:9.3f} / {now:8.3f}")
             if diagnose and (ratio < 0.95 or ratio < now - 1e-6):
                 posteriors = service.fit_posteriors(history, cache)  # type: ignore[arg-type]
@@ -276,7 +328,17 @@ def truth_quality(seeds: int, diagnose: bool = False) -> None:
         for line in lines:
             print(line, flush=True)
     print(
-        f"\n{'budget':>7} {'min':>6} {'p10':>6} {'median':>6} {'max':>6} {'<0.95':>6} "
+        f"({time.perf_counter() - started:.0f} s; load average now "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())})"
+    )
+    summarise_quality("ours", results)
+    for label, rows in oracles.items():
+        summarise_quality(label, rows)
+
+
+def summarise_quality(title: str, results: list[tuple[float, float, float]]) -> None:
+    print(
+        f"\n{title}\n{'budget':>7} {'min':>6} {'p10':>6} {'median':>6} {'max':>6} {'<0.95':>6} "
         f"{'<current':>8} {'current median':>14}"
     )
     groups: list[float | None] = [*SCALES, None]
@@ -352,14 +414,20 @@ def main() -> None:
     parser.add_argument("--peer-python", default=None)
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
     parser.add_argument("--seeds", type=int, default=0, help="quality on N demo companies")
+    parser.add_argument("--first-seed", type=int, default=0, help="held out: --first-seed 20")
+    parser.add_argument(
+        "--oracle", action="store_true", help="also score oracles knowing the true curve family"
+    )
+    parser.add_argument("--no-latency", action="store_true")
     parser.add_argument("--latency-repeats", type=int, default=5)
     parser.add_argument(
         "--diagnose", action="store_true", help="per-channel detail of the cases that fall short"
     )
     args = parser.parse_args()
     if args.seeds:
-        truth_quality(args.seeds, args.diagnose)
-        latency(args.latency_repeats)
+        truth_quality(args.seeds, args.diagnose, args.first_seed, args.oracle)
+        if not args.no_latency:
+            latency(args.latency_repeats)
         return
     sizes = [int(s) for s in args.sizes.split(",")]
     python = peer_python(args.peer_python)

@@ -4,6 +4,8 @@ and the split never looks worse than the current one at its lower bound."""
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 import numpy as np
 
 from aethercrown.budget import robust
@@ -129,3 +131,47 @@ def _gain_draws(
             p.values(a)[:, 0] - p.values(c)[:, 0] for p, a, c in zip(posts, x, current, strict=True)
         )
     )
+
+
+def test_the_shared_yearly_season_is_recovered_from_the_channels_together() -> None:
+    # Three channels with independent spend flights over 18 months, their conversions all
+    # multiplied by the same yearly season (+12 % in late January): fitted together, the
+    # season's coefficients come back, and a channel fitted with it is not credited with it.
+    days = [date(2025, 6, 1) + timedelta(days=i) for i in range(548)]
+    cos, sin = 0.11, 0.05
+    season = robust.season_multipliers(days, cos, sin)
+    rng = np.random.default_rng(21)
+    curves = [
+        ResponseCurve("hill", 40.0, 600.0, 2.0, 0.3),
+        ResponseCurve("exponential", 30.0, 500.0, 1.0, 0.5),
+        ResponseCurve("hill", 25.0, 400.0, 1.0, 0.0),
+    ]
+    series, spends, counts_by = [], [], []
+    for curve in curves:
+        spend = np.repeat(rng.uniform(50, 1500, len(days) // 14 + 1), 14)[: len(days)]
+        counts = rng.poisson(curve.value(adstock(spend, curve.adstock)) * season)
+        series.append(
+            robust.SeasonSeries(spend.tolist(), (counts * 100.0).tolist(), counts.tolist())
+        )
+        spends.append(spend)
+        counts_by.append(counts)
+    fitted = robust.fit_season(days, series)
+    assert abs(fitted[0] - cos) <= 0.03 and abs(fitted[1] - sin) <= 0.03
+    # Too short a history for a yearly season: none.
+    assert robust.fit_season(
+        days[:200],
+        [
+            robust.SeasonSeries(s.spend[:200], s.returns[:200], list(s.counts or [])[:200])
+            for s in series
+        ],
+    ) == (0.0, 0.0)
+    post = robust.fit_channel(
+        "search",
+        spends[0].tolist(),
+        (counts_by[0] * 100.0).tolist(),
+        counts=counts_by[0].tolist(),
+        season=robust.season_multipliers(days, *fitted),
+    )
+    for x in (300.0, 800.0, 1200.0):
+        lo, hi = np.percentile(post.values(x)[:, 0], [1, 99])
+        assert lo <= 100.0 * curves[0].at(x) <= hi

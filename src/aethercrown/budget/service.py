@@ -3,6 +3,7 @@ the answer, and keeps the automated allocations in the decision ledger. Never co
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import statistics
 import uuid
@@ -255,7 +256,21 @@ def plan_from_history(
 def fit_posteriors(
     history: History, cache: FitCacheRepository | None = None
 ) -> list[robust.ChannelPosterior]:
-    """Each channel's grid posterior, read from the cache when its data is unchanged."""
+    """Each channel's grid posterior, read from the cache when its data is unchanged.
+
+    On daily gap-free history the channels share a yearly season fitted from all of them, so a
+    channel's fit depends on the others' data too: its cache key covers the whole history."""
+    shared = _season_days(history)
+    context = ""
+    if shared is not None:
+        digest = hashlib.sha256()
+        for c in history.channels:
+            digest.update(
+                robust.fingerprint(
+                    c.channel, c.spend, [*c.returns, *(c.counts or [])], True, 1
+                ).encode()
+            )
+        context = f"season:{digest.hexdigest()}"
     keys = [
         robust.fingerprint(
             c.channel,
@@ -263,12 +278,20 @@ def fit_posteriors(
             [*c.returns, *(c.counts or [])],
             c.consecutive,
             history.period_days,
+            context,
         )
         for c in history.channels
     ]
     cached = cache.payloads(keys) if cache is not None else {}
     out: list[robust.ChannelPosterior] = []
     fresh: list[tuple[str, str, dict[str, Any]]] = []
+    season: list[float] | None = None
+    if shared is not None and any(key not in cached for key in keys):
+        cos, sin = robust.fit_season(
+            shared,
+            [robust.SeasonSeries(c.spend, c.returns, c.counts) for c in history.channels],
+        )
+        season = robust.season_multipliers(shared, cos, sin).tolist()
     for i, (c, key) in enumerate(zip(history.channels, keys, strict=True)):
         if key in cached:
             out.append(robust.ChannelPosterior.from_dict(cached[key]))
@@ -281,12 +304,27 @@ def fit_posteriors(
             period_days=history.period_days,
             counts=c.counts,
             seed=i,
+            season=season,
         )
         out.append(post)
         fresh.append((key, c.channel, post.to_dict()))
     if cache is not None:
         cache.store(fresh)
     return out
+
+
+def _season_days(history: History) -> list[date] | None:
+    """The days of a daily, gap-free history whose channels all cover the same days — what a
+    shared yearly season is fitted on — or None."""
+    if history.period_days != 1 or not history.channels:
+        return None
+    first = history.channels[0].days
+    if first is None:
+        return None
+    for c in history.channels:
+        if not c.consecutive or c.days is None or list(c.days) != list(first):
+            return None
+    return list(first)
 
 
 def shape_robust(
