@@ -24,7 +24,8 @@ from aethercrown.core.errors import ProblemError
 from aethercrown.core.keycache import CachedKey, KeyCache
 from aethercrown.core.models import ApiKey, Tenant, Tier
 from aethercrown.core.ratelimit import RateLimiter
-from aethercrown.db.session import SessionFactory, read_transaction
+from aethercrown.db.prepared import ReadUnit
+from aethercrown.db.session import SessionFactory, read_transaction, request_scope
 from aethercrown.db.tenant_scope import across_tenants
 
 SCOPES = ("admin", "tenant:write", "tenant:read", "investor")
@@ -206,6 +207,33 @@ async def authenticate_secret(
 
 
 Authenticated = Annotated[Principal, Depends(authenticate)]
+
+
+@dataclass(frozen=True, slots=True)
+class AuthenticatedRead:
+    """Who asks, and a read unit of ``PreparedRead``s scoped to them (``db.prepared``)."""
+
+    principal: Principal
+    unit: ReadUnit
+
+
+async def authenticate_for_read(request: Request, response: Response) -> AuthenticatedRead:
+    """``authenticate`` and a ``ReadUnit`` in one dependency, for hot read routes that need
+    nothing else: each dependency FastAPI solves costs tens of microseconds, a generator
+    dependency (the request's ``DbSession``) about a hundred (two context-manager layers and a
+    cancel scope), a whole ``Session`` more than its primary-key read.
+
+    The unit closes on FastAPI's exit stack of the route function, the one a
+    ``Depends(scope="function")`` generator dependency exits on: when the route returns or
+    raises, before the response is sent. Its close is synchronous, so no cancellation can
+    interrupt it."""
+    principal = await authenticate_secret(request, response, None, _bearer(request))
+    unit = ReadUnit(request.app.state.engine, request_scope(request))
+    request.scope["fastapi_function_astack"].callback(unit.close)
+    return AuthenticatedRead(principal, unit)
+
+
+AuthenticatedReader = Annotated[AuthenticatedRead, Depends(authenticate_for_read)]
 
 
 def _resolve_operator_tenant(request: Request, session: Session) -> uuid.UUID:

@@ -11,6 +11,13 @@ for any other query (``BEGIN`` on SQLite, the tenant scope for row-level securit
 PostgreSQL: ``db.tenant_scope``), and driver errors are wrapped as SQLAlchemy's, so the API's
 handling of a busy or lost database is the same. Only for fixed SELECTs that return plain
 column values; no ORM objects, no events on the cursor.
+
+A ``ReadUnit`` is a read unit of work for such reads alone, without an ORM ``Session``: a pooled
+DBAPI connection checked out at its first read, its transaction begun there (``BEGIN`` on
+SQLite; on PostgreSQL the transaction's tenant scope for row-level security, set as
+``db.tenant_scope`` sets it for a session) and rolled back when the unit closes. Building,
+beginning and closing a ``Session`` (its transaction object, a Core ``Connection``, the events
+on both) cost more than the read itself on the authenticated tenant read.
 """
 
 from __future__ import annotations
@@ -19,10 +26,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select
+from sqlalchemy import Engine, Select
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import PoolProxiedConnection
+
+from aethercrown.db import tenant_scope
 
 Processor = Callable[[Any], Any] | None
 
@@ -69,7 +79,17 @@ class PreparedRead:
     def first(self, session: Session, params: Mapping[str, Any]) -> dict[str, Any] | None:
         """The first row as {column label: value}, typed as Core would return it, or None."""
         connection = session.connection()
-        dialect = connection.dialect
+        return self._first_on(connection.connection, connection.dialect, params, connection)
+
+    def _first_on(
+        self,
+        dbapi_connection: PoolProxiedConnection,
+        dialect: Dialect,
+        params: Mapping[str, Any],
+        invalidate: Any,
+    ) -> dict[str, Any] | None:
+        """Run on ``dbapi_connection``; ``invalidate`` (a Core connection or the pooled one)
+        is invalidated if the driver says the connection is lost."""
         plan = self._plan(dialect)
         values = {
             name: (processor(params[name]) if processor is not None else params[name])
@@ -78,22 +98,13 @@ class PreparedRead:
         bound: Sequence[Any] | Mapping[str, Any] = (
             [values[name] for name in plan.positions] if plan.positions is not None else values
         )
-        dbapi_connection = connection.connection
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(plan.sql, bound)
             row = cursor.fetchone()
         except dialect.loaded_dbapi.Error as exc:
-            lost = dialect.is_disconnect(exc, dbapi_connection, cursor)
-            if lost:
-                connection.invalidate(exc)
-            raise DBAPIError.instance(
-                plan.sql,
-                bound,
-                exc,
-                dialect.loaded_dbapi.Error,
-                connection_invalidated=lost,
-                dialect=dialect,
+            raise _wrapped(
+                exc, plan.sql, bound, dialect, dbapi_connection, cursor, invalidate
             ) from exc
         finally:
             cursor.close()
@@ -103,3 +114,86 @@ class PreparedRead:
             name: (processor(value) if processor is not None else value)
             for name, processor, value in zip(plan.names, plan.results, row, strict=True)
         }
+
+
+def _wrapped(
+    exc: Any,
+    sql: str,
+    params: Any,
+    dialect: Dialect,
+    dbapi_connection: Any,
+    cursor: Any,
+    invalidate: Any,
+) -> StatementError:
+    """The driver's error as SQLAlchemy's (so a busy database is still the API's 503), the
+    connection invalidated if it is lost."""
+    lost = dialect.is_disconnect(exc, dbapi_connection, cursor)
+    if lost:
+        invalidate.invalidate(exc)
+    return DBAPIError.instance(
+        sql,
+        params,
+        exc,
+        dialect.loaded_dbapi.Error,
+        connection_invalidated=lost,
+        dialect=dialect,
+    )
+
+
+class ReadUnit:
+    """A read unit of work of ``PreparedRead``s on a pooled connection (see the module's doc).
+
+    ``scope`` is the unit's tenant scope for row-level security: a tenant id as text,
+    ``tenant_scope.ALL_TENANTS`` or None (no tenant rows), as ``db.session.request_scope``
+    gives it. Nothing is checked out until the first read; ``close`` (always called: the
+    request's dependency registers it) rolls back and returns the connection."""
+
+    __slots__ = ("_connection", "_dialect", "_engine", "_scope")
+
+    def __init__(self, engine: Engine, scope: str | None) -> None:
+        self._engine = engine
+        self._dialect = engine.dialect
+        self._scope = scope
+        self._connection: PoolProxiedConnection | None = None
+
+    def first(self, read: PreparedRead, params: Mapping[str, Any]) -> dict[str, Any] | None:
+        connection = self._connection
+        if connection is None:
+            connection = self._begin()
+        return read._first_on(connection, self._dialect, params, connection)
+
+    def _begin(self) -> PoolProxiedConnection:
+        dialect = self._dialect
+        connection = self._engine.raw_connection()
+        try:
+            if dialect.name == "sqlite":
+                # The driver runs in autocommit mode (db.engine): the unit's reads share one
+                # snapshot only inside an explicit transaction, as a session's do.
+                sql, params = "BEGIN DEFERRED", None
+                connection.driver_connection.execute(sql)  # type: ignore[union-attr]
+            else:
+                sql, params = tenant_scope.driver_scope_statement(self._scope)
+                cursor = connection.cursor()
+                try:
+                    cursor.execute(sql, params)
+                finally:
+                    cursor.close()
+        except dialect.loaded_dbapi.Error as exc:
+            error = _wrapped(exc, sql, params, dialect, connection, None, connection)
+            connection.close()
+            raise error from exc
+        except BaseException:
+            connection.close()
+            raise
+        self._connection = connection
+        return connection
+
+    def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        try:
+            if connection.is_valid:  # not after a lost connection was invalidated
+                connection.rollback()
+        finally:
+            connection.close()  # back to the pool (or discarded, if invalidated)

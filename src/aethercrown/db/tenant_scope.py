@@ -57,6 +57,18 @@ def _set(connection: Connection, scope: str | None) -> None:
     connection.execute(_SET_SCOPE, {"tenant": tenant, "all_tenants": "on" if everyone else "off"})
 
 
+def driver_scope_statement(scope: str | None) -> tuple[str, dict[str, str]]:
+    """``_set``'s statement and parameters for a PostgreSQL driver (psycopg) connection used
+    without a Core ``Connection`` (``db.prepared.ReadUnit``): run first in its transaction."""
+    everyone = scope == ALL_TENANTS
+    tenant = "" if everyone or scope is None else scope
+    sql = (
+        f"SELECT set_config('{TENANT_SETTING}', %(tenant)s, true), "
+        f"set_config('{ALL_TENANTS_SETTING}', %(all_tenants)s, true)"
+    )
+    return sql, {"tenant": tenant, "all_tenants": "on" if everyone else "off"}
+
+
 def _wanted(session: Session) -> str | None:
     scope: str | None = session.info.get(_SCOPE)
     if scope is None and (default := session.info.get(_DEFAULT)) is not None:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, status
 
-from aethercrown.core.auth import AdminPrincipal, Authenticated
+from aethercrown.core.auth import AdminPrincipal, Authenticated, AuthenticatedReader
 from aethercrown.core.models import Tenant
 from aethercrown.core.pagination import Pagination, paginate
 from aethercrown.db.session import DbSession
@@ -46,12 +46,10 @@ def list_tenants(
 
 # ":uuid": "/create" (POST) must not match this path, so GET or PATCH on it answers 405.
 @router.get("/{tenant_id:uuid}", response_model=schemas.TenantOut)
-async def get_tenant(
-    tenant_id: uuid.UUID, principal: Authenticated, session: DbSession
-) -> dict[str, Any]:
-    # A primary-key read: cheaper on the event loop than a worker-thread hop. The plain values
-    # are validated once, by the response model.
-    return service.view_tenant(session, principal, tenant_id)
+async def get_tenant(tenant_id: uuid.UUID, read: AuthenticatedReader) -> dict[str, Any]:
+    # A primary-key read: cheaper on the event loop than a worker-thread hop, and in a read
+    # unit without an ORM session. The plain values are validated once, by the response model.
+    return service.view_tenant(read.unit, read.principal, tenant_id)
 
 
 @router.patch("/{tenant_id:uuid}", response_model=schemas.TenantOut)

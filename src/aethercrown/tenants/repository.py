@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from aethercrown.core.models import Tenant, TenantRequestCount, TenantStoredRows, Tier
 from aethercrown.core.tenancy import TenantScoped
 from aethercrown.db.base import Base
-from aethercrown.db.prepared import PreparedRead
+from aethercrown.db.prepared import PreparedRead, ReadUnit
 from aethercrown.db.tenant_scope import scope_to_tenant
 
 
@@ -72,6 +72,18 @@ _TENANT_VIEW = PreparedRead(
 )
 
 
+def tenant_view(unit: ReadUnit, tenant_id: uuid.UUID) -> dict[str, Any] | None:
+    """The tenant with its tier's quotas as plain values, shaped like ``TenantOut``, read in a
+    read unit without loading ORM objects (the authenticated tenant read's hot path)."""
+    values = unit.first(_TENANT_VIEW, {"tenant_id": tenant_id})
+    if values is None:
+        return None
+    quotas = {c.key: values.pop(f"quota_{c.key}") for c in _TIER_COLUMNS}
+    values["tier"] = values.pop("tier_slug")
+    values["quotas"] = quotas
+    return values
+
+
 class TenantRepository:
     """Tenants themselves (operator scope): the one repository that is not tenant-scoped."""
 
@@ -80,18 +92,6 @@ class TenantRepository:
 
     def get(self, tenant_id: uuid.UUID) -> Tenant | None:
         return self.session.get(Tenant, tenant_id)
-
-    def view(self, tenant_id: uuid.UUID) -> dict[str, Any] | None:
-        """The tenant with its tier's quotas as plain values, shaped like ``TenantOut``, read
-        without loading ORM objects. Flushes first, so it sees the session's pending changes."""
-        self.session.flush()
-        values = _TENANT_VIEW.first(self.session, {"tenant_id": tenant_id})
-        if values is None:
-            return None
-        quotas = {c.key: values.pop(f"quota_{c.key}") for c in _TIER_COLUMNS}
-        values["tier"] = values.pop("tier_slug")
-        values["quotas"] = quotas
-        return values
 
     def slugs(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
         rows = self.session.execute(select(Tenant.id, Tenant.slug).where(Tenant.id.in_(ids)))

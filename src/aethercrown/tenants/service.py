@@ -16,6 +16,7 @@ from aethercrown.core.errors import Conflict, InvalidInput, NotFound, ProblemErr
 from aethercrown.core.ledger import audit
 from aethercrown.core.models import Tenant, Tier
 from aethercrown.core.money import money
+from aethercrown.db.prepared import ReadUnit
 from aethercrown.security.service import IssuedKey, issue_key, seats_used
 from aethercrown.tasks.service import live_worker_count
 from aethercrown.tenants import schemas
@@ -24,6 +25,7 @@ from aethercrown.tenants.repository import (
     TenantUsageRepository,
     TierRepository,
     read_one_snapshot,
+    tenant_view,
 )
 
 # Usage at or above this share of a quota triggers an upgrade recommendation.
@@ -139,11 +141,11 @@ def visible_tenant(session: Session, principal: Principal, tenant_id: uuid.UUID)
     return tenant
 
 
-def view_tenant(session: Session, principal: Principal, tenant_id: uuid.UUID) -> dict[str, Any]:
+def view_tenant(unit: ReadUnit, principal: Principal, tenant_id: uuid.UUID) -> dict[str, Any]:
     """What ``visible_tenant`` returns, as plain values for ``TenantOut`` (the read route)."""
     if not principal.is_operator and principal.tenant_id != tenant_id:
         raise NotFound("Tenant", tenant_id)
-    values = TenantRepository(session).view(tenant_id)
+    values = tenant_view(unit, tenant_id)
     if values is None:
         raise NotFound("Tenant", tenant_id)
     return values
