@@ -109,3 +109,20 @@ def test_sixteen_clients_mixing_reads_and_writes_get_no_503_or_5xx(
     assert sum(tally.classes.values()) == 16 * 12
     assert tally.errors == 0, tally.failures
     assert tally.classes["2xx"] == 16 * 12, tally.by_route
+
+
+def test_a_bulk_load_unit_skips_fsync_on_its_own_connection_and_restores_it(
+    session_factory,  # type: ignore[no-untyped-def]
+) -> None:
+    engine = session_factory.kw["bind"]
+    if engine.dialect.name != "sqlite":
+        pytest.skip("a SQLite connection setting")
+    with units.write_transaction(session_factory, bulk_load=True) as session:
+        driver = session.connection().connection.driver_connection
+        assert session.connection().exec_driver_sql("PRAGMA synchronous").scalar() == 0
+        assert session.connection().exec_driver_sql("PRAGMA temp_store").scalar() == 2
+    # The connection went back to the pool with the settings every unit of work expects.
+    assert driver.execute("PRAGMA synchronous").fetchone() == (1,)
+    assert driver.execute("PRAGMA temp_store").fetchone() == (0,)
+    with units.write_transaction(session_factory) as session:
+        assert session.connection().exec_driver_sql("PRAGMA synchronous").scalar() == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import pytest
@@ -12,6 +13,7 @@ from typer.testing import CliRunner
 from aethercrown.cli import app as cli_app
 from aethercrown.core.errors import Conflict
 from aethercrown.core.models import AuditEvent, Decision, Tenant
+from aethercrown.data import service as data_service
 from aethercrown.data.models import (
     ActivityEvent,
     Customer,
@@ -24,6 +26,7 @@ from aethercrown.db.session import write_transaction
 from aethercrown.metering.models import UsageEvent
 from aethercrown.settings import Settings
 from aethercrown.simulate import SimConfig, generate
+from aethercrown.simulate import service as simulate_service
 from aethercrown.simulate.experiments import verdict_is_right
 from aethercrown.simulate.models import SimulatedTruth
 from aethercrown.simulate.service import load_demo
@@ -301,3 +304,49 @@ def test_the_typed_rows_the_loader_trusts_are_what_validation_makes_of_the_text_
                 assert [shape(r) for r in adapter.validate_python(text)] == [
                     shape(r) for r in typed
                 ], kind
+
+
+def test_a_fresh_sqlite_load_builds_the_activity_indexes_after_its_events(
+    session_factory,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Into an empty database the activity indexes are dropped for the load and built again
+    after it: the schema ends as migrated, and the active-user rollup equals the events'."""
+    engine = session_factory.kw["bind"]
+    if engine.dialect.name != "sqlite":
+        pytest.skip("only SQLite builds the indexes after the load")
+    deferred: list[bool] = []
+    original = data_service.fresh_activity_load
+
+    @contextmanager
+    def spy(session, tenant_id):  # type: ignore[no-untyped-def]
+        with original(session, tenant_id) as did:
+            deferred.append(did)
+            yield did
+
+    monkeypatch.setattr(simulate_service, "fresh_activity_load", spy)
+    schema = "SELECT name, sql FROM sqlite_master WHERE tbl_name = 'activity_events' ORDER BY name"
+    with engine.connect() as conn:
+        before = conn.exec_driver_sql(schema).all()
+    load_demo(session_factory, "sim-demo", SMALL, replay=False)
+    assert deferred == [True]
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql(schema).all() == before
+        users = conn.exec_driver_sql(
+            "SELECT count(*) FROM (SELECT DISTINCT date(occurred_at), customer_id, user_id"
+            " FROM activity_events)"
+        ).scalar()
+        months = conn.exec_driver_sql(
+            "SELECT count(*) FROM (SELECT DISTINCT date(occurred_at, 'start of month'),"
+            " customer_id, user_id FROM activity_events)"
+        ).scalar()
+        assert (
+            users
+            and conn.exec_driver_sql("SELECT count(*) FROM active_user_days").scalar() == users
+        )
+        assert conn.exec_driver_sql("SELECT count(*) FROM active_user_months").scalar() == months
+
+    # A second tenant's load meets stored events: the indexes stay, batches roll up as they go.
+    deferred.clear()
+    load_demo(session_factory, "sim-demo-2", SMALL, replay=False)
+    assert deferred == [False]

@@ -284,6 +284,33 @@ class ActivityRepository(RowRepository):
     noun = "Activity event"
     spec = KINDS["activity"]
 
+    def table_is_empty(self) -> bool:
+        """No activity event of any tenant is stored."""
+        return self.session.scalar(select(ActivityEvent.id).limit(1)) is None
+
+    def drop_secondary_indexes(self) -> list[str]:
+        """SQLite only: drop the table's non-unique indexes (the unique ones stay: an insert's
+        ON CONFLICT names them) and return the statements that made them, exactly as SQLite
+        stored them, for ``create_indexes`` — so the recreated schema is the migrated one."""
+        table = ActivityEvent.__tablename__
+        listed = self.session.execute(text(f"PRAGMA index_list('{table}')")).all()
+        # index_list's columns: seq, name, unique, origin (c: CREATE INDEX), partial.
+        names = [row[1] for row in listed if not row[2] and row[3] == "c"]
+        made: list[str] = []
+        for name in names:
+            sql = self.session.scalar(
+                text("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = :name"),
+                {"name": name},
+            )
+            if sql:
+                made.append(sql)
+                self.session.execute(text(f'DROP INDEX "{name}"'))
+        return made
+
+    def create_indexes(self, statements: Sequence[str]) -> None:
+        for sql in statements:
+            self.session.execute(text(sql))
+
     def append_new(self, rows: Sequence[dict[str, Any]]) -> int:
         """Insert the rows (validated, ``customer_id`` resolved) whose external id is not
         stored, leaving stored ones as they are, and record the new events' user-days and

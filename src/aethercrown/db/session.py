@@ -173,9 +173,21 @@ def write_queue_turn(engine: Engine, timeout: float | None = None) -> Iterator[N
         queue.release()
 
 
-def _open_writer(factory: sessionmaker[Session]) -> Session:
+# SQLite settings of a fresh database's bulk load (write_transaction(bulk_load=True)), and what
+# _sqlite_on_connect (db.engine) gives every connection, which they are restored to afterwards.
+# Each is per connection and can only change outside a transaction: set before BEGIN.
+_BULK_LOAD_PRAGMAS = ("PRAGMA synchronous=OFF", "PRAGMA temp_store=MEMORY")
+_NORMAL_PRAGMAS = ("PRAGMA synchronous=NORMAL", "PRAGMA temp_store=DEFAULT")
+
+
+def _open_writer(factory: sessionmaker[Session], bulk_load: bool = False) -> Session:
     conn = _engine_of(factory).connect()
     conn.info["sqlite_begin"] = "IMMEDIATE"
+    if bulk_load and conn.dialect.name == "sqlite":
+        conn.info["sqlite_bulk_load"] = True
+        driver = conn.connection.driver_connection
+        for pragma in _BULK_LOAD_PRAGMAS:
+            driver.execute(pragma)  # type: ignore[union-attr]
     session = factory(bind=conn)
     try:
         session.connection()  # BEGIN now: wait for another process's writer here
@@ -195,17 +207,32 @@ def _close_writer(session: Session, *, commit: bool) -> None:
     finally:
         session.close()
         conn.info.pop("sqlite_begin", None)  # type: ignore[union-attr]
+        if conn.info.pop("sqlite_bulk_load", False):  # type: ignore[union-attr]
+            # Back to the settings every other unit of work counts on, before the connection
+            # returns to the pool.
+            driver = conn.connection.driver_connection  # type: ignore[union-attr]
+            for pragma in _NORMAL_PRAGMAS:
+                driver.execute(pragma)  # type: ignore[union-attr]
         conn.close()  # type: ignore[union-attr]
 
 
 @contextmanager
 def write_transaction(
-    factory: sessionmaker[Session], *, timeout: float | None = None
+    factory: sessionmaker[Session], *, timeout: float | None = None, bulk_load: bool = False
 ) -> Iterator[Session]:
     """A unit of work that writes: the write lock is taken up front (see the module's doc),
-    committed on success, rolled back on error."""
+    committed on success, rolled back on error.
+
+    ``bulk_load`` (SQLite; only for filling a fresh database that holds nothing else, such as
+    the first demo load): this connection skips fsync (synchronous=OFF) and keeps its
+    temporary sorts in memory for the unit, then gets the usual settings back. Skipping fsync
+    means a power cut or OS crash during the load may corrupt the database file; the file then
+    holds nothing but this load, which is redone from its seed, so no acknowledged write of
+    anyone is at risk. Every other unit of work keeps synchronous=NORMAL (in WAL mode: a
+    committed transaction survives a crash of the process; a power cut may lose the last few,
+    never corrupt the file)."""
     with write_queue_turn(_engine_of(factory), timeout):
-        session = _open_writer(factory)
+        session = _open_writer(factory, bulk_load)
         try:
             yield session
         except BaseException:

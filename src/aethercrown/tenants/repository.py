@@ -100,6 +100,9 @@ class TenantRepository:
     def by_slug(self, slug: str) -> Tenant | None:
         return self.session.scalar(select(Tenant).where(Tenant.slug == slug))
 
+    def any(self) -> bool:
+        return self.session.scalar(select(Tenant.id).limit(1)) is not None
+
     def list_statement(self, *, tier: str | None, status: str | None, q: str | None) -> Select[Any]:
         stmt = select(Tenant)
         if tier:

@@ -55,6 +55,11 @@ def tenant_by_slug(session: Session, slug: str) -> Tenant | None:
     return TenantRepository(session).by_slug(slug)
 
 
+def any_tenant(session: Session) -> bool:
+    """Whether the installation holds a tenant at all (a fresh database holds none)."""
+    return TenantRepository(session).any()
+
+
 def stored_rows(session: Session, tenant_id: uuid.UUID) -> dict[str, int]:
     """The tenant's stored rows per domain (what its row quota counts)."""
     return TenantUsageRepository(session, tenant_id).stored_rows()
