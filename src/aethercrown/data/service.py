@@ -295,14 +295,7 @@ def append_activity(
     if not rows:
         return IngestResult(kind="activity", received=0, inserted=0, updated=0, unchanged=0)
     clean, errors = _validate(spec, rows)
-    for name, default in spec.defaults.items():
-        for row in clean:
-            if row is not None and row.get(name) is None:
-                row[name] = default
-    errors.extend(_cross_field_errors("activity", clean))
-    keys = [row["external_id"] if row is not None else None for row in clean]
-    if len(set(keys)) < len(keys):
-        errors.extend(_duplicate_errors(keys, clean, "external_id"))
+    keys = _fill_and_key(spec, clean, errors)
     known = dict(customer_ids or {})
     wanted = {row["customer"] for row in clean if row is not None} - set(known)
     if wanted:
@@ -333,6 +326,24 @@ def append_activity(
     )
 
 
+def _fill_and_key(
+    spec: KindSpec, clean: list[dict[str, Any] | None], errors: list[dict[str, Any]]
+) -> list[Any]:
+    """Fill in the kind's defaults, add the errors between fields and between rows (a key given
+    twice) to ``errors``, and return each row's upsert key (None for a row that failed)."""
+    for name, default in spec.defaults.items():
+        for row in clean:
+            if row is not None and row.get(name) is None:
+                row[name] = default
+    errors.extend(_cross_field_errors(spec.name, clean))
+    # A single-column key is the bare value, a composite one a tuple (as repo.existing keys).
+    key_of = itemgetter(*spec.key)
+    keys = [key_of(row) if row is not None else None for row in clean]
+    if len(set(keys)) < len(keys):
+        errors.extend(_duplicate_errors(keys, clean, spec.key[-1]))
+    return keys
+
+
 def _checked_rows(
     session: Session,
     tenant_id: uuid.UUID,
@@ -348,16 +359,7 @@ def _checked_rows(
         errors: list[dict[str, Any]] = []
     else:
         clean, errors = _validate(spec, rows)
-    for name, default in spec.defaults.items():
-        for row in clean:
-            if row is not None and row.get(name) is None:
-                row[name] = default
-    errors.extend(_cross_field_errors(spec.name, clean))
-    # A single-column key is the bare value, a composite one a tuple (as repo.existing keys).
-    key_of = itemgetter(*spec.key)
-    keys = [key_of(row) if row is not None else None for row in clean]
-    if len(set(keys)) < len(keys):
-        errors.extend(_duplicate_errors(keys, clean, spec.key[-1]))
+    keys = _fill_and_key(spec, clean, errors)
     _resolve_references(session, tenant_id, spec, rows, clean, errors)
     if errors:
         _raise_invalid(errors, len(rows))
