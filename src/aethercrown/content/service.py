@@ -413,49 +413,18 @@ def current_version(session: Session, item: ContentItem) -> ContentVersion:
 
 
 def version_out(version: ContentVersion) -> schemas.VersionOut:
-    return schemas.VersionOut(
-        version=version.version,
-        body=version.body,
-        inputs=version.inputs,
-        provider=version.provider,
-        model=version.model,
-        fallback_reason=version.fallback_reason,
-        analysis=version.analysis,
-        author=version.author,
-        created_at=version.created_at,
-    )
+    return schemas.VersionOut.model_validate(version, from_attributes=True)
 
 
 def item_out(item: ContentItem, version: ContentVersion) -> schemas.ItemOut:
+    """The summary's fields with the item's last change and its current version."""
     return schemas.ItemOut(
-        id=item.id,
-        kind=item.kind,
-        channel=item.channel,
-        title=item.title,
-        status=item.status,
-        version=item.version,
-        scheduled_at=item.scheduled_at,
-        created_at=item.created_at,
-        updated_at=item.updated_at,
-        campaign_kind=item.campaign_kind,
-        campaign_id=item.campaign_id,
-        current=version_out(version),
+        **item_summary(item).model_dump(), updated_at=item.updated_at, current=version_out(version)
     )
 
 
 def item_summary(item: ContentItem) -> schemas.ItemSummary:
-    return schemas.ItemSummary(
-        id=item.id,
-        kind=item.kind,
-        channel=item.channel,
-        title=item.title,
-        status=item.status,
-        version=item.version,
-        scheduled_at=item.scheduled_at,
-        created_at=item.created_at,
-        campaign_kind=item.campaign_kind,
-        campaign_id=item.campaign_id,
-    )
+    return schemas.ItemSummary.model_validate(item, from_attributes=True)
 
 
 def get_item(session: Session, tenant_id: uuid.UUID, item_id: uuid.UUID) -> schemas.ItemOut:
@@ -653,15 +622,7 @@ def cancel(
 
 
 def calendar_entry(item: ContentItem) -> schemas.CalendarEntry:
-    return schemas.CalendarEntry(
-        id=item.id,
-        kind=item.kind,
-        channel=item.channel,
-        title=item.title,
-        status=item.status,
-        scheduled_at=item.scheduled_at,
-        due_at=item.due_at,
-    )
+    return schemas.CalendarEntry.model_validate(item, from_attributes=True)
 
 
 def calendar(
