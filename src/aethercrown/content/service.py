@@ -417,9 +417,19 @@ def version_out(version: ContentVersion) -> schemas.VersionOut:
 
 
 def item_out(item: ContentItem, version: ContentVersion) -> schemas.ItemOut:
-    """The summary's fields with the item's last change and its current version."""
     return schemas.ItemOut(
-        **item_summary(item).model_dump(), updated_at=item.updated_at, current=version_out(version)
+        id=item.id,
+        kind=item.kind,
+        channel=item.channel,
+        title=item.title,
+        status=item.status,
+        version=item.version,
+        scheduled_at=item.scheduled_at,
+        created_at=item.created_at,
+        updated_at=item.updated_at,
+        campaign_kind=item.campaign_kind,
+        campaign_id=item.campaign_id,
+        current=version_out(version),
     )
 
 
