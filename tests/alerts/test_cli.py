@@ -69,4 +69,6 @@ def test_channels_from_the_command_line(
     assert removed.exit_code == 0
     gone = cli.invoke(cli_app, ["alerts", "remove", channel["id"], "--tenant", "acme"])
     assert gone.exit_code == 2 and "not found" in gone.stderr
+    stranger = cli.invoke(cli_app, ["alerts", "list", "--tenant", "ghost"])
+    assert stranger.exit_code == 1 and "ghost" in stranger.stderr
     assert client.get("/api/v1/alert-channels", headers=tenant.headers).json()[0]["name"] == "room"

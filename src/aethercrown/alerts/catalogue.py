@@ -26,6 +26,16 @@ class EventKind:
     fields: tuple[tuple[str, str], ...]
 
 
+# A usage alert shows the same fields whether it warns or says the capacity is reached.
+USAGE_FIELDS = (
+    ("Customer", "customer"),
+    ("Metric", "metric"),
+    ("Usage", "usage"),
+    ("Capacity", "capacity"),
+    ("Of capacity", "percent_of_capacity"),
+    ("Plan", "plan"),
+)
+
 EVENTS: dict[str, EventKind] = {
     e.event_type: e
     for e in (
@@ -34,28 +44,14 @@ EVENTS: dict[str, EventKind] = {
             "warning",
             "Usage threshold crossed",
             "/console/usage",
-            (
-                ("Customer", "customer"),
-                ("Metric", "metric"),
-                ("Usage", "usage"),
-                ("Capacity", "capacity"),
-                ("Of capacity", "percent_of_capacity"),
-                ("Plan", "plan"),
-            ),
+            USAGE_FIELDS,
         ),
         EventKind(
             "usage.alert.critical",
             "critical",
             "Usage at capacity",
             "/console/usage",
-            (
-                ("Customer", "customer"),
-                ("Metric", "metric"),
-                ("Usage", "usage"),
-                ("Capacity", "capacity"),
-                ("Of capacity", "percent_of_capacity"),
-                ("Plan", "plan"),
-            ),
+            USAGE_FIELDS,
         ),
         EventKind(
             "churn.campaign.created",

@@ -9,8 +9,7 @@ import typer
 
 from aethercrown.alerts import service
 from aethercrown.alerts.schemas import AlertChannelCreate
-from aethercrown.core.commandline import fail, open_database, unit_of_work
-from aethercrown.core.errors import ProblemError
+from aethercrown.core.commandline import looked_up, open_database, unit_of_work
 from aethercrown.db.engine import make_session_factory
 from aethercrown.settings import get_settings
 from aethercrown.tenants.service import resolve_tenant_ref
@@ -19,11 +18,7 @@ app = typer.Typer(no_args_is_help=True)
 
 
 def _tenant_id(ref: str) -> uuid.UUID:
-    try:
-        with unit_of_work() as session:
-            return resolve_tenant_ref(session, ref).id
-    except ProblemError as exc:
-        fail(exc.detail or exc.title)
+    return looked_up(lambda session: resolve_tenant_ref(session, ref).id)
 
 
 def _echo(value: object) -> None:

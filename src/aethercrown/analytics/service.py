@@ -233,11 +233,19 @@ def months_in(payload: dict[str, Any], start: str, end: str) -> list[dict[str, A
 # Views
 
 
-def revenue(session: Session, tenant_id: uuid.UUID, body: PeriodRequest) -> dict[str, Any]:
+def _period_view(
+    session: Session, tenant_id: uuid.UUID, body: PeriodRequest
+) -> tuple[dict[str, Any], str, str, list[dict[str, Any]]]:
+    """The stored view the request names (currency, plan, segment), the period it asks for as
+    (start, end) months, and the view's months in that period."""
     now = utcnow()
     start, end = resolve_period(body, now)
     payload = load_view(session, tenant_id, body.currency, body.plan, body.segment, now)
-    rows = months_in(payload, start, end)
+    return payload, start, end, months_in(payload, start, end)
+
+
+def revenue(session: Session, tenant_id: uuid.UUID, body: PeriodRequest) -> dict[str, Any]:
+    payload, start, end, rows = _period_view(session, tenant_id, body)
     return {
         "currency": payload["currency"],
         "start": start,
@@ -261,10 +269,7 @@ def period_totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def growth(session: Session, tenant_id: uuid.UUID, body: PeriodRequest) -> dict[str, Any]:
-    now = utcnow()
-    start, end = resolve_period(body, now)
-    payload = load_view(session, tenant_id, body.currency, body.plan, body.segment, now)
-    rows = months_in(payload, start, end)
+    payload, start, end, rows = _period_view(session, tenant_id, body)
     keys = (
         "month",
         "mrr",
@@ -576,10 +581,7 @@ def system_health(session: Session, tenant_id: uuid.UUID, body: PeriodRequest) -
 def executive_summary(
     session: Session, tenant_id: uuid.UUID, body: PeriodRequest
 ) -> dict[str, Any]:
-    now = utcnow()
-    start, end = resolve_period(body, now)
-    payload = load_view(session, tenant_id, body.currency, body.plan, body.segment, now)
-    rows = months_in(payload, start, end)
+    payload, start, end, rows = _period_view(session, tenant_id, body)
     latest = rows[-1] if rows else None
     ai = ai_performance(session, tenant_id, body)
     health = system_health(session, tenant_id, body)

@@ -349,11 +349,7 @@ def at_target_margin(
     """Flexible budget: each curve channel spends while its next unit returns at least
     ``margin``. Fallback channels (no curve, so no marginal return) stay at their current level.
     Minimum shares do not apply (the budget is the output); min/max amounts and fixed do."""
-    upper = _flexible_upper(fits, limits)
-    lower = np.array(
-        [limits.fixed.get(f.channel, limits.min_amount.get(f.channel, 0.0)) for f in fits]
-    )
-    _check_flexible(fits, lower, upper)
+    lower, upper = _flexible_bounds(fits, limits)
     x = np.clip(np.array([f.mean_spend for f in fits]), lower, upper)
     curve_idx = np.array([i for i, f in enumerate(fits) if f.curve is not None], dtype=int)
     if len(curve_idx):
@@ -389,11 +385,7 @@ def at_target_roas(
 ) -> Plan:
     """Flexible budget: the largest budget whose optimal split still returns ``roas`` per unit
     spent (searched over the budget, each candidate split optimally)."""
-    upper = _flexible_upper(fits, limits)
-    lower = np.array(
-        [limits.fixed.get(f.channel, limits.min_amount.get(f.channel, 0.0)) for f in fits]
-    )
-    _check_flexible(fits, lower, upper)
+    lower, upper = _flexible_bounds(fits, limits)
     smallest = max(float(lower.sum()), 1e-9 * float(upper.sum()))
     largest = float(upper.sum()) if cap is None else min(float(upper.sum()), cap)
 
@@ -433,6 +425,18 @@ def at_target_roas(
         "achieved_roas": plan.expected / plan.budget,
     }
     return plan
+
+
+def _flexible_bounds(fits: Sequence[ChannelFit], limits: Limits) -> tuple[FloatArray, FloatArray]:
+    """Each channel's least and most spend when the budget is an output: fixed amounts or
+    minimum amounts below (minimum shares do not apply), the caps above; a channel whose
+    minimum is above its maximum is refused."""
+    upper = _flexible_upper(fits, limits)
+    lower = np.array(
+        [limits.fixed.get(f.channel, limits.min_amount.get(f.channel, 0.0)) for f in fits]
+    )
+    _check_flexible(fits, lower, upper)
+    return lower, upper
 
 
 def _check_flexible(fits: Sequence[ChannelFit], lower: FloatArray, upper: FloatArray) -> None:

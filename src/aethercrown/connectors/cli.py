@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 
 from aethercrown.connectors import stripe_service
-from aethercrown.core.commandline import fail, open_database, unit_of_work
+from aethercrown.core.commandline import fail, looked_up, open_database, unit_of_work
 from aethercrown.core.crypto import secret_box
 from aethercrown.core.errors import ProblemError
 from aethercrown.db.engine import make_session_factory
@@ -22,11 +22,7 @@ app.add_typer(stripe_app, name="stripe")
 
 
 def _tenant_id(ref: str) -> uuid.UUID:
-    try:
-        with unit_of_work() as session:
-            return resolve_tenant_ref(session, ref).id
-    except ProblemError as exc:
-        fail(exc.detail or exc.title)
+    return looked_up(lambda session: resolve_tenant_ref(session, ref).id)
 
 
 @stripe_app.command("connect")

@@ -413,17 +413,7 @@ def current_version(session: Session, item: ContentItem) -> ContentVersion:
 
 
 def version_out(version: ContentVersion) -> schemas.VersionOut:
-    return schemas.VersionOut(
-        version=version.version,
-        body=version.body,
-        inputs=version.inputs,
-        provider=version.provider,
-        model=version.model,
-        fallback_reason=version.fallback_reason,
-        analysis=version.analysis,
-        author=version.author,
-        created_at=version.created_at,
-    )
+    return schemas.VersionOut.model_validate(version, from_attributes=True)
 
 
 def item_out(item: ContentItem, version: ContentVersion) -> schemas.ItemOut:
@@ -444,18 +434,7 @@ def item_out(item: ContentItem, version: ContentVersion) -> schemas.ItemOut:
 
 
 def item_summary(item: ContentItem) -> schemas.ItemSummary:
-    return schemas.ItemSummary(
-        id=item.id,
-        kind=item.kind,
-        channel=item.channel,
-        title=item.title,
-        status=item.status,
-        version=item.version,
-        scheduled_at=item.scheduled_at,
-        created_at=item.created_at,
-        campaign_kind=item.campaign_kind,
-        campaign_id=item.campaign_id,
-    )
+    return schemas.ItemSummary.model_validate(item, from_attributes=True)
 
 
 def get_item(session: Session, tenant_id: uuid.UUID, item_id: uuid.UUID) -> schemas.ItemOut:
@@ -653,15 +632,7 @@ def cancel(
 
 
 def calendar_entry(item: ContentItem) -> schemas.CalendarEntry:
-    return schemas.CalendarEntry(
-        id=item.id,
-        kind=item.kind,
-        channel=item.channel,
-        title=item.title,
-        status=item.status,
-        scheduled_at=item.scheduled_at,
-        due_at=item.due_at,
-    )
+    return schemas.CalendarEntry.model_validate(item, from_attributes=True)
 
 
 def calendar(

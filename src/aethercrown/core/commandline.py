@@ -4,10 +4,10 @@ here; ``aethercrown.cli`` registers the commands."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -120,6 +120,19 @@ def unit_of_work(settings: Settings | None = None) -> Iterator[Session]:
             yield session
     finally:
         engine.dispose()
+
+
+T = TypeVar("T")
+
+
+def looked_up(lookup: Callable[[Session], T]) -> T:
+    """What ``lookup`` finds in a unit of work of its own (a tenant named on the command line);
+    a problem it raises (no such tenant) ends the command with its detail, status 1."""
+    try:
+        with unit_of_work() as session:
+            return lookup(session)
+    except ProblemError as exc:
+        fail(exc.detail or exc.title)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
