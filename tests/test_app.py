@@ -2,9 +2,12 @@ import re
 from pathlib import Path
 
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 
 from aethercrown.app import create_app
 from aethercrown.db import migrate
+from aethercrown.db.tenant_scope import scope_to_all_tenants
+from aethercrown.health.models import HealthSample
 from aethercrown.settings import Settings
 from tests.conftest import TenantHandle, bearer
 
@@ -24,6 +27,10 @@ def test_a_warm_start_builds_before_the_first_request(settings: Settings) -> Non
     with TestClient(app) as c:
         assert migrate.expected_heads.cache_info().currsize == 1
         assert c.get("/readyz").json()["checks"] == {"database": "ok", "migrations": "current"}
+        # The health check it ran to compile its statements was rolled back: no sample kept.
+        with app.state.session_factory() as session:
+            scope_to_all_tenants(session)
+            assert session.scalar(select(func.count()).select_from(HealthSample)) == 0
 
 
 def test_readiness_fails_with_pending_migrations(tmp_path: Path) -> None:

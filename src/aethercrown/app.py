@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.routing import iter_route_contexts
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import configure_mappers
 
 from aethercrown import __version__
@@ -45,6 +47,7 @@ from aethercrown.db import migrate
 from aethercrown.db.engine import make_engine, make_session_factory
 from aethercrown.experiments.api import router as experiments_router
 from aethercrown.experiments.api import stateless_router as experiments_stateless_router
+from aethercrown.health import service as health_service
 from aethercrown.health.api import router as health_router
 from aethercrown.investor.api import router as investor_router
 from aethercrown.metering.api import router as usage_router
@@ -61,6 +64,8 @@ from aethercrown.tenants.api import router as tenants_router
 from aethercrown.tenants.api import tiers_router
 from aethercrown.web.api import router as web_router
 from aethercrown.webhooks.api import router as webhooks_router
+
+log = logging.getLogger(__name__)
 
 ROUTERS = (
     tenants_router,
@@ -124,8 +129,9 @@ def _warm_start(app: FastAPI, engine: Engine) -> None:
     (done by the first ORM query: ~300 instrumented attributes), the job modules are imported (the
     health check lists the jobs), the migration heads are read from the scripts, anyio loads its
     asyncio backend (on the first generator dependency: tens of ms) and the pool opens its
-    first connection. uvicorn accepts connections only once the lifespan has started, so no
-    request waits on this."""
+    first connection, and the health check's statements are compiled (run once, rolled back;
+    compiling them was most of a first check once the rest was warm). uvicorn accepts
+    connections only once the lifespan has started, so no request waits on this."""
     for _ in iter_route_contexts(app.router.routes):
         pass
     configure_mappers()
@@ -134,6 +140,15 @@ def _warm_start(app: FastAPI, engine: Engine) -> None:
     anyio.get_cancelled_exc_class()
     with engine.connect() as conn:
         conn.execute(text("SELECT 1"))
+    session = app.state.session_factory()
+    try:
+        health_service.compile_statements(session, app.state.settings)
+    except SQLAlchemyError:
+        # A database not migrated yet: the server still starts and /readyz says why.
+        log.info("warm start: health statements not compiled", exc_info=True)
+    finally:
+        session.rollback()
+        session.close()
 
 
 @dataclass(frozen=True, slots=True)
