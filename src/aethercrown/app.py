@@ -28,13 +28,19 @@ from aethercrown.budget.api import router as budget_router
 from aethercrown.churn.api import router as churn_router
 from aethercrown.connectors.api import router as connectors_router
 from aethercrown.connectors.api import tracking_router
+from aethercrown.connectors.segment_service import WriteKey
 from aethercrown.connectors.stripe_service import MappingKicker
 from aethercrown.content.api import router as content_router
 from aethercrown.core.auth import AdminPrincipal
 from aethercrown.core.errors import install_error_handlers
 from aethercrown.core.idempotency import IdempotencyMiddleware
 from aethercrown.core.jobs import all_jobs
-from aethercrown.core.keycache import KeyCache, listen_for_invalidations, publish_invalidations
+from aethercrown.core.keycache import (
+    CachedKey,
+    KeyCache,
+    listen_for_invalidations,
+    publish_invalidations,
+)
 from aethercrown.core.limits import InputLimitsMiddleware
 from aethercrown.core.logging import configure_logging
 from aethercrown.core.metrics import HttpMetrics, TenantRequestCounter
@@ -160,7 +166,9 @@ class _Parts:
     engine: Engine
     counter: TenantRequestCounter
     metrics: HttpMetrics
-    key_cache: KeyCache
+    key_cache: KeyCache[CachedKey]
+    # Segment write keys (connectors): the same bound on how long a revocation goes unseen.
+    segment_key_cache: KeyCache[WriteKey]
 
 
 def _lifespan(parts: _Parts) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
@@ -193,7 +201,11 @@ def _lifespan(parts: _Parts) -> Callable[[FastAPI], AbstractAsyncContextManager[
             )
             folder.start()
         listener = (
-            asyncio.create_task(listen_for_invalidations(settings.redis_url, parts.key_cache))
+            asyncio.create_task(
+                listen_for_invalidations(
+                    settings.redis_url, parts.key_cache, parts.segment_key_cache
+                )
+            )
             if settings.redis_url
             else None
         )
@@ -226,6 +238,7 @@ def _set_state(app: FastAPI, parts: _Parts) -> None:
     app.state.session_factory = make_session_factory(parts.engine)
     app.state.rate_limiter = RateLimiter(parts.settings.redis_url)
     app.state.key_cache = parts.key_cache
+    app.state.segment_key_cache = parts.segment_key_cache
     app.state.request_counter = parts.counter
     app.state.http_metrics = parts.metrics
 
@@ -288,6 +301,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         counter=TenantRequestCounter(),
         metrics=HttpMetrics(),
         key_cache=KeyCache(),
+        segment_key_cache=KeyCache(),
     )
     publish_invalidations(engine, settings.redis_url)
     app = FastAPI(

@@ -15,8 +15,9 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from fastapi.testclient import TestClient
 from segment.analytics import Client
-from sqlalchemy import select
+from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from aethercrown import clock
@@ -27,6 +28,7 @@ from aethercrown.connectors.jobs import (
     prune_segment_messages,
 )
 from aethercrown.connectors.models import SegmentMessage
+from aethercrown.core.models import Tier
 from aethercrown.db.session import write_transaction
 from aethercrown.db.tenant_scope import across_tenants, scope_to_tenant
 from tests.conftest import TenantHandle, bearer, create_tenant
@@ -317,3 +319,94 @@ def test_old_message_ids_are_pruned_by_the_daily_job(
         assert (
             segment_service.ingest_messages(session, sources[tenant.uid], replay)["duplicates"] == 1
         )
+
+
+def _basic(key: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{key}:".encode()).decode()}
+
+
+def _tracks(prefix: str, n: int, user: str = "u1") -> dict[str, Any]:
+    return {
+        "batch": [
+            {
+                "type": "track",
+                "userId": user,
+                "event": "Used reports",
+                "messageId": f"{prefix}-{i}",
+                "timestamp": "2025-03-01T12:00:00Z",
+            }
+            for i in range(n)
+        ]
+    }
+
+
+def test_a_cached_write_key_ends_with_its_revocation_and_a_batch_is_few_statements(
+    client: TestClient, app: Any, tenant: TenantHandle
+) -> None:
+    """The write key and the tenant's tier are cached per process: a batch of tracks then
+    reads neither. A revocation committed in this process ends the key at once; one committed
+    elsewhere (here: a plain SQL update, which no invalidation hears) once the entry expires."""
+    key = _write_key(client, tenant)  # type: ignore[arg-type]
+    group = {"type": "group", "userId": "u1", "groupId": "acct_1", "messageId": "g1"}
+    assert (
+        client.post("/v1/batch", json={"batch": [group]}, headers=_basic(key)).json()["customers"]
+        == 1
+    )
+    engine = app.state.engine
+    statements: list[str] = []
+
+    def record(*args: Any) -> None:
+        statements.append(args[2])
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        answer = client.post("/v1/batch", json=_tracks("a", 50), headers=_basic(key))
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert answer.status_code == 200 and answer.json()["activity"] == 50, answer.text
+    assert not [s for s in statements if "key_hash" in s or "tenants.tier_slug" in s]
+    if engine.dialect.name == "postgresql":
+        # The tenant scope, the users' links with their customers' ids, the stored-row count,
+        # the insert with its rollups.
+        assert len(statements) == 4, statements
+
+    cache = app.state.segment_key_cache
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("SELECT set_config('aethercrown.all_tenants', 'on', true)"))
+        conn.execute(text("UPDATE segment_sources SET revoked_at = CURRENT_TIMESTAMP"))
+    # Still in this process's cache: accepted for at most keycache.TTL_SECONDS.
+    assert client.post("/v1/batch", json=_tracks("b", 1), headers=_basic(key)).status_code == 200
+    cache.ttl = 0  # the entry's time is up
+    assert client.post("/v1/batch", json=_tracks("c", 1), headers=_basic(key)).status_code == 401
+
+    # A revocation through the API empties the cache as it commits.
+    cache.ttl = 60
+    fresh = _write_key(client, tenant)  # type: ignore[arg-type]
+    assert client.post("/v1/batch", json=_tracks("d", 1), headers=_basic(fresh)).status_code == 200
+    sources = client.get("/api/v1/connectors/segment/sources", headers=tenant.headers).json()
+    live = next(s["id"] for s in sources if s["revoked_at"] is None)
+    deleted = client.delete(f"/api/v1/connectors/segment/sources/{live}", headers=tenant.headers)
+    assert deleted.status_code == 204
+    assert client.post("/v1/batch", json=_tracks("e", 1), headers=_basic(fresh)).status_code == 401
+    assert len(_activity(client, tenant)) == 52  # type: ignore[arg-type]
+
+
+def test_a_cached_tier_follows_a_quota_change(
+    client: TestClient, app: Any, tenant: TenantHandle, session_factory: sessionmaker[Session]
+) -> None:
+    """The tier's stored-row limit travels with the cached write key; a change to the tier
+    empties the cache as it commits, so the next batch is held to the new limit (403, nothing
+    stored)."""
+    key = _write_key(client, tenant)  # type: ignore[arg-type]
+    group = {"type": "group", "userId": "u1", "groupId": "acct_1", "messageId": "g1"}
+    assert client.post("/v1/batch", json={"batch": [group]}, headers=_basic(key)).status_code == 200
+    assert client.post("/v1/batch", json=_tracks("a", 3), headers=_basic(key)).status_code == 200
+    with write_transaction(session_factory) as session:
+        tier = session.get(Tier, "professional")
+        assert tier is not None
+        tier.max_stored_rows = 5  # less than what is stored plus the next batch
+    refused = client.post("/v1/batch", json=_tracks("b", 3), headers=_basic(key))
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["max_stored_rows"] == 5
+    assert len(_activity(client, tenant)) == 3  # type: ignore[arg-type]

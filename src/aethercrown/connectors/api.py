@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from aethercrown.connectors import adspend_service, segment_service, stripe_service
@@ -28,8 +29,10 @@ from aethercrown.connectors.schemas import (
 from aethercrown.core.auth import TenantReader, TenantWriter
 from aethercrown.core.crypto import SecretBox, secret_box
 from aethercrown.core.errors import InvalidInput, ProblemError, field_error
+from aethercrown.core.keycache import KeyCache
 from aethercrown.core.pagination import Page, Pagination, paginate
-from aethercrown.db.session import DbSession, SessionFactory, read_transaction
+from aethercrown.db.session import DbSession, SessionFactory, read_transaction, write_transaction
+from aethercrown.db.tenant_scope import scope_to_tenant
 
 router = APIRouter(prefix="/api/v1/connectors", tags=["connectors"])
 
@@ -197,12 +200,7 @@ def gzip_decompress(raw: bytes, limit: int) -> bytes:
     return out
 
 
-async def _track(request: Request, session: Any, kind: str | None) -> dict[str, Any]:
-    # A database read: in the thread pool, not on the event loop the other requests share.
-    source = await run_in_threadpool(
-        segment_service.source_for_basic_auth, session, request.headers.get("authorization")
-    )
-    body = await _tracking_body(request)
+def _messages(body: Any, kind: str | None) -> list[Any]:
     if kind is None:
         batch = body.get("batch") if isinstance(body, dict) else None
         if not isinstance(batch, list):
@@ -210,12 +208,41 @@ async def _track(request: Request, session: Any, kind: str | None) -> dict[str, 
                 'A batch call sends {"batch": [messages]}',
                 [field_error(["body", "batch"], "must be a list of messages")],
             )
-        messages: list[Any] = batch
-    else:
-        if not isinstance(body, dict):
-            raise InvalidInput("A call sends one message object", [field_error(["body"], "object")])
-        messages = [{**body, "type": body.get("type", kind)}]
-    return await run_in_threadpool(segment_service.ingest_messages, session, source, messages)
+        return batch
+    if not isinstance(body, dict):
+        raise InvalidInput("A call sends one message object", [field_error(["body"], "object")])
+    return [{**body, "type": body.get("type", kind)}]
+
+
+def _ingest(
+    units: sessionmaker[Session], key: segment_service.WriteKey, messages: list[Any]
+) -> dict[str, Any]:
+    """Check the batch, then apply it in one unit of work scoped to the key's tenant, committed
+    before the answer (an acknowledged batch is stored). One worker-thread hop for all of it:
+    a malformed batch is refused before any transaction opens."""
+    batch = segment_service.checked_batch(messages)
+    with write_transaction(units) as session:
+        scope_to_tenant(session, key.tenant_id)
+        return segment_service.ingest_messages(session, key.source, batch, key.quota)
+
+
+def _write_key(
+    units: sessionmaker[Session], key_hash: str, cache: KeyCache[segment_service.WriteKey]
+) -> segment_service.WriteKey:
+    with read_transaction(units) as session:
+        return segment_service.write_key(session, key_hash, cache)
+
+
+async def _track(request: Request, kind: str | None) -> dict[str, Any]:
+    key_hash = segment_service.write_key_hash(request.headers.get("authorization"))
+    units: sessionmaker[Session] = request.app.state.session_factory
+    cache: KeyCache[segment_service.WriteKey] = request.app.state.segment_key_cache
+    # A cached key costs no query; a missing one a lookup in the thread pool, off the event loop.
+    key = cache.get(key_hash)
+    if key is None:
+        key = await run_in_threadpool(_write_key, units, key_hash, cache)
+    messages = _messages(await _tracking_body(request), kind)
+    return await run_in_threadpool(_ingest, units, key, messages)
 
 
 TRACKING_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -225,33 +252,33 @@ TRACKING_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 @tracking_router.post("/track", responses=TRACKING_RESPONSES)
-async def segment_track(request: Request, session: DbSession) -> dict[str, Any]:
+async def segment_track(request: Request) -> dict[str, Any]:
     """Segment `track`: a user did something (activity of their customer)."""
-    return await _track(request, session, "track")
+    return await _track(request, "track")
 
 
 @tracking_router.post("/identify", responses=TRACKING_RESPONSES)
-async def segment_identify(request: Request, session: DbSession) -> dict[str, Any]:
+async def segment_identify(request: Request) -> dict[str, Any]:
     """Segment `identify`: a user's traits (``traits.company.id`` links them to a customer)."""
-    return await _track(request, session, "identify")
+    return await _track(request, "identify")
 
 
 @tracking_router.post("/group", responses=TRACKING_RESPONSES)
-async def segment_group(request: Request, session: DbSession) -> dict[str, Any]:
+async def segment_group(request: Request) -> dict[str, Any]:
     """Segment `group`: the user's account, created or updated as a customer."""
-    return await _track(request, session, "group")
+    return await _track(request, "group")
 
 
 @tracking_router.post("/page", responses=TRACKING_RESPONSES)
-async def segment_page(request: Request, session: DbSession) -> dict[str, Any]:
+async def segment_page(request: Request) -> dict[str, Any]:
     """Segment `page`: accepted and counted (not stored)."""
-    return await _track(request, session, "page")
+    return await _track(request, "page")
 
 
 @tracking_router.post("/batch", responses=TRACKING_RESPONSES)
-async def segment_batch(request: Request, session: DbSession) -> dict[str, Any]:
+async def segment_batch(request: Request) -> dict[str, Any]:
     """Segment `batch` (what the SDKs send): up to 500 KB of messages of any type."""
-    return await _track(request, session, None)
+    return await _track(request, None)
 
 
 class SegmentSourceIn(BaseModel):

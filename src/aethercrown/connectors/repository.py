@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, delete, func, or_, select
+from sqlalchemy import Row, bindparam, case, delete, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -23,8 +23,10 @@ from aethercrown.connectors.models import (
     StripeEvent,
     StripeInvoice,
 )
+from aethercrown.core.models import Tenant, Tier
 from aethercrown.core.tenancy import TenantRepository
-from aethercrown.db.base import new_id
+from aethercrown.data.models import Customer
+from aethercrown.db.base import in_strings, new_id
 from aethercrown.db.tenant_scope import scope_to_all_tenants
 
 IN_CHUNK = 1_000
@@ -278,27 +280,46 @@ class SegmentSourceRepository(TenantRepository[SegmentSource]):
     noun = "Segment source"
 
 
-def segment_source_by_hash(session: Session, key_hash: str) -> SegmentSource | None:
-    """The live source a write key opens (before any tenant is known: the key names it)."""
-    return session.scalar(
-        select(SegmentSource).where(
-            SegmentSource.key_hash == key_hash, SegmentSource.revoked_at.is_(None)
-        )
-    )
+# The live source a write key opens, with its tenant's tier (the quota of what it writes).
+_WRITE_KEY_LOOKUP = (
+    select(SegmentSource.tenant_id, SegmentSource.id, Tier.slug, Tier.max_stored_rows)
+    .join(Tenant, Tenant.id == SegmentSource.tenant_id)
+    .join(Tier, Tier.slug == Tenant.tier_slug)
+    .where(SegmentSource.key_hash == bindparam("key_hash"), SegmentSource.revoked_at.is_(None))
+)
+
+
+def segment_source_by_hash(
+    session: Session, key_hash: str
+) -> Row[uuid.UUID, uuid.UUID, str, int] | None:
+    """The live source a write key opens (tenant_id, id, slug and max_stored_rows of the
+    tenant's tier), looked up before any tenant is known: the key names it."""
+    return session.connection().execute(_WRITE_KEY_LOOKUP, {"key_hash": key_hash}).first()
 
 
 class SegmentUserRepository(TenantRepository[SegmentUser]):
     model = SegmentUser
     noun = "Tracked user"
 
-    def customers_of(self, user_ids: Collection[str]) -> dict[str, str]:
-        out: dict[str, str] = {}
-        for chunk in _chunks(sorted(set(user_ids))):
-            stmt = self.select(SegmentUser.user_id, SegmentUser.customer).where(
-                SegmentUser.user_id.in_(chunk), SegmentUser.customer.is_not(None)
+    def customers_of(self, user_ids: Collection[str]) -> dict[str, tuple[str, uuid.UUID | None]]:
+        """The customer each user is linked to, with that customer's id when it is stored: one
+        statement for what a batch of tracks needs (the customers table is the data domain's;
+        its id is read here rather than in a second round trip)."""
+        if not user_ids:
+            return {}
+        stmt = (
+            self.select(SegmentUser.user_id, SegmentUser.customer, Customer.id)
+            .outerjoin(
+                Customer,
+                (Customer.tenant_id == SegmentUser.tenant_id)
+                & (Customer.external_id == SegmentUser.customer),
             )
-            out.update({user: customer for user, customer in self.session.execute(stmt)})
-        return out
+            .where(
+                in_strings(self.session, SegmentUser.user_id, set(user_ids)),
+                SegmentUser.customer.is_not(None),
+            )
+        )
+        return {user: (customer, ident) for user, customer, ident in self.session.execute(stmt)}
 
     def upsert(self, rows: Sequence[dict[str, Any]]) -> None:
         """Rows of user_id, customer (None keeps the stored one) and traits (merged)."""

@@ -27,6 +27,7 @@ import binascii
 import contextlib
 import hashlib
 import secrets
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -46,8 +47,9 @@ from aethercrown.connectors.repository import (
     segment_source_by_hash,
 )
 from aethercrown.core.errors import InvalidInput, NotFound, ProblemError, field_error
+from aethercrown.core.keycache import KeyCache, watch_tables
 from aethercrown.data import service as data
-from aethercrown.db.tenant_scope import across_tenants, scope_to_tenant
+from aethercrown.db.tenant_scope import across_tenants
 
 WRITE_KEY_PREFIX = "seg_"
 MESSAGE_TYPES = ("track", "identify", "group", "page", "screen", "alias")
@@ -90,22 +92,52 @@ def revoke_source(session: Session, tenant_id: uuid.UUID, source_id: uuid.UUID) 
         source.revoked_at = utcnow()
 
 
-def source_for_basic_auth(session: Session, authorization: str | None) -> SourceRef:
-    """The tenant and source whose live write key is the basic-auth user name (the password is
-    unused); the session is scoped to that tenant from here."""
+@dataclass(slots=True)
+class WriteKey:
+    """What a live write key opens: its tenant and source, and the tenant's tier (the quota of
+    the rows its calls store). Cached per process (``core.keycache``): see ``write_key``."""
+
+    tenant_id: uuid.UUID
+    source_id: uuid.UUID
+    quota: data.TierQuota
+    loaded_at: float
+
+    @property
+    def source(self) -> SourceRef:
+        return self.tenant_id, self.source_id
+
+
+# A revocation (or a tier change) empties the write-key caches like an API key's change does.
+watch_tables("segment_sources")
+
+
+def write_key_hash(authorization: str | None) -> str:
+    """The SHA-256 of the write key sent as the HTTP basic auth user name (the password is
+    unused); WriteKeyRejected when there is none."""
     if not authorization or not authorization.lower().startswith("basic "):
         raise WriteKeyRejected("Send the write key as the HTTP basic auth user name")
     try:
         decoded = base64.b64decode(authorization[6:].strip(), validate=True).decode()
     except (binascii.Error, UnicodeDecodeError) as exc:
         raise WriteKeyRejected("Malformed basic auth credentials") from exc
-    key = decoded.split(":", 1)[0]
+    return hashlib.sha256(decoded.split(":", 1)[0].encode()).hexdigest()
+
+
+def write_key(session: Session, key_hash: str, cache: KeyCache[WriteKey]) -> WriteKey:
+    """The live write key with this hash, read and put in ``cache`` (callers ask the cache
+    first). An entry lives at most ``keycache.TTL_SECONDS`` in other processes after a
+    revocation (milliseconds with Redis), none in the process that commits it; unknown and
+    revoked keys are never cached."""
+    generation = cache.generation
+    # Taken before the query: the entry's lifetime counts from the oldest state it may hold.
+    loaded_at = time.monotonic()
     with across_tenants(session):  # the key's tenant is what this finds out
-        source = segment_source_by_hash(session, hashlib.sha256(key.encode()).hexdigest())
-    if source is None:
+        row = segment_source_by_hash(session, key_hash)
+    if row is None:
         raise WriteKeyRejected("Unknown or revoked write key")
-    scope_to_tenant(session, source.tenant_id)
-    return source.tenant_id, source.id
+    key = WriteKey(row.tenant_id, row.id, data.TierQuota(row.slug, row.max_stored_rows), loaded_at)
+    cache.put(key_hash, key, generation)
+    return key
 
 
 def _text(value: Any, limit: int = 200) -> str | None:
@@ -233,9 +265,23 @@ def _activity(message: dict[str, Any], customer: str) -> dict[str, Any]:
     return {**base, "kind": "feature", "feature": event}
 
 
-def _validated(messages: Sequence[Any]) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class CheckedBatch:
+    """A batch's messages checked, those repeated within it dropped; ``received``: how many
+    it had."""
+
+    received: int
+    messages: list[dict[str, Any]]
+
+
+def checked_batch(messages: Sequence[Any]) -> CheckedBatch:
     """Every message checked (all or nothing: one malformed message is a 400 that stores
-    nothing), those repeated within the batch dropped."""
+    nothing), those repeated within the batch dropped. Pure: run it before a unit of work
+    opens."""
+    return CheckedBatch(len(messages), _validated(messages))
+
+
+def _validated(messages: Sequence[Any]) -> list[dict[str, Any]]:
     if len(messages) > MAX_MESSAGES:
         raise ProblemError(
             413, "batch-too-large", "Batch too large", f"At most {MAX_MESSAGES} messages a batch"
@@ -324,15 +370,18 @@ def _store_customers(
     tenant_id: uuid.UUID,
     traits: Mapping[str, tuple[dict[str, Any], datetime]],
     referenced: Mapping[str, datetime],
+    linked_ids: Mapping[str, uuid.UUID],
 ) -> tuple[int, dict[str, uuid.UUID]]:
     """Customers the traits update (or create), and those only named by a track (created when
-    new, left alone when stored). Returns how many rows were written, and the ids of the named
-    customers that were stored already (the activity rows need no second lookup of them)."""
+    new, left alone when stored). ``linked_ids``: stored customers' ids read with the users'
+    links. Returns how many rows were written, and the ids of the named customers that were
+    stored already (the activity rows need no second lookup of them)."""
     # Whole rows only of the customers whose traits change; of those a track merely names,
     # whether they exist (a batch of tracks names hundreds: ids are far cheaper than rows).
     stored = data.customer_rows(session, tenant_id, set(traits))
     named = {ext: at for ext, at in referenced.items() if ext not in traits}
-    known = data.customer_ids(session, tenant_id, set(named))
+    known = {ext: linked_ids[ext] for ext in named if ext in linked_ids}
+    known.update(data.customer_ids(session, tenant_id, set(named) - set(known)))
     customers = [
         _customer_row(ext, sent, at, stored.get(ext)) for ext, (sent, at) in traits.items()
     ]
@@ -342,29 +391,42 @@ def _store_customers(
     return len(customers), known
 
 
-def ingest_messages(session: Session, source: SourceRef, messages: Sequence[Any]) -> dict[str, Any]:
-    """Validate a batch (all or nothing), drop what was seen before (repeated message ids in
-    the batch, identify/group calls the source sent already; tracks are deduplicated by their
-    activity rows), then apply groups, identifies and tracks in that order."""
+def ingest_messages(
+    session: Session,
+    source: SourceRef,
+    messages: Sequence[Any] | CheckedBatch,
+    quota: data.TierQuota | None = None,
+) -> dict[str, Any]:
+    """Validate a batch (all or nothing; ``checked_batch`` may have done it already), drop what
+    was seen before (repeated message ids in the batch, identify/group calls the source sent
+    already; tracks are deduplicated by their activity rows), then apply groups, identifies and
+    tracks in that order. ``quota``: the tenant's tier, when the caller has it (a cached write
+    key); else it is read."""
     tenant_id, source_id = source
-    checked = _validated(messages)
-    unique = _without_replays(session, tenant_id, source_id, checked)
+    batch = messages if isinstance(messages, CheckedBatch) else checked_batch(messages)
+    unique = _without_replays(session, tenant_id, source_id, batch.messages)
     people = _people(unique)
     tracks = [m for m in unique if m["type"] == "track"]
     unlinked = {m["user"] for m in tracks if m["user"] not in people.links}
     users = SegmentUserRepository(session, tenant_id)
-    links = {**users.customers_of(unlinked), **people.links}
+    stored_links = users.customers_of(unlinked)
+    links = {**{user: ext for user, (ext, _) in stored_links.items()}, **people.links}
+    linked_ids = {ext: ident for ext, ident in stored_links.values() if ident is not None}
     activity, skipped, referenced = _tracked(tracks, links)
-    customers, customer_ids = _store_customers(session, tenant_id, people.traits, referenced)
+    customers, customer_ids = _store_customers(
+        session, tenant_id, people.traits, referenced, linked_ids
+    )
     users.upsert(people.users)
     result = None
     if activity:
         # Append-only: a track whose message id is stored is a replay, whatever it says.
-        result = data.append_activity(session, tenant_id, activity, customer_ids=customer_ids)
+        result = data.append_activity(
+            session, tenant_id, activity, customer_ids=customer_ids, quota=quota
+        )
     return {
         "success": True,
-        "received": len(messages),
-        "duplicates": len(messages) - len(unique) + (result.unchanged if result else 0),
+        "received": batch.received,
+        "duplicates": batch.received - len(unique) + (result.unchanged if result else 0),
         "activity": (result.inserted if result else 0),
         "customers": customers,
         "users": len(people.users),

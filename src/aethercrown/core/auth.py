@@ -128,7 +128,7 @@ async def authenticate(request: Request, response: Response) -> Principal:
     return await authenticate_secret(request, response, None, _bearer(request))
 
 
-def _load_key(session: Session, key_hash: str, cache: KeyCache) -> CachedKey | None:
+def _load_key(session: Session, key_hash: str, cache: KeyCache[CachedKey]) -> CachedKey | None:
     generation = cache.generation
     # Taken before the query: the entry's lifetime counts from the oldest state it may hold.
     loaded_at = time.monotonic()
@@ -157,7 +157,7 @@ async def authenticate_secret(
     """Authenticate a key however it arrived (the Bearer header, or a dashboard page's cookie).
     Without ``session``, a key missing from the cache is looked up in a session of its own."""
     key_hash = hash_secret(token)
-    cache: KeyCache = request.app.state.key_cache
+    cache: KeyCache[CachedKey] = request.app.state.key_cache
     key = cache.get(key_hash)
     if key is None:
         if session is not None:

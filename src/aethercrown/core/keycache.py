@@ -14,6 +14,9 @@ How long a change can go unseen:
   still bounds the delay if a message is lost.
 
 Unknown keys are never cached: each request with one is looked up.
+
+The same cache (and bound) serves other secrets that open a tenant, such as the Segment write
+keys of the connectors: their tables join the watched ones through ``watch_tables``.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import uuid
 import weakref
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 import redis
 import redis.asyncio as aioredis
@@ -38,8 +41,8 @@ log = logging.getLogger("aethercrown.auth")
 TTL_SECONDS = 1.0
 MAX_ENTRIES = 10_000
 CHANNEL = "aethercrown:auth-invalidate"
-# The tables whose rows an entry is built from.
-_WATCHED_TABLES = frozenset({"api_keys", "tenants", "tiers"})
+# The tables whose rows an entry is built from (watch_tables adds more).
+_WATCHED_TABLES = {"api_keys", "tenants", "tiers"}
 _CHANGED = "aethercrown_auth_changed"
 
 
@@ -57,26 +60,41 @@ class CachedKey:
     loaded_at: float
 
 
-class KeyCache:
-    """Key hash -> CachedKey. Read on the event loop; emptied from any thread."""
+class _Entry(Protocol):
+    @property
+    def loaded_at(self) -> float: ...
+
+
+EntryT = TypeVar("EntryT", bound=_Entry)
+
+
+def watch_tables(*tables: str) -> None:
+    """Commits that change these tables empty the caches too (another kind of secret whose
+    entries are built from them)."""
+    _WATCHED_TABLES.update(tables)
+
+
+class KeyCache(Generic[EntryT]):
+    """Key hash -> entry (a CachedKey for API keys). Read on the event loop; emptied from any
+    thread."""
 
     def __init__(self, ttl: float = TTL_SECONDS, max_entries: int = MAX_ENTRIES) -> None:
         self.ttl = ttl
         self.max_entries = max_entries
-        self._entries: dict[str, CachedKey] = {}
+        self._entries: dict[str, EntryT] = {}
         self._lock = threading.Lock()
         # Bumped by every invalidation: a lookup that started before one must not store what it
         # read, since that may predate the change.
         self.generation = 0
         _CACHES.add(self)
 
-    def get(self, key_hash: str) -> CachedKey | None:
+    def get(self, key_hash: str) -> EntryT | None:
         entry = self._entries.get(key_hash)
         if entry is None or time.monotonic() - entry.loaded_at >= self.ttl:
             return None
         return entry
 
-    def put(self, key_hash: str, entry: CachedKey, generation: int) -> None:
+    def put(self, key_hash: str, entry: EntryT, generation: int) -> None:
         with self._lock:
             if generation != self.generation:
                 return
@@ -93,7 +111,7 @@ class KeyCache:
         return len(self._entries)
 
 
-_CACHES: weakref.WeakSet[KeyCache] = weakref.WeakSet()
+_CACHES: weakref.WeakSet[KeyCache[Any]] = weakref.WeakSet()
 # Engine -> Redis client to publish its invalidations to (when Redis is configured).
 _PUBLISHERS: weakref.WeakKeyDictionary[Engine, redis.Redis] = weakref.WeakKeyDictionary()
 
@@ -157,8 +175,8 @@ def _after_commit(session: Session) -> None:
         _publish(session)
 
 
-async def listen_for_invalidations(redis_url: str, cache: KeyCache) -> None:
-    """Empty ``cache`` whenever another process publishes a change; runs until cancelled.
+async def listen_for_invalidations(redis_url: str, *caches: KeyCache[Any]) -> None:
+    """Empty ``caches`` whenever another process publishes a change; runs until cancelled.
 
     While the subscription is down, the cache is emptied after each attempt to re-subscribe,
     and entries still live at most TTL_SECONDS.
@@ -169,15 +187,20 @@ async def listen_for_invalidations(redis_url: str, cache: KeyCache) -> None:
             async with client.pubsub() as pubsub:
                 await pubsub.subscribe(CHANNEL)
                 # Anything published before the subscription took effect was missed.
-                cache.clear()
+                _clear(caches)
                 async for message in pubsub.listen():
                     if message.get("type") == "message":
-                        cache.clear()
+                        _clear(caches)
         except asyncio.CancelledError:
             raise
         except Exception:
-            cache.clear()
+            _clear(caches)
             log.warning("key cache invalidation channel lost; re-subscribing", exc_info=True)
             await asyncio.sleep(1)
         finally:
             await client.aclose()
+
+
+def _clear(caches: tuple[KeyCache[Any], ...]) -> None:
+    for cache in caches:
+        cache.clear()

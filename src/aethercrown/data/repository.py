@@ -13,9 +13,6 @@ from sqlalchemy import (
     ColumnElement,
     Date,
     Select,
-    String,
-    any_,
-    bindparam,
     cast,
     delete,
     false,
@@ -40,7 +37,7 @@ from aethercrown.data.models import (
     Subscription,
     SupportTicket,
 )
-from aethercrown.db.base import new_id
+from aethercrown.db.base import in_strings, new_id
 from aethercrown.db.bulk import sqlite_executemany
 from aethercrown.db.session import WROTE
 
@@ -53,18 +50,6 @@ WRITE_CHUNK = 2_000
 def chunked(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def in_strings(session: Session, column: Any, values: Collection[str]) -> ColumnElement[bool]:
-    """``column IN values`` with the whole list as one bound parameter.
-
-    Rendering thousands of expanding bind parameters costs more than the lookup itself, so the
-    list travels as one array (PostgreSQL ``= ANY``) or one JSON text (SQLite ``json_each``).
-    """
-    if session.get_bind().dialect.name == "postgresql":
-        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(String)))
-    listed = func.json_each(bindparam(None, orjson.dumps(list(values)).decode(), type_=String))
-    return column.in_(select(listed.table_valued("value").c.value))
 
 
 class RowRepository(TenantRepository[Any]):

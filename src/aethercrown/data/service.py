@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
@@ -203,14 +204,26 @@ def _resolve_references(
                     row["subscription_id"] = found[0]
 
 
-def _check_quota(session: Session, tenant_id: uuid.UUID, adding: int) -> None:
-    tenant = session.get(Tenant, tenant_id)
-    if tenant is None:
-        raise NotFound("Tenant", tenant_id)
-    limit = tenant.tier.max_stored_rows
+@dataclass(frozen=True, slots=True)
+class TierQuota:
+    """A tenant's tier and its stored-row limit, for a caller that has them already (read with
+    the credentials that opened the tenant, and cached as long as they are)."""
+
+    tier: str
+    max_stored_rows: int
+
+
+def _check_quota(
+    session: Session, tenant_id: uuid.UUID, adding: int, quota: TierQuota | None = None
+) -> None:
+    if quota is None:
+        tenant = session.get(Tenant, tenant_id)
+        if tenant is None:
+            raise NotFound("Tenant", tenant_id)
+        quota = TierQuota(tenant.tier_slug, tenant.tier.max_stored_rows)
     stored = stored_rows_total(session, tenant_id)
-    if stored + adding > limit:
-        raise QuotaExceeded(stored, adding, limit, tenant.tier_slug)
+    if stored + adding > quota.max_stored_rows:
+        raise QuotaExceeded(stored, adding, quota.max_stored_rows, quota.tier)
 
 
 def ingest_rows(
@@ -279,6 +292,7 @@ def append_activity(
     rows: Sequence[Mapping[str, Any]],
     *,
     customer_ids: Mapping[str, uuid.UUID] | None = None,
+    quota: TierQuota | None = None,
 ) -> IngestResult:
     """Store the activity events whose ``external_id`` is new and leave stored ones as they are
     (``unchanged``, whatever they say): for a source whose event ids are delivery ids, so that a
@@ -286,7 +300,8 @@ def append_activity(
     validates (422 naming every bad row, 413, 403 over the quota; nothing written when it
     raises), and set-based: on PostgreSQL the insert and the active-user rollups are one
     statement. ``customer_ids``: the customers' ids by external id, when the caller has just
-    read them in this unit of work (the others are looked up)."""
+    read them in this unit of work (the others are looked up). ``quota``: the tenant's tier,
+    when the caller has it (else it is read)."""
     spec = get_kind("activity")
     if not isinstance(rows, list):
         rows = list(rows)
@@ -313,9 +328,9 @@ def append_activity(
     try:
         # At most every row is new: checked against that bound first, the common case needs
         # no lookup of the stored keys.
-        _check_quota(session, tenant_id, len(good))
+        _check_quota(session, tenant_id, len(good), quota)
     except QuotaExceeded:
-        _check_quota(session, tenant_id, len(good) - len(repo.existing(keys)))
+        _check_quota(session, tenant_id, len(good) - len(repo.existing(keys)), quota)
     inserted = repo.append_new(good)
     return IngestResult(
         kind="activity",

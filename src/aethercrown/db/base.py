@@ -5,13 +5,30 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, TypeDecorator, Uuid
+import orjson
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ColumnElement,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    TypeDecorator,
+    Uuid,
+    any_,
+    bindparam,
+    func,
+    select,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from aethercrown.clock import utcnow
 
@@ -82,3 +99,15 @@ class UUIDPrimaryKey:
 class Timestamps:
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+def in_strings(session: Session, column: Any, values: Collection[str]) -> ColumnElement[bool]:
+    """``column IN values`` with the whole list as one bound parameter.
+
+    Rendering thousands of expanding bind parameters costs more than the lookup itself, so the
+    list travels as one array (PostgreSQL ``= ANY``) or one JSON text (SQLite ``json_each``).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(String)))
+    listed = func.json_each(bindparam(None, orjson.dumps(list(values)).decode(), type_=String))
+    return column.in_(select(listed.table_valued("value").c.value))
