@@ -211,3 +211,19 @@ def test_reader_cannot_schedule_and_tenants_are_isolated(
     assert len(assign(client, other_tenant, worker)) == 1
     listed = client.get(BASE, headers=tenant.headers).json()["items"]
     assert [t["status"] for t in listed] == ["queued"]
+
+
+def test_the_list_filters_by_status_and_type_and_an_empty_filter_means_any(
+    client: TestClient, tenant: TenantHandle
+) -> None:
+    schedule(client, tenant, task("a", type="report"), task("b", type="export"))
+
+    def listed(**params: str) -> list[str]:
+        response = client.get(BASE, params=params, headers=tenant.headers)
+        assert response.status_code == 200, response.text
+        return sorted(t["id"] for t in response.json()["items"])
+
+    assert listed(type="export") == ["b"]
+    assert listed(type="export", status="running") == []
+    assert listed(type="") == ["a", "b"]
+    assert listed(status="queued") == ["a", "b"]

@@ -10,7 +10,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from aethercrown.alerts.models import AlertChannel, AlertDelivery
-from aethercrown.core.tenancy import TenantRepository
+from aethercrown.core.tenancy import TenantRepository, where_given
 
 
 class ChannelRepository(TenantRepository[AlertChannel]):
@@ -34,14 +34,12 @@ class DeliveryRepository(TenantRepository[AlertDelivery]):
     def list_statement(
         self, *, status: str | None, event_type: str | None, channel_id: uuid.UUID | None
     ) -> Select[Any]:
-        stmt = self.select()
-        if status is not None:
-            stmt = stmt.where(AlertDelivery.status == status)
-        if event_type is not None:
-            stmt = stmt.where(AlertDelivery.event_type == event_type)
-        if channel_id is not None:
-            stmt = stmt.where(AlertDelivery.channel_id == channel_id)
-        return stmt
+        return where_given(
+            self.select(),
+            (AlertDelivery.status, status),
+            (AlertDelivery.event_type, event_type),
+            (AlertDelivery.channel_id, channel_id),
+        )
 
     def recent(self, limit: int) -> Sequence[AlertDelivery]:
         return self.all(self.select().order_by(AlertDelivery.id.desc()).limit(limit))

@@ -15,7 +15,7 @@ from aethercrown.analytics.metrics import SubscriptionRecord, segment_for_size
 from aethercrown.analytics.models import AnalyticsSnapshot
 from aethercrown.clock import utcnow
 from aethercrown.core.models import Decision
-from aethercrown.core.tenancy import TenantRepository
+from aethercrown.core.tenancy import TenantRepository, where_given
 from aethercrown.data.models import (
     ActiveUserDay,
     ActiveUserMonth,
@@ -66,8 +66,7 @@ class SubscriptionData(TenantRepository[Subscription]):
             Subscription.discount_amount,
             Subscription.trial_end,
         ).where(Subscription.currency == currency)
-        if plan is not None:
-            stmt = stmt.where(Subscription.plan == plan)
+        stmt = where_given(stmt, (Subscription.plan, plan))
         return [
             SubscriptionRecord(
                 customer=str(r[0]),

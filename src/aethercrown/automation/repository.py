@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from aethercrown.automation.models import AutomationRun
 from aethercrown.core.models import Tenant, Tier
-from aethercrown.core.tenancy import TenantRepository
+from aethercrown.core.tenancy import TenantRepository, where_given
 from aethercrown.db.tenant_scope import scope_to_all_tenants
 
 
@@ -32,12 +32,10 @@ class RunRepository(TenantRepository[AutomationRun]):  # type: ignore[type-var]
         return super().select(*columns)
 
     def list_statement(self, *, job: str | None, status: str | None) -> Select[Any]:
-        stmt = self.select()
-        if job:
-            stmt = stmt.where(AutomationRun.job == job)
-        if status:
-            stmt = stmt.where(AutomationRun.status == status)
-        return stmt
+        # An empty job or status means "any", as None does.
+        return where_given(
+            self.select(), (AutomationRun.job, job or None), (AutomationRun.status, status or None)
+        )
 
 
 class RunnerRepository:

@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from aethercrown.content.models import ContentEvent, ContentItem, ContentProfile, ContentVersion
-from aethercrown.core.tenancy import TenantRepository
+from aethercrown.core.tenancy import TenantRepository, where_given
 
 
 class ProfileRepository(TenantRepository[ContentProfile]):
@@ -37,17 +37,14 @@ class ItemRepository(TenantRepository[ContentItem]):
         campaign_kind: str | None = None,
         campaign_id: uuid.UUID | None = None,
     ) -> Select[Any]:
-        stmt = self.select()
-        if campaign_kind is not None:
-            stmt = stmt.where(ContentItem.campaign_kind == campaign_kind)
-        if campaign_id is not None:
-            stmt = stmt.where(ContentItem.campaign_id == campaign_id)
-        if kind is not None:
-            stmt = stmt.where(ContentItem.kind == kind)
-        if channel is not None:
-            stmt = stmt.where(ContentItem.channel == channel)
-        if status is not None:
-            stmt = stmt.where(ContentItem.status == status)
+        stmt = where_given(
+            self.select(),
+            (ContentItem.campaign_kind, campaign_kind),
+            (ContentItem.campaign_id, campaign_id),
+            (ContentItem.kind, kind),
+            (ContentItem.channel, channel),
+            (ContentItem.status, status),
+        )
         if scheduled_from is not None:
             stmt = stmt.where(ContentItem.scheduled_at >= scheduled_from)
         if scheduled_to is not None:
@@ -108,8 +105,7 @@ class EventRepository(TenantRepository[ContentEvent]):
         stmt = self.select(ContentEvent.item_id, ContentEvent.kind, func.count()).group_by(
             ContentEvent.item_id, ContentEvent.kind
         )
-        if item_id is not None:
-            stmt = stmt.where(ContentEvent.item_id == item_id)
+        stmt = where_given(stmt, (ContentEvent.item_id, item_id))
         return [(row[0], row[1], int(row[2])) for row in self.session.execute(stmt)]
 
 
@@ -167,6 +163,5 @@ class MetricsRepository(TenantRepository[ContentEvent]):
             stmt = stmt.where(ContentEvent.occurred_at >= since)
         if until is not None:
             stmt = stmt.where(ContentEvent.occurred_at < until)
-        if item_id is not None:
-            stmt = stmt.where(ContentEvent.item_id == item_id)
+        stmt = where_given(stmt, (ContentEvent.item_id, item_id))
         return [(r[0], r[1], r[2], r[3], int(r[4])) for r in self.session.execute(stmt)]

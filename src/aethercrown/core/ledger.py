@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from aethercrown.clock import utcnow
 from aethercrown.core.models import AuditEvent, Decision
-from aethercrown.core.tenancy import TenantRepository
+from aethercrown.core.tenancy import TenantRepository, where_given
 from aethercrown.db.base import new_id
 
 _TARGET_ID_LENGTH: int = (
@@ -218,9 +218,9 @@ def audit_trail(
     stmt = select(AuditEvent).where(
         AuditEvent.target_type == target_type, AuditEvent.target_id.in_(stored_ids)
     )
-    if tenant_id is not None:
-        stmt = stmt.where(AuditEvent.tenant_id == tenant_id)
-    return stmt.order_by(AuditEvent.created_at, AuditEvent.id)
+    return where_given(stmt, (AuditEvent.tenant_id, tenant_id)).order_by(
+        AuditEvent.created_at, AuditEvent.id
+    )
 
 
 def _jsonable(value: Any) -> Any:

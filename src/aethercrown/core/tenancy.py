@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, TypeVarTuple
 
-from sqlalchemy import ForeignKey, Select, delete, func, select, update
-from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
+from sqlalchemy import ColumnElement, ForeignKey, Select, delete, func, select, update
+from sqlalchemy.orm import Mapped, QueryableAttribute, Session, declared_attr, mapped_column
 from sqlalchemy.sql.dml import Delete, Update
 
 from aethercrown.core.errors import NotFound
@@ -30,6 +30,21 @@ class TenantScoped:
 
 
 M = TypeVar("M", bound=TenantScoped)
+Row = TypeVarTuple("Row")
+
+
+def where_given(
+    stmt: Select[*Row],
+    *filters: tuple[QueryableAttribute[Any] | ColumnElement[Any], object],
+) -> Select[*Row]:
+    """``stmt`` narrowed to ``column == value`` for each (column, value) whose value is given:
+    a list's optional filters, where None means "any". In the order given, so the SQL is what
+    the hand-written ``if value is not None: stmt = stmt.where(...)`` chain made. A caller whose
+    filter also skips empty strings passes ``value or None``."""
+    for column, value in filters:
+        if value is not None:
+            stmt = stmt.where(column == value)
+    return stmt
 
 
 class TenantRepository(Generic[M]):

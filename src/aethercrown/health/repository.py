@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from aethercrown.automation.models import AutomationRun
 from aethercrown.core.models import Tenant, Tier
-from aethercrown.core.tenancy import TenantRepository
+from aethercrown.core.tenancy import TenantRepository, where_given
 from aethercrown.health.models import HealthSample
 from aethercrown.tasks.models import RUNNING, Task, TaskWorker
 from aethercrown.webhooks.service import WebhookDelivery
@@ -154,6 +154,5 @@ def tenants_with_tiers(session: Session, tenant_id: uuid.UUID | None) -> list[tu
         .join(Tier, Tier.slug == Tenant.tier_slug)
         .where(Tenant.status == "active")
     )
-    if tenant_id is not None:
-        stmt = stmt.where(Tenant.id == tenant_id)
+    stmt = where_given(stmt, (Tenant.id, tenant_id))
     return [(r[0], r[1]) for r in session.execute(stmt.order_by(Tenant.id))]

@@ -15,7 +15,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from aethercrown.core.models import Decision
-from aethercrown.core.tenancy import TenantRepository
+from aethercrown.core.tenancy import TenantRepository, where_given
 from aethercrown.data.models import ActivityEvent, Customer, Payment, Subscription, SupportTicket
 from aethercrown.db.session import WROTE
 from aethercrown.db.tenant_scope import scope_to_all_tenants
@@ -178,8 +178,7 @@ class ActivityRepository(TenantRepository[ActivityEvent]):
         stmt = self.select(ActivityEvent.customer_id, day, func.count())
         if since is not None:
             stmt = stmt.where(ActivityEvent.occurred_at >= since)
-        if customer_id is not None:
-            stmt = stmt.where(ActivityEvent.customer_id == customer_id)
+        stmt = where_given(stmt, (ActivityEvent.customer_id, customer_id))
         rows = self.session.execute(stmt.group_by(ActivityEvent.customer_id, day))
         return [(cid, as_date(d), int(n)) for cid, d, n in rows]
 
@@ -191,8 +190,7 @@ class ActivityRepository(TenantRepository[ActivityEvent]):
             ActivityEvent.feature.is_not(None),
             ActivityEvent.occurred_at >= since,
         )
-        if customer_id is not None:
-            stmt = stmt.where(ActivityEvent.customer_id == customer_id)
+        stmt = where_given(stmt, (ActivityEvent.customer_id, customer_id))
         return {f for f in self.session.scalars(stmt.distinct()) if f}
 
     def customer_active_days(self, customer_id: uuid.UUID, since: datetime) -> int:
@@ -207,9 +205,10 @@ class TicketRepository(TenantRepository[SupportTicket]):
     model = SupportTicket
 
     def opened(self, customer_id: uuid.UUID | None = None) -> list[tuple[uuid.UUID, datetime]]:
-        stmt = self.select(SupportTicket.customer_id, SupportTicket.opened_at)
-        if customer_id is not None:
-            stmt = stmt.where(SupportTicket.customer_id == customer_id)
+        stmt = where_given(
+            self.select(SupportTicket.customer_id, SupportTicket.opened_at),
+            (SupportTicket.customer_id, customer_id),
+        )
         rows = self.session.execute(stmt)
         return [(c, t) for c, t in rows]
 
@@ -218,11 +217,10 @@ class PaymentRepository(TenantRepository[Payment]):
     model = Payment
 
     def failed(self, customer_id: uuid.UUID | None = None) -> list[tuple[uuid.UUID, datetime]]:
-        stmt = self.select(Payment.customer_id, Payment.occurred_at).where(
-            Payment.status == "failed"
+        stmt = where_given(
+            self.select(Payment.customer_id, Payment.occurred_at).where(Payment.status == "failed"),
+            (Payment.customer_id, customer_id),
         )
-        if customer_id is not None:
-            stmt = stmt.where(Payment.customer_id == customer_id)
         rows = self.session.execute(stmt)
         return [(c, t) for c, t in rows]
 
@@ -407,8 +405,7 @@ class DailyRepository(TenantRepository[UsageDaily]):
         stmt = self.select(t.customer_id, t.day, func.sum(t.event_count)).group_by(
             t.customer_id, t.day
         )
-        if customer_id is not None:
-            stmt = stmt.where(t.customer_id == customer_id)
+        stmt = where_given(stmt, (t.customer_id, customer_id))
         return [(c, as_date(d), int(n)) for c, d, n in self.session.execute(stmt)]
 
 
@@ -612,12 +609,9 @@ class AlertRepository(TenantRepository[UsageAlert]):
     noun = "Alert"
 
     def list_statement(self, *, customer_id: uuid.UUID | None, level: str | None) -> Select[Any]:
-        stmt = self.select()
-        if customer_id is not None:
-            stmt = stmt.where(UsageAlert.customer_id == customer_id)
-        if level is not None:
-            stmt = stmt.where(UsageAlert.level == level)
-        return stmt
+        return where_given(
+            self.select(), (UsageAlert.customer_id, customer_id), (UsageAlert.level, level)
+        )
 
     def link_delivery(self, alert_id: uuid.UUID, delivery_id: uuid.UUID) -> None:
         self.session.execute(

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from sqlalchemy import func, or_, select
 
-from aethercrown.core.tenancy import TenantRepository
+from aethercrown.core.tenancy import TenantRepository, where_given
 from aethercrown.data.models import Customer, SupportTicket
 from aethercrown.health.models import HealthSample
 from aethercrown.metering.models import UsageEvent
@@ -69,9 +69,7 @@ class OnboardingRepository(TenantRepository[Onboarding]):
 
     def listing(self, status: str | None) -> Sequence[Onboarding]:
         stmt = self.select().order_by(Onboarding.started_at.desc(), Onboarding.id)
-        if status is not None:
-            stmt = stmt.where(Onboarding.status == status)
-        return self.all(stmt)
+        return self.all(where_given(stmt, (Onboarding.status, status)))
 
     def due(self, now: datetime) -> list[uuid.UUID]:
         """Unfinished onboardings whose current step may be worked on now: not yet started,

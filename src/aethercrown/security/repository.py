@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from aethercrown.clock import utcnow
 from aethercrown.core.models import ApiKey
-from aethercrown.core.tenancy import TenantRepository
+from aethercrown.core.tenancy import TenantRepository, where_given
 
 
 class KeyRepository(TenantRepository[ApiKey]):  # type: ignore[type-var]
@@ -30,9 +30,8 @@ class KeyRepository(TenantRepository[ApiKey]):  # type: ignore[type-var]
 
     def list_statement(self, *, kind: str | None, active: bool | None) -> Select[Any]:
         """The keys of one kind (None: every kind); ``active=True``: neither revoked nor rotated."""
-        stmt = self.select()
-        if kind:
-            stmt = stmt.where(ApiKey.kind == kind)
+        # An empty kind means every kind, as None does.
+        stmt = where_given(self.select(), (ApiKey.kind, kind or None))
         if active is True:
             stmt = stmt.where(ApiKey.revoked_at.is_(None), ApiKey.rotated_to_id.is_(None))
         return stmt

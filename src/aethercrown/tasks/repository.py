@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Select, case, func, insert, literal, select
 
 from aethercrown.core.models import Tenant
-from aethercrown.core.tenancy import TenantRepository
+from aethercrown.core.tenancy import TenantRepository, where_given
 from aethercrown.tasks import scoring
 from aethercrown.tasks.models import (
     QUEUED,
@@ -37,12 +37,8 @@ class TaskRepository(TenantRepository[Task]):
     noun = "Task"
 
     def list_statement(self, *, status: str | None, type_: str | None) -> Select[Any]:
-        stmt = self.select()
-        if status:
-            stmt = stmt.where(Task.status == status)
-        if type_:
-            stmt = stmt.where(Task.type == type_)
-        return stmt
+        # An empty status or type means "any", as None does.
+        return where_given(self.select(), (Task.status, status or None), (Task.type, type_ or None))
 
     def by_key(self, key: str, *, lock: bool = False) -> Task | None:
         stmt = self.select().where(Task.key == key)

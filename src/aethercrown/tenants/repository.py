@@ -24,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from aethercrown.core.models import Tenant, TenantRequestCount, TenantStoredRows, Tier
-from aethercrown.core.tenancy import TenantScoped
+from aethercrown.core.tenancy import TenantScoped, where_given
 from aethercrown.db.base import Base
 from aethercrown.db.prepared import PreparedRead, ReadUnit
 from aethercrown.db.tenant_scope import scope_to_tenant
@@ -104,11 +104,10 @@ class TenantRepository:
         return self.session.scalar(select(Tenant.id).limit(1)) is not None
 
     def list_statement(self, *, tier: str | None, status: str | None, q: str | None) -> Select[Any]:
-        stmt = select(Tenant)
-        if tier:
-            stmt = stmt.where(Tenant.tier_slug == tier)
-        if status:
-            stmt = stmt.where(Tenant.status == status)
+        # An empty tier, status or q means "any", as None does.
+        stmt = where_given(
+            select(Tenant), (Tenant.tier_slug, tier or None), (Tenant.status, status or None)
+        )
         if q:
             pattern = f"%{q.lower()}%"
             stmt = stmt.where(func.lower(Tenant.name).like(pattern) | Tenant.slug.like(pattern))

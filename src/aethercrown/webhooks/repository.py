@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import Select
 
-from aethercrown.core.tenancy import TenantRepository
+from aethercrown.core.tenancy import TenantRepository, where_given
 from aethercrown.webhooks.service import WebhookDelivery
 
 
@@ -15,9 +15,8 @@ class DeliveryRepository(TenantRepository[WebhookDelivery]):
     noun = "Webhook delivery"
 
     def list_statement(self, *, status: str | None, event_type: str | None) -> Select[Any]:
-        stmt = self.select()
-        if status is not None:
-            stmt = stmt.where(WebhookDelivery.status == status)
-        if event_type is not None:
-            stmt = stmt.where(WebhookDelivery.event_type == event_type)
-        return stmt
+        return where_given(
+            self.select(),
+            (WebhookDelivery.status, status),
+            (WebhookDelivery.event_type, event_type),
+        )
