@@ -25,6 +25,7 @@ from aethercrown.connectors.models import (
 )
 from aethercrown.core.tenancy import TenantRepository
 from aethercrown.db.base import new_id
+from aethercrown.db.bulk import postgres_upsert
 from aethercrown.db.tenant_scope import scope_to_all_tenants
 
 IN_CHUNK = 1_000
@@ -247,10 +248,15 @@ class StripeInvoiceRepository(TenantRepository[StripeInvoice]):
             row["id"] = new_id()
             row["created_at"] = now
             row["updated_at"] = now
-        stmt = _insert(self.session)(table)
         changed = [c.name for c in table.columns if c.name not in ("id", "tenant_id", "created_at")]
+        conflict = ["tenant_id", "external_id"]
+        if self.session.get_bind().dialect.name == "postgresql" and postgres_upsert(
+            self.session, table, rows, conflict, changed, lambda new: table.c.as_of <= new.as_of
+        ):
+            return
+        stmt = _insert(self.session)(table)
         stmt = stmt.on_conflict_do_update(
-            index_elements=["tenant_id", "external_id"],
+            index_elements=conflict,
             set_={c: stmt.excluded[c] for c in changed},
             where=table.c.as_of <= stmt.excluded.as_of,
         )
