@@ -106,9 +106,7 @@ def postgres_upsert(
         .table_valued(*[column(n, table.c[n].type) for n in names])
         .render_derived(name="given", with_types=True)
     )
-    stmt = postgresql.insert(table).from_select(
-        names, select(*[source.c[n] for n in names]), include_defaults=False
-    )
+    stmt = postgresql.insert(table).from_select(names, select(*[source.c[n] for n in names]))
     stmt = stmt.on_conflict_do_update(
         index_elements=list(conflict),
         set_={c: stmt.excluded[c] for c in updated if c not in conflict},
