@@ -8,6 +8,7 @@ types store, so rows written either way read back alike) and hands the driver tu
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -100,6 +101,9 @@ def postgres_upsert(
         len(row) != len(names) or not all(n in row for n in names) for row in rows
     ):
         return False
+    # JSON has no NaN or infinity (orjson would send null): such rows go the executemany way.
+    if any(isinstance(v, float) and not math.isfinite(v) for row in rows for v in row.values()):
+        return False
     given = cast(bindparam("rows", type_=String), postgresql.JSONB)
     source = (
         func.jsonb_to_recordset(given)
@@ -114,7 +118,8 @@ def postgres_upsert(
     )
     for start in range(0, len(rows), CHUNK):
         chunk = list(rows[start : start + CHUNK])
-        session.execute(stmt, {"rows": orjson.dumps(chunk, default=str).decode()})
+        given_json = orjson.dumps(chunk, default=str, option=orjson.OPT_NON_STR_KEYS)
+        session.execute(stmt, {"rows": given_json.decode()})
     return True
 
 
