@@ -89,9 +89,11 @@ def test_stored_events_are_mapped_in_batches_in_any_order_as_one_by_one(
         assert _mapping(client, tenant)[:4] == (len(events), len(events), 0, 0)
 
 
-def test_a_failing_event_is_retried_with_backoff_and_blocks_nothing(
-    client: TestClient, stripe_tenant: TenantHandle, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _bad_and_flaky(
+    monkeypatch: pytest.MonkeyPatch,
+) -> tuple[dict[str, Any], dict[str, Any], set[str]]:
+    """A subscription event that can never map, a customer event whose object fails to map
+    while its id is in the returned set (the mapping is patched so), and that set."""
     bad_price = {"id": "p", "unit_amount": "9"}  # not a Stripe amount: the object cannot map
     bad = event(
         "evt_bad",
@@ -100,7 +102,6 @@ def test_a_failing_event_is_retried_with_backoff_and_blocks_nothing(
         subscription("sub_bad", "cus_bad", [item("si_bad", bad_price, 1, JAN)], start=JAN),
     )
     flaky = event("evt_flaky", "customer.created", JAN, customer("cus_flaky", JAN, "Flaky"))
-    good = _history("g", 3)
     failing = {"cus_flaky"}
     real_map_objects = stripe_service.map_objects
 
@@ -111,6 +112,14 @@ def test_a_failing_event_is_retried_with_backoff_and_blocks_nothing(
         return real_map_objects(session, tenant_id, wanted)
 
     monkeypatch.setattr(stripe_service, "map_objects", map_objects)
+    return bad, flaky, failing
+
+
+def test_a_failing_event_is_retried_with_backoff_and_blocks_nothing(
+    client: TestClient, stripe_tenant: TenantHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bad, flaky, failing = _bad_and_flaky(monkeypatch)
+    good = _history("g", 3)
     # The malformed object is acknowledged (Stripe would retry a refusal for days) and kept.
     _store(client, stripe_tenant, [bad, flaky, *good])
     report = map_stripe(client, stripe_tenant)
@@ -162,24 +171,8 @@ def test_an_event_failing_too_often_is_set_aside_dead_then_retried_or_discarded(
 ) -> None:
     settings = stripe_service.get_settings().model_copy(update={"stripe_mapping_max_attempts": 2})
     monkeypatch.setattr(stripe_service, "get_settings", lambda: settings)
-    bad_price = {"id": "p", "unit_amount": "9"}  # never a Stripe amount: this can never map
-    bad = event(
-        "evt_bad",
-        "customer.subscription.created",
-        JAN,
-        subscription("sub_bad", "cus_bad", [item("si_bad", bad_price, 1, JAN)], start=JAN),
-    )
-    flaky = event("evt_flaky", "customer.created", JAN, customer("cus_flaky", JAN, "Flaky"))
+    bad, flaky, failing = _bad_and_flaky(monkeypatch)
     good = event("evt_good", "customer.created", JAN, customer("cus_good", JAN, "Good"))
-    failing = {"cus_flaky"}
-    real_map_objects = stripe_service.map_objects
-
-    def map_objects(session: Any, tenant_id: Any, object_ids: Any) -> int:
-        if set(object_ids) & failing:
-            raise InvalidInput("the flaky customer cannot be mapped just now")
-        return real_map_objects(session, tenant_id, object_ids)
-
-    monkeypatch.setattr(stripe_service, "map_objects", map_objects)
     _store(client, stripe_tenant, [bad, flaky, good])
     assert map_stripe(client, stripe_tenant).failed == 2
     with clock.travel(clock.utcnow() + timedelta(seconds=31), tick=False):
