@@ -184,6 +184,8 @@ COMMANDS: dict[str, list[str] | None] = {
     ],
     "connectors stripe backfill": ["connectors", "stripe", "backfill", "--tenant", "ttt"],
     "connectors stripe map": ["connectors", "stripe", "map", "--tenant", "ttt"],
+    "connectors stripe retry": ["connectors", "stripe", "retry", "evt_x", "--tenant", "ttt"],
+    "connectors stripe discard": ["connectors", "stripe", "discard", "evt_x", "--tenant", "ttt"],
     "alerts add": ["alerts", "add", "ops", "--tenant", "ttt", "--email", "ops@t.example"],
     "alerts list": ["alerts", "list", "--tenant", "ttt"],
     "alerts test": ["alerts", "test", "00000000-0000-0000-0000-000000000000", "--tenant", "ttt"],

@@ -102,6 +102,16 @@ def _victim_alert_channel_id(client: TestClient, victim: TenantHandle) -> str:
     return str(response.json()["id"])
 
 
+def _victim_stripe_event_id(client: TestClient, victim: TenantHandle) -> str:
+    from tests.connectors.conftest import connect_stripe, send_event
+    from tests.connectors.stripe_fakes import customer, event
+
+    connect_stripe(client, victim)
+    stored = event("evt_victim", "customer.created", 0, customer("cus_victim", 0, "Victim"))
+    assert send_event(client, victim, stored, map_after=False).status_code == 200
+    return "evt_victim"
+
+
 RESOURCES: dict[str, ResourceMaker] = {
     "tenant_id": lambda client, victim: victim.id,
     "key_id": _victim_key_id,
@@ -119,6 +129,7 @@ RESOURCES: dict[str, ResourceMaker] = {
     "worker_id": _victim_worker_id,
     "content_id": _victim_content_id,
     "source_id": _victim_segment_source_id,
+    "event_id": _victim_stripe_event_id,
     "customer": lambda client, victim: str(stored_row(client, victim, "customers")["external_id"]),
     "onboarding_id": _victim_onboarding_id,
     "channel_id": _victim_alert_channel_id,

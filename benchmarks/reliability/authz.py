@@ -15,6 +15,8 @@ import json
 import random
 import re
 import tempfile
+import time
+import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,8 @@ from benchmarks.reliability.common import (
     server_env,
 )
 from sqlalchemy import MetaData, select
+
+from aethercrown.connectors import stripe_service
 
 # Path parameters that do not name a tenant's object.
 NOT_OWNED = {"slug", "path"}
@@ -237,6 +241,27 @@ def populate(client: httpx.Client, tenant: Tenant, marker: str) -> dict[str, str
         client.post("/api/v1/connectors/segment/sources", json={"name": marker}, headers=h), 201
     )
     ids["source_id"] = str(source["id"])
+    # A stored Stripe event (/connectors/stripe/events/{event_id}/… name one by its Stripe id).
+    secret = f"whsec_{marker}"
+    expect(client.put("/api/v1/connectors/stripe", json={"webhook_secret": secret}, headers=h), 200)
+    stripe_event = {
+        "object": "event",
+        "id": f"evt_{marker}",
+        "type": "customer.created",
+        "created": 1_767_225_600,
+        "data": {"object": {"object": "customer", "id": f"cus_{marker}", "name": marker}},
+    }
+    payload = json.dumps(stripe_event).encode()
+    signature = stripe_service.sign_payload(secret, payload, int(time.time()))
+    expect(
+        client.post(
+            stripe_service.webhook_path(uuid.UUID(tenant.id)),
+            content=payload,
+            headers={"Stripe-Signature": signature, "Content-Type": "application/json"},
+        ),
+        200,
+    )
+    ids["event_id"] = f"evt_{marker}"
     # An alert channel (email: a test send by its owner would reach no one real).
     channel = expect(
         client.post(

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     secret_key: str | None = None
     max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     max_batch_rows: int = Field(default=10_000, ge=1)
+    # Failed mapping attempts after which a Stripe event is set aside as dead (retried with
+    # backoff until then: 30 s doubling, so 8 attempts span about two hours).
+    stripe_mapping_max_attempts: int = Field(default=8, ge=1)
     log_level: str = "INFO"
     log_json: bool = True
     # Seconds between flushes of per-tenant request counters to the database.

@@ -89,9 +89,11 @@ def test_stored_events_are_mapped_in_batches_in_any_order_as_one_by_one(
         assert _mapping(client, tenant)[:4] == (len(events), len(events), 0, 0)
 
 
-def test_a_failing_event_is_retried_with_backoff_and_blocks_nothing(
-    client: TestClient, stripe_tenant: TenantHandle, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _bad_and_flaky(
+    monkeypatch: pytest.MonkeyPatch,
+) -> tuple[dict[str, Any], dict[str, Any], set[str]]:
+    """A subscription event that can never map, a customer event whose object fails to map
+    while its id is in the returned set (the mapping is patched so), and that set."""
     bad_price = {"id": "p", "unit_amount": "9"}  # not a Stripe amount: the object cannot map
     bad = event(
         "evt_bad",
@@ -100,7 +102,6 @@ def test_a_failing_event_is_retried_with_backoff_and_blocks_nothing(
         subscription("sub_bad", "cus_bad", [item("si_bad", bad_price, 1, JAN)], start=JAN),
     )
     flaky = event("evt_flaky", "customer.created", JAN, customer("cus_flaky", JAN, "Flaky"))
-    good = _history("g", 3)
     failing = {"cus_flaky"}
     real_map_objects = stripe_service.map_objects
 
@@ -111,6 +112,14 @@ def test_a_failing_event_is_retried_with_backoff_and_blocks_nothing(
         return real_map_objects(session, tenant_id, wanted)
 
     monkeypatch.setattr(stripe_service, "map_objects", map_objects)
+    return bad, flaky, failing
+
+
+def test_a_failing_event_is_retried_with_backoff_and_blocks_nothing(
+    client: TestClient, stripe_tenant: TenantHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bad, flaky, failing = _bad_and_flaky(monkeypatch)
+    good = _history("g", 3)
     # The malformed object is acknowledged (Stripe would retry a refusal for days) and kept.
     _store(client, stripe_tenant, [bad, flaky, *good])
     report = map_stripe(client, stripe_tenant)
@@ -140,6 +149,96 @@ def test_a_failing_event_is_retried_with_backoff_and_blocks_nothing(
         # ...and backing off: the second failure waits 60 s.
         assert map_stripe(client, stripe_tenant).batches == 0
     assert "cus_flaky" in {c["external_id"] for c in _rows(client, stripe_tenant, "customers")}
+
+
+def _dead(client: TestClient, tenant: TenantHandle) -> dict[str, Any]:
+    response = client.get("/api/v1/connectors/stripe/mapping", headers=tenant.headers)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def _act(client: TestClient, tenant: TenantHandle, event_id: str, action: str) -> Any:
+    return client.post(
+        f"/api/v1/connectors/stripe/events/{event_id}/{action}", headers=tenant.headers
+    )
+
+
+def test_an_event_failing_too_often_is_set_aside_dead_then_retried_or_discarded(
+    client: TestClient,
+    stripe_tenant: TenantHandle,
+    other_tenant: TenantHandle,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = stripe_service.get_settings().model_copy(update={"stripe_mapping_max_attempts": 2})
+    monkeypatch.setattr(stripe_service, "get_settings", lambda: settings)
+    bad, flaky, failing = _bad_and_flaky(monkeypatch)
+    good = event("evt_good", "customer.created", JAN, customer("cus_good", JAN, "Good"))
+    _store(client, stripe_tenant, [bad, flaky, good])
+    assert map_stripe(client, stripe_tenant).failed == 2
+    with clock.travel(clock.utcnow() + timedelta(seconds=31), tick=False):
+        report = map_stripe(client, stripe_tenant)
+    assert (report.failed, report.dead) == (2, 2)
+    status = _dead(client, stripe_tenant)
+    assert [status[k] for k in ("pending", "failed", "dead", "discarded")] == [0, 0, 2, 0]
+    dead = {d["event_id"]: d for d in status["dead_events"]}
+    assert set(dead) == {"evt_bad", "evt_flaky"} and status["recent_failures"] == []
+    assert dead["evt_bad"]["attempts"] == 2 and "unit_amount" in dead["evt_bad"]["error"]
+    assert dead["evt_bad"]["object_id"] == "sub_bad"
+    # Dead: never claimed again, however long one waits.
+    with clock.travel(clock.utcnow() + timedelta(days=30), tick=False):
+        assert map_stripe(client, stripe_tenant).batches == 0
+
+    # Bad requests: problem+json 4xx, never another tenant's event.
+    for event_id, action, code in [
+        ("evt_good", "retry", 409),  # mapped, not dead
+        ("evt_nope", "discard", 404),
+        ("x" * 256, "retry", 422),
+    ]:
+        answer = _act(client, stripe_tenant, event_id, action)
+        assert answer.status_code == code, (event_id, answer.text)
+        assert answer.headers["content-type"] == "application/problem+json"
+    connect_stripe(client, other_tenant)
+    assert _act(client, other_tenant, "evt_bad", "discard").status_code == 404
+    assert _dead(client, stripe_tenant)["dead"] == 2
+
+    # Retried once its trouble is over: pending again with fresh attempts, then mapped.
+    failing.clear()
+    retried = _act(client, stripe_tenant, "evt_flaky", "retry")
+    assert retried.status_code == 200, retried.text
+    assert retried.json() == {"event_id": "evt_flaky", "status": "pending"}
+    assert (_dead(client, stripe_tenant)["pending"], _dead(client, stripe_tenant)["dead"]) == (1, 1)
+    assert map_stripe(client, stripe_tenant).mapped == 1
+    assert "cus_flaky" in {c["external_id"] for c in _rows(client, stripe_tenant, "customers")}
+
+    # Discarded: kept (a redelivery is a duplicate), never mapped, not dead any more.
+    discarded = _act(client, stripe_tenant, "evt_bad", "discard")
+    assert discarded.json() == {"event_id": "evt_bad", "status": "discarded"}
+    assert _act(client, stripe_tenant, "evt_bad", "retry").status_code == 409
+    again = send_event(client, stripe_tenant, bad)
+    assert again.json()["duplicates"] == 1
+    status = _dead(client, stripe_tenant)
+    assert [status[k] for k in ("pending", "failed", "dead", "discarded")] == [0, 0, 0, 1]
+    assert status["dead_events"] == []
+    subscriptions = _rows(client, stripe_tenant, "subscriptions")
+    assert "sub_bad" not in {s["external_id"] for s in subscriptions}
+
+
+def test_a_dead_event_does_not_block_its_object(
+    client: TestClient, stripe_tenant: TenantHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The object is mapped from its other events while one of them is dead."""
+    settings = stripe_service.get_settings().model_copy(update={"stripe_mapping_max_attempts": 1})
+    monkeypatch.setattr(stripe_service, "get_settings", lambda: settings)
+    created = customer("cus_x", JAN, "First name")
+    broken = {**customer("cus_x", JAN, "Broken"), "currency": "not a currency"}
+    renamed = customer("cus_x", JAN, "Second name")
+    send_event(client, stripe_tenant, event("evt_x1", "customer.created", JAN, created))
+    send_event(client, stripe_tenant, event("evt_x2", "customer.updated", JAN + 10, broken))
+    assert _dead(client, stripe_tenant)["dead"] == 1
+    send_event(client, stripe_tenant, event("evt_x3", "customer.updated", JAN + 20, renamed))
+    names = {c["external_id"]: c["name"] for c in _rows(client, stripe_tenant, "customers")}
+    assert names == {"cus_x": "Second name"}
+    assert _dead(client, stripe_tenant)["failed"] == 0
 
 
 def test_two_concurrent_mappers_map_each_event_once(

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
@@ -21,6 +21,7 @@ from aethercrown.connectors.schemas import (
     BackfillOut,
     StripeConnectionIn,
     StripeConnectionOut,
+    StripeEventAction,
     StripeEventOut,
     StripeInvoiceOut,
     StripeMappingStatus,
@@ -121,6 +122,30 @@ def run_stripe_mapping(principal: TenantWriter, units: SessionFactory) -> Stripe
     stripe_service.map_pending(units, principal.tenant_id)
     with read_transaction(units) as session:
         return StripeMappingStatus(**stripe_service.mapping_status(session, principal.tenant_id))
+
+
+StripeEventId = Annotated[str, Path(min_length=1, max_length=255)]
+
+
+@router.post("/stripe/events/{event_id}/retry", response_model=StripeEventAction)
+def retry_stripe_event(
+    event_id: StripeEventId, principal: TenantWriter, session: DbSession
+) -> StripeEventAction:
+    """Put a dead event (see ``GET /stripe/mapping``) back in the mapping queue with a fresh
+    count of attempts; 409 for an event that is not dead."""
+    return StripeEventAction(
+        **stripe_service.retry_dead_event(session, principal.tenant_id, event_id)
+    )
+
+
+@router.post("/stripe/events/{event_id}/discard", response_model=StripeEventAction)
+def discard_stripe_event(
+    event_id: StripeEventId, principal: TenantWriter, session: DbSession
+) -> StripeEventAction:
+    """Give up on a dead event: kept stored, never mapped; 409 for an event that is not dead."""
+    return StripeEventAction(
+        **stripe_service.discard_dead_event(session, principal.tenant_id, event_id)
+    )
 
 
 @router.post("/stripe/backfill", response_model=BackfillOut)

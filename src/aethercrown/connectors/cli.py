@@ -17,7 +17,9 @@ from aethercrown.settings import get_settings
 from aethercrown.tenants.service import resolve_tenant_ref
 
 app = typer.Typer(no_args_is_help=True)
-stripe_app = typer.Typer(no_args_is_help=True, help="Stripe: connect, backfill.")
+stripe_app = typer.Typer(
+    no_args_is_help=True, help="Stripe: connect, backfill, map; retry or discard dead events."
+)
 app.add_typer(stripe_app, name="stripe")
 
 
@@ -104,8 +106,46 @@ def map_events(
         f"received {status['received']}, mapped {status['mapped']}, "
         f"pending {status['pending']}, failed {status['failed']}"
     )
+    if status["dead"]:
+        typer.echo(
+            f"dead {status['dead']} (set aside: `aethercrown connectors stripe retry|discard`):"
+        )
+    for dead in status["dead_events"]:
+        typer.echo(f"  dead {dead['event_id']} ({dead['event_type']}): {dead['error']}")
     for failure in status["recent_failures"]:
         typer.echo(
             f"  {failure['event_id']} ({failure['event_type']}): attempt {failure['attempts']}, "
             f"retry at {failure['retry_at']}: {failure['error']}"
         )
+
+
+def _dead_event_action(tenant: str, event_id: str, action: str) -> None:
+    tenant_id = _tenant_id(tenant)
+    act = (
+        stripe_service.retry_dead_event if action == "retry" else stripe_service.discard_dead_event
+    )
+    try:
+        with unit_of_work() as session:
+            result = act(session, tenant_id, event_id)
+    except ProblemError as exc:
+        fail(exc.detail or exc.title)
+    typer.echo(f"{result['event_id']}: {result['status']}")
+
+
+@stripe_app.command("retry")
+def retry_event(
+    event_id: str = typer.Argument(..., help="The dead event's Stripe id (evt_…)"),
+    tenant: str = typer.Option(..., help="Tenant slug or id"),
+) -> None:
+    """Put a dead Stripe event back in the mapping queue with a fresh count of attempts (the
+    mapping job, or `aethercrown connectors stripe map`, maps it)."""
+    _dead_event_action(tenant, event_id, "retry")
+
+
+@stripe_app.command("discard")
+def discard_event(
+    event_id: str = typer.Argument(..., help="The dead event's Stripe id (evt_…)"),
+    tenant: str = typer.Option(..., help="Tenant slug or id"),
+) -> None:
+    """Give up on a dead Stripe event: it stays stored and is never mapped."""
+    _dead_event_action(tenant, event_id, "discard")

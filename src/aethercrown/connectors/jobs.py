@@ -59,7 +59,11 @@ def _mapping_headline(summary: dict[str, Any]) -> str:
     if not mapped and not failed:
         return "no Stripe event pending"
     text = f"{count(mapped, 'Stripe event')} mapped"
-    return f"{text}, {failed:,} failed (retried later)" if failed else text
+    if not failed:
+        return text
+    dead = summary.get("events_dead", 0)
+    text = f"{text}, {failed:,} failed (retried later)"
+    return f"{text}, {dead:,} of them set aside as dead" if dead else text
 
 
 JOBS = [

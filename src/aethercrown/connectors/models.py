@@ -79,6 +79,11 @@ class StripeEvent(TenantScoped, Base):
     map_attempts: Mapped[int] = mapped_column(Integer, default=0)
     map_error: Mapped[str | None] = mapped_column(String(2000), nullable=True)
     retry_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # Failed ``stripe_mapping_max_attempts`` times: no longer claimed, nor read when its object
+    # is mapped, until retried (cleared) or discarded by hand.
+    dead_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # Discarded by hand: kept (a redelivery stays a duplicate) and never mapped.
+    discarded_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class StripeInvoice(TenantScoped, UUIDPrimaryKey, Timestamps, Base):
@@ -86,7 +91,11 @@ class StripeInvoice(TenantScoped, UUIDPrimaryKey, Timestamps, Base):
     reads invoices, and revenue reports can leave prorations out."""
 
     __tablename__ = "stripe_invoices"
-    __table_args__ = (UniqueConstraint("tenant_id", "external_id"),)
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "external_id"),
+        # A subscription mapped after its invoices names their payments' segment.
+        Index("ix_stripe_invoices_tenant_subscription", "tenant_id", "subscription"),
+    )
 
     external_id: Mapped[str] = mapped_column(String(255))
     customer: Mapped[str] = mapped_column(String(255))

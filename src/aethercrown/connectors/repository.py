@@ -7,9 +7,9 @@ import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Row, bindparam, case, delete, func, or_, select
+from sqlalchemy import Row, Table, bindparam, case, delete, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -27,6 +27,7 @@ from aethercrown.core.models import Tenant, Tier
 from aethercrown.core.tenancy import TenantRepository
 from aethercrown.data.models import Customer
 from aethercrown.db.base import in_strings, new_id
+from aethercrown.db.bulk import postgres_upsert
 from aethercrown.db.tenant_scope import scope_to_all_tenants
 
 IN_CHUNK = 1_000
@@ -66,6 +67,7 @@ def tenants_with_unmapped_events(session: Session, now: datetime) -> list[uuid.U
         select(StripeEvent.tenant_id)
         .where(
             StripeEvent.mapped_at.is_(None),
+            StripeEvent.dead_at.is_(None),
             or_(StripeEvent.retry_at.is_(None), StripeEvent.retry_at <= now),
         )
         .distinct()
@@ -108,15 +110,20 @@ class StripeEventRepository(TenantRepository[StripeEvent]):
         """Store a backfill's reads: one row per object, the latest read replacing the last."""
         if not rows:
             return
-        table = StripeEvent.__table__
+        table = cast(Table, StripeEvent.__table__)
         now = utcnow()
         for row in rows:
             row["tenant_id"] = self.tenant_id
             row["received_at"] = now
+        replaced = ("created", "payload", "received_at")
+        conflict = ["tenant_id", "event_id"]
+        if self.session.get_bind().dialect.name == "postgresql" and postgres_upsert(
+            self.session, table, rows, conflict, replaced
+        ):
+            return
         stmt = _insert(self.session)(table)
         stmt = stmt.on_conflict_do_update(
-            index_elements=["tenant_id", "event_id"],
-            set_={c: stmt.excluded[c] for c in ("created", "payload", "received_at")},
+            index_elements=conflict, set_={c: stmt.excluded[c] for c in replaced}
         )
         for chunk in _chunks(rows):
             self.session.execute(stmt, list(chunk))
@@ -146,6 +153,7 @@ class StripeEventRepository(TenantRepository[StripeEvent]):
             )
             .where(
                 StripeEvent.mapped_at.is_(None),
+                StripeEvent.dead_at.is_(None),
                 or_(StripeEvent.retry_at.is_(None), StripeEvent.retry_at <= now),
             )
             .order_by(StripeEvent.id)
@@ -163,33 +171,54 @@ class StripeEventRepository(TenantRepository[StripeEvent]):
                 .values(mapped_at=now, map_error=None, retry_at=None)
             )
 
-    def mark_failed(self, failures: Sequence[tuple[int, int, str, datetime]]) -> None:
-        """Each (id, attempts so far, error, when to retry) stays unmapped until then."""
-        for event_id, attempts, error, retry_at in failures:
+    def mark_failed(
+        self, failures: Sequence[tuple[int, int, str, datetime | None, datetime | None]]
+    ) -> None:
+        """Each (id, attempts so far, error, when to retry, when it died) stays unmapped until
+        its retry time, or for good once dead (until retried by hand)."""
+        for event_id, attempts, error, retry_at, dead_at in failures:
             self.session.execute(
                 self.update()
                 .where(StripeEvent.id == event_id)
-                .values(map_attempts=attempts, map_error=error[:2000], retry_at=retry_at)
+                .values(
+                    map_attempts=attempts,
+                    map_error=error[:2000],
+                    retry_at=retry_at,
+                    dead_at=dead_at,
+                )
             )
 
     def mapping_counts(self) -> dict[str, int]:
-        """Events stored (webhooks and backfill reads), mapped, pending and failed."""
-        unmapped = StripeEvent.mapped_at.is_(None)
-        failed = unmapped & StripeEvent.map_error.is_not(None)
+        """Events stored (webhooks and backfill reads), mapped, pending, failed (retried with
+        backoff), dead (set aside) and discarded."""
+        live = StripeEvent.mapped_at.is_(None) & StripeEvent.dead_at.is_(None)
+        dead = StripeEvent.dead_at.is_not(None) & StripeEvent.discarded_at.is_(None)
         row = self.session.execute(
             self.select(
                 func.count(),
                 func.count(StripeEvent.mapped_at),
-                func.coalesce(func.sum(case((unmapped & StripeEvent.map_error.is_(None), 1))), 0),
-                func.coalesce(func.sum(case((failed, 1))), 0),
+                func.coalesce(func.sum(case((live & StripeEvent.map_error.is_(None), 1))), 0),
+                func.coalesce(func.sum(case((live & StripeEvent.map_error.is_not(None), 1))), 0),
+                func.coalesce(func.sum(case((dead, 1))), 0),
+                func.count(StripeEvent.discarded_at),
             )
         ).one()
-        return {
-            "received": int(row[0]),
-            "mapped": int(row[1]),
-            "pending": int(row[2]),
-            "failed": int(row[3]),
-        }
+        names = ("received", "mapped", "pending", "failed", "dead", "discarded")
+        return {name: int(value) for name, value in zip(names, row, strict=True)}
+
+    def dead(self, limit: int) -> list[StripeEvent]:
+        """The latest events set aside as dead (not discarded)."""
+        return list(
+            self.session.scalars(
+                self.select()
+                .where(StripeEvent.dead_at.is_not(None), StripeEvent.discarded_at.is_(None))
+                .order_by(StripeEvent.dead_at.desc(), StripeEvent.id.desc())
+                .limit(limit)
+            )
+        )
+
+    def by_event_id(self, event_id: str) -> StripeEvent | None:
+        return self.session.scalar(self.select().where(StripeEvent.event_id == event_id))
 
     def failures(self, limit: int) -> list[tuple[str, str, int, str | None, datetime | None]]:
         """The latest events that failed to map: (event id, type, attempts, error, retry at)."""
@@ -201,7 +230,11 @@ class StripeEventRepository(TenantRepository[StripeEvent]):
                 StripeEvent.map_error,
                 StripeEvent.retry_at,
             )
-            .where(StripeEvent.mapped_at.is_(None), StripeEvent.map_error.is_not(None))
+            .where(
+                StripeEvent.mapped_at.is_(None),
+                StripeEvent.dead_at.is_(None),
+                StripeEvent.map_error.is_not(None),
+            )
             .order_by(StripeEvent.id.desc())
             .limit(limit)
         )
@@ -209,7 +242,8 @@ class StripeEventRepository(TenantRepository[StripeEvent]):
 
     def for_objects(self, object_ids: Collection[str]) -> list[StoredEvent]:
         """Every stored event of these objects, oldest first (arrival order among equals), as
-        plain rows: a batch reads hundreds, and only reads them."""
+        plain rows: a batch reads hundreds, and only reads them. Dead and discarded events are
+        left out: the object is mapped from the others."""
         out: list[StoredEvent] = []
         for chunk in _chunks(sorted(set(object_ids))):
             stmt = (
@@ -221,7 +255,7 @@ class StripeEventRepository(TenantRepository[StripeEvent]):
                     StripeEvent.created,
                     StripeEvent.payload,
                 )
-                .where(StripeEvent.object_id.in_(chunk))
+                .where(StripeEvent.object_id.in_(chunk), StripeEvent.dead_at.is_(None))
                 .order_by(StripeEvent.created, StripeEvent.id)
             )
             out.extend(StoredEvent(*row) for row in self.session.execute(stmt))
@@ -242,17 +276,23 @@ class StripeInvoiceRepository(TenantRepository[StripeInvoice]):
         """Write each invoice's state unless a newer one (``as_of``) is stored already."""
         if not rows:
             return
-        table = StripeInvoice.__table__
+        table = cast(Table, StripeInvoice.__table__)
         now = utcnow()
         for row in rows:
             row["tenant_id"] = self.tenant_id
             row["id"] = new_id()
             row["created_at"] = now
             row["updated_at"] = now
-        stmt = _insert(self.session)(table)
         changed = [c.name for c in table.columns if c.name not in ("id", "tenant_id", "created_at")]
+        conflict = ["tenant_id", "external_id"]
+        newer = lambda given: table.c.as_of <= given.as_of  # noqa: E731
+        if self.session.get_bind().dialect.name == "postgresql" and postgres_upsert(
+            self.session, table, rows, conflict, changed, newer
+        ):
+            return
+        stmt = _insert(self.session)(table)
         stmt = stmt.on_conflict_do_update(
-            index_elements=["tenant_id", "external_id"],
+            index_elements=conflict,
             set_={c: stmt.excluded[c] for c in changed},
             where=table.c.as_of <= stmt.excluded.as_of,
         )

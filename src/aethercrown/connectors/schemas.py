@@ -49,12 +49,33 @@ class StripeMappingFailure(BaseModel):
     retry_at: datetime | None
 
 
+class StripeDeadEvent(BaseModel):
+    event_id: str
+    event_type: str
+    object_type: str
+    object_id: str
+    attempts: int
+    error: str | None = Field(description="The last attempt's error")
+    dead_at: datetime | None
+
+
 class StripeMappingStatus(BaseModel):
     received: int = Field(description="Events stored: webhooks and a backfill's reads")
     mapped: int
     pending: int = Field(description="Stored, not mapped yet")
     failed: int = Field(description="Could not be mapped; retried with backoff")
+    dead: int = Field(
+        description="Failed too many times (setting stripe_mapping_max_attempts): no longer "
+        "retried, nor read when their object is mapped, until retried or discarded"
+    )
+    discarded: int = Field(description="Dead events discarded by hand: never mapped")
     recent_failures: list[StripeMappingFailure]
+    dead_events: list[StripeDeadEvent] = Field(description="The latest 50 dead events")
+
+
+class StripeEventAction(BaseModel):
+    event_id: str
+    status: str = Field(description="pending (retried: the mapping job maps it) or discarded")
 
 
 class BackfillOut(BaseModel):

@@ -38,7 +38,7 @@ from aethercrown.data.models import (
     SupportTicket,
 )
 from aethercrown.db.base import in_strings, new_id
-from aethercrown.db.bulk import sqlite_executemany
+from aethercrown.db.bulk import postgres_upsert, sqlite_executemany
 from aethercrown.db.session import WROTE
 
 # Keys per IN (...) list: far below SQLite's 32,766 bound variables and PostgreSQL's 65,535.
@@ -130,6 +130,10 @@ class RowRepository(TenantRepository[Any]):
                 return True
             if sqlite_executemany(self.session, stmt, table, rows) is not None:
                 return False
+        if dialect == "postgresql" and postgres_upsert(
+            self.session, table, rows, ["tenant_id", *self.spec.key], updated
+        ):
+            return False
         for chunk in chunked(rows, WRITE_CHUNK):
             self.session.execute(stmt, list(chunk))
         return False
