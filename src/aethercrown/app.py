@@ -312,6 +312,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Served by aethercrown.web.api from vendored assets instead of FastAPI's CDN links.
         docs_url=None,
         redoc_url=None,
+        telemetry={
+            "tracing": settings.opentelemetry,
+            "metrics": settings.opentelemetry,
+            "logs": settings.opentelemetry,
+        },
     )
     _set_state(app, parts)
     _add_middleware(app, parts)

@@ -11,6 +11,7 @@ import hashlib
 import secrets
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated
@@ -156,6 +157,16 @@ async def authenticate_secret(
 ) -> Principal:
     """Authenticate a key however it arrived (the Bearer header, or a dashboard page's cookie).
     Without ``session``, a key missing from the cache is looked up in a session of its own."""
+    principal, headers = await check_secret(request, session, token)
+    response.headers.update(headers)
+    return principal
+
+
+async def check_secret(
+    request: Request, session: Session | None, token: str
+) -> tuple[Principal, dict[str, str]]:
+    """``authenticate_secret`` without a response: the principal, and the rate limit's headers
+    for the answer (``core.readroute`` builds its response itself)."""
     key_hash = hash_secret(token)
     cache: KeyCache[CachedKey] = request.app.state.key_cache
     key = cache.get(key_hash)
@@ -192,18 +203,18 @@ async def authenticate_secret(
             f"retry after {verdict.retry_after} s",
             headers={**headers, "Retry-After": str(verdict.retry_after)},
         )
-    response.headers.update(headers)
 
     if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
         request.app.state.request_counter.touch_key(key.key_id, now)
         key.last_used_at = now  # reported: the batched writer stores it
 
-    return Principal(
+    principal = Principal(
         key_id=key.key_id,
         scopes=key.scopes,
         tenant_id=key.tenant_id,
         is_operator=key.tenant_id is None,
     )
+    return principal, headers
 
 
 Authenticated = Annotated[Principal, Depends(authenticate)]
@@ -217,23 +228,35 @@ class AuthenticatedRead:
     unit: ReadUnit
 
 
-async def authenticate_for_read(request: Request, response: Response) -> AuthenticatedRead:
+async def open_authenticated_read(request: Request) -> tuple[AuthenticatedRead, dict[str, str]]:
+    """Authenticate the Bearer key (rate limit included) and open a ``ReadUnit`` in the scope
+    it resolves to; with the rate limit's headers. The caller closes ``unit``."""
+    principal, headers = await check_secret(request, None, _bearer(request))
+    return AuthenticatedRead(
+        principal, ReadUnit(request.app.state.engine, request_scope(request))
+    ), headers
+
+
+async def authenticated_read(
+    request: Request, response: Response
+) -> AsyncIterator[AuthenticatedRead]:
     """``authenticate`` and a ``ReadUnit`` in one dependency, for hot read routes that need
-    nothing else: each dependency FastAPI solves costs tens of microseconds, a generator
-    dependency (the request's ``DbSession``) about a hundred (two context-manager layers and a
-    cancel scope), a whole ``Session`` more than its primary-key read.
+    nothing else. Declared with ``scope="function"``, so the unit closes when the route returns
+    or raises, before the response is sent; its close is synchronous, so no cancellation can
+    interrupt it.
 
-    The unit closes on FastAPI's exit stack of the route function, the one a
-    ``Depends(scope="function")`` generator dependency exits on: when the route returns or
-    raises, before the response is sent. Its close is synchronous, so no cancellation can
-    interrupt it."""
-    principal = await authenticate_secret(request, response, None, _bearer(request))
-    unit = ReadUnit(request.app.state.engine, request_scope(request))
-    request.scope["fastapi_function_astack"].callback(unit.close)
-    return AuthenticatedRead(principal, unit)
+    On a ``core.readroute.ReadRoute`` (the hot reads) FastAPI does not solve this dependency:
+    the route does the same inline, without the solver, the generator's context managers and
+    the exit stacks; anywhere else it runs as any dependency does."""
+    read, headers = await open_authenticated_read(request)
+    response.headers.update(headers)
+    try:
+        yield read
+    finally:
+        read.unit.close()
 
 
-AuthenticatedReader = Annotated[AuthenticatedRead, Depends(authenticate_for_read)]
+AuthenticatedReader = Annotated[AuthenticatedRead, Depends(authenticated_read, scope="function")]
 
 
 def _resolve_operator_tenant(request: Request, session: Session) -> uuid.UUID:

@@ -10,12 +10,23 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from aethercrown.core.auth import AdminPrincipal, Authenticated, AuthenticatedReader
 from aethercrown.core.models import Tenant
 from aethercrown.core.pagination import Pagination, paginate
+from aethercrown.core.readroute import read_route
 from aethercrown.db.session import DbSession
 from aethercrown.tenants import schemas, service
 from aethercrown.tenants.repository import TenantRepository, TierRepository
 
 router = APIRouter(prefix="/api/v1/tenants", tags=["tenants"])
 tiers_router = APIRouter(prefix="/api/v1/platform/tiers", tags=["platform"])
+
+
+# Declared first: the router tries its routes in order (twice per request), and this is the
+# hot read. ":uuid": "/create" (POST) must not match this path, so GET or PATCH on it answers
+# 405.
+@read_route(router, "/{tenant_id:uuid}", response_model=schemas.TenantOut)
+async def get_tenant(tenant_id: uuid.UUID, read: AuthenticatedReader) -> dict[str, Any]:
+    # A hot read (core.readroute): a primary-key read on the event loop, in a read unit
+    # without an ORM session. The plain values are validated once, by the response model.
+    return service.view_tenant(read.unit, read.principal, tenant_id)
 
 
 @router.post("/create", status_code=status.HTTP_201_CREATED, response_model=schemas.TenantCreated)
@@ -42,14 +53,6 @@ def list_tenants(
     return schemas.TenantPage(
         items=[schemas.TenantOut.model_validate(t) for t in rows], next_cursor=cursor
     )
-
-
-# ":uuid": "/create" (POST) must not match this path, so GET or PATCH on it answers 405.
-@router.get("/{tenant_id:uuid}", response_model=schemas.TenantOut)
-async def get_tenant(tenant_id: uuid.UUID, read: AuthenticatedReader) -> dict[str, Any]:
-    # A primary-key read: cheaper on the event loop than a worker-thread hop, and in a read
-    # unit without an ORM session. The plain values are validated once, by the response model.
-    return service.view_tenant(read.unit, read.principal, tenant_id)
 
 
 @router.patch("/{tenant_id:uuid}", response_model=schemas.TenantOut)
