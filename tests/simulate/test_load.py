@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
@@ -58,8 +59,17 @@ def test_load_writes_every_kind_and_the_truth_and_reloads_idempotently(
     session_factory,  # type: ignore[no-untyped-def]
 ) -> None:
     # The replay of the automation is tested on its own (test_replay.py).
-    result = load_demo(session_factory, "sim-demo", SMALL, replay=False)
+    collector_during: set[bool] = set()
+    result = load_demo(
+        session_factory,
+        "sim-demo",
+        SMALL,
+        replay=False,
+        progress=lambda *_: collector_during.add(gc.isenabled()),
+    )
     assert result.created_tenant and result.api_key and not result.skipped
+    # The cyclic collector paused for the load (simulate.service), and running again after it.
+    assert collector_during == {False} and gc.isenabled()
     company = generate(SMALL)
     expected = {kind: len(company.rows[kind]) for kind in TABLES}
     assert stored_counts(session_factory) == expected
