@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+from aethercrown.analytics.models import AnalyticsSnapshot
 from aethercrown.cli import app as cli_app
 from aethercrown.core.errors import Conflict
 from aethercrown.core.models import AuditEvent, Decision, Tenant
@@ -75,6 +76,12 @@ def test_load_writes_every_kind_and_the_truth_and_reloads_idempotently(
     assert stored_counts(session_factory) == expected
     assert {k: v["inserted"] for k, v in result.counts.items()} == expected
     assert result.not_ingested == {} and expected["usage"] > 0
+    with session_factory() as session:
+        # The dashboards' default view is stored with the load (the first page reads it).
+        views = session.scalars(
+            select(AnalyticsSnapshot.view).where(AnalyticsSnapshot.tenant_id == result.tenant_id)
+        )
+        assert set(views) == {"revenue:*:*:*"}
 
     with session_factory() as session:
         tenant = session.scalars(select(Tenant).where(Tenant.slug == "sim-demo")).one()

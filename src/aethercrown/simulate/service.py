@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 from sqlalchemy.orm import Session, sessionmaker
 
+from aethercrown.analytics.service import refresh_snapshots
 from aethercrown.clock import utcnow
 from aethercrown.core.errors import Conflict, InvalidInput, NotFound, field_error
 from aethercrown.core.ledger import audit
@@ -165,6 +166,10 @@ def _load_and_replay(
         )
         result.replay_seconds = time.perf_counter() - began
     onboarding.onboard_demo_customers(session, result.tenant_id)
+    # The dashboards' snapshot, as the analytics_snapshots job's first tick would store it: the
+    # first page after the load reads it instead of computing the whole series (1.3 s cold).
+    with write_transaction(session) as unit:
+        refresh_snapshots(unit, result.tenant_id, utcnow())
     return result
 
 
