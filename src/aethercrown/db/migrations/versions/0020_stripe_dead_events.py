@@ -1,5 +1,4 @@
-"""stripe dead events: an event that failed to map too often is set aside until retried or
-discarded by hand; an index for the invoices of a subscription
+"""stripe dead events: set aside after too many failed mappings; invoices by subscription
 
 After ``stripe_mapping_max_attempts`` failed attempts an event is marked dead (``dead_at``,
 keeping its last error): the mapping job no longer claims it, and its object is mapped from its
