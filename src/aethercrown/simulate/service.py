@@ -159,17 +159,20 @@ def _load_and_replay(
     # see write_transaction's bulk_load for why no acknowledged write is at risk.
     with write_transaction(session, bulk_load=fresh) as unit:
         result = _load(unit, tenant_slug, config, actor, force, progress, batch_rows)
-    if replay and (result.replay is None or result.replay.get("errors")):
+    replayed = replay and (result.replay is None or bool(result.replay.get("errors")))
+    if replayed:
         began = time.perf_counter()
         result.replay = _fold_and_replay(
             session, result, config, settings, progress, cadences or CADENCES
         )
         result.replay_seconds = time.perf_counter() - began
     onboarding.onboard_demo_customers(session, result.tenant_id)
-    # The dashboards' snapshot, as the analytics_snapshots job's first tick would store it: the
-    # first page after the load reads it instead of computing the whole series (1.3 s cold).
-    with write_transaction(session) as unit:
-        refresh_snapshots(unit, result.tenant_id, utcnow())
+    if not result.skipped or replayed:
+        # The dashboards' snapshot, as the analytics_snapshots job's first tick would store it:
+        # the first page after the load reads it instead of computing the whole series (1.3 s
+        # cold). A reload that wrote nothing keeps the one it stored.
+        with write_transaction(session) as unit:
+            refresh_snapshots(unit, result.tenant_id, utcnow())
     return result
 
 
