@@ -367,3 +367,27 @@ def test_a_fresh_sqlite_load_builds_the_activity_indexes_after_its_events(
     deferred.clear()
     load_demo(session_factory, "sim-demo-2", SMALL, replay=False)
     assert deferred == [False]
+
+
+def test_the_usage_loaded_by_columns_is_what_the_event_rows_store(
+    session_factory,  # type: ignore[no-untyped-def]
+) -> None:
+    """The loader stores the usage events column by column (``load_event_columns``): the rows
+    stored must be those the API-shaped ``load_events`` stores for the same events."""
+    from sqlalchemy import delete
+
+    from aethercrown.metering.service import load_events
+
+    result = load_demo(session_factory, "sim-demo", SMALL, replay=False)
+    e = UsageEvent
+    stored = select(
+        e.event_id, e.customer_id, e.metric, e.value, e.occurred_at, e.properties
+    ).order_by(e.event_id)
+    with write_transaction(session_factory) as session:
+        by_columns = session.execute(stored).all()
+        session.execute(delete(UsageEvent))
+        for rows in generate(SMALL).rows["usage"].batches(5_000):
+            load_events(session, result.tenant_id, rows)
+        by_rows = session.execute(stored).all()
+    assert len(by_columns) == result.counts["usage"]["inserted"] > 0
+    assert by_columns == by_rows

@@ -435,7 +435,7 @@ def fresh_activity_load(session: Session, tenant_id: uuid.UUID) -> Iterator[bool
         session.info.pop(_DEFERRED_ROLLUP, None)
     repo.create_indexes(indexes)
     # After the indexes: the rollup then reads the new events in id order, by (tenant, id).
-    ActiveUserDayRepository(session, tenant_id).record_inserted_after(last_id)
+    ActiveUserDayRepository(session, tenant_id).record_first_load(last_id)
 
 
 def _roll_up_active_users(

@@ -287,6 +287,48 @@ def load_events(session: Session, tenant_id: uuid.UUID, events: Sequence[Mapping
     return len(UsageRepository(session, tenant_id).insert_events(rows))
 
 
+@dataclass(frozen=True)
+class EventColumns:
+    """Usage events column by column, as a trusted generator holds them (the demo company's):
+    event i is ``(ids[i], customers[i], metrics[i], values[i], occurred_at[i])``. The customer
+    is its external id; ``occurred_at`` is UTC, as numpy ``datetime64``."""
+
+    ids: Sequence[str]
+    customers: Sequence[str]
+    metrics: Sequence[str]
+    values: Sequence[float]
+    occurred_at: Any  # NDArray[np.datetime64]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def load_event_columns(session: Session, tenant_id: uuid.UUID, events: EventColumns) -> int:
+    """``load_events`` for events held as columns: the customer and metric are checked, the
+    rest trusted as generated; returns how many were new. Stores what ``load_events`` stores
+    for the same events, without a dict, a parsed and a re-rendered timestamp per event (a
+    third of a million of them in the demo company)."""
+    meters = meter_catalog(session, tenant_id)
+    customers = CustomerRepository(session, tenant_id).ids_by_external_id(
+        sorted(set(events.customers))
+    )
+    unknown_customers = set(events.customers) - customers.keys()
+    unknown_metrics = set(events.metrics) - meters.keys()
+    if unknown_customers or unknown_metrics:
+        first = next(
+            event_id
+            for event_id, customer, metric in zip(
+                events.ids, events.customers, events.metrics, strict=True
+            )
+            if customer in unknown_customers or metric in unknown_metrics
+        )
+        raise InvalidInput(f"Event {first!r} names an unknown customer or metric")
+    customer_ids = [customers[c] for c in events.customers]
+    return UsageRepository(session, tenant_id).insert_event_columns(
+        events.ids, customer_ids, events.metrics, events.values, events.occurred_at, utcnow()
+    )
+
+
 # --- folding stored events into the rollups -------------------------------------------------
 
 FOLD_CHUNK = 50_000

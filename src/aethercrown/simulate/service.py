@@ -13,6 +13,7 @@ from datetime import date, timedelta
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
 import orjson
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -24,12 +25,12 @@ from aethercrown.core.models import Tenant
 from aethercrown.data.service import fresh_activity_load, ingest_rows
 from aethercrown.db.session import read_transaction, write_transaction
 from aethercrown.metering.fold import catch_up
-from aethercrown.metering.service import load_events
+from aethercrown.metering.service import EventColumns, load_event_columns
 from aethercrown.onboarding import service as onboarding
 from aethercrown.pricing.schemas import PlanPatch, TiersPatch
 from aethercrown.pricing.service import patch_tiers
 from aethercrown.settings import Settings, get_settings
-from aethercrown.simulate import schemas
+from aethercrown.simulate import rowtable, schemas
 from aethercrown.simulate.config import SimConfig, iso_end
 from aethercrown.simulate.experiments import load_experiments
 from aethercrown.simulate.generator import SimulatedCompany, generate
@@ -377,11 +378,23 @@ def _load_usage(
 
     table = company.rows["usage"]
     totals = {"received": 0, "inserted": 0, "updated": 0, "unchanged": 0}
-    for rows in table.batches(batch):
-        inserted = load_events(session, tenant_id, rows)
-        totals["received"] += len(rows)
+    # Column by column (metering's load_event_columns): a row dict, an ISO timestamp parsed
+    # and rendered again per event cost more than storing it.
+    columns = table.columns
+    ids = table.column("id")
+    customers = columns["customer"].data.tolist()
+    metrics = columns["metric"].data.tolist()
+    values = columns["value"].data.tolist()
+    times = rowtable.EPOCH + np.asarray(columns["timestamp"].data, dtype=np.int64).astype(
+        "timedelta64[s]"
+    )
+    for start in range(0, len(table), batch):
+        part = slice(start, min(start + batch, len(table)))
+        events = EventColumns(ids[part], customers[part], metrics[part], values[part], times[part])
+        inserted = load_event_columns(session, tenant_id, events)
+        totals["received"] += len(events)
         totals["inserted"] += inserted
-        totals["unchanged"] += len(rows) - inserted
+        totals["unchanged"] += len(events) - inserted
         if progress is not None:
             progress("usage", totals["received"], len(table))
     return totals
