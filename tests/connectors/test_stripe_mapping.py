@@ -16,9 +16,10 @@ from fastapi.testclient import TestClient
 
 from aethercrown import clock
 from aethercrown.connectors import stripe_service
-from aethercrown.connectors.repository import StripeEventRepository
+from aethercrown.connectors.repository import StripeEventRepository, StripeSegmentRepository
 from aethercrown.core.errors import InvalidInput
 from aethercrown.core.jobs import all_jobs
+from aethercrown.db.session import read_transaction
 from tests.conftest import TenantHandle, create_tenant
 from tests.connectors.conftest import connect_stripe, map_stripe, send_event
 from tests.connectors.stripe_fakes import customer, event, invoice, item, price, subscription
@@ -87,6 +88,59 @@ def test_stored_events_are_mapped_in_batches_in_any_order_as_one_by_one(
         assert report.batches == -(-len(events) // batch_size)
         assert _data(client, tenant) == expected, (seed, batch_size)
         assert _mapping(client, tenant)[:4] == (len(events), len(events), 0, 0)
+
+
+def _invoices(client: TestClient, tenant: TenantHandle) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"limit": 500}
+    while True:
+        page = client.get(
+            "/api/v1/connectors/stripe/invoices", params=params, headers=tenant.headers
+        ).json()
+        out.extend(page["items"])
+        if not page["next_cursor"]:
+            return sorted(out, key=lambda r: str(r["external_id"]))
+        params["cursor"] = page["next_cursor"]
+
+
+def _mapped_in(
+    client: TestClient, admin_key: str, events: Sequence[dict[str, Any]], batch_size: int
+) -> tuple[dict[str, Any], set[str]]:
+    """A new tenant's customers, subscriptions, payments and invoices once ``events`` (in this
+    order) are stored and mapped ``batch_size`` a transaction, and the segments the connector
+    recorded as written for its Stripe subscriptions."""
+    tenant = create_tenant(client, admin_key, tier="professional")
+    connect_stripe(client, tenant)
+    _store(client, tenant, events)
+    factory = client.app.state.session_factory  # type: ignore[attr-defined]
+    report = stripe_service.map_pending(factory, tenant.uid, batch_size=batch_size)
+    assert (report.mapped, report.failed) == (len({e["id"] for e in events}), 0)
+    subscriptions = {
+        e["data"]["object"]["id"] for e in events if e["type"].startswith("customer.s")
+    }
+    with read_transaction(factory) as session:
+        recorded = StripeSegmentRepository(session, tenant.uid).recorded(subscriptions)
+    return {**_data(client, tenant), "invoices": _invoices(client, tenant)}, recorded
+
+
+def test_two_arrival_orders_and_batch_sizes_map_to_the_same_rows(
+    client: TestClient, admin_key: str
+) -> None:
+    """The same events in two orders, mapped 3 and 7 a batch (so plan changes, invoices and
+    payments often arrive in another batch than their subscription, and superseded segments
+    are deleted from a later one), give the same customers, subscriptions (segments), invoices
+    and payments; the connector's record of written segments is exactly the segments stored."""
+    events = history() + _history("o", 6)
+    shuffled = list(events)
+    random.Random(7).shuffle(shuffled)
+    first, recorded_first = _mapped_in(client, admin_key, shuffled, 3)
+    second, recorded_second = _mapped_in(client, admin_key, [*reversed(events), *events[:3]], 7)
+    assert first == second
+    assert {row["external_id"] for row in first["subscriptions"]} == recorded_first
+    assert recorded_first == recorded_second
+    # Plan changes closed segments and opened new ones: more segments than subscriptions.
+    assert len(first["subscriptions"]) > len({s.split(":")[0] for s in recorded_first})
+    assert first["invoices"] and first["payments"]
 
 
 def _bad_and_flaky(

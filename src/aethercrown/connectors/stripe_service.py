@@ -32,6 +32,7 @@ from aethercrown.connectors.repository import (
     StripeConnectionRepository,
     StripeEventRepository,
     StripeInvoiceRepository,
+    StripeSegmentRepository,
     tenants_with_unmapped_events,
 )
 from aethercrown.core.backoff import exponential_backoff
@@ -543,14 +544,22 @@ def _write(session: Session, tenant_id: uuid.UUID, batch: _Batch) -> None:
     ]
     _ingest(session, tenant_id, "customers", customers)
 
+    # Segments the subscriptions' events no longer yield (a plan change re-derived, an item
+    # removed) go; those written before are found in the connector's own record of them.
+    segments = StripeSegmentRepository(session, tenant_id)
     desired = [row for rows in batch.segments.values() for row in rows]
-    stored = data.external_ids_starting(
-        session, tenant_id, "subscriptions", [f"{sub}:" for sub in batch.segments]
-    )
-    stale = set(stored) - {row["external_id"] for row in desired}
+    recorded = segments.recorded(batch.segments)
+    stale = recorded - {row["external_id"] for row in desired}
     if stale:
         data.delete_by_external(session, tenant_id, "subscriptions", sorted(stale))
     _ingest(session, tenant_id, "subscriptions", desired)
+    added = [
+        (sub, row["external_id"])
+        for sub, rows in batch.segments.items()
+        for row in rows
+        if row["external_id"] not in recorded
+    ]
+    segments.record(added, stale)
 
     StripeInvoiceRepository(session, tenant_id).upsert(batch.invoices)
     _ingest(session, tenant_id, "payments", _with_segments(session, tenant_id, batch))
@@ -562,9 +571,9 @@ def _with_segments(session: Session, tenant_id: uuid.UUID, batch: _Batch) -> lis
     known: dict[str, list[str]] = defaultdict(list)
     for sub, rows in batch.segments.items():
         known[sub] = [r["external_id"] for r in rows]
-    unseen = [f"{s}:" for s in subs if s not in batch.segments]
-    for ext in data.external_ids_starting(session, tenant_id, "subscriptions", unseen):
-        known[ext.split(":", 1)[0]].append(ext)
+    unseen = [s for s in subs if s not in batch.segments]
+    for sub, ext in StripeSegmentRepository(session, tenant_id).stored(unseen):
+        known[sub].append(ext)
     out = []
     for payment in batch.payments:
         row = dict(payment)
