@@ -232,6 +232,21 @@ class StripeEventRepository(TenantRepository[StripeEvent]):
             )
         )
 
+    def update_dead(self, event_type: str | None, object_id: str | None, **values: Any) -> int:
+        """Set ``values`` on the dead (not discarded) events of this type and of this object,
+        each filter when given (every dead event when neither is); returns how many changed."""
+        stmt = self.update().where(
+            StripeEvent.dead_at.is_not(None), StripeEvent.discarded_at.is_(None)
+        )
+        if event_type is not None:
+            stmt = stmt.where(StripeEvent.event_type == event_type)
+        if object_id is not None:
+            stmt = stmt.where(StripeEvent.object_id == object_id)
+        result = self.session.execute(
+            stmt.values(**values).execution_options(synchronize_session=False)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
     def by_event_id(self, event_id: str) -> StripeEvent | None:
         return self.session.scalar(self.select().where(StripeEvent.event_id == event_id))
 
@@ -255,10 +270,12 @@ class StripeEventRepository(TenantRepository[StripeEvent]):
         )
         return [tuple(row) for row in self.session.execute(stmt)]
 
-    def for_objects(self, object_ids: Collection[str]) -> list[StoredEvent]:
+    def for_objects(
+        self, object_ids: Collection[str], without: int | None = None
+    ) -> list[StoredEvent]:
         """Every stored event of these objects, oldest first (arrival order among equals), as
         plain rows: a batch reads hundreds, and only reads them. Dead and discarded events are
-        left out: the object is mapped from the others."""
+        left out: the object is mapped from the others; so is the event ``without`` (a row id)."""
         out: list[StoredEvent] = []
         for chunk in _chunks(sorted(set(object_ids))):
             stmt = (
@@ -275,6 +292,8 @@ class StripeEventRepository(TenantRepository[StripeEvent]):
                 .where(StripeEvent.object_id.in_(chunk), StripeEvent.dead_at.is_(None))
                 .order_by(StripeEvent.created, StripeEvent.id)
             )
+            if without is not None:
+                stmt = stmt.where(StripeEvent.id != without)
             out.extend(
                 StoredEvent(event_id, kind, object_type, object_id, created, orjson.loads(text))
                 for event_id, kind, object_type, object_id, created, text in self.session.execute(
