@@ -204,9 +204,10 @@ def main() -> None:
     parser.add_argument("--sqlite", action="store_true", help="a scratch SQLite file instead")
     parser.add_argument(
         "--only",
-        choices=("stripe", "segment", "backfill"),
+        choices=("stripe", "mapping", "segment", "backfill"),
         action="append",
-        help="run only these parts (repeatable; default: all)",
+        help="run only these parts (repeatable; default: all; mapping: the Stripe mapping job "
+        "alone, without the webhooks over HTTP)",
     )
     parser.add_argument(
         "--no-analyze",
@@ -237,19 +238,20 @@ def main() -> None:
     backend = "SQLite" if args.sqlite else "PostgreSQL"
     print(f"{backend} scratch database; load average before: {os.getloadavg()}")
 
-    if "stripe" in parts:
+    if parts & {"stripe", "mapping"}:
         stripe_mapping_job(factory, tenants["batch"], args.mapping_events, args)
 
     # Stripe over HTTP: one signed webhook a request, as Stripe sends them.
-    proc, base = serve(url, args.server_workers)
-    try:
-        if "stripe" in parts:
-            stripe_http(base, factory, tenants["http"], args.customers, args.workers)
-        if "segment" in parts:
-            segment_http(base, write_key, args.segment_events, factory, args)
-    finally:
-        proc.terminate()
-        proc.wait(30)
+    if parts & {"stripe", "segment"}:
+        proc, base = serve(url, args.server_workers)
+        try:
+            if "stripe" in parts:
+                stripe_http(base, factory, tenants["http"], args.customers, args.workers)
+            if "segment" in parts:
+                segment_http(base, write_key, args.segment_events, factory, args)
+        finally:
+            proc.terminate()
+            proc.wait(30)
     if "backfill" in parts:
         backfill(factory, box, tenants["backfill"], args.subscriptions)
     with factory() as session:

@@ -7,18 +7,22 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from aethercrown import clock
+from aethercrown.cli import app as cli_app
 from aethercrown.connectors import stripe_service
-from aethercrown.connectors.repository import StripeEventRepository
+from aethercrown.connectors.repository import StripeEventRepository, StripeSegmentRepository
 from aethercrown.core.errors import InvalidInput
 from aethercrown.core.jobs import all_jobs
+from aethercrown.db.session import read_transaction
+from aethercrown.settings import Settings, get_settings
 from tests.conftest import TenantHandle, create_tenant
 from tests.connectors.conftest import connect_stripe, map_stripe, send_event
 from tests.connectors.stripe_fakes import customer, event, invoice, item, price, subscription
@@ -89,6 +93,59 @@ def test_stored_events_are_mapped_in_batches_in_any_order_as_one_by_one(
         assert _mapping(client, tenant)[:4] == (len(events), len(events), 0, 0)
 
 
+def _invoices(client: TestClient, tenant: TenantHandle) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"limit": 500}
+    while True:
+        page = client.get(
+            "/api/v1/connectors/stripe/invoices", params=params, headers=tenant.headers
+        ).json()
+        out.extend(page["items"])
+        if not page["next_cursor"]:
+            return sorted(out, key=lambda r: str(r["external_id"]))
+        params["cursor"] = page["next_cursor"]
+
+
+def _mapped_in(
+    client: TestClient, admin_key: str, events: Sequence[dict[str, Any]], batch_size: int
+) -> tuple[dict[str, Any], set[str]]:
+    """A new tenant's customers, subscriptions, payments and invoices once ``events`` (in this
+    order) are stored and mapped ``batch_size`` a transaction, and the segments the connector
+    recorded as written for its Stripe subscriptions."""
+    tenant = create_tenant(client, admin_key, tier="professional")
+    connect_stripe(client, tenant)
+    _store(client, tenant, events)
+    factory = client.app.state.session_factory  # type: ignore[attr-defined]
+    report = stripe_service.map_pending(factory, tenant.uid, batch_size=batch_size)
+    assert (report.mapped, report.failed) == (len({e["id"] for e in events}), 0)
+    subscriptions = {
+        e["data"]["object"]["id"] for e in events if e["type"].startswith("customer.s")
+    }
+    with read_transaction(factory) as session:
+        recorded = StripeSegmentRepository(session, tenant.uid).recorded(subscriptions)
+    return {**_data(client, tenant), "invoices": _invoices(client, tenant)}, recorded
+
+
+def test_two_arrival_orders_and_batch_sizes_map_to_the_same_rows(
+    client: TestClient, admin_key: str
+) -> None:
+    """The same events in two orders, mapped 3 and 7 a batch (so plan changes, invoices and
+    payments often arrive in another batch than their subscription, and superseded segments
+    are deleted from a later one), give the same customers, subscriptions (segments), invoices
+    and payments; the connector's record of written segments is exactly the segments stored."""
+    events = history() + _history("o", 6)
+    shuffled = list(events)
+    random.Random(7).shuffle(shuffled)
+    first, recorded_first = _mapped_in(client, admin_key, shuffled, 3)
+    second, recorded_second = _mapped_in(client, admin_key, [*reversed(events), *events[:3]], 7)
+    assert first == second
+    assert {row["external_id"] for row in first["subscriptions"]} == recorded_first
+    assert recorded_first == recorded_second
+    # Plan changes closed segments and opened new ones: more segments than subscriptions.
+    assert len(first["subscriptions"]) > len({s.split(":")[0] for s in recorded_first})
+    assert first["invoices"] and first["payments"]
+
+
 def _bad_and_flaky(
     monkeypatch: pytest.MonkeyPatch,
 ) -> tuple[dict[str, Any], dict[str, Any], set[str]]:
@@ -105,11 +162,11 @@ def _bad_and_flaky(
     failing = {"cus_flaky"}
     real_map_objects = stripe_service.map_objects
 
-    def map_objects(session: Any, tenant_id: Any, object_ids: Any) -> int:
+    def map_objects(session: Any, tenant_id: Any, object_ids: Any, without: Any = None) -> int:
         wanted = set(object_ids)
         if wanted & failing:
             raise InvalidInput("the flaky customer cannot be mapped just now")
-        return real_map_objects(session, tenant_id, wanted)
+        return real_map_objects(session, tenant_id, wanted, without)
 
     monkeypatch.setattr(stripe_service, "map_objects", map_objects)
     return bad, flaky, failing
@@ -241,6 +298,35 @@ def test_a_dead_event_does_not_block_its_object(
     assert _dead(client, stripe_tenant)["failed"] == 0
 
 
+def test_a_bad_event_fails_alone_not_with_the_good_events_of_its_object_in_its_batch(
+    client: TestClient, stripe_tenant: TenantHandle
+) -> None:
+    """Three events of one customer claimed in one batch, one of them bad: the object is mapped
+    from the other two, and only the bad one waits for a retry."""
+    created = customer("cus_y", JAN, "First name")
+    broken = {**customer("cus_y", JAN, "Broken"), "currency": "not a currency"}
+    renamed = customer("cus_y", JAN, "Second name")
+    other = customer("cus_z", JAN, "Zed")
+    _store(
+        client,
+        stripe_tenant,
+        [
+            event("evt_y1", "customer.created", JAN, created),
+            event("evt_y2", "customer.updated", JAN + 20, broken),  # the newest: it counts
+            event("evt_y3", "customer.updated", JAN + 10, renamed),
+            event("evt_z1", "customer.created", JAN, other),
+        ],
+    )
+    report = map_stripe(client, stripe_tenant)
+    assert (report.mapped, report.failed, report.objects) == (3, 1, 2)
+    names = {c["external_id"]: c["name"] for c in _rows(client, stripe_tenant, "customers")}
+    assert names == {"cus_y": "Second name", "cus_z": "Zed"}
+    status = _dead(client, stripe_tenant)
+    assert (status["mapped"], status["failed"], status["pending"]) == (3, 1, 0)
+    assert [f["event_id"] for f in status["recent_failures"]] == ["evt_y2"]
+    assert "currency" in status["recent_failures"][0]["error"]
+
+
 def test_two_concurrent_mappers_map_each_event_once(
     client: TestClient, stripe_tenant: TenantHandle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -320,3 +406,86 @@ def test_a_webhook_is_mapped_moments_later_by_the_api_process(
     finally:
         client.app.state.stripe_kicker = None  # type: ignore[attr-defined]
         kicker.stop()
+
+
+def _bulk(client: TestClient, tenant: TenantHandle, action: str, body: Any) -> Any:
+    return client.post(
+        f"/api/v1/connectors/stripe/events/{action}", json=body, headers=tenant.headers
+    )
+
+
+@pytest.fixture
+def cli(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
+    monkeypatch.setenv("AETHERCROWN_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("AETHERCROWN_DATA_DIR", str(settings.data_dir))
+    get_settings.cache_clear()
+    yield CliRunner()
+    get_settings.cache_clear()
+
+
+def test_dead_events_are_retried_or_discarded_in_bulk(
+    client: TestClient,
+    stripe_tenant: TenantHandle,
+    other_tenant: TenantHandle,
+    monkeypatch: pytest.MonkeyPatch,
+    cli: CliRunner,
+) -> None:
+    """All of a tenant's dead events, those of a type or those of an object, by the API and the
+    CLI; a bad filter is 422 problem+json and changes nothing; another tenant's are untouched."""
+    settings = stripe_service.get_settings().model_copy(update={"stripe_mapping_max_attempts": 1})
+    monkeypatch.setattr(stripe_service, "get_settings", lambda: settings)
+    bad_price = {"id": "p", "unit_amount": "9"}  # not a Stripe amount: never maps
+
+    def bad_sub(event_id: str, sub: str, kind: str) -> dict[str, Any]:
+        items = [item(f"si_{sub}", bad_price, 1, JAN)]
+        return event(event_id, kind, JAN, subscription(sub, "cus_b", items, start=JAN))
+
+    broken = {**customer("cus_c", JAN, "Broken"), "currency": "not a currency"}
+    dead = [
+        bad_sub("evt_b1", "sub_b1", "customer.subscription.created"),
+        bad_sub("evt_b2", "sub_b1", "customer.subscription.updated"),
+        bad_sub("evt_b3", "sub_b2", "customer.subscription.created"),
+        event("evt_c1", "customer.updated", JAN, broken),
+    ]
+    _store(client, stripe_tenant, dead)
+    connect_stripe(client, other_tenant)
+    _store(client, other_tenant, [bad_sub("evt_o1", "sub_o1", "customer.subscription.created")])
+    assert map_stripe(client, stripe_tenant).dead == 4
+    assert map_stripe(client, other_tenant).dead == 1
+
+    for body in [{}, {"all": False}, {"all": True, "object_id": "sub_b1"}, {"event_type": ""},
+                 {"object_id": "x" * 201}, {"all": True, "extra": 1}, [], "all"]:  # fmt: skip
+        for action in ("retry", "discard"):
+            answer = _bulk(client, stripe_tenant, action, body)
+            assert answer.status_code == 422, (body, answer.text)
+            assert answer.headers["content-type"] == "application/problem+json"
+    assert _dead(client, stripe_tenant)["dead"] == 4
+
+    retried = _bulk(client, stripe_tenant, "retry", {"object_id": "sub_b1"})
+    assert retried.status_code == 200, retried.text
+    assert retried.json() == {"status": "pending", "affected": 2}
+    status = _dead(client, stripe_tenant)
+    assert (status["pending"], status["dead"]) == (2, 2)
+    assert map_stripe(client, stripe_tenant).dead == 2  # still bad: dead again
+
+    discarded = _bulk(client, stripe_tenant, "discard", {"event_type": "customer.updated"})
+    assert discarded.json() == {"status": "discarded", "affected": 1}
+    both = {"event_type": "customer.subscription.created", "object_id": "sub_b2"}
+    assert _bulk(client, stripe_tenant, "retry", both).json()["affected"] == 1
+    assert map_stripe(client, stripe_tenant).dead == 1
+
+    # The CLI: the same choices, and one way only.
+    command = ["connectors", "stripe", "discard", "--tenant", stripe_tenant.slug]
+    result = cli.invoke(cli_app, [*command, "--type", "customer.subscription.updated"])
+    assert result.exit_code == 0, result.output
+    assert "1 dead events: discarded" in result.output
+    assert cli.invoke(cli_app, [*command, "--all", "--object", "sub_b1"]).exit_code == 1
+    assert cli.invoke(cli_app, command).exit_code == 1
+    result = cli.invoke(cli_app, [*command, "--all"])
+    assert result.exit_code == 0, result.output
+    assert "2 dead events: discarded" in result.output
+    status = _dead(client, stripe_tenant)
+    assert (status["dead"], status["discarded"], status["pending"]) == (0, 4, 0)
+    # The other tenant's dead event was never touched.
+    assert _dead(client, other_tenant)["dead"] == 1
+    assert _bulk(client, other_tenant, "retry", {"all": True}).json()["affected"] == 1

@@ -19,8 +19,10 @@ from aethercrown.connectors.repository import StripeEventRepository, StripeInvoi
 from aethercrown.connectors.schemas import (
     BackfillIn,
     BackfillOut,
+    StripeBulkAction,
     StripeConnectionIn,
     StripeConnectionOut,
+    StripeDeadEventsFilter,
     StripeEventAction,
     StripeEventOut,
     StripeInvoiceOut,
@@ -125,6 +127,31 @@ def run_stripe_mapping(principal: TenantWriter, units: SessionFactory) -> Stripe
 
 
 StripeEventId = Annotated[str, Path(min_length=1, max_length=255)]
+
+
+@router.post("/stripe/events/retry", response_model=StripeBulkAction)
+def retry_stripe_events(
+    body: StripeDeadEventsFilter, principal: TenantWriter, session: DbSession
+) -> StripeBulkAction:
+    """Put dead events back in the mapping queue with a fresh count of attempts: ``{"all":
+    true}``, or those of an ``event_type`` and/or an ``object_id``; answers how many."""
+    return StripeBulkAction(
+        **stripe_service.retry_dead_events(
+            session, principal.tenant_id, event_type=body.event_type, object_id=body.object_id
+        )
+    )
+
+
+@router.post("/stripe/events/discard", response_model=StripeBulkAction)
+def discard_stripe_events(
+    body: StripeDeadEventsFilter, principal: TenantWriter, session: DbSession
+) -> StripeBulkAction:
+    """Give up on dead events (chosen as for ``/stripe/events/retry``); answers how many."""
+    return StripeBulkAction(
+        **stripe_service.discard_dead_events(
+            session, principal.tenant_id, event_type=body.event_type, object_id=body.object_id
+        )
+    )
 
 
 @router.post("/stripe/events/{event_id}/retry", response_model=StripeEventAction)

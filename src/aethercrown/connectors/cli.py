@@ -119,33 +119,71 @@ def map_events(
         )
 
 
-def _dead_event_action(tenant: str, event_id: str, action: str) -> None:
+def _dead_event_action(
+    tenant: str,
+    event_id: str | None,
+    action: str,
+    every: bool,
+    event_type: str | None,
+    object_id: str | None,
+) -> None:
+    """One event by its id, or the dead events chosen by --all, --type and/or --object."""
+    if (event_id is not None) + every + (event_type is not None or object_id is not None) != 1:
+        fail("Name one dead event, or choose them with --all, or --type and/or --object")
     tenant_id = _tenant_id(tenant)
-    act = (
-        stripe_service.retry_dead_event if action == "retry" else stripe_service.discard_dead_event
-    )
     try:
         with unit_of_work() as session:
-            result = act(session, tenant_id, event_id)
+            if event_id is not None:
+                one = (
+                    stripe_service.retry_dead_event
+                    if action == "retry"
+                    else (stripe_service.discard_dead_event)
+                )
+                result = one(session, tenant_id, event_id)
+            else:
+                bulk = (
+                    stripe_service.retry_dead_events
+                    if action == "retry"
+                    else (stripe_service.discard_dead_events)
+                )
+                result = bulk(session, tenant_id, event_type=event_type, object_id=object_id)
     except ProblemError as exc:
         fail(exc.detail or exc.title)
-    typer.echo(f"{result['event_id']}: {result['status']}")
+    if event_id is not None:
+        typer.echo(f"{result['event_id']}: {result['status']}")
+    else:
+        typer.echo(f"{result['affected']} dead events: {result['status']}")
+
+
+_EVENT_ID = typer.Argument(None, help="The dead event's Stripe id (evt_…)")
+_ALL = typer.Option(False, "--all", help="Every dead event of the tenant")
+_TYPE = typer.Option(None, "--type", help="The dead events of this type (invoice.paid, …)")
+_OBJECT = typer.Option(None, "--object", help="The dead events of this Stripe object (sub_…)")
+_TENANT = typer.Option(..., help="Tenant slug or id")
 
 
 @stripe_app.command("retry")
 def retry_event(
-    event_id: str = typer.Argument(..., help="The dead event's Stripe id (evt_…)"),
-    tenant: str = typer.Option(..., help="Tenant slug or id"),
+    event_id: str | None = _EVENT_ID,
+    tenant: str = _TENANT,
+    every: bool = _ALL,
+    event_type: str | None = _TYPE,
+    object_id: str | None = _OBJECT,
 ) -> None:
-    """Put a dead Stripe event back in the mapping queue with a fresh count of attempts (the
-    mapping job, or `aethercrown connectors stripe map`, maps it)."""
-    _dead_event_action(tenant, event_id, "retry")
+    """Put dead Stripe events back in the mapping queue with a fresh count of attempts (the
+    mapping job, or `aethercrown connectors stripe map`, maps them): one by its id, or those
+    chosen by --all, --type and/or --object."""
+    _dead_event_action(tenant, event_id, "retry", every, event_type, object_id)
 
 
 @stripe_app.command("discard")
 def discard_event(
-    event_id: str = typer.Argument(..., help="The dead event's Stripe id (evt_…)"),
-    tenant: str = typer.Option(..., help="Tenant slug or id"),
+    event_id: str | None = _EVENT_ID,
+    tenant: str = _TENANT,
+    every: bool = _ALL,
+    event_type: str | None = _TYPE,
+    object_id: str | None = _OBJECT,
 ) -> None:
-    """Give up on a dead Stripe event: it stays stored and is never mapped."""
-    _dead_event_action(tenant, event_id, "discard")
+    """Give up on dead Stripe events (they stay stored and are never mapped): one by its id,
+    or those chosen by --all, --type and/or --object."""
+    _dead_event_action(tenant, event_id, "discard", every, event_type, object_id)

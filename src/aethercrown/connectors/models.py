@@ -114,6 +114,25 @@ class StripeInvoice(TenantScoped, UUIDPrimaryKey, Timestamps, Base):
     as_of: Mapped[datetime] = mapped_column()
 
 
+class StripeSubscriptionSegment(TenantScoped, Base):
+    """A business-data subscription (segment) the mapping wrote for a Stripe subscription: the
+    mapping finds a subscription's stored segments here by an indexed ``IN`` (to delete the ones
+    its events no longer yield, and to name the segment a payment fell in) rather than by a
+    ``LIKE`` on ``subscriptions.external_id``, which no index serves and which read all of the
+    tenant's subscriptions for every batch."""
+
+    __tablename__ = "stripe_subscription_segments"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "segment"),
+        Index("ix_stripe_subscription_segments_tenant_subscription", "tenant_id", "subscription"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    subscription: Mapped[str] = mapped_column(String(255))
+    # subscriptions.external_id of the segment ("<subscription>:<item>:<start>").
+    segment: Mapped[str] = mapped_column(String(200))
+
+
 class SegmentSource(TenantScoped, UUIDPrimaryKey, Base):
     """A write key a tenant's apps send Segment-format calls with (only its SHA-256 is kept)."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 NO_NUL = r"^[^\x00]*$"
 Secret = Annotated[str, StringConstraints(min_length=8, max_length=500, pattern=NO_NUL)]
@@ -76,6 +76,29 @@ class StripeMappingStatus(BaseModel):
 class StripeEventAction(BaseModel):
     event_id: str
     status: str = Field(description="pending (retried: the mapping job maps it) or discarded")
+
+
+class StripeDeadEventsFilter(BaseModel):
+    """Which dead events a bulk retry or discard touches: ``all``, or those of ``event_type``
+    and/or of ``object_id``. An empty body is refused rather than taken as "all"."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    all: bool = Field(False, description="every dead event of the tenant")
+    event_type: str | None = Field(None, min_length=1, max_length=100, examples=["invoice.paid"])
+    object_id: str | None = Field(None, min_length=1, max_length=200, examples=["sub_123"])
+
+    @model_validator(mode="after")
+    def _one_choice(self) -> StripeDeadEventsFilter:
+        narrowed = self.event_type is not None or self.object_id is not None
+        if self.all == narrowed:
+            raise ValueError('give "all": true, or event_type and/or object_id (not both)')
+        return self
+
+
+class StripeBulkAction(BaseModel):
+    status: str = Field(description="pending (retried: the mapping job maps them) or discarded")
+    affected: int = Field(description="dead events retried or discarded")
 
 
 class BackfillOut(BaseModel):

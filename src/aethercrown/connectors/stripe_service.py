@@ -32,6 +32,7 @@ from aethercrown.connectors.repository import (
     StripeConnectionRepository,
     StripeEventRepository,
     StripeInvoiceRepository,
+    StripeSegmentRepository,
     tenants_with_unmapped_events,
 )
 from aethercrown.core.backoff import exponential_backoff
@@ -278,21 +279,25 @@ def map_batch(session: Session, tenant_id: uuid.UUID, batch_size: int) -> Mappin
     if not claimed:
         return MappingReport()
     objects = sorted({c.object_id for c in claimed if c.object_type in mapping.MAPPED_OBJECTS})
-    errors: dict[str, str] = {}
+    errors: dict[int, str] = {}  # claimed event id -> why its object failed to map
     if objects:
         try:
             with session.begin_nested():
                 map_objects(session, tenant_id, objects)
         except Exception:  # one bad object must not hold up the rest: map them one by one
-            errors = _map_one_by_one(session, tenant_id, objects)
-    failures = [_failure(c, errors[c.object_id], now) for c in claimed if c.object_id in errors]
-    repo.mark_mapped([c.id for c in claimed if c.object_id not in errors], now)
+            errors = _map_one_by_one(session, tenant_id, objects, claimed)
+    failures = [_failure(c, errors[c.id], now) for c in claimed if c.id in errors]
+    repo.mark_mapped([c.id for c in claimed if c.id not in errors], now)
     repo.mark_failed(failures)
+    # An object with a bad event isolated was mapped from its other events: it counts.
+    failed_objects = {c.object_id for c in claimed if c.id in errors} - {
+        c.object_id for c in claimed if c.id not in errors
+    }
     return MappingReport(
         batches=1,
         mapped=len(claimed) - len(failures),
         failed=len(failures),
-        objects=len(objects) - len(errors),
+        objects=len(objects) - len(failed_objects),
         dead=sum(1 for f in failures if f[4] is not None),
     )
 
@@ -310,18 +315,45 @@ def _failure(
 
 
 def _map_one_by_one(
-    session: Session, tenant_id: uuid.UUID, objects: Sequence[str]
-) -> dict[str, str]:
-    errors: dict[str, str] = {}
+    session: Session, tenant_id: uuid.UUID, objects: Sequence[str], claimed: Sequence[ClaimedEvent]
+) -> dict[int, str]:
+    """Each object in its own savepoint; returns the claimed events that failed, with why. When
+    an object with several events in the batch fails, it is tried without each of them in turn:
+    if leaving one out maps it, only that one fails (kept for a retry, and dead in the end as
+    any other) and the object is mapped from the rest, so a bad event does not take the good
+    events of its object down with it."""
+    by_object: dict[str, list[int]] = defaultdict(list)
+    for event in claimed:
+        by_object[event.object_id].append(event.id)
+    errors: dict[int, str] = {}
     for object_id in objects:
-        try:
-            with session.begin_nested():
-                map_objects(session, tenant_id, [object_id])
-        except ProblemError as exc:
-            errors[object_id] = exc.detail or exc.title
-        except Exception as exc:  # a database refusal (a value too long…) is the object's too
-            errors[object_id] = f"{type(exc).__name__}: {exc}"
+        error = _try_mapping(session, tenant_id, object_id, None)
+        if error is None:
+            continue
+        events = by_object[object_id]
+        culprit = None
+        if len(events) > 1:
+            culprit = next(
+                (e for e in events if _try_mapping(session, tenant_id, object_id, e) is None), None
+            )
+        for event_id in [culprit] if culprit is not None else events:
+            errors[event_id] = error
     return errors
+
+
+def _try_mapping(
+    session: Session, tenant_id: uuid.UUID, object_id: str, without: int | None
+) -> str | None:
+    """Map one object in a savepoint (leaving out the stored event ``without``); its error, or
+    None when it mapped."""
+    try:
+        with session.begin_nested():
+            map_objects(session, tenant_id, [object_id], without=without)
+    except ProblemError as exc:
+        return exc.detail or exc.title
+    except Exception as exc:  # a database refusal (a value too long…) is the object's too
+        return f"{type(exc).__name__}: {exc}"
+    return None
 
 
 def mapping_status(
@@ -377,14 +409,16 @@ def _state(event: StripeEvent) -> str:
     return "failed (retried with backoff)" if event.map_error else "pending"
 
 
+# What a retry resets: the event is pending again, with a fresh count of attempts.
+_RETRIED: dict[str, Any] = {"dead_at": None, "retry_at": None, "map_attempts": 0, "map_error": None}
+
+
 def retry_dead_event(session: Session, tenant_id: uuid.UUID, event_id: str) -> dict[str, Any]:
     """Put a dead event back in the queue with a fresh count of attempts: the mapping job (or
     ``map_pending``) maps it, and its object, with it again."""
     event = _dead(session, tenant_id, event_id)
-    event.dead_at = None
-    event.retry_at = None
-    event.map_attempts = 0
-    event.map_error = None
+    for name, value in _RETRIED.items():
+        setattr(event, name, value)
     session.flush()
     return {"event_id": event.event_id, "status": "pending"}
 
@@ -396,6 +430,36 @@ def discard_dead_event(session: Session, tenant_id: uuid.UUID, event_id: str) ->
     event.discarded_at = utcnow()
     session.flush()
     return {"event_id": event.event_id, "status": "discarded"}
+
+
+def retry_dead_events(
+    session: Session,
+    tenant_id: uuid.UUID,
+    *,
+    event_type: str | None = None,
+    object_id: str | None = None,
+) -> dict[str, Any]:
+    """Put the tenant's dead events back in the queue, those of ``event_type`` and of
+    ``object_id`` when given (every one when neither is), as ``retry_dead_event`` does one by
+    one; answers how many. One statement: a thousand dead events are not a thousand round
+    trips."""
+    repo = StripeEventRepository(session, tenant_id)
+    affected = repo.update_dead(event_type, object_id, **_RETRIED)
+    return {"status": "pending", "affected": affected}
+
+
+def discard_dead_events(
+    session: Session,
+    tenant_id: uuid.UUID,
+    *,
+    event_type: str | None = None,
+    object_id: str | None = None,
+) -> dict[str, Any]:
+    """Give up on the tenant's dead events (filtered as ``retry_dead_events``); answers how
+    many."""
+    repo = StripeEventRepository(session, tenant_id)
+    affected = repo.update_dead(event_type, object_id, discarded_at=utcnow())
+    return {"status": "discarded", "affected": affected}
 
 
 def map_all_tenants(factory: sessionmaker[Session]) -> dict[str, Any]:
@@ -505,15 +569,18 @@ def _collect(
             batch.refer(payment["customer"], payment["occurred_at"])
 
 
-def map_objects(session: Session, tenant_id: uuid.UUID, object_ids: Iterable[str]) -> int:
-    """Re-derive the business rows of these Stripe objects from all their stored events and
-    write them; returns how many objects were mapped."""
+def map_objects(
+    session: Session, tenant_id: uuid.UUID, object_ids: Iterable[str], without: int | None = None
+) -> int:
+    """Re-derive the business rows of these Stripe objects from all their stored events (but
+    the one whose row id is ``without``) and write them; returns how many objects were
+    mapped."""
     wanted = set(object_ids)
     if not wanted:
         return 0
     # A subscription that arrives after its invoices gives their payments a segment to name.
     wanted |= StripeInvoiceRepository(session, tenant_id).ids_for_subscriptions(wanted)
-    events = StripeEventRepository(session, tenant_id).for_objects(wanted)
+    events = StripeEventRepository(session, tenant_id).for_objects(wanted, without)
     types = {e.object_id: e.object_type for e in events}
     batch = _Batch()
     for object_id, snaps in _snapshots(events).items():
@@ -543,14 +610,22 @@ def _write(session: Session, tenant_id: uuid.UUID, batch: _Batch) -> None:
     ]
     _ingest(session, tenant_id, "customers", customers)
 
+    # Segments the subscriptions' events no longer yield (a plan change re-derived, an item
+    # removed) go; those written before are found in the connector's own record of them.
+    segments = StripeSegmentRepository(session, tenant_id)
     desired = [row for rows in batch.segments.values() for row in rows]
-    stored = data.external_ids_starting(
-        session, tenant_id, "subscriptions", [f"{sub}:" for sub in batch.segments]
-    )
-    stale = set(stored) - {row["external_id"] for row in desired}
+    recorded = segments.recorded(batch.segments)
+    stale = recorded - {row["external_id"] for row in desired}
     if stale:
         data.delete_by_external(session, tenant_id, "subscriptions", sorted(stale))
     _ingest(session, tenant_id, "subscriptions", desired)
+    added = [
+        (sub, row["external_id"])
+        for sub, rows in batch.segments.items()
+        for row in rows
+        if row["external_id"] not in recorded
+    ]
+    segments.record(added, stale)
 
     StripeInvoiceRepository(session, tenant_id).upsert(batch.invoices)
     _ingest(session, tenant_id, "payments", _with_segments(session, tenant_id, batch))
@@ -562,9 +637,9 @@ def _with_segments(session: Session, tenant_id: uuid.UUID, batch: _Batch) -> lis
     known: dict[str, list[str]] = defaultdict(list)
     for sub, rows in batch.segments.items():
         known[sub] = [r["external_id"] for r in rows]
-    unseen = [f"{s}:" for s in subs if s not in batch.segments]
-    for ext in data.external_ids_starting(session, tenant_id, "subscriptions", unseen):
-        known[ext.split(":", 1)[0]].append(ext)
+    unseen = [s for s in subs if s not in batch.segments]
+    for sub, ext in StripeSegmentRepository(session, tenant_id).stored(unseen):
+        known[sub].append(ext)
     out = []
     for payment in batch.payments:
         row = dict(payment)
