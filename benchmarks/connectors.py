@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import os
 import socket
 import subprocess
@@ -159,6 +160,47 @@ def serve(url: str, workers: int = 1) -> tuple[subprocess.Popen[bytes], str]:
         time.sleep(0.5)
 
 
+def process_tree(pid: int) -> list[int]:
+    """The process and its descendants (uvicorn's workers), read from /proc (Linux)."""
+    pids, i = [pid], 0
+    while i < len(pids):
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{pids[i]}/task").iterdir():
+                pids += [int(c) for c in (task / "children").read_text().split()]
+        i += 1
+    return pids
+
+
+def postgres_backends(factory: Any) -> list[int]:
+    """The server processes of the other connections to the scratch database (PostgreSQL on
+    this machine: its backends are local processes)."""
+    with factory() as session:
+        if session.get_bind().dialect.name != "postgresql":
+            return []
+        return list(
+            session.scalars(
+                text(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND pid <> pg_backend_pid()"
+                )
+            )
+        )
+
+
+def cpu_seconds(pids: list[int]) -> list[float]:
+    """User + system CPU seconds of each process, from /proc/<pid>/stat (Linux; 0 for one that
+    is gone or unreadable)."""
+    out = []
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            out.append((int(fields[11]) + int(fields[12])) / tick)
+        except (OSError, IndexError, ValueError):
+            out.append(0.0)
+    return out
+
+
 def post_all(base: str, requests: list[tuple[str, bytes, dict[str, str]]], workers: int) -> float:
     chunks = [requests[i::workers] for i in range(workers)]
 
@@ -248,7 +290,7 @@ def main() -> None:
             if "stripe" in parts:
                 stripe_http(base, factory, tenants["http"], args.customers, args.workers)
             if "segment" in parts:
-                segment_http(base, write_key, args.segment_events, factory, args)
+                segment_http(base, write_key, args.segment_events, factory, args, proc.pid)
         finally:
             proc.terminate()
             proc.wait(30)
@@ -322,9 +364,13 @@ def stripe_http(
     )
 
 
-def segment_http(base: str, write_key: str, n_events: int, factory: Any, args: Any) -> None:
+def segment_http(
+    base: str, write_key: str, n_events: int, factory: Any, args: Any, server_pid: int
+) -> None:
     """Segment batches over HTTP: ``--segment-batch`` track events a /v1/batch call, after
-    5,000 groups."""
+    5,000 groups. Also prints the CPU time the server's processes and the PostgreSQL backends
+    serving them spent a batch: on a shared machine the events a second swing with the load,
+    the CPU a batch costs much less."""
     auth = "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()
     with httpx.Client(base_url=base, timeout=60) as http:
         groups = [
@@ -367,12 +413,28 @@ def segment_http(base: str, write_key: str, n_events: int, factory: Any, args: A
                 {"Authorization": auth, "Content-Type": "application/json"},
             )
         )
+    # Backends that connect during the run count from 0 (their start-up, a few ms, included).
+    connected = postgres_backends(factory)
+    before = dict(zip(connected, cpu_seconds(connected), strict=True))
+    server_pids = process_tree(server_pid)
+    server_before = sum(cpu_seconds(server_pids))
     elapsed = post_all(base, calls, args.segment_clients)
+    server_cpu = sum(cpu_seconds(server_pids)) - server_before
+    backends = postgres_backends(factory)
+    database_cpu = sum(
+        after - before.get(pid, 0.0)
+        for pid, after in zip(backends, cpu_seconds(backends), strict=True)
+    )
     print(
         f"segment track events over HTTP (/v1/batch of {size}, {args.segment_clients} clients, "
         f"{args.server_workers} server worker(s)): {n_events} in {elapsed:.1f} s = "
         f"{n_events / elapsed:,.0f} events/s; load average {os.getloadavg()}"
     )
+    if server_cpu > 0:
+        print(
+            f"  CPU a batch: server {1000 * server_cpu / len(calls):.1f} ms, PostgreSQL backends "
+            f"{1000 * database_cpu / len(calls):.1f} ms ({len(backends)} backends)"
+        )
 
 
 def backfill(factory: Any, box: Any, tenant_id: uuid.UUID, n: int) -> None:

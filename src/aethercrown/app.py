@@ -73,7 +73,11 @@ from aethercrown.webhooks.api import router as webhooks_router
 
 log = logging.getLogger(__name__)
 
+# Requests are matched against the routes in this order, a few microseconds a route: the
+# Segment tracking routes (/v1/…, a prefix no other route shares) come first, since they take
+# the highest request rate — last, finding /v1/batch cost ~1.4 ms of CPU a request (216 routes).
 ROUTERS = (
+    tracking_router,
     tenants_router,
     tiers_router,
     security_router,
@@ -98,7 +102,6 @@ ROUTERS = (
     onboarding_portal_router,
     onboarding_pages_router,
     connectors_router,
-    tracking_router,
 )
 
 

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Uuid,
     any_,
     bindparam,
+    cast,
     func,
     select,
 )
@@ -101,6 +102,21 @@ class Timestamps:
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+def postgres_text_array(values: Collection[str]) -> str:
+    """PostgreSQL's literal of a text array holding ``values``: each element double-quoted,
+    with backslash and double quote escaped (nothing else is special inside the quotes)."""
+    try:
+        listed = orjson.dumps(list(values)).decode()
+    except orjson.JSONEncodeError:  # a lone surrogate: not UTF-8, quoted by hand below
+        listed = "\\"
+    # JSON quotes strings the same way unless it escaped something (a quote, a backslash, a
+    # control character: the JSON escapes of the last differ), so only then element by element.
+    if "\\" not in listed:
+        return "{" + listed[1:-1] + "}"
+    quoted = (v.replace("\\", "\\\\").replace('"', '\\"') for v in values)
+    return "{" + ",".join(f'"{v}"' for v in quoted) + "}"
+
+
 def in_strings(session: Session, column: Any, values: Collection[str]) -> ColumnElement[bool]:
     """``column IN values`` with the whole list as one bound parameter.
 
@@ -108,6 +124,10 @@ def in_strings(session: Session, column: Any, values: Collection[str]) -> Column
     list travels as one array (PostgreSQL ``= ANY``) or one JSON text (SQLite ``json_each``).
     """
     if session.get_bind().dialect.name == "postgresql":
-        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(String)))
+        # Sent as the text of an array literal, cast in the query: psycopg's own list dumper
+        # quotes element by element with a regex, which cost more than the lookup for a
+        # Segment batch's 500 user ids. The plan is the same ``= ANY(array)``.
+        literal = bindparam(None, postgres_text_array(values), type_=String)
+        return column == any_(cast(literal, postgresql.ARRAY(String)))
     listed = func.json_each(bindparam(None, orjson.dumps(list(values)).decode(), type_=String))
     return column.in_(select(listed.table_valued("value").c.value))
