@@ -87,7 +87,12 @@ class ReadRoute(APIRoute):
         if errors:
             raise ResponseValidationError(errors=errors, body=content)
         response = Response(field.serialize_json(value), media_type="application/json")
-        response.headers.update(headers)
+        # What response.headers.update(headers) gives (the rate limit's headers after the
+        # response's own, none of the same name) without its scan of the list per header.
+        response.raw_headers.extend(
+            (name.lower().encode("latin-1"), value.encode("latin-1"))
+            for name, value in headers.items()
+        )
         await response(scope, receive, send)
 
 
