@@ -168,8 +168,8 @@ class ReadIndex:
     """In front of ``router`` (its ``middleware_stack``): a GET whose path an indexed read
     route matches goes to that route with the scope the router would give it (``router``,
     ``endpoint``, ``path_params``, ``route``); every other request goes to ``app``, the
-    router's own stack. Built at the first request, when every route has been added; routes
-    are only ever appended after it, and an appended route cannot come before an indexed one.
+    router's own stack. Built at the app's warm start or its first request, when every route
+    has been added; routes are only appended after that, and cannot come before an indexed one.
     Not installed with FastAPI's OpenTelemetry on (the router also names the span's route)."""
 
     def __init__(self, router: APIRouter, app: ASGIApp) -> None:
