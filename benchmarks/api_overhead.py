@@ -241,6 +241,10 @@ def measure(
         pairs = zip(runs["app"], runs["floor_async"], strict=True)
         shares = ", ".join(f"{app[0] / fair[0]:.1%}" for app, fair in pairs)
         print(f"per round, authenticated read / fair floor: {shares}", flush=True)
+        if "baseline" in runs:
+            pairs = zip(runs["baseline"], runs["floor_async"], strict=True)
+            shares = ", ".join(f"{base[0] / fair[0]:.1%}" for base, fair in pairs)
+            print(f"per round, --baseline-src / fair floor: {shares}", flush=True)
     finally:
         stop(app_proc, *(proc for proc, _ in plain.values()))
     return tenant, figures

@@ -48,6 +48,7 @@ from aethercrown.core.middleware import RequestContextMiddleware
 from aethercrown.core.openapi import install_openapi
 from aethercrown.core.periodic import PeriodicThread
 from aethercrown.core.ratelimit import RateLimiter
+from aethercrown.core.readroute import ReadIndex, install_read_index
 from aethercrown.data.api import router as data_router
 from aethercrown.db import migrate
 from aethercrown.db.engine import make_engine, make_session_factory
@@ -137,12 +138,15 @@ def _warm_start(app: FastAPI, engine: Engine) -> None:
     built every route listed before its own: 0.1-0.3 s), SQLAlchemy configures every mapper
     (done by the first ORM query: ~300 instrumented attributes), the job modules are imported (the
     health check lists the jobs), the migration heads are read from the scripts, anyio loads its
-    asyncio backend (on the first generator dependency: tens of ms) and the pool opens its
-    first connection, and the health check's statements are compiled (run once, rolled back;
-    compiling them was most of a first check once the rest was warm). uvicorn accepts
+    asyncio backend (on the first generator dependency: tens of ms), the read routes' index is
+    built (core.readroute) and the pool opens its first connection, and the health check's
+    statements are compiled (run once, rolled back; compiling them was most of a first check
+    once the rest was warm). uvicorn accepts
     connections only once the lifespan has started, so no request waits on this."""
     for _ in iter_route_contexts(app.router.routes):
         pass
+    if isinstance(app.router.middleware_stack, ReadIndex):
+        app.router.middleware_stack.entries  # noqa: B018 (built here, not by the first read)
     configure_mappers()
     all_jobs()
     migrate.expected_heads()
@@ -327,4 +331,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     install_openapi(app)
     _add_operations_routes(app, parts)
+    if not settings.opentelemetry:
+        install_read_index(app.router)
     return app

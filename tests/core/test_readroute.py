@@ -1,6 +1,7 @@
 """core.readroute: the hot authenticated reads answer exactly as FastAPI's own route would
 (headers, problem+json errors, 405), close their read unit whatever happens, and a route that
-does not fit the rule is refused when it is built."""
+does not fit the rule is refused when it is built. The index in front of the router sends a
+GET to a read route only where the router would have picked the same route."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pydantic import BaseModel
 
 import aethercrown.app as app_module
 from aethercrown.core.auth import AuthenticatedReader
-from aethercrown.core.readroute import ReadRoute, read_route
+from aethercrown.core.readroute import ReadIndex, ReadRoute, _index, _may_overlap, read_route
 from aethercrown.settings import Settings
 from tests.conftest import TenantHandle, bearer
 
@@ -157,3 +158,86 @@ def test_the_app_includes_its_routers_without_dependencies(
     assert len(included) >= len(app_module.ROUTERS)
     assert all(not options.get("dependencies") for options in included)
     assert not application.router.dependencies
+
+
+def _unindexed(application: FastAPI) -> FastAPI:
+    stack = application.router.middleware_stack
+    assert isinstance(stack, ReadIndex)
+    application.router.middleware_stack = stack.app
+    return application
+
+
+def test_the_index_serves_the_tenant_read_as_the_router_does(
+    settings: Settings, tenant: TenantHandle, other_tenant: TenantHandle
+) -> None:
+    indexed = app_module.create_app(settings)
+    stack = indexed.router.middleware_stack
+    assert isinstance(stack, ReadIndex)
+    assert [route.path for _, _, route in stack.entries] == ["/api/v1/tenants/{tenant_id:uuid}"]
+    plain = _unindexed(app_module.create_app(settings))
+    varying = {"x-request-id", "server-timing", "ratelimit-remaining", "ratelimit-reset"}
+    cases = [
+        (f"/api/v1/tenants/{tenant.id}", tenant.headers),
+        (f"/api/v1/tenants/{tenant.id.replace('-', '')}", tenant.headers),  # uuid without dashes
+        (f"/api/v1/tenants/{other_tenant.id}", tenant.headers),
+        (f"/api/v1/tenants/{tenant.id}", bearer("ack_" + "x" * 43)),
+        (f"/api/v1/tenants/{tenant.id}/", tenant.headers),  # the router's slash redirect
+        ("/api/v1/tenants/create", tenant.headers),  # POST only: 405
+    ]
+    with TestClient(indexed) as fast, TestClient(plain) as slow:
+        for url, headers in cases:
+            a = fast.get(url, headers=headers, follow_redirects=False)
+            b = slow.get(url, headers=headers, follow_redirects=False)
+            assert (a.status_code, a.content) == (b.status_code, b.content), url
+            assert {k: v for k, v in a.headers.items() if k not in varying} == {
+                k: v for k, v in b.headers.items() if k not in varying
+            }, url
+        # The access log and the metrics name the route from the scope the index set.
+        metrics = fast.app.state.http_metrics  # type: ignore[attr-defined]
+        served = metrics.registry.get_sample_value(
+            "aethercrown_http_requests_total",
+            {"route": "/api/v1/tenants/{tenant_id}", "method": "GET", "status": "200"},
+        )
+        assert served == 2
+
+
+async def _first(name: str) -> dict[str, str]:
+    return {"name": name}
+
+
+def test_a_read_route_behind_a_route_that_may_match_first_is_not_indexed() -> None:
+    application = FastAPI()
+    application.get("/things/{name}")(_first)  # tried first: it takes every /things/x
+    application.get("/stuff/{name:path}")(_first)
+    router = APIRouter(prefix="/things")
+    read_route(router, "/{tenant_id:uuid}", response_model=_Out)(_reader_only)
+    application.include_router(router)
+    assert _index(application.router.routes) == ()
+    second = FastAPI()
+    second.post("/things/{name}")(_first)  # no GET: it could only ever be a partial match
+    second.get("/things/named/{name}")(_first)
+    second.get("/things/create")(_first)  # a literal the uuid convertor cannot match
+    second.include_router(router)
+    second.get("/things/{name}")(_first)  # after it: never tried first
+    assert [route.path for _, _, route in _index(second.router.routes)] == [
+        "/things/{tenant_id:uuid}"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "overlap"),
+    [
+        ("/a/create", "/a/{id:uuid}", False),
+        ("/a/create", "/a/{id}", True),
+        ("/a/{x}/b", "/a/{id:uuid}", False),
+        ("/a/{x}", "/a/{id:uuid}", True),
+        ("/b/{x}", "/a/{id:uuid}", False),
+        ("/static/{path:path}", "/a/{id:uuid}", False),
+        ("/a/{path:path}", "/a/{id:uuid}", True),
+        ("/a/v{n}", "/a/{id:uuid}", True),
+        ("/a/12", "/a/{n:int}", True),
+    ],
+)
+def test_may_overlap(first: str, second: str, overlap: bool) -> None:
+    assert _may_overlap(first, second) is overlap
+    assert _may_overlap(second, first) is overlap

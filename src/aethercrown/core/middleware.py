@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aethercrown.clock import utcnow
 from aethercrown.core.errors import problem_response
-from aethercrown.core.logging import request_id_var
+from aethercrown.core.logging import info_fields, request_id_var
 from aethercrown.core.metrics import HttpMetrics, TenantRequestCounter
 
 log = logging.getLogger("aethercrown.access")
@@ -145,8 +145,6 @@ class RequestContextMiddleware:
             if tenant_id is not None:
                 self.counter.add(tenant_id, utcnow().date(), status)
             if log.isEnabledFor(logging.INFO):
-                # What log.info does, without its walk up the stack for the caller's file and
-                # line (always this one; no formatter prints them).
                 fields = {
                     "method": scope["method"],
                     "path": scope["path"],
@@ -154,11 +152,7 @@ class RequestContextMiddleware:
                     "status": status,
                     "ms": round(elapsed * 1000, 2),
                 }
-                log.handle(
-                    log.makeRecord(
-                        log.name, logging.INFO, __file__, 0, "request", (), None, None, fields
-                    )
-                )
+                info_fields(log, "request", fields)
             request_id_var.reset(token)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send, rid: str) -> None:
