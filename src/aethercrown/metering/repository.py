@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Select, Table, and_, func, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, Select, Table, and_, func, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -125,8 +125,7 @@ class SubscriptionRepository(TenantRepository[Subscription]):
                 self.select(Subscription.customer_id, Subscription.plan)
                 .where(
                     Subscription.customer_id.in_(chunk),
-                    Subscription.started_at <= at,
-                    or_(Subscription.ended_at.is_(None), Subscription.ended_at > at),
+                    Subscription.live_at(at),
                 )
                 .order_by(Subscription.started_at)
             )
@@ -138,10 +137,7 @@ class SubscriptionRepository(TenantRepository[Subscription]):
         one query: for a list of every customer, where ``active_plans`` would need the ids."""
         rows = self.session.execute(
             self.select(Subscription.customer_id, Subscription.plan)
-            .where(
-                Subscription.started_at <= at,
-                or_(Subscription.ended_at.is_(None), Subscription.ended_at > at),
-            )
+            .where(Subscription.live_at(at))
             .order_by(Subscription.started_at)
         )
         return {cid: plan for cid, plan in rows}
