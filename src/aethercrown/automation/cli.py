@@ -135,5 +135,5 @@ def runs(
     """Run history, newest first, as JSON lines."""
     with unit_of_work() as session:
         tenant_id = resolve_tenant_ref(session, tenant).id if tenant else None
-        for run in RunRepository(session, tenant_id).newest(limit, job=job, status=status):
+        for run in RunRepository(session, tenant_id).latest(limit, job=job, status=status):
             typer.echo(schemas.RunOut.model_validate(run).model_dump_json())

@@ -37,12 +37,11 @@ class RunRepository(TenantRepository[AutomationRun]):  # type: ignore[type-var]
             self.select(), (AutomationRun.job, job or None), (AutomationRun.status, status or None)
         )
 
-    def newest(
+    def latest(
         self, limit: int, *, job: str | None = None, status: str | None = None
     ) -> Sequence[AutomationRun]:
         """The latest runs (of one job, in one status, when given), newest first."""
-        stmt = self.list_statement(job=job, status=status)
-        return self.all(stmt.order_by(AutomationRun.id.desc()).limit(limit))
+        return self.newest(AutomationRun.id, limit, self.list_statement(job=job, status=status))
 
 
 class RunnerRepository:

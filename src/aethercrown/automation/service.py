@@ -295,4 +295,4 @@ def _jsonable(value: Any) -> Any:
 
 def recent_runs(session: Session, tenant_id: uuid.UUID, limit: int) -> list[AutomationRun]:
     """The tenant's latest automation runs, newest first (the console's list)."""
-    return list(RunRepository(session, tenant_id).newest(limit))
+    return list(RunRepository(session, tenant_id).latest(limit))

@@ -24,4 +24,4 @@ class DeliveryRepository(TenantRepository[WebhookDelivery]):
 
     def recent(self, limit: int) -> Sequence[WebhookDelivery]:
         """The latest deliveries, newest first."""
-        return self.all(self.select().order_by(WebhookDelivery.created_at.desc()).limit(limit))
+        return self.newest(WebhookDelivery.created_at, limit)
