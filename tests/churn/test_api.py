@@ -240,7 +240,7 @@ def test_batch_scoring_job_scores_every_active_customer(
 ) -> None:  # type: ignore[no-untyped-def]
     from aethercrown.churn.jobs import JOBS
     from aethercrown.core.models import Tenant
-    from aethercrown.webhooks.service import WebhookDelivery
+    from aethercrown.webhooks.models import WebhookDelivery
 
     job = next(j for j in JOBS if j.name == "churn.score")
     assert job.interval_seconds == 12 * 3600

@@ -152,7 +152,7 @@ def test_webhook_failures_show_in_the_tenants_and_the_operators_check(
     other_tenant: TenantHandle,
     session_factory: sessionmaker[Session],
 ) -> None:
-    from aethercrown.webhooks.service import WebhookDelivery
+    from aethercrown.webhooks.models import WebhookDelivery
 
     def delivery(tenant_id: object, status: str, attempts: int) -> WebhookDelivery:
         return WebhookDelivery(

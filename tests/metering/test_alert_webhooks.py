@@ -6,7 +6,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from aethercrown.metering.models import UsageAlert
-from aethercrown.webhooks.service import WebhookDelivery, deliver_due, verify
+from aethercrown.webhooks.models import WebhookDelivery
+from aethercrown.webhooks.service import deliver_due, verify
 from tests.conftest import TenantHandle
 from tests.webhooks.test_service import Receiver
 

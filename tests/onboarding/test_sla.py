@@ -22,7 +22,8 @@ from aethercrown.health.models import HealthSample
 from aethercrown.onboarding import service
 from aethercrown.onboarding import sla as sla_rules
 from aethercrown.onboarding.models import SlaBreach
-from aethercrown.webhooks.service import WebhookDelivery, deliver_due
+from aethercrown.webhooks.models import WebhookDelivery
+from aethercrown.webhooks.service import deliver_due
 from tests.conftest import TenantHandle
 from tests.onboarding.conftest import BASE, request_body
 from tests.webhooks.test_service import Receiver

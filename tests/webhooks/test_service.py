@@ -12,7 +12,8 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from aethercrown.clock import utcnow
 from aethercrown.db.session import write_transaction
 from aethercrown.webhooks import service as webhooks
-from aethercrown.webhooks.service import WebhookDelivery, deliver_due, enqueue_webhook, verify
+from aethercrown.webhooks.models import WebhookDelivery
+from aethercrown.webhooks.service import deliver_due, enqueue_webhook, verify
 from tests.conftest import TenantHandle
 
 

@@ -42,7 +42,7 @@ class DeliveryRepository(TenantRepository[AlertDelivery]):
         )
 
     def recent(self, limit: int) -> Sequence[AlertDelivery]:
-        return self.all(self.select().order_by(AlertDelivery.id.desc()).limit(limit))
+        return self.newest(AlertDelivery.id, limit)
 
 
 def channels_by_id(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID, AlertChannel]:

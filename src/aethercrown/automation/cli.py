@@ -12,7 +12,7 @@ from typing import Any
 import typer
 
 from aethercrown.automation import schemas
-from aethercrown.automation.models import INSTALLATION, AutomationRun
+from aethercrown.automation.models import INSTALLATION
 from aethercrown.automation.repository import RunRepository
 from aethercrown.automation.service import Runner, RunResult
 from aethercrown.core import jobs as registry
@@ -135,6 +135,5 @@ def runs(
     """Run history, newest first, as JSON lines."""
     with unit_of_work() as session:
         tenant_id = resolve_tenant_ref(session, tenant).id if tenant else None
-        stmt = RunRepository(session, tenant_id).list_statement(job=job, status=status)
-        for run in session.scalars(stmt.order_by(AutomationRun.id.desc()).limit(limit)):
+        for run in RunRepository(session, tenant_id).latest(limit, job=job, status=status):
             typer.echo(schemas.RunOut.model_validate(run).model_dump_json())

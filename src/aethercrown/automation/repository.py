@@ -37,6 +37,12 @@ class RunRepository(TenantRepository[AutomationRun]):  # type: ignore[type-var]
             self.select(), (AutomationRun.job, job or None), (AutomationRun.status, status or None)
         )
 
+    def latest(
+        self, limit: int, *, job: str | None = None, status: str | None = None
+    ) -> Sequence[AutomationRun]:
+        """The latest runs (of one job, in one status, when given), newest first."""
+        return self.newest(AutomationRun.id, limit, self.list_statement(job=job, status=status))
+
 
 class RunnerRepository:
     """The runner's own queries; it works across tenants by design."""

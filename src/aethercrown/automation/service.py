@@ -295,6 +295,4 @@ def _jsonable(value: Any) -> Any:
 
 def recent_runs(session: Session, tenant_id: uuid.UUID, limit: int) -> list[AutomationRun]:
     """The tenant's latest automation runs, newest first (the console's list)."""
-    stmt = RunRepository(session, tenant_id).list_statement(job=None, status=None)
-    stmt = stmt.order_by(None).order_by(AutomationRun.id.desc()).limit(limit)
-    return list(session.scalars(stmt).all())
+    return list(RunRepository(session, tenant_id).latest(limit))

@@ -850,8 +850,10 @@ def recent_allocations(
     session: Session, tenant_id: uuid.UUID, limit: int
 ) -> list[schemas.AllocationRecord]:
     """The latest daily allocations, newest first, with predicted and realised return."""
-    stmt = DecisionRepository(session, tenant_id).allocations().order_by(Decision.created_at.desc())
-    return [allocation_record(d) for d in session.scalars(stmt.limit(limit)).all()]
+    repo = DecisionRepository(session, tenant_id)
+    return [
+        allocation_record(d) for d in repo.newest(Decision.created_at, limit, repo.allocations())
+    ]
 
 
 class _ReadOnlyFitCache(FitCacheRepository):

@@ -992,11 +992,9 @@ def render_email(
 def recent_items(session: Session, tenant_id: uuid.UUID, limit: int) -> list[schemas.ItemOut]:
     """The latest items, newest first, each with its current version and its analysis (the
     console's list with the SEO table)."""
-    stmt = ItemRepository(session, tenant_id).filtered().order_by(ContentItem.created_at.desc())
-    return [
-        item_out(item, current_version(session, item))
-        for item in session.scalars(stmt.limit(limit)).all()
-    ]
+    repo = ItemRepository(session, tenant_id)
+    items = repo.newest(ContentItem.created_at, limit, repo.filtered())
+    return [item_out(item, current_version(session, item)) for item in items]
 
 
 # Campaign emails -------------------------------------------------------------------------------

@@ -65,7 +65,7 @@ def count(n: int, noun: str) -> str:
 
 # Domains with periodic work; each module exposes JOBS.
 JOB_MODULES: tuple[str, ...] = (
-    "aethercrown.webhooks.service",
+    "aethercrown.webhooks.jobs",
     "aethercrown.experiments.jobs",
     "aethercrown.budget.jobs",
     "aethercrown.health.jobs",

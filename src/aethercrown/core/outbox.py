@@ -33,6 +33,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from aethercrown.clock import utcnow
 from aethercrown.core.backoff import exponential_backoff
+from aethercrown.core.jobs import JobSpec
 from aethercrown.db.session import write_transaction
 from aethercrown.db.tenant_scope import scope_to_all_tenants
 
@@ -253,4 +254,28 @@ def headline(summary: Mapping[str, Any], nothing: str) -> str:
     return (
         f"{summary.get('delivered', 0):,} delivered, {summary.get('retrying', 0):,} to retry, "
         f"{summary.get('failed', 0):,} given up"
+    )
+
+
+def delivery_job(
+    name: str,
+    deliver: Callable[[sessionmaker[Session]], dict[str, Any]],
+    description: str,
+    nothing: str,
+) -> JobSpec:
+    """An outbox's periodic job: every minute, across tenants, send what is due (``deliver``,
+    which opens its own short units) and sum it up with ``headline``."""
+
+    def run(
+        factory: sessionmaker[Session], tenant_id: uuid.UUID | None, period_start: datetime
+    ) -> dict[str, Any]:
+        return deliver(factory)
+
+    return JobSpec(
+        name=name,
+        interval_seconds=60,
+        run_in_units=run,
+        per_tenant=False,
+        description=description,
+        headline=lambda summary: headline(summary, nothing),
     )

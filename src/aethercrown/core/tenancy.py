@@ -93,3 +93,11 @@ class TenantRepository(Generic[M]):
 
     def all(self, stmt: Select[Any] | None = None) -> Sequence[M]:
         return self.session.scalars(stmt if stmt is not None else self.select()).all()
+
+    def newest(
+        self, column: QueryableAttribute[Any], limit: int, stmt: Select[Any] | None = None
+    ) -> Sequence[M]:
+        """At most ``limit`` rows of ``stmt`` (default: all the tenant's), newest first by
+        ``column``: the consoles' "latest" lists."""
+        base = stmt if stmt is not None else self.select()
+        return self.all(base.order_by(column.desc()).limit(limit))

@@ -11,7 +11,9 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, Date, Float, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.ext.hybrid import hybrid_method
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql import ColumnElement, and_, or_
 
 from aethercrown.core.tenancy import TenantScoped
 from aethercrown.db.base import Base, BigIntPK, Timestamps, UUIDPrimaryKey
@@ -57,6 +59,17 @@ class Subscription(TenantScoped, UUIDPrimaryKey, Timestamps, Base):
     discount_percent: Mapped[float] = mapped_column(Float, default=0.0)  # 0–100
     discount_amount: Mapped[int] = mapped_column(BigInteger, default=0)  # minor units / interval
     trial_end: Mapped[datetime | None] = mapped_column(nullable=True)
+
+    # One rule for a loaded row and for a query's WHERE (a hybrid method is both).
+    @hybrid_method
+    def live_at(self, at: datetime) -> bool:
+        """Running at ``at``: started by then and not yet ended ([started_at, ended_at))."""
+        return self.started_at <= at and (self.ended_at is None or self.ended_at > at)
+
+    @live_at.expression
+    @classmethod
+    def _live_at_expression(cls, at: datetime) -> ColumnElement[bool]:
+        return and_(cls.started_at <= at, or_(cls.ended_at.is_(None), cls.ended_at > at))
 
 
 class ActivityEvent(TenantScoped, Base):

@@ -11,7 +11,7 @@ from aethercrown.db.base import Base
 
 MODEL_MODULES = (
     "aethercrown.core.models",
-    "aethercrown.webhooks.service",
+    "aethercrown.webhooks.models",
     "aethercrown.metering.models",
     "aethercrown.pricing.models",
     "aethercrown.data.models",

@@ -927,8 +927,7 @@ def rebalance_bandits(session: Session, tenant_id: uuid.UUID, period_key: str) -
 def recent(session: Session, tenant_id: uuid.UUID, limit: int) -> list[Experiment]:
     """The tenant's latest experiments, newest first (the console's list)."""
     repo = ExperimentRepository(session, tenant_id)
-    stmt = repo.list_statement(status=None).order_by(None).order_by(Experiment.started_at.desc())
-    return list(session.scalars(stmt.limit(limit)).all())
+    return list(repo.newest(Experiment.started_at, limit))
 
 
 def results_fingerprints(

@@ -19,7 +19,7 @@ from aethercrown.core.models import Tenant, Tier
 from aethercrown.core.tenancy import TenantRepository, where_given
 from aethercrown.health.models import HealthSample
 from aethercrown.tasks.models import RUNNING, Task, TaskWorker
-from aethercrown.webhooks.service import WebhookDelivery
+from aethercrown.webhooks.models import WebhookDelivery
 
 
 class _Scoped(TenantRepository[Any]):

@@ -171,7 +171,7 @@ def predict_for_customer(
     customer = resolve_customer(session, tenant_id, external_id)
     external_id = customer.external_id  # a UUID ref is answered by its own id
     subs = SubscriptionRepository(session, tenant_id).for_customer(customer.id)
-    live = [s for s in subs if s.started_at <= now and (s.ended_at is None or s.ended_at > now)]
+    live = [s for s in subs if s.live_at(now)]
     if not live:
         raise ProblemError(
             409,
@@ -242,10 +242,7 @@ def record_renewal_outcomes(
         moment = datetime.combine(due, datetime.min.time(), tzinfo=now.tzinfo) + CONTINUATION_GAP
         if moment > now:
             continue
-        renewed = any(
-            s.started_at <= moment and (s.ended_at is None or s.ended_at > moment)
-            for s in subs_by_customer.get(decision.subject_id, [])
-        )
+        renewed = any(s.live_at(moment) for s in subs_by_customer.get(decision.subject_id, []))
         record_outcome(
             decision,
             {"renewed": renewed, "checked_at": moment.isoformat()},

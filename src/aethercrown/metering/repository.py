@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import orjson
 from numpy.typing import NDArray
-from sqlalchemy import ColumnElement, Select, Table, and_, func, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, Select, Table, and_, func, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -127,8 +127,7 @@ class SubscriptionRepository(TenantRepository[Subscription]):
                 self.select(Subscription.customer_id, Subscription.plan)
                 .where(
                     Subscription.customer_id.in_(chunk),
-                    Subscription.started_at <= at,
-                    or_(Subscription.ended_at.is_(None), Subscription.ended_at > at),
+                    Subscription.live_at(at),
                 )
                 .order_by(Subscription.started_at)
             )
@@ -140,10 +139,7 @@ class SubscriptionRepository(TenantRepository[Subscription]):
         one query: for a list of every customer, where ``active_plans`` would need the ids."""
         rows = self.session.execute(
             self.select(Subscription.customer_id, Subscription.plan)
-            .where(
-                Subscription.started_at <= at,
-                or_(Subscription.ended_at.is_(None), Subscription.ended_at > at),
-            )
+            .where(Subscription.live_at(at))
             .order_by(Subscription.started_at)
         )
         return {cid: plan for cid, plan in rows}

@@ -139,14 +139,8 @@ async def portal_login(request: Request, session: DbSession) -> Response:
         return RedirectResponse("/portal?error=1", status_code=303)
     session_id = sessions.start(session, principal.key_id, principal.tenant_id)
     redirect = RedirectResponse("/portal", status_code=303)
-    redirect.set_cookie(
-        PORTAL_COOKIE,
-        session_id,
-        max_age=int(sessions.LIFETIME.total_seconds()),
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-        path="/portal",
+    sessions.set_cookie(
+        redirect, request, session_id, name=PORTAL_COOKIE, path="/portal", samesite="strict"
     )
     return redirect
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from aethercrown.clock import utcnow
@@ -78,14 +79,22 @@ class KeyRepository(TenantRepository[ApiKey]):  # type: ignore[type-var]
                 .where(
                     ApiKey.tenant_id == self.tenant_id,
                     ApiKey.kind == "api_key",
-                    ApiKey.revoked_at.is_(None),
-                    (ApiKey.expires_at.is_(None)) | (ApiKey.expires_at > now),
+                    *_live(now),
                     # A key inside its rotation grace period is the same seat as its successor.
                     ApiKey.rotated_to_id.is_(None),
                 )
             )
             or 0
         )
+
+    def live(self, kind: str) -> Sequence[ApiKey]:
+        """The tenant's keys of one kind that are neither revoked nor expired, newest first
+        (a rotated key inside its grace period included)."""
+        return self.session.scalars(
+            self.select()
+            .where(ApiKey.kind == kind, *_live(utcnow()))
+            .order_by(ApiKey.created_at.desc())
+        ).all()
 
     def has_operator_key(self) -> bool:
         return (
@@ -94,3 +103,11 @@ class KeyRepository(TenantRepository[ApiKey]):  # type: ignore[type-var]
             )
             or 0
         ) > 0
+
+
+def _live(now: datetime) -> tuple[ColumnElement[bool], ...]:
+    """A key still accepted at ``now``: not revoked, and not expired."""
+    return (
+        ApiKey.revoked_at.is_(None),
+        or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > now),
+    )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -430,6 +431,11 @@ def reveal_webhook_secret(repo: KeyRepository, key_id: uuid.UUID, box: SecretBox
             409, "not-revealable", "Not revealable", "Only webhook secrets can be read back"
         )
     return box.open(key.encrypted_secret)
+
+
+def live_keys(session: Session, tenant_id: uuid.UUID, kind: str) -> Sequence[ApiKey]:
+    """The tenant's live keys of one kind (not revoked, not expired), newest first."""
+    return KeyRepository(session, tenant_id).live(kind)
 
 
 def seats_used(session: Session, tenant_id: uuid.UUID) -> int:

@@ -8,9 +8,8 @@ import typer
 from sqlalchemy.exc import OperationalError
 
 from aethercrown.core.commandline import unit_of_work
-from aethercrown.core.models import Tenant
 from aethercrown.tenants import schemas, service
-from aethercrown.tenants.repository import TenantRepository
+from aethercrown.tenants.repository import all_tenants
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -33,8 +32,7 @@ def create(
 def list_tenants() -> None:
     """List tenants as JSON lines."""
     with unit_of_work() as session:
-        stmt = TenantRepository(session).list_statement(tier=None, status=None, q=None)
-        for tenant in session.scalars(stmt.order_by(Tenant.id)):
+        for tenant in all_tenants(session):
             typer.echo(schemas.TenantOut.model_validate(tenant).model_dump_json())
 
 
@@ -56,8 +54,7 @@ def recount_rows(
     bypassed them). Prints one JSON line per tenant with the tables whose count was wrong."""
     with unit_of_work() as session:
         if slug is None:
-            stmt = TenantRepository(session).list_statement(tier=None, status=None, q=None)
-            tenants = [(t.id, t.slug) for t in session.scalars(stmt.order_by(Tenant.id))]
+            tenants = [(t.id, t.slug) for t in all_tenants(session)]
         else:
             tenant = service.resolve_tenant_ref(session, slug)
             tenants = [(tenant.id, tenant.slug)]

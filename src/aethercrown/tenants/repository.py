@@ -114,6 +114,12 @@ class TenantRepository:
         return stmt
 
 
+def all_tenants(session: Session) -> Sequence[Tenant]:
+    """Every tenant of the installation, in id order (the operator's CLI)."""
+    stmt = TenantRepository(session).list_statement(tier=None, status=None, q=None)
+    return session.scalars(stmt.order_by(Tenant.id)).all()
+
+
 def read_one_snapshot(session: Session) -> None:
     """Make the unit of work's transaction read one snapshot throughout (PostgreSQL's
     REPEATABLE READ; SQLite's transactions already do). Must be its first statement."""

@@ -235,18 +235,6 @@ def _check_origin(request: Request) -> None:
     sessions.require_same_origin(request, "the console itself")
 
 
-def _set_session_cookie(response: Response, request: Request, session_id: str) -> None:
-    response.set_cookie(
-        COOKIE,
-        session_id,
-        max_age=int(sessions.LIFETIME.total_seconds()),
-        httponly=True,
-        samesite="lax",
-        secure=request.url.scheme == "https",
-        path="/",
-    )
-
-
 def _safe_next(target: str | None) -> str:
     """Only a console page of this site (never another host) is a place to return to."""
     if not target or not target.startswith("/") or target.startswith("//"):
@@ -276,7 +264,7 @@ async def _sign_in(
         target = first_page(user)
     session_id = sessions.start(session, principal.key_id, principal.tenant_id)
     redirect = RedirectResponse(target, status_code=303)
-    _set_session_cookie(redirect, request, session_id)
+    sessions.set_cookie(redirect, request, session_id)
     return redirect
 
 

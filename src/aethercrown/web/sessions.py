@@ -10,9 +10,10 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Literal
 from urllib.parse import urlsplit
 
-from fastapi import Request
+from fastapi import Request, Response
 from sqlalchemy.orm import Session
 
 from aethercrown.clock import utcnow
@@ -33,6 +34,28 @@ class ConsoleUser:
 
     def has(self, scope: str) -> bool:
         return scope in self.scopes
+
+
+def set_cookie(
+    response: Response,
+    request: Request,
+    session_id: str,
+    *,
+    name: str = COOKIE,
+    path: str = "/",
+    samesite: Literal["lax", "strict"] = "lax",
+) -> None:
+    """Hand the browser a session id: for the session's lifetime, out of scripts' reach, and
+    sent only over HTTPS when the page came over HTTPS (the console and the customer portal)."""
+    response.set_cookie(
+        name,
+        session_id,
+        max_age=int(LIFETIME.total_seconds()),
+        httponly=True,
+        samesite=samesite,
+        secure=request.url.scheme == "https",
+        path=path,
+    )
 
 
 def _hash(session_id: str) -> str:

@@ -1,13 +1,14 @@
-"""The tenant's side of the webhook outbox: its deliveries, for the log."""
+"""The tenant's side of the webhook outbox: its deliveries, for the log and the console."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Select
 
 from aethercrown.core.tenancy import TenantRepository, where_given
-from aethercrown.webhooks.service import WebhookDelivery
+from aethercrown.webhooks.models import WebhookDelivery
 
 
 class DeliveryRepository(TenantRepository[WebhookDelivery]):
@@ -20,3 +21,7 @@ class DeliveryRepository(TenantRepository[WebhookDelivery]):
             (WebhookDelivery.status, status),
             (WebhookDelivery.event_type, event_type),
         )
+
+    def recent(self, limit: int) -> Sequence[WebhookDelivery]:
+        """The latest deliveries, newest first."""
+        return self.newest(WebhookDelivery.created_at, limit)

@@ -28,26 +28,24 @@ import hashlib
 import hmac
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import orjson
-from sqlalchemy import ForeignKey, Index, String, or_, select
-from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from aethercrown.alerts import service as alerts
 from aethercrown.clock import utcnow
 from aethercrown.core.crypto import SecretBox, secret_box
-from aethercrown.core.jobs import JobSpec
-from aethercrown.core.models import ApiKey, Tenant
-from aethercrown.core.outbox import Attempt, Outbox, OutboxRow, RetryPolicy
-from aethercrown.core.outbox import headline as outbox_headline
-from aethercrown.core.tenancy import TenantScoped
-from aethercrown.db.base import Base, UUIDPrimaryKey
-from aethercrown.security.service import issue_key
+from aethercrown.core.models import Tenant
+from aethercrown.core.outbox import Attempt, Outbox, RetryPolicy
+from aethercrown.security.service import issue_key, live_keys
 from aethercrown.settings import get_settings
+from aethercrown.webhooks.models import WebhookDelivery
+from aethercrown.webhooks.repository import DeliveryRepository
 
 log = logging.getLogger("aethercrown.webhooks")
 
@@ -59,18 +57,6 @@ TIMEOUT_SECONDS = 5.0
 # A receiver should reject signatures older than this (replay protection).
 TOLERANCE_SECONDS = 300
 _TENANTS = "aethercrown_webhook_tenants"  # session.info: the tenants events were emitted for
-
-
-class WebhookDelivery(TenantScoped, UUIDPrimaryKey, OutboxRow, Base):
-    __tablename__ = "webhook_deliveries"
-    __table_args__ = (Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),)
-
-    event_type: Mapped[str] = mapped_column(String(100))
-    payload: Mapped[dict[str, Any]] = mapped_column()
-    url: Mapped[str] = mapped_column(String(2000))
-    decision_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("decisions.id", ondelete="SET NULL"), nullable=True
-    )
 
 
 POLICY = RetryPolicy(
@@ -141,17 +127,7 @@ def enqueue_webhook(
 
 def signing_secrets(session: Session, tenant_id: uuid.UUID, box: SecretBox) -> list[str]:
     """The tenant's live webhook secrets, newest first; provisions one if there is none."""
-    now = utcnow()
-    keys = session.scalars(
-        select(ApiKey)
-        .where(
-            ApiKey.tenant_id == tenant_id,
-            ApiKey.kind == "webhook_secret",
-            ApiKey.revoked_at.is_(None),
-            or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > now),
-        )
-        .order_by(ApiKey.created_at.desc())
-    ).all()
+    keys = live_keys(session, tenant_id, "webhook_secret")
     if not keys:
         issued = issue_key(
             session,
@@ -295,34 +271,8 @@ def _send(http: httpx.Client, delivery: _Claimed) -> Attempt:
     return Attempt(delivered=ok, status_code=status, error=None if ok else answer)
 
 
-def _delivery_job(
-    factory: sessionmaker[Session], tenant_id: uuid.UUID | None, period_start: datetime
-) -> dict[str, Any]:
-    return deliver_due(factory)
-
-
-def _delivery_headline(summary: dict[str, Any]) -> str:
-    return outbox_headline(summary, "no webhook due")
-
-
-JOBS = [
-    JobSpec(
-        name="webhook_delivery",
-        interval_seconds=60,
-        run_in_units=_delivery_job,
-        per_tenant=False,
-        description="Send due outbound webhooks, with retries and backoff",
-        headline=_delivery_headline,
-    )
-]
-
-
-def recent_deliveries(session: Session, tenant_id: uuid.UUID, limit: int) -> list[WebhookDelivery]:
+def recent_deliveries(
+    session: Session, tenant_id: uuid.UUID, limit: int
+) -> Sequence[WebhookDelivery]:
     """The tenant's latest webhook deliveries, newest first (the console's list)."""
-    stmt = (
-        select(WebhookDelivery)
-        .where(WebhookDelivery.tenant_id == tenant_id)
-        .order_by(WebhookDelivery.created_at.desc())
-        .limit(limit)
-    )
-    return list(session.scalars(stmt).all())
+    return DeliveryRepository(session, tenant_id).recent(limit)
