@@ -22,7 +22,6 @@ from sqlalchemy import (
     Uuid,
     any_,
     bindparam,
-    cast,
     func,
     select,
 )
@@ -117,6 +116,16 @@ def postgres_text_array(values: Collection[str]) -> str:
     return "{" + ",".join(f'"{v}"' for v in quoted) + "}"
 
 
+class _PostgresTextArrayLiteral(TypeDecorator[str]):
+    """A ``varchar[]`` parameter whose value is already its literal text (see ``in_strings``)."""
+
+    impl = postgresql.ARRAY(String)
+    cache_ok = True
+
+    def bind_processor(self, dialect: Dialect) -> None:
+        return None
+
+
 def in_strings(session: Session, column: Any, values: Collection[str]) -> ColumnElement[bool]:
     """``column IN values`` with the whole list as one bound parameter.
 
@@ -124,10 +133,12 @@ def in_strings(session: Session, column: Any, values: Collection[str]) -> Column
     list travels as one array (PostgreSQL ``= ANY``) or one JSON text (SQLite ``json_each``).
     """
     if session.get_bind().dialect.name == "postgresql":
-        # Sent as the text of an array literal, cast in the query: psycopg's own list dumper
-        # quotes element by element with a regex, which cost more than the lookup for a
-        # Segment batch's 500 user ids. The plan is the same ``= ANY(array)``.
-        literal = bindparam(None, postgres_text_array(values), type_=String)
-        return column == any_(cast(literal, postgresql.ARRAY(String)))
+        # Sent as the text of an array literal: psycopg's own list dumper quotes element by
+        # element with a regex, which cost more than the lookup for a Segment batch's 500 user
+        # ids. Bound as the array type itself (not a text cast to it), so the planner sees a
+        # constant array: a cast of text is not folded, its estimates go wrong, and the Stripe
+        # mapping's lookups ran 3-4x slower with it.
+        literal = bindparam(None, postgres_text_array(values), type_=_PostgresTextArrayLiteral())
+        return column == any_(literal)
     listed = func.json_each(bindparam(None, orjson.dumps(list(values)).decode(), type_=String))
     return column.in_(select(listed.table_valued("value").c.value))
