@@ -84,7 +84,7 @@ class StripeDeadEventsFilter(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    all: bool = Field(False, description="every dead event of the tenant")
+    all: bool = Field(False, description="every dead event of the tenant", strict=True)
     event_type: str | None = Field(None, min_length=1, max_length=100, examples=["invoice.paid"])
     object_id: str | None = Field(None, min_length=1, max_length=200, examples=["sub_123"])
 
