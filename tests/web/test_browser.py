@@ -28,6 +28,7 @@ CONSOLE_PAGES = (
     "Experiments",
     "Usage",
     "Content",
+    "Connectors",
     "Operations",
     "Alerts",
     "Investor",

@@ -221,6 +221,38 @@ class StripeEventRepository(TenantRepository[StripeEvent]):
         names = ("received", "mapped", "pending", "failed", "dead", "discarded")
         return {name: int(value) for name, value in zip(names, row, strict=True)}
 
+    def received_summary(self, since: datetime) -> dict[str, Any]:
+        """One aggregate for the console: webhook events (all, and received since ``since``),
+        backfill reads (their ids start ``snapshot:``), the last webhook event's arrival and
+        the oldest arrival still waiting to be mapped (pending or failing with backoff)."""
+        webhook = ~StripeEvent.event_id.startswith("snapshot:")
+        waiting = StripeEvent.mapped_at.is_(None) & StripeEvent.dead_at.is_(None)
+        row = self.session.execute(
+            self.select(
+                func.coalesce(func.sum(case((webhook, 1))), 0),
+                func.coalesce(func.sum(case((webhook & (StripeEvent.received_at >= since), 1))), 0),
+                func.coalesce(func.sum(case((~webhook, 1))), 0),
+                func.max(case((webhook, StripeEvent.received_at))),
+                func.min(case((waiting, StripeEvent.received_at))),
+            )
+        ).one()
+        return {
+            "webhook_events": int(row[0]),
+            "webhook_events_recent": int(row[1]),
+            "backfill_reads": int(row[2]),
+            "last_received_at": row[3],
+            "oldest_waiting_at": row[4],
+        }
+
+    def latest_livemode(self) -> bool | None:
+        """Whether the newest stored event came from live mode (Stripe writes ``livemode`` on
+        every event and object): the account's mode, without reading its secret key."""
+        payload = self.session.scalar(
+            self.select(StripeEvent.payload).order_by(StripeEvent.id.desc()).limit(1)
+        )
+        mode = payload.get("livemode") if isinstance(payload, dict) else None
+        return mode if isinstance(mode, bool) else None
+
     def dead(self, limit: int) -> list[StripeEvent]:
         """The latest events set aside as dead (not discarded)."""
         return list(
@@ -414,6 +446,9 @@ class SegmentSourceRepository(TenantRepository[SegmentSource]):
     model = SegmentSource
     noun = "Segment source"
 
+    def oldest_first(self) -> Sequence[SegmentSource]:
+        return self.all(self.select().order_by(SegmentSource.created_at, SegmentSource.id))
+
 
 # The live source a write key opens, with its tenant's tier (the quota of what it writes).
 _WRITE_KEY_LOOKUP = (
@@ -458,6 +493,13 @@ class SegmentUserRepository(TenantRepository[SegmentUser]):
         # query for a batch's hundreds of rows (nothing is pending: no flush is skipped).
         rows = self.session.connection().execute(stmt).all()
         return {user: (customer, ident) for user, customer, ident in rows}
+
+    def summary(self) -> tuple[int, datetime | None]:
+        """How many users the tenant's tracking calls named, and when one last changed."""
+        count, last = self.session.execute(
+            self.select(func.count(), func.max(SegmentUser.updated_at))
+        ).one()
+        return int(count), last
 
     def upsert(self, rows: Sequence[dict[str, Any]]) -> None:
         """Rows of user_id, customer (None keeps the stored one) and traits (merged)."""
@@ -512,6 +554,20 @@ class SegmentMessageRepository(TenantRepository[SegmentMessage]):
         for chunk in _chunks(rows):
             new.update(self.session.scalars(stmt, list(chunk)).all())
         return new
+
+    def per_source(self, since: datetime) -> dict[uuid.UUID, tuple[int, int, datetime | None]]:
+        """Per source: identify and group calls kept (until the daily prune), those received
+        since ``since``, and the last one's arrival: one grouped aggregate."""
+        stmt = self.select(
+            SegmentMessage.source_id,
+            func.count(),
+            func.coalesce(func.sum(case((SegmentMessage.received_at >= since, 1))), 0),
+            func.max(SegmentMessage.received_at),
+        ).group_by(SegmentMessage.source_id)
+        return {
+            source: (int(total), int(recent), last)
+            for source, total, recent, last in self.session.execute(stmt)
+        }
 
 
 def prune_segment_messages(session: Session, before: datetime, limit: int) -> int:
