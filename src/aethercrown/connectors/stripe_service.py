@@ -830,15 +830,16 @@ RECENT = timedelta(hours=24)
 
 
 def console_summary(session: Session, tenant_id: uuid.UUID, dead: int = 50) -> dict[str, Any]:
-    """What the console's Connectors page shows of Stripe, in four queries: the connection
-    (never its secrets), events received and their mapping's state, the latest dead events and
-    the backfill's progress. ``connection`` is None for a tenant that never connected."""
+    """What the console's Connectors page shows of Stripe, in at most four queries (one pass
+    over the events): the connection (never its secrets), events received and their mapping's
+    state, the latest dead events and the backfill's progress. ``connection`` is None for a
+    tenant that never connected."""
     now = utcnow()
     conn = StripeConnectionRepository(session, tenant_id).current()
     repo = StripeEventRepository(session, tenant_id)
-    counts = repo.mapping_counts()
-    received = repo.received_summary(now - RECENT) if counts["received"] else {}
-    oldest = received.get("oldest_waiting_at")
+    counts = repo.console_counts(now - RECENT)
+    oldest = counts.pop("oldest_waiting_at")
+    newest = counts.pop("newest_id")
     return {
         "connection": None
         if conn is None
@@ -851,12 +852,8 @@ def console_summary(session: Session, tenant_id: uuid.UUID, dead: int = 50) -> d
             "backfill": conn.backfill or {},
         },
         "webhook_path": webhook_path(tenant_id),
-        "livemode": repo.latest_livemode() if counts["received"] else None,
+        "livemode": repo.livemode(newest) if newest is not None else None,
         **counts,
-        "webhook_events": received.get("webhook_events", 0),
-        "webhook_events_recent": received.get("webhook_events_recent", 0),
-        "backfill_reads": received.get("backfill_reads", 0),
-        "last_received_at": received.get("last_received_at"),
         "oldest_waiting_age": (now - oldest) if oldest is not None else None,
         "dead_events": [_dead_event(e) for e in repo.dead(dead)] if counts["dead"] else [],
     }
