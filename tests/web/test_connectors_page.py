@@ -19,7 +19,7 @@ PAGE = "/console/connectors"
 JAN = int(datetime(2025, 1, 1, tzinfo=UTC).timestamp())
 
 
-def _dead_events(client: TestClient, tenant: TenantHandle, monkeypatch: pytest.MonkeyPatch) -> None:
+def dead_events(client: TestClient, tenant: TenantHandle, monkeypatch: pytest.MonkeyPatch) -> None:
     """Two events that never map (a customer with no real currency), dead after one attempt,
     and one that maps."""
     settings = stripe_service.get_settings().model_copy(update={"stripe_mapping_max_attempts": 1})
@@ -60,7 +60,7 @@ def test_the_stripe_connection_events_and_dead_events_are_shown_and_acted_on(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     connect_stripe(client, tenant, api_key="sk_test_123")
-    _dead_events(client, tenant, monkeypatch)
+    dead_events(client, tenant, monkeypatch)
     sign_in(client, tenant.key)
     page = client.get(PAGE).text
     assert "Connected" in page and WEBHOOK_SECRET not in page and "sk_test_123" not in page
@@ -152,7 +152,7 @@ def test_a_read_only_key_sees_the_page_but_cannot_act(
     client: TestClient, tenant: TenantHandle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     connect_stripe(client, tenant)
-    _dead_events(client, tenant, monkeypatch)
+    dead_events(client, tenant, monkeypatch)
     response = client.post(
         "/api/v1/operational/security/keys/register",
         json={
