@@ -7,6 +7,9 @@ import uuid
 from datetime import date, datetime
 from pathlib import Path
 
+import pytest
+from fastapi.testclient import TestClient
+
 from tests.conftest import TenantHandle
 from tests.web.conftest import CHROMIUM, chromium_or_skip
 
@@ -28,6 +31,7 @@ CONSOLE_PAGES = (
     "Experiments",
     "Usage",
     "Content",
+    "Connectors",
     "Operations",
     "Alerts",
     "Investor",
@@ -232,3 +236,41 @@ def test_api_docs_render_in_chromium_with_nothing_from_outside(live_server: str)
     blocked = [e for e in errors if "Content Security Policy" in e]
     assert all("https://cdn.redoc.ly/redoc/logo-mini.svg" in e for e in blocked), blocked
     assert outside == [] and [e for e in errors if e not in blocked] == []
+
+
+def test_the_connectors_page_with_dead_events_in_chromium(
+    live_server: str,
+    client: TestClient,
+    tenant: TenantHandle,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A connected Stripe account with dead events: the page is accessible and fits a phone
+    with its table of buttons, and a Retry button puts its event back in the queue."""
+    chromium_or_skip()
+    from playwright.sync_api import sync_playwright
+
+    from tests.connectors.conftest import connect_stripe
+    from tests.web.test_connectors_page import dead_events
+
+    connect_stripe(client, tenant, api_key="sk_test_123")
+    dead_events(client, tenant, monkeypatch)
+    axe_source = (ASSETS / "axe.min.js").read_text()
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            page = browser.new_page(viewport=DESKTOP)
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(f"{live_server}/console/login?next=/console/connectors")
+            page.fill("#key", tenant.key)
+            page.click("#sign-in")
+            page.wait_for_url(f"{live_server}/console/connectors")
+            assert page.locator("#stripe-dead tbody tr").count() == 2
+            problems = _check(page, "Connectors with dead events", axe_source)
+            page.click("button[aria-label='Retry evt_dead1']")
+            page.wait_for_url("**/console/connectors?notice=stripe-retry*")
+            assert "Put back in the mapping queue" in page.inner_text(".notice")
+            assert page.locator("#stripe-dead tbody tr").count() == 1
+        finally:
+            browser.close()
+    assert errors == [] and problems == [], (errors, problems)

@@ -23,6 +23,7 @@ PAGES = (
     "/console/experiments",
     "/console/usage",
     "/console/content",
+    "/console/connectors",
     "/console/operations",
     "/console/alerts",
     "/console/investor",

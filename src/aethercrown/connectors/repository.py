@@ -34,6 +34,7 @@ from aethercrown.db.bulk import postgres_upsert
 from aethercrown.db.tenant_scope import scope_to_all_tenants
 
 IN_CHUNK = 1_000
+MAPPING_COUNTS = ("received", "mapped", "pending", "failed", "dead", "discarded")
 
 
 def _insert(session: Session) -> Any:
@@ -203,23 +204,65 @@ class StripeEventRepository(TenantRepository[StripeEvent]):
                 )
             )
 
+    @staticmethod
+    def _mapping_columns() -> list[Any]:
+        live = StripeEvent.mapped_at.is_(None) & StripeEvent.dead_at.is_(None)
+        dead = StripeEvent.dead_at.is_not(None) & StripeEvent.discarded_at.is_(None)
+        return [
+            func.count(),
+            func.count(StripeEvent.mapped_at),
+            func.coalesce(func.sum(case((live & StripeEvent.map_error.is_(None), 1))), 0),
+            func.coalesce(func.sum(case((live & StripeEvent.map_error.is_not(None), 1))), 0),
+            func.coalesce(func.sum(case((dead, 1))), 0),
+            func.count(StripeEvent.discarded_at),
+        ]
+
     def mapping_counts(self) -> dict[str, int]:
         """Events stored (webhooks and backfill reads), mapped, pending, failed (retried with
         backoff), dead (set aside) and discarded."""
-        live = StripeEvent.mapped_at.is_(None) & StripeEvent.dead_at.is_(None)
-        dead = StripeEvent.dead_at.is_not(None) & StripeEvent.discarded_at.is_(None)
+        row = self.session.execute(self.select(*self._mapping_columns())).one()
+        return {name: int(value) for name, value in zip(MAPPING_COUNTS, row, strict=True)}
+
+    def console_counts(self, since: datetime) -> dict[str, Any]:
+        """``mapping_counts`` and, in the same single pass over the tenant's events (the
+        console's page; two passes cost twice on a large tenant), webhook events (all, and
+        received since ``since``), backfill reads (ids ``snapshot:…``), the last webhook
+        event's arrival and the oldest arrival still waiting to be mapped."""
+        webhook = ~StripeEvent.event_id.startswith("snapshot:")
+        waiting = StripeEvent.mapped_at.is_(None) & StripeEvent.dead_at.is_(None)
         row = self.session.execute(
             self.select(
-                func.count(),
-                func.count(StripeEvent.mapped_at),
-                func.coalesce(func.sum(case((live & StripeEvent.map_error.is_(None), 1))), 0),
-                func.coalesce(func.sum(case((live & StripeEvent.map_error.is_not(None), 1))), 0),
-                func.coalesce(func.sum(case((dead, 1))), 0),
-                func.count(StripeEvent.discarded_at),
+                *self._mapping_columns(),
+                func.coalesce(func.sum(case((webhook, 1))), 0),
+                func.coalesce(func.sum(case((webhook & (StripeEvent.received_at >= since), 1))), 0),
+                func.max(case((webhook, StripeEvent.received_at))),
+                func.min(case((waiting, StripeEvent.received_at))),
+                func.max(StripeEvent.id),
             )
         ).one()
-        names = ("received", "mapped", "pending", "failed", "dead", "discarded")
-        return {name: int(value) for name, value in zip(names, row, strict=True)}
+        counts: dict[str, Any] = {
+            name: int(value) for name, value in zip(MAPPING_COUNTS, row[:6], strict=True)
+        }
+        return {
+            **counts,
+            "webhook_events": int(row[6]),
+            "webhook_events_recent": int(row[7]),
+            "backfill_reads": counts["received"] - int(row[6]),
+            "last_received_at": row[8],
+            "oldest_waiting_at": row[9],
+            "newest_id": row[10],
+        }
+
+    def livemode(self, row_id: int) -> bool | None:
+        """Whether this stored event (the newest: ``console_counts``' ``newest_id``) came from
+        live mode (Stripe writes ``livemode`` on every event and object): the account's mode,
+        without reading its secret key. By primary key: an ``ORDER BY id DESC LIMIT 1`` under
+        the row-level security policy read every row of the tenant (113 ms at 100,000)."""
+        payload = self.session.scalar(
+            self.select(StripeEvent.payload).where(StripeEvent.id == row_id)
+        )
+        mode = payload.get("livemode") if isinstance(payload, dict) else None
+        return mode if isinstance(mode, bool) else None
 
     def dead(self, limit: int) -> list[StripeEvent]:
         """The latest events set aside as dead (not discarded)."""
@@ -414,6 +457,9 @@ class SegmentSourceRepository(TenantRepository[SegmentSource]):
     model = SegmentSource
     noun = "Segment source"
 
+    def oldest_first(self) -> Sequence[SegmentSource]:
+        return self.all(self.select().order_by(SegmentSource.created_at, SegmentSource.id))
+
 
 # The live source a write key opens, with its tenant's tier (the quota of what it writes).
 _WRITE_KEY_LOOKUP = (
@@ -458,6 +504,13 @@ class SegmentUserRepository(TenantRepository[SegmentUser]):
         # query for a batch's hundreds of rows (nothing is pending: no flush is skipped).
         rows = self.session.connection().execute(stmt).all()
         return {user: (customer, ident) for user, customer, ident in rows}
+
+    def summary(self) -> tuple[int, datetime | None]:
+        """How many users the tenant's tracking calls named, and when one last changed."""
+        count, last = self.session.execute(
+            self.select(func.count(), func.max(SegmentUser.updated_at))
+        ).one()
+        return int(count), last
 
     def upsert(self, rows: Sequence[dict[str, Any]]) -> None:
         """Rows of user_id, customer (None keeps the stored one) and traits (merged)."""
@@ -512,6 +565,20 @@ class SegmentMessageRepository(TenantRepository[SegmentMessage]):
         for chunk in _chunks(rows):
             new.update(self.session.scalars(stmt, list(chunk)).all())
         return new
+
+    def per_source(self, since: datetime) -> dict[uuid.UUID, tuple[int, int, datetime | None]]:
+        """Per source: identify and group calls kept (until the daily prune), those received
+        since ``since``, and the last one's arrival: one grouped aggregate."""
+        stmt = self.select(
+            SegmentMessage.source_id,
+            func.count(),
+            func.coalesce(func.sum(case((SegmentMessage.received_at >= since, 1))), 0),
+            func.max(SegmentMessage.received_at),
+        ).group_by(SegmentMessage.source_id)
+        return {
+            source: (int(total), int(recent), last)
+            for source, total, recent, last in self.session.execute(stmt)
+        }
 
 
 def prune_segment_messages(session: Session, before: datetime, limit: int) -> int:

@@ -92,6 +92,31 @@ def revoke_source(session: Session, tenant_id: uuid.UUID, source_id: uuid.UUID) 
         source.revoked_at = utcnow()
 
 
+def console_summary(session: Session, tenant_id: uuid.UUID, since: datetime) -> dict[str, Any]:
+    """What the console's Connectors page shows of Segment-format tracking: each source (its
+    key's prefix only) with the identify and group calls it sent that are still kept (7 days),
+    those since ``since`` and the last one's arrival; and the users the calls named. Three
+    queries. Track calls become activity rows, which do not record their source."""
+    calls = SegmentMessageRepository(session, tenant_id).per_source(since)
+    users, users_updated_at = SegmentUserRepository(session, tenant_id).summary()
+    sources = []
+    for source in SegmentSourceRepository(session, tenant_id).oldest_first():
+        total, recent, last = calls.get(source.id, (0, 0, None))
+        sources.append(
+            {
+                "id": source.id,
+                "name": source.name,
+                "display_prefix": source.display_prefix,
+                "created_at": source.created_at,
+                "revoked_at": source.revoked_at,
+                "calls_kept": total,
+                "calls_recent": recent,
+                "last_call_at": last,
+            }
+        )
+    return {"sources": sources, "users": users, "users_updated_at": users_updated_at}
+
+
 @dataclass(slots=True)
 class WriteKey:
     """What a live write key opens: its tenant and source, and the tenant's tier (the quota of

@@ -825,6 +825,40 @@ def backfill_state(session: Session, tenant_id: uuid.UUID) -> dict[str, Any]:
     return {"status": conn.backfill_status, "resources": conn.backfill or {}}
 
 
+# The console's "received lately" window.
+RECENT = timedelta(hours=24)
+
+
+def console_summary(session: Session, tenant_id: uuid.UUID, dead: int = 50) -> dict[str, Any]:
+    """What the console's Connectors page shows of Stripe, in at most four queries (one pass
+    over the events): the connection (never its secrets), events received and their mapping's
+    state, the latest dead events and the backfill's progress. ``connection`` is None for a
+    tenant that never connected."""
+    now = utcnow()
+    conn = StripeConnectionRepository(session, tenant_id).current()
+    repo = StripeEventRepository(session, tenant_id)
+    counts = repo.console_counts(now - RECENT)
+    oldest = counts.pop("oldest_waiting_at")
+    newest = counts.pop("newest_id")
+    return {
+        "connection": None
+        if conn is None
+        else {
+            "connected_at": conn.created_at,
+            "updated_at": conn.updated_at,
+            "has_api_key": conn.api_key is not None,
+            "api_base": conn.api_base,
+            "backfill_status": conn.backfill_status,
+            "backfill": conn.backfill or {},
+        },
+        "webhook_path": webhook_path(tenant_id),
+        "livemode": repo.livemode(newest) if newest is not None else None,
+        **counts,
+        "oldest_waiting_age": (now - oldest) if oldest is not None else None,
+        "dead_events": [_dead_event(e) for e in repo.dead(dead)] if counts["dead"] else [],
+    }
+
+
 def webhook_path(tenant_id: uuid.UUID) -> str:
     return f"/api/v1/connectors/stripe/webhook/{tenant_id}"
 

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from urllib.parse import parse_qs, quote
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi import Path as FastApiPath
 from fastapi.openapi.docs import (
     get_redoc_html,
     get_swagger_ui_html,
@@ -27,6 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from aethercrown.analytics import service as analytics
 from aethercrown.analytics.schemas import MONTH_PATTERN
 from aethercrown.clock import utcnow
+from aethercrown.connectors import stripe_service
 from aethercrown.core.auth import authenticate_secret
 from aethercrown.core.errors import InvalidInput, NotFound, ProblemError, field_error
 from aethercrown.core.money import money
@@ -45,6 +47,7 @@ STATIC = HERE / "static"
 LOGIN = "/console/login"
 # Where another module's console page hangs in the navigation once its route exists.
 ONBOARDING_PATH = "/console/onboarding"
+CONNECTORS_PATH = "/console/connectors"
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +105,15 @@ CONSOLE_PAGES = (
         "tenant:read",
         "onboarding.html.j2",
         pages.onboarding_page,
+        False,
+    ),
+    ConsolePage(
+        "connectors",
+        CONNECTORS_PATH,
+        "Connectors",
+        "tenant:read",
+        "connectors.html.j2",
+        pages.connectors_page,
         False,
     ),
     ConsolePage(
@@ -177,6 +189,9 @@ NOTICES = {
     "invalid": "That is not a valid API key: it is unknown, revoked or expired.",
     "operator": "Operator keys act for every tenant; sign in with one tenant's key.",
     "signedout": "Signed out.",
+    "stripe-retry": "Put back in the mapping queue: the mapping job maps them within a minute.",
+    "stripe-discard": "Discarded: kept stored, never mapped.",
+    "stripe-none": "No dead event matched: nothing changed.",
 }
 
 router = APIRouter(tags=["web"], include_in_schema=False)
@@ -322,6 +337,9 @@ async def _page(request: Request, session: Session, page: ConsolePage, **extra: 
         segments=console_filters.SEGMENTS,
         notice=request.query_params.get("notice") and NOTICES.get(request.query_params["notice"]),
         back=chosen.link("/console"),
+        # Addresses a user pastes elsewhere (Stripe's webhook URL, the SDK's host) as this
+        # request reached the server.
+        origin=str(request.base_url).rstrip("/"),
         **body,
     )
 
@@ -487,6 +505,44 @@ async def console_stop_experiment(
         return guard
     experiments.stop(session, guard.tenant_id, experiment_id, f"key:{guard.key_id}")
     return RedirectResponse("/console/experiments", status_code=303)
+
+
+@router.post(CONNECTORS_PATH + "/stripe/events/{action}")
+async def console_stripe_dead_events(
+    request: Request,
+    session: DbSession,
+    action: Annotated[str, FastApiPath(pattern="^(retry|discard)$")],
+) -> Response:
+    """Retry or discard one dead Stripe event (form field ``event_id``) or every dead one
+    (``all=1``), through the same service functions as the API's routes."""
+    _check_origin(request)
+    guard = _guard(request, session, "tenant:write")
+    if isinstance(guard, RedirectResponse):
+        return guard
+    form = _form(await request.body())
+    event_id = form.get("event_id", "").strip()
+    if form.get("all") == "1" and not event_id:
+        bulk = (
+            stripe_service.retry_dead_events
+            if action == "retry"
+            else stripe_service.discard_dead_events
+        )
+        done = bulk(session, guard.tenant_id)["affected"]
+    elif event_id and len(event_id) <= 255 and "all" not in form:
+        single = (
+            stripe_service.retry_dead_event
+            if action == "retry"
+            else stripe_service.discard_dead_event
+        )
+        single(session, guard.tenant_id, event_id)  # 404 or 409 (not dead): nothing changes
+        done = 1
+    else:
+        raise InvalidInput(
+            "Name one dead event or all of them",
+            [field_error(["form", "event_id"], "an event id (at most 255 characters), or all=1")],
+        )
+    notice = f"stripe-{action}" if done else "stripe-none"
+    return RedirectResponse(f"{CONNECTORS_PATH}?notice={notice}#stripe", status_code=303)
 
 
 @router.get("/investor/report")

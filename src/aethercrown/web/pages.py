@@ -23,6 +23,7 @@ from aethercrown.churn import service as churn
 from aethercrown.churn.models import ChurnModel
 from aethercrown.churn.schemas import CampaignOut
 from aethercrown.clock import utcnow
+from aethercrown.connectors import adspend_service, segment_service, stripe_service
 from aethercrown.content import service as content
 from aethercrown.core.errors import ProblemError
 from aethercrown.core.ledger import digest
@@ -1250,6 +1251,37 @@ def alerts_page(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dic
             for d in alerts.recent_deliveries(session, tenant_id, LIST_SIZE)
         ],
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# Connectors
+
+
+def connectors_page(session: Session, tenant_id: uuid.UUID, filters: Filters) -> dict[str, Any]:
+    """The tenant's data sources: Stripe (connection, events, mapping, dead events, backfill),
+    Segment-format sources and the ad-spend channel rules; a handful of aggregate queries."""
+    since = utcnow() - stripe_service.RECENT
+    stripe = stripe_service.console_summary(session, tenant_id)
+    age = stripe["oldest_waiting_age"]
+    return {
+        "tenant": tenant_name(session, tenant_id),
+        "stripe": stripe,
+        "oldest_waiting": None if age is None else _age(age),
+        "segment": segment_service.console_summary(session, tenant_id, since),
+        "channel_rules": adspend_service.channel_rules(session, tenant_id),
+    }
+
+
+def _age(delta: timedelta) -> str:
+    """A waiting time a person reads at a glance: "45 s", "12 min", "3 h 5 min", "2 d 4 h"."""
+    seconds = max(int(delta.total_seconds()), 0)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    if seconds < 86400:
+        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    return f"{seconds // 86400} d {seconds % 86400 // 3600} h"
 
 
 # ---------------------------------------------------------------------------------------------
