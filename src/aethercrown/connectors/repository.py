@@ -407,31 +407,29 @@ class StripeSegmentRepository(TenantRepository[StripeSubscriptionSegment]):
 
     def recorded(self, subscriptions: Collection[str]) -> set[str]:
         """The segments recorded for these Stripe subscriptions."""
-        out: set[str] = set()
-        for chunk in _chunks(sorted(subscriptions)):
-            stmt = self.select(StripeSubscriptionSegment.segment).where(
-                StripeSubscriptionSegment.subscription.in_(chunk)
-            )
-            out.update(self.session.scalars(stmt))
-        return out
+        if not subscriptions:
+            return set()
+        stmt = self.select(StripeSubscriptionSegment.segment).where(
+            in_strings(self.session, StripeSubscriptionSegment.subscription, subscriptions)
+        )
+        return set(self.session.scalars(stmt))
 
     def stored(self, subscriptions: Collection[str]) -> list[tuple[str, str]]:
         """(Stripe subscription, segment) of these subscriptions' segments still stored in
         ``subscriptions`` (one deleted through the data API is not named again)."""
-        out: list[tuple[str, str]] = []
+        if not subscriptions:
+            return []
         segment = StripeSubscriptionSegment
-        for chunk in _chunks(sorted(subscriptions)):
-            stmt = (
-                self.select(segment.subscription, segment.segment)
-                .join(
-                    Subscription,
-                    (Subscription.tenant_id == segment.tenant_id)
-                    & (Subscription.external_id == segment.segment),
-                )
-                .where(segment.subscription.in_(chunk))
+        stmt = (
+            self.select(segment.subscription, segment.segment)
+            .join(
+                Subscription,
+                (Subscription.tenant_id == segment.tenant_id)
+                & (Subscription.external_id == segment.segment),
             )
-            out.extend((sub, seg) for sub, seg in self.session.execute(stmt))
-        return out
+            .where(in_strings(self.session, segment.subscription, subscriptions))
+        )
+        return [(sub, seg) for sub, seg in self.session.execute(stmt)]
 
     def record(self, added: Sequence[tuple[str, str]], removed: Collection[str]) -> None:
         """Record segments written (Stripe subscription, segment) and forget removed ones."""
