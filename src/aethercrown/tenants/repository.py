@@ -55,9 +55,9 @@ _TIER_COLUMNS = (
 )
 # Built once: reading a tenant for display is a plain query (no ORM identity map or instance
 # state), compiled once and run on the driver's cursor: the authenticated read's hot path.
+# Not the id: it is the one asked for (a primary-key read), which saves parsing it back.
 _TENANT_VIEW = PreparedRead(
     select(
-        Tenant.id,
         Tenant.name,
         Tenant.slug,
         Tenant.tier_slug,
@@ -79,6 +79,7 @@ def tenant_view(unit: ReadUnit, tenant_id: uuid.UUID) -> dict[str, Any] | None:
     if values is None:
         return None
     quotas = {c.key: values.pop(f"quota_{c.key}") for c in _TIER_COLUMNS}
+    values["id"] = tenant_id
     values["tier"] = values.pop("tier_slug")
     values["quotas"] = quotas
     return values
