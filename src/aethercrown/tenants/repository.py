@@ -71,6 +71,8 @@ _TENANT_VIEW = PreparedRead(
     .where(Tenant.id == bindparam("tenant_id"))
 )
 
+_QUOTA_LABELS = tuple((c.key, f"quota_{c.key}") for c in _TIER_COLUMNS)
+
 
 def tenant_view(unit: ReadUnit, tenant_id: uuid.UUID) -> dict[str, Any] | None:
     """The tenant with its tier's quotas as plain values, shaped like ``TenantOut``, read in a
@@ -78,7 +80,7 @@ def tenant_view(unit: ReadUnit, tenant_id: uuid.UUID) -> dict[str, Any] | None:
     values = unit.first(_TENANT_VIEW, {"tenant_id": tenant_id})
     if values is None:
         return None
-    quotas = {c.key: values.pop(f"quota_{c.key}") for c in _TIER_COLUMNS}
+    quotas = {key: values.pop(label) for key, label in _QUOTA_LABELS}
     values["id"] = tenant_id
     values["tier"] = values.pop("tier_slug")
     values["quotas"] = quotas
