@@ -179,7 +179,8 @@ class ReadUnit:
     ``scope`` is the unit's tenant scope for row-level security: a tenant id as text,
     ``tenant_scope.ALL_TENANTS`` or None (no tenant rows), as ``db.session.request_scope``
     gives it. Nothing is checked out until the first read; ``close`` (always called: the
-    request's dependency registers it) rolls back and returns the connection."""
+    request's dependency registers it) rolls back and returns the connection (on SQLite, kept for
+    the next unit: see the module's doc)."""
 
     __slots__ = ("_connection", "_dialect", "_engine", "_kept", "_scope")
 
