@@ -200,7 +200,10 @@ class ReadUnit:
     def _begin(self) -> PoolProxiedConnection:
         dialect = self._dialect
         kept = self._kept
-        connection = kept.pop() if kept else self._engine.raw_connection()
+        try:
+            connection = kept.pop() if kept else self._engine.raw_connection()
+        except IndexError:  # another thread took the last one between the test and the pop
+            connection = self._engine.raw_connection()
         try:
             if kept is not None:
                 # The driver runs in autocommit mode (db.engine): the unit's reads share one
