@@ -52,6 +52,7 @@ from aethercrown.core.readroute import ReadIndex, install_read_index
 from aethercrown.data.api import router as data_router
 from aethercrown.db import migrate
 from aethercrown.db.engine import make_engine, make_session_factory
+from aethercrown.db.prepared import reserved_connections
 from aethercrown.experiments.api import router as experiments_router
 from aethercrown.experiments.api import stateless_router as experiments_stateless_router
 from aethercrown.health import service as health_service
@@ -256,12 +257,15 @@ def _add_middleware(app: FastAPI, parts: _Parts) -> None:
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(InputLimitsMiddleware)  # before idempotency: a refused body is not kept
     pool = parts.engine.pool
+    capacity = pool.size() + pool._max_overflow  # type: ignore[attr-defined]
     app.add_middleware(
         RequestContextMiddleware,
         metrics=parts.metrics,
         counter=parts.counter,
         max_body_bytes=parts.settings.max_body_bytes,
-        max_in_flight=pool.size() + pool._max_overflow,  # type: ignore[attr-defined]
+        # The pool's connections but those read units may keep out of it between requests
+        # (db.prepared): a request in flight can then always get one.
+        max_in_flight=capacity - reserved_connections(parts.engine),
     )
 
 

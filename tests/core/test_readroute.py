@@ -16,6 +16,7 @@ from pydantic import BaseModel
 import aethercrown.app as app_module
 from aethercrown.core.auth import AuthenticatedReader
 from aethercrown.core.readroute import ReadIndex, ReadRoute, _index, _may_overlap, read_route
+from aethercrown.db.prepared import kept_readers
 from aethercrown.settings import Settings
 from tests.conftest import TenantHandle, bearer
 
@@ -25,7 +26,12 @@ class _Out(BaseModel):
 
 
 def _checked_in(client: TestClient) -> bool:
-    return client.app.state.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    """Every read unit's connection is back: in the pool, or kept for the next read unit
+    (SQLite) with no transaction open."""
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    kept = kept_readers(engine)
+    idle = not any(c.driver_connection.in_transaction for c in kept)
+    return bool(engine.pool.checkedout() == len(kept) and idle)
 
 
 def test_the_tenant_read_is_a_read_route() -> None:

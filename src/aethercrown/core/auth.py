@@ -87,6 +87,28 @@ class TenantPrincipal(Principal):
     tenant_id: uuid.UUID
 
 
+@dataclass(frozen=True, slots=True)
+class KeyUse:
+    """What every request with a key derives from its cache entry alike, built once per entry
+    (``CachedKey.use``): the principal (frozen, so shared safely), the rate limiter's key, and
+    the row scope of a tenant key's units of work (its tenant id as text)."""
+
+    principal: Principal
+    limiter_key: str
+    tenant_scope: str | None
+
+    @classmethod
+    def of(cls, key: CachedKey) -> KeyUse:
+        principal = Principal(
+            key_id=key.key_id,
+            scopes=key.scopes,
+            tenant_id=key.tenant_id,
+            is_operator=key.tenant_id is None,
+        )
+        scope = None if key.tenant_id is None else str(key.tenant_id)
+        return cls(principal, str(key.key_id), scope)
+
+
 def _unauthorized(detail: str) -> ProblemError:
     return ProblemError(
         401, "unauthorized", "Unauthorized", detail, headers={"WWW-Authenticate": "Bearer"}
@@ -167,14 +189,23 @@ async def check_secret(
 ) -> tuple[Principal, dict[str, str]]:
     """``authenticate_secret`` without a response: the principal, and the rate limit's headers
     for the answer (``core.readroute`` builds its response itself)."""
+    use, headers = await _check_key(request, session, token)
+    return use.principal, headers
+
+
+async def _check_key(
+    request: Request, session: Session | None, token: str
+) -> tuple[KeyUse, dict[str, str]]:
+    """``check_secret``, with the key's ``KeyUse`` for the principal."""
     key_hash = hash_secret(token)
-    cache: KeyCache[CachedKey] = request.app.state.key_cache
+    state = request.app.state
+    cache: KeyCache[CachedKey] = state.key_cache
     key = cache.get(key_hash)
     if key is None:
         if session is not None:
             key = _load_key(session, key_hash, cache)
         else:
-            with request.app.state.session_factory() as own:
+            with state.session_factory() as own:
                 key = _load_key(own, key_hash, cache)
     if key is None:
         raise _unauthorized("Unknown API key")
@@ -186,15 +217,20 @@ async def check_secret(
     if key.expires_at is not None and key.expires_at <= now:
         raise _unauthorized("API key expired")
 
-    limiter: RateLimiter = request.app.state.rate_limiter
-    verdict = await limiter.hit(str(key.key_id), key.per_minute or ADMIN_REQUESTS_PER_MINUTE)
+    use = key.use
+    if use is None:
+        use = key.use = KeyUse.of(key)
+    limiter: RateLimiter = state.rate_limiter
+    verdict = await limiter.hit(use.limiter_key, key.per_minute or ADMIN_REQUESTS_PER_MINUTE)
+    # request.state's dict, without building its State wrapper (the same entries).
+    request_state = request.scope.setdefault("state", {})
     if key.tenant_id is not None:
-        request.state.tenant_id = key.tenant_id
+        request_state["tenant_id"] = key.tenant_id
     else:  # the unit of work's row-level-security scope (db.session.request_scope)
-        request.state.operator = True
+        request_state["operator"] = True
     headers = verdict.headers()
     if not verdict.allowed:
-        request.state.rate_limited = True
+        request_state["rate_limited"] = True
         raise ProblemError(
             429,
             "rate-limited",
@@ -205,16 +241,9 @@ async def check_secret(
         )
 
     if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
-        request.app.state.request_counter.touch_key(key.key_id, now)
+        state.request_counter.touch_key(key.key_id, now)
         key.last_used_at = now  # reported: the batched writer stores it
-
-    principal = Principal(
-        key_id=key.key_id,
-        scopes=key.scopes,
-        tenant_id=key.tenant_id,
-        is_operator=key.tenant_id is None,
-    )
-    return principal, headers
+    return use, headers
 
 
 Authenticated = Annotated[Principal, Depends(authenticate)]
@@ -231,10 +260,11 @@ class AuthenticatedRead:
 async def open_authenticated_read(request: Request) -> tuple[AuthenticatedRead, dict[str, str]]:
     """Authenticate the Bearer key (rate limit included) and open a ``ReadUnit`` in the scope
     it resolves to; with the rate limit's headers. The caller closes ``unit``."""
-    principal, headers = await check_secret(request, None, _bearer(request))
-    return AuthenticatedRead(
-        principal, ReadUnit(request.app.state.engine, request_scope(request))
-    ), headers
+    use, headers = await _check_key(request, None, _bearer(request))
+    # A tenant key's scope is its tenant (what request_scope reads from the request's state,
+    # just set); an operator's may be narrowed by the request (X-Tenant), so it is asked.
+    scope = use.tenant_scope if use.tenant_scope is not None else request_scope(request)
+    return AuthenticatedRead(use.principal, ReadUnit(request.app.state.engine, scope)), headers
 
 
 async def authenticated_read(

@@ -29,12 +29,15 @@ import uuid
 import weakref
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import redis
 import redis.asyncio as aioredis
 from sqlalchemy import Engine, event
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
+
+if TYPE_CHECKING:
+    from aethercrown.core.auth import KeyUse
 
 log = logging.getLogger("aethercrown.auth")
 
@@ -58,6 +61,10 @@ class CachedKey:
     # Last use as stored or as last reported to the batched writer (updated in place).
     last_used_at: datetime | None
     loaded_at: float
+    # What authentication derives from the entry (its principal, the rate limit's key, the row
+    # scope), built by core.auth at the entry's first use and shared by the requests after it:
+    # it changes only with the entry, which a change to the key replaces.
+    use: KeyUse | None = None
 
 
 class _Entry(Protocol):

@@ -61,6 +61,10 @@ _CONVERTED: dict[type[convertors.Convertor[Any]], type] = {
 }
 
 
+# Header name -> its lowercased bytes, as a response's raw headers hold it.
+_RAW_NAMES: dict[str, bytes] = {}
+
+
 class ReadRoute(APIRoute):
     """An ``APIRoute`` for a hot authenticated read (see the module's doc)."""
 
@@ -88,11 +92,16 @@ class ReadRoute(APIRoute):
             raise ResponseValidationError(errors=errors, body=content)
         response = Response(field.serialize_json(value), media_type="application/json")
         # What response.headers.update(headers) gives (the rate limit's headers after the
-        # response's own, none of the same name) without its scan of the list per header.
-        response.raw_headers.extend(
-            (name.lower().encode("latin-1"), value.encode("latin-1"))
-            for name, value in headers.items()
-        )
+        # response's own, none of the same name) without its scan of the list per header;
+        # the few names (the rate limit's) encoded once.
+        raw_headers = response.raw_headers
+        for name, value in headers.items():
+            raw_name = _RAW_NAMES.get(name)
+            if raw_name is None:
+                raw_name = name.lower().encode("latin-1")
+                if len(_RAW_NAMES) < 64:
+                    _RAW_NAMES[name] = raw_name
+            raw_headers.append((raw_name, value.encode("latin-1")))
         await response(scope, receive, send)
 
 

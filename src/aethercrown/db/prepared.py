@@ -18,15 +18,24 @@ SQLite; on PostgreSQL the transaction's tenant scope for row-level security, set
 ``db.tenant_scope`` sets it for a session) and rolled back when the unit closes. Building,
 beginning and closing a ``Session`` (its transaction object, a Core ``Connection``, the events
 on both) cost more than the read itself on the authenticated tenant read.
+
+On SQLite a unit's connection is not returned to the pool when it closes but kept, rolled
+back, for the engine's next read unit (at most ``KEPT_READERS`` of them; more go back to the
+pool): the pool's checkout and checkin (its queue, lock, reset and events) cost five times the
+``BEGIN`` and ``ROLLBACK`` a read unit needs. A kept connection holds no transaction and no
+snapshot between units; it is closed when the engine is disposed, and one found invalid (a
+lost connection) is discarded, not kept. On PostgreSQL every unit checks out from the pool,
+whose checkout pings a connection idle too long (``db.engine``).
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, Select
+from sqlalchemy import Engine, Select, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.orm import Session
@@ -35,6 +44,30 @@ from sqlalchemy.pool import PoolProxiedConnection
 from aethercrown.db import tenant_scope
 
 Processor = Callable[[Any], Any] | None
+
+# SQLite connections kept out of the pool between read units, per engine (see the module's
+# doc). Read units overlap only when an endpoint awaits between its reads: two suffice.
+KEPT_READERS = 2
+_kept: weakref.WeakKeyDictionary[Engine, list[PoolProxiedConnection]] = weakref.WeakKeyDictionary()
+
+
+def kept_readers(engine: Engine) -> list[PoolProxiedConnection]:
+    """The idle connections ``engine``'s read units reuse (SQLite), closed with the engine."""
+    kept = _kept.get(engine)
+    if kept is None:
+        kept = _kept[engine] = []
+
+        @event.listens_for(engine, "engine_disposed")
+        def _close_kept(_engine: Engine) -> None:
+            while kept:
+                kept.pop().close()
+
+    return kept
+
+
+def reserved_connections(engine: Engine) -> int:
+    """How many of the pool's connections read units may keep out of it (0 on PostgreSQL)."""
+    return KEPT_READERS if engine.dialect.name == "sqlite" else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,15 +179,17 @@ class ReadUnit:
     ``scope`` is the unit's tenant scope for row-level security: a tenant id as text,
     ``tenant_scope.ALL_TENANTS`` or None (no tenant rows), as ``db.session.request_scope``
     gives it. Nothing is checked out until the first read; ``close`` (always called: the
-    request's dependency registers it) rolls back and returns the connection."""
+    request's dependency registers it) rolls back and returns the connection (on SQLite, kept for
+    the next unit: see the module's doc)."""
 
-    __slots__ = ("_connection", "_dialect", "_engine", "_scope")
+    __slots__ = ("_connection", "_dialect", "_engine", "_kept", "_scope")
 
     def __init__(self, engine: Engine, scope: str | None) -> None:
         self._engine = engine
         self._dialect = engine.dialect
         self._scope = scope
         self._connection: PoolProxiedConnection | None = None
+        self._kept = kept_readers(engine) if engine.dialect.name == "sqlite" else None
 
     def first(self, read: PreparedRead, params: Mapping[str, Any]) -> dict[str, Any] | None:
         connection = self._connection
@@ -164,9 +199,13 @@ class ReadUnit:
 
     def _begin(self) -> PoolProxiedConnection:
         dialect = self._dialect
-        connection = self._engine.raw_connection()
+        kept = self._kept
         try:
-            if dialect.name == "sqlite":
+            connection = kept.pop() if kept else self._engine.raw_connection()
+        except IndexError:  # another thread took the last one between the test and the pop
+            connection = self._engine.raw_connection()
+        try:
+            if kept is not None:
                 # The driver runs in autocommit mode (db.engine): the unit's reads share one
                 # snapshot only inside an explicit transaction, as a session's do.
                 sql, params = "BEGIN DEFERRED", None
@@ -192,8 +231,14 @@ class ReadUnit:
         connection, self._connection = self._connection, None
         if connection is None:
             return
+        kept = self._kept
         try:
             if connection.is_valid:  # not after a lost connection was invalidated
                 connection.rollback()
-        finally:
-            connection.close()  # back to the pool (or discarded, if invalidated)
+                if kept is not None and len(kept) < KEPT_READERS:
+                    kept.append(connection)
+                    return
+        except BaseException:
+            connection.close()
+            raise
+        connection.close()  # back to the pool (or discarded, if invalidated)

@@ -55,9 +55,9 @@ _TIER_COLUMNS = (
 )
 # Built once: reading a tenant for display is a plain query (no ORM identity map or instance
 # state), compiled once and run on the driver's cursor: the authenticated read's hot path.
+# Not the id: it is the one asked for (a primary-key read), which saves parsing it back.
 _TENANT_VIEW = PreparedRead(
     select(
-        Tenant.id,
         Tenant.name,
         Tenant.slug,
         Tenant.tier_slug,
@@ -71,6 +71,8 @@ _TENANT_VIEW = PreparedRead(
     .where(Tenant.id == bindparam("tenant_id"))
 )
 
+_QUOTA_LABELS = tuple((c.key, f"quota_{c.key}") for c in _TIER_COLUMNS)
+
 
 def tenant_view(unit: ReadUnit, tenant_id: uuid.UUID) -> dict[str, Any] | None:
     """The tenant with its tier's quotas as plain values, shaped like ``TenantOut``, read in a
@@ -78,7 +80,8 @@ def tenant_view(unit: ReadUnit, tenant_id: uuid.UUID) -> dict[str, Any] | None:
     values = unit.first(_TENANT_VIEW, {"tenant_id": tenant_id})
     if values is None:
         return None
-    quotas = {c.key: values.pop(f"quota_{c.key}") for c in _TIER_COLUMNS}
+    quotas = {key: values.pop(label) for key, label in _QUOTA_LABELS}
+    values["id"] = tenant_id
     values["tier"] = values.pop("tier_slug")
     values["quotas"] = quotas
     return values
