@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 import typer
 from rich.console import Console
@@ -162,28 +163,35 @@ _OBJECT = typer.Option(None, "--object", help="The dead events of this Stripe ob
 _TENANT = typer.Option(..., help="Tenant slug or id")
 
 
-@stripe_app.command("retry")
-def retry_event(
-    event_id: str | None = _EVENT_ID,
-    tenant: str = _TENANT,
-    every: bool = _ALL,
-    event_type: str | None = _TYPE,
-    object_id: str | None = _OBJECT,
-) -> None:
-    """Put dead Stripe events back in the mapping queue with a fresh count of attempts (the
+def _dead_event_command(action: str, doc: str) -> Callable[..., None]:
+    """The command that applies ``action`` to dead events: retry and discard take the same
+    event id, tenant and choice of --all, --type and --object."""
+
+    def command(
+        event_id: str | None = _EVENT_ID,
+        tenant: str = _TENANT,
+        every: bool = _ALL,
+        event_type: str | None = _TYPE,
+        object_id: str | None = _OBJECT,
+    ) -> None:
+        _dead_event_action(tenant, event_id, action, every, event_type, object_id)
+
+    command.__doc__ = doc
+    return command
+
+
+stripe_app.command("retry")(
+    _dead_event_command(
+        "retry",
+        """Put dead Stripe events back in the mapping queue with a fresh count of attempts (the
     mapping job, or `aethercrown connectors stripe map`, maps them): one by its id, or those
-    chosen by --all, --type and/or --object."""
-    _dead_event_action(tenant, event_id, "retry", every, event_type, object_id)
-
-
-@stripe_app.command("discard")
-def discard_event(
-    event_id: str | None = _EVENT_ID,
-    tenant: str = _TENANT,
-    every: bool = _ALL,
-    event_type: str | None = _TYPE,
-    object_id: str | None = _OBJECT,
-) -> None:
-    """Give up on dead Stripe events (they stay stored and are never mapped): one by its id,
-    or those chosen by --all, --type and/or --object."""
-    _dead_event_action(tenant, event_id, "discard", every, event_type, object_id)
+    chosen by --all, --type and/or --object.""",
+    )
+)
+stripe_app.command("discard")(
+    _dead_event_command(
+        "discard",
+        """Give up on dead Stripe events (they stay stored and are never mapped): one by its id,
+    or those chosen by --all, --type and/or --object.""",
+    )
+)

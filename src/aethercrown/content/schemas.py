@@ -9,6 +9,9 @@ from typing import Annotated, Any, Literal
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic.dataclasses import dataclass as pydantic_dataclass
+
+from aethercrown.content.mail import Rendered
 
 NO_NUL = r"^[^\x00]*$"
 
@@ -24,6 +27,10 @@ Url = Annotated[str, StringConstraints(max_length=2000, pattern=r"^https?://[^\s
 Tone = Literal["friendly", "professional", "bold"]
 Platform = Literal["x", "linkedin", "instagram", "threads", "bluesky", "mastodon", "facebook"]
 ProviderChoice = Literal["auto", "offline"]
+# What a writer is asked about, and the seed that makes its offline draft repeatable: one rule
+# for every request that writes.
+Topic = Annotated[str, bounded(1, 200)]
+Seed = Annotated[int, Field(ge=0, le=2**31 - 1, strict=True)]
 
 
 class Strict(BaseModel):
@@ -104,22 +111,22 @@ class ProfileOut(BaseModel):
 
 
 class BlogIn(Strict):
-    topic: Annotated[str, bounded(1, 200)]
+    topic: Topic
     keyphrase: Annotated[str, bounded(1, 100)]
     target_words: int = Field(1000, ge=800, le=2000, strict=True)
-    seed: int = Field(0, ge=0, le=2**31 - 1, strict=True)
+    seed: Seed = 0
     provider: ProviderChoice = "auto"
 
 
 class SocialIn(Strict):
-    topic: Annotated[str, bounded(1, 200)]
+    topic: Topic
     keyphrase: Annotated[str, bounded(1, 100)] | None = None
     platforms: list[Platform] = Field(min_length=1, max_length=7)
     link: Url | None = None
     thread: bool = Field(
         False, description="Split into a thread where the platform has them", strict=True
     )
-    seed: int = Field(0, ge=0, le=2**31 - 1, strict=True)
+    seed: Seed = 0
     provider: ProviderChoice = "auto"
 
 
@@ -156,7 +163,9 @@ class VersionOut(BaseModel):
     created_at: datetime
 
 
-class ItemOut(BaseModel):
+class ItemFields(BaseModel):
+    """What the list of items and an item's full view both answer first, in this order."""
+
     id: uuid.UUID
     kind: str
     channel: str
@@ -165,6 +174,9 @@ class ItemOut(BaseModel):
     version: int
     scheduled_at: datetime | None
     created_at: datetime
+
+
+class ItemOut(ItemFields):
     updated_at: datetime
     campaign_kind: str | None = Field(
         None, description="churn | upsell when the item is a campaign's email"
@@ -173,15 +185,7 @@ class ItemOut(BaseModel):
     current: VersionOut
 
 
-class ItemSummary(BaseModel):
-    id: uuid.UUID
-    kind: str
-    channel: str
-    title: str
-    status: str
-    version: int
-    scheduled_at: datetime | None
-    created_at: datetime
+class ItemSummary(ItemFields):
     campaign_kind: str | None = None
     campaign_id: uuid.UUID | None = None
 
@@ -301,15 +305,15 @@ Email = Annotated[
 
 
 class NewsletterIn(Strict):
-    topic: Annotated[str, bounded(1, 200)]
+    topic: Topic
     sections: int = Field(3, ge=2, le=6, strict=True)
-    seed: int = Field(0, ge=0, le=2**31 - 1, strict=True)
+    seed: Seed = 0
     provider: ProviderChoice = "auto"
 
 
 class EmailIn(Strict):
-    topic: Annotated[str, bounded(1, 200)]
-    seed: int = Field(0, ge=0, le=2**31 - 1, strict=True)
+    topic: Topic
+    seed: Seed = 0
     provider: ProviderChoice = "auto"
 
 
@@ -322,13 +326,11 @@ class RenderIn(Strict):
     from_address: Email
 
 
-class RenderOut(BaseModel):
-    subject: str
-    preheader: str
-    html: str
-    text: str
-    headers: dict[str, str]
-    raw: str
+# A rendered email as content.mail made it: the fields are Rendered's, in its order (no
+# docstring, which the OpenAPI would show as a description).
+@pydantic_dataclass(frozen=True)
+class RenderOut(Rendered):
+    pass
 
 
 class CampaignEmailsIn(Strict):
@@ -340,7 +342,7 @@ class CampaignEmailsIn(Strict):
     campaign_ids: Annotated[list[uuid.UUID], Field(max_length=200)] | None = None
     since_days: int = Field(30, ge=1, le=366, strict=True)
     limit: int = Field(50, ge=1, le=200, strict=True)
-    seed: int = Field(0, ge=0, le=2**31 - 1, strict=True)
+    seed: Seed = 0
     provider: ProviderChoice = "auto"
 
 

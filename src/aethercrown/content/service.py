@@ -979,14 +979,7 @@ def render_email(
         )
     except mail.MergeError as exc:
         raise InvalidInput(str(exc), [field_error(["merge_field", exc.field], str(exc))]) from exc
-    return schemas.RenderOut(
-        subject=rendered.subject,
-        preheader=rendered.preheader,
-        html=rendered.html,
-        text=rendered.text,
-        headers=rendered.headers,
-        raw=rendered.raw,
-    )
+    return schemas.RenderOut(**vars(rendered))
 
 
 def recent_items(session: Session, tenant_id: uuid.UUID, limit: int) -> list[schemas.ItemOut]:

@@ -12,8 +12,9 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
+from aethercrown.core.asgi import HttpMiddleware
 from aethercrown.db.session import is_database_busy
 
 PROBLEM_JSON = "application/problem+json"
@@ -155,7 +156,7 @@ def _internal_error(instance: str) -> JSONResponse:
     )
 
 
-class UnexpectedErrorMiddleware:
+class UnexpectedErrorMiddleware(HttpMiddleware):
     """Answers an unexpected exception from a route with a 500 problem and ends there.
 
     Starlette's own last-resort handler answers too, but then re-raises, and uvicorn closes the
@@ -164,13 +165,7 @@ class UnexpectedErrorMiddleware:
     exception stops here. One raised after the answer began still propagates: that answer cannot
     be completed."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def tracking_send(message: Message) -> None:

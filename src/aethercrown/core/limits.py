@@ -29,8 +29,9 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import numpy as np
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
+from aethercrown.core.asgi import HttpMiddleware
 from aethercrown.core.errors import field_error, problem_response
 
 MAX_JSON_DEPTH = 32
@@ -218,17 +219,11 @@ def limits_document() -> Mapping[str, int]:
 # --- the middleware ---------------------------------------------------------------------------
 
 
-class InputLimitsMiddleware:
+class InputLimitsMiddleware(HttpMiddleware):
     """Pure ASGI: checks the path and query of every request, and the body of POST, PUT and
     PATCH requests (read once here, then handed on unchanged)."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         violation = check_path_and_query(scope["path"], scope.get("query_string", b""))
         if violation is not None:
             await self._reject(scope, receive, send, violation, "")

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aethercrown.clock import utcnow
+from aethercrown.core.asgi import HttpMiddleware
 from aethercrown.core.errors import problem_response
 from aethercrown.core.logging import info_fields, request_id_var
 from aethercrown.core.metrics import HttpMetrics, TenantRequestCounter
@@ -75,7 +76,7 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, f"The request body exceeds {limit} bytes")
 
 
-class RequestContextMiddleware:
+class RequestContextMiddleware(HttpMiddleware):
     def __init__(
         self,
         app: ASGIApp,
@@ -84,7 +85,7 @@ class RequestContextMiddleware:
         max_body_bytes: int,
         max_in_flight: int,
     ) -> None:
-        self.app = app
+        super().__init__(app)
         # Requests touch the database on the event loop (auth, session close), so more requests
         # in flight than pooled connections could block the loop on a checkout while the
         # connections' owners wait for the loop. Excess requests wait here, without blocking.
@@ -93,10 +94,7 @@ class RequestContextMiddleware:
         self.counter = counter
         self.max_body_bytes = max_body_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Shared with request.state, so the tenant that auth resolves is visible here afterwards
         # (without it, a routed copy of the scope would get its own state dict).
         state = scope.setdefault("state", {})

@@ -71,53 +71,37 @@ DEFAULT_DOCS_PATH = "/docs"
 PING_EVENT = "onboarding.support_channel.test"
 BREACH_EVENT = "sla.breach"
 
-DEFAULT_TIERS: tuple[dict[str, Any], ...] = (
+# The default SLA tiers, a row each, and each one's service credits as (below_bp,
+# credit_percent) steps.
+_TIER_COLUMNS = (
+    "slug",
+    "name",
+    "rank",
+    "response_minutes",
+    "uptime_target_bp",
+    "dedicated_support",
+    "custom_integration",
+    "onboarding_target_hours",
+)
+_TIER_ROWS: tuple[tuple[Any, ...], ...] = (
+    ("standard", "Standard", 1, 24 * 60, 9950, False, False, 14 * 24),
+    ("premium", "Premium", 2, 4 * 60, 9990, True, False, 7 * 24),
+    ("enterprise", "Enterprise", 3, 60, 9995, True, True, 3 * 24),
+)
+_TIER_CREDITS = {
+    "standard": ((9950, 10), (9900, 25), (9500, 50)),
+    "premium": ((9990, 10), (9950, 25), (9900, 50)),
+    "enterprise": ((9995, 10), (9990, 25), (9950, 50), (9900, 100)),
+}
+DEFAULT_TIERS: tuple[dict[str, Any], ...] = tuple(
     {
-        "slug": "standard",
-        "name": "Standard",
-        "rank": 1,
-        "response_minutes": 24 * 60,
-        "uptime_target_bp": 9950,
-        "dedicated_support": False,
-        "custom_integration": False,
-        "onboarding_target_hours": 14 * 24,
+        **dict(zip(_TIER_COLUMNS, row, strict=True)),
         "credits": [
-            {"below_bp": 9950, "credit_percent": 10},
-            {"below_bp": 9900, "credit_percent": 25},
-            {"below_bp": 9500, "credit_percent": 50},
+            {"below_bp": below, "credit_percent": percent}
+            for below, percent in _TIER_CREDITS[row[0]]
         ],
-    },
-    {
-        "slug": "premium",
-        "name": "Premium",
-        "rank": 2,
-        "response_minutes": 4 * 60,
-        "uptime_target_bp": 9990,
-        "dedicated_support": True,
-        "custom_integration": False,
-        "onboarding_target_hours": 7 * 24,
-        "credits": [
-            {"below_bp": 9990, "credit_percent": 10},
-            {"below_bp": 9950, "credit_percent": 25},
-            {"below_bp": 9900, "credit_percent": 50},
-        ],
-    },
-    {
-        "slug": "enterprise",
-        "name": "Enterprise",
-        "rank": 3,
-        "response_minutes": 60,
-        "uptime_target_bp": 9995,
-        "dedicated_support": True,
-        "custom_integration": True,
-        "onboarding_target_hours": 3 * 24,
-        "credits": [
-            {"below_bp": 9995, "credit_percent": 10},
-            {"below_bp": 9990, "credit_percent": 25},
-            {"below_bp": 9950, "credit_percent": 50},
-            {"below_bp": 9900, "credit_percent": 100},
-        ],
-    },
+    }
+    for row in _TIER_ROWS
 )
 
 

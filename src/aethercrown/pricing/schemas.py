@@ -14,8 +14,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
-from aethercrown.pricing.formula import BP
+from aethercrown.pricing.formula import BP, OverageLine, QuoteLine
 
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")]
 MetricName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,99}$")]
@@ -149,15 +150,11 @@ class QuoteRequest(BaseModel):
     feature_adoption: Annotated[StrictFloat, Field(ge=0, le=1, allow_inf_nan=False)] | None = None
 
 
-class QuoteLineOut(BaseModel):
-    step: str
-    factor: str
-    input: float | None
-    band_from: float | None
-    value_bp: int
-    amount_before: int
-    amount_after: int
-    explanation: str
+# A quote's step as the formula wrote it: the fields are QuoteLine's, in its order (no docstring,
+# which the OpenAPI would show as a description).
+@pydantic_dataclass
+class QuoteLineOut(QuoteLine):
+    pass
 
 
 class QuoteOut(BaseModel):
@@ -186,15 +183,10 @@ class RecommendRequest(BaseModel):
         return self
 
 
-class OverageOut(BaseModel):
-    metric: str
-    usage: float
-    capacity: float
-    excess: float
-    packages: int
-    unit_amount: int
-    per: float
-    amount: int
+# A metric's overage as the formula priced it: the fields are OverageLine's, in its order.
+@pydantic_dataclass
+class OverageOut(OverageLine):
+    pass
 
 
 class PlanCostOut(BaseModel):
