@@ -145,3 +145,98 @@ def _long_functions() -> Iterator[str]:
 
 def test_no_function_is_long_without_a_written_reason() -> None:
     assert list(_long_functions()) == []
+
+
+# Issue #16: every statement lives in a repository. A statement is built by calling one of
+# sqlalchemy's builders, or run by one of these methods of a Session or Connection. The unit of
+# work (`session.add`, `session.delete` of an object in hand, `session.flush`) is not a
+# statement and is what services use to change what a repository read.
+BUILDERS = {"select", "insert", "update", "delete", "text"}
+RUNNERS = {"execute", "scalars", "scalar", "get", "query", "stream", "merge"}
+# A receiver is a Session or Connection when it has one of these names, is annotated with one
+# of these types, or is `X.connection()` of one.
+SESSION_NAMES = {"session", "connection", "conn"}
+SESSION_TYPES = {"Session", "DbSession", "WriteSession", "Connection"}
+# A domain's `repository.py` and core's `<thing>_repository.py` hold the statements; so do:
+STATEMENT_MODULES = {
+    "core/tenancy.py": "the repository base every tenant repository extends",
+    "core/pagination.py": "the shared pager runs the page's statement a repository built",
+    "connectors/models.py": "a partial index's predicate (text) is schema, not a statement",
+}
+# `db` is the layer below: engine, units of work, migrations and bulk helpers.
+STATEMENT_PACKAGES = {"db"}
+
+
+def _is_repository(relative: Path) -> bool:
+    return relative.name == "repository.py" or relative.name.endswith("_repository.py")
+
+
+def _builder_names(tree: ast.Module) -> set[str]:
+    """The local names of sqlalchemy's statement builders (``insert as pg_insert`` too)."""
+    return {
+        alias.asname or alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "sqlalchemy"
+        for alias in node.names
+        if alias.name in BUILDERS
+    }
+
+
+def _session_names(tree: ast.Module) -> set[str]:
+    names = set(SESSION_NAMES)
+    for node in ast.walk(tree):
+        annotation, name = None, None
+        if isinstance(node, ast.arg):
+            annotation, name = node.annotation, node.arg
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            annotation, name = node.annotation, node.target.id
+        if annotation is not None and name is not None:
+            first = ast.unparse(annotation).split(" | ")[0].split(".")[-1]
+            if first in SESSION_TYPES:
+                names.add(name)
+    return names
+
+
+def _runs_on_session(call: ast.Call, sessions: set[str]) -> bool:
+    func = call.func
+    if not isinstance(func, ast.Attribute) or func.attr not in RUNNERS:
+        return False
+    receiver = func.value
+    if (
+        isinstance(receiver, ast.Call)
+        and isinstance(receiver.func, ast.Attribute)
+        and receiver.func.attr == "connection"
+    ):
+        receiver = receiver.func.value
+    if isinstance(receiver, ast.Attribute):
+        return receiver.attr in sessions
+    return isinstance(receiver, ast.Name) and receiver.id in sessions
+
+
+def _statements_outside_repositories() -> Iterator[str]:
+    for path in sorted(SRC.rglob("*.py")):
+        relative = path.relative_to(SRC)
+        if (
+            _is_repository(relative)
+            or relative.as_posix() in STATEMENT_MODULES
+            or relative.parts[0] in STATEMENT_PACKAGES
+        ):
+            continue
+        tree = ast.parse(path.read_text())
+        builders, sessions = _builder_names(tree), _session_names(tree)
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            if isinstance(node.func, ast.Name) and node.func.id in builders:
+                yield f"{relative}:{node.lineno} builds a statement with {node.func.id}()"
+            elif _runs_on_session(node, sessions):
+                yield f"{relative}:{node.lineno} runs {ast.unparse(node.func)}()"
+
+
+def test_statements_live_in_repositories() -> None:
+    assert sorted(_statements_outside_repositories()) == []
+
+
+def test_every_statement_module_is_still_one() -> None:
+    for module in STATEMENT_MODULES:
+        assert (SRC / module).exists(), module
