@@ -208,6 +208,9 @@ class CustomerRepository(RowRepository):
     noun = "Customer"
     spec = KINDS["customers"]
 
+    def by_externals(self, external_ids: Iterable[str]) -> Sequence[Customer]:
+        return self.all(self.select().where(Customer.external_id.in_(sorted(set(external_ids)))))
+
     def ids_by_external(self, external_ids: Iterable[str]) -> dict[str, uuid.UUID]:
         stmt = self.select(Customer.external_id, Customer.id).where(
             in_strings(self.session, Customer.external_id, set(external_ids))

@@ -20,7 +20,6 @@ from aethercrown.core.errors import InvalidInput, NotFound, ProblemError, field_
 from aethercrown.core.pagination import PageParams, paginate
 from aethercrown.core.tenant_repository import tenant_or_404
 from aethercrown.data.kinds import KindSpec, get_kind
-from aethercrown.data.models import Customer
 from aethercrown.data.repository import (
     ActiveUserDayRepository,
     ActivityRepository,
@@ -509,8 +508,7 @@ def customer_rows(
     if not external_ids:
         return {}
     spec = get_kind("customers")
-    repo = CustomerRepository(session, tenant_id)
-    objs = repo.all(repo.select().where(Customer.external_id.in_(sorted(set(external_ids)))))
+    objs = CustomerRepository(session, tenant_id).by_externals(external_ids)
     return {o.external_id: {f: getattr(o, f) for f in spec.fields} for o in objs}
 
 

@@ -1321,7 +1321,7 @@ def onboard_demo_customers(
     now = utcnow()
     with read_transaction(factory) as session:
         reads = CustomerReads(session, tenant_id)
-        customers = reads.all(reads.select().order_by(Customer.external_id))
+        customers = reads.all_by(Customer.external_id)
         _, plans = metering.customer_plans(session, tenant_id, [c.id for c in customers], now)
         chosen = [c for c in customers if (p := plans.get(c.id)) and p.slug == "enterprise"][:count]
         existing = {
