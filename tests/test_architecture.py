@@ -145,3 +145,142 @@ def _long_functions() -> Iterator[str]:
 
 def test_no_function_is_long_without_a_written_reason() -> None:
     assert list(_long_functions()) == []
+
+
+# Issue #16: every statement lives in a repository. A statement is built by calling one of
+# sqlalchemy's builders, or run by one of these methods of a Session or Connection. The unit of
+# work (`session.add`, `session.delete` of an object in hand, `session.flush`) is not a
+# statement and is what services use to change what a repository read.
+BUILDERS = {"select", "insert", "update", "delete", "text"}
+RUNNERS = {"execute", "scalars", "scalar", "get", "query", "stream", "merge"}
+# A receiver is a Session or Connection when it has one of these names, is annotated with one
+# of these types, or is `X.connection()` of one.
+SESSION_NAMES = {"session", "connection", "conn"}
+SESSION_TYPES = {"Session", "DbSession", "WriteSession", "Connection"}
+# A domain's `repository.py` and core's `<thing>_repository.py` hold the statements; so do:
+STATEMENT_MODULES = {
+    "core/tenancy.py": "the repository base every tenant repository extends",
+    "core/pagination.py": "the shared pager runs the page's statement a repository built",
+    "connectors/models.py": "a partial index's predicate (text) is schema, not a statement",
+}
+# `db` is the layer below: engine, units of work, migrations and bulk helpers.
+STATEMENT_PACKAGES = {"db"}
+
+
+def _is_repository(relative: Path) -> bool:
+    return relative.name == "repository.py" or relative.name.endswith("_repository.py")
+
+
+def _builder_names(tree: ast.Module) -> set[str]:
+    """The local names of sqlalchemy's statement builders (``insert as pg_insert`` too)."""
+    return {
+        alias.asname or alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "sqlalchemy"
+        for alias in node.names
+        if alias.name in BUILDERS
+    }
+
+
+def _session_names(tree: ast.Module) -> set[str]:
+    names = set(SESSION_NAMES)
+    for node in ast.walk(tree):
+        annotation, name = None, None
+        if isinstance(node, ast.arg):
+            annotation, name = node.annotation, node.arg
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            annotation, name = node.annotation, node.target.id
+        if annotation is not None and name is not None:
+            first = ast.unparse(annotation).split(" | ")[0].split(".")[-1]
+            if first in SESSION_TYPES:
+                names.add(name)
+    return names
+
+
+def _runs_on_session(call: ast.Call, sessions: set[str]) -> bool:
+    func = call.func
+    if not isinstance(func, ast.Attribute) or func.attr not in RUNNERS:
+        return False
+    receiver = func.value
+    if (
+        isinstance(receiver, ast.Call)
+        and isinstance(receiver.func, ast.Attribute)
+        and receiver.func.attr == "connection"
+    ):
+        receiver = receiver.func.value
+    if isinstance(receiver, ast.Attribute):
+        return receiver.attr in sessions
+    return isinstance(receiver, ast.Name) and receiver.id in sessions
+
+
+# A repository's own builders: what it returns is its statement, to run or to hand to the pager
+# as it is; narrowing or ordering one (`repo.select().where(...)`) is building a statement.
+REPOSITORY_BUILDERS = {"select", "update", "delete"}
+REFINERS = {"where", "order_by", "join", "outerjoin", "group_by", "having", "limit", "values"}
+
+
+def _is_repository_call(node: ast.expr) -> bool:
+    if not isinstance(node, ast.Call):
+        return False
+    name = ast.unparse(node.func).split(".")[-1]
+    return name.endswith(("Repository", "Reads")) or name == "repository_for"
+
+
+def _repository_names(tree: ast.Module) -> set[str]:
+    """Names bound to a repository: ``repo = KeyRepository(session, tenant_id)``."""
+    return {
+        target.id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign | ast.AnnAssign)
+        and node.value is not None
+        and _is_repository_call(node.value)
+        for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+        if isinstance(target, ast.Name)
+    }
+
+
+def _refines_repository_statement(call: ast.Call, repositories: set[str]) -> bool:
+    func = call.func
+    if not isinstance(func, ast.Attribute) or func.attr not in REFINERS:
+        return False
+    built = func.value
+    while isinstance(built, ast.Call) and isinstance(built.func, ast.Attribute):
+        if built.func.attr in REPOSITORY_BUILDERS:
+            owner = built.func.value
+            return _is_repository_call(owner) or (
+                isinstance(owner, ast.Name) and owner.id in repositories
+            )
+        built = built.func.value
+    return False
+
+
+def _statements_in(path: Path) -> Iterator[str]:
+    relative = path.relative_to(SRC)
+    tree = ast.parse(path.read_text())
+    builders, sessions = _builder_names(tree), _session_names(tree)
+    repositories = _repository_names(tree)
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        if isinstance(node.func, ast.Name) and node.func.id in builders:
+            yield f"{relative}:{node.lineno} builds a statement with {node.func.id}()"
+        elif _runs_on_session(node, sessions):
+            yield f"{relative}:{node.lineno} runs {ast.unparse(node.func)}()"
+        elif _refines_repository_statement(node, repositories):
+            yield f"{relative}:{node.lineno} narrows a repository's statement"
+
+
+def test_statements_live_in_repositories() -> None:
+    outside = {
+        statement
+        for path in sorted(SRC.rglob("*.py"))
+        if not _is_repository(relative := path.relative_to(SRC))
+        and relative.as_posix() not in STATEMENT_MODULES
+        and relative.parts[0] not in STATEMENT_PACKAGES
+        for statement in _statements_in(path)
+    }
+    assert sorted(outside) == []
+
+
+def test_every_statement_module_still_has_statements() -> None:
+    assert [m for m in STATEMENT_MODULES if not any(_statements_in(SRC / m))] == []

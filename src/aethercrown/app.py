@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.routing import iter_route_contexts
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import configure_mappers
 
@@ -51,7 +51,7 @@ from aethercrown.core.ratelimit import RateLimiter
 from aethercrown.core.readroute import ReadIndex, install_read_index
 from aethercrown.data.api import router as data_router
 from aethercrown.db import migrate
-from aethercrown.db.engine import make_engine, make_session_factory
+from aethercrown.db.engine import make_engine, make_session_factory, ping
 from aethercrown.db.prepared import reserved_connections
 from aethercrown.experiments.api import router as experiments_router
 from aethercrown.experiments.api import stateless_router as experiments_stateless_router
@@ -153,7 +153,7 @@ def _warm_start(app: FastAPI, engine: Engine) -> None:
     migrate.expected_heads()
     anyio.get_cancelled_exc_class()
     with engine.connect() as conn:
-        conn.execute(text("SELECT 1"))
+        ping(conn)
     session = app.state.session_factory()
     try:
         health_service.compile_statements(session, app.state.settings)
@@ -283,7 +283,7 @@ def _add_operations_routes(app: FastAPI, parts: _Parts) -> None:
         ready = True
         try:
             with engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
+                ping(conn)
             checks["database"] = "ok"
         except Exception as exc:  # the point of the probe is to report, not raise
             checks["database"] = f"error: {type(exc).__name__}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
 from aethercrown.core.ledger import audit_trail
 from aethercrown.core.models import AuditEvent
@@ -24,6 +25,7 @@ def test_a_task_id_longer_than_the_audit_column_is_scheduled(
                 AuditEvent.action == "tasks.scheduled"
             )
         ).all()
-        trail = conn.execute(audit_trail(tenant.uid, "task", [task_id])).all()
+    with Session(db) as session:
+        trail = audit_trail(session, tenant.uid, "task", [task_id])
     assert [(len(target), details["ids"]) for target, details in stored] == [(100, [task_id])]
     assert len(trail) == 1

@@ -34,9 +34,9 @@ from aethercrown.alerts.schemas import (
 from aethercrown.clock import utcnow
 from aethercrown.core.crypto import SecretBox, secret_box
 from aethercrown.core.errors import Conflict, InvalidInput, field_error
-from aethercrown.core.models import Tenant
 from aethercrown.core.outbound import Resolver, url_problem_after_lookup
 from aethercrown.core.outbox import Attempt, Outbox, RetryPolicy, sanitise
+from aethercrown.core.tenant_repository import find_tenant
 from aethercrown.core.urls import public_url_problem
 from aethercrown.db.session import write_transaction
 from aethercrown.settings import Settings
@@ -332,7 +332,7 @@ def _prepare(session: Session, rows: list[AlertDelivery], settings: Settings) ->
     for row in rows:
         channel = channels[row.channel_id]  # a deleted channel's deliveries went with it
         if row.tenant_id not in names:
-            tenant = session.get(Tenant, row.tenant_id)
+            tenant = find_tenant(session, row.tenant_id)
             names[row.tenant_id] = tenant.name if tenant else str(row.tenant_id)
         message = catalogue.message(
             row.event_type,

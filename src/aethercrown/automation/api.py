@@ -6,13 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from aethercrown.automation import periods, schemas
+from aethercrown.automation import periods, schemas, service
 from aethercrown.automation.models import AutomationRun
 from aethercrown.automation.repository import RunRepository
 from aethercrown.core.auth import Authenticated
 from aethercrown.core.errors import ProblemError
 from aethercrown.core.jobs import all_jobs
-from aethercrown.core.models import Tenant
 from aethercrown.core.pagination import Pagination, paginate
 from aethercrown.db.session import DbSession
 
@@ -48,8 +47,7 @@ def list_jobs(principal: Authenticated, session: DbSession) -> list[schemas.JobO
     _tenant_reader(principal)
     tier_min = None
     if not principal.is_operator and principal.tenant_id is not None:
-        tenant = session.get(Tenant, principal.tenant_id)
-        tier_min = tenant.tier.automation_min_interval_seconds if tenant else None
+        tier_min = service.tier_min_interval(session, principal.tenant_id)
     out = []
     for job in all_jobs():
         if not principal.is_operator and not job.per_tenant:

@@ -35,6 +35,7 @@ from aethercrown.automation.models import INSTALLATION, AutomationRun
 from aethercrown.automation.repository import RunnerRepository, RunRepository
 from aethercrown.clock import utcnow
 from aethercrown.core.jobs import JobSpec, job_settings_scope
+from aethercrown.core.tenant_repository import find_tenant
 from aethercrown.db.session import read_transaction, write_transaction
 from aethercrown.db.tenant_scope import scope_to_all_tenants, scope_to_tenant
 from aethercrown.settings import Settings
@@ -296,3 +297,9 @@ def _jsonable(value: Any) -> Any:
 def recent_runs(session: Session, tenant_id: uuid.UUID, limit: int) -> list[AutomationRun]:
     """The tenant's latest automation runs, newest first (the console's list)."""
     return list(RunRepository(session, tenant_id).latest(limit))
+
+
+def tier_min_interval(session: Session, tenant_id: uuid.UUID) -> int | None:
+    """The shortest job interval the tenant's tier allows (None for a tenant not found)."""
+    tenant = find_tenant(session, tenant_id)
+    return tenant.tier.automation_min_interval_seconds if tenant else None

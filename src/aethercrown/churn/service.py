@@ -960,7 +960,7 @@ _CAMPAIGN_FIELDS = [
 
 def list_models(session: Session, tenant_id: uuid.UUID) -> Sequence[ChurnModel]:
     repo = ModelRepository(session, tenant_id)
-    return repo.all(repo.select().order_by(ChurnModel.created_at.desc()))
+    return repo.all_by(ChurnModel.created_at, descending=True)
 
 
 def latest_activity(session: Session, tenant_id: uuid.UUID) -> datetime | None:

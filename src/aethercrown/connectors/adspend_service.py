@@ -35,7 +35,7 @@ def replace_channel_rules(
     if errors:
         raise InvalidInput("Channel rules repeat a pattern; nothing was changed", errors)
     repo = ChannelRuleRepository(session, tenant_id)
-    session.execute(repo.delete())
+    repo.delete_all()
     for rule in rules:
         repo.add(ChannelRule(**rule))
     session.flush()

@@ -598,3 +598,7 @@ class ChannelRuleRepository(TenantRepository[ChannelRule]):
 
     def ordered(self) -> Sequence[ChannelRule]:
         return self.all(self.select().order_by(ChannelRule.priority, ChannelRule.created_at))
+
+    def delete_all(self) -> None:
+        """Every rule of the tenant, in one statement (a replacement set follows)."""
+        self.session.execute(self.delete())

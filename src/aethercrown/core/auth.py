@@ -17,14 +17,14 @@ from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
-from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from aethercrown.clock import utcnow
 from aethercrown.core.errors import ProblemError
+from aethercrown.core.key_repository import key_for_authentication
 from aethercrown.core.keycache import CachedKey, KeyCache
-from aethercrown.core.models import ApiKey, Tenant, Tier
 from aethercrown.core.ratelimit import RateLimiter
+from aethercrown.core.tenant_repository import find_tenant, tenant_id_by_slug
 from aethercrown.db.prepared import ReadUnit
 from aethercrown.db.session import SessionFactory, read_transaction, request_scope
 from aethercrown.db.tenant_scope import across_tenants
@@ -126,25 +126,6 @@ def _bearer(request: Request) -> str:
     return token
 
 
-# Built once: the lookup on every request is a plain indexed Core query by hash, with the
-# tier's rate (operator keys have no tenant, hence the outer joins).
-_KEY_LOOKUP = (
-    select(
-        ApiKey.id,
-        ApiKey.tenant_id,
-        ApiKey.kind,
-        ApiKey.scopes,
-        ApiKey.expires_at,
-        ApiKey.revoked_at,
-        ApiKey.last_used_at,
-        Tier.requests_per_minute,
-    )
-    .outerjoin(Tenant, Tenant.id == ApiKey.tenant_id)
-    .outerjoin(Tier, Tier.slug == Tenant.tier_slug)
-    .where(ApiKey.key_hash == bindparam("key_hash"))
-)
-
-
 async def authenticate(request: Request, response: Response) -> Principal:
     """Runs on the event loop: a cached key costs no query, an uncached one a single indexed
     lookup in a short session of its own (cheaper than a thread hop)."""
@@ -156,7 +137,7 @@ def _load_key(session: Session, key_hash: str, cache: KeyCache[CachedKey]) -> Ca
     # Taken before the query: the entry's lifetime counts from the oldest state it may hold.
     loaded_at = time.monotonic()
     with across_tenants(session):  # the key's tenant is what this finds out
-        row = session.connection().execute(_KEY_LOOKUP, {"key_hash": key_hash}).first()
+        row = key_for_authentication(session, key_hash)
     if row is None:
         return None
     key = CachedKey(
@@ -301,8 +282,8 @@ def _resolve_operator_tenant(request: Request, session: Session) -> uuid.UUID:
     try:
         tenant_id: uuid.UUID | None = uuid.UUID(named)
     except ValueError:
-        tenant_id = session.scalar(select(Tenant.id).where(Tenant.slug == named))
-    if tenant_id is None or session.get(Tenant, tenant_id) is None:
+        tenant_id = tenant_id_by_slug(session, named)
+    if tenant_id is None or find_tenant(session, tenant_id) is None:
         raise ProblemError(404, "not-found", "Not found", f"Tenant {named} was not found")
     request.state.tenant_id = tenant_id
     return tenant_id

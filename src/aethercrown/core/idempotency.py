@@ -13,7 +13,6 @@ from datetime import timedelta
 from typing import Any
 
 import anyio
-from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -21,7 +20,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from aethercrown.clock import utcnow
 from aethercrown.core.auth import hash_secret
 from aethercrown.core.errors import database_busy, problem_response
-from aethercrown.core.models import ApiKey, IdempotencyRecord
+from aethercrown.core.idempotency_repository import delete_record, find_record, record_by_id
+from aethercrown.core.key_repository import key_owner
+from aethercrown.core.models import IdempotencyRecord
 from aethercrown.db.session import is_database_busy, write_transaction
 from aethercrown.db.tenant_scope import across_tenants
 
@@ -144,9 +145,7 @@ def _owner_of(factory: sessionmaker[Session], authorization: bytes | None) -> st
     if scheme.lower() != "bearer" or not token.strip():
         return None
     with factory() as session, across_tenants(session):  # the key's owner is what this finds
-        row = session.execute(
-            select(ApiKey.id, ApiKey.tenant_id).where(ApiKey.key_hash == hash_secret(token.strip()))
-        ).first()
+        row = key_owner(session, hash_secret(token.strip()))
     if row is None:
         return None
     return str(row.tenant_id) if row.tenant_id is not None else "operator"
@@ -157,11 +156,7 @@ def _claim(
 ) -> int | IdempotencyRecord:
     # A write unit: the look-up and the insert must not interleave with another claimer's.
     with write_transaction(factory) as session:
-        existing = session.scalar(
-            select(IdempotencyRecord).where(
-                IdempotencyRecord.scope == owner, IdempotencyRecord.key == key
-            )
-        )
+        existing = find_record(session, owner, key)
         if existing is not None and existing.created_at < utcnow() - RETENTION:
             session.delete(existing)
             session.flush()
@@ -173,11 +168,7 @@ def _claim(
             with session.begin_nested():  # PostgreSQL: another process may claim it first
                 session.add(record)
         except IntegrityError:
-            raced = session.scalar(
-                select(IdempotencyRecord).where(
-                    IdempotencyRecord.scope == owner, IdempotencyRecord.key == key
-                )
-            )
+            raced = find_record(session, owner, key)
             assert raced is not None
             return raced
         return record.id
@@ -185,7 +176,7 @@ def _claim(
 
 def _release(factory: sessionmaker[Session], record_id: int) -> None:
     with write_transaction(factory) as session:
-        session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == record_id))
+        delete_record(session, record_id)
 
 
 def _complete(
@@ -196,7 +187,7 @@ def _complete(
     headers: dict[str, str],
 ) -> None:
     with write_transaction(factory) as session:
-        record = session.get(IdempotencyRecord, record_id)
+        record = record_by_id(session, record_id)
         if record is not None:
             record.status_code = status
             record.response_body = body

@@ -10,12 +10,12 @@ from datetime import datetime
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import Select, String, Table, bindparam, func, select
+from sqlalchemy import String, Table
 from sqlalchemy.orm import Session
 
 from aethercrown.clock import utcnow
+from aethercrown.core import ledger_repository
 from aethercrown.core.models import AuditEvent, Decision
-from aethercrown.core.tenancy import TenantRepository, where_given
 from aethercrown.db.base import new_id
 
 _TARGET_ID_LENGTH: int = (
@@ -102,10 +102,6 @@ class DecisionInput:
     predicted_value: float | None = None
 
 
-DECISION_INSERT_CHUNK = 5000
-_DECISIONS = cast(Table, Decision.__table__)
-
-
 def record_decisions(
     session: Session,
     *,
@@ -139,9 +135,7 @@ def record_decisions(
         }
         for ident, item in zip(ids, items, strict=True)
     ]
-    for start in range(0, len(rows), DECISION_INSERT_CHUNK):
-        # Core executemany on the table: the ORM's bulk path builds per-row state first.
-        session.execute(_DECISIONS.insert(), rows[start : start + DECISION_INSERT_CHUNK])
+    ledger_repository.insert_decision_rows(session, rows)
     return ids
 
 
@@ -174,15 +168,6 @@ def record_outcomes(
     if not items:
         return 0
     at = at or utcnow()
-    stmt = (
-        _DECISIONS.update()
-        .where(_DECISIONS.c.id == bindparam("decision_id"))
-        .values(
-            outcome=bindparam("outcome_json", type_=_DECISIONS.c.outcome.type),
-            outcome_value=bindparam("value"),
-            outcome_at=bindparam("at", type_=_DECISIONS.c.outcome_at.type),
-        )
-    )
     rows = [
         {
             "decision_id": item.decision_id,
@@ -192,35 +177,16 @@ def record_outcomes(
         }
         for item in items
     ]
-    for start in range(0, len(rows), DECISION_INSERT_CHUNK):
-        session.execute(stmt, rows[start : start + DECISION_INSERT_CHUNK])
+    ledger_repository.update_outcome_rows(session, rows)
     return len(rows)
 
 
-class _LedgerRepository(TenantRepository[Decision]):
-    model = Decision
-
-
-def decision_counts(session: Session, tenant_id: uuid.UUID) -> dict[str, tuple[int, int]]:
-    """{kind: (decisions, decisions with an outcome)} of a tenant's whole ledger."""
-    stmt = (
-        _LedgerRepository(session, tenant_id)
-        .select(Decision.kind, func.count(), func.count(Decision.outcome_at))
-        .group_by(Decision.kind)
-    )
-    return {str(kind): (int(n), int(done)) for kind, n, done in session.execute(stmt)}
-
-
 def audit_trail(
-    tenant_id: uuid.UUID | None, target_type: str, target_ids: list[str]
-) -> Select[Any]:
+    session: Session, tenant_id: uuid.UUID | None, target_type: str, target_ids: list[str]
+) -> Sequence[AuditEvent]:
+    """The events on the targets, oldest first; every tenant's for ``tenant_id`` None."""
     stored_ids = [audit_target_id(target) for target in target_ids]
-    stmt = select(AuditEvent).where(
-        AuditEvent.target_type == target_type, AuditEvent.target_id.in_(stored_ids)
-    )
-    return where_given(stmt, (AuditEvent.tenant_id, tenant_id)).order_by(
-        AuditEvent.created_at, AuditEvent.id
-    )
+    return ledger_repository.audit_trail(session, tenant_id, target_type, stored_ids)
 
 
 def _jsonable(value: Any) -> Any:

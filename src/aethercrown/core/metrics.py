@@ -15,12 +15,11 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client import Counter as PromCounter
-from sqlalchemy import Connection, Engine, bindparam, or_, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
-from aethercrown.core.models import ApiKey, TenantRequestCount
+from aethercrown.core.key_repository import stamp_last_use
+from aethercrown.core.metrics_repository import add_request_counts
 from aethercrown.db.session import write_queue_turn
 from aethercrown.db.tenant_scope import connection_across_tenants
 
@@ -155,20 +154,6 @@ class TenantRequestCounter:
         conn: Connection, rows: list[dict[str, Any]], last_used: dict[uuid.UUID, datetime]
     ) -> None:
         if rows:
-            insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-            stmt = insert(TenantRequestCount)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["tenant_id", "day", "status"],
-                set_={"count": TenantRequestCount.count + stmt.excluded.count},
-            )
-            conn.execute(stmt, rows)
+            add_request_counts(conn, rows)
         if last_used:
-            conn.execute(
-                update(ApiKey)
-                .where(
-                    ApiKey.id == bindparam("key_id"),
-                    or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < bindparam("at")),
-                )
-                .values(last_used_at=bindparam("at")),
-                [{"key_id": k, "at": t} for k, t in last_used.items()],
-            )
+            stamp_last_use(conn, last_used)

@@ -28,12 +28,13 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Generic, Protocol, TypeVar
 
 from fastapi import Query
-from sqlalchemy import Integer, String, Text, or_, select
+from sqlalchemy import Integer, String, Text
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from aethercrown.clock import utcnow
 from aethercrown.core.backoff import exponential_backoff
 from aethercrown.core.jobs import JobSpec
+from aethercrown.core.outbox_repository import due_rows, held_rows
 from aethercrown.db.session import write_transaction
 from aethercrown.db.tenant_scope import scope_to_all_tenants
 
@@ -159,21 +160,7 @@ class Outbox(Generic[R]):
         self, session: Session, now: datetime, limit: int, until: datetime, token: str
     ) -> list[R]:
         """The due rows (oldest due first), leased to ``token`` until ``until``."""
-        model: Any = self.model
-        stmt = (
-            select(model)
-            .where(
-                model.status == PENDING,
-                model.next_attempt_at <= now,
-                or_(model.claimed_until.is_(None), model.claimed_until <= now),
-            )
-            .order_by(model.next_attempt_at)
-            .limit(limit)
-        )
-        if session.get_bind().dialect.name == "postgresql":
-            # Several runners may claim at once; each row goes to one of them.
-            stmt = stmt.with_for_update(skip_locked=True)
-        rows = list(session.scalars(stmt).all())
+        rows = due_rows(session, self.model, PENDING, now, limit)
         for row in rows:
             row.claimed_until = until
             row.claim_token = token
@@ -187,18 +174,10 @@ class Outbox(Generic[R]):
         now: datetime,
     ) -> dict[str, int]:
         """Store each attempt on the rows ``token`` still holds; counts by outcome."""
-        model: Any = self.model
         counts = {"delivered": 0, "retrying": 0, "failed": 0}
         if not outcomes:
             return counts
-        rows: dict[Any, _Row] = {
-            row.id: row
-            for row in session.scalars(
-                select(model).where(
-                    model.id.in_([c.id for c, _ in outcomes]), model.claim_token == token
-                )
-            )
-        }
+        rows: dict[Any, _Row] = held_rows(session, self.model, [c.id for c, _ in outcomes], token)
         for claimed, attempt in outcomes:
             row = rows.get(claimed.id)
             if row is None:

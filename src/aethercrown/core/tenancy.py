@@ -94,6 +94,10 @@ class TenantRepository(Generic[M]):
     def all(self, stmt: Select[Any] | None = None) -> Sequence[M]:
         return self.session.scalars(stmt if stmt is not None else self.select()).all()
 
+    def all_by(self, column: QueryableAttribute[Any], *, descending: bool = False) -> Sequence[M]:
+        """Every row of the tenant's, ordered by ``column``."""
+        return self.all(self.select().order_by(column.desc() if descending else column))
+
     def newest(
         self, column: QueryableAttribute[Any], limit: int, stmt: Select[Any] | None = None
     ) -> Sequence[M]:

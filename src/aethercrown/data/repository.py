@@ -12,6 +12,7 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy import (
     ColumnElement,
     Date,
+    Row,
     Select,
     cast,
     delete,
@@ -158,6 +159,23 @@ class RowRepository(TenantRepository[Any]):
             stmt = stmt.where(cond)
         return stmt
 
+    def export_rows(
+        self, filters: Mapping[str, Any], customer_id: Any, batch: int
+    ) -> Iterator[Row[*tuple[Any, ...]]]:
+        """The list's rows in id order, streamed ``batch`` at a time, each followed by the
+        external ids of its customer and subscription where the kind has them."""
+        stmt = self.list_statement(filters, customer_id)
+        model: Any = self.model
+        extra: list[Any] = []
+        if self.spec.has_customer:
+            stmt = stmt.join(Customer, Customer.id == model.customer_id)
+            extra.append(Customer.external_id.label("customer__ext"))
+        if self.spec.name == "payments":
+            stmt = stmt.outerjoin(Subscription, Subscription.id == model.subscription_id)
+            extra.append(Subscription.external_id.label("subscription__ext"))
+        stmt = stmt.add_columns(*extra).order_by(model.id).execution_options(yield_per=batch)
+        yield from self.session.execute(stmt)
+
     def by_external(self, external_id: str) -> Any:
         return self.session.scalar(self.select().where(self.model.external_id == external_id))
 
@@ -189,6 +207,9 @@ class CustomerRepository(RowRepository):
     model = Customer
     noun = "Customer"
     spec = KINDS["customers"]
+
+    def by_externals(self, external_ids: Iterable[str]) -> Sequence[Customer]:
+        return self.all(self.select().where(Customer.external_id.in_(sorted(set(external_ids)))))
 
     def ids_by_external(self, external_ids: Iterable[str]) -> dict[str, uuid.UUID]:
         stmt = self.select(Customer.external_id, Customer.id).where(

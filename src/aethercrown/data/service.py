@@ -17,10 +17,9 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from aethercrown.core.errors import InvalidInput, NotFound, ProblemError, field_error
-from aethercrown.core.models import Tenant
 from aethercrown.core.pagination import PageParams, paginate
+from aethercrown.core.tenant_repository import tenant_or_404
 from aethercrown.data.kinds import KindSpec, get_kind
-from aethercrown.data.models import Customer, Subscription
 from aethercrown.data.repository import (
     ActiveUserDayRepository,
     ActivityRepository,
@@ -217,9 +216,7 @@ def _check_quota(
     session: Session, tenant_id: uuid.UUID, adding: int, quota: TierQuota | None = None
 ) -> None:
     if quota is None:
-        tenant = session.get(Tenant, tenant_id)
-        if tenant is None:
-            raise NotFound("Tenant", tenant_id)
+        tenant = tenant_or_404(session, tenant_id)
         quota = TierQuota(tenant.tier_slug, tenant.tier.max_stored_rows)
     stored = stored_rows_total(session, tenant_id)
     if stored + adding > quota.max_stored_rows:
@@ -511,8 +508,7 @@ def customer_rows(
     if not external_ids:
         return {}
     spec = get_kind("customers")
-    repo = CustomerRepository(session, tenant_id)
-    objs = repo.all(repo.select().where(Customer.external_id.in_(sorted(set(external_ids)))))
+    objs = CustomerRepository(session, tenant_id).by_externals(external_ids)
     return {o.external_id: {f: getattr(o, f) for f in spec.fields} for o in objs}
 
 
@@ -594,17 +590,8 @@ def iter_export_rows(
     """Every matching row in id order as a contract dict (the fields an import takes back)."""
     spec = get_kind(kind)
     repo: RowRepository = repository_for(session, tenant_id, kind)
-    stmt = repo.list_statement(filters, _customer_filter_id(session, tenant_id, filters))
-    model: Any = spec.model
-    extra: list[Any] = []
-    if spec.has_customer:
-        stmt = stmt.join(Customer, Customer.id == model.customer_id)
-        extra.append(Customer.external_id.label("customer__ext"))
-    if spec.name == "payments":
-        stmt = stmt.outerjoin(Subscription, Subscription.id == model.subscription_id)
-        extra.append(Subscription.external_id.label("subscription__ext"))
-    stmt = stmt.add_columns(*extra).order_by(model.id).execution_options(yield_per=batch)
-    for result_row in session.execute(stmt):
+    customer_id = _customer_filter_id(session, tenant_id, filters)
+    for result_row in repo.export_rows(filters, customer_id, batch):
         obj = result_row[0]
         out = {}
         for name in spec.fields:

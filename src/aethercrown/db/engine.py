@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -106,6 +106,11 @@ def _ping_if_idle(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
         dbapi_conn.execute("SELECT 1")
     except Exception as exc:  # any failure: the connection is unusable
         raise DisconnectionError() from exc
+
+
+def ping(bind: Connection | Session) -> None:
+    """One round trip to the database (the readiness and health probes)."""
+    bind.execute(text("SELECT 1")).scalar()
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -10,9 +10,7 @@ from pydantic import ValidationError
 
 from aethercrown.core.commandline import fail, unit_of_work
 from aethercrown.core.errors import ProblemError
-from aethercrown.core.tenancy import where_given
 from aethercrown.experiments import schemas, service
-from aethercrown.experiments.models import Experiment
 from aethercrown.experiments.repository import ExperimentRepository
 from aethercrown.tenants.service import resolve_tenant_ref
 
@@ -48,8 +46,5 @@ def list_experiments(
     with unit_of_work() as session:
         repo = ExperimentRepository(session, resolve_tenant_ref(session, tenant).id)
         # An empty status lists every experiment, as None does.
-        stmt = where_given(
-            repo.select().order_by(Experiment.id), (Experiment.status, status or None)
-        )
-        for experiment in repo.all(stmt):
+        for experiment in repo.in_id_order(status=status or None):
             typer.echo(service.to_out(experiment).model_dump_json())

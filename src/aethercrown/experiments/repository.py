@@ -32,6 +32,17 @@ class ExperimentRepository(TenantRepository[Experiment]):
         stmt = self.select()
         return stmt.where(Experiment.status == status) if status else stmt
 
+    def in_id_order(self, *, status: str | None) -> Sequence[Experiment]:
+        """The experiments (in ``status`` when given), oldest id first: the CLI's list."""
+        return self.all(self.list_statement(status=status).order_by(Experiment.id))
+
+    def running_bandits(self) -> Sequence[Experiment]:
+        return self.all(
+            self.select()
+            .where(Experiment.status == "running", Experiment.bandit.is_(True))
+            .order_by(Experiment.id)
+        )
+
 
 class AssignmentRepository(TenantRepository[ExperimentAssignment]):
     model = ExperimentAssignment

@@ -877,11 +877,7 @@ def power_calculation(body: schemas.PowerIn) -> schemas.PowerOut:
 def rebalance_bandits(session: Session, tenant_id: uuid.UUID, period_key: str) -> dict[str, Any]:
     """Thompson-sampling weights for every running bandit experiment of a tenant."""
     repo = ExperimentRepository(session, tenant_id)
-    running = repo.all(
-        repo.select()
-        .where(Experiment.status == "running", Experiment.bandit.is_(True))
-        .order_by(Experiment.id)
-    )
+    running = repo.running_bandits()
     changed = []
     for experiment in running:
         primary = _primary(experiment)

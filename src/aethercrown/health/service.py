@@ -23,7 +23,6 @@ from typing import Any
 
 import httpx
 import redis
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -32,6 +31,7 @@ from aethercrown.automation.models import INSTALLATION
 from aethercrown.clock import utcnow
 from aethercrown.core.jobs import JobSpec, all_jobs
 from aethercrown.db import migrate
+from aethercrown.db.engine import ping
 from aethercrown.health import schemas, trends
 from aethercrown.health.models import HealthSample
 from aethercrown.health.repository import (
@@ -61,7 +61,7 @@ def _timed(probe: Callable[[], Any]) -> tuple[Any, float]:
 
 def check_database(session: Session) -> schemas.ComponentCheck:
     try:
-        _, ms = _timed(lambda: session.execute(text("SELECT 1")).scalar())
+        _, ms = _timed(lambda: ping(session))
     except Exception as exc:
         return schemas.ComponentCheck(
             component="database", status="down", detail={"error": type(exc).__name__}

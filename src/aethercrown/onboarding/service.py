@@ -32,8 +32,9 @@ from aethercrown.core.backoff import exponential_backoff
 from aethercrown.core.crypto import SecretBox, secret_box
 from aethercrown.core.errors import Conflict, InvalidInput, NotFound, field_error
 from aethercrown.core.jobs import job_settings
+from aethercrown.core.key_repository import find_key
 from aethercrown.core.ledger import audit, audit_trail, record_decision
-from aethercrown.core.models import ApiKey, Tenant
+from aethercrown.core.tenant_repository import find_tenant
 from aethercrown.data import service as data
 from aethercrown.data.models import Customer, SupportTicket
 from aethercrown.db.session import read_transaction, write_transaction
@@ -558,7 +559,7 @@ def _environment(
 
 def _portal_key(session: Session, tenant_id: uuid.UUID, onboarding: Onboarding) -> StepOutcome:
     if onboarding.portal_key_id is not None:
-        key = session.get(ApiKey, onboarding.portal_key_id)
+        key = find_key(session, onboarding.portal_key_id)
         if key is not None and key.revoked_at is None:
             return StepOutcome(True, {"key_id": str(key.id), "display_prefix": key.display_prefix})
     issued = _issue_portal_key(session, tenant_id, onboarding)
@@ -596,7 +597,7 @@ def reissue_portal_key(
     ):
         raise Conflict("The onboarding has not generated its portal key yet", slug="not-yet")
     if onboarding.portal_key_id is not None:
-        old = session.get(ApiKey, onboarding.portal_key_id)
+        old = find_key(session, onboarding.portal_key_id)
         if old is not None and old.revoked_at is None:
             old.revoked_at = utcnow()
     issued = _issue_portal_key(session, tenant_id, onboarding)
@@ -616,7 +617,7 @@ def reissue_portal_key(
 
 
 def _docs_base(session: Session, tenant_id: uuid.UUID, body: schemas.OnboardingCreate) -> str:
-    tenant = session.get(Tenant, tenant_id)
+    tenant = find_tenant(session, tenant_id)
     configured = (tenant.settings or {}).get("docs_url") if tenant is not None else None
     return body.docs_url or (configured if isinstance(configured, str) else DEFAULT_DOCS_PATH)
 
@@ -980,7 +981,7 @@ def report(
         for s in steps
         if s.status == "done"
     }
-    events = session.scalars(audit_trail(tenant_id, "onboarding", [str(onboarding.id)])).all()
+    events = audit_trail(session, tenant_id, "onboarding", [str(onboarding.id)])
     return schemas.OnboardingReport(
         **base.model_dump(),
         target_hours=target,
@@ -1304,7 +1305,7 @@ def onboard_demo_customers(
     now = utcnow()
     with read_transaction(factory) as session:
         reads = CustomerReads(session, tenant_id)
-        customers = reads.all(reads.select().order_by(Customer.external_id))
+        customers = reads.all_by(Customer.external_id)
         _, plans = metering.customer_plans(session, tenant_id, [c.id for c in customers], now)
         chosen = [c for c in customers if (p := plans.get(c.id)) and p.slug == "enterprise"][:count]
         existing = {

@@ -42,7 +42,7 @@ def list_keys(tenant: str | None = typer.Option(None, help="Tenant slug or id"))
     with unit_of_work() as session:
         tenant_id = resolve_tenant_ref(session, tenant).id if tenant else None
         repo = KeyRepository(session, tenant_id)
-        for key in repo.all(repo.select().order_by(repo.model.id)):
+        for key in repo.all_by(repo.model.id):
             typer.echo(service.key_out(key).model_dump_json())
 
 

@@ -23,7 +23,8 @@ from aethercrown.core.auth import (
 from aethercrown.core.crypto import SecretBox
 from aethercrown.core.errors import Conflict, InvalidInput, NotFound, ProblemError, field_error
 from aethercrown.core.ledger import audit, audit_trail, record_decision
-from aethercrown.core.models import ApiKey, AuditEvent, Tenant
+from aethercrown.core.models import ApiKey, AuditEvent
+from aethercrown.core.tenant_repository import tenant_or_404
 from aethercrown.db.base import new_id
 from aethercrown.security import schemas
 from aethercrown.security.repository import KeyRepository
@@ -107,9 +108,7 @@ def issue_key(
 
 
 def _check_seat_quota(session: Session, tenant_id: uuid.UUID) -> None:
-    tenant = session.get(Tenant, tenant_id)
-    if tenant is None:
-        raise NotFound("Tenant", tenant_id)
+    tenant = tenant_or_404(session, tenant_id)
     used = seats_used(session, tenant_id)
     if used >= tenant.tier.max_seats:
         raise ProblemError(
@@ -365,9 +364,7 @@ def report(session: Session, repo: KeyRepository, now: datetime | None = None) -
     by_lineage: dict[uuid.UUID, list[ApiKey]] = {}
     for key in history:
         by_lineage.setdefault(key.lineage_id, []).append(key)
-    trail = session.scalars(
-        audit_trail(repo.tenant_id, "api_key", [str(k.lineage_id) for k in current])
-    ).all()
+    trail = audit_trail(session, repo.tenant_id, "api_key", [str(k.lineage_id) for k in current])
     trail_by_lineage: dict[str, list[AuditEvent]] = {}
     for event in trail:
         trail_by_lineage.setdefault(event.target_id, []).append(event)

@@ -48,7 +48,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from aethercrown import clock
 from aethercrown.automation.service import Runner, default_runner_id
 from aethercrown.core.jobs import JobSpec, all_jobs
-from aethercrown.core.ledger import decision_counts
+from aethercrown.core.ledger_repository import decision_counts
 from aethercrown.db.session import write_transaction
 from aethercrown.settings import Settings
 

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 from aethercrown.clock import utcnow
 from aethercrown.core.errors import Conflict, InvalidInput, NotFound, ProblemError, field_error
 from aethercrown.core.ledger import audit, record_decision
-from aethercrown.core.models import Tenant
 from aethercrown.core.numbers import percentiles
+from aethercrown.core.tenant_repository import find_tenant, tenant_or_404
 from aethercrown.db.base import new_id
 from aethercrown.tasks import graph, schemas, scoring, stats
 from aethercrown.tasks.models import (
@@ -275,9 +275,7 @@ def register_worker(
 
 
 def _check_worker_quota(session: Session, tenant_id: uuid.UUID, live_others: int) -> None:
-    tenant = session.get(Tenant, tenant_id)
-    if tenant is None:
-        raise NotFound("Tenant", tenant_id)
+    tenant = tenant_or_404(session, tenant_id)
     cap = tenant.tier.max_ai_agents
     if live_others >= cap:
         raise ProblemError(
@@ -532,7 +530,7 @@ def metrics(
     utilisation = counts["running"] / capacity if capacity else None
     failure_rate = failed / finished if finished else None
     blocked_share = counts["blocked"] / open_tasks if open_tasks else None
-    tenant = session.get(Tenant, tenant_id)
+    tenant = find_tenant(session, tenant_id)
     found = stats.bottlenecks(
         queue_length=queue_length,
         workers=len(live),

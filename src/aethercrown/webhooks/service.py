@@ -40,8 +40,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from aethercrown.alerts import service as alerts
 from aethercrown.clock import utcnow
 from aethercrown.core.crypto import SecretBox, secret_box
-from aethercrown.core.models import Tenant
 from aethercrown.core.outbox import Attempt, Outbox, RetryPolicy
+from aethercrown.core.tenant_repository import find_tenant
 from aethercrown.security.service import issue_key, live_keys
 from aethercrown.settings import get_settings
 from aethercrown.webhooks.models import WebhookDelivery
@@ -107,7 +107,7 @@ def enqueue_webhook(
     filter takes it (``alerts.service.route_event``), in the caller's unit of work. Returns the
     webhook delivery: None when the tenant has no webhook URL."""
     alerts.route_event(session, tenant_id, event_type, payload, decision_id)
-    tenant = session.get(Tenant, tenant_id)
+    tenant = find_tenant(session, tenant_id)
     # Held for the unit of work: the identity map keeps objects weakly, and a run emitting a
     # thousand events would otherwise query the tenant (flushing the outbox rows added since)
     # once per event.
