@@ -78,6 +78,13 @@ def test_verdicts() -> None:
     )
 
 
+def test_ignored_keys_are_left_out_of_both_sides_and_counted() -> None:
+    base = sr.Run({"decisions.output": "a", "decisions.kind": "k", "x": "1"}, 1.0)
+    head = sr.Run({"decisions.output": "b", "decisions.kind": "k", "x": "1", "xy": "2"}, 1.0)
+    assert sr.drop_ignored(base, head, ("decisions.output", "xy")) == 2
+    assert sr.verdict(base, head) == ("same", True)
+
+
 def test_every_benchmark_script_is_listed() -> None:
     listed = {b.script or b.name for b in sr.BENCHMARKS}
     scripts = {
@@ -88,3 +95,17 @@ def test_every_benchmark_script_is_listed() -> None:
     helpers = {"same_results", "demo_fingerprint", "budget_peer_pymc", "gbstats_reference"}
     assert scripts - helpers <= listed
     assert "reliability" in listed
+
+
+def test_postgres_runs_name_the_database_or_say_why_not() -> None:
+    churn = next(b for b in sr.BENCHMARKS if b.name == "churn")
+    pg = sr.on_postgres(churn, "postgresql://postgres@127.0.0.1:5432/scratch")
+    assert isinstance(pg, sr.Benchmark)
+    assert pg.name == "churn (PostgreSQL)" and pg.script == "churn"
+    assert pg.args[-2:] == ["--pg", "postgresql://postgres@127.0.0.1:5432/scratch"]
+    assert pg.wipe == "postgresql+psycopg://postgres@127.0.0.1:5432/scratch"
+    onboarding = next(b for b in sr.BENCHMARKS if b.name == "onboarding")
+    pg = sr.on_postgres(onboarding, "postgresql://h/db")
+    assert isinstance(pg, sr.Benchmark) and pg.args[-1] == "postgresql+psycopg://h/db"
+    alerts = next(b for b in sr.BENCHMARKS if b.name == "alerts")
+    assert isinstance(sr.on_postgres(alerts, "postgresql://h/db"), str)
