@@ -47,8 +47,8 @@ def test_json_lines_flatten_lists_by_index() -> None:
 
 def test_fingerprint_leaves_out_inherent_noise() -> None:
     tables = {
-        "tenants": {"count": 1, "columns": {"slug": "aa", "created_at": "bb"}},
-        "decisions": {"count": 3, "columns": {"output": "cc"}},
+        "tenants": {"count": 1, "columns": {"slug": "aa", "created_at": "bb"}, "rows": "r1"},
+        "decisions": {"count": 3, "columns": {"output": "cc"}, "rows": "r2"},
     }
     figures = {"ledger": [["churn.score", 3, 2]], "campaigns": [["high", 1, 4, 4]]}
     output = f"65 tables\nFINGERPRINT {json.dumps(tables)}\nFIGURES {json.dumps(figures)}\n"
@@ -57,8 +57,10 @@ def test_fingerprint_leaves_out_inherent_noise() -> None:
         "ledger churn.score": '["churn.score", 3, 2]',
         "campaigns high 1": '["high", 1, 4, 4]',
         "tenants rows": "1",
+        "tenants row digest": "r1",
         "tenants.slug": "aa",
         "decisions rows": "3",
+        "decisions row digest": "r2",
         "decisions.output": "cc",
     }
 
