@@ -14,12 +14,13 @@ budgets are judged on both; the load average is printed beside them.
 It also reports the posts' word counts and how many Yoast checks they pass, so a faster writer
 cannot hide a worse one.
 
-    .venv/bin/python benchmarks/content.py [--runs 300]
+    .venv/bin/python benchmarks/content.py [--runs 300] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import time
@@ -69,6 +70,9 @@ def summary(name: str, millis: list[float], budget: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=300)
+    parser.add_argument(
+        "--json", action="store_true", help="also each post's word count and checks passed"
+    )
     args = parser.parse_args()
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; {args.runs} runs each")
 
@@ -130,6 +134,8 @@ def main() -> None:
         f"{min(good)}–{max(good)} of {len(checks)}"
     )
     print(f"2,000-word posts: {min(long_words)}–{max(long_words)} words")
+    if args.json:
+        print(json.dumps({"words": words, "checks_good": good, "long_words": long_words}))
 
 
 if __name__ == "__main__":

@@ -10,8 +10,9 @@ digest of the sorted rows over the columns not excluded. UUIDs are replaced by t
 of the row they name (a customer's external id, a tenant's slug, an experiment's name, ...), or
 ``<uuid>``, since each load draws new ones; integer ids are kept (same insert order, same ids).
 Some columns differ between two loads by the *same* code (wall-clock times, keys' secrets, the
-runs' runner, the campaigns' random holdout): ``noisy`` lists the columns that differ between
-two loads of one commit, for ``dump --exclude`` and ``compare --noisy``. Run by hand.
+runs' runner; ``same_results.INHERENT_NOISE`` lists them): ``noisy`` lists the columns that
+differ between two loads of one commit, for ``dump --exclude`` and ``compare --noisy``. Run by
+hand, or through ``same_results.py``.
 """
 
 from __future__ import annotations

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -57,10 +56,12 @@ def cooldown_bucket(at: datetime, cooldown_days: int) -> int:
     return int(at.timestamp() // (cooldown_days * 86400))
 
 
-def holdout_draw(tenant_id: uuid.UUID, customer_id: uuid.UUID, bucket: int) -> float:
+def holdout_draw(tenant_slug: str, external_id: str, bucket: int) -> float:
     """A uniform [0, 1) draw fixed by (tenant, customer, cooldown bucket): the same customer is
-    held out or not consistently across every scorer and retry within one cooldown."""
-    digest = hashlib.sha256(f"{tenant_id}:{customer_id}:{bucket}".encode()).digest()
+    held out or not consistently across every scorer and retry within one cooldown. Keyed by the
+    tenant's slug and the customer's external id, not by row ids (fresh random UUIDs on every
+    load), so the same company loaded twice holds out the same customers."""
+    digest = hashlib.sha256(f"{tenant_slug}:{external_id}:{bucket}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
 
 

@@ -19,7 +19,7 @@ from aethercrown.churn.features import FORTNIGHT_DAYS, QUARTER_DAYS, RECENT_DAYS
 from aethercrown.churn.models import ChurnModel, ChurnScore, RetentionCampaign
 from aethercrown.churn.renewal import Life
 from aethercrown.clock import utcnow
-from aethercrown.core.models import Decision
+from aethercrown.core.models import Decision, Tenant
 from aethercrown.core.tenancy import TenantRepository
 from aethercrown.data.models import ActivityEvent, Customer, Payment, Subscription, SupportTicket
 from aethercrown.db.base import new_id
@@ -411,6 +411,11 @@ class ScoreRepository(TenantRepository[ChurnScore]):
 class CampaignRepository(TenantRepository[RetentionCampaign]):
     model = RetentionCampaign
     noun = "Campaign"
+
+    def tenant_slug(self) -> str:
+        slug = self.session.scalar(select(Tenant.slug).where(Tenant.id == self.tenant_id))
+        assert slug is not None, self.tenant_id
+        return slug
 
     def recent_customers(self, since: datetime) -> set[uuid.UUID]:
         """Customers who already had a campaign (or a holdout record) since ``since``."""

@@ -673,7 +673,9 @@ def _plan_campaigns(
     repo = CampaignRepository(session, tenant_id)
     recent = repo.recent_customers(now - timedelta(days=cooldown_days))
     bucket = policy.cooldown_bucket(now, cooldown_days)
-    rows = _campaign_rows(tenant_id, results, recent, bucket, now, model_version, holdout_share)
+    rows = _campaign_rows(
+        repo.tenant_slug(), results, recent, bucket, now, model_version, holdout_share
+    )
     inserted = repo.insert_new(rows)
     _mark_lost_races(results, inserted)
     created = [row for row in rows if row["id"] in inserted]
@@ -692,7 +694,7 @@ def _plan_campaigns(
 
 
 def _campaign_rows(
-    tenant_id: uuid.UUID,
+    tenant_slug: str,
     results: dict[int, dict[str, Any]],
     recent: set[uuid.UUID],
     bucket: int,
@@ -712,7 +714,7 @@ def _campaign_rows(
         if item["customer_id"] in recent:
             item["campaign"] = {**(campaign_view(item["risk_level"]) or {}), "status": "cooldown"}
             continue
-        held = policy.holdout_draw(tenant_id, item["customer_id"], bucket) < holdout_share
+        held = policy.holdout_draw(tenant_slug, item["external_id"], bucket) < holdout_share
         campaign_id = new_id()
         rows.append(
             {
