@@ -9,6 +9,13 @@ endpoint is as fast on either.
 TCP_NODELAY: asyncio sets it only on sockets whose ``proto`` is IPPROTO_TCP, and the listening
 socket uvicorn binds for ``--workers N`` has proto 0, so every response (headers and body are
 two writes) waited on the client's delayed ACK: 1,124 req/s instead of 10,800 for a bare app.
+
+One write per response: uvicorn writes a response's headers and its body in two calls, so with
+TCP_NODELAY each went out as a segment of its own, and the loopback send that wakes the client
+was paid twice. The protocol's transport gathers what is written during one pass of the event
+loop and sends it at the end of that pass (``CoalescingTransport``): the headers and body of a
+response as one segment, nothing held back once the loop moves on. The authenticated tenant read
+spent 28 % of its samples in the two sends, against 11 % for the floor app's.
 """
 
 from __future__ import annotations
@@ -30,6 +37,41 @@ LOOP = "asyncio"
 HTTP_PROTOCOL = "aethercrown.serving:NoDelayHttpToolsProtocol"
 
 
+class CoalescingTransport:
+    """A transport whose writes during one pass of the event loop are sent together at its
+    end (see the module's doc); everything else is the wrapped transport's."""
+
+    __slots__ = ("_loop", "_pending", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._pending: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        if not self._pending:
+            self._loop.call_soon(self.flush)
+        self._pending.append(data)
+
+    def flush(self) -> None:
+        if self._pending:
+            data = b"".join(self._pending)
+            self._pending.clear()
+            self._transport.write(data)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        # A websocket upgrade hands the connection on: what the HTTP protocol wrote goes first.
+        self.flush()
+        self._transport.set_protocol(protocol)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._transport, name)
+
+
 class NoDelayHttpToolsProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         sock = transport.get_extra_info("socket")
@@ -38,6 +80,7 @@ class NoDelayHttpToolsProtocol(HttpToolsProtocol):
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         super().connection_made(transport)
+        self.transport = CoalescingTransport(transport, self.loop)  # type: ignore[assignment]
 
     def send_400_response(self, msg: str) -> None:
         # Bytes the HTTP parser refuses (a request line or headers it cannot read, e.g. a
