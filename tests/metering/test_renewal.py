@@ -39,7 +39,7 @@ def true_probability(e: float, f: float) -> float:
 
 # 400 customers: with 160 the held-out calibration check (mean predicted vs observed renewal rate
 # within 0.05) failed on some days of the year for sampling noise alone (~2 standard errors).
-def build_company(session_factory, tenant_id: uuid.UUID, n: int = 400, seed: int = 7) -> Truth:  # type: ignore[no-untyped-def]
+def build_company(session_factory, tenant_id: uuid.UUID, n: int = 600, seed: int = 7) -> Truth:  # type: ignore[no-untyped-def]
     rng = random.Random(seed)
     now = utcnow().replace(microsecond=0)
     truth: Truth = {}
